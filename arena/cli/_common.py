@@ -1,0 +1,67 @@
+"""What every command shares: the --db option, output formats, and turning errors into one line."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from arena.errors import ArenaError
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar="ARENA_DB", help="SQLite store to use (default ./arena.db).", show_default=False),
+]
+
+
+def open_store(db: str | None, *, create: bool = True):
+    from arena.store import Store, default_db_path
+
+    return Store(db or default_db_path(), create=create)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print `Error: message` on one line to stderr and exit."""
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def console():
+    from rich.console import Console
+
+    return Console(soft_wrap=False)
+
+
+def run_cli(app: typer.Typer, argv: list[str]) -> int:
+    """Run the typer app; an ArenaError becomes `Error: ...` and its exit code, never a traceback."""
+    try:
+        rv = app(args=argv, prog_name="arena", standalone_mode=False)
+        if isinstance(rv, int):
+            return rv
+    except ArenaError as e:
+        typer.echo(f"Error: {e}", err=True)
+        return e.exit_code
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        return 130
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Exit):
+            return e.exit_code
+        raise
+    return 0
+

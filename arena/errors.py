@@ -1,0 +1,41 @@
+"""One exception class per user-facing failure. The CLI prints `Error: <message>` and exits with `exit_code`."""
+
+from __future__ import annotations
+
+
+class ArenaError(Exception):
+    """Base of every error a user can act on."""
+
+    exit_code = 2
+
+
+class BadInput(ArenaError):
+    """A file, spec or argument is not what was expected."""
+
+
+class PoolError(BadInput):
+    """A prompt pool or a model-output file is malformed."""
+
+
+class SpecError(BadInput):
+    """A tournament spec or judge preset is invalid."""
+
+
+class NotFound(BadInput):
+    """A named pool, run, preset or file does not exist."""
+
+
+class RatingError(ArenaError):
+    """Ratings cannot be computed from the battles given."""
+
+
+class BackendError(ArenaError):
+    """A completion backend is missing or misconfigured."""
+
+    exit_code = 2
+
+
+class RunFailed(ArenaError):
+    """A run finished, but some games failed after retries."""
+
+    exit_code = 3

@@ -1,0 +1,68 @@
+"""Judges: the interface, verdict combination, and loading a judge from a preset.
+
+A preset is a TOML file (shipped ones live in the top-level `judges/` folder) with a `kind`;
+the kind names a module `arena/judges/<kind>.py` that defines `build(preset: dict, *, name: str,
+base_dir: Path, **options) -> Judge`. Adding a kind is adding such a module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from pathlib import Path
+
+from arena.errors import SpecError
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
+from arena.resources import bundled_dir, resolve
+
+__all__ = [
+    "CallEstimate",
+    "Judge",
+    "JudgeResult",
+    "combine_games",
+    "list_presets",
+    "load_judge",
+    "load_preset",
+]
+
+
+def load_preset(name_or_path: str | Path) -> tuple[dict, Path]:
+    """Read a preset by path or shipped name; returns (the TOML as a dict, its path)."""
+    path = resolve("judges", name_or_path, ".toml")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    if "kind" not in data:
+        raise SpecError(f"{path}: key 'kind' is missing (expected one of: llm, surrogate, network, panel)")
+    return data, path
+
+
+def load_judge(name_or_path: str | Path, **options) -> Judge:
+    """Build the judge a preset describes. `options` pass runtime things (store, no_cache, backend overrides)."""
+    preset, path = load_preset(name_or_path)
+    kind = preset["kind"]
+    if not isinstance(kind, str) or not kind.isidentifier() or kind.startswith("_"):
+        raise SpecError(f"{path}: key 'kind': {kind!r} is not a judge kind")
+    try:
+        module = importlib.import_module(f"arena.judges.{kind}")
+    except ModuleNotFoundError:
+        raise SpecError(f"{path}: key 'kind': unknown judge kind {kind!r} (expected one of: {', '.join(judge_kinds())})") from None
+    return module.build(preset, name=path.stem, base_dir=path.parent, **options)
+
+
+def judge_kinds() -> list[str]:
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.ispkg is False and hasattr(importlib.import_module(f"arena.judges.{m.name}"), "build"))
+
+
+def list_presets() -> list[tuple[str, dict, Path]]:
+    out = []
+    for path in sorted(bundled_dir("judges").glob("*.toml")):
+        try:
+            preset, _ = load_preset(path)
+        except SpecError:
+            continue
+        out.append((path.stem, preset, path))
+    return out

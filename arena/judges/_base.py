@@ -1,0 +1,85 @@
+"""The one judge interface every judge kind implements, and how two games become one verdict."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from arena.records import LABEL_SCORE, Game, MatchContext, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class CallEstimate:
+    """Tokens one completion call of a judge is expected to use (for plans and cost estimates)."""
+
+    model: str
+    input_tokens: int
+    output_tokens_expected: int
+    output_tokens_max: int
+
+
+@dataclass(slots=True)
+class JudgeResult:
+    games: list[Game]
+    verdict: Verdict
+    extra: dict = field(default_factory=dict)
+
+
+class Judge(ABC):
+    """A judge decides a match. Subclasses live one kind a module in `arena/judges/`.
+
+    `judge()` never raises for a failing call: it returns games labelled `error` with the reason,
+    and a verdict whose outcome is `unresolved`.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(self, name: str, description: str = "") -> None:
+        self.name = name
+        self.description = description or name
+
+    @abstractmethod
+    def calls_per_match(self) -> int:
+        """Completion calls one match costs, before retries (0 for an offline judge)."""
+
+    def call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        """One estimate per completion call this judge would make for `ctx` (empty when offline)."""
+        return []
+
+    @abstractmethod
+    async def judge(self, ctx: MatchContext) -> JudgeResult:
+        """Decide one match."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release backends, connections, engines."""
+
+
+def combine_games(match_id: str, games: list[Game]) -> Verdict:
+    """Combine the games of one match (labels already from A's point of view) into a verdict.
+
+    - any game in `error`: the verdict is `unresolved` (it is retried when the run resumes);
+    - `unparsed` games are left out; none left: `unresolved`;
+    - games that pick opposite winners: a tie, recorded as inconsistent;
+    - otherwise the scores add (A>>B = 2, A>B = 1, A=B = 0): the sign gives the winner, and the
+      verdict is strong (strength 2) when the mean score is at least 1.5.
+    """
+    if any(g.label == "error" for g in games):
+        return Verdict(match_id, "unresolved", 0, None, "error")
+    scores = [LABEL_SCORE[g.label] for g in games if g.label in LABEL_SCORE]
+    if not scores:
+        return Verdict(match_id, "unresolved", 0, None, "unparsed")
+    consistent: bool | None = None
+    if len(scores) >= 2:
+        signs = {(s > 0) - (s < 0) for s in scores}
+        consistent = len(signs) == 1
+        if 1 in signs and -1 in signs:
+            return Verdict(match_id, "tie", 0, False, "A=B")
+    total = sum(scores)
+    mean = total / len(scores)
+    if total == 0:
+        return Verdict(match_id, "tie", 0, consistent, "A=B")
+    strong = abs(mean) >= 1.5
+    if total > 0:
+        return Verdict(match_id, "a", 2 if strong else 1, consistent, "A>>B" if strong else "A>B")
+    return Verdict(match_id, "b", 2 if strong else 1, consistent, "B>>A" if strong else "B>A")

@@ -1,0 +1,394 @@
+"""The SQLite store: one file, WAL mode, a schema version, written through sqlite-utils.
+
+Only this module touches SQLite. Every write that must be all-or-nothing runs in one
+transaction (`with store.transaction():`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from arena.errors import NotFound
+from arena.records import SCHEMA_VERSION, Game, Match, Output, Prompt, Verdict
+
+DEFAULT_DB = "arena.db"
+
+
+def default_db_path() -> str:
+    return os.environ.get("ARENA_DB") or DEFAULT_DB
+
+
+SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
+    # table: (columns, primary key, indexes)
+    "meta": ({"key": str, "value": str}, "key", []),
+    "pools": ({"pool": str, "created": float, "source": str, "format": str}, "pool", []),
+    "prompts": (
+        {"pool": str, "prompt_id": str, "seq": int, "text": str, "category": str, "reference": str},
+        ["pool", "prompt_id"],
+        [],
+    ),
+    "outputs": (
+        {"pool": str, "prompt_id": str, "model": str, "text": str},
+        ["pool", "prompt_id", "model"],
+        [["pool", "model"]],
+    ),
+    "runs": (
+        {
+            "run_id": str,
+            "name": str,
+            "spec": str,
+            "spec_hash": str,
+            "seed": int,
+            "status": str,
+            "started": float,
+            "finished": float,
+            "summary": str,
+        },
+        "run_id",
+        [["name"]],
+    ),
+    "matches": (
+        {
+            "run_id": str,
+            "match_id": str,
+            "prompt_id": str,
+            "model_a": str,
+            "model_b": str,
+            "round": int,
+            "status": str,
+            "created": float,
+        },
+        ["run_id", "match_id"],
+        [["run_id", "status"]],
+    ),
+    "games": (
+        {
+            "run_id": str,
+            "match_id": str,
+            "judge": str,
+            "order": str,
+            "label": str,
+            "raw": str,
+            "parse_status": str,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "latency_s": float,
+            "cached": int,
+            "attempts": int,
+            "calls": int,
+            "error": str,
+            "detail": str,
+            "created": float,
+        },
+        ["run_id", "match_id", "judge", "order"],
+        [],
+    ),
+    "verdicts": (
+        {
+            "run_id": str,
+            "match_id": str,
+            "outcome": str,
+            "strength": int,
+            "consistent": int,
+            "label": str,
+            "created": float,
+        },
+        ["run_id", "match_id"],
+        [],
+    ),
+    "call_cache": (
+        {
+            "key": str,
+            "model": str,
+            "response": str,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "created": float,
+        },
+        "key",
+        [],
+    ),
+}
+
+
+def request_key(model: str, messages: list[dict], params: dict) -> str:
+    """sha256 of (model, messages, sampling parameters): the call cache's key."""
+    blob = json.dumps([model, messages, params], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class Store:
+    """A handle on one arena database file (or `:memory:`)."""
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = True) -> None:
+        path = str(path if path is not None else default_db_path())
+        self.path = path
+        if path != ":memory:":
+            p = Path(path)
+            if not create and not p.exists():
+                raise NotFound(f"{path}: no arena database here (run `arena pool import` or `arena tournament run` first)")
+            if p.parent and not p.parent.exists():
+                p.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db = sqlite_utils.Database(conn)
+        if path != ":memory:":
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=10000")
+        self._ensure_schema()
+
+    # -- schema -----------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        with self.transaction():
+            for table, (columns, pk, indexes) in SCHEMA.items():
+                t = self.db[table]
+                if not t.exists():
+                    t.create(columns, pk=pk)
+                    for idx in indexes:
+                        t.create_index(idx, if_not_exists=True)
+            version = self.get_meta("schema_version")
+            if version is None:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+            elif int(version) > SCHEMA_VERSION:
+                raise NotFound(
+                    f"{self.path}: schema version {version} is newer than this arena ({SCHEMA_VERSION}); upgrade arena"
+                )
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.get_meta("schema_version") or 0)
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all. Nested calls join the outer one."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- pools ------------------------------------------------------------------
+    def pool_exists(self, pool: str) -> bool:
+        return self.db.execute("SELECT 1 FROM pools WHERE pool = ?", [pool]).fetchone() is not None
+
+    def list_pools(self) -> list[dict]:
+        sql = """
+        SELECT p.pool, p.format, p.source, p.created,
+          (SELECT COUNT(*) FROM prompts q WHERE q.pool = p.pool) AS prompts,
+          (SELECT COUNT(DISTINCT model) FROM outputs o WHERE o.pool = p.pool) AS models,
+          (SELECT COUNT(*) FROM outputs o WHERE o.pool = p.pool) AS outputs
+        FROM pools p ORDER BY p.pool
+        """
+        return [dict(r) for r in self._rows(sql)]
+
+    def write_pool(
+        self,
+        pool: str,
+        prompts: Iterable[Prompt],
+        outputs: Iterable[Output],
+        *,
+        source: str = "",
+        format: str = "",
+        replace: bool = False,
+    ) -> None:
+        """Write a whole pool in one transaction. Adding models to an existing pool keeps its prompts."""
+        now = time.time()
+        with self.transaction():
+            if replace:
+                self.delete_pool(pool)
+            self.db.execute(
+                "INSERT OR REPLACE INTO pools (pool, created, source, format) VALUES (?, ?, ?, ?)",
+                [pool, now, source, format],
+            )
+            start = self.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM prompts WHERE pool = ?", [pool]).fetchone()[0]
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO prompts (pool, prompt_id, seq, text, category, reference) VALUES (?, ?, ?, ?, ?, ?)",
+                ((pool, p.prompt_id, start + i, p.text, p.category, p.reference) for i, p in enumerate(prompts)),
+            )
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO outputs (pool, prompt_id, model, text) VALUES (?, ?, ?, ?)",
+                ((pool, o.prompt_id, o.model, o.text) for o in outputs),
+            )
+
+    def delete_pool(self, pool: str) -> None:
+        with self.transaction():
+            for table in ("pools", "prompts", "outputs"):
+                self.db.execute(f"DELETE FROM {table} WHERE pool = ?", [pool])
+
+    def require_pool(self, pool: str) -> None:
+        if not self.pool_exists(pool):
+            known = ", ".join(p["pool"] for p in self.list_pools()) or "none"
+            raise NotFound(f"pool {pool!r} is not in {self.path} (pools: {known})")
+
+    def prompts(self, pool: str) -> list[Prompt]:
+        self.require_pool(pool)
+        rows = self._rows("SELECT prompt_id, text, category, reference FROM prompts WHERE pool = ? ORDER BY seq", [pool])
+        return [Prompt(r["prompt_id"], r["text"], r["category"], r["reference"]) for r in rows]
+
+    def outputs(self, pool: str, models: Iterable[str] | None = None) -> list[Output]:
+        self.require_pool(pool)
+        rows = self._rows("SELECT prompt_id, model, text FROM outputs WHERE pool = ? ORDER BY model, prompt_id", [pool])
+        wanted = set(models) if models is not None else None
+        return [Output(r["prompt_id"], r["model"], r["text"]) for r in rows if wanted is None or r["model"] in wanted]
+
+    def models(self, pool: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM outputs WHERE pool = ? ORDER BY model", [pool])]
+
+    # -- runs ---------------------------------------------------------------------
+    def create_run(self, run_id: str, name: str, spec: dict, spec_hash: str, seed: int) -> None:
+        self.db["runs"].insert(
+            {
+                "run_id": run_id,
+                "name": name,
+                "spec": json.dumps(spec, sort_keys=True),
+                "spec_hash": spec_hash,
+                "seed": seed,
+                "status": "running",
+                "started": time.time(),
+                "finished": None,
+                "summary": None,
+            }
+        )
+
+    def get_run(self, run_id: str) -> dict:
+        row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            # accept a unique prefix or a run name (latest run of that name)
+            rows = self._rows(
+                "SELECT * FROM runs WHERE run_id LIKE ? OR name = ? ORDER BY started DESC", [run_id + "%", run_id]
+            )
+            if not rows:
+                raise NotFound(f"run {run_id!r} is not in {self.path} (see `arena tournament list`)")
+            return _run_row(rows[0])
+        return _run_row(dict(zip([d[0] for d in self.db.execute("SELECT * FROM runs LIMIT 0").description], row)))
+
+    def find_resumable_run(self, name: str, spec_hash: str) -> dict | None:
+        rows = self._rows(
+            "SELECT * FROM runs WHERE name = ? AND spec_hash = ? ORDER BY started DESC LIMIT 1", [name, spec_hash]
+        )
+        return _run_row(rows[0]) if rows else None
+
+    def list_runs(self) -> list[dict]:
+        return [_run_row(r) for r in self._rows("SELECT * FROM runs ORDER BY started DESC")]
+
+    def set_run_status(self, run_id: str, status: str, summary: dict | None = None) -> None:
+        finished = time.time() if status in ("done", "failed", "errors") else None
+        self.db.execute(
+            "UPDATE runs SET status = ?, finished = ?, summary = COALESCE(?, summary) WHERE run_id = ?",
+            [status, finished, json.dumps(summary) if summary is not None else None, run_id],
+        )
+
+    # -- matches, games, verdicts ------------------------------------------------------
+    def add_matches(self, run_id: str, matches: Iterable[Match], status: str = "pending") -> None:
+        now = time.time()
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO matches (run_id, match_id, prompt_id, model_a, model_b, round, status, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((run_id, m.match_id, m.prompt_id, m.model_a, m.model_b, m.round, status, now) for m in matches),
+        )
+
+    def matches(self, run_id: str) -> list[dict]:
+        return self._rows("SELECT * FROM matches WHERE run_id = ? ORDER BY created, match_id", [run_id])
+
+    def set_match_status(self, run_id: str, match_id: str, status: str) -> None:
+        self.db.execute("UPDATE matches SET status = ? WHERE run_id = ? AND match_id = ?", [status, run_id, match_id])
+
+    def record_games(self, run_id: str, games: Iterable[Game]) -> None:
+        now = time.time()
+        rows = []
+        for g in games:
+            r = g.row()
+            r["run_id"] = run_id
+            r["cached"] = int(r["cached"])
+            r["detail"] = json.dumps(r["detail"]) if r["detail"] else None
+            r["created"] = now
+            rows.append(r)
+        if rows:
+            self.db["games"].insert_all(rows, replace=True)
+
+    def record_verdict(self, run_id: str, verdict: Verdict, games: Iterable[Game] = ()) -> None:
+        """Store a match's games and its verdict together, and mark the match decided."""
+        with self.transaction():
+            self.record_games(run_id, games)
+            self.db.execute(
+                "INSERT OR REPLACE INTO verdicts (run_id, match_id, outcome, strength, consistent, label, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    verdict.match_id,
+                    verdict.outcome,
+                    verdict.strength,
+                    None if verdict.consistent is None else int(verdict.consistent),
+                    verdict.label,
+                    time.time(),
+                ],
+            )
+            self.set_match_status(run_id, verdict.match_id, "error" if verdict.outcome == "unresolved" else "done")
+
+    def games(self, run_id: str) -> list[dict]:
+        return self._rows("SELECT * FROM games WHERE run_id = ? ORDER BY created", [run_id])
+
+    def verdicts(self, run_id: str) -> list[dict]:
+        sql = """
+        SELECT v.*, m.prompt_id, m.model_a, m.model_b, m.round FROM verdicts v
+        JOIN matches m ON m.run_id = v.run_id AND m.match_id = v.match_id
+        WHERE v.run_id = ? ORDER BY v.created, v.match_id
+        """
+        return self._rows(sql, [run_id])
+
+    # -- call cache --------------------------------------------------------------------
+    def cache_get(self, key: str) -> dict | None:
+        rows = self._rows("SELECT * FROM call_cache WHERE key = ?", [key])
+        return rows[0] if rows else None
+
+    def cache_put(
+        self, key: str, model: str, response: str, input_tokens: int, output_tokens: int, cost_usd: float | None
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO call_cache (key, model, response, input_tokens, output_tokens, cost_usd, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [key, model, response, input_tokens, output_tokens, cost_usd, time.time()],
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+    def _rows(self, sql: str, params: list | None = None) -> list[dict]:
+        cur = self.db.execute(sql, params or [])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _run_row(row: dict) -> dict:
+    row = dict(row)
+    for k in ("spec", "summary"):
+        if row.get(k):
+            row[k] = json.loads(row[k])
+    return row
