@@ -1,0 +1,156 @@
+"""`arena pool`: import model outputs into a named pool, show its coverage, list and export pools."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from arena.cli._common import DbOption, console, open_store, print_json
+
+NAME = "pool"
+app = typer.Typer(help="Prompt pools: import model outputs, show coverage, list, export.", no_args_is_help=True)
+
+
+class PoolFormat(str, Enum):
+    native = "native"
+    alpaca_eval = "alpaca_eval"
+    arena_hard = "arena_hard"
+    varco = "varco"
+    jsonl = "jsonl"
+
+
+class OutFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to read.", show_default=False)],
+    name: Annotated[str, typer.Option("--name", "-n", help="Pool name in the store.")],
+    format: Annotated[
+        PoolFormat | None, typer.Option("--format", "-f", help="Input format (detected from the path when omitted).")
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop the pool's prompts and answers first.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Read model outputs into a named pool (one transaction: all or nothing)."""
+    from arena.pools import import_pool
+
+    store = open_store(db)
+    data = import_pool(store, name, paths, format.value if format else None, replace=replace)
+    typer.echo(
+        f"Imported {len(data.outputs)} answers from {len(data.models)} models"
+        f" ({len(data.prompts)} new prompts) into pool {name!r} in {store.path}"
+    )
+
+
+@app.command("list")
+def list_(
+    format: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
+    db: DbOption = None,
+) -> None:
+    """List the pools in the store."""
+    store = open_store(db)
+    rows = store.list_pools()
+    if format is OutFormat.json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("pool", "format", "prompts", "models", "answers")
+    for r in rows:
+        table.add_row(r["pool"], r["format"], str(r["prompts"]), str(r["models"]), str(r["outputs"]))
+    console().print(table if rows else "No pools yet: `arena pool import PATH --name NAME`.")
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Pool name.")],
+    format: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
+    limit: Annotated[int, typer.Option(help="Prompts to list (0 for none).")] = 10,
+    db: DbOption = None,
+) -> None:
+    """Print a pool's prompts, categories, models and a coverage table."""
+    from collections import Counter
+
+    from arena.pools import coverage
+
+    store = open_store(db, create=False)
+    prompts = store.prompts(name)
+    outputs = store.outputs(name)
+    cov = coverage(prompts, outputs)
+    categories = Counter(p.category or "(none)" for p in prompts)
+    if format is OutFormat.json:
+        print_json(
+            {
+                "pool": name,
+                "prompts": len(prompts),
+                "categories": dict(categories.most_common()),
+                "models": [c.model for c in cov],
+                "coverage": [
+                    {"model": c.model, "answers": c.answers, "missing": c.missing, "empty": c.empty} for c in cov
+                ],
+            }
+        )
+        return
+    from rich.table import Table
+
+    con = console()
+    con.print(f"[bold]Pool {name}[/bold]: {len(prompts)} prompts, {len(cov)} models, {len(outputs)} answers")
+    con.print("Categories: " + ", ".join(f"{k} ({v})" for k, v in categories.most_common()))
+    table = Table("model", "answers", "missing", "empty", "missing prompts", title="Coverage")
+    for c in cov:
+        missing = ", ".join(c.missing[:5]) + (" ..." if len(c.missing) > 5 else "")
+        table.add_row(c.model, str(c.answers), str(len(c.missing)), str(len(c.empty)), missing)
+    con.print(table)
+    if limit:
+        pt = Table("prompt_id", "category", "text", title=f"First {min(limit, len(prompts))} prompts")
+        for p in prompts[:limit]:
+            text = p.text.replace("\n", " ")
+            pt.add_row(p.prompt_id, p.category or "", text[:80] + ("..." if len(text) > 80 else ""))
+        con.print(pt)
+
+
+@app.command("export")
+def export(
+    name: Annotated[str, typer.Argument(help="Pool name.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="jsonl (one prompt a line) or native (a folder).")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (jsonl) or folder (native); stdout if omitted.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export a pool; `arena pool import --format jsonl` (or native) reads it back."""
+    from arena.errors import BadInput
+    from arena.pools import export_jsonl, write_native
+
+    store = open_store(db, create=False)
+    prompts, outputs = store.prompts(name), store.outputs(name)
+    if format == "jsonl":
+        if out is None:
+            for line in export_jsonl(prompts, outputs):
+                typer.echo(line)
+        else:
+            tmp = out.with_name(out.name + ".tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                for line in export_jsonl(prompts, outputs):
+                    f.write(line + "\n")
+            tmp.replace(out)
+            typer.echo(f"Wrote {len(prompts)} prompts to {out}", err=True)
+    elif format == "native":
+        if out is None:
+            raise BadInput("--out: a folder is needed for --format native")
+        write_native(out, prompts, outputs)
+        typer.echo(f"Wrote pool {name!r} to {out}/", err=True)
+    else:
+        raise BadInput(f"--format: {format!r} is not an export format (expected jsonl or native)")
+
+
+try:  # answer generation comes with the backends
+    from arena.cli._generate import generate as _generate
+except ImportError:  # pragma: no cover
+    _generate = None
+if _generate is not None:
+    app.command("generate")(_generate)
