@@ -44,3 +44,19 @@ def cli(capsys):
         return SimpleNamespace(code=code, out=out, err=err)
 
     return run
+
+
+@pytest.fixture
+def loopback(monkeypatch):
+    """A real loopback OpenAI-compatible server (tests/loopback.py) in a background thread.
+
+    `loopback.api_base` for `openai/...` or `hosted_vllm/...` model strings; `loopback.hook`,
+    `loopback.set_faults(0.3)`, `loopback.requests` / `.counts` / `.bodies`. The env var
+    ARENA_TEST_KEY holds a dummy key for presets with `api_key_env = "ARENA_TEST_KEY"`.
+    """
+    from loopback import LoopbackServer
+
+    monkeypatch.setenv("ARENA_TEST_KEY", "sk-loopback-test")
+    server = LoopbackServer(retry_after_s=0.02, hang_s=5.0).start()
+    yield server
+    server.stop()

@@ -1,0 +1,49 @@
+"""Completion backends: litellm (any API or OpenAI-compatible server) and vllm in process.
+
+`make_backend(model, ...)` picks one from the model string: `vllm/<model>` runs vllm in this
+process (optional extra `arena[vllm]`); anything else goes through litellm. Neither library is
+imported until the first call.
+"""
+
+from __future__ import annotations
+
+from arena.backends._base import (
+    Backend,
+    BackendStats,
+    CallError,
+    Completion,
+    CompletionRequest,
+    Policy,
+    RateLimiter,
+    RawResult,
+)
+
+__all__ = [
+    "Backend",
+    "BackendStats",
+    "CallError",
+    "Completion",
+    "CompletionRequest",
+    "Policy",
+    "RateLimiter",
+    "RawResult",
+    "make_backend",
+]
+
+
+def make_backend(model: str, *, store=None, no_cache: bool = False, policy: Policy | None = None, **options) -> Backend:
+    """The backend for `model`. `options` may hold Policy fields (concurrency, rpm, tpm, max_retries,
+    timeout, backoff_base, backoff_max), `seed` (jitter) and, for vllm, `engine_options`."""
+    defaults = policy is None
+    if policy is None:
+        policy = Policy.from_options(options)
+    seed = options.get("seed")
+    if model.startswith("vllm/"):
+        from arena.backends._vllm import VLLMBackend
+
+        if defaults and "concurrency" not in options:
+            policy.concurrency = 256
+        return VLLMBackend(model, store=store, no_cache=no_cache, policy=policy, seed=seed, engine_options=options.get("engine_options"))
+    from arena.backends._litellm import LiteLLMBackend
+
+    return LiteLLMBackend(store=store, no_cache=no_cache, policy=policy, seed=seed)

@@ -1,0 +1,338 @@
+"""The one completion-backend base: requests, results, and the policy every backend shares.
+
+Policy lives here, once: a concurrency limit per backend (an asyncio semaphore), an optional
+rate limit in requests and tokens per minute, retries with exponential backoff and jitter that
+honour `Retry-After` (and pause the whole backend on a 429), a timeout per call, and the call
+cache in the store. A subclass only implements `_call` (one attempt) and may override
+`_call_many` to batch.
+
+`complete()` never raises for a failing call: after the last retry it returns a `Completion`
+with `error` set to the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from arena.store import request_key
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """One chat completion. `params` are the sampling parameters (temperature, max_tokens, ...).
+
+    `api_key_env` names the environment variable holding the key; the key itself is read at
+    call time and never stored, logged or put in a cache key.
+    """
+
+    model: str
+    messages: list[dict]
+    params: dict = field(default_factory=dict)
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeout: float = 120.0
+
+    def key(self) -> str:
+        """The call-cache key: sha256 of (model, messages, params)."""
+        return request_key(self.model, self.messages, self.params)
+
+
+@dataclass(slots=True)
+class Completion:
+    """The result of one request after retries.
+
+    `cost_usd` is the price of the call (None when the price is unknown); for a cached answer
+    it is the price paid when it was first made, and `cached` is True, so a caller sums paid
+    and saved money separately. `attempts` counts backend attempts (0 for a cache hit).
+    """
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    latency_s: float = 0.0
+    cached: bool = False
+    attempts: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class CallError(Exception):
+    """One failed attempt. `retryable` says whether another attempt may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+@dataclass(slots=True)
+class RawResult:
+    """What one successful attempt returns to the policy layer."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+
+@dataclass(slots=True)
+class BackendStats:
+    """Running totals a dashboard or report can read at any moment."""
+
+    requests: int = 0  # complete() calls
+    cache_hits: int = 0
+    attempts: int = 0  # backend attempts (calls that reached the provider)
+    retries: int = 0
+    errors: int = 0  # requests that failed after the last retry
+    rate_limited: int = 0  # 429s seen
+    timeouts: int = 0
+    in_flight: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0  # paid in this process
+    cost_saved_usd: float = 0.0  # price of answers served from the cache
+    cost_unknown: int = 0  # calls whose price is unknown
+    last_error: str | None = None  # the most recent failed attempt's reason
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class Policy:
+    """Limits and retry settings of one backend (from a judge preset or the CLI)."""
+
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: float | None = None
+    max_retries: int = 4
+    timeout: float | None = None  # overrides the request's timeout when set
+    backoff_base: float = 1.0  # first retry waits about this long
+    backoff_max: float = 60.0
+    retry_after_max: float = 300.0
+
+    @classmethod
+    def from_options(cls, options: dict) -> Policy:
+        known = {k: options[k] for k in cls.__slots__ if k in options and options[k] is not None}  # type: ignore[attr-defined]
+        return cls(**known)
+
+
+class RateLimiter:
+    """Requests and tokens per minute over a sliding 60 s window. `acquire` waits for room."""
+
+    WINDOW = 60.0
+
+    def __init__(self, rpm: float | None, tpm: float | None) -> None:
+        self.rpm = rpm
+        self.tpm = tpm
+        self._events: deque[tuple[float, int]] = deque()
+        self._tokens = 0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, tokens: int) -> None:
+        if self.tpm is not None:
+            tokens = min(tokens, int(self.tpm))  # a request bigger than the budget still goes, alone
+        async with self._lock:  # first come, first served
+            while True:
+                now = time.monotonic()
+                while self._events and self._events[0][0] <= now - self.WINDOW:
+                    self._tokens -= self._events.popleft()[1]
+                fits_r = self.rpm is None or len(self._events) < self.rpm
+                fits_t = self.tpm is None or self._tokens + tokens <= self.tpm
+                if fits_r and fits_t:
+                    self._events.append((now, tokens))
+                    self._tokens += tokens
+                    return
+                wait = self._events[0][0] + self.WINDOW - now if self._events else 0.01
+                await asyncio.sleep(max(wait, 0.001))
+
+
+def estimate_tokens(req: CompletionRequest) -> int:
+    """A cheap upper-ish estimate of a request's tokens for the tpm limiter (4 characters a token)."""
+    chars = sum(len(str(m.get("content") or "")) for m in req.messages)
+    return chars // 4 + int(req.params.get("max_tokens") or 512)
+
+
+class Backend(ABC):
+    """A completion backend with the shared policy. Subclasses implement `_call`."""
+
+    name: str = "backend"
+
+    def __init__(self, *, store=None, no_cache: bool = False, policy: Policy | None = None, seed: int | None = None) -> None:
+        self.store = store
+        self.no_cache = no_cache
+        self.policy = policy or Policy()
+        self.stats = BackendStats()
+        self._sem: asyncio.Semaphore | None = None
+        self._limiter: RateLimiter | None = None
+        self._pause_until = 0.0
+        self._rng = random.Random(seed)
+
+    # -- the public surface -----------------------------------------------------------------
+    async def complete(self, req: CompletionRequest) -> Completion:
+        """Answer one request: from the cache, or by calling with retries. Never raises for a failing call."""
+        self.stats.requests += 1
+        key = None
+        if self.store is not None and not self.no_cache:
+            key = req.key()
+            hit = self.store.cache_get(key)
+            if hit is not None:
+                return self._from_cache(hit)
+        result = await self._with_policy(req)
+        if result.error is None and self.store is not None:
+            # --no-cache bypasses reads, but a fresh answer is still worth keeping
+            self.store.cache_put(
+                key or req.key(), req.model, result.text, result.input_tokens, result.output_tokens, result.cost_usd
+            )
+        return result
+
+    async def complete_many(self, reqs: list[CompletionRequest]) -> list[Completion]:
+        """Answer many requests concurrently (within the backend's limits), in order."""
+        return list(await asyncio.gather(*(self.complete(r) for r in reqs)))
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or engines."""
+
+    # -- policy --------------------------------------------------------------------------------
+    def _from_cache(self, row: dict) -> Completion:
+        self.stats.cache_hits += 1
+        cost = row.get("cost_usd")
+        if cost is not None:
+            self.stats.cost_saved_usd += cost
+        return Completion(
+            text=row["response"],
+            input_tokens=row.get("input_tokens") or 0,
+            output_tokens=row.get("output_tokens") or 0,
+            cost_usd=cost,
+            latency_s=0.0,
+            cached=True,
+            attempts=0,
+        )
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(max(1, int(self.policy.concurrency)))
+            if self.policy.rpm or self.policy.tpm:
+                self._limiter = RateLimiter(self.policy.rpm, self.policy.tpm)
+        return self._sem
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before attempt `attempt + 1`: exponential with jitter, at least Retry-After."""
+        p = self.policy
+        expo = min(p.backoff_max, p.backoff_base * (2 ** (attempt - 1)))
+        delay = expo * (0.5 + 0.5 * self._rng.random())
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, p.retry_after_max))
+        return delay
+
+    async def _with_policy(self, req: CompletionRequest) -> Completion:
+        p = self.policy
+        timeout = p.timeout if p.timeout is not None else req.timeout
+        sem = self._semaphore()
+        attempts = 0
+        last_error = "no attempt made"
+        start = time.perf_counter()
+        while True:
+            attempts += 1
+            retry_after: float | None = None
+            async with sem:
+                pause = self._pause_until - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                if self._limiter is not None:
+                    await self._limiter.acquire(estimate_tokens(req))
+                self.stats.attempts += 1
+                self.stats.in_flight += 1
+                t0 = time.perf_counter()
+                try:
+                    raw = await asyncio.wait_for(self._call(req, timeout), timeout)
+                    if not (raw.text or "").strip():
+                        raise CallError("empty response from the model", retryable=True)
+                except CallError as e:
+                    last_error = str(e)
+                    retryable = e.retryable
+                    retry_after = e.retry_after
+                    if e.status == 429:
+                        self.stats.rate_limited += 1
+                        if retry_after:
+                            self._pause_until = max(self._pause_until, time.monotonic() + min(retry_after, p.retry_after_max))
+                except (TimeoutError, asyncio.TimeoutError):
+                    self.stats.timeouts += 1
+                    last_error = f"timed out after {timeout:g} s"
+                    retryable = True
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # a backend bug or an unclassified failure: retry, then report
+                    last_error = f"{type(e).__name__}: {_one_line(str(e))}"
+                    retryable = True
+                else:
+                    latency = time.perf_counter() - t0
+                    self._account(raw)
+                    return Completion(
+                        text=raw.text,
+                        input_tokens=raw.input_tokens,
+                        output_tokens=raw.output_tokens,
+                        cost_usd=raw.cost_usd,
+                        latency_s=latency,
+                        cached=False,
+                        attempts=attempts,
+                    )
+                finally:
+                    self.stats.in_flight -= 1
+            self.stats.last_error = last_error
+            if not retryable or attempts > p.max_retries:
+                self.stats.errors += 1
+                return Completion(
+                    text="",
+                    latency_s=time.perf_counter() - start,
+                    attempts=attempts,
+                    error=f"{last_error} (after {attempts} attempt{'s' if attempts != 1 else ''})",
+                )
+            self.stats.retries += 1
+            await asyncio.sleep(self.backoff(attempts, retry_after))
+
+    def _account(self, raw: RawResult) -> None:
+        s = self.stats
+        s.input_tokens += raw.input_tokens
+        s.output_tokens += raw.output_tokens
+        if raw.cost_usd is None:
+            s.cost_unknown += 1
+        else:
+            s.cost_usd += raw.cost_usd
+
+    # -- what a backend implements ---------------------------------------------------------------
+    @abstractmethod
+    async def _call(self, req: CompletionRequest, timeout: float) -> RawResult:
+        """One attempt. Raise CallError (retryable or not) for a failure."""
+
+
+def api_key(req: CompletionRequest) -> str | None:
+    """The key from the environment variable the request names (read now, never kept)."""
+    if not req.api_key_env:
+        return None
+    value = os.environ.get(req.api_key_env)
+    if not value:
+        raise CallError(f"environment variable {req.api_key_env} is not set (it should hold the API key)", retryable=False)
+    return value
+
+
+def _one_line(s: str, limit: int = 300) -> str:
+    s = " ".join(s.split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True)

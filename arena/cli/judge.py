@@ -1,0 +1,180 @@
+"""`arena judge`: list judge presets, measure a judge's reliability on labelled pairs, score recorded
+verdicts, and compare judges in a leaderboard."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from arena.cli._common import DbOption, console, open_store, print_json
+
+NAME = "judge"
+app = typer.Typer(
+    help="Judge presets and judge reliability (JudgeBench-style): eval, score, compare, list.",
+    no_args_is_help=True,
+)
+
+
+class OutFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class InputFormat(str, Enum):
+    judgebench = "judgebench"
+    llmbar = "llmbar"
+    pandalm = "pandalm"
+    jsonl = "jsonl"
+
+
+FormatOption = Annotated[OutFormat, typer.Option("--format", "-f", help="Output: table (for people) or json (for programs).")]
+InputFormatOption = Annotated[
+    InputFormat | None,
+    typer.Option("--input-format", help="Format of the pairs file (detected from its keys when omitted).", show_default=False),
+]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Use only the first N pairs.", show_default=False)]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resampling.")]
+ReplicatesOption = Annotated[int, typer.Option("--replicates", min=10, help="Bootstrap resamples for the 95% intervals.")]
+
+SURROGATE_DESCRIPTION = "surrogate (imitates {imitates}; offline)"
+
+
+def describe_preset(name: str, preset: dict) -> str:
+    """A preset's description; an offline surrogate is always called what it is."""
+    if preset.get("kind") == "surrogate":
+        return SURROGATE_DESCRIPTION.format(imitates=preset.get("imitates") or "GPT-4-Turbo")
+    desc = preset.get("description")
+    return str(desc) if desc else name
+
+
+def _default_out(judge: str, pairs: Path) -> Path:
+    return Path(f"reliability-{Path(judge).stem}-{pairs.stem}.json")
+
+
+@app.command("list")
+def list_cmd(format: FormatOption = OutFormat.table) -> None:
+    """List the shipped judge presets with their kind, model and description."""
+    from arena.judges import list_presets
+
+    rows = [
+        {
+            "name": name,
+            "kind": preset.get("kind"),
+            "model": preset.get("model"),
+            "description": describe_preset(name, preset),
+            "path": str(path),
+        }
+        for name, preset, path in list_presets()
+    ]
+    if format is OutFormat.json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table("preset", "kind", "model", "description")
+    for r in rows:
+        t.add_row(r["name"], str(r["kind"]), str(r["model"] or "-"), r["description"])
+    console().print(t)
+    if not rows:
+        console().print("No shipped judge presets found.")
+
+
+@app.command("eval")
+def eval_cmd(
+    judge: Annotated[str, typer.Option("--judge", "-j", help="Judge preset: a shipped name (see `arena judge list`) or a TOML path.")],
+    pairs: Annotated[Path, typer.Option("--pairs", "-p", help="Labelled pairs: judgebench, llmbar, pandalm or native jsonl.")],
+    input_format: InputFormatOption = None,
+    limit: LimitOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Result file (JSON) to write [default: reliability-<judge>-<pairs>.json].", show_default=False)] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Pairs judged at once.")] = 16,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer calls from the store's call cache.")] = False,
+    seed: SeedOption = 0,
+    replicates: ReplicatesOption = 1000,
+    format: FormatOption = OutFormat.table,
+    db: DbOption = None,
+) -> None:
+    """Run a judge on labelled pairs in both orders, store the games, print and write the reliability report.
+
+    Re-running the same command resumes: pairs already decided are read back from the store.
+    """
+    from arena.reliability import build_result, evaluate_judge, read_pairs, render_result, write_result
+
+    pairset = read_pairs(pairs, input_format.value if input_format else None, limit=limit)
+    store = open_store(db)
+    try:
+        run = evaluate_judge(judge, pairset, store=store, concurrency=concurrency, no_cache=no_cache)
+    finally:
+        store.close()
+    result = build_result(
+        pairset,
+        run.games,
+        judge={"name": run.judge_name, "kind": run.judge_kind, "model": run.judge_model, "description": run.judge_description},
+        source="eval",
+        replicates=replicates,
+        seed=seed,
+        time_s=run.total_elapsed_s,
+        run={"name": run.run_name, "run_id": run.run_id, "judged": run.judged, "resumed": run.resumed, "db": db},
+    )
+    path = write_result(result, out or _default_out(judge, pairs))
+    if format is OutFormat.json:
+        print_json(result)
+        return
+    c = console()
+    render_result(result, c)
+    c.print(f"Run {run.run_name} ({run.run_id}): {run.judged} pairs judged, {run.resumed} read back. Result written to {path}.")
+
+
+@app.command("score")
+def score_cmd(
+    verdicts: Annotated[Path, typer.Option("--verdicts", "-v", help="Verdicts recorded elsewhere (llmbar, pandalm, judgebench outputs or native jsonl).")],
+    pairs: Annotated[Path, typer.Option("--pairs", "-p", help="The labelled pairs those verdicts are about.")],
+    input_format: InputFormatOption = None,
+    verdicts_format: Annotated[
+        InputFormat | None, typer.Option("--verdicts-format", help="Format of the verdicts file (detected when omitted).", show_default=False)
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Judge name in the report [default: the verdicts file's name].", show_default=False)] = None,
+    limit: LimitOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the result file (JSON) here, for `arena judge compare`.", show_default=False)] = None,
+    seed: SeedOption = 0,
+    replicates: ReplicatesOption = 1000,
+    format: FormatOption = OutFormat.table,
+) -> None:
+    """Score verdicts recorded elsewhere against the pairs' gold labels, without calling any judge."""
+    from arena.reliability import build_result, read_pairs, read_verdicts, render_result, write_result
+
+    pairset = read_pairs(pairs, input_format.value if input_format else None, limit=limit)
+    games = read_verdicts(verdicts, pairset, verdicts_format.value if verdicts_format else None)
+    judge_name = name or verdicts.stem
+    result = build_result(
+        pairset,
+        games,
+        judge={"name": judge_name, "kind": "recorded", "model": None, "description": f"verdicts recorded in {verdicts.name}"},
+        source="score",
+        replicates=replicates,
+        seed=seed,
+        verdicts_path=str(verdicts),
+    )
+    if out is not None:
+        write_result(result, out)
+    if format is OutFormat.json:
+        print_json(result)
+        return
+    render_result(result, console())
+
+
+@app.command("compare")
+def compare_cmd(
+    results: Annotated[list[Path], typer.Argument(help="Result files written by `arena judge eval` (or `score --out`).", show_default=False)],
+    format: FormatOption = OutFormat.table,
+) -> None:
+    """A judge leaderboard: score with its 95% CI, consistency, cost per 1,000 pairs and time."""
+    from arena.reliability import leaderboard, read_result, render_leaderboard
+
+    rows = leaderboard([read_result(p) for p in results])
+    if format is OutFormat.json:
+        print_json(rows)
+        return
+    render_leaderboard(rows, console())

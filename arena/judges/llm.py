@@ -1,0 +1,207 @@
+"""The pairwise LLM judge (`kind = "llm"`): one model, an Arena-Hard-style prompt, two orders.
+
+Each match is two games by default, the second with the answers swapped; the BA game's label
+is mapped back to A's point of view and `combine_games` makes the verdict (strength adds,
+disagreement is an inconsistent tie). `orders = "random"` plays one game in an order drawn
+from (seed, match_id), for half the cost. A reply without a label is asked once more to end
+with one (as Arena-Hard does); still none: `unparsed`, kept with the raw text.
+
+Preset keys (TOML): kind = "llm", model, api_base, api_key_env, template, temperature (0),
+max_tokens, orders ("both" | "random"), strong_weight, concurrency, rpm, tpm, timeout,
+max_retries, description. Runtime options (`load_judge(..., **options)`) may override them and
+add store, no_cache, seed, backoff_base, backoff_max, backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
+from arena.errors import SpecError
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
+from arena.judges._parse import RETRY_PROMPT, parse_label
+from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
+from arena.records import Game, MatchContext, Order, swap_label
+
+# A typical Arena-Hard judgement (own answer, comparison, label) runs 400-700 output tokens;
+# plans use this figure as the expected output, and max_tokens as the ceiling.
+TYPICAL_OUTPUT_TOKENS = 600
+
+
+class LLMPreset(BaseModel):
+    """The keys of an `llm` judge preset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["llm"] = "llm"
+    model: str
+    description: str = ""
+    api_base: str | None = None
+    api_key_env: str | None = None
+    template: str = "pairwise"
+    temperature: float = 0.0
+    max_tokens: int = Field(2048, gt=0)
+    orders: Literal["both", "random"] = "both"
+    strong_weight: float = Field(3.0, ge=1)
+    concurrency: int = Field(16, gt=0)
+    rpm: float | None = Field(None, gt=0)
+    tpm: float | None = Field(None, gt=0)
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    extra_params: dict = Field(default_factory=dict)  # more sampling parameters (top_p, seed, ...)
+
+
+def _spec_error(where: str, e: ValidationError) -> SpecError:
+    err = e.errors()[0]
+    key = ".".join(str(x) for x in err["loc"]) or "?"
+    if err["type"] == "extra_forbidden":
+        return SpecError(f"{where}: key {key!r} is not an llm judge setting (expected one of: {', '.join(LLMPreset.model_fields)})")
+    if err["type"] == "missing":
+        return SpecError(f"{where}: key {key!r} is missing")
+    return SpecError(f"{where}: key {key!r}: {err['msg']} (got {err.get('input')!r})")
+
+
+class LLMJudge(Judge):
+    kind = "llm"
+
+    def __init__(self, name: str, cfg: LLMPreset, *, template, backend: Backend, seed: int = 0) -> None:
+        super().__init__(name, cfg.description or f"{cfg.model} ({cfg.orders} orders)")
+        self.cfg = cfg
+        self.model = cfg.model
+        self.template = template
+        self.backend = backend
+        self.seed = seed
+        self.strong_weight = cfg.strong_weight
+        self.params = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens, **cfg.extra_params}
+
+    # -- plans --------------------------------------------------------------------------------
+    def calls_per_match(self) -> int:
+        return 2 if self.cfg.orders == "both" else 1
+
+    def orders_for(self, ctx: MatchContext) -> list[Order]:
+        if self.cfg.orders == "both":
+            return ["AB", "BA"]
+        h = hashlib.sha256(f"{self.seed}:{ctx.match_id}".encode()).digest()
+        return ["AB" if h[0] & 1 == 0 else "BA"]
+
+    def call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        from arena.backends._litellm import _load
+
+        litellm = _load()
+        out = []
+        for order in self.orders_for(ctx):
+            messages = self.messages(ctx, order)
+            try:
+                tokens = int(litellm.token_counter(model=self.model, messages=messages))
+            except Exception:
+                tokens = sum(len(m["content"]) for m in messages) // 4
+            expected = min(TYPICAL_OUTPUT_TOKENS, self.cfg.max_tokens)
+            out.append(CallEstimate(self.model, tokens, expected, self.cfg.max_tokens))
+        return out
+
+    # -- one game --------------------------------------------------------------------------------
+    def messages(self, ctx: MatchContext, order: Order) -> list[dict]:
+        first, second = (ctx.answer_a, ctx.answer_b) if order == "AB" else (ctx.answer_b, ctx.answer_a)
+        tag = fence_tag(ctx.prompt, ctx.reference, first, second)
+        variables = pairwise_variables(ctx.prompt, first, second, reference=ctx.reference, category=ctx.category)
+        return render_messages(self.template, variables, tag=tag)
+
+    def request(self, messages: list[dict]) -> CompletionRequest:
+        return CompletionRequest(
+            model=self.model,
+            messages=messages,
+            params=self.params,
+            api_base=self.cfg.api_base,
+            api_key_env=self.cfg.api_key_env,
+            timeout=self.cfg.timeout,
+        )
+
+    async def play(self, ctx: MatchContext, order: Order) -> Game:
+        messages = self.messages(ctx, order)
+        first = await self.backend.complete(self.request(messages))
+        calls = [first]
+        detail: dict = {}
+        if first.error is not None:
+            return self._game(ctx, order, "error", first.text, "error", calls, first.error, detail)
+        label = parse_label(first.text)
+        status = "ok"
+        if label is None:
+            followup = messages + [{"role": "assistant", "content": first.text}, {"role": "user", "content": RETRY_PROMPT}]
+            second = await self.backend.complete(self.request(followup))
+            calls.append(second)
+            detail["reask"] = second.text
+            if second.error is not None:
+                return self._game(ctx, order, "error", first.text, "error", calls, second.error, detail)
+            label = parse_label(second.text)
+            status = "retried" if label is not None else "unparsed"
+        if label is None:
+            return self._game(ctx, order, "unparsed", first.text, "unparsed", calls, None, detail)
+        if order == "BA":
+            detail["presented_label"] = label
+            label = swap_label(label)
+        return self._game(ctx, order, label, first.text, status, calls, None, detail)
+
+    def _game(
+        self, ctx: MatchContext, order: Order, label: str, raw: str, status: str, calls: list[Completion], error: str | None, detail: dict
+    ) -> Game:
+        costs = [c.cost_usd for c in calls if c.error is None]
+        cost = None if any(c is None for c in costs) else float(sum(costs))  # type: ignore[arg-type]
+        cached_cost = sum(c.cost_usd or 0.0 for c in calls if c.cached)
+        if cached_cost:
+            detail["cached_cost_usd"] = cached_cost
+        return Game(
+            match_id=ctx.match_id,
+            judge=self.name,
+            order=order,
+            label=label,
+            raw=raw,
+            parse_status=status,  # type: ignore[arg-type]
+            input_tokens=sum(c.input_tokens for c in calls),
+            output_tokens=sum(c.output_tokens for c in calls),
+            cost_usd=cost,
+            latency_s=sum(c.latency_s for c in calls),
+            cached=all(c.cached for c in calls),
+            attempts=sum(c.attempts for c in calls),
+            calls=len(calls),
+            error=error,
+            detail=detail,
+        )
+
+    async def judge(self, ctx: MatchContext) -> JudgeResult:
+        import asyncio
+
+        orders = self.orders_for(ctx)
+        games = list(await asyncio.gather(*(self.play(ctx, o) for o in orders)))
+        return JudgeResult(games=games, verdict=combine_games(ctx.match_id, games))
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+
+def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool = False, **options) -> LLMJudge:
+    """Build an LLM judge from a preset dict; `options` override preset keys and add runtime settings."""
+    where = str(Path(base_dir) / f"{name}.toml")
+    runtime = {k: options.pop(k) for k in ("seed", "backoff_base", "backoff_max", "backend") if k in options}
+    merged = {**preset, **{k: v for k, v in options.items() if v is not None and k in LLMPreset.model_fields}}
+    try:
+        cfg = LLMPreset(**merged)
+    except ValidationError as e:
+        raise _spec_error(where, e) from None
+    template = load_template(cfg.template, Path(base_dir))
+    backend = runtime.get("backend")
+    if backend is None:
+        policy = Policy(
+            concurrency=cfg.concurrency,
+            rpm=cfg.rpm,
+            tpm=cfg.tpm,
+            max_retries=cfg.max_retries,
+            timeout=cfg.timeout,
+            backoff_base=runtime.get("backoff_base", 1.0),
+            backoff_max=runtime.get("backoff_max", 60.0),
+        )
+        backend = make_backend(cfg.model, store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"))
+    return LLMJudge(name, cfg, template=template, backend=backend, seed=int(runtime.get("seed") or 0))

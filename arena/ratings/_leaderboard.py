@@ -1,0 +1,287 @@
+"""`fit_ratings`: point fit, bootstrap intervals, rank intervals and matrices as one typed record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from arena.errors import RatingError
+from arena.records import Battle
+from arena.ratings._battles import BattleArrays, StyleFeatures, compile_battles, pair_stats
+from arena.ratings._bootstrap import By, bootstrap_theta
+from arena.ratings._bt import DEFAULT_PRIOR, ELO_INIT, ELO_SCALE, Ties, _anchor_index, check_prior, fit_theta, to_elo
+from arena.ratings._graph import diagnose
+
+BOOT_PRIOR_FLOOR = 1e-3
+"""Bootstrap replicates of a `prior=0` fit use this prior, as a replicate may lose a model's only win."""
+
+
+@dataclass(slots=True)
+class ModelRating:
+    """One leaderboard row. Ratings on the Elo scale; `rank` 1 is best.
+
+    `rank_ub` = 1 + the number of models whose lower CI bound is above this model's upper bound;
+    `rank_lo`..`rank_hi` is the central `level` range of the ranks this model takes in the
+    bootstrap replicates. `win_rate` is the observed (weighted) score against all opponents,
+    ties half; `pred_win_rate` the model-predicted win probability against each other model,
+    averaged uniformly over the field; `pred_vs_anchor` against the anchor (or against a model
+    rated 1000, the average, when there is no anchor).
+    """
+
+    model: str
+    rating: float
+    ci_low: float
+    ci_high: float
+    rank: int
+    rank_ub: int
+    rank_lo: int
+    rank_hi: int
+    battles: int
+    wins: float
+    losses: float
+    ties: float
+    win_rate: float
+    pred_win_rate: float
+    pred_vs_anchor: float = 0.5
+
+
+@dataclass(slots=True)
+class Leaderboard:
+    """Ratings with intervals. Matrices are (n_models, n_models) in the order of `models`
+    (row model against column model); `boot` holds the replicates' Elo ratings (n_boot, n_models)."""
+
+    rows: list[ModelRating]
+    models: list[str]
+    boot: np.ndarray
+    win_matrix: np.ndarray
+    pred_matrix: np.ndarray
+    count_matrix: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    style_coefs: dict | None = None
+    tie_param: float | None = None
+
+    @property
+    def ratings(self) -> dict[str, float]:
+        return {r.model: r.rating for r in self.rows}
+
+    def row(self, model: str) -> ModelRating:
+        for r in self.rows:
+            if r.model == model:
+                return r
+        raise KeyError(model)
+
+    def to_records(self) -> list[dict]:
+        """JSON-ready rows, best first."""
+        out = []
+        for r in self.rows:
+            out.append(
+                {
+                    "model": r.model,
+                    "rating": round(r.rating, 2),
+                    "ci_low": round(r.ci_low, 2),
+                    "ci_high": round(r.ci_high, 2),
+                    "rank": r.rank,
+                    "rank_ub": r.rank_ub,
+                    "rank_lo": r.rank_lo,
+                    "rank_hi": r.rank_hi,
+                    "battles": r.battles,
+                    "wins": round(r.wins, 3),
+                    "losses": round(r.losses, 3),
+                    "ties": round(r.ties, 3),
+                    "win_rate": round(r.win_rate, 4),
+                    "pred_win_rate": round(r.pred_win_rate, 4),
+                    "pred_vs_anchor": round(r.pred_vs_anchor, 4),
+                }
+            )
+        return out
+
+
+def rank_upper_bound(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
+    """1 + the number of models whose lower bound is above this model's upper bound."""
+    return 1 + (ci_low[None, :] > ci_high[:, None]).sum(axis=1)
+
+
+def ranks_desc(values: np.ndarray) -> np.ndarray:
+    """Competition ranks along the last axis, 1 = highest: 1 + number of strictly higher values."""
+    v = np.asarray(values)
+    if v.ndim == 1:
+        return 1 + (v[None, :] > v[:, None]).sum(axis=1)
+    order = np.sort(v, axis=-1)  # ascending
+    n = v.shape[-1]
+    # number strictly greater = n - (index of first element > v)
+    higher = n - np.stack([np.searchsorted(order[r], v[r], side="right") for r in range(v.shape[0])])
+    return 1 + higher
+
+
+def _predicted(theta: np.ndarray, ties: Ties, gamma: float | None) -> np.ndarray:
+    """P(row beats column), ties half (Davidson: P(win) + P(tie) / 2)."""
+    d = theta[:, None] - theta[None, :]
+    if ties == "davidson" and gamma is not None:
+        e = np.exp(gamma)
+        z = np.exp(0.5 * d) + np.exp(-0.5 * d) + e
+        return (np.exp(0.5 * d) + 0.5 * e) / z
+    return 1.0 / (1.0 + np.exp(-d))
+
+
+def fit_ratings(
+    battles: Sequence[Battle] | BattleArrays,
+    *,
+    anchor: str | None = None,
+    bootstrap: int = 1000,
+    by: By = "prompt",
+    ties: Ties = "half",
+    level: float = 0.95,
+    seed: int | np.random.Generator = 0,
+    style: StyleFeatures | None = None,
+    prior: float = DEFAULT_PRIOR,
+    models: Sequence[str] | None = None,
+) -> Leaderboard:
+    """Bradley-Terry ratings with bootstrap confidence intervals, rank intervals and matrices.
+
+    `by="prompt"` resamples prompts (clustered bootstrap: battles on one prompt share its
+    difficulty); `by="battle"` resamples battles as Chatbot Arena does. Intervals are the
+    central `level` percentile intervals of `bootstrap` replicates drawn from `seed`; the
+    replicates are solved together (see `arena.ratings._bootstrap`). `style` (per-battle
+    feature differences aligned with the battles) fits a contextual Bradley-Terry model and
+    reports ratings with style held equal plus `style_coefs`. `prior` is the virtual-draw prior
+    described in `bt_fit`; models that make the plain maximum-likelihood estimate infinite
+    (disconnected graph, never winning, never losing) are named in `warnings`.
+    """
+    if not 0 < level < 1:
+        raise RatingError(f"level must be between 0 and 1, got {level}")
+    if bootstrap < 0:
+        raise RatingError(f"bootstrap must be >= 0, got {bootstrap}")
+    if by not in ("prompt", "battle"):
+        raise RatingError(f"by must be 'prompt' or 'battle', got {by!r}")
+    if ties not in ("half", "davidson"):
+        raise RatingError(f"ties must be 'half' or 'davidson', got {ties!r}")
+    arrays = compile_battles(battles, models)
+    if len(arrays) == 0:
+        raise RatingError("no battles to rate")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    ai = _anchor_index(arrays.models, anchor)
+    n = arrays.n_models
+    ps = pair_stats(arrays)
+    warnings = diagnose(ps, arrays.models)
+    if warnings and prior > 0:
+        warnings.append(
+            f"ratings stay finite through the prior ({prior:g} virtual draws per model against an average model); "
+            "treat the affected ratings and intervals as weakly determined"
+        )
+    no_battles = [arrays.models[i] for i in range(n) if not ((arrays.a == i).any() or (arrays.b == i).any())]
+    if no_battles:
+        warnings.append("no battles for: " + ", ".join(no_battles) + " (rating set by the prior alone)")
+    check_prior(ps, ties, prior)
+    boot_prior = prior if prior > 0 else BOOT_PRIOR_FLOOR
+    style_coefs = None
+    gamma = None
+    if style is not None:
+        from arena.ratings._style import fit_style
+
+        if ties != "half":
+            raise RatingError("style control supports ties='half' only")
+        theta, beta, theta_b, beta_b = fit_style(arrays, style, prior=prior, boot_prior=boot_prior, n_boot=bootstrap, by=by, rng=rng)
+        alpha = (1 - level) / 2
+        style_coefs = {}
+        for k, name in enumerate(style.names):
+            c = {"coef": float(beta[k])}
+            if bootstrap:
+                c["ci_low"], c["ci_high"] = (float(v) for v in np.quantile(beta_b[:, k], [alpha, 1 - alpha]))
+            style_coefs[name] = c
+    else:
+        theta, gamma = fit_theta(ps, ties, prior)
+        x0 = theta if gamma is None else np.append(theta, gamma)
+        xb = bootstrap_theta(arrays, x0, n_boot=bootstrap, by=by, ties=ties, prior=boot_prior, rng=rng)
+        theta_b = xb[:, :n]
+    rating = to_elo(theta, ai)
+    boot = to_elo(theta_b, ai) if bootstrap else np.empty((0, n))
+    alpha = (1 - level) / 2
+    if bootstrap:
+        lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+        # the point estimate lies inside its interval even for tiny bootstrap counts
+        lo, hi = np.minimum(lo, rating), np.maximum(hi, rating)
+        branks = ranks_desc(boot)
+        rlo = np.floor(np.quantile(branks, alpha, axis=0, method="lower")).astype(int)
+        rhi = np.ceil(np.quantile(branks, 1 - alpha, axis=0, method="higher")).astype(int)
+    else:
+        lo = hi = rating.copy()
+        rlo = rhi = ranks_desc(rating)
+    rank = ranks_desc(rating)
+    rank_ub = rank_upper_bound(lo, hi)
+    # matrices (row vs column)
+    count = np.zeros((n, n))
+    np.add.at(count, (ps.i, ps.j), ps.count)
+    np.add.at(count, (ps.j, ps.i), ps.count)
+    sc = np.zeros((n, n))
+    np.add.at(sc, (ps.i, ps.j), ps.score)
+    np.add.at(sc, (ps.j, ps.i), ps.total - ps.score)
+    tot = np.zeros((n, n))
+    np.add.at(tot, (ps.i, ps.j), ps.total)
+    np.add.at(tot, (ps.j, ps.i), ps.total)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        win_matrix = np.where(tot > 0, sc / tot, np.nan)
+    pred = _predicted(theta, ties, gamma)
+    np.fill_diagonal(pred, 0.5)
+    wins = np.zeros(n)
+    losses = np.zeros(n)
+    tiesv = np.zeros(n)
+    np.add.at(wins, ps.i, ps.wins)
+    np.add.at(wins, ps.j, ps.losses)
+    np.add.at(losses, ps.i, ps.losses)
+    np.add.at(losses, ps.j, ps.wins)
+    np.add.at(tiesv, ps.i, ps.ties)
+    np.add.at(tiesv, ps.j, ps.ties)
+    played = count.sum(axis=1)
+    wtot = tot.sum(axis=1)
+    ref_theta = theta[ai] if ai is not None else theta.mean()
+    vs_anchor = _predicted(np.append(theta, ref_theta), ties, gamma)[:n, n]
+    rows = []
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        rows.append(
+            ModelRating(
+                model=arrays.models[i],
+                rating=float(rating[i]),
+                ci_low=float(lo[i]),
+                ci_high=float(hi[i]),
+                rank=int(rank[i]),
+                rank_ub=int(rank_ub[i]),
+                rank_lo=int(rlo[i]),
+                rank_hi=int(rhi[i]),
+                battles=int(played[i]),
+                wins=float(wins[i]),
+                losses=float(losses[i]),
+                ties=float(tiesv[i]),
+                win_rate=float(sc[i].sum() / wtot[i]) if wtot[i] > 0 else float("nan"),
+                pred_win_rate=float(pred[i, others].mean()) if others else 0.5,
+                pred_vs_anchor=float(vs_anchor[i]),
+            )
+        )
+    order = sorted(range(n), key=lambda i: (-rating[i], arrays.models[i]))
+    return Leaderboard(
+        rows=[rows[i] for i in order],
+        models=list(arrays.models),
+        boot=boot,
+        win_matrix=win_matrix,
+        pred_matrix=pred,
+        count_matrix=count,
+        warnings=warnings,
+        params={
+            "anchor": anchor,
+            "level": level,
+            "by": by,
+            "ties": ties,
+            "bootstrap": bootstrap,
+            "seed": seed if isinstance(seed, int) else None,
+            "prior": prior,
+            "style": list(style.names) if style is not None else None,
+            "elo_scale": float(ELO_SCALE),
+            "elo_init": ELO_INIT,
+        },
+        style_coefs=style_coefs,
+        tie_param=float(np.exp(gamma)) if gamma is not None else None,
+    )

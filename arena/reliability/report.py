@@ -1,0 +1,264 @@
+"""Result files (JSON) of a reliability evaluation, their tables, and the judge leaderboard."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from arena.errors import BadInput, NotFound
+from arena.reliability.formats import GameRecord, PairSet
+from arena.reliability.metrics import (
+    BOOTSTRAP_REPLICATES,
+    CI_LEVEL,
+    METRIC_BY_KEY,
+    METRICS,
+    by_category,
+    counts,
+    evaluate,
+    observations,
+    usage,
+)
+
+RESULT_SCHEMA = "arena.judge-reliability/1"
+# Metrics shown per category in the table (all of them are in the JSON).
+CATEGORY_COLUMNS = ("judgebench_score", "accuracy", "consistency", "first_slot")
+
+
+class ResultFileError(BadInput):
+    """A judge-reliability result file is not one `arena judge eval` or `score` wrote."""
+
+
+def build_result(
+    pairs: PairSet,
+    games: Sequence[GameRecord],
+    *,
+    judge: dict,
+    source: str,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    seed: int = 0,
+    time_s: float | None = None,
+    run: dict | None = None,
+    verdicts_path: str | None = None,
+) -> dict:
+    """Every metric (with its definition and bootstrap interval), per category, usage and time."""
+    o = observations(pairs.pairs, games)
+    est = evaluate(o, replicates=replicates, seed=seed)
+    cats = by_category(o, replicates=replicates, seed=seed)
+    use = usage(o)
+    return {
+        "schema": RESULT_SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source": source,
+        "judge": judge,
+        "pairs": {"path": str(pairs.path), "format": pairs.format, "n": len(pairs.pairs), "limited": pairs.limited},
+        "verdicts": verdicts_path,
+        "run": run,
+        "bootstrap": {"replicates": replicates, "seed": seed, "level": CI_LEVEL, "unit": "pair"},
+        "metrics": {k: {**e.as_dict(), "title": METRIC_BY_KEY[k].title, "definition": METRIC_BY_KEY[k].definition} for k, e in est.items()},
+        "categories": {c: {"n": int((o.category == c).sum()), "metrics": {k: e.as_dict() for k, e in m.items()}} for c, m in cats.items()},
+        "counts": counts(o),
+        "usage": use,
+        "time": {
+            "elapsed_s": time_s,
+            "pairs_per_s": (len(pairs.pairs) / time_s) if time_s else None,
+        },
+    }
+
+
+def write_result(result: dict, path: str | Path) -> Path:
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read_result(path: str | Path) -> dict:
+    """A result file, checked enough to build a leaderboard from it."""
+    path = Path(path)
+    if not path.exists():
+        raise NotFound(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ResultFileError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise ResultFileError(f"{path}: not UTF-8 text") from None
+    if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ResultFileError(f"{path}: key 'schema': expected {RESULT_SCHEMA!r} (a file `arena judge eval` wrote), got {got!r}")
+    for key in ("judge", "metrics", "pairs", "usage", "time"):
+        if not isinstance(data.get(key), dict):
+            raise ResultFileError(f"{path}: key '{key}' is missing or not an object")
+    if not isinstance(data["metrics"].get("judgebench_score"), dict):
+        raise ResultFileError(f"{path}: key 'metrics.judgebench_score' is missing")
+    data["_path"] = str(path)
+    return data
+
+
+# -- formatting ------------------------------------------------------------------------------------
+
+
+def fmt_metric(key: str, m: dict | None, *, ci: bool = True) -> str:
+    if not m or m.get("value") is None:
+        return "n/a"
+    kind = METRIC_BY_KEY[key].kind if key in METRIC_BY_KEY else "rate"
+
+    def one(x: float) -> str:
+        if kind == "kappa":
+            return f"{x:.3f}"
+        if kind == "diff":
+            return f"{100 * x:+.1f} pp"
+        return f"{100 * x:.1f}%"
+
+    s = one(m["value"])
+    if ci and m.get("lo") is not None and m.get("hi") is not None:
+        lo, hi = m["lo"], m["hi"]
+        if kind == "kappa":
+            s += f" [{lo:.3f}, {hi:.3f}]"
+        elif kind == "diff":
+            s += f" [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+        else:
+            s += f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+    return s
+
+
+def _money(x: float | None) -> str:
+    if x is None:
+        return "unknown"
+    if x == 0:
+        return "$0"
+    return f"${x:,.4f}" if x < 1 else f"${x:,.2f}"
+
+
+def _secs(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.1f} s" if x < 600 else f"{x / 60:.1f} min"
+
+
+def render_result(result: dict, console) -> None:
+    """The report: every metric with its interval, the definitions, per category, usage."""
+    from rich.table import Table
+
+    j = result["judge"]
+    p = result["pairs"]
+    bs = result["bootstrap"]
+    console.print(
+        f"[bold]Judge reliability[/bold]: {j.get('name')} ({j.get('description') or j.get('kind')})\n"
+        f"Pairs: {p['path']} ({p['format']}, {p['n']} pairs)",
+        highlight=False,
+    )
+    t = Table(title_justify="left")
+    t.add_column("metric")
+    t.add_column("value [95% CI]", justify="right")
+    t.add_column("n", justify="right")
+    for m in METRICS:
+        v = result["metrics"].get(m.key)
+        t.add_row(m.title, fmt_metric(m.key, v), str(v.get("n", "")) if v else "")
+    console.print(t)
+    console.print("Definitions:", highlight=False)
+    for m in METRICS:
+        console.print(f"  {m.title}: {m.definition}.", highlight=False)
+    console.print(
+        f"Intervals: percentile bootstrap, {bs['replicates']} resamples of the pairs, seed {bs['seed']}; "
+        "n is the denominator (pairs or games).",
+        highlight=False,
+    )
+    cats = result.get("categories") or {}
+    if cats:
+        ct = Table(title="Per category", title_justify="left")
+        ct.add_column("category", overflow="fold", max_width=40)
+        ct.add_column("pairs", justify="right")
+        for k in CATEGORY_COLUMNS:
+            ct.add_column(METRIC_BY_KEY[k].title, justify="right")
+        for c, cm in cats.items():
+            ct.add_row(c, str(cm["n"]), *(fmt_metric(k, cm["metrics"].get(k), ci=(k == "judgebench_score")) for k in CATEGORY_COLUMNS))
+        console.print(ct)
+    u = result["usage"]
+    cn = result["counts"]
+    g = cn["games_by_pick"]
+    console.print(
+        f"Games: {cn['games']} ({g['a']} a, {g['b']} b, {g['tie']} tie, {g['unparsed']} unparsed, {g['error']} error); "
+        f"gold: {cn['gold']['a']} a, {cn['gold']['b']} b, {cn['gold']['tie']} tie.",
+        highlight=False,
+    )
+    if result.get("source") == "score":
+        console.print(f"Recorded verdicts from {result.get('verdicts')}: no judge was called.", highlight=False)
+        return
+    console.print(
+        f"Per pair: {u['calls_per_pair']:.2f} calls ({u['cached_calls']} of {u['calls']} calls from the cache), "
+        f"{u['input_tokens_per_pair']:.0f} input + {u['output_tokens_per_pair']:.0f} output tokens, cost "
+        f"{_money(u['cost_per_pair_usd'])} ({_money(u['cost_per_1000_pairs_usd'])} per 1,000 pairs); "
+        f"time {_secs(result['time'].get('elapsed_s'))}.",
+        highlight=False,
+    )
+
+
+def leaderboard(results: Sequence[dict]) -> list[dict]:
+    """One row per result, best JudgeBench score first; `good_enough`: its interval reaches the best's."""
+    rows = []
+    for r in results:
+        s = r["metrics"]["judgebench_score"]
+        rows.append(
+            {
+                "judge": r["judge"].get("name"),
+                "kind": r["judge"].get("kind"),
+                "description": r["judge"].get("description"),
+                "pairs": r["pairs"].get("path"),
+                "n": r["pairs"].get("n"),
+                "score": s.get("value"),
+                "score_lo": s.get("lo"),
+                "score_hi": s.get("hi"),
+                "accuracy": (r["metrics"].get("accuracy") or {}).get("value"),
+                "consistency": (r["metrics"].get("consistency") or {}).get("value"),
+                "first_slot": (r["metrics"].get("first_slot") or {}).get("value"),
+                "cost_per_1000_pairs_usd": r["usage"].get("cost_per_1000_pairs_usd"),
+                "calls_per_pair": r["usage"].get("calls_per_pair"),
+                "time_s": r["time"].get("elapsed_s"),
+                "file": r.get("_path"),
+            }
+        )
+    rows.sort(key=lambda x: (-(x["score"] if x["score"] is not None else -1), x["cost_per_1000_pairs_usd"] or 0.0))
+    best_lo = rows[0]["score_lo"] if rows else None
+    for i, row in enumerate(rows, start=1):
+        row["rank"] = i
+        row["good_enough"] = bool(best_lo is not None and row["score_hi"] is not None and row["score_hi"] >= best_lo)
+    return rows
+
+
+def render_leaderboard(rows: Sequence[dict], console) -> None:
+    from rich.table import Table
+
+    t = Table(title="Judge leaderboard", title_justify="left")
+    for col, just in (
+        ("#", "right"),
+        ("judge", "left"),
+        ("pairs", "right"),
+        ("score [95% CI]", "right"),
+        ("consist.", "right"),
+        ("$/1k pairs", "right"),
+        ("time", "right"),
+        ("≈best", "center"),
+    ):
+        t.add_column(col, justify=just, overflow="fold", no_wrap=col.startswith("score"))  # type: ignore[arg-type]
+    for r in rows:
+        t.add_row(
+            str(r["rank"]),
+            str(r["judge"]),
+            str(r["n"]),
+            fmt_metric("judgebench_score", {"value": r["score"], "lo": r["score_lo"], "hi": r["score_hi"]}),
+            fmt_metric("consistency", {"value": r["consistency"]}, ci=False),
+            _money(r["cost_per_1000_pairs_usd"]).lstrip("$") if r["cost_per_1000_pairs_usd"] is not None else "unknown",
+            _secs(r["time_s"]),
+            "yes" if r["good_enough"] else "",
+        )
+    console.print(t)
+    console.print(
+        "score: JudgeBench score (pairs whose two games net agree with gold). ≈best: its interval reaches the best "
+        "judge's; the cheapest such judge is good enough. `--format json` adds kind, accuracy, first-slot share, calls per pair.",
+        highlight=False,
+    )

@@ -1,0 +1,253 @@
+"""Run a judge over labelled pairs, in both orders, through the store (cached and resumable).
+
+Each pair is one match of a run named `judge-eval:<judge>:<pairs file>`; the judge plays it as it
+plays tournament matches (same backends, call cache, limits). A judge that returns games in one
+order only (an `orders = "random"` preset, an antisymmetric surrogate) is asked again with the
+answers swapped, so every pair has a game in each order. Games and verdicts are written to the
+store as each pair completes; running the same evaluation again reads the decided pairs back
+and judges only the rest (and the call cache answers any call already paid).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from arena.judges import Judge, JudgeResult, combine_games, load_judge, load_preset
+from arena.records import Game, Match, MatchContext, swap_label
+from arena.reliability.formats import LABEL_PICK, GameRecord, Pair, PairSet
+
+RUN_PREFIX = "judge-eval"
+
+
+@dataclass
+class EvalRun:
+    """What an evaluation produced: the games of every pair, and how the run went."""
+
+    run_id: str
+    run_name: str
+    judge_name: str
+    judge_kind: str
+    judge_model: str | None
+    judge_description: str
+    games: list[GameRecord]
+    elapsed_s: float  # wall time of this invocation
+    total_elapsed_s: float  # summed over the invocations that built the run
+    judged: int  # pairs judged in this invocation
+    resumed: int  # pairs read back from the store
+    extra: dict = field(default_factory=dict)
+
+
+def context(pair: Pair, *, swapped: bool = False) -> MatchContext:
+    """The match a judge sees for a pair (answers exchanged when `swapped`)."""
+    a, b = (pair.b, pair.a) if swapped else (pair.a, pair.b)
+    ma, mb = ("b", "a") if swapped else ("a", "b")
+    return MatchContext(pair.pair_id, pair.pair_id, pair.prompt, ma, mb, a, b, pair.category, None)
+
+
+def records_from_games(pair_id: str, judge_name: str, games: Sequence[Game]) -> list[GameRecord]:
+    """One GameRecord per order from a match's games (labels from the original A's point of view).
+
+    When a judge returns several games for one order (a panel's members, say), its own games
+    (named like the judge) stand for the order if there are any; otherwise the order's games are
+    combined as verdicts are. Calls, tokens, cost and latency add up over all of them.
+    """
+    out: list[GameRecord] = []
+    for order in ("AB", "BA"):
+        gs = [g for g in games if g.order == order]
+        if not gs:
+            continue
+        own = [g for g in gs if g.judge == judge_name] or gs
+        label = own[0].label if len(own) == 1 else combine_games(pair_id, own).label
+        pick = LABEL_PICK.get(label, "unparsed")
+        costs = [g.cost_usd for g in gs]
+        out.append(
+            GameRecord(
+                pair_id,
+                order,  # type: ignore[arg-type]
+                pick,
+                calls=sum(int(g.calls or 0) for g in gs),
+                input_tokens=sum(int(g.input_tokens or 0) for g in gs),
+                output_tokens=sum(int(g.output_tokens or 0) for g in gs),
+                cost_usd=None if any(c is None for c in costs) else float(sum(costs)),
+                latency_s=float(sum(g.latency_s or 0.0 for g in gs)),
+                cached_calls=sum(int(g.calls or 0) for g in gs if g.cached),
+            )
+        )
+    return out
+
+
+def _swap_games(games: Sequence[Game]) -> list[Game]:
+    """Games played on the swapped context, seen from the original order."""
+    out = []
+    for g in games:
+        h = Game(**{k: getattr(g, k) for k in Game.__dataclass_fields__})
+        h.order = "BA" if g.order == "AB" else "AB"
+        h.label = swap_label(g.label)
+        out.append(h)
+    return out
+
+
+async def judge_pair(judge: Judge, pair: Pair) -> list[Game]:
+    """The judge's games on `pair`, with a game in each order (asking again, swapped, if needed)."""
+    games = await _judge_safely(judge, context(pair))
+    orders = {g.order for g in games}
+    if not {"AB", "BA"} <= orders:
+        more = _swap_games(await _judge_safely(judge, context(pair, swapped=True)))
+        games = games + [g for g in more if g.order not in orders]
+    return games
+
+
+async def _judge_safely(judge: Judge, ctx: MatchContext) -> list[Game]:
+    try:
+        result: JudgeResult = await judge.judge(ctx)
+        return list(result.games)
+    except Exception as e:  # the Judge contract says judge() never raises; record it if one does
+        return [Game(ctx.match_id, judge.name, "AB", "error", error=f"{type(e).__name__}: {e}", calls=0)]
+
+
+def _game_from_row(row: dict) -> Game:
+    return Game(
+        match_id=row["match_id"],
+        judge=row["judge"],
+        order=row["order"],
+        label=row["label"],
+        raw=row.get("raw") or "",
+        parse_status=row.get("parse_status") or "ok",
+        input_tokens=row.get("input_tokens") or 0,
+        output_tokens=row.get("output_tokens") or 0,
+        cost_usd=row.get("cost_usd"),
+        latency_s=row.get("latency_s") or 0.0,
+        cached=bool(row.get("cached")),
+        attempts=row.get("attempts") or 1,
+        calls=row.get("calls") if row.get("calls") is not None else 1,
+        error=row.get("error"),
+    )
+
+
+def run_name(judge: str, pairs_path: str) -> str:
+    return f"{RUN_PREFIX}:{judge}:{pairs_path}"
+
+
+def _spec_hash(preset: dict, pairs: PairSet, content_sha: str) -> str:
+    blob = json.dumps([preset, pairs.format, content_sha], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+async def evaluate_judge_async(
+    judge: Judge,
+    pairs: PairSet,
+    *,
+    store,
+    preset: dict | None = None,
+    judge_label: str | None = None,
+    concurrency: int = 16,
+    on_pair: Callable[[int, int], None] | None = None,
+) -> EvalRun:
+    """Judge every pair (both orders) and store games and verdicts under a resumable run."""
+    preset = preset or {}
+    label = judge_label or judge.name
+    name = run_name(label, str(pairs.path))
+    content_sha = file_sha256(pairs.path)
+    spec_hash = _spec_hash(preset, pairs, content_sha)
+    run = store.find_resumable_run(name, spec_hash)
+    if run is None:
+        run_id = "je-" + uuid.uuid4().hex[:12]
+        spec = {"mode": "judge-eval", "judge": label, "preset": preset, "pairs": str(pairs.path), "format": pairs.format, "sha256": content_sha}
+        store.create_run(run_id, name, spec, spec_hash, 0)
+        previous_elapsed = 0.0
+    else:
+        run_id = run["run_id"]
+        previous_elapsed = float((run.get("summary") or {}).get("total_elapsed_s") or 0.0)
+        store.set_run_status(run_id, "running")
+    store.add_matches(run_id, [Match(p.pair_id, p.pair_id, "a", "b") for p in pairs.pairs])
+    status = {m["match_id"]: m["status"] for m in store.matches(run_id)}
+    wanted = {p.pair_id for p in pairs.pairs}
+    stored: dict[str, list[Game]] = {}
+    for row in store.games(run_id):
+        if row["match_id"] in wanted and status.get(row["match_id"]) == "done":
+            stored.setdefault(row["match_id"], []).append(_game_from_row(row))
+    todo = [p for p in pairs.pairs if p.pair_id not in stored]
+    records: dict[str, list[GameRecord]] = {pid: records_from_games(pid, judge.name, gs) for pid, gs in stored.items()}
+    done = len(stored)
+    total = len(pairs.pairs)
+    sem = asyncio.Semaphore(max(1, concurrency))
+    started = time.perf_counter()
+
+    async def one(pair: Pair) -> None:
+        nonlocal done
+        async with sem:
+            games = await judge_pair(judge, pair)
+        verdict = combine_games(pair.pair_id, games)
+        store.record_verdict(run_id, verdict, games)
+        records[pair.pair_id] = records_from_games(pair.pair_id, judge.name, games)
+        done += 1
+        if on_pair is not None:
+            on_pair(done, total)
+
+    try:
+        await asyncio.gather(*(one(p) for p in todo))
+    finally:
+        elapsed = time.perf_counter() - started
+        all_games = [g for p in pairs.pairs for g in records.get(p.pair_id, [])]
+        errors = sum(g.pick == "error" for g in all_games)
+        store.set_run_status(
+            run_id,
+            "done" if len(records) == total and not errors else "errors",
+            {"total_elapsed_s": previous_elapsed + elapsed, "pairs": total, "error_games": errors},
+        )
+    return EvalRun(
+        run_id,
+        name,
+        label,
+        getattr(judge, "kind", preset.get("kind", "")),
+        preset.get("model"),
+        judge.description,
+        all_games,
+        elapsed,
+        previous_elapsed + elapsed,
+        len(todo),
+        len(stored),
+    )
+
+
+def evaluate_judge(
+    preset_name: str,
+    pairs: PairSet,
+    *,
+    store,
+    concurrency: int = 16,
+    no_cache: bool = False,
+    on_pair: Callable[[int, int], None] | None = None,
+    **judge_options,
+) -> EvalRun:
+    """Load a judge preset (shipped name or path) and evaluate it on `pairs` (sync wrapper)."""
+    preset, path = load_preset(preset_name)
+    options = dict(judge_options)
+    options["store"] = store
+    if no_cache:
+        options["no_cache"] = True
+    judge = load_judge(preset_name, **options)
+
+    async def main() -> EvalRun:
+        try:
+            return await evaluate_judge_async(
+                judge, pairs, store=store, preset=preset, judge_label=path.stem, concurrency=concurrency, on_pair=on_pair
+            )
+        finally:
+            await judge.aclose()
+
+    return asyncio.run(main())

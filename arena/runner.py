@@ -1,0 +1,385 @@
+"""Plan -> schedule -> judge concurrently -> store. The runner emits events; it knows nothing of rich.
+
+A run is identified by its spec's name and a hash of what decides its verdicts (pool content,
+models, prompts, scheduler, judge preset, seed). Running the same spec again resumes the latest
+such run: a fresh scheduler with the same seed is replayed with the stored verdicts, so only the
+matches without a verdict are judged, and the judge's call cache answers any call already paid.
+Budget and concurrency are not part of the identity, so a run stopped by its budget continues
+when the budget is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arena.records import Game, Match, MatchContext, Output, Prompt, Verdict
+from arena.resources import bundled_dir
+
+# -- events --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Counters the display reads; the runner updates them as games complete."""
+
+    run_id: str = ""
+    name: str = ""
+    pool: str = ""
+    scheduler: str = ""
+    judge: str = ""
+    seed: int = 0
+    concurrency: int = 1
+    models: list[str] = field(default_factory=list)
+    expected_matches: float = 0.0
+    worst_matches: int = 0
+    started: float = field(default_factory=time.time)
+    matches_done: int = 0
+    matches_resumed: int = 0
+    forfeits: int = 0
+    games: int = 0
+    in_flight: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+    calls_saved: int = 0
+    retries: int = 0
+    errors: int = 0
+    unparsed: int = 0
+    inconsistent: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_unknown: bool = False
+    rounds: Counter = field(default_factory=Counter)  # round -> matches decided
+    rounds_released: Counter = field(default_factory=Counter)
+    stop_reason: str | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.time() - self.started
+
+
+@dataclass(slots=True)
+class MatchDecided:
+    match: Match
+    verdict: Verdict
+    games: list[Game]
+    resumed: bool = False
+
+
+@dataclass(slots=True)
+class RunEvent:
+    kind: str  # "started", "decided", "released", "finished"
+    stats: RunStats
+    decided: MatchDecided | None = None
+
+
+EventSink = Callable[[RunEvent], None]
+
+
+# -- preparing a run ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PreparedRun:
+    run_id: str
+    resumed: bool
+    spec: Any
+    pool: str
+    prompts: list[Prompt]
+    outputs: list[Output]
+    models: list[str]
+    spec_hash: str
+    status: str = "running"
+
+
+def resolve_pool(store, spec) -> str:
+    """The pool name in the store, importing pool files first when `spec.pool` is a path.
+
+    A path is looked up as given, beside the spec, then among the shipped data (`data/demo`
+    works from anywhere). The pool takes the folder's name and is re-imported when the files change.
+    """
+    from arena.pools import load_pool_files, pool_fingerprint
+
+    path = spec.resolve_path(spec.pool, "data") if hasattr(spec, "resolve_path") else None
+    if path is None and Path(spec.pool).parts[:1] == ("data",):
+        shipped = bundled_dir("data").joinpath(*Path(spec.pool).parts[1:])
+        path = shipped if shipped.exists() else None
+    if path is None:
+        store.require_pool(spec.pool)  # a pool name; a clear error when unknown
+        return spec.pool
+    name = path.stem if path.is_file() else path.name
+    data = load_pool_files([path])
+    fp = pool_fingerprint(data)
+    if store.get_meta(f"pool_fingerprint:{name}") != fp or not store.pool_exists(name):
+        with store.transaction():
+            store.write_pool(name, data.prompts, data.outputs, source=str(path), format=data.format, replace=True)
+            store.set_meta(f"pool_fingerprint:{name}", fp)
+    return name
+
+
+def select(spec, prompts: list[Prompt], outputs: list[Output]) -> tuple[list[Prompt], list[Output], list[str]]:
+    """Apply the spec's `models` and `prompts` choices to a pool."""
+    from arena.tournaments import select_models, select_prompts
+
+    models = select_models(spec, sorted({o.model for o in outputs}))
+    prompts = select_prompts(spec, prompts)
+    ids = {p.prompt_id for p in prompts}
+    wanted = set(models)
+    outputs = [o for o in outputs if o.prompt_id in ids and o.model in wanted]
+    return prompts, outputs, models
+
+
+def spec_identity(spec, pool_fp: str, judge_preset: dict) -> str:
+    """What decides a run's verdicts; budget, concurrency and display options are left out."""
+    d = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
+    for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference"):
+        d.pop(k, None)
+    blob = json.dumps([d, pool_fp, judge_preset], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def prepare_run(store, spec, judge_preset: dict, *, new: bool = False) -> PreparedRun:
+    """Find the run to resume (same name and identity, not `--new`) or create a fresh one."""
+    from arena.pools import PoolData, pool_fingerprint
+
+    pool = resolve_pool(store, spec)
+    prompts, outputs, models = select(spec, store.prompts(pool), store.outputs(pool))
+    fp = pool_fingerprint(PoolData(prompts, outputs))
+    ident = spec_identity(spec, fp, judge_preset)
+    existing = None if new else store.find_resumable_run(spec.name, ident)
+    if existing is not None:
+        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"])
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    run_id = f"{spec.name}-{stamp}-{ident[:6]}"
+    n = 1
+    while store.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+        n += 1
+        run_id = f"{spec.name}-{stamp}-{ident[:6]}-{n}"
+    spec_json = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
+    store.create_run(run_id, spec.name, {"spec": spec_json, "judge": judge_preset, "pool": pool}, ident, spec.seed)
+    return PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident)
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+class Runner:
+    """Drives one run: releases matches from the scheduler, judges them with at most
+    `concurrency` in flight, writes each verdict with its games as it completes."""
+
+    def __init__(self, store, prepared: PreparedRun, judge, scheduler, *, on_event: EventSink | None = None) -> None:
+        self.store = store
+        self.p = prepared
+        self.judge = judge
+        self.scheduler = scheduler
+        self.on_event = on_event or (lambda e: None)
+        spec = prepared.spec
+        self.concurrency = max(1, int(getattr(spec, "concurrency", 8) or 8))
+        self.max_calls = getattr(spec, "max_calls", None)
+        self.max_cost = getattr(spec, "max_cost_usd", None)
+        self.prompts = {p.prompt_id: p for p in prepared.prompts}
+        self.answers = {(o.prompt_id, o.model): o.text for o in prepared.outputs}
+        size = scheduler.size()
+        self.stats = RunStats(
+            run_id=prepared.run_id,
+            name=spec.name,
+            pool=prepared.pool,
+            scheduler=scheduler.kind,
+            judge=getattr(judge, "description", judge.name),
+            seed=spec.seed,
+            concurrency=self.concurrency,
+            models=list(prepared.models),
+            expected_matches=size.expected + size.forfeits,
+            worst_matches=size.worst + size.forfeits,
+        )
+        self.stop = asyncio.Event()
+
+    def context(self, m: Match) -> MatchContext:
+        p = self.prompts[m.prompt_id]
+        return MatchContext(
+            m.match_id,
+            m.prompt_id,
+            p.text,
+            m.model_a,
+            m.model_b,
+            self.answers.get((m.prompt_id, m.model_a), ""),
+            self.answers.get((m.prompt_id, m.model_b), ""),
+            p.category,
+            p.reference,
+        )
+
+    def _budget_left(self) -> bool:
+        if self.max_calls is not None and self.stats.calls >= self.max_calls:
+            self.stats.stop_reason = f"max_calls={self.max_calls} reached"
+            return False
+        if self.max_cost is not None and self.stats.cost_usd >= self.max_cost:
+            self.stats.stop_reason = f"max_cost_usd={self.max_cost} reached"
+            return False
+        return True
+
+    def _count(self, games: Sequence[Game], verdict: Verdict) -> None:
+        s = self.stats
+        for g in games:
+            s.games += 1
+            if g.cached:
+                s.cached_calls += g.calls
+            else:
+                s.calls += g.calls
+            s.retries += max(0, g.attempts - 1)
+            s.input_tokens += g.input_tokens
+            s.output_tokens += g.output_tokens
+            if g.cost_usd is None:
+                s.cost_unknown = True
+            elif not g.cached:
+                s.cost_usd += g.cost_usd
+            if g.label == "error":
+                s.errors += 1
+            elif g.label == "unparsed":
+                s.unparsed += 1
+        if verdict.consistent is False:
+            s.inconsistent += 1
+
+    def _record_forfeits(self) -> None:
+        forfeits = self.scheduler.forfeits()
+        if not forfeits:
+            return
+        with self.store.transaction():
+            self.store.add_matches(self.p.run_id, [m for m, _ in forfeits], status="forfeit")
+            for m, v in forfeits:
+                self.store.record_verdict(self.p.run_id, v)
+                self.store.set_match_status(self.p.run_id, m.match_id, "forfeit")
+        self.stats.forfeits += len(forfeits)
+        self.stats.matches_done += len(forfeits)
+
+    def _release(self, matches: Sequence[Match]) -> None:
+        if matches:
+            self.store.add_matches(self.p.run_id, matches)
+            for m in matches:
+                self.stats.rounds_released[m.round] += 1
+            self.on_event(RunEvent("released", self.stats))
+
+    async def _judge(self, m: Match) -> tuple[Match, Verdict, list[Game]]:
+        result = await self.judge.judge(self.context(m))
+        return m, result.verdict, result.games
+
+    async def run(self) -> RunStats:
+        store, run_id = self.store, self.p.run_id
+        stored: dict[str, Verdict] = {}
+        for r in store.verdicts(run_id):
+            if r["outcome"] != "unresolved" and not r["outcome"].startswith("forfeit"):
+                stored[r["match_id"]] = Verdict(
+                    r["match_id"], r["outcome"], r["strength"], None if r["consistent"] is None else bool(r["consistent"]), r["label"]
+                )
+        stored_games: dict[str, list[Game]] = {}
+        if stored:
+            for g in store.games(run_id):
+                stored_games.setdefault(g["match_id"], []).append(_game_from_row(g))
+        store.set_run_status(run_id, "running")
+        self.on_event(RunEvent("started", self.stats))
+
+        queue: deque[Match] = deque(self.scheduler.start())
+        self._release(list(queue))
+        self._record_forfeits()
+        inflight: set[asyncio.Task] = set()
+        decided: list[tuple[Match, Verdict]] = []
+        while True:
+            while queue and len(inflight) < self.concurrency and not self.stop.is_set():
+                m = queue[0]
+                if m.match_id in stored:
+                    queue.popleft()
+                    v = stored[m.match_id]
+                    self.stats.matches_done += 1
+                    self.stats.matches_resumed += 1
+                    self.stats.calls_saved += sum(g.calls for g in stored_games.get(m.match_id, []))
+                    self.stats.rounds[m.round] += 1
+                    decided.append((m, v))
+                    self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, stored_games.get(m.match_id, []), True)))
+                    continue
+                if not self._budget_left():
+                    break
+                queue.popleft()
+                inflight.add(asyncio.ensure_future(self._judge(m)))
+                self.stats.in_flight = len(inflight)
+            if decided:
+                new = self.scheduler.update(decided)
+                decided = []
+                self._release(new)
+                self._record_forfeits()
+                queue.extend(new)
+                continue
+            if not inflight:
+                break
+            done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            self.stats.in_flight = len(inflight)
+            for task in done:
+                m, v, games = task.result()
+                store.record_verdict(run_id, v, games)
+                self._count(games, v)
+                self.stats.matches_done += 1
+                self.stats.rounds[m.round] += 1
+                decided.append((m, v))
+                self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
+        unfinished = bool(queue) or not self.scheduler.finished
+        if self.stop.is_set() and unfinished:
+            self.stats.stop_reason = self.stats.stop_reason or "interrupted"
+            status = "interrupted"
+        elif unfinished:
+            status = "stopped"  # budget
+        else:
+            errors = store.db.execute(
+                "SELECT COUNT(*) FROM verdicts WHERE run_id = ? AND outcome = 'unresolved'", [run_id]
+            ).fetchone()[0]
+            status = "errors" if errors else "done"
+        store.set_run_status(run_id, status, self.summary())
+        self.p.status = status
+        self.on_event(RunEvent("finished", self.stats))
+        return self.stats
+
+    def summary(self) -> dict:
+        s = self.stats
+        return {
+            "matches_done": s.matches_done,
+            "matches_resumed": s.matches_resumed,
+            "forfeits": s.forfeits,
+            "games": s.games,
+            "calls": s.calls,
+            "cached_calls": s.cached_calls,
+            "calls_saved": s.calls_saved,
+            "retries": s.retries,
+            "errors": s.errors,
+            "unparsed": s.unparsed,
+            "inconsistent": s.inconsistent,
+            "input_tokens": s.input_tokens,
+            "output_tokens": s.output_tokens,
+            "cost_usd": None if s.cost_unknown and not s.cost_usd else round(s.cost_usd, 6),
+            "cost_unknown": s.cost_unknown,
+            "elapsed_s": round(s.elapsed, 2),
+            "stop_reason": s.stop_reason,
+        }
+
+
+def _game_from_row(r: dict) -> Game:
+    return Game(
+        r["match_id"],
+        r["judge"],
+        r["order"],
+        r["label"],
+        r["raw"] or "",
+        r["parse_status"] or "ok",
+        r["input_tokens"] or 0,
+        r["output_tokens"] or 0,
+        r["cost_usd"],
+        r["latency_s"] or 0.0,
+        bool(r["cached"]),
+        r["attempts"] or 1,
+        r["calls"] or 1,
+        r["error"],
+    )

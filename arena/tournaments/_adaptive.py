@@ -1,0 +1,226 @@
+"""Adaptive scheduling: the next (pair, prompt) by expected reduction of rating uncertainty.
+
+Each wave: fit Bradley-Terry (`arena.ratings.bt_fit`) to the verdicts so far; take the Fisher
+information of the fit, H = sum_battles p(1-p) x x^T (+ a small ridge), on the natural log-odds
+scale, and its inverse S as the covariance of the ratings. The quantity to shrink is the
+uncertainty of the current ranking's adjacent gaps: for adjacent models k, k+1 with gap g_k and
+d_k = e_k - e_{k+1}, weight w_k = 2 Phi(-|g_k| / sd_k) (how likely their order is still wrong).
+A new comparison x = e_i - e_j with information c = p_ij (1 - p_ij) reduces Var(d_k^T r) by
+c (d_k^T S x)^2 / (1 + c x^T S x) (Sherman-Morrison); the wave takes, `batch` times, the pair
+with the largest weighted reduction, updating S after each pick so a wave spreads out. Each
+pair meets on a prompt both answered and it has not used yet, the least-used such prompt first
+(seeded key for ties).
+
+The first wave is a seeded random cycle through all models (connected from the start).
+Stops when the target is met (`target = "separated"`: every adjacent pair's gap exceeds
+z_level * sd), when `max_matches` is reached, or when no candidate pair is left.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from arena.records import Battle, Match
+from arena.tournaments._base import PlanSize, Scheduler, keyed_rng, match_id
+from arena.tournaments._schedulers import _Params
+
+LN10_400 = math.log(10) / 400
+
+
+class Adaptive(Scheduler):
+    __doc__ = __doc__
+    kind = "adaptive"
+    sequential = True
+
+    class Params(_Params):
+        batch: int | None = Field(default=None, ge=1, description="matches per wave (default: the number of models)")
+        max_matches: int | None = Field(default=None, ge=1, description="stop after this many judged matches")
+        target: Literal["separated", "none"] = "separated"
+        level: float = Field(default=0.95, gt=0, lt=1)
+        min_matches: int = Field(default=0, ge=0, description="do not stop for the target before this many matches")
+
+    def __init__(self, prompts, answered, models, seed, **params) -> None:
+        super().__init__(prompts, answered, models, seed)
+        self.params = self.Params(**params)
+        n = len(self.models)
+        self.batch = self.params.batch or max(n, 2)
+        self._index = {m: i for i, m in enumerate(self.models)}
+        self._has = np.zeros((len(self.prompt_ids), n), bool)
+        for r, pid in enumerate(self.prompt_ids):
+            for m in self.answered[pid]:
+                self._has[r, self._index[m]] = True
+        self._iu, self._ju = np.triu_indices(n, 1)
+        self._used: dict[int, np.ndarray] = {}  # pair index -> prompts it has used
+        self._noise: dict[int, np.ndarray] = {}
+        self._usage = np.zeros(len(self.prompt_ids))
+        self._avail = (self._has[:, self._iu] & self._has[:, self._ju]).sum(axis=0)  # prompts left per pair
+        self.max_matches = min(self.params.max_matches or int(self._avail.sum()), int(self._avail.sum()))
+        self._wave_no = -1
+        self._wave: list[Match] = []
+        self._done = False
+        self.ratings: np.ndarray | None = None  # Elo scale, in `models` order, after each fit
+        self.stop_reason = ""
+
+    # -- prompts --------------------------------------------------------------------------------
+    def _take_prompt(self, p: int) -> int | None:
+        """The least-used prompt this pair can still use, or None."""
+        used = self._used.get(p)
+        if used is None:
+            used = self._used[p] = np.zeros(len(self.prompt_ids), bool)
+            self._noise[p] = keyed_rng(self.seed, "adaptive-prompt", self.models[self._iu[p]], self.models[self._ju[p]]).random(
+                len(self.prompt_ids)
+            )
+        ok = self._has[:, self._iu[p]] & self._has[:, self._ju[p]] & ~used
+        if not ok.any():
+            return None
+        score = np.where(ok, self._usage + self._noise[p], np.inf)
+        r = int(np.argmin(score))
+        used[r] = True
+        self._usage[r] += 1
+        self._avail[p] -= 1
+        return r
+
+    def _emit(self, p: int) -> Match | None:
+        r = self._take_prompt(p)
+        if r is None:
+            return None
+        pid = self.prompt_ids[r]
+        a, b = self._oriented(pid, self._wave_no, self.models[self._iu[p]], self.models[self._ju[p]])
+        return Match(match_id(pid, self._wave_no, a, b), pid, a, b, self._wave_no)
+
+    # -- fitting --------------------------------------------------------------------------------
+    def _fit(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ratings on the natural scale, their covariance) from the verdicts so far."""
+        from arena.ratings import bt_fit, compile_battles
+
+        n = len(self.models)
+        battles = []
+        for mid in sorted(self._decided):
+            v = self._decided[mid]
+            if v.outcome in ("a", "b", "tie"):
+                m = self._released[mid]
+                battles.append(Battle(m.prompt_id, m.model_a, m.model_b, v.outcome))
+        if not battles:
+            return np.zeros(n), np.eye(n)
+        arrays = compile_battles(battles, self.models)
+        elo = np.asarray(bt_fit(arrays), float)
+        self.ratings = elo
+        theta = (elo - elo.mean()) * LN10_400
+        p = 1 / (1 + np.exp(-(theta[arrays.a] - theta[arrays.b])))
+        w = np.asarray(arrays.weight, float) * p * (1 - p)
+        H = np.zeros((n, n))
+        np.add.at(H, (arrays.a, arrays.a), w)
+        np.add.at(H, (arrays.b, arrays.b), w)
+        np.add.at(H, (arrays.a, arrays.b), -w)
+        np.add.at(H, (arrays.b, arrays.a), -w)
+        H += 1e-3 * np.eye(n) + 1.0 / n  # ridge + pin the mean (ratings are identified up to a shift)
+        return theta, np.linalg.inv(H)
+
+    def _adjacent(self, theta: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Difference vectors of adjacent models in the current order, their gaps and sds."""
+        from scipy.special import ndtr  # noqa: F401  (scipy is a dependency; imported here for speed of `import arena`)
+
+        order = np.argsort(-theta, kind="stable")
+        n = len(order)
+        D = np.zeros((n - 1, n))
+        D[np.arange(n - 1), order[:-1]] = 1
+        D[np.arange(n - 1), order[1:]] = -1
+        gap = D @ theta
+        sd = np.sqrt(np.maximum(np.einsum("ki,ij,kj->k", D, S, D), 1e-12))
+        return D, gap, sd
+
+    def separated(self) -> bool:
+        """Whether every adjacent pair of the current fit is separated at the CI level."""
+        theta, S = self._fit()
+        _, gap, sd = self._adjacent(theta, S)
+        z = _z(self.params.level)
+        return bool(np.all(gap > z * sd))
+
+    # -- waves ----------------------------------------------------------------------------------
+    def _first_wave(self) -> list[Match]:
+        rng = keyed_rng(self.seed, "adaptive-cycle")
+        order = rng.permutation(len(self.models))
+        out = []
+        pair_index = {(int(i), int(j)): p for p, (i, j) in enumerate(zip(self._iu, self._ju))}
+        for k in range(len(order) if len(order) > 2 else 1):
+            i, j = sorted((int(order[k]), int(order[(k + 1) % len(order)])))
+            if len(out) >= self.max_matches:
+                break
+            m = self._emit(pair_index[(i, j)])
+            if m is not None:
+                out.append(m)
+        return out
+
+    def _next_wave(self) -> list[Match]:
+        from scipy.special import ndtr
+
+        released = len(self._released)
+        left = self.max_matches - released
+        if left <= 0:
+            self.stop_reason = "max_matches"
+            return []
+        theta, S = self._fit()
+        D, gap, sd = self._adjacent(theta, S)
+        if self.params.target == "separated" and released >= self.params.min_matches and np.all(gap > _z(self.params.level) * sd):
+            self.stop_reason = "separated"
+            return []
+        weight = 2 * ndtr(-np.abs(gap) / sd) + 1e-9
+        iu, ju = self._iu, self._ju
+        pij = 1 / (1 + np.exp(-(theta[iu] - theta[ju])))
+        c = pij * (1 - pij)
+        out: list[Match] = []
+        S = S.copy()
+        for _ in range(min(self.batch, left)):
+            SX = S[:, iu] - S[:, ju]  # n x C : S x for every candidate pair
+            xSx = SX[iu, np.arange(len(iu))] - SX[ju, np.arange(len(iu))]
+            DSX = D @ SX  # (n-1) x C
+            gain = c * (weight[:, None] * DSX**2).sum(axis=0) / (1 + c * xSx)
+            gain[self._avail <= 0] = -np.inf
+            p = int(np.argmax(gain))
+            if not np.isfinite(gain[p]):
+                break
+            m = self._emit(p)
+            if m is None:
+                continue
+            out.append(m)
+            sx = SX[:, p]
+            S -= c[p] * np.outer(sx, sx) / (1 + c[p] * xSx[p])
+        if not out:
+            self.stop_reason = self.stop_reason or "no pairs left"
+        return out
+
+    def _release_wave(self, matches: list[Match]) -> list[Match]:
+        self._wave = self._release(matches)
+        if not self._wave:
+            self._done = True
+        return self._wave
+
+    def start(self) -> list[Match]:
+        if self._wave_no >= 0:
+            return []
+        self._wave_no = 0
+        return self._release_wave(self._first_wave())
+
+    def _advance(self) -> list[Match]:
+        if self._done or self._wave_no < 0 or any(m.match_id not in self._decided for m in self._wave):
+            return []
+        self._wave_no += 1
+        return self._release_wave(self._next_wave())
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    def size(self) -> PlanSize:
+        # when the target is met cannot be known in advance: expected = worst = the budget
+        return PlanSize(None, float(self.max_matches), self.max_matches, 0)
+
+
+def _z(level: float) -> float:
+    from scipy.special import ndtri
+
+    return float(ndtri(0.5 + level / 2))

@@ -1,0 +1,203 @@
+"""The scheduler interface, plan sizes, deterministic match ids and per-key random streams.
+
+Determinism contract (the runner resumes by replaying stored verdicts into a fresh scheduler):
+
+- the same seed and the same verdicts give the same matches with the same `match_id`;
+- randomness is drawn from streams keyed by (seed, what, prompt_id, round, ...), never from one
+  generator consumed in the order verdicts arrive, so the released set does not depend on the
+  order of verdicts within a wave;
+- dynamic schedulers (single-elimination, swiss, adaptive) work in waves: a wave's successors
+  are chosen only when all of its matches are decided.
+
+Forfeits: a match where one model has no answer is decided by the scheduler itself, without a
+judge call. `start()` and `update()` return only matches that need a judge; the forfeits they
+produced are collected and handed out (once) by `forfeits()`, as `(Match, Verdict)` pairs with
+outcome `forfeit_a` / `forfeit_b`. The runner records them without calling the judge and does not
+feed them back (feeding them back is harmless: they are ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from arena.errors import BadInput
+from arena.records import Match, Prompt, Verdict
+
+
+class DisconnectedPlan(BadInput):
+    """A schedule's comparison graph is not connected, so ratings of its parts cannot be compared."""
+
+
+class SchedulerError(BadInput):
+    """A scheduler cannot be built from the spec and pool given (e.g. an unknown baseline model)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSize:
+    """How many judged matches a schedule makes: `exact` when fixed, else None; `expected`; `worst`."""
+
+    exact: int | None
+    expected: float
+    worst: int
+    forfeits: int = 0
+
+
+def match_id(prompt_id: str, rnd: int, a: str, b: str) -> str:
+    """The deterministic id of a match: `prompt_id|r<round>|A|B`."""
+    return f"{prompt_id}|r{rnd}|{a}|{b}"
+
+
+def _key_int(part: object) -> int:
+    if isinstance(part, (int, np.integer)) and part >= 0:
+        return int(part)
+    digest = hashlib.sha256(str(part).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def keyed_rng(seed: int, *parts: object) -> np.random.Generator:
+    """A generator that depends only on (seed, parts): the same key gives the same stream anywhere."""
+    return np.random.default_rng([_key_int(seed), *(_key_int(p) for p in parts)])
+
+
+def keyed_float(seed: int, *parts: object) -> float:
+    """A uniform number in [0, 1) fixed by (seed, parts), for seeded tie-breaks."""
+    blob = "\x1f".join(str(p) for p in (seed, *parts)).encode("utf-8")
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") / 2**64
+
+
+def answered_from_outputs(outputs: Iterable) -> dict[str, set[str]]:
+    """prompt_id -> the models with a (non-empty) answer to it, from `Output` records."""
+    out: dict[str, set[str]] = {}
+    for o in outputs:
+        if o.text is not None and str(o.text).strip():
+            out.setdefault(o.prompt_id, set()).add(o.model)
+    return out
+
+
+class Scheduler(ABC):
+    """Releases matches in waves and reacts to their verdicts.
+
+    Usage (what the runner does)::
+
+        s = make_scheduler(spec.scheduler, prompts, answered, models, seed)
+        todo = s.start(); record(s.forfeits())
+        while todo or not s.finished:
+            decided = [(m, judge(m)) for m in todo]      # in any order, concurrently
+            todo = s.update(decided); record(s.forfeits())
+
+    `update` may be called with part of a wave: it returns new matches only once every
+    released match of the wave it waits on is decided (unresolved verdicts count as decided).
+    """
+
+    kind: str = ""
+    #: True when later matches depend on verdicts across prompts (swiss, adaptive): a budget-limited
+    #: run is a prefix of waves. False: each prompt is scheduled on its own, a prefix of prompts.
+    sequential: bool = False
+
+    def __init__(self, prompts: Sequence[Prompt], answered: dict[str, set[str]], models: Sequence[str], seed: int) -> None:
+        self.models = list(models)
+        if len(set(self.models)) != len(self.models):
+            raise SchedulerError("models: a model is listed twice")
+        wanted = set(self.models)
+        self.prompts = list(prompts)
+        self.prompt_ids = [p.prompt_id for p in self.prompts]
+        self.answered = {pid: set(answered.get(pid, ())) & wanted for pid in self.prompt_ids}
+        self.seed = int(seed)
+        self._forfeits: list[tuple[Match, Verdict]] = []
+        self._released: dict[str, Match] = {}
+        self._decided: dict[str, Verdict] = {}
+
+    # -- the interface --------------------------------------------------------------
+    @abstractmethod
+    def start(self) -> list[Match]:
+        """The first wave of matches to judge."""
+
+    def update(self, decided: Sequence[tuple[Match, Verdict]]) -> list[Match]:
+        """Feed verdicts of released matches; returns the matches this releases (maybe none)."""
+        for m, v in decided:
+            if m.match_id not in self._released:
+                if any(f[0].match_id == m.match_id for f in self._forfeits) or v.outcome.startswith("forfeit"):
+                    continue
+                raise SchedulerError(f"verdict for match {m.match_id!r}, which this scheduler did not release")
+            self._decided.setdefault(m.match_id, v)
+        return self._advance()
+
+    @abstractmethod
+    def _advance(self) -> list[Match]:
+        """Release what the verdicts so far allow."""
+
+    @property
+    @abstractmethod
+    def finished(self) -> bool:
+        """True when no match is pending and none will be released."""
+
+    @abstractmethod
+    def size(self) -> PlanSize:
+        """Judged matches this schedule makes (exact, expected, worst) and forfeits."""
+
+    def forfeits(self) -> list[tuple[Match, Verdict]]:
+        """Forfeits produced since the last call (each is returned once)."""
+        out, self._forfeits = self._forfeits, []
+        return out
+
+    def comparison_pairs(self) -> set[tuple[str, str]]:
+        """The pairs this schedule can compare (for the connectivity check). Fixed schedules: exactly
+        their pairs; dynamic ones: every pair they might release."""
+        pairs: set[tuple[str, str]] = set()
+        for pid in self.prompt_ids:
+            who = sorted(self.answered[pid])
+            for i, a in enumerate(who):
+                for b in who[i + 1 :]:
+                    pairs.add((a, b))
+        return pairs
+
+    @property
+    def pending(self) -> int:
+        """Released matches without a verdict yet."""
+        return sum(1 for mid in self._released if mid not in self._decided)
+
+    # -- helpers for subclasses ---------------------------------------------------------
+    def _release(self, matches: Iterable[Match]) -> list[Match]:
+        out = []
+        for m in matches:
+            if m.match_id in self._released:
+                continue
+            self._released[m.match_id] = m
+            out.append(m)
+        return out
+
+    def _oriented(self, prompt_id: str, rnd: int, x: str, y: str) -> tuple[str, str]:
+        """Which of two models is A: a seeded coin per (prompt, round, pair), so positions are balanced."""
+        lo, hi = sorted((x, y))
+        return (lo, hi) if keyed_float(self.seed, "side", prompt_id, rnd, lo, hi) < 0.5 else (hi, lo)
+
+    def _pair(self, prompt_id: str, rnd: int, x: str, y: str) -> Match | None:
+        """A match to judge when both answered; a recorded forfeit when only one did; None when neither."""
+        a, b = self._oriented(prompt_id, rnd, x, y)
+        has = self.answered.get(prompt_id, set())
+        m = Match(match_id(prompt_id, rnd, a, b), prompt_id, a, b, rnd)
+        if a in has and b in has:
+            return m
+        if a in has or b in has:
+            outcome = "forfeit_a" if a in has else "forfeit_b"
+            self._forfeits.append((m, Verdict(m.match_id, outcome, 0, None, "A>B" if a in has else "B>A")))
+        return None
+
+
+def winner_of(m: Match, v: Verdict, seed: int) -> tuple[str, bool]:
+    """The model that advances from a decided match, and whether a tie-break decided it.
+
+    Tie rule (documented): a tie, or an unresolved verdict, is broken by a seeded coin fixed by
+    (seed, match_id); the verdict itself stays a tie for the ratings.
+    """
+    if v.outcome in ("a", "forfeit_a"):
+        return m.model_a, False
+    if v.outcome in ("b", "forfeit_b"):
+        return m.model_b, False
+    coin = keyed_float(seed, "tiebreak", m.match_id)
+    return (m.model_a if coin < 0.5 else m.model_b), True

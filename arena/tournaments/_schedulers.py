@@ -1,0 +1,368 @@
+"""The fixed-per-prompt schedulers (single-elimination, round-robin, anchored) and swiss.
+
+Each class has a pydantic `Params` model: the keys its `[scheduler]` table accepts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from arena.records import Match, Prompt
+from arena.tournaments._base import PlanSize, Scheduler, SchedulerError, keyed_float, keyed_rng, winner_of
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- single elimination ---------------------------------------------------------------------
+
+
+class SingleElimination(Scheduler):
+    """A fresh random bracket per prompt (Varco Arena / Arena-Lite).
+
+    - The bracket holds the models that answered the prompt, shuffled by a stream keyed by
+      (seed, prompt). With n models and P the next power of two, the first P - n of the shuffled
+      order get a bye; the rest play round 0. Every later round has a power-of-two field, paired
+      in order (bye holders first, then round winners in match order). n - 1 judged matches.
+    - A prompt's round r+1 is released only when all its round-r matches are decided.
+    - Tie rule: a tie (or an unresolved verdict) advances the model picked by a seeded coin
+      fixed by (seed, match_id); the verdict stays a tie for the ratings.
+    - A model of the tournament without an answer to the prompt forfeits one match (round 0,
+      no judge call) against an answering model picked by (seed, prompt, model); so a prompt
+      still accounts for N - 1 matches for N models, N_answered - 1 of them judged.
+    """
+
+    kind = "single-elimination"
+
+    class Params(_Params):
+        pass
+
+    def __init__(self, prompts, answered, models, seed, **params) -> None:
+        super().__init__(prompts, answered, models, seed)
+        self.params = self.Params(**params)
+        self._started = False
+        # prompt_id -> (round, its matches, models that advance without playing it)
+        self._open: dict[str, tuple[int, list[Match], list[str]]] = {}
+        self.champions: dict[str, str] = {}
+        self.tiebreaks: dict[str, str] = {}
+
+    def _pairs(self, pid: str, rnd: int, field: list[str]) -> list[Match]:
+        out = []
+        for i in range(0, len(field) - 1, 2):
+            m = self._pair(pid, rnd, field[i], field[i + 1])
+            assert m is not None  # both are in the bracket, so both answered
+            out.append(m)
+        return out
+
+    def start(self) -> list[Match]:
+        if self._started:
+            return []
+        self._started = True
+        released: list[Match] = []
+        for pid in self.prompt_ids:
+            who = sorted(self.answered[pid])
+            if not who:
+                continue
+            rng = keyed_rng(self.seed, "bracket", pid)
+            order = [who[i] for i in rng.permutation(len(who))]
+            for m in self.models:
+                if m not in self.answered[pid]:
+                    opp = order[int(keyed_rng(self.seed, "forfeit", pid, m).integers(len(order)))]
+                    self._pair(pid, 0, m, opp)
+            if len(order) == 1:
+                self.champions[pid] = order[0]
+                continue
+            size = 1 << math.ceil(math.log2(len(order)))
+            byes = size - len(order)
+            matches = self._pairs(pid, 0, order[byes:])
+            self._open[pid] = (0, matches, order[:byes])
+            released += matches
+        return self._release(released)
+
+    def _advance(self) -> list[Match]:
+        released: list[Match] = []
+        for pid in list(self._open):
+            rnd, matches, byes = self._open[pid]
+            if any(m.match_id not in self._decided for m in matches):
+                continue
+            field = list(byes)
+            for m in matches:
+                w, broken = winner_of(m, self._decided[m.match_id], self.seed)
+                if broken:
+                    self.tiebreaks[m.match_id] = w
+                field.append(w)
+            if len(field) == 1:
+                self.champions[pid] = field[0]
+                del self._open[pid]
+                continue
+            nxt = self._pairs(pid, rnd + 1, field)
+            self._open[pid] = (rnd + 1, nxt, [])
+            released += nxt
+        return self._release(released)
+
+    @property
+    def finished(self) -> bool:
+        return self._started and not self._open
+
+    def size(self) -> PlanSize:
+        n = sum(max(len(self.answered[p]) - 1, 0) for p in self.prompt_ids)
+        forfeits = sum(len(self.models) - len(self.answered[p]) for p in self.prompt_ids if self.answered[p])
+        return PlanSize(n, float(n), n, forfeits)
+
+    def comparison_pairs(self) -> set[tuple[str, str]]:
+        # a bracket spans its prompt's answerers, so connectivity is that of the answerer cliques
+        return super().comparison_pairs()
+
+
+# -- fixed schedules: round-robin and anchored ----------------------------------------------------
+
+
+class _Fixed(Scheduler):
+    """A schedule decided before any verdict: everything is released by `start()` in one wave."""
+
+    def __init__(self, prompts, answered, models, seed) -> None:
+        super().__init__(prompts, answered, models, seed)
+        self._started = False
+        self._plan: list[Match] | None = None
+        self._plan_forfeits: list = []
+
+    def planned(self) -> list[Match]:
+        """Every match of the schedule (judged ones), in release order."""
+        if self._plan is None:
+            saved = self._forfeits
+            self._forfeits = []
+            self._plan = self._build()
+            self._plan_forfeits, self._forfeits = self._forfeits, saved
+        return self._plan
+
+    def _build(self) -> list[Match]:
+        raise NotImplementedError
+
+    def start(self) -> list[Match]:
+        if self._started:
+            return []
+        self._started = True
+        plan = self.planned()
+        self._forfeits += self._plan_forfeits
+        return self._release(plan)
+
+    def _advance(self) -> list[Match]:
+        return []
+
+    @property
+    def finished(self) -> bool:
+        return self._started and self.pending == 0
+
+    def size(self) -> PlanSize:
+        n = len(self.planned())
+        return PlanSize(n, float(n), n, len(self._plan_forfeits))
+
+    def comparison_pairs(self) -> set[tuple[str, str]]:
+        return {tuple(sorted((m.model_a, m.model_b))) for m in self.planned()}
+
+
+class RoundRobin(_Fixed):
+    """Every pair on every prompt, or `pairs_per_prompt = k` sampled pairs per prompt.
+
+    Sampling `balanced` (default) walks the prompts in order and takes, k times, the pair that
+    has met least so far (then the one whose models play least on this prompt, then a seeded
+    random key), so every pair meets about equally often and any prefix of prompts is balanced.
+    `uniform` draws k distinct pairs uniformly at random per prompt (seeded by prompt).
+    Only pairs where both models answered are sampled. With every pair on every prompt, a pair
+    where exactly one model answered is a forfeit.
+    """
+
+    kind = "round-robin"
+
+    class Params(_Params):
+        pairs_per_prompt: int | None = Field(default=None, ge=1)
+        sampling: Literal["balanced", "uniform"] = "balanced"
+
+    def __init__(self, prompts, answered, models, seed, **params) -> None:
+        super().__init__(prompts, answered, models, seed)
+        self.params = self.Params(**params)
+
+    def _build(self) -> list[Match]:
+        k = self.params.pairs_per_prompt
+        models = self.models
+        n = len(models)
+        iu, ju = np.triu_indices(n, 1)
+        out: list[Match] = []
+        if k is None:
+            for pid in self.prompt_ids:
+                for i, j in zip(iu, ju):
+                    m = self._pair(pid, 0, models[i], models[j])
+                    if m is not None:
+                        out.append(m)
+            return out
+        index = {m: i for i, m in enumerate(models)}
+        counts = np.zeros(len(iu))
+        for pid in self.prompt_ids:
+            has = np.zeros(n, bool)
+            has[[index[m] for m in self.answered[pid]]] = True
+            avail = has[iu] & has[ju]
+            if not avail.any():
+                continue
+            rng = keyed_rng(self.seed, "round-robin", pid)
+            if self.params.sampling == "uniform":
+                cand = np.flatnonzero(avail)
+                picks = rng.choice(cand, size=min(k, len(cand)), replace=False)
+            else:
+                noise = rng.random(len(iu))
+                load = np.zeros(n)
+                picks = []
+                for _ in range(min(k, int(avail.sum()))):
+                    score = counts * 1e6 + (load[iu] + load[ju]) * 10 + noise
+                    score[~avail] = np.inf
+                    p = int(np.argmin(score))
+                    picks.append(p)
+                    avail[p] = False
+                    load[iu[p]] += 1
+                    load[ju[p]] += 1
+            for p in picks:
+                counts[p] += 1
+                out.append(self._pair(pid, 0, models[iu[p]], models[ju[p]]))
+        return out
+
+
+class Anchored(_Fixed):
+    """Every model against one baseline on every prompt (Arena-Hard / AlpacaEval style).
+
+    `baseline` defaults to the first model listed. A model or baseline without an answer
+    forfeits that match (no judge call).
+    """
+
+    kind = "anchored"
+
+    class Params(_Params):
+        baseline: str | None = None
+
+    def __init__(self, prompts, answered, models, seed, **params) -> None:
+        super().__init__(prompts, answered, models, seed)
+        self.params = self.Params(**params)
+        if not self.models:
+            raise SchedulerError("anchored: no models")
+        self.baseline = self.params.baseline or self.models[0]
+        if self.baseline not in self.models:
+            raise SchedulerError(
+                f"key 'scheduler.baseline': {self.baseline!r} is not one of the tournament's models ({', '.join(self.models)})"
+            )
+
+    def _build(self) -> list[Match]:
+        out = []
+        for pid in self.prompt_ids:
+            for m in self.models:
+                if m != self.baseline:
+                    match = self._pair(pid, 0, m, self.baseline)
+                    if match is not None:
+                        out.append(match)
+        return out
+
+
+# -- swiss ---------------------------------------------------------------------------------------
+
+
+class Swiss(Scheduler):
+    """Rounds that pair models with similar running scores, each round on fresh prompts.
+
+    Prompts are taken in a seeded shuffled order, `prompts_per_round` per round (default 1);
+    `rounds` defaults to as many as the prompts allow. Running score = (wins + ties / 2) / games
+    over all decided verdicts (forfeits and unresolved excluded), ties in score broken by a
+    seeded key per (round, model). The answerers of a round's prompt are sorted by score and
+    paired neighbour to neighbour; on odd rounds the pairing is shifted by one (the first and
+    last sit out), so the comparison chain links every model. A round is released only when the
+    previous one is fully decided.
+    """
+
+    kind = "swiss"
+    sequential = True
+
+    class Params(_Params):
+        rounds: int | None = Field(default=None, ge=1)
+        prompts_per_round: int = Field(default=1, ge=1)
+
+    def __init__(self, prompts, answered, models, seed, **params) -> None:
+        super().__init__(prompts, answered, models, seed)
+        self.params = self.Params(**params)
+        rng = keyed_rng(self.seed, "swiss-prompts")
+        order = [self.prompt_ids[i] for i in rng.permutation(len(self.prompt_ids))]
+        k = self.params.prompts_per_round
+        rounds = [order[i : i + k] for i in range(0, len(order) - k + 1, k)]
+        if self.params.rounds is not None:
+            rounds = rounds[: self.params.rounds]
+        self._rounds = rounds
+        self._round = -1
+        self._wave: list[Match] = []
+
+    def _standings(self) -> dict[str, float]:
+        pts = dict.fromkeys(self.models, 0.0)
+        games = dict.fromkeys(self.models, 0)
+        for mid, v in self._decided.items():
+            m = self._released[mid]
+            if v.outcome not in ("a", "b", "tie"):
+                continue
+            games[m.model_a] += 1
+            games[m.model_b] += 1
+            if v.outcome == "a":
+                pts[m.model_a] += 1
+            elif v.outcome == "b":
+                pts[m.model_b] += 1
+            else:
+                pts[m.model_a] += 0.5
+                pts[m.model_b] += 0.5
+        return {m: (pts[m] / games[m] if games[m] else 0.5) for m in self.models}
+
+    def _next_round(self) -> list[Match]:
+        self._round += 1
+        if self._round >= len(self._rounds):
+            self._wave = []
+            return []
+        score = self._standings()
+        out: list[Match] = []
+        for pid in self._rounds[self._round]:
+            who = sorted(self.answered[pid], key=lambda m: (-score[m], keyed_float(self.seed, "swiss", self._round, m)))
+            # a model without an answer to the round's prompt sits out (no forfeit)
+            start = self._round % 2
+            for i in range(start, len(who) - 1, 2):
+                match = self._pair(pid, self._round, who[i], who[i + 1])
+                if match is not None:
+                    out.append(match)
+        self._wave = self._release(out)
+        if not self._wave:
+            return self._next_round()
+        return self._wave
+
+    def start(self) -> list[Match]:
+        if self._round >= 0:
+            return []
+        return self._next_round()
+
+    def _advance(self) -> list[Match]:
+        if self._round < 0 or any(m.match_id not in self._decided for m in self._wave):
+            return []
+        return self._next_round()
+
+    @property
+    def finished(self) -> bool:
+        return self._round >= len(self._rounds) or (
+            self._round == len(self._rounds) - 1 and all(m.match_id in self._decided for m in self._wave)
+        )
+
+    def size(self) -> PlanSize:
+        n = 0
+        for r, pids in enumerate(self._rounds):
+            for pid in pids:
+                m = len(self.answered[pid]) - (r % 2)
+                n += max(m, 0) // 2
+        return PlanSize(n, float(n), n, 0)
+
+
+def _check_models(models: Sequence[str], prompts: Sequence[Prompt]) -> None:
+    if len(models) < 2:
+        raise SchedulerError(f"a tournament needs at least 2 models (got {len(models)})")

@@ -1,0 +1,252 @@
+"""Tournament specs: TOML files in `tournaments/`, validated by pydantic, errors naming the key.
+
+A spec (see `tournaments/demo.toml`)::
+
+    name = "demo"
+    pool = "data/demo"            # a pool name in the store, or a path to pool files
+    models = "all"                # or a list of model names
+    prompts = "all"               # or a sample size (int), or { sample = 100, categories = ["coding"] }
+    judge = "surrogate"           # a preset name from judges/ or a path to a preset TOML
+    seed = 0
+    concurrency = 16
+    max_calls = 20000             # optional budget limits
+    max_cost_usd = 5.0
+    confirm_above_usd = 1.0       # ask before spending more than this (unless --yes)
+    reference = "data/demo/reference_rankings.csv"   # optional
+    strong_weight = 3.0
+    bootstrap = 1000
+
+    [scheduler]
+    kind = "single-elimination"   # round-robin, anchored, swiss, adaptive
+    # ... the kind's own parameters (pairs_per_prompt, baseline, rounds, batch, max_matches, ...)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from arena.errors import SpecError
+from arena.records import Prompt
+from arena.resources import resolve
+from arena.tournaments._adaptive import Adaptive
+from arena.tournaments._base import keyed_rng
+from arena.tournaments._schedulers import Anchored, RoundRobin, SingleElimination, Swiss
+
+SCHEDULERS = {c.kind: c for c in (SingleElimination, RoundRobin, Anchored, Swiss, Adaptive)}
+SCHEDULER_KINDS: tuple[str, ...] = tuple(SCHEDULERS)
+SchedulerKind = Literal["single-elimination", "round-robin", "anchored", "swiss", "adaptive"]
+
+
+class SchedulerSpec(BaseModel):
+    """`[scheduler]`: `kind` and that kind's parameters (checked against the kind's `Params`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: SchedulerKind
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _normalise_kind(cls, v: Any) -> Any:
+        return v.strip().lower().replace("_", "-") if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _check_params(self) -> SchedulerSpec:
+        SCHEDULERS[self.kind].Params(**self.params)
+        return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The kind's parameters (every key but `kind`)."""
+        return dict(self.model_extra or {})
+
+
+class PromptSelection(BaseModel):
+    """`prompts`: all of them, a seeded sample, and/or only some categories."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sample: int | None = Field(default=None, ge=1)
+    categories: list[str] | None = None
+
+
+class TournamentSpec(BaseModel):
+    """A tournament: which pool, models and prompts, how they are scheduled and judged, and limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    pool: str = Field(min_length=1, description="a pool name in the store or a path to pool files")
+    models: list[str] | Literal["all"] = "all"
+    prompts: PromptSelection = PromptSelection()
+    scheduler: SchedulerSpec = SchedulerSpec(kind="single-elimination")
+    judge: str = "surrogate"
+    seed: int = 0
+    concurrency: int = Field(default=16, ge=1)
+    max_calls: int | None = Field(default=None, ge=1)
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    confirm_above_usd: float = Field(default=1.0, ge=0)
+    reference: str | None = None
+    strong_weight: float = Field(default=3.0, ge=1)
+    bootstrap: int = Field(default=1000, ge=0)
+    description: str = ""
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("prompts", mode="before")
+    @classmethod
+    def _prompts_shorthand(cls, v: Any) -> Any:
+        if v == "all" or v is None:
+            return {}
+        if isinstance(v, bool):
+            raise ValueError("expected \"all\", a sample size, or a table with sample / categories")
+        if isinstance(v, int):
+            return {"sample": v}
+        if isinstance(v, list):
+            return {"categories": v}
+        if isinstance(v, str):
+            raise ValueError(f"expected \"all\", a sample size, or a table with sample / categories (got {v!r})")
+        return v
+
+    @field_validator("models")
+    @classmethod
+    def _models_unique(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            if len(v) < 2:
+                raise ValueError("expected at least 2 models, or \"all\"")
+            dup = sorted({m for m in v if v.count(m) > 1})
+            if dup:
+                raise ValueError(f"listed twice: {', '.join(dup)}")
+        return v
+
+    @property
+    def path(self) -> Path | None:
+        """The file this spec was loaded from (None when built in code)."""
+        return self._path
+
+    def base_dir(self) -> Path:
+        return self._path.parent if self._path is not None else Path.cwd()
+
+    def resolve_path(self, value: str, kind: str = "data") -> Path | None:
+        """A path named in the spec: as given, relative to the spec's folder, or a shipped file; None if none exists."""
+        p = Path(value).expanduser()
+        for cand in (p, self.base_dir() / p, self.base_dir().parent / p):
+            if cand.exists():
+                return cand
+        try:
+            return resolve(kind, value)
+        except Exception:
+            return None
+
+
+def _describe_error(err: dict) -> tuple[str, str]:
+    loc = [str(x) for x in err.get("loc", ()) if not str(x).startswith(("function-", "literal[", "list[", "int", "str", "float"))]
+    # pydantic puts union branch names in `loc`; keep only real keys
+    key = ".".join(loc)
+    kind = err.get("type", "")
+    msg = err.get("msg", "")
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return key, "is missing"
+    if kind == "extra_forbidden":
+        return key, "unknown key"
+    if kind == "literal_error":
+        return key, f"expected one of {ctx.get('expected', '').replace(chr(39), '')} (got {err.get('input')!r})"
+    if kind == "value_error":
+        return key, str(ctx.get("error", msg.removeprefix("Value error, ")))
+    return key, f"{msg[0].lower() + msg[1:] if msg else 'invalid'} (got {err.get('input')!r})"
+
+
+def spec_from_dict(data: dict, source: str = "<spec>") -> TournamentSpec:
+    """Validate a spec given as a dict; errors are `SpecError('<source>: key '<k>': <what>')`."""
+    try:
+        spec = TournamentSpec.model_validate(data)
+    except ValidationError as e:
+        errors = e.errors()
+        # with a kind-specific parameter error, pydantic reports it under the scheduler key
+        key, what = _describe_error(errors[0])
+        if key.startswith("scheduler.") and key.count(".") > 1:
+            key = "scheduler." + key.rsplit(".", 1)[-1]
+        if key == "scheduler" and "scheduler" in data and isinstance(data["scheduler"], dict):
+            key, what = _scheduler_param_error(data["scheduler"]) or (key, what)
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise SpecError(f"{source}: key '{key}': {what}{more}") from None
+    return spec
+
+
+def _scheduler_param_error(table: dict) -> tuple[str, str] | None:
+    kind = str(table.get("kind", "")).strip().lower().replace("_", "-")
+    if kind not in SCHEDULERS:
+        return None
+    params = {k: v for k, v in table.items() if k != "kind"}
+    try:
+        SCHEDULERS[kind].Params(**params)
+    except ValidationError as e:
+        key, what = _describe_error(e.errors()[0])
+        if what == "unknown key":
+            allowed = ", ".join(SCHEDULERS[kind].Params.model_fields) or "none"
+            what = f"unknown key for a {kind} scheduler (its keys: {allowed})"
+        return f"scheduler.{key}", what
+    return None
+
+
+def load_spec(path_or_name: str | Path) -> TournamentSpec:
+    """Read a spec by path or shipped name (`demo` -> tournaments/demo.toml) and validate it."""
+    path = resolve("tournaments", path_or_name, ".toml")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read: {e}") from None
+    if "name" not in data:
+        data["name"] = path.stem
+    spec = spec_from_dict(data, str(path))
+    spec._path = path
+    return spec
+
+
+# -- applying a spec to a pool --------------------------------------------------------------------
+
+
+def select_models(spec: TournamentSpec, available: Sequence[str]) -> list[str]:
+    """The spec's models (all the pool's models by default), checked against the pool."""
+    available = sorted(set(available))
+    if spec.models == "all":
+        models = available
+    else:
+        missing = [m for m in spec.models if m not in available]
+        if missing:
+            where = spec.path or "spec"
+            raise SpecError(
+                f"{where}: key 'models': {', '.join(missing)} not in pool {spec.pool!r} (it has: {', '.join(available) or 'none'})"
+            )
+        models = list(spec.models)
+    if len(models) < 2:
+        raise SpecError(f"{spec.path or 'spec'}: key 'models': a tournament needs at least 2 models (pool {spec.pool!r} has {len(models)})")
+    return models
+
+
+def select_prompts(spec: TournamentSpec, prompts: Sequence[Prompt]) -> list[Prompt]:
+    """The spec's prompts: filtered by category, then a sample seeded by `spec.seed` (pool order kept)."""
+    sel = spec.prompts
+    out = list(prompts)
+    if sel.categories is not None:
+        known = sorted({p.category for p in prompts if p.category})
+        unknown = [c for c in sel.categories if c not in known]
+        if unknown:
+            raise SpecError(
+                f"{spec.path or 'spec'}: key 'prompts.categories': {', '.join(unknown)} not in the pool (categories: {', '.join(known) or 'none'})"
+            )
+        want = set(sel.categories)
+        out = [p for p in out if p.category in want]
+    if sel.sample is not None and sel.sample < len(out):
+        idx = sorted(keyed_rng(spec.seed, "prompt-sample").choice(len(out), size=sel.sample, replace=False))
+        out = [out[i] for i in idx]
+    if not out:
+        raise SpecError(f"{spec.path or 'spec'}: key 'prompts': no prompt selected")
+    return out

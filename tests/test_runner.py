@@ -1,0 +1,131 @@
+"""The runner over a real store with a scripted judge: decisions land, resume repeats nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from arena.judges import Judge, JudgeResult, combine_games
+from arena.records import Game, MatchContext
+from arena.runner import Runner, prepare_run
+from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+
+DEMO = Path(__file__).parent.parent / "data" / "demo"
+QUALITY = {
+    "claude-3-opus-20240229": 8,
+    "gpt4_0613": 7,
+    "Mixtral-8x7B-Instruct-v0.1": 6,
+    "gpt-3.5-turbo-0613": 5,
+    "Yi-34B-Chat": 4,
+    "llama-2-70b-chat-hf": 3,
+    "zephyr-7b-beta": 2,
+    "vicuna-7b-v1.5": 1,
+}
+
+
+class ScriptedJudge(Judge):
+    """Prefers the model with the higher QUALITY, except on prompts whose id ends in 7 (a tie)."""
+
+    kind = "scripted"
+
+    def __init__(self) -> None:
+        super().__init__("scripted")
+        self.calls = 0
+
+    def calls_per_match(self) -> int:
+        return 2
+
+    async def judge(self, ctx: MatchContext) -> JudgeResult:
+        await asyncio.sleep(0)
+        self.calls += 2
+        qa, qb = QUALITY[ctx.model_a], QUALITY[ctx.model_b]
+        label = "A=B" if ctx.prompt_id.endswith("7") else ("A>B" if qa > qb else "B>A")
+        games = [Game(ctx.match_id, self.name, o, label, raw=f"[[{label}]]") for o in ("AB", "BA")]
+        return JudgeResult(games, combine_games(ctx.match_id, games))
+
+
+def _setup(store, kind="single-elimination", **extra):
+    spec = spec_from_dict({"name": "t", "pool": str(DEMO), "scheduler": {"kind": kind, **extra}, "judge": "scripted", "seed": 3, "concurrency": 4})
+    prepared = prepare_run(store, spec, {"kind": "scripted"})
+    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    return spec, prepared, sched
+
+
+def test_single_elimination_run_decides_n_minus_1_matches_per_prompt(store):
+    spec, prepared, sched = _setup(store)
+    judge = ScriptedJudge()
+    stats = asyncio.run(Runner(store, prepared, judge, sched).run())
+    verdicts = store.verdicts(prepared.run_id)
+    assert len(verdicts) == 101 * 7  # N-1 per prompt, forfeits included
+    forfeits = [v for v in verdicts if v["outcome"].startswith("forfeit")]
+    assert len(forfeits) == 1 and stats.forfeits == 1  # llama's one missing answer
+    assert judge.calls == 2 * (101 * 7 - 1)
+    assert store.get_run(prepared.run_id)["status"] == "done"
+    # three rounds for 8 models; one final per prompt
+    last = max(v["round"] for v in verdicts)
+    assert len({v["round"] for v in verdicts}) == 3
+    assert len([v for v in verdicts if v["round"] == last]) == 101
+
+
+def test_interrupted_run_resumes_without_repeating_a_match(store):
+    spec, prepared, sched = _setup(store)
+    judge = ScriptedJudge()
+    runner = Runner(store, prepared, judge, sched)
+
+    def stop_after_200(event):
+        if event.kind == "decided" and event.stats.matches_done >= 200:
+            runner.stop.set()
+
+    runner.on_event = stop_after_200
+    asyncio.run(runner.run())
+    assert store.get_run(prepared.run_id)["status"] == "interrupted"
+    first_calls = judge.calls
+    done_before = {v["match_id"]: v["outcome"] for v in store.verdicts(prepared.run_id)}
+    assert 200 <= len(done_before) < 707
+
+    spec2, prepared2, sched2 = _setup(store)
+    assert prepared2.resumed and prepared2.run_id == prepared.run_id
+    judge2 = ScriptedJudge()
+    stats = asyncio.run(Runner(store, prepared2, judge2, sched2).run())
+    after = {v["match_id"]: v["outcome"] for v in store.verdicts(prepared.run_id)}
+    assert len(after) == 707
+    assert all(after[k] == v for k, v in done_before.items())
+    # nothing judged twice: the second run judged exactly the matches the first did not
+    judged_first = first_calls // 2
+    assert judge2.calls // 2 + judged_first == 707 - 1
+    assert stats.matches_resumed > 0 and stats.calls_saved > 0
+
+    # equals an uninterrupted run with the same seed
+    from arena.store import Store
+
+    fresh = Store(":memory:")
+    _, p3, s3 = _setup(fresh)
+    asyncio.run(Runner(fresh, p3, ScriptedJudge(), s3).run())
+    assert {v["match_id"]: v["outcome"] for v in fresh.verdicts(p3.run_id)} == after
+
+
+def test_budget_stops_and_a_raised_budget_continues(store):
+    spec, prepared, sched = _setup(store, "round-robin")
+    spec = spec.model_copy(update={"max_calls": 100})
+    prepared.spec = spec
+    asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
+    assert store.get_run(prepared.run_id)["status"] == "stopped"
+    n = len(store.verdicts(prepared.run_id))
+    assert 50 <= n < 200
+    _, prepared2, sched2 = _setup(store, "round-robin")
+    assert prepared2.run_id == prepared.run_id  # budget is not part of the run's identity
+    asyncio.run(Runner(store, prepared2, ScriptedJudge(), sched2).run())
+    assert store.get_run(prepared.run_id)["status"] == "done"
+
+
+@pytest.mark.parametrize("kind", ["round-robin", "anchored", "swiss", "adaptive"])
+def test_every_scheduler_runs_to_the_end(store, kind):
+    extra = {"baseline": "gpt4_0613"} if kind == "anchored" else {}
+    spec, prepared, sched = _setup(store, kind, **extra)
+    if kind in ("swiss", "adaptive"):
+        prepared.spec = spec.model_copy(update={"max_calls": 300})
+    asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
+    assert store.get_run(prepared.run_id)["status"] in ("done", "stopped")
+    assert len(store.verdicts(prepared.run_id)) > 20
