@@ -53,15 +53,19 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def run_all(coros):
+    async def go():
+        return await asyncio.gather(*coros)
+
+    return asyncio.run(go())
+
+
 @pytest.mark.parametrize("model", ["openai/loopback-judge", "hosted_vllm/loopback-judge"])
 def test_verdicts_follow_the_rule_both_orders(loopback, store, model):
     judge = make_judge(loopback, store, model=model)
     cases = [(ctx(0, 9, 2), "a", 2), (ctx(1, 5, 6), "b", 1), (ctx(2, 4, 4), "tie", 0), (ctx(3, 1, 8), "b", 2)]
 
-    async def go():
-        return await asyncio.gather(*(judge.judge(c) for c, _, _ in cases))
-
-    results = run(go())
+    results = run_all(judge.judge(c) for c, _, _ in cases)
     for (c, outcome, strength), r in zip(cases, results):
         assert [g.order for g in r.games] == ["AB", "BA"]
         assert r.verdict.outcome == outcome, (c.match_id, [g.label for g in r.games])
@@ -141,7 +145,7 @@ def test_unparsed_is_kept_with_raw_text(loopback, store):
 def test_random_order_plays_one_game(loopback, store):
     judge = make_judge(loopback, store, orders="random", seed=7)
     assert judge.calls_per_match() == 1
-    results = run(asyncio.gather(*(judge.judge(ctx(i, 6, 2)) for i in range(16))))
+    results = run_all(judge.judge(ctx(i, 6, 2)) for i in range(16))
     orders = [r.games[0].order for r in results]
     assert set(orders) == {"AB", "BA"}
     assert all(len(r.games) == 1 and r.verdict.outcome == "a" and r.verdict.consistent is None for r in results)
@@ -153,12 +157,12 @@ def test_random_order_plays_one_game(loopback, store):
 def test_cached_rerun_makes_zero_requests_and_reports_cost_separately(loopback, store):
     judge = make_judge(loopback, store, model="openai/gpt-4o-mini")  # a priced model
     contexts = [ctx(i, i % 5, 2) for i in range(6)]
-    first = run(asyncio.gather(*(judge.judge(c) for c in contexts)))
+    first = run_all(judge.judge(c) for c in contexts)
     assert loopback.requests == 12
     assert all(g.cost_usd and g.cost_usd > 0 and not g.cached for r in first for g in r.games)
     loopback.reset_counts()
     again = make_judge(loopback, store, model="openai/gpt-4o-mini")
-    second = run(asyncio.gather(*(again.judge(c) for c in contexts)))
+    second = run_all(again.judge(c) for c in contexts)
     assert loopback.requests == 0
     assert [r.verdict for r in second] == [r.verdict for r in first]
     for r1, r2 in zip(first, second):
@@ -183,7 +187,7 @@ def test_thirty_percent_faults_every_game_ends_as_verdict_or_error(loopback, sto
     loopback.hang_s = 3.0
     judge = make_judge(loopback, store, timeout=0.4, max_retries=2, concurrency=16)
     contexts = [ctx(i, i % 7, (i * 3) % 7) for i in range(40)]
-    results = run(asyncio.gather(*(judge.judge(c) for c in contexts)))
+    results = run_all(judge.judge(c) for c in contexts)
     games = [g for r in results for g in r.games]
     assert len(games) == 80
     errors = [g for g in games if g.label == "error"]

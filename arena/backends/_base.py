@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from arena.errors import ArenaError
 from arena.store import request_key
 
 
@@ -180,6 +181,8 @@ class Backend(ABC):
         self._limiter: RateLimiter | None = None
         self._pause_until = 0.0
         self._rng = random.Random(seed)
+        self._prepared = False
+        self._prepare_lock: asyncio.Lock | None = None
 
     # -- the public surface -----------------------------------------------------------------
     async def complete(self, req: CompletionRequest) -> Completion:
@@ -242,6 +245,11 @@ class Backend(ABC):
         p = self.policy
         timeout = p.timeout if p.timeout is not None else req.timeout
         sem = self._semaphore()
+        if not self._prepared:
+            failure = await self._prepare_once()
+            if failure is not None:
+                self.stats.errors += 1
+                return Completion(text="", attempts=0, error=failure)
         attempts = 0
         last_error = "no attempt made"
         start = time.perf_counter()
@@ -313,7 +321,25 @@ class Backend(ABC):
         else:
             s.cost_usd += raw.cost_usd
 
+    async def _prepare_once(self) -> str | None:
+        """Run `prepare()` once (imports, engine start), outside every call's timeout; a failure is returned."""
+        if self._prepare_lock is None:
+            self._prepare_lock = asyncio.Lock()
+        async with self._prepare_lock:
+            if not self._prepared:
+                try:
+                    await self.prepare()
+                except CallError as e:
+                    return str(e)
+                except ArenaError as e:
+                    return str(e)
+                self._prepared = True
+        return None
+
     # -- what a backend implements ---------------------------------------------------------------
+    async def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Load the client library or engine before the first call (not counted in its timeout)."""
+
     @abstractmethod
     async def _call(self, req: CompletionRequest, timeout: float) -> RawResult:
         """One attempt. Raise CallError (retryable or not) for a failure."""

@@ -58,6 +58,9 @@ class VLLMBackend(Backend):
             self._llm = self._vllm.LLM(model=self.model_path, **self.engine_options)
         return self._llm
 
+    async def prepare(self) -> None:
+        await asyncio.to_thread(self._engine)  # model load: minutes, outside any call's timeout
+
     async def _call(self, req: CompletionRequest, timeout: float) -> RawResult:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -67,8 +70,8 @@ class VLLMBackend(Backend):
         return await fut
 
     async def _drain(self) -> None:
-        await asyncio.sleep(0)  # let every task that is ready enqueue first
         while self._queue:
+            await self._settle()
             batch, self._queue = self._queue, []
             batch = [p for p in batch if not p.future.done()]  # timed out or cancelled meanwhile
             if not batch:
@@ -88,7 +91,14 @@ class VLLMBackend(Backend):
             for p, r in zip(batch, results):
                 if not p.future.done():
                     p.future.set_result(r)
-            await asyncio.sleep(0)
+
+    async def _settle(self) -> None:
+        """Yield to the event loop until no more requests arrive: every ready task joins the batch."""
+        n = -1
+        while n != len(self._queue):
+            n = len(self._queue)
+            for _ in range(3):
+                await asyncio.sleep(0)
 
     def _generate(self, reqs: list[CompletionRequest]) -> list[RawResult]:
         """One `LLM.generate` over the whole batch (runs in a worker thread)."""

@@ -88,9 +88,10 @@ def eval_cmd(
     pairs: Annotated[Path, typer.Option("--pairs", "-p", help="Labelled pairs: judgebench, llmbar, pandalm or native jsonl.")],
     input_format: InputFormatOption = None,
     limit: LimitOption = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Result file (JSON) to write [default: reliability-<judge>-<pairs>.json].", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Result file (JSON) to write (default: reliability-JUDGE-PAIRS.json in the current folder).", show_default=False)] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Pairs judged at once.")] = 16,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer calls from the store's call cache.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the estimated calls, tokens and cost; call nothing.")] = False,
     seed: SeedOption = 0,
     replicates: ReplicatesOption = 1000,
     format: FormatOption = OutFormat.table,
@@ -103,6 +104,9 @@ def eval_cmd(
     from arena.reliability import build_result, evaluate_judge, read_pairs, render_result, write_result
 
     pairset = read_pairs(pairs, input_format.value if input_format else None, limit=limit)
+    if dry_run:
+        _print_plan(judge, pairset, format)
+        return
     store = open_store(db)
     try:
         run = evaluate_judge(judge, pairset, store=store, concurrency=concurrency, no_cache=no_cache)
@@ -121,10 +125,43 @@ def eval_cmd(
     path = write_result(result, out or _default_out(judge, pairs))
     if format is OutFormat.json:
         print_json(result)
+    else:
+        c = console()
+        render_result(result, c)
+        c.print(f"Run {run.run_name} ({run.run_id}): {run.judged} pairs judged, {run.resumed} read back. Result written to {path}.", highlight=False)
+    failed = result["counts"]["games_by_pick"]["error"]
+    if failed:
+        from arena.errors import RunFailed
+
+        raise RunFailed(
+            f"{failed} of {result['counts']['games']} games failed after retries (counted in the error rate); "
+            "run the same command again to retry them"
+        )
+
+
+def _print_plan(judge: str, pairset, format: OutFormat) -> None:
+    import asyncio
+
+    from arena.judges import load_judge
+    from arena.reliability.run import plan_eval
+
+    j = load_judge(judge)
+    try:
+        plan = {"judge": j.name, "description": j.description, "pairs_file": str(pairset.path), **plan_eval(j, pairset)}
+    finally:
+        asyncio.run(j.aclose())
+    if format is OutFormat.json:
+        print_json(plan)
         return
-    c = console()
-    render_result(result, c)
-    c.print(f"Run {run.run_name} ({run.run_id}): {run.judged} pairs judged, {run.resumed} read back. Result written to {path}.")
+    cost = plan["cost_usd_expected"]
+    console().print(
+        f"Plan: {plan['judge']} ({plan['description']}) on {plan['pairs_file']}: {plan['pairs']} pairs x "
+        f"{plan['calls_per_pair']} calls = {plan['calls']} calls, ~{plan['input_tokens']:,} input and "
+        f"~{plan['output_tokens_expected']:,} output tokens (at most {plan['output_tokens_max']:,}), "
+        f"expected cost {'unknown' if cost is None else f'${cost:,.2f}'}; before the cache answers any. "
+        f"Note: {plan['note']}.",
+        highlight=False,
+    )
 
 
 @app.command("score")
@@ -135,7 +172,7 @@ def score_cmd(
     verdicts_format: Annotated[
         InputFormat | None, typer.Option("--verdicts-format", help="Format of the verdicts file (detected when omitted).", show_default=False)
     ] = None,
-    name: Annotated[str | None, typer.Option("--name", "-n", help="Judge name in the report [default: the verdicts file's name].", show_default=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Judge name in the report (default: the verdicts file's name).", show_default=False)] = None,
     limit: LimitOption = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the result file (JSON) here, for `arena judge compare`.", show_default=False)] = None,
     seed: SeedOption = 0,

@@ -200,6 +200,16 @@ class PairStats:
         return self.wins + 0.5 * self.ties
 
 
+def _dense_unique(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(key, return_inverse=True) for integer keys in [0, size), by counting when cheap."""
+    if size <= max(1 << 22, 4 * len(key)):
+        present = np.bincount(key, minlength=size) > 0
+        code = np.cumsum(present) - 1
+        return np.flatnonzero(present), code[key]
+    uniq, inv = np.unique(key, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
 def _pair_keys(arrays: BattleArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Canonical (i < j) pair of every battle, its pair index, the unique pairs, and i's score."""
     a, b = arrays.a, arrays.b
@@ -207,9 +217,10 @@ def _pair_keys(arrays: BattleArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray
     i = np.where(swap, b, a)
     j = np.where(swap, a, b)
     s = np.where(swap, 1.0 - arrays.score_a, arrays.score_a)
-    key = i * arrays.n_models + j
-    uniq, inv = np.unique(key, return_inverse=True)
-    return uniq // arrays.n_models, uniq % arrays.n_models, inv.reshape(-1), s, key
+    n = arrays.n_models
+    key = i * n + j
+    uniq, inv = _dense_unique(key, n * n)
+    return uniq // n, uniq % n, inv, s, key
 
 
 def split_outcomes(score: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,12 +10,12 @@ estimate.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from arena.ratings._battles import BattleArrays, _pair_keys, split_outcomes
-from arena.ratings._bt import Ties, _Problem, newton
+from arena.ratings._battles import BattleArrays, _dense_unique, _pair_keys, split_outcomes
+from arena.ratings._bt import Ties, _Problem, blas_threads, chord
 
 By = Literal["prompt", "battle"]
 
@@ -29,8 +29,18 @@ def _stats_per_battle(s: np.ndarray, w: np.ndarray, ties: Ties) -> dict[str, np.
     return {"diff": win - loss, "tie": tie, "total": w}
 
 
-def cluster_matrix(arrays: BattleArrays, ties: Ties, by: By):
-    """(C, cluster_probabilities, n_draws, pairs i, pairs j, stat names).
+class Clusters(NamedTuple):
+    C: Any  # (n_clusters, n_stats * n_pairs): dense float32 array or scipy sparse matrix
+    probs: np.ndarray  # probability of drawing each cluster
+    n_draws: int  # clusters drawn per replicate
+    pi: np.ndarray
+    pj: np.ndarray
+    names: list[str]  # the statistics, in column-block order
+    cell_of_draw: np.ndarray | None  # battle resampling: each battle's cell
+
+
+def cluster_matrix(arrays: BattleArrays, ties: Ties, by: By) -> Clusters:
+    """The cluster-by-(stat, pair) matrix C and how replicates draw its rows.
 
     C has one row per cluster and one column per (stat, pair); replicates draw `n_draws`
     clusters with the given probabilities.
@@ -40,10 +50,11 @@ def cluster_matrix(arrays: BattleArrays, ties: Ties, by: By):
     stats = _stats_per_battle(s, arrays.weight, ties)
     names = list(stats)
     if by == "prompt":
-        uniq, cl = np.unique(arrays.prompt, return_inverse=True)
+        uniq, cl = _dense_unique(arrays.prompt, int(arrays.prompt.max()) + 1)
         n_cl = len(uniq)
         probs = np.full(n_cl, 1.0 / n_cl)
         n_draws = n_cl
+        cell_of_draw = None
     elif by == "battle":
         # identical battles (same pair, score, weight) form one cell; the cell is drawn with
         # probability multiplicity / n, which is exactly resampling battles
@@ -52,6 +63,7 @@ def cluster_matrix(arrays: BattleArrays, ties: Ties, by: By):
         key = (inv * (keys.max(initial=0) + 1) + keys) * (keyw.max(initial=0) + 1) + keyw
         _, first, cl, mult = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
         cl = cl.reshape(-1)
+        cell_of_draw = cl
         n_cl = len(first)
         probs = mult / mult.sum()
         n_draws = len(arrays)
@@ -61,24 +73,37 @@ def cluster_matrix(arrays: BattleArrays, ties: Ties, by: By):
         cl = np.arange(n_cl)
     else:
         raise ValueError(f"by must be 'prompt' or 'battle', got {by!r}")
-    from scipy.sparse import csr_matrix
-
     k = len(names)
-    rows = np.concatenate([cl] * k)
-    cols = np.concatenate([inv + t * P for t in range(k)])
-    vals = np.concatenate([stats[nm] for nm in names])
-    C = csr_matrix((vals, (rows, cols)), shape=(n_cl, k * P))
-    C.sum_duplicates()
-    if n_cl * k * P <= _DENSE_LIMIT and C.nnz > 0.05 * n_cl * k * P:
-        C = C.toarray().astype(np.float32)
-    return C, probs, n_draws, pi, pj, names
+    if n_cl * k * P <= _DENSE_LIMIT:
+        C = np.empty((n_cl, k * P), dtype=np.float32)
+        cell = cl * P + inv
+        for t_, nm in enumerate(names):
+            C[:, t_ * P : (t_ + 1) * P] = np.bincount(cell, weights=stats[nm], minlength=n_cl * P).reshape(n_cl, P)
+    else:
+        from scipy.sparse import csr_matrix
+
+        rows = np.concatenate([cl] * k)
+        cols = np.concatenate([inv + t_ * P for t_ in range(k)])
+        vals = np.concatenate([stats[nm] for nm in names])
+        C = csr_matrix((vals, (rows, cols)), shape=(n_cl, k * P))
+        C.sum_duplicates()
+    return Clusters(C, probs, n_draws, pi, pj, names, cell_of_draw)
 
 
-def draw_weights(rng: np.random.Generator, n_boot: int, probs: np.ndarray, n_draws: int) -> np.ndarray:
-    """(n_boot, n_clusters) multinomial counts: how often each cluster is drawn in each replicate."""
+def draw_weights(
+    rng: np.random.Generator, n_boot: int, probs: np.ndarray, n_draws: int, cell_of_draw: np.ndarray | None = None
+) -> np.ndarray:
+    """(n_boot, n_clusters) multinomial counts: how often each cluster is drawn in each replicate.
+
+    `cell_of_draw` (battle resampling) maps each of the `n_draws` battles to its cell; small
+    problems then draw battles directly, large ones draw the cell counts multinomially."""
     n_cl = len(probs)
     if np.allclose(probs, probs[0]) and n_draws == n_cl:
         idx = rng.integers(0, n_cl, size=(n_boot, n_cl))
+        flat = (idx + (np.arange(n_boot) * n_cl)[:, None]).reshape(-1)
+        return np.bincount(flat, minlength=n_boot * n_cl).reshape(n_boot, n_cl).astype(np.float32)
+    if n_boot * n_draws <= 2e7 and cell_of_draw is not None:
+        idx = cell_of_draw[rng.integers(0, n_draws, size=(n_boot, n_draws))]
         flat = (idx + (np.arange(n_boot) * n_cl)[:, None]).reshape(-1)
         return np.bincount(flat, minlength=n_boot * n_cl).reshape(n_boot, n_cl).astype(np.float32)
     return rng.multinomial(n_draws, probs, size=n_boot).astype(np.float32)
@@ -94,26 +119,32 @@ def bootstrap_theta(
     prior: float,
     rng: np.random.Generator,
     chunk: int = 250,
+    tol: float = 1e-6,
 ) -> np.ndarray:
-    """(n_boot, n_models [+1 for Davidson's log nu]) log-strengths of the bootstrap replicates."""
+    """(n_boot, n_models [+1 for Davidson's log nu]) log-strengths of the bootstrap replicates,
+    each solved to `tol` in log-odds (1e-6 is under 0.001 Elo)."""
     n = arrays.n_models
     m = len(theta0)
     out = np.empty((n_boot, m))
     if n_boot == 0:
         return out
-    C, probs, n_draws, pi, pj, names = cluster_matrix(arrays, ties, by)
+    C, probs, n_draws, pi, pj, names, cell_of_draw = cluster_matrix(arrays, ties, by)
     P = len(pi)
     dense = isinstance(C, np.ndarray)
-    problem = None
+    # the chord method's shared matrix: the negative Hessian at the point estimate under the
+    # expected replicate statistics (which are the original statistics)
+    mean = (probs * n_draws) @ C if dense else np.asarray(C.T @ (probs * n_draws)).reshape(-1)
+    point = _Problem(n, pi, pj, ties, prior, **{nm: mean[None, t * P : (t + 1) * P].astype(float) for t, nm in enumerate(names)})
+    with blas_threads(1):
+        _, H0 = point.grad_hess(np.asarray(theta0, dtype=float)[None, :], point.stats)
+        hinv = np.linalg.inv(H0[0])
+    problem = point
     for start in range(0, n_boot, chunk):
         R = min(chunk, n_boot - start)
-        W = draw_weights(rng, R, probs, n_draws)
+        W = draw_weights(rng, R, probs, n_draws, cell_of_draw)
         S = (W @ C) if dense else np.asarray((C.T @ W.T).T)
         S = np.asarray(S, dtype=np.float64)
-        st = {nm: S[:, t * P : (t + 1) * P] for t, nm in enumerate(names)}
-        if problem is None:
-            problem = _Problem(n, pi, pj, ties, prior, **st)
-        else:
-            problem.stats = st
-        out[start : start + R] = newton(problem, theta0)
+        problem.stats = {nm: S[:, t * P : (t + 1) * P] for t, nm in enumerate(names)}
+        with blas_threads(1):  # small products: one thread is fastest, above all on a busy machine
+            out[start : start + R] = chord(problem, theta0, hinv, tol=tol)
     return out

@@ -83,51 +83,76 @@ class _Problem:
             ll -= self.prior * _log2cosh_half(th).sum(axis=1)
         return ll
 
-    def newton_step(self, x: np.ndarray, st: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Gradient (R, m) and the Newton step (R, m) on the log-likelihood."""
+    def _pair_terms(self, x: np.ndarray, st: dict[str, np.ndarray], need_h: bool):
         n, pi, pj = self.n, self.pi, self.pj
-        R = x.shape[0]
-        m = n + self.extra
         th = x[:, :n]
         d = th[:, pi] - th[:, pj]
         if self.ties == "half":
             p = _expit(d)
             gd = st["score"] - st["total"] * p
-            hd = st["total"] * p * (1.0 - p)
-        else:
-            gam = x[:, n : n + 1]
-            s, c, e = np.sinh(0.5 * d), np.cosh(0.5 * d), np.exp(gam)
-            z = 2.0 * c + e
-            nt = st["total"]
-            gd = 0.5 * st["diff"] - nt * s / z
-            hd = nt * (0.5 * c * z - s * s) / (z * z)
-            gg = (st["tie"] - nt * e / z).sum(axis=1) - GAMMA_PRIOR * self.prior * x[:, n]
-            hdg = -nt * s * e / (z * z)  # -(d2 LL / dd dgamma)
-            hgg = (nt * e * 2.0 * c / (z * z)).sum(axis=1) + GAMMA_PRIOR * self.prior
-        grad = np.zeros((R, m))
+            return gd, (st["total"] * p * (1.0 - p) if need_h else None), None
+        gam = x[:, n : n + 1]
+        s, c, e = np.sinh(0.5 * d), np.cosh(0.5 * d), np.exp(gam)
+        z = 2.0 * c + e
+        nt = st["total"]
+        gd = 0.5 * st["diff"] - nt * s / z
+        gg = (st["tie"] - nt * e / z).sum(axis=1) - GAMMA_PRIOR * self.prior * x[:, n]
+        if not need_h:
+            return gd, None, (gg,)
+        z2 = z * z
+        hd = nt * (0.5 * c * z - s * s) / z2
+        hdg = -nt * s * e / z2  # -(d2 LL / dd dgamma)
+        hgg = (nt * e * 2.0 * c / z2).sum(axis=1) + GAMMA_PRIOR * self.prior
+        return gd, hd, (gg, hdg, hgg)
+
+    def gradient(self, x: np.ndarray, st: dict[str, np.ndarray]) -> np.ndarray:
+        """Gradient of the log-likelihood (R, m)."""
+        gd, _, extra = self._pair_terms(x, st, need_h=False)
+        return self._grad(x, gd, extra)
+
+    def _grad(self, x, gd, extra):
+        n = self.n
+        grad = np.empty((x.shape[0], n + self.extra))
         grad[:, :n] = gd @ self.D
+        if self.prior:
+            grad[:, :n] -= 0.5 * self.prior * np.tanh(0.5 * x[:, :n])
+        if self.extra:
+            grad[:, n] = extra[0]
+        return grad
+
+    def grad_hess(self, x: np.ndarray, st: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient (R, m) and negative Hessian (R, m, m) of the log-likelihood (gauge-fixed when prior=0)."""
+        n, pi, pj = self.n, self.pi, self.pj
+        R = x.shape[0]
+        m = n + self.extra
+        gd, hd, extra = self._pair_terms(x, st, need_h=True)
+        grad = self._grad(x, gd, extra)
         H = np.zeros((R, m, m))
         H[:, pi, pj] = -hd
         H[:, pj, pi] = -hd
         diag = hd @ self.absD
         if self.prior:
-            t = np.tanh(0.5 * th)
-            grad[:, :n] -= 0.5 * self.prior * t
+            t = np.tanh(0.5 * x[:, :n])
             diag = diag + 0.25 * self.prior * (1.0 - t * t)
         idx = np.arange(n)
         H[:, idx, idx] = diag
         if self.extra:
-            grad[:, n] = gg
+            _, hdg, hgg = extra
             col = hdg @ self.D
             H[:, :n, n] = col
             H[:, n, :n] = col
             H[:, n, n] = hgg
         if not self.prior:  # fix the gauge: steps orthogonal to the all-ones direction of theta
             H[:, :n, :n] += 1.0
+        return grad, H
+
+    def newton_step(self, x: np.ndarray, st: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient (R, m) and the Newton step (R, m) on the log-likelihood."""
+        grad, H = self.grad_hess(x, st)
         try:
             step = np.linalg.solve(H, grad[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(H[0], grad[0], rcond=None)[0][None, :] if R == 1 else _solve_each(H, grad)
+            step = _solve_each(H, grad)
         return grad, step
 
 
@@ -186,6 +211,67 @@ def _newton_rows(problem: _Problem, x: np.ndarray, st: dict, tol: float, max_ite
     raise RatingError(f"Bradley-Terry fit did not converge in {max_iter} Newton steps ({len(active)} problems left)")
 
 
+def chord(problem, x0: np.ndarray, hinv: np.ndarray, *, tol: float = 1e-8, max_iter: int = 60) -> np.ndarray:
+    """Solve R problems whose solutions lie near x0 (bootstrap replicates near the point
+    estimate) by the chord method: x <- x + grad(x) @ H0^-1, with H0 the negative Hessian at the
+    point estimate, shared by all replicates. Each iteration is a few (R, n_pairs) array
+    operations and two matrix products; no per-replicate linear solve. Rows that stop
+    contracting (a replicate far from the point estimate) finish with damped Newton."""
+    R = next(iter(problem.stats.values())).shape[0]
+    m = len(x0)
+    x = np.array(np.broadcast_to(x0, (R, m)), dtype=float)
+    active = np.arange(R)
+    prev = np.full(R, np.inf)
+    slow: list[np.ndarray] = []
+    fast = isinstance(problem, _Problem) and problem.ties == "half"
+    if fast:  # gradient = (score - total/2 - total/2 * tanh(d/2)) @ D: one GEMM, one tanh
+        half_total = 0.5 * problem.stats["total"]
+        excess = problem.stats["score"] - half_total
+        half_dt = 0.5 * problem.D.T
+    for _ in range(max_iter):
+        if not len(active):
+            break
+        if fast:
+            xa = x[active]
+            g = (excess[active] - half_total[active] * np.tanh(xa @ half_dt)) @ problem.D
+            if problem.prior:
+                g -= 0.5 * problem.prior * np.tanh(0.5 * xa)
+        else:
+            g = problem.gradient(x[active], problem.take(active))
+        step = g @ hinv
+        size = np.abs(step).max(axis=1)
+        bad = ~np.isfinite(size) | (size > 0.5 * prev[active]) | (size > 1.0)
+        if bad.any():
+            slow.append(active[bad])
+            active, step, size = active[~bad], step[~bad], size[~bad]
+        x[active] += step
+        prev[active] = size
+        active = active[size >= tol]
+    rest = np.concatenate(slow + [active]) if (slow or len(active)) else np.empty(0, dtype=int)
+    if len(rest):
+        rest = np.sort(rest)
+        x[rest] = _newton_rows(problem, np.array(np.broadcast_to(x0, (len(rest), m))), problem.take(rest), tol, 100, 3.0)
+    return x
+
+
+_CONTROLLER = None
+
+
+def blas_threads(n: int | None):
+    """Limit BLAS threads (small problems run far faster single-threaded on a busy machine)."""
+    global _CONTROLLER
+    import contextlib
+
+    try:
+        if _CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER = ThreadpoolController()  # scans the loaded libraries once
+        return _CONTROLLER.limit(limits=n, user_api="blas")
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+
+
 def problem_from_stats(ps: PairStats, ties: Ties, prior: float) -> _Problem:
     """A one-problem `_Problem` from (P,) pair statistics (or R problems from (R, P))."""
     two = lambda v: np.atleast_2d(np.asarray(v, dtype=float))  # noqa: E731
@@ -213,28 +299,31 @@ def _anchor_index(models: list[str], anchor: str | None) -> int | None:
         raise RatingError(f"anchor model {anchor!r} has no battles (models: {', '.join(models)})") from None
 
 
-def check_prior(ps: PairStats, ties: Ties, prior: float) -> None:
+def check_prior(ps: PairStats, ties: Ties, prior: float, models: list[str] | None = None) -> None:
     if prior < 0 or not np.isfinite(prior):
         raise RatingError(f"prior must be a finite number >= 0, got {prior}")
     if prior == 0:
         from arena.ratings._graph import diagnose
 
-        problems = diagnose(ps)
+        problems = diagnose(ps, models)
         if problems:
             raise RatingError("with prior=0 the maximum-likelihood ratings are infinite: " + "; ".join(problems))
         if ties == "davidson" and not ps.ties.sum() > 0:
             raise RatingError("the Davidson tie model needs at least one tie when prior=0")
 
 
-def fit_theta(ps: PairStats, ties: Ties = "half", prior: float = DEFAULT_PRIOR, tol: float = 1e-10) -> tuple[np.ndarray, float | None]:
+def fit_theta(
+    ps: PairStats, ties: Ties = "half", prior: float = DEFAULT_PRIOR, tol: float = 1e-10, models: list[str] | None = None
+) -> tuple[np.ndarray, float | None]:
     """Point estimate of the log-strengths (n,), and Davidson's log tie parameter (or None)."""
-    check_prior(ps, ties, prior)
+    check_prior(ps, ties, prior, models)
     if ties not in ("half", "davidson"):
         raise RatingError(f"ties must be 'half' or 'davidson', got {ties!r}")
     n = ps.n_models
     if len(ps.i) == 0:
         return np.zeros(n), (0.0 if ties == "davidson" else None)
-    x = newton(problem_from_stats(ps, ties, prior), tol=tol)[0]
+    with blas_threads(1):
+        x = newton(problem_from_stats(ps, ties, prior), tol=tol)[0]
     return x[:n], (float(x[n]) if ties == "davidson" else None)
 
 
@@ -265,7 +354,7 @@ def bt_fit(
     if method == "choix":
         if ties != "half":
             raise RatingError("method='choix' supports ties='half' only")
-        check_prior(ps, ties, 0.0)
+        check_prior(ps, ties, 0.0, arrays.models)
         import choix
 
         mat = np.zeros((ps.n_models, ps.n_models))
@@ -273,5 +362,5 @@ def bt_fit(
         np.add.at(mat, (ps.j, ps.i), ps.total - ps.score)
         theta = choix.ilsr_pairwise_dense(mat, alpha=0.0, tol=1e-12, max_iter=10_000)
         return to_elo(theta, ai)
-    theta, _ = fit_theta(ps, ties, prior)
+    theta, _ = fit_theta(ps, ties, prior, models=arrays.models)
     return to_elo(theta, ai)

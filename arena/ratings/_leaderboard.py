@@ -175,7 +175,7 @@ def fit_ratings(
     no_battles = [arrays.models[i] for i in range(n) if not ((arrays.a == i).any() or (arrays.b == i).any())]
     if no_battles:
         warnings.append("no battles for: " + ", ".join(no_battles) + " (rating set by the prior alone)")
-    check_prior(ps, ties, prior)
+    check_prior(ps, ties, prior, arrays.models)
     boot_prior = prior if prior > 0 else BOOT_PRIOR_FLOOR
     style_coefs = None
     gamma = None

@@ -18,7 +18,7 @@ import numpy as np
 from arena.errors import RatingError
 from arena.ratings._battles import BattleArrays, StyleFeatures
 from arena.ratings._bootstrap import By, draw_weights
-from arena.ratings._bt import _expit, _log2cosh_half, _softplus, newton
+from arena.ratings._bt import _expit, _log2cosh_half, _softplus, blas_threads, newton
 
 STYLE_NAMES = ["length", "headers", "lists", "bold"]
 _HEADER = re.compile(r"^#{1,6}\s", re.M)
@@ -29,6 +29,7 @@ BETA_RIDGE = 1e-6
 
 def style_counts(text: str) -> tuple[int, int, int, int]:
     """(length in whitespace tokens, markdown headers, list items, bold spans) of one answer."""
+    text = text if isinstance(text, str) else ("" if text is None else str(text))
     return len(text.split()), len(_HEADER.findall(text)), len(_LIST.findall(text)), len(_BOLD.findall(text))
 
 
@@ -135,6 +136,11 @@ def fit_style(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(theta, beta, theta replicates (n_boot, n), beta replicates (n_boot, k))."""
+    with blas_threads(1):
+        return _fit_style(arrays, style, prior=prior, boot_prior=boot_prior, n_boot=n_boot, by=by, rng=rng)
+
+
+def _fit_style(arrays, style, *, prior, boot_prior, n_boot, by, rng):
     if len(style) != len(arrays):
         raise RatingError(f"style features have {len(style)} rows but there are {len(arrays)} battles")
     F = style.diffs

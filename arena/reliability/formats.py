@@ -343,7 +343,7 @@ def judgebench_pick(decision) -> Pick:
     if not isinstance(decision, str):
         return "unparsed"
     d = decision.strip()
-    return LABEL_PICK.get(d, "unparsed") if d not in ("unparsed", "error") else d  # type: ignore[return-value]
+    return LABEL_PICK.get(d, "unparsed")
 
 
 _FLIP: dict[str, Pick] = {"a": "b", "b": "a"}

@@ -328,7 +328,7 @@ class Estimate:
 
     def as_dict(self) -> dict:
         def f(x: float) -> float | None:
-            return None if x is None or not np.isfinite(x) else round(float(x), 6)
+            return None if x is None or not np.isfinite(x) else float(x)
 
         return {"value": f(self.value), "lo": f(self.lo), "hi": f(self.hi), "n": self.n}
 

@@ -1,4 +1,20 @@
-"""Result files (JSON) of a reliability evaluation, their tables, and the judge leaderboard."""
+"""Result files (JSON) of a reliability evaluation, their tables, and the judge leaderboard.
+
+A result file (schema "arena.judge-reliability/1"), as `arena judge eval` and `score --out` write it:
+
+- `judge`: name, kind ("recorded" for `score`), model, description;
+- `pairs`: path, format, n; `source`: "eval" or "score"; `run`: store run name and id (eval);
+- `metrics`: {key: {value, lo, hi, n, title, definition}} for every key of `metrics.METRICS`
+  (judgebench_score, accuracy, accuracy_ab, accuracy_ba, both_correct, agreement, kappa,
+  consistency, order_kappa, first_slot, tie_rate, unparsed_rate, error_rate, length_bias,
+  picks_longer, gold_longer); rates are fractions in [0, 1]; value None where undefined;
+- `categories`: {category: {n, metrics: {key: {value, lo, hi, n}}}};
+- `counts`, `usage` (calls, tokens and cost per pair, cost per 1,000 pairs), `time` (elapsed_s),
+  `bootstrap` (replicates, seed, level).
+
+A panel judge weighting members by measured reliability can read `metrics.accuracy.value` (or
+`metrics.kappa.value`) of each member's result file.
+"""
 
 from __future__ import annotations
 

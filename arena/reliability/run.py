@@ -251,3 +251,44 @@ def evaluate_judge(
             await judge.aclose()
 
     return asyncio.run(main())
+
+
+def plan_eval(judge: Judge, pairs: PairSet, *, sample: int = 50) -> dict:
+    """What evaluating `judge` on `pairs` would cost, without calling it: calls, tokens and, where
+    the price table knows the model, dollars. Tokens are averaged over the first `sample` pairs."""
+    n = len(pairs.pairs)
+    per_match = judge.calls_per_match()
+    shown = pairs.pairs[:sample]
+    estimates = [e for p in shown for e in judge.call_estimates(context(p))]
+    scale = n / max(len(shown), 1)
+    input_tokens = sum(e.input_tokens for e in estimates) * scale
+    output_expected = sum(e.output_tokens_expected for e in estimates) * scale
+    output_max = sum(e.output_tokens_max for e in estimates) * scale
+    cost = None
+    if estimates:
+        cost = _price(estimates, scale)
+    return {
+        "pairs": n,
+        "calls_per_pair": per_match,
+        "calls": per_match * n,
+        "input_tokens": int(input_tokens),
+        "output_tokens_expected": int(output_expected),
+        "output_tokens_max": int(output_max),
+        "cost_usd_expected": cost,
+        "note": "a judge that plays one order per match is asked again with the answers swapped (twice the calls)",
+    }
+
+
+def _price(estimates, scale: float) -> float | None:
+    """Dollars for the estimated calls from litellm's price table; None when a model has no price."""
+    try:
+        from arena.backends._litellm import _load
+
+        litellm = _load()
+        total = 0.0
+        for e in estimates:
+            p, c = litellm.cost_per_token(model=e.model, prompt_tokens=e.input_tokens, completion_tokens=e.output_tokens_expected)
+            total += p + c
+        return total * scale
+    except Exception:
+        return None

@@ -28,6 +28,9 @@ import numpy as np
 from arena.errors import BadInput, NotFound
 from arena.surrogate.features import DENSE_NAMES, FEATURE_VERSION, Hasher, PromptInfo, answer_features, prompt_info
 
+LENGTH_FEATURES: tuple[str, ...] = ("log_chars", "log_words", "log_lines", "log_chars_sq")
+"""Dense features dropped from the score when `length_control` is on (as AlpacaEval 2's
+length-controlled win rate does: predict the verdict as if both answers had the same length)."""
 DEFAULT_TIE = 0.10
 DEFAULT_STRONG = 0.15
 WEIGHTS_FILE = Path(__file__).resolve().parent / "weights.npz"
@@ -62,11 +65,15 @@ class SurrogateModel:
     provenance: dict = field(default_factory=dict)
     tie: float = DEFAULT_TIE
     strong: float = DEFAULT_STRONG
+    length_control: bool = False
     cache_size: int = 50_000
 
     def __post_init__(self) -> None:
         self.hasher = Hasher(len(self.w_hash))
-        self._wd = (np.asarray(self.w_dense, np.float64) / np.asarray(self.scale, np.float64))
+        self._wd = np.asarray(self.w_dense, np.float64) / np.asarray(self.scale, np.float64)
+        if self.length_control:
+            self._wd = self._wd.copy()
+            self._wd[[DENSE_NAMES.index(n) for n in LENGTH_FEATURES]] = 0.0
         self._wh = np.asarray(self.w_hash, np.float64)
         self._prompts: dict[str, PromptInfo] = {}
         self._scores: OrderedDict[tuple[str, str], float] = OrderedDict()
@@ -124,7 +131,7 @@ class SurrogateModel:
         _write_deterministic_zip(buf.getvalue(), Path(path))
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> SurrogateModel:
+    def load(cls, path: str | Path | None = None, *, length_control: bool = False) -> SurrogateModel:
         p = Path(path) if path is not None else WEIGHTS_FILE
         if not p.exists():
             raise NotFound(f"{p}: no such weights file (train one with `arena surrogate train`)")
@@ -136,7 +143,7 @@ class SurrogateModel:
             raise WeightsError(f"{p}: not a surrogate weights file ({e})") from None
         if meta.get("feature_version") != FEATURE_VERSION or meta.get("dense_features") != list(DENSE_NAMES):
             raise WeightsError(f"{p}: weights are for feature version {meta.get('feature_version')}, this code computes version {FEATURE_VERSION}; retrain with `arena surrogate train`")
-        return cls(w_dense, scale, w_hash, provenance=meta, tie=float(meta.get("tie", DEFAULT_TIE)), strong=float(meta.get("strong", DEFAULT_STRONG)))
+        return cls(w_dense, scale, w_hash, provenance=meta, tie=float(meta.get("tie", DEFAULT_TIE)), strong=float(meta.get("strong", DEFAULT_STRONG)), length_control=length_control)
 
 
 def _write_deterministic_zip(data: bytes, path: Path) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from arena.surrogate.data import JudgedPair
 from arena.surrogate.features import DENSE_NAMES, Hasher, answer_features, prompt_info
-from arena.surrogate.model import SurrogateModel
+from arena.surrogate.model import LENGTH_FEATURES, SurrogateModel
 
 DATA_SOURCE = "tatsu-lab/alpaca_eval @ cd543a149df8, results/*/weighted_alpaca_eval_gpt4_turbo annotations (GPT-4-Turbo judge, 'weighted_alpaca_eval_gpt4_turbo'); CC BY-NC 4.0"
 DEMO_MODELS = (
@@ -45,6 +45,7 @@ class TrainParams:
     folds: int = 4
     seed: int = 0
     exclude_models: tuple[str, ...] = ()
+    length_first: bool = False  # fit the length terms alone first, then the rest on top (stronger length control)
 
 
 @dataclass
@@ -113,11 +114,30 @@ def dense_scale(dense: np.ndarray) -> np.ndarray:
 
 
 def fit(fx: Featurised, rows: np.ndarray, params: TrainParams, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Fit on the verdicts `rows`; returns (w_dense, w_hash, info). Deterministic for given inputs."""
+    """Fit on the verdicts `rows`; returns (w_dense, w_hash, info). Deterministic for given inputs.
+
+    With `params.length_first`, the length terms (`LENGTH_FEATURES`) are fitted alone first and
+    then held fixed while the other features explain what length does not.
+    """
+    from scipy import sparse
+
+    if not params.length_first:
+        return _fit(fx.dense / scale, fx.hashed, fx, rows, params, None)
+    D = fx.dense / scale
+    li = [DENSE_NAMES.index(n) for n in LENGTH_FEATURES]
+    other = [j for j in range(D.shape[1]) if j not in li]
+    wl, _, info1 = _fit(D[:, li], sparse.csr_matrix((D.shape[0], 0)), fx, rows, params, None)
+    offset = D[:, li] @ wl
+    wo, wh, info2 = _fit(D[:, other], fx.hashed, fx, rows, params, offset)
+    wd = np.zeros(D.shape[1])
+    wd[li] = wl
+    wd[other] = wo
+    return wd, wh, {"length_stage": info1, **info2}
+
+
+def _fit(D: np.ndarray, H, fx: Featurised, rows: np.ndarray, params: TrainParams, offset: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
     from scipy.optimize import minimize
 
-    D = fx.dense / scale
-    H = fx.hashed
     Ht = H.T.tocsr()
     i1, i2, y = fx.i1[rows], fx.i2[rows], fx.y[rows]
     n = len(rows)
@@ -127,6 +147,8 @@ def fit(fx: Featurised, rows: np.ndarray, params: TrainParams, scale: np.ndarray
     def f(w: np.ndarray) -> tuple[float, np.ndarray]:
         wd, wh = w[:nd], w[nd:]
         s = D @ wd + H @ wh
+        if offset is not None:
+            s = s + offset
         z = s[i2] - s[i1]
         loss = np.logaddexp(0.0, z) - y * z
         r = (1.0 / (1.0 + np.exp(-z)) - y) / n
@@ -140,8 +162,11 @@ def fit(fx: Featurised, rows: np.ndarray, params: TrainParams, scale: np.ndarray
     return res.x[:nd], res.x[nd:], {"iterations": int(res.nit), "loss": float(res.fun), "converged": bool(res.success)}
 
 
-def predict(fx: Featurised, rows: np.ndarray, w_dense: np.ndarray, w_hash: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """P(output_2 better) for the verdicts `rows`."""
+def predict(fx: Featurised, rows: np.ndarray, w_dense: np.ndarray, w_hash: np.ndarray, scale: np.ndarray, length_control: bool = False) -> np.ndarray:
+    """P(output_2 better) for the verdicts `rows` (`length_control`: without the length terms)."""
+    if length_control:
+        w_dense = w_dense.copy()
+        w_dense[[DENSE_NAMES.index(n) for n in LENGTH_FEATURES]] = 0.0
     s = (fx.dense / scale) @ w_dense + fx.hashed @ w_hash
     z = s[fx.i2[rows]] - s[fx.i1[rows]]
     return 1.0 / (1.0 + np.exp(-z))
@@ -171,6 +196,24 @@ def agreement_metrics(pref: np.ndarray, p2: np.ndarray, len1: np.ndarray, len2: 
     return out
 
 
+def lc_win_rate(y: np.ndarray, len1: np.ndarray, len2: np.ndarray) -> float:
+    """A model's length-controlled win rate against the baseline, AlpacaEval-2 style (simplified):
+    fit y ~ sigmoid(theta + phi * tanh((len2 - len1) / sd)) on the soft labels, report sigmoid(theta)."""
+    from scipy.optimize import minimize
+
+    d = (len2 - len1).astype(float)
+    sd = d.std() or 1.0
+    t = np.tanh(d / sd)
+
+    def f(w):
+        z = w[0] + w[1] * t
+        r = 1.0 / (1.0 + np.exp(-z)) - y
+        return float(np.mean(np.logaddexp(0.0, z) - y * z)), np.array([r.mean(), (r * t).mean()])
+
+    w = minimize(f, np.zeros(2), jac=True, method="L-BFGS-B").x
+    return float(1.0 / (1.0 + np.exp(-w[0])))
+
+
 def model_folds(models: Sequence[str], folds: int, seed: int) -> list[list[str]]:
     """Split the distinct models into `folds` groups with a seeded permutation."""
     uniq = sorted(set(models))
@@ -184,20 +227,35 @@ def cross_validate(fx: Featurised, params: TrainParams) -> dict:
     groups = model_folds(fx.model[keep], params.folds, params.seed)
     scale = dense_scale(fx.dense)
     p2 = np.full(len(fx.y), np.nan)
+    p2_lc = np.full(len(fx.y), np.nan)
     for held in groups:
         test = np.isin(fx.model, held) & keep
         train = ~np.isin(fx.model, held) & keep & (fx.i1 != fx.i2)
         wd, wh, _ = fit(fx, np.flatnonzero(train), params, scale)
         p2[test] = predict(fx, np.flatnonzero(test), wd, wh, scale)
+        p2_lc[test] = predict(fx, np.flatnonzero(test), wd, wh, scale, length_control=True)
     rows = keep & ~np.isnan(p2)
     m = agreement_metrics(fx.pref[rows], p2[rows], fx.len1[rows], fx.len2[rows])
     m["folds"] = params.folds
     m["fold_models"] = groups
+    m["length_controlled"] = agreement_metrics(fx.pref[rows], p2_lc[rows], fx.len1[rows], fx.len2[rows])
     per_model = {}
+    win_pred, win_true, lc_pred, lc_true = [], [], [], []
     for name in sorted(set(fx.model[rows])):
         r = rows & (fx.model == name)
         per_model[name] = round(agreement_metrics(fx.pref[r], p2[r], fx.len1[r], fx.len2[r])["agreement"], 4)
+        win_pred.append(float(p2[r].mean()))
+        win_true.append(float((fx.pref[r] - 1).mean()))
+        lc_pred.append(float(p2_lc[r].mean()))
+        lc_true.append(lc_win_rate(fx.y[r], fx.len1[r], fx.len2[r]))
     m["per_model_agreement"] = per_model
+    # model level: each held-out model's predicted win rate against the baseline vs the judge's,
+    # and the length-controlled surrogate vs the judge's length-controlled win rate
+    from scipy.stats import spearmanr
+
+    m["win_rate_spearman"] = float(spearmanr(win_pred, win_true).statistic)
+    m["win_rate_mae"] = float(np.mean(np.abs(np.array(win_pred) - np.array(win_true))))
+    m["lc_win_rate_spearman"] = float(spearmanr(lc_pred, lc_true).statistic)
     return m
 
 

@@ -11,7 +11,9 @@ with the largest weighted reduction, updating S after each pick so a wave spread
 pair meets on a prompt both answered and it has not used yet, the least-used such prompt first
 (seeded key for ties).
 
-The first wave is a seeded random cycle through all models (connected from the start).
+The first wave is a seeded random cycle through all models (connected from the start). A wave
+has max(`batch`, `growth` x matches so far) matches: small waves early, when each verdict moves
+the fit most; fewer refits later.
 Stops when the target is met (`target = "separated"`: every adjacent pair's gap exceeds
 z_level * sd), when `max_matches` is reached, or when no candidate pair is left.
 """
@@ -24,7 +26,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from arena.records import Battle, Match
+from arena.records import Match
 from arena.tournaments._base import PlanSize, Scheduler, keyed_rng, match_id
 from arena.tournaments._schedulers import _Params
 
@@ -37,7 +39,8 @@ class Adaptive(Scheduler):
     sequential = True
 
     class Params(_Params):
-        batch: int | None = Field(default=None, ge=1, description="matches per wave (default: the number of models)")
+        batch: int | None = Field(default=None, ge=1, description="smallest wave (default: the number of models)")
+        growth: float = Field(default=0.1, ge=0, description="a wave is at least this fraction of the matches so far")
         max_matches: int | None = Field(default=None, ge=1, description="stop after this many judged matches")
         target: Literal["separated", "none"] = "separated"
         level: float = Field(default=0.95, gt=0, lt=1)
@@ -95,18 +98,20 @@ class Adaptive(Scheduler):
     # -- fitting --------------------------------------------------------------------------------
     def _fit(self) -> tuple[np.ndarray, np.ndarray]:
         """(ratings on the natural scale, their covariance) from the verdicts so far."""
-        from arena.ratings import bt_fit, compile_battles
+        from arena.ratings import BattleArrays, bt_fit
 
         n = len(self.models)
-        battles = []
-        for mid in sorted(self._decided):
+        rows = []
+        score = {"a": 1.0, "b": 0.0, "tie": 0.5}
+        for mid in sorted(self._decided):  # sorted: the fit does not depend on arrival order
             v = self._decided[mid]
-            if v.outcome in ("a", "b", "tie"):
+            if v.outcome in score:
                 m = self._released[mid]
-                battles.append(Battle(m.prompt_id, m.model_a, m.model_b, v.outcome))
-        if not battles:
+                rows.append((self._index[m.model_a], self._index[m.model_b], score[v.outcome]))
+        if not rows:
             return np.zeros(n), np.eye(n)
-        arrays = compile_battles(battles, self.models)
+        arr = np.array(rows, float)
+        arrays = BattleArrays(self.models, arr[:, 0], arr[:, 1], arr[:, 2], np.ones(len(arr)), np.arange(len(arr)))
         elo = np.asarray(bt_fit(arrays), float)
         self.ratings = elo
         theta = (elo - elo.mean()) * LN10_400
@@ -174,7 +179,8 @@ class Adaptive(Scheduler):
         c = pij * (1 - pij)
         out: list[Match] = []
         S = S.copy()
-        for _ in range(min(self.batch, left)):
+        size = max(self.batch, math.ceil(self.params.growth * released))
+        for _ in range(min(size, left)):
             SX = S[:, iu] - S[:, ju]  # n x C : S x for every candidate pair
             xSx = SX[iu, np.arange(len(iu))] - SX[ju, np.arange(len(iu))]
             DSX = D @ SX  # (n-1) x C

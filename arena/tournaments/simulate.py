@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from arena.errors import BadInput
-from arena.records import Battle, Match, Prompt, Verdict
+from arena.records import Match, Prompt, Verdict
 from arena.tournaments import SchedulerSpec, make_scheduler
 from arena.tournaments.spec import SCHEDULERS
 
@@ -193,6 +193,20 @@ def run_schedule(
     return [(m, o) for _, m, o in decided[:max_matches]]
 
 
+def _arrays(decided: list[tuple[Match, str]], models: list[str]):
+    """Decided matches as rating arrays (one battle each, prompts as bootstrap clusters)."""
+    from arena.ratings import BattleArrays
+
+    index = {m: i for i, m in enumerate(models)}
+    score = {"a": 1.0, "b": 0.0, "tie": 0.5}
+    pidx: dict[str, int] = {}
+    a = np.array([index[m.model_a] for m, _ in decided], np.int64)
+    b = np.array([index[m.model_b] for m, _ in decided], np.int64)
+    s = np.array([score[o] for _, o in decided], float)
+    p = np.array([pidx.setdefault(m.prompt_id, len(pidx)) for m, _ in decided], np.int64)
+    return BattleArrays(list(models), a, b, s, np.ones(len(a)), p, list(pidx))
+
+
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
@@ -230,7 +244,7 @@ def simulate(
     Each trial shuffles which model name holds which true rating. `baseline` for anchored
     schedulers without one: "median" (the model of median true rating), "best" or "worst".
     """
-    from arena.ratings import bt_fit, compile_battles, fit_ratings
+    from arena.ratings import bt_fit, fit_ratings
 
     if not 0 <= position_bias < 1 or not 0 <= accuracy <= 1:
         raise SimulationError("--judge-accuracy must be in [0, 1] and --position-bias in [0, 1)")
@@ -260,9 +274,9 @@ def simulate(
             run_spec = SchedulerSpec(kind=spec.kind, **params)
             rng = np.random.default_rng([seed, t, 2, abs(hash(label)) % (2**32)])
             decided = run_schedule(run_spec, ratings, n_prompts, judge, seed=seed * 1000 + t, rng=rng, max_matches=max_matches)
-            battles = [Battle(m.prompt_id, m.model_a, m.model_b, o) for m, o in decided]
+            battles = _arrays(decided, names)
             for b in budgets:
-                part = battles[: b // cpm]
+                part = battles.subset(np.arange(len(battles)) < b // cpm)
                 cell = acc.setdefault((label, b), [])
                 if not part:
                     cell.append([0.0, np.nan, np.nan, np.nan, np.nan])
@@ -276,7 +290,7 @@ def simulate(
                     width = float(np.mean(hi - lo))
                     cover = float(np.mean((centred >= lo) & (centred <= hi)))
                 else:
-                    est = bt_fit(compile_battles(part, names))
+                    est = bt_fit(part)
                     width = cover = np.nan
                 cell.append([len(part) * cpm, _spearman(est, true_vec), _kendall(est, true_vec), width, cover])
         if progress is not None:

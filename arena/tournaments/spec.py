@@ -250,3 +250,24 @@ def select_prompts(spec: TournamentSpec, prompts: Sequence[Prompt]) -> list[Prom
     if not out:
         raise SpecError(f"{spec.path or 'spec'}: key 'prompts': no prompt selected")
     return out
+
+
+def pool_source(spec: TournamentSpec) -> Path | None:
+    """The pool files a spec's `pool` names (a path as given, relative to the spec, or shipped
+    under data/), or None when `pool` should be a pool name in the store."""
+    return spec.resolve_path(spec.pool, "data")
+
+
+def load_spec_pool(spec: TournamentSpec, store=None) -> tuple[list[Prompt], list]:
+    """(prompts, outputs) of the spec's pool: from files when `pool` is a path, else from `store`."""
+    src = pool_source(spec)
+    if src is not None:
+        from arena.pools import load_pool_files
+
+        data = load_pool_files([src])
+        return list(data.prompts), list(data.outputs)
+    if store is None:
+        from arena.errors import NotFound
+
+        raise NotFound(f"{spec.path or 'spec'}: key 'pool': {spec.pool!r} is not a path, and no store was given to look it up")
+    return store.prompts(spec.pool), store.outputs(spec.pool)

@@ -1,0 +1,63 @@
+"""`arena pool generate`: a model answers every prompt of a pool (registered by arena/cli/pool.py)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from arena.cli._common import DbOption, console, open_store, print_json
+
+
+class _Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def generate(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model as litellm names it (openai/gpt-4o-mini, hosted_vllm/..., ollama/...), or vllm/<model> for vllm in process.", show_default=False)],
+    pool: Annotated[str, typer.Option("--pool", "-p", help="Pool whose prompts to answer.", show_default=False)],
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per answer.", min=1)] = 2048,
+    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature.")] = 0.0,
+    name: Annotated[str | None, typer.Option("--name", help="Store answers under this model name (default: --model).", show_default=False)] = None,
+    system: Annotated[str | None, typer.Option("--system", help="A system message for every prompt.", show_default=False)] = None,
+    api_base: Annotated[str | None, typer.Option("--api-base", help="Server URL, e.g. http://localhost:8000/v1 for vllm serve.", show_default=False)] = None,
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Environment variable that holds the API key (the key is never stored).", show_default=False)] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Calls in flight.", min=1)] = 8,
+    rpm: Annotated[float | None, typer.Option("--rpm", help="Requests per minute limit.", show_default=False)] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per call.")] = 300.0,
+    limit: Annotated[int | None, typer.Option("--limit", help="Answer at most this many prompts.", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Answer again prompts this model already answered.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer from the call cache.")] = False,
+    format: Annotated[_Format, typer.Option("--format", "-f", help="Output: table or json.")] = _Format.table,
+    db: DbOption = None,
+) -> None:
+    """Fill a pool with a model's answers, through the same backends, cache, limits and cost accounting as judging.
+
+    Prompts the model already answered are skipped (resumable); exit code 3 when some answers failed after retries.
+    """
+    from arena.errors import RunFailed
+    from arena.generate import generate_answers
+
+    store = open_store(db, create=False)
+    store.require_pool(pool)
+    res = generate_answers(
+        store, pool, model, name=name, max_tokens=max_tokens, temperature=temperature, system=system,
+        api_base=api_base, api_key_env=api_key_env, concurrency=concurrency, rpm=rpm, timeout=timeout,
+        limit=limit, overwrite=overwrite, no_cache=no_cache,
+    )
+    if format is _Format.json:
+        print_json(res.as_dict())
+    else:
+        cost = "unknown" if res.cost_usd is None else f"${res.cost_usd:.4f}"
+        console().print(
+            f"{res.model}: wrote {res.written} answers to pool {res.pool!r} ({res.cached} from the cache, "
+            f"{res.skipped} already there, {len(res.errors)} failed); tokens in {res.input_tokens}, out {res.output_tokens}; "
+            f"cost {cost} (saved ${res.cost_saved_usd:.4f} by the cache); {res.seconds:.1f} s",
+            highlight=False,
+        )
+        for e in res.errors[:5]:
+            console().print(f"  {e['prompt_id']}: {e['error']}", highlight=False, markup=False)
+    if res.errors:
+        raise RunFailed(f"{len(res.errors)} of {len(res.errors) + res.written} answers failed after retries; run the same command again to retry them")

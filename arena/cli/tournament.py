@@ -1,0 +1,107 @@
+"""`arena tournament ...`: plan (and, from the runner, run / list / show) tournaments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from arena.cli._common import DbOption, console, print_json
+
+NAME = "tournament"
+app = typer.Typer(
+    help="Plan and run tournaments: schedules of matches between models' answers, decided by a judge.",
+    no_args_is_help=True,
+)
+
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output format: table or json.", case_sensitive=False)]
+SpecArgument = Annotated[
+    str,
+    typer.Argument(help="A tournament spec: a path to a TOML file or the name of a shipped one (default: demo)."),
+]
+
+
+def load_spec_and_pool(spec_arg: str, db: str | None):
+    """(spec, prompts, outputs) for a SPEC argument: the pool from files, or from the store by name."""
+    from arena.tournaments.spec import load_spec, load_spec_pool, pool_source
+
+    spec = load_spec(spec_arg)
+    store = None
+    if pool_source(spec) is None:
+        from arena.cli._common import open_store
+
+        store = open_store(db, create=False)
+    try:
+        prompts, outputs = load_spec_pool(spec, store)
+    finally:
+        if store is not None:
+            store.close()
+    return spec, prompts, outputs
+
+
+def _check_format(fmt: str) -> str:
+    fmt = fmt.lower()
+    if fmt not in ("table", "json"):
+        from arena.errors import BadInput
+
+        raise BadInput(f"--format: expected table or json (got {fmt!r})")
+    return fmt
+
+
+@app.command("plan")
+def plan_cmd(
+    spec: SpecArgument = "demo",
+    format: FormatOption = "table",
+    db: DbOption = None,
+) -> None:
+    """Show what a tournament will cost before any judge call: matches, judge calls, tokens, dollars."""
+    from arena.judges import load_judge
+    from arena.tournaments.plan import plan_tournament
+
+    fmt = _check_format(format)
+    spec_obj, prompts, outputs = load_spec_and_pool(spec, db)
+    judge_ref = spec_obj.resolve_path(spec_obj.judge, "judges") if spec_obj.judge.endswith(".toml") else None
+    judge = load_judge(judge_ref or spec_obj.judge)
+    plan = plan_tournament(spec_obj, prompts, outputs, judge)
+    if fmt == "json":
+        print_json(plan.to_dict())
+        return
+    print_plan(plan)
+
+
+def print_plan(plan) -> None:
+    """The plan as a small table (used by `plan` and, before it starts, by `run`)."""
+    from rich.table import Table
+
+    from arena.tournaments.plan import format_cost
+
+    def num(x) -> str:
+        return "-" if x is None else f"{x:,.0f}"
+
+    t = Table(title=f"Plan: {plan.name}", show_header=False, title_justify="left")
+    t.add_column("", style="bold")
+    t.add_column("")
+    t.add_row("pool", f"{plan.pool} ({plan.prompts:,} prompts, {plan.models} models)")
+    t.add_row("scheduler", plan.scheduler)
+    t.add_row("judge", f"{plan.judge} ({plan.calls_per_match} call{'s' if plan.calls_per_match != 1 else ''} a match"
+              + (f"; {', '.join(plan.judge_models)}" if plan.judge_models else "") + ")")
+    if plan.matches_exact is not None:
+        t.add_row("matches", f"{plan.matches_exact:,} (exact)")
+    else:
+        t.add_row("matches", f"{plan.matches_expected:,.0f} expected, {plan.matches_worst:,} at most")
+    if plan.forfeits:
+        t.add_row("forfeits", f"{plan.forfeits:,} (no judge call)")
+    t.add_row("judge calls", f"{plan.judge_calls:,} expected, {plan.judge_calls_worst:,} at most")
+    t.add_row("input tokens", f"{num(plan.input_tokens)} expected, {num(plan.input_tokens_worst)} at most")
+    t.add_row("output tokens", f"{num(plan.output_tokens_expected)} expected, {num(plan.output_tokens_worst)} at most")
+    t.add_row("cost", f"{format_cost(plan.cost_usd_expected)} expected, {format_cost(plan.cost_usd_worst)} at most")
+    c = console()
+    c.print(t)
+    for w in plan.warnings:
+        c.print(f"[yellow]note:[/yellow] {w}")
+
+
+# run, list and show live in arena/cli/_tournament_run.py (the runner's commands)
+from arena.cli._tournament_run import attach as _attach  # noqa: E402
+
+_attach(app)

@@ -1,0 +1,142 @@
+"""Answer generation: fill a pool with a model's answers through the same backends, call cache,
+limits and cost accounting as judging, so a new model can join an existing arena (as
+Arena-Hard's answer generation does).
+
+Answers are written to the store in small batches as they complete, so a stopped run keeps
+what it finished; prompts that already have an answer from this model are skipped unless
+`overwrite`, and the call cache answers repeated requests without paying again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
+from arena.records import Output, Prompt
+
+DEFAULT_MAX_TOKENS = 2048
+
+
+@dataclass
+class GenerateResult:
+    """What one generation run did. `cost_usd` is None when some call's price is unknown."""
+
+    pool: str
+    model: str  # the name answers are stored under
+    prompts: int  # prompts in the pool
+    skipped: int  # already answered by this model
+    written: int
+    cached: int  # of the written, how many came from the call cache
+    errors: list[dict] = field(default_factory=list)  # {prompt_id, error}
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0  # paid now
+    cost_saved_usd: float = 0.0  # price of cached answers
+    attempts: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def answer_request(prompt: Prompt, model: str, *, max_tokens: int, temperature: float, system: str | None,
+                   api_base: str | None, api_key_env: str | None, timeout: float) -> CompletionRequest:
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt.text})
+    return CompletionRequest(
+        model=model,
+        messages=messages,
+        params={"temperature": temperature, "max_tokens": max_tokens},
+        api_base=api_base,
+        api_key_env=api_key_env,
+        timeout=timeout,
+    )
+
+
+async def agenerate(
+    store,
+    pool: str,
+    model: str,
+    *,
+    name: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float = 0.0,
+    system: str | None = None,
+    api_base: str | None = None,
+    api_key_env: str | None = None,
+    timeout: float = 300.0,
+    concurrency: int = 8,
+    max_retries: int = 4,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    overwrite: bool = False,
+    no_cache: bool = False,
+    limit: int | None = None,
+    backend: Backend | None = None,
+    flush_every: int = 25,
+    on_answer: Callable[[str, Completion], None] | None = None,
+) -> GenerateResult:
+    """Generate `model`'s answers to every prompt of `pool` that lacks one and store them under `name`."""
+    started = time.perf_counter()
+    name = name or model
+    prompts = store.prompts(pool)  # raises NotFound for an unknown pool
+    have = {o.prompt_id for o in store.outputs(pool, [name])} if not overwrite else set()
+    todo = [p for p in prompts if p.prompt_id not in have]
+    if limit is not None:
+        todo = todo[:limit]
+    result = GenerateResult(pool, name, len(prompts), len(have), 0, 0)
+    if backend is None:
+        policy = Policy(concurrency=concurrency, max_retries=max_retries, rpm=rpm, tpm=tpm, timeout=timeout)
+        backend = make_backend(model, store=store, no_cache=no_cache, policy=policy)
+    info = next((p for p in store.list_pools() if p["pool"] == pool), {})
+    pending: list[Output] = []
+
+    def flush() -> None:
+        if pending:
+            store.write_pool(pool, [], list(pending), source=info.get("source") or "", format=info.get("format") or "")
+            pending.clear()
+
+    async def one(p: Prompt) -> tuple[Prompt, Completion]:
+        req = answer_request(p, model, max_tokens=max_tokens or DEFAULT_MAX_TOKENS, temperature=temperature,
+                             system=system, api_base=api_base, api_key_env=api_key_env, timeout=timeout)
+        return p, await backend.complete(req)
+
+    paid: float | None = 0.0
+    try:
+        for fut in asyncio.as_completed([one(p) for p in todo]):
+            p, c = await fut
+            result.attempts += c.attempts
+            if on_answer is not None:
+                on_answer(p.prompt_id, c)
+            if c.error is not None:
+                result.errors.append({"prompt_id": p.prompt_id, "error": c.error})
+                continue
+            result.written += 1
+            result.input_tokens += c.input_tokens
+            result.output_tokens += c.output_tokens
+            if c.cached:
+                result.cached += 1
+                result.cost_saved_usd += c.cost_usd or 0.0
+            elif c.cost_usd is None:
+                paid = None
+            elif paid is not None:
+                paid += c.cost_usd
+            pending.append(Output(p.prompt_id, name, c.text))
+            if len(pending) >= flush_every:
+                flush()
+    finally:
+        flush()
+        await backend.aclose()
+    result.cost_usd = paid
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def generate_answers(store, pool: str, model: str, **options) -> GenerateResult:
+    """Synchronous wrapper around `agenerate` (for the CLI and scripts)."""
+    return asyncio.run(agenerate(store, pool, model, **options))

@@ -1,0 +1,235 @@
+"""Plan before you pay: matches, judge calls, tokens and dollars of a tournament, before any call.
+
+`plan_tournament` is pure apart from token counting (the judge's `call_estimates`, which uses
+the judge model's tokenizer through litellm) and price look-up (litellm's price table, loaded
+only when some estimate names a model).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from arena.records import Match, MatchContext, Output, Prompt
+from arena.tournaments import make_scheduler
+from arena.tournaments._base import DisconnectedPlan, Scheduler, answered_from_outputs, keyed_rng, match_id
+from arena.tournaments._schedulers import _Fixed
+from arena.tournaments.spec import TournamentSpec, select_models, select_prompts
+
+SAMPLE_CONTEXTS = 40
+"""Matches whose judge calls are token-counted; the rest are extrapolated from their mean."""
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a tournament will cost. Costs are None when a judge model's price is unknown."""
+
+    name: str
+    pool: str
+    scheduler: str
+    judge: str
+    models: int
+    prompts: int
+    matches: int  # exact when the schedule is fixed, else the expected number (rounded)
+    matches_exact: int | None
+    matches_expected: float
+    matches_worst: int
+    forfeits: int
+    calls_per_match: int
+    judge_calls: int  # expected, after the max_calls cap
+    judge_calls_worst: int
+    input_tokens: int  # expected
+    input_tokens_worst: int
+    output_tokens_expected: int
+    output_tokens_worst: int
+    cost_usd_expected: float | None
+    cost_usd_worst: float | None
+    price_known: bool
+    judge_models: list[str] = field(default_factory=list)
+    unknown_price_models: list[str] = field(default_factory=list)
+    sampled_matches: int = 0
+    connected: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_connected(pairs: set[tuple[str, str]] | Sequence[tuple[str, str]], models: Sequence[str], what: str = "the plan") -> None:
+    """Raise `DisconnectedPlan` naming the components when the comparison graph is not connected."""
+    import networkx as nx
+
+    g = nx.Graph()
+    g.add_nodes_from(models)
+    g.add_edges_from(pairs)
+    if len(models) < 2 or nx.is_connected(g):
+        return
+    comps = sorted((sorted(c) for c in nx.connected_components(g)), key=lambda c: (-len(c), c))
+    shown = "; ".join("{" + ", ".join(c) + "}" for c in comps[:6]) + ("; ..." if len(comps) > 6 else "")
+    raise DisconnectedPlan(
+        f"{what}: the comparison graph has {len(comps)} separate groups, so their ratings cannot be compared: {shown} "
+        "(give the models more prompts in common, or choose other models)"
+    )
+
+
+def _sample_matches(sched: Scheduler, prompts: Sequence[Prompt], models: Sequence[str], seed: int, k: int) -> list[Match]:
+    """Matches to token-count: from the fixed plan, else random pairs of answerers on random prompts."""
+    rng = keyed_rng(seed, "plan-sample")
+    if isinstance(sched, _Fixed):
+        plan = sched.planned()
+        if len(plan) <= k:
+            return list(plan)
+        return [plan[i] for i in sorted(rng.choice(len(plan), size=k, replace=False))]
+    out = []
+    usable = [p for p in prompts if len(sched.answered.get(p.prompt_id, ())) >= 2]
+    if not usable:
+        return []
+    for _ in range(k):
+        p = usable[int(rng.integers(len(usable)))]
+        who = sorted(sched.answered[p.prompt_id])
+        i, j = rng.choice(len(who), size=2, replace=False)
+        out.append(Match(match_id(p.prompt_id, 0, who[i], who[j]), p.prompt_id, who[i], who[j], 0))
+    return out
+
+
+def _price(model: str, input_tokens: float, output_tokens: float) -> float | None:
+    """Dollars for that usage from litellm's price table; None when the model has no known price."""
+    import litellm
+
+    try:
+        pin, pout = litellm.cost_per_token(model=model, prompt_tokens=max(int(round(input_tokens)), 0), completion_tokens=max(int(round(output_tokens)), 0))
+    except Exception:
+        return None
+    total = float(pin) + float(pout)
+    if total == 0 and (input_tokens or output_tokens):
+        # litellm prices some unknown or free-form models at 0; only trust a 0 listed in the table
+        info = litellm.model_cost.get(model) or litellm.model_cost.get(model.split("/", 1)[-1])
+        if not info:
+            return None
+    return total
+
+
+def plan_tournament(
+    spec: TournamentSpec,
+    prompts: Sequence[Prompt],
+    outputs: Sequence[Output],
+    judge,
+    *,
+    sample: int = SAMPLE_CONTEXTS,
+) -> Plan:
+    """Size and price a tournament without calling its judge.
+
+    Matches come from the scheduler's `size()` (exact for fixed schedules, expected and worst
+    for dynamic ones); judge calls = matches x `judge.calls_per_match()`, capped by
+    `spec.max_calls`; tokens from `judge.call_estimates(ctx)` on up to `sample` matches,
+    extrapolated; prices from litellm's table for each judge model (None = unknown, never $0).
+    Raises `DisconnectedPlan` when the comparison graph cannot connect all models.
+    """
+    models = select_models(spec, sorted({o.model for o in outputs}))
+    chosen = select_prompts(spec, prompts)
+    wanted = set(models)
+    answered = answered_from_outputs(o for o in outputs if o.model in wanted)
+    sched = make_scheduler(spec.scheduler, chosen, answered, models, spec.seed)
+    where = str(spec.path) if spec.path else spec.name
+    check_connected(sched.comparison_pairs(), models, where)
+    size = sched.size()
+    warnings: list[str] = []
+    cpm = int(judge.calls_per_match())
+    calls_exp = size.expected * cpm
+    calls_worst = size.worst * cpm
+    if spec.max_calls is not None and calls_worst > spec.max_calls:
+        warnings.append(f"the schedule needs up to {calls_worst:,.0f} judge calls; max_calls = {spec.max_calls:,} stops it earlier")
+        calls_exp = min(calls_exp, spec.max_calls)
+        calls_worst = spec.max_calls
+    missing = sum(len(models) - len(answered.get(p.prompt_id, ())) for p in chosen)
+    if missing:
+        warnings.append(f"{missing} (prompt, model) answers are missing: those models forfeit or sit out there")
+
+    in_tok = out_exp = out_max = 0.0
+    per_model: dict[str, list[float]] = {}
+    n_sampled = 0
+    if cpm > 0 and calls_worst > 0:
+        by_id = {p.prompt_id: p for p in chosen}
+        text = {(o.prompt_id, o.model): o.text for o in outputs}
+        sampled = _sample_matches(sched, chosen, models, spec.seed, sample)
+        for m in sampled:
+            p = by_id[m.prompt_id]
+            ctx = MatchContext(
+                m.match_id, m.prompt_id, p.text, m.model_a, m.model_b,
+                text.get((m.prompt_id, m.model_a), ""), text.get((m.prompt_id, m.model_b), ""), p.category, p.reference,
+            )
+            for est in judge.call_estimates(ctx):
+                acc = per_model.setdefault(est.model, [0.0, 0.0, 0.0, 0.0])
+                acc[0] += est.input_tokens
+                acc[1] += est.output_tokens_expected
+                acc[2] += est.output_tokens_max
+                acc[3] += 1
+        n_sampled = len(sampled)
+    calls_sampled = sum(v[3] for v in per_model.values())
+    cost_exp: float | None = 0.0
+    cost_worst: float | None = 0.0
+    unknown: list[str] = []
+    if cpm > 0 and calls_worst > 0 and not calls_sampled:
+        cost_exp = cost_worst = None
+        unknown.append(getattr(judge, "name", spec.judge))
+        warnings.append("the judge gives no token estimates: tokens and cost unknown")
+    if calls_sampled:
+        # scale the sampled calls to the plan's calls; each judge model keeps its share of calls
+        f_exp = calls_exp / calls_sampled
+        f_worst = calls_worst / calls_sampled
+        for model, (i, o, omax, _) in sorted(per_model.items()):
+            in_tok += i * f_exp
+            out_exp += o * f_exp
+            out_max += omax * f_worst
+            c_exp = _price(model, i * f_exp, o * f_exp) if model else None
+            c_worst = _price(model, i * f_worst, omax * f_worst) if model else None
+            if c_exp is None or c_worst is None:
+                unknown.append(model or "(unnamed)")
+            else:
+                cost_exp = (cost_exp or 0.0) + c_exp
+                cost_worst = (cost_worst or 0.0) + c_worst
+        if unknown:
+            cost_exp = cost_worst = None
+            warnings.append(f"no known price for {', '.join(unknown)}: cost unknown")
+        in_worst = int(round(in_tok * (calls_worst / calls_exp))) if calls_exp else 0
+    else:
+        in_worst = 0
+    if cost_worst is not None and spec.max_cost_usd is not None and cost_worst > spec.max_cost_usd:
+        warnings.append(f"worst-case cost ${cost_worst:,.2f} is above max_cost_usd = ${spec.max_cost_usd:,.2f}: the run stops at the limit")
+    return Plan(
+        name=spec.name,
+        pool=spec.pool,
+        scheduler=spec.scheduler.kind,
+        judge=getattr(judge, "name", spec.judge),
+        models=len(models),
+        prompts=len(chosen),
+        matches=size.exact if size.exact is not None else int(round(size.expected)),
+        matches_exact=size.exact,
+        matches_expected=float(size.expected),
+        matches_worst=int(size.worst),
+        forfeits=size.forfeits,
+        calls_per_match=cpm,
+        judge_calls=int(math.ceil(calls_exp)),
+        judge_calls_worst=int(calls_worst),
+        input_tokens=int(round(in_tok)),
+        input_tokens_worst=in_worst,
+        output_tokens_expected=int(round(out_exp)),
+        output_tokens_worst=int(round(out_max)),
+        cost_usd_expected=cost_exp,
+        cost_usd_worst=cost_worst,
+        price_known=not unknown,
+        judge_models=sorted(per_model),
+        unknown_price_models=unknown,
+        sampled_matches=n_sampled,
+        warnings=warnings,
+    )
+
+
+def format_cost(value: float | None) -> str:
+    """`$1.23`, `$0.0042`, or `unknown` (never `$0` for an unknown price)."""
+    if value is None:
+        return "unknown"
+    if value == 0:
+        return "$0.00"
+    return f"${value:,.2f}" if value >= 0.01 else f"${value:.4f}"

@@ -1,0 +1,80 @@
+"""Answer generation into a pool, through the same backend, cache and cost accounting."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from arena.cli._common import run_cli
+from arena.cli._generate import generate
+from arena.generate import agenerate, generate_answers
+from arena.records import Output, Prompt
+from loopback import Reply
+
+KEY_ENV = "ARENA_TEST_KEY"
+
+
+def make_pool(store, n=5):
+    prompts = [Prompt(f"p{i}", f"Prompt number {i}") for i in range(n)]
+    store.write_pool("demo", prompts, [Output(p.prompt_id, "old-model", "old") for p in prompts], source="x.jsonl", format="jsonl")
+    return prompts
+
+
+def test_generate_fills_the_pool_and_resumes(loopback, store):
+    make_pool(store)
+    res = generate_answers(store, "demo", "openai/gpt-4o-mini", api_base=loopback.api_base, api_key_env=KEY_ENV, max_tokens=100, limit=3)
+    assert res.written == 3 and not res.errors and loopback.requests == 3
+    assert res.cost_usd and res.cost_usd > 0 and res.input_tokens > 0
+    outs = {o.prompt_id: o.text for o in store.outputs("demo", ["openai/gpt-4o-mini"])}
+    assert len(outs) == 3 and all(t.startswith("Loopback answer to: Prompt number") for t in outs.values())
+    assert loopback.bodies[0]["max_tokens"] == 100 and loopback.bodies[0]["messages"][0]["role"] == "user"
+    # the rest on a second run; nothing answered twice
+    res2 = generate_answers(store, "demo", "openai/gpt-4o-mini", api_base=loopback.api_base, api_key_env=KEY_ENV, max_tokens=100)
+    assert res2.written == 2 and res2.skipped == 3 and loopback.requests == 5
+    assert store.models("demo") == ["old-model", "openai/gpt-4o-mini"]
+    assert store.list_pools()[0]["format"] == "jsonl"  # the pool's own metadata is kept
+    # --overwrite asks again, but the call cache answers for free
+    res3 = generate_answers(store, "demo", "openai/gpt-4o-mini", api_base=loopback.api_base, api_key_env=KEY_ENV, max_tokens=100, overwrite=True)
+    assert res3.written == 5 and res3.cached == 5 and res3.cost_usd == 0 and res3.cost_saved_usd > 0 and loopback.requests == 5
+
+
+def test_failed_answers_are_reported_not_written(loopback, store):
+    make_pool(store, 4)
+    loopback.hook = lambda r: Reply(status=400) if "number 2" in r.text else None
+    res = generate_answers(store, "demo", "hosted_vllm/m", name="m", api_base=loopback.api_base, max_retries=1)
+    assert res.written == 3 and [e["prompt_id"] for e in res.errors] == ["p2"]
+    assert "BadRequest" in res.errors[0]["error"] and res.cost_usd is None  # unpriced model
+    assert {o.prompt_id for o in store.outputs("demo", ["m"])} == {"p0", "p1", "p3"}
+
+
+def test_generate_with_faults_ends_cleanly(loopback, store):
+    make_pool(store, 20)
+    loopback.set_faults(0.3)
+    loopback.hang_s = 2.0
+    res = asyncio.run(agenerate(store, "demo", "hosted_vllm/m", api_base=loopback.api_base, timeout=0.3, max_retries=3, concurrency=10))
+    assert res.written + len(res.errors) == 20
+    assert res.attempts <= 20 * 4 and res.attempts == loopback.requests
+
+
+def test_cli_command(loopback, store, tmp_path, capsys):
+    from arena.store import Store
+
+    db = tmp_path / "a.db"
+    s = Store(db)
+    make_pool(s, 3)
+    s.close()
+    app = typer.Typer()
+    app.command("generate")(generate)
+    app.command("noop")(lambda: None)  # keep typer in multi-command mode, as in `arena pool`
+    code = run_cli(app, ["generate", "--model", "hosted_vllm/m", "--pool", "demo", "--api-base", loopback.api_base, "--db", str(db), "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0 and '"written": 3' in out
+    code = run_cli(app, ["generate", "--model", "hosted_vllm/m", "--pool", "nope", "--db", str(db)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("Error: pool 'nope' is not in")
+    loopback.hook = lambda r: Reply(status=400)
+    code = run_cli(app, ["generate", "--model", "hosted_vllm/other", "--pool", "demo", "--db", str(db)])
+    assert code == 3 and "3 of 3 answers failed" in capsys.readouterr().err
+    code = run_cli(app, ["generate", "--help"])
+    assert code == 0 and "--max-tokens" in capsys.readouterr().out

@@ -1,0 +1,100 @@
+"""Reports from a real run in a real store: every format, escaping of model text, and a real browser render."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from arena.reports import build_report, write_reports
+from arena.runner import Runner, prepare_run
+from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+from test_runner import DEMO, ScriptedJudge
+
+EVIL = "<script>alert('owned')</script><img src=x onerror=alert(2)>"
+
+
+@pytest.fixture
+def evil_pool(tmp_path):
+    folder = tmp_path / "evil"
+    shutil.copytree(DEMO, folder)
+    path = folder / "outputs" / "vicuna-7b-v1.5.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(x) for x in lines]
+    for r in rows:
+        r["output"] = EVIL + r["output"]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def finished_run(store, evil_pool):
+    spec = spec_from_dict(
+        {
+            "name": "rep",
+            "pool": str(evil_pool),
+            "scheduler": {"kind": "round-robin", "pairs_per_prompt": 6},
+            "judge": "scripted",
+            "seed": 1,
+            "bootstrap": 200,
+            "reference": str(DEMO / "reference_rankings.csv"),
+        }
+    )
+    prepared = prepare_run(store, spec, {"kind": "scripted", "description": "scripted test judge"})
+    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
+    return prepared.run_id
+
+
+def test_report_formats(store, finished_run, tmp_path):
+    report = build_report(store, finished_run, bootstrap=200)
+    paths = write_reports(report, tmp_path / "out")
+    assert sorted(p.name for p in paths) == ["leaderboard.csv", "leaderboard.md", "report.html", "run.json"]
+    data = json.loads((tmp_path / "out" / "run.json").read_text())
+    board = data["leaderboard"]
+    assert [r["model"] for r in board][0] == "claude-3-opus-20240229"  # the scripted judge's favourite
+    assert all(r["ci_low"] <= r["rating"] <= r["ci_high"] for r in board)
+    assert data["reference"]["spearman"] > 0.9  # the scripted quality order is the reference's order, nearly
+    assert data["judge_stats"]["position_consistency"] == 1.0
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| rank (UB) | model | rating | 95% CI |" in md and "claude-3-opus-20240229" in md
+    csv_lines = (tmp_path / "out" / "leaderboard.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("rank_ub,model,rating,ci_low,ci_high") and len(csv_lines) == 9
+    assert set(data["categories"]) == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
+
+
+def test_model_output_is_escaped_in_html(store, finished_run, tmp_path):
+    report = build_report(store, finished_run, bootstrap=50, sample=200)
+    assert any(EVIL in (m["answer_a"] + m["answer_b"]) for m in report["sample"])
+    write_reports(report, tmp_path, ["html"])
+    html = (tmp_path / "report.html").read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;" in html
+    assert html.count("<svg") >= 3  # CI plot and two heatmaps, inline
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="headless chromium is not installed (.ci/run installs Debian's chromium)")
+def test_report_renders_in_headless_chromium_without_console_errors(store, finished_run, tmp_path):
+    write_reports(build_report(store, finished_run, bootstrap=50, sample=200), tmp_path, ["html"])
+    page = (tmp_path / "report.html").as_uri()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    r = subprocess.run([_chromium(), *flags, "--virtual-time-budget=3000", "--dump-dom", page], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    dom = r.stdout
+    assert dom.count("<svg") >= 3 and 'id="leaderboard"' in dom
+    assert "&lt;script&gt;alert('owned')&lt;/script&gt;" in dom  # shown as text, not run
+    console_errors = [line for line in r.stderr.splitlines() if "CONSOLE" in line and ("ERROR" in line.upper() or "Uncaught" in line)]
+    assert console_errors == []
+    shot = tmp_path / "shot.png"
+    subprocess.run([_chromium(), *flags, "--window-size=1200,2400", f"--screenshot={shot}", page], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one
