@@ -322,18 +322,25 @@ class Store:
     def set_match_status(self, run_id: str, match_id: str, status: str) -> None:
         self.db.execute("UPDATE matches SET status = ? WHERE run_id = ? AND match_id = ?", [status, run_id, match_id])
 
+    _GAME_COLUMNS = (
+        "run_id", "match_id", "judge", "order", "label", "raw", "parse_status", "input_tokens", "output_tokens",
+        "cost_usd", "latency_s", "cached", "attempts", "calls", "error", "detail", "created",
+    )
+    _GAME_SQL = f"INSERT OR REPLACE INTO games ({', '.join(f'[{c}]' for c in _GAME_COLUMNS)}) VALUES ({', '.join('?' * len(_GAME_COLUMNS))})"
+
     def record_games(self, run_id: str, games: Iterable[Game]) -> None:
+        """One executemany for a match's games (this is on the judge path's hot loop)."""
         now = time.time()
-        rows = []
-        for g in games:
-            r = g.row()
-            r["run_id"] = run_id
-            r["cached"] = int(r["cached"])
-            r["detail"] = json.dumps(r["detail"]) if r["detail"] else None
-            r["created"] = now
-            rows.append(r)
+        rows = [
+            (
+                run_id, g.match_id, g.judge, g.order, g.label, g.raw, g.parse_status, g.input_tokens, g.output_tokens,
+                g.cost_usd, g.latency_s, int(g.cached), g.attempts, g.calls, g.error,
+                json.dumps(g.detail) if g.detail else None, now,
+            )
+            for g in games
+        ]
         if rows:
-            self.db["games"].insert_all(rows, replace=True)
+            self.db.conn.executemany(self._GAME_SQL, rows)
 
     def record_verdict(self, run_id: str, verdict: Verdict, games: Iterable[Game] = ()) -> None:
         """Store a match's games and its verdict together, and mark the match decided."""

@@ -110,11 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--games", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--delay", type=float, default=0.02, help="server answer delay, seconds")
-    ap.add_argument("--rounds", type=int, default=4, help="alternating bare/full rounds")
+    ap.add_argument("--rounds", type=int, default=None, help="alternating bare/full rounds (default: 100 games a side per round)")
     ap.add_argument("--quick", action="store_true", help="400 games")
     args = ap.parse_args(argv)
     games = 400 if args.quick else args.games
     matches = games // 2
+    args.rounds = args.rounds or max(2, games // 100)
     os.environ.setdefault(KEY_ENV, "sk-bench-not-a-key")
 
     proc, port = start_server(args.delay)
@@ -144,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
                 store.create_run("bench", "bench", {}, "h", 0)
                 t_bare = t_full = 0.0
                 results = []
+                ratios = []
                 # alternate bare and full in rounds, so drifting load on a shared machine hits both alike
                 per_round = matches // args.rounds
                 for r in range(args.rounds):
@@ -152,19 +154,21 @@ def main(argv: list[str] | None = None) -> None:
                     ctx_full = contexts(per_round, f"full{r}")
                     store.add_matches("bench", [Match(c.match_id, c.prompt_id, c.model_a, c.model_b) for c in ctx_full])
                     if r % 2 == 0:
-                        t_bare += await bare_loop(litellm, api_base, msgs, args.concurrency)
+                        db = await bare_loop(litellm, api_base, msgs, args.concurrency)
                         dt, res = await full_path(judge, store, "bench", ctx_full)
                     else:
                         dt, res = await full_path(judge, store, "bench", ctx_full)
-                        t_bare += await bare_loop(litellm, api_base, msgs, args.concurrency)
+                        db = await bare_loop(litellm, api_base, msgs, args.concurrency)
+                    t_bare += db
                     t_full += dt
+                    ratios.append(db / dt)
                     results += res
                 all_full = [c for r in range(args.rounds) for c in contexts(per_round, f"full{r}")]
                 hits_before = judge.backend.stats.cache_hits
                 t_cached, _ = await full_path(judge, store, "bench", all_full)
-                return t_bare, t_full, t_cached, results, judge.backend.stats.cache_hits - hits_before, all_full
+                return t_bare, t_full, t_cached, results, judge.backend.stats.cache_hits - hits_before, all_full, ratios
 
-            t_bare, t_full, t_cached, results, hits, all_full = asyncio.run(run_all())
+            t_bare, t_full, t_cached, results, hits, all_full, ratios = asyncio.run(run_all())
             games = 2 * len(results)
             n_games = sum(len(r.games) for r in results)
             bad = [g for r in results for g in r.games if g.label in ("error", "unparsed")]
@@ -183,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"full judge path:               {full_rate:8.1f} games/s  ({t_full:.2f} s; {rows} game rows stored, {len(bad)} error/unparsed, {wrong} wrong verdicts)")
     print(f"cached re-run:                 {n_games / t_cached:8.1f} games/s  ({t_cached:.2f} s; {hits} cache hits)")
     ratio = full_rate / bare_rate
+    import statistics
+
+    print(f"per-round ratios: {' '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f})")
     print(f"ratio full/bare: {ratio:.2f} (target >= 0.80: {'PASS' if ratio >= 0.8 else 'FAIL'})")
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arena.ratings import DEFAULT_PRIOR, ELO_SCALE, BattleArrays, fit_ratings, to_elo  # noqa: E402
+from arena.ratings import DEFAULT_PRIOR, BattleArrays, fit_ratings, to_elo  # noqa: E402
 
 
 def simulate(n_models: int, n_prompts: int, n_battles: int, seed: int = 0, tie_rate: float = 0.1) -> tuple[BattleArrays, np.ndarray]:
@@ -129,9 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ref_rating = to_elo(theta_ref)
     diff = np.abs(ref_rating - ours_rating).max()
-    err_true = np.abs(ours_rating - to_elo(theta_true)).max()
     print(f"max |ours - reference| point rating: {diff:.5f} Elo ({'OK' if diff < 0.01 else 'MISMATCH'} at 0.01)")
-    print(f"max |ours - truth|: {err_true:.1f} Elo; median 95% CI width {np.median([r.ci_high - r.ci_low for r in lb.rows]):.1f} Elo")
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(ours_rating, theta_true).statistic
+    width = np.median([r.ci_high - r.ci_low for r in lb.rows])
+    print(f"Spearman(ours, true strengths) = {rho:.4f}; median 95% CI width {width:.1f} Elo")
     ratio = ref_total / ours
     print(f"ratio reference / ours: {ratio:.1f}x ({'meets' if ratio >= 10 else 'MISSES'} 10x); "
           f"ours {'meets' if ours < 5 else 'MISSES'} the 5 s budget")

@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--style", action="store_true", help="also fit with style control (length, markdown)")
     args = ap.parse_args(argv)
+    if not args.path.exists():
+        print(f"skipped: {args.path} not found (the PandaLM test set lives in ../shared/data/pandalm)")
+        return 0
     records = json.loads(args.path.read_text())
     battles = battles_from_pandalm(records)
     outcomes = Counter(b.outcome for b in battles)

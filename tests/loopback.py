@@ -107,6 +107,35 @@ def judge_rule(req: Request) -> str | None:
     )
 
 
+def scripted_judge(p_correct: float = 1.0, p_first: float = 0.0, *, seed: int = 0, strong_gap: float = 2.0) -> Callable[[Request], str | None]:
+    """A hook: a pairwise judge that is right with probability `p_correct` and, with probability
+    `p_first`, picks the first slot whatever the answers. Draws are a hash of (seed, prompt
+    text), so a retried or repeated request gets the same answer and different prompts get
+    independent draws. Non-judge requests fall through to the default rule."""
+    import hashlib
+
+    def hook(req: Request) -> str | None:
+        blocks = req.fenced()
+        a = next((v for k, v in blocks.items() if k.endswith("A's Answer")), None)
+        b = next((v for k, v in blocks.items() if k.endswith("B's Answer")), None)
+        if a is None or b is None:
+            return None
+        h = hashlib.sha256(f"{seed}:{req.text}".encode()).digest()
+        u_first, u_right = h[0] / 256 + h[1] / 65536, h[2] / 256 + h[3] / 65536
+        qa, qb = quality(a) or 0.0, quality(b) or 0.0
+        if u_first < p_first:
+            label = "A>B"
+        elif qa == qb:
+            label = "A=B"
+        else:
+            a_better = (qa > qb) == (u_right < p_correct)
+            strong = abs(qa - qb) >= strong_gap
+            label = ("A>>B" if strong else "A>B") if a_better else ("B>>A" if strong else "B>A")
+        return f"Scripted judgement.\n\nMy final verdict is: [[{label}]]"
+
+    return hook
+
+
 def default_rule(req: Request) -> str:
     verdict = judge_rule(req)
     if verdict is not None:
@@ -149,7 +178,8 @@ class LoopbackServer:
 
     # -- configuration ---------------------------------------------------------------
     def set_faults(self, rate: float = 0.0, **kinds: float) -> None:
-        """`set_faults(0.3)`: 30% spread evenly over FAULT_KINDS; or per kind: `set_faults(**{"429": 0.1})`."""
+        """`set_faults(0.3)`: 30% spread evenly over FAULT_KINDS; or per kind:
+        `set_faults(f429=0.1, f500=0.05, hang=0.02, malformed=0.01, empty=0.01)` (`**{"429": 0.1}` works too)."""
         if rate:
             self.faults = {k: rate / len(FAULT_KINDS) for k in FAULT_KINDS}
         else:

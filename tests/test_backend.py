@@ -191,3 +191,39 @@ def test_importing_arena_does_not_import_litellm_or_vllm():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_price_table_for_plans():
+    from arena.backends import price
+
+    assert price("openai/gpt-4o-mini", 1_000_000, 0) > 0
+    assert price("openai/gpt-4o-mini", 1000, 1000) > price("openai/gpt-4o-mini", 1000, 0)
+    assert price("hosted_vllm/some-local-model", 1000, 1000) is None  # unknown stays unknown
+    assert price("vllm/any", 10**6, 10**6) == 0.0
+
+
+def test_one_backend_serves_several_event_loops(loopback):
+    b = backend(concurrency=2, rpm=1000)
+    for i in range(3):  # e.g. a library user calling asyncio.run per batch
+        out = asyncio.run(b.complete_many([req(loopback, f"loop{i}-{j}") for j in range(4)]))
+        assert all(c.ok for c in out)
+    assert loopback.requests == 12
+
+
+def test_loopback_server_takes_200_calls_in_flight(loopback):
+    loopback.delay_s = 0.3
+    b = backend(concurrency=200, max_retries=0)
+    t0 = time.perf_counter()
+    out = asyncio.run(b.complete_many([req(loopback, f"c{i}") for i in range(200)]))
+    assert all(c.ok for c in out)
+    assert loopback.max_in_flight >= 100 and loopback.requests == 200
+    assert time.perf_counter() - t0 < 8
+
+
+def test_loopback_fault_mix_is_counted(loopback):
+    loopback.set_faults(f429=0.5, empty=0.5)
+    b = backend(max_retries=0)
+    out = asyncio.run(b.complete_many([req(loopback, f"f{i}") for i in range(20)]))
+    assert not any(c.ok for c in out)
+    assert loopback.counts["429"] + loopback.counts["empty"] == 20 and loopback.counts["429"] > 0 and loopback.counts["empty"] > 0
+    assert b.stats.errors == 20 and b.stats.rate_limited == loopback.counts["429"]

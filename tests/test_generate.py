@@ -74,7 +74,7 @@ def test_cli_command(loopback, store, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("Error: pool 'nope' is not in")
     loopback.hook = lambda r: Reply(status=400)
-    code = run_cli(app, ["generate", "--model", "hosted_vllm/other", "--pool", "demo", "--db", str(db)])
+    code = run_cli(app, ["generate", "--model", "hosted_vllm/other", "--pool", "demo", "--api-base", loopback.api_base, "--db", str(db)])
     assert code == 3 and "3 of 3 answers failed" in capsys.readouterr().err
     code = run_cli(app, ["generate", "--help"])
     assert code == 0 and "--max-tokens" in capsys.readouterr().out

@@ -280,3 +280,41 @@ def test_shipped_presets_build(store):
         judge = load_judge(name, store=store)
         assert judge.calls_per_match() in (1, 2)
         assert judge.messages(ctx(0, 1, 2), "AB")
+
+
+def test_a_stopped_run_repeats_at_most_the_calls_in_flight(loopback, store):
+    loopback.delay_s = 0.03
+    contexts = [ctx(i, i % 4, 1) for i in range(30)]
+
+    async def first_run():
+        judge = make_judge(loopback, store, concurrency=6)
+        tasks = [asyncio.ensure_future(judge.judge(c)) for c in contexts]
+        for _ in range(2000):  # until some calls have finished (the first call imports litellm)
+            await asyncio.sleep(0.01)
+            if store.db.execute("SELECT COUNT(*) FROM call_cache").fetchone()[0] >= 10:
+                break
+        for t in tasks:
+            t.cancel()  # as a Ctrl-C or a kill would
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(first_run())
+    sent = loopback.requests
+    cached = store.db.execute("SELECT COUNT(*) FROM call_cache").fetchone()[0]
+    assert 0 < cached < 60 and sent - cached <= 6  # what was lost is what was in flight
+    loopback.reset_counts()
+    results = run_all(make_judge(loopback, store).judge(c) for c in contexts)
+    assert loopback.requests == 60 - cached
+    assert all(r.verdict.outcome in ("a", "b", "tie") for r in results)
+
+
+def test_scripted_judge_accuracy_and_first_slot_bias(loopback, store):
+    from loopback import scripted_judge
+
+    loopback.hook = scripted_judge(p_correct=0.8, p_first=0.0, seed=1)
+    judge = make_judge(loopback, store)
+    results = run_all(judge.judge(ctx(i, 6, 1)) for i in range(60))
+    right = sum(g.label in ("A>>B", "A>B") for r in results for g in r.games) / 120
+    assert 0.65 < right < 0.93
+    loopback.hook = scripted_judge(p_correct=1.0, p_first=1.0, seed=1)
+    results = run_all(make_judge(loopback, store, no_cache=True).judge(ctx(i, 6, 1)) for i in range(10))
+    assert all([g.label for g in r.games] == ["A>B", "B>A"] and r.verdict.outcome == "tie" and r.verdict.consistent is False for r in results)

@@ -43,7 +43,8 @@ def simulate(n_models=10, n_battles=5000, n_prompts=200, seed=0, spread=1.0, tie
     s = (rng.random(n_battles) < p).astype(float)
     if tie_rate:
         s = np.where(rng.random(n_battles) < tie_rate, 0.5, s)
-    arr = BattleArrays([f"m{i}" for i in range(n_models)], a, b, s, np.ones(n_battles), rng.integers(0, n_prompts, n_battles))
+    prompts = [f"p{i:04d}" for i in range(n_prompts)]  # sorted names: cluster k is prompt k
+    arr = BattleArrays([f"m{i}" for i in range(n_models)], a, b, s, np.ones(n_battles), rng.integers(0, n_prompts, n_battles), prompts)
     return arr, theta
 
 
@@ -180,12 +181,12 @@ def test_bootstrap_replicates_equal_separate_fits_of_resampled_data():
     """The vectorised prompt bootstrap (matrix product + chord/Newton) equals refitting each
     replicate's reweighted battles on its own."""
     arr, _ = simulate(n_models=7, n_battles=2000, n_prompts=80, seed=7, tie_rate=0.1)
-    theta, _g = (bt_fit(arr) - 1000) / ELO_SCALE, None
     from arena.ratings._bt import fit_theta
 
     theta, _ = fit_theta(pair_stats(arr), "half", 1.0)
     boot = bootstrap_theta(arr, theta, n_boot=6, by="prompt", prior=1.0, rng=np.random.default_rng(42), tol=1e-10)
     C, probs, n_draws, *_ = cluster_matrix(arr, "half", "prompt")
+    assert n_draws == 80  # every prompt has battles, so cluster k is prompt k
     W = draw_weights(np.random.default_rng(42), 6, probs, n_draws)
     for r in range(6):
         rew = BattleArrays(arr.models, arr.a, arr.b, arr.score_a, arr.weight * W[r, arr.prompt], arr.prompt, arr.prompts)
@@ -207,6 +208,12 @@ def test_battle_bootstrap_draws_multinomial_battle_counts():
     S = np.asarray((C.T @ W.T).T) if not isinstance(C, np.ndarray) else W @ C
     P = S.shape[1] // 2
     assert np.allclose(S[:, P:].sum(axis=1), 500)
+    # all battles distinct (continuous weights): battles are drawn directly, by index
+    arr.weight = np.random.default_rng(1).uniform(0.5, 1.5, 500)
+    C, probs, n_draws, *_, cell = cluster_matrix(arr, "half", "battle")
+    assert len(probs) == 500
+    W3 = draw_weights(np.random.default_rng(0), 400, probs, n_draws, cell)
+    assert np.all(W3.sum(axis=1) == 500) and abs(W3.mean() - 1) < 0.01 and abs(W3.var() - 1) < 0.05
 
 
 def test_bootstrap_is_seeded_and_reproducible():
@@ -267,7 +274,7 @@ def test_leaderboard_ranks_matrices_and_records():
     for k, r in enumerate(lb.rows):
         assert r.ci_low <= r.rating <= r.ci_high
         assert r.rank_ub == 1 + int(np.sum(lo > r.ci_high))
-        assert r.rank_lo <= r.rank <= r.rank_hi or r.rank_lo <= r.rank_hi
+        assert 1 <= r.rank_lo <= r.rank <= r.rank_hi <= 6
         assert 1 <= r.rank_ub <= r.rank
     n = 6
     W, Pm, Cm = lb.win_matrix, lb.pred_matrix, lb.count_matrix
@@ -298,6 +305,10 @@ def test_anchor_fixes_a_model_at_1000_with_zero_width_interval():
     free = fit_ratings(arr, bootstrap=0)
     diffs = np.array([lb.row(m).rating - free.row(m).rating for m in arr.models])
     assert np.ptp(diffs) < 1e-9  # anchoring only shifts
+    shifted = fit_ratings(arr, bootstrap=50, anchor="m3", anchor_rating=1250.0)
+    assert shifted.row("m3").rating == pytest.approx(1250)
+    assert shifted.row("m0").ci_high - lb.row("m0").ci_high == pytest.approx(250)
+    assert bt_fit(arr, anchor_rating=1500.0).mean() == pytest.approx(1500)
     with pytest.raises(RatingError, match="anchor model 'nope'"):
         fit_ratings(arr, bootstrap=0, anchor="nope")
 
@@ -305,7 +316,7 @@ def test_anchor_fixes_a_model_at_1000_with_zero_width_interval():
 def test_rank_upper_bound_definition():
     lo = np.array([100.0, 90, 50, 40])
     hi = np.array([120.0, 110, 95, 60])
-    # model 2's upper bound 95 is below model 0's lower bound 100 only; model 3 below 0, 1, 2? 60 < 100, 90, 50? no
+    # model 2's upper bound 95 is below model 0's lower bound only; model 3's 60 is below models 0 and 1's
     assert rank_upper_bound(lo, hi).tolist() == [1, 1, 2, 3]
 
 
@@ -346,6 +357,33 @@ def test_never_losing_group_is_named():
                Battle("4", "y", "w", "a"), Battle("5", "z", "w", "a"), Battle("6", "w", "z", "a")]
     lb = fit_ratings(battles, bootstrap=0)
     assert any("never lost to any model outside the group: x, y" in w for w in lb.warnings), lb.warnings
+
+
+def test_invalid_arguments_raise_rating_errors():
+    arr, _ = simulate(n_models=4, n_battles=300, seed=19)
+    with pytest.raises(RatingError, match="level"):
+        fit_ratings(arr, level=1.5)
+    with pytest.raises(RatingError, match="by must be"):
+        fit_ratings(arr, by="model")  # type: ignore[arg-type]
+    with pytest.raises(RatingError, match="ties must be"):
+        fit_ratings(arr, ties="rao")  # type: ignore[arg-type]
+    with pytest.raises(RatingError, match="prior must be"):
+        bt_fit(arr, prior=-1)
+    with pytest.raises(RatingError, match="Davidson tie model needs at least one tie"):
+        bt_fit(arr, ties="davidson", prior=0)
+    with pytest.raises(RatingError, match="style features have 3 rows but there are 300 battles"):
+        fit_ratings(arr, style=StyleFeatures(["x"], np.zeros(3)))
+    with pytest.raises(RatingError, match="style control supports ties='half' only"):
+        fit_ratings(arr, style=StyleFeatures(["x"], np.zeros(300)), ties="davidson")
+    with pytest.raises(RatingError, match="no battles"):
+        fit_ratings([])
+
+
+def test_records_and_arrays_give_the_same_leaderboard():
+    arr, _ = simulate(n_models=5, n_battles=800, n_prompts=40, seed=20, tie_rate=0.1)
+    a = fit_ratings(arr, bootstrap=100, seed=2)
+    b = fit_ratings(expand(arr), bootstrap=100, seed=2)
+    assert a.to_records() == b.to_records()
 
 
 def test_model_without_battles_in_model_list():

@@ -51,6 +51,9 @@ def test_fit_csv_and_table_output(cli):
     assert r.code == 0, r.err
     rows = list(csv.DictReader(io.StringIO(r.out)))
     assert rows[-1]["model"] == "gemma-2b" and float(rows[-1]["rating"]) == 1000
+    r2 = cli("ratings", "fit", FIX / "battles.csv", "-f", "json", "-b", "0", "--anchor", "gemma-2b", "--anchor-rating", "1200")
+    shifted = {x["model"]: x["rating"] for x in json.loads(r2.out)}
+    assert shifted["gemma-2b"] == 1200 and shifted["gpt-4o"] == pytest.approx(float(rows[0]["rating"]) + 200, abs=0.02)
     t = cli("ratings", "fit", FIX / "battles.csv", "-b", "50", "--ties", "davidson")
     assert t.code == 0 and "gpt-4o" in t.out and "Davidson tie parameter" in t.out
 

@@ -302,3 +302,18 @@ def test_dry_run_plans_without_calling(cli, scripted, tmp_path):
     plan = json.loads(r.out)
     assert plan["pairs"] == 12 and plan["calls_per_pair"] == 2 and plan["calls"] == 24
     assert ScriptedJudge.calls == 0 and not (tmp_path / "a.db").exists()
+
+
+def test_surrogate_judge_on_llmbar_natural(cli, tmp_path):
+    """The shipped offline surrogate through `judge eval`: it plays one order, so it is asked again
+    swapped; being antisymmetric, it is position-consistent by construction."""
+    fixture = Path(__file__).resolve().parent / "fixtures" / "reliability" / "llmbar_natural.json"
+    res = eval_json(cli, "--judge", "surrogate", "--pairs", fixture, "--db", tmp_path / "s.db", "-o", tmp_path / "s.json")
+    assert res["judge"]["description"] == "surrogate (imitates GPT-4-Turbo; offline)"
+    assert res["counts"]["games"] == 200 and res["counts"]["pairs_with_both_games"] == 100
+    m = res["metrics"]
+    assert m["consistency"]["value"] == 1.0 and m["first_slot"]["value"] == pytest.approx(0.5)
+    assert 0.0 <= m["judgebench_score"]["value"] <= 1.0 and m["error_rate"]["value"] == 0.0
+    assert res["usage"]["calls_per_pair"] == 0 and res["usage"]["cost_per_1000_pairs_usd"] == 0.0
+    row = json.loads(cli("judge", "compare", tmp_path / "s.json", "-f", "json").out)[0]
+    assert row["judge"] == "surrogate" and row["cost_per_1000_pairs_usd"] == 0.0

@@ -36,9 +36,9 @@ def random_judge(seed: int = 0, ties: float = 0.2):
     return judge
 
 
-def drive(s, judge, *, shuffle: int | None = None, max_waves: int = 10_000):
+def drive(s, judge, *, shuffle: int | None = None, max_waves: int = 1000, first: list[Match] | None = None):
     """Run a scheduler to the end: (all judged matches in release order, forfeits, waves)."""
-    todo = s.start()
+    todo = s.start() if first is None else first
     forfeits = s.forfeits()
     judged: list[Match] = list(todo)
     waves = [list(todo)]
@@ -206,9 +206,11 @@ def test_round_robin_sampled_pairs_are_balanced():
     assert Counter(m.prompt_id for m in judged) == {p.prompt_id: 2 for p in prompts}
     pairs = Counter(frozenset((m.model_a, m.model_b)) for m in judged)
     assert len(pairs) == 28 and max(pairs.values()) - min(pairs.values()) <= 1
-    for pid in (p.prompt_id for p in prompts):  # two disjoint pairs per prompt
+    disjoint = 0
+    for pid in (p.prompt_id for p in prompts):  # balance first, then disjoint pairs where it can
         who = [x for m in judged if m.prompt_id == pid for x in (m.model_a, m.model_b)]
-        assert len(set(who)) == 4
+        disjoint += len(set(who)) == 4
+    assert disjoint >= 0.8 * len(prompts)
 
 
 def test_round_robin_pair_with_one_missing_answer_is_a_forfeit():
@@ -256,7 +258,7 @@ def test_adaptive_starts_connected_and_respects_its_budget():
     s = make_scheduler({"kind": "adaptive", "max_matches": 100, "target": "none"}, prompts, answered, models, seed=0)
     first = s.start()
     check_connected({(m.model_a, m.model_b) for m in first}, models)
-    judged, _, waves = drive(s, random_judge(1))
+    judged, _, waves = drive(s, random_judge(1), first=first)
     assert len(judged) == 100 and s.stop_reason == "max_matches"
     assert len(waves) > 3
     # a pair never meets twice on one prompt

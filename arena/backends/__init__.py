@@ -17,10 +17,12 @@ from arena.backends._base import (
     RateLimiter,
     RawResult,
 )
+from arena.backends._pricing import count_tokens, price, unit_prices
 
 __all__ = [
     "Backend",
     "BackendStats",
+    "count_tokens",
     "CallError",
     "Completion",
     "CompletionRequest",
@@ -28,6 +30,8 @@ __all__ = [
     "RateLimiter",
     "RawResult",
     "make_backend",
+    "price",
+    "unit_prices",
 ]
 
 

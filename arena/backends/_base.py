@@ -178,6 +178,7 @@ class Backend(ABC):
         self.policy = policy or Policy()
         self.stats = BackendStats()
         self._sem: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter: RateLimiter | None = None
         self._pause_until = 0.0
         self._rng = random.Random(seed)
@@ -226,8 +227,13 @@ class Backend(ABC):
         )
 
     def _semaphore(self) -> asyncio.Semaphore:
-        if self._sem is None:
+        # asyncio primitives belong to one event loop: a backend reused under a new loop
+        # (a second asyncio.run) gets fresh ones
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._loop is not loop:
+            self._loop = loop
             self._sem = asyncio.Semaphore(max(1, int(self.policy.concurrency)))
+            self._prepare_lock = None
             if self.policy.rpm or self.policy.tpm:
                 self._limiter = RateLimiter(self.policy.rpm, self.policy.tpm)
         return self._sem

@@ -65,7 +65,7 @@ class VLLMBackend(Backend):
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._queue.append(_Pending(req, fut))
-        if self._worker is None or self._worker.done():
+        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
             self._worker = loop.create_task(self._drain())
         return await fut
 

@@ -98,9 +98,9 @@ def _count(v: Any) -> float:
 
 def _style_counts(where: str, rec: dict) -> tuple[list[float], list[float]]:
     meta = rec.get("conv_metadata")
-    if isinstance(meta, str) and meta.strip().startswith("{"):
-        meta = json.loads(meta)
     try:
+        if isinstance(meta, str) and meta.strip().startswith("{"):
+            meta = json.loads(meta)
         if isinstance(meta, dict):
             keys = ("sum_assistant_{}_tokens", "header_count_{}", "list_count_{}", "bold_count_{}")
             return ([_count(meta[k.format("a")]) for k in keys], [_count(meta[k.format("b")]) for k in keys])
@@ -184,6 +184,7 @@ def fit(
     battles: Annotated[Path, typer.Argument(help="Battle file: .csv/.tsv, .jsonl or .json.", show_default=False)],
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
     anchor: Annotated[str | None, typer.Option("--anchor", help="Model fixed at 1000 (default: mean 1000).")] = None,
+    anchor_rating: Annotated[float, typer.Option("--anchor-rating", help="Rating of the anchor (or of the mean).")] = 1000.0,
     bootstrap: Annotated[int, typer.Option("--bootstrap", "-b", min=0, help="Bootstrap replicates (0: no intervals).")] = 1000,
     by: Annotated[ByOption, typer.Option("--by", help="Resample prompts (clustered) or battles.")] = ByOption.prompt,
     ties: Annotated[TiesOption, typer.Option("--ties", help="Ties as half wins, or Davidson's tie model.")] = TiesOption.half,
@@ -211,6 +212,7 @@ def fit(
         seed=seed,
         style=feats,
         prior=DEFAULT_PRIOR if prior is None else prior,
+        anchor_rating=anchor_rating,
     )
     for msg in lb.warnings:
         typer.echo(f"Warning: {msg}", err=True)
@@ -228,17 +230,24 @@ def fit(
     from rich.table import Table
 
     pct = f"{level * 100:g}%"
-    title = f"Bradley-Terry ratings ({len(arrays)} battles, {bootstrap} {by.value} bootstrap replicates, {pct} CI)"
-    table = Table("rank (UB)", "model", "rating", f"{pct} CI", "rank range", "battles", "win rate", title=title)
+    title = f"Bradley-Terry ratings: {len(arrays)} battles, {bootstrap} {by.value} bootstrap replicates, {pct} CI"
+    table = Table(title=title)
+    table.add_column("rank (UB)", justify="right")
+    table.add_column("model", overflow="fold")
+    table.add_column("rating", justify="right")
+    table.add_column(f"{pct} CI", justify="right", no_wrap=True)
+    table.add_column("ranks", justify="right", no_wrap=True)
+    table.add_column("battles", justify="right")
+    table.add_column("win %", justify="right")
     for r in lb.rows:
         table.add_row(
             str(r.rank_ub),
             r.model,
             _fmt(r.rating),
-            f"{_fmt(r.ci_low - r.rating):>7} / +{_fmt(r.ci_high - r.rating)}",
+            f"-{_fmt(r.rating - r.ci_low, 0)}/+{_fmt(r.ci_high - r.rating, 0)}",
             f"{r.rank_lo}-{r.rank_hi}" if r.rank_lo != r.rank_hi else str(r.rank_lo),
             str(r.battles),
-            _fmt(r.win_rate * 100) + "%",
+            _fmt(r.win_rate * 100),
         )
     out = console()
     out.print(table)

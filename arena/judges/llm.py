@@ -89,19 +89,13 @@ class LLMJudge(Judge):
         return ["AB" if h[0] & 1 == 0 else "BA"]
 
     def call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
-        from arena.backends._litellm import _load
+        from arena.backends import count_tokens
 
-        litellm = _load()
-        out = []
-        for order in self.orders_for(ctx):
-            messages = self.messages(ctx, order)
-            try:
-                tokens = int(litellm.token_counter(model=self.model, messages=messages))
-            except Exception:
-                tokens = sum(len(m["content"]) for m in messages) // 4
-            expected = min(TYPICAL_OUTPUT_TOKENS, self.cfg.max_tokens)
-            out.append(CallEstimate(self.model, tokens, expected, self.cfg.max_tokens))
-        return out
+        expected = min(TYPICAL_OUTPUT_TOKENS, self.cfg.max_tokens)
+        return [
+            CallEstimate(self.model, count_tokens(self.model, self.messages(ctx, order)), expected, self.cfg.max_tokens)
+            for order in self.orders_for(ctx)
+        ]
 
     # -- one game --------------------------------------------------------------------------------
     def messages(self, ctx: MatchContext, order: Order) -> list[dict]:

@@ -52,6 +52,13 @@ def cluster_matrix(arrays: BattleArrays, ties: Ties, by: By) -> Clusters:
     if by == "prompt":
         uniq, cl = _dense_unique(arrays.prompt, int(arrays.prompt.max()) + 1)
         n_cl = len(uniq)
+        if len(arrays.prompts) > int(uniq[-1]):
+            # clusters in the order of the prompt ids, so a seed gives the same replicates
+            # however the battles were ordered or the prompts indexed
+            order = np.argsort(np.array([arrays.prompts[i] for i in uniq], dtype=object), kind="stable")
+            rank = np.empty(n_cl, dtype=np.int64)
+            rank[order] = np.arange(n_cl)
+            cl = rank[cl]
         probs = np.full(n_cl, 1.0 / n_cl)
         n_draws = n_cl
         cell_of_draw = None
@@ -102,7 +109,7 @@ def draw_weights(
         idx = rng.integers(0, n_cl, size=(n_boot, n_cl))
         flat = (idx + (np.arange(n_boot) * n_cl)[:, None]).reshape(-1)
         return np.bincount(flat, minlength=n_boot * n_cl).reshape(n_boot, n_cl).astype(np.float32)
-    if n_boot * n_draws <= 2e7 and cell_of_draw is not None:
+    if cell_of_draw is not None and n_boot * n_draws <= 2e7 and 4 * n_cl > n_draws:
         idx = cell_of_draw[rng.integers(0, n_draws, size=(n_boot, n_draws))]
         flat = (idx + (np.arange(n_boot) * n_cl)[:, None]).reshape(-1)
         return np.bincount(flat, minlength=n_boot * n_cl).reshape(n_boot, n_cl).astype(np.float32)

@@ -283,11 +283,11 @@ def problem_from_stats(ps: PairStats, ties: Ties, prior: float) -> _Problem:
     )
 
 
-def to_elo(theta: np.ndarray, anchor_index: int | None = None) -> np.ndarray:
-    """Log-strengths (..., n) to Elo ratings: mean 1000, or the anchor model at 1000."""
+def to_elo(theta: np.ndarray, anchor_index: int | None = None, base: float = ELO_INIT) -> np.ndarray:
+    """Log-strengths (..., n) to Elo ratings: mean `base` (1000), or the anchor model at `base`."""
     theta = np.asarray(theta, dtype=float)
     ref = theta[..., anchor_index : anchor_index + 1] if anchor_index is not None else theta.mean(axis=-1, keepdims=True)
-    return ELO_INIT + ELO_SCALE * (theta - ref)
+    return base + ELO_SCALE * (theta - ref)
 
 
 def _anchor_index(models: list[str], anchor: str | None) -> int | None:
@@ -334,9 +334,10 @@ def bt_fit(
     ties: Ties = "half",
     prior: float = DEFAULT_PRIOR,
     method: Literal["newton", "choix"] = "newton",
+    anchor_rating: float = ELO_INIT,
 ) -> np.ndarray:
     """Bradley-Terry ratings on the Elo scale (400 points = a factor 10 in odds), one per
-    `arrays.models`, with mean 1000 or the `anchor` model at 1000.
+    `arrays.models`, with mean 1000 or the `anchor` model at 1000 (or at `anchor_rating`).
 
     Maximises sum_battles w * [s log sigma(d) + (1 - s) log sigma(-d)], d = theta_a - theta_b,
     s in {1, 0.5, 0} (ties as half wins), or with `ties="davidson"` Davidson's likelihood
@@ -361,6 +362,6 @@ def bt_fit(
         np.add.at(mat, (ps.i, ps.j), ps.score)
         np.add.at(mat, (ps.j, ps.i), ps.total - ps.score)
         theta = choix.ilsr_pairwise_dense(mat, alpha=0.0, tol=1e-12, max_iter=10_000)
-        return to_elo(theta, ai)
+        return to_elo(theta, ai, anchor_rating)
     theta, _ = fit_theta(ps, ties, prior, models=arrays.models)
-    return to_elo(theta, ai)
+    return to_elo(theta, ai, anchor_rating)

@@ -34,7 +34,8 @@ def diagnose(ps: PairStats, models: list[str] | None = None) -> list[str]:
     out: list[str] = []
     comps = components(ps)
     if len(comps) > 1:
-        parts = " | ".join("{" + ", ".join(name(i) for i in g) + "}" for g in comps)
+        named = sorted((sorted(name(i) for i in g) for g in comps), key=lambda g: (-len(g), g))
+        parts = " | ".join("{" + ", ".join(g) + "}" for g in named)
         out.append(f"the comparison graph is not connected ({len(comps)} components: {parts}); ratings in different components are not comparable")
     n = ps.n_models
     # "i beats j at least partly" edges: i -> j when i scored against j (wins or ties)
@@ -67,5 +68,5 @@ def diagnose(ps: PairStats, models: list[str] | None = None) -> list[str]:
                     incoming[labels[v]] = True
             tops = [groups[c] for c in seen_labels if not incoming[c]]
             for g in tops:
-                out.append("these models never lost to any model outside the group: " + ", ".join(name(i) for i in g))
+                out.append("these models never lost to any model outside the group: " + ", ".join(sorted(name(i) for i in g)))
     return out

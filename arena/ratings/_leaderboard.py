@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
@@ -27,8 +26,8 @@ class ModelRating:
     `rank_lo`..`rank_hi` is the central `level` range of the ranks this model takes in the
     bootstrap replicates. `win_rate` is the observed (weighted) score against all opponents,
     ties half; `pred_win_rate` the model-predicted win probability against each other model,
-    averaged uniformly over the field; `pred_vs_anchor` against the anchor (or against a model
-    rated 1000, the average, when there is no anchor).
+    averaged uniformly over the field (ties count half); `pred_vs_anchor` against the anchor
+    model (without one, against a model at the mean rating).
     """
 
     model: str
@@ -139,6 +138,7 @@ def fit_ratings(
     style: StyleFeatures | None = None,
     prior: float = DEFAULT_PRIOR,
     models: Sequence[str] | None = None,
+    anchor_rating: float = ELO_INIT,
 ) -> Leaderboard:
     """Bradley-Terry ratings with bootstrap confidence intervals, rank intervals and matrices.
 
@@ -148,7 +148,8 @@ def fit_ratings(
     replicates are solved together (see `arena.ratings._bootstrap`). `style` (per-battle
     feature differences aligned with the battles) fits a contextual Bradley-Terry model and
     reports ratings with style held equal plus `style_coefs`. `prior` is the virtual-draw prior
-    described in `bt_fit`; models that make the plain maximum-likelihood estimate infinite
+    described in `bt_fit`. The `anchor` model (or the mean, without one) sits at `anchor_rating`
+    (1000). `models` fixes the model order. Models that make the plain maximum-likelihood estimate infinite
     (disconnected graph, never winning, never losing) are named in `warnings`.
     """
     if not 0 < level < 1:
@@ -197,8 +198,8 @@ def fit_ratings(
         x0 = theta if gamma is None else np.append(theta, gamma)
         xb = bootstrap_theta(arrays, x0, n_boot=bootstrap, by=by, ties=ties, prior=boot_prior, rng=rng)
         theta_b = xb[:, :n]
-    rating = to_elo(theta, ai)
-    boot = to_elo(theta_b, ai) if bootstrap else np.empty((0, n))
+    rating = to_elo(theta, ai, anchor_rating)
+    boot = to_elo(theta_b, ai, anchor_rating) if bootstrap else np.empty((0, n))
     alpha = (1 - level) / 2
     if bootstrap:
         lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
@@ -272,6 +273,7 @@ def fit_ratings(
         warnings=warnings,
         params={
             "anchor": anchor,
+            "anchor_rating": anchor_rating,
             "level": level,
             "by": by,
             "ties": ties,

@@ -18,7 +18,7 @@ import numpy as np
 from arena.errors import RatingError
 from arena.ratings._battles import BattleArrays, StyleFeatures
 from arena.ratings._bootstrap import By, draw_weights
-from arena.ratings._bt import _expit, _log2cosh_half, _softplus, blas_threads, newton
+from arena.ratings._bt import _expit, _log2cosh_half, _softplus, blas_threads, chord, newton
 
 STYLE_NAMES = ["length", "headers", "lists", "bold"]
 _HEADER = re.compile(r"^#{1,6}\s", re.M)
@@ -92,25 +92,31 @@ class _StyleProblem:
         ll -= 0.5 * BETA_RIDGE * (x[:, self.n :] ** 2).sum(axis=1)
         return ll
 
-    def newton_step(self, x, st):
+    def gradient(self, x, st):
+        n = self.n
+        d = self._d(x)
+        r = st["w"] * (self.y - _expit(d))
+        grad = np.empty((x.shape[0], n + self.extra))
+        grad[:, :n] = np.asarray((self.Dbat.T @ r.T).T)
+        grad[:, n:] = r @ self.F - BETA_RIDGE * x[:, n:]
+        if self.prior:
+            grad[:, :n] -= 0.5 * self.prior * np.tanh(0.5 * x[:, :n])
+        return grad
+
+    def grad_hess(self, x, st):
         n, k = self.n, self.extra
         R = x.shape[0]
         m = n + k
         d = self._d(x)
         p = _expit(d)
         w = st["w"]
-        r = w * (self.y - p)
         c = w * p * (1.0 - p)
-        grad = np.empty((R, m))
-        grad[:, :n] = np.asarray((self.Dbat.T @ r.T).T)
-        grad[:, n:] = r @ self.F
+        grad = self.gradient(x, st)
         cp = np.asarray((self.Ppair.T @ c.T).T)
         H = np.zeros((R, m, m))
         H[:, self.pi, self.pj] = -cp
         H[:, self.pj, self.pi] = -cp
-        th = x[:, :n]
-        t = np.tanh(0.5 * th)
-        grad[:, :n] -= 0.5 * self.prior * t
+        t = np.tanh(0.5 * x[:, :n])
         idx = np.arange(n)
         H[:, idx, idx] = cp @ self.absD + 0.25 * self.prior * (1.0 - t * t)
         for j in range(k):
@@ -118,11 +124,13 @@ class _StyleProblem:
             H[:, :n, n + j] = col
             H[:, n + j, :n] = col
         H[:, n:, n:] = (c @ self.FF).reshape(R, k, k) + BETA_RIDGE * np.eye(k)
-        grad[:, n:] -= BETA_RIDGE * x[:, n:]
         if not self.prior:
             H[:, :n, :n] += 1.0
-        step = np.linalg.solve(H, grad[:, :, None])[:, :, 0]
-        return grad, step
+        return grad, H
+
+    def newton_step(self, x, st):
+        grad, H = self.grad_hess(x, st)
+        return grad, np.linalg.solve(H, grad[:, :, None])[:, :, 0]
 
 
 def fit_style(
@@ -154,6 +162,8 @@ def _fit_style(arrays, style, *, prior, boot_prior, n_boot, by, rng):
     beta_b = np.empty((n_boot, k))
     if n_boot:
         prob.prior = boot_prior
+        _, H0 = prob.grad_hess(x[None, :], prob.stats)  # shared chord matrix at the point estimate
+        hinv = np.linalg.inv(H0[0])
         if by == "prompt":
             uniq, cl = np.unique(arrays.prompt, return_inverse=True)
             probs, n_draws = np.full(len(uniq), 1.0 / len(uniq)), len(uniq)
@@ -166,7 +176,7 @@ def _fit_style(arrays, style, *, prior, boot_prior, n_boot, by, rng):
             R = min(chunk, n_boot - start)
             counts = draw_weights(rng, R, probs, n_draws).astype(np.float64)
             prob.stats = {"w": counts[:, cl] * arrays.weight[None, :]}
-            xb = newton(prob, x, tol=1e-8)
+            xb = chord(prob, x, hinv, tol=1e-7)
             theta_b[start : start + R] = xb[:, :n]
             beta_b[start : start + R] = xb[:, n:]
     return x[:n], x[n:], theta_b, beta_b

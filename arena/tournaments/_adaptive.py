@@ -45,6 +45,8 @@ class Adaptive(Scheduler):
         target: Literal["separated", "none"] = "separated"
         level: float = Field(default=0.95, gt=0, lt=1)
         min_matches: int = Field(default=0, ge=0, description="do not stop for the target before this many matches")
+        objective: Literal["adjacent", "all-pairs"] = "adjacent"
+        weighting: Literal["misorder", "gradient"] = "misorder"
 
     def __init__(self, prompts, answered, models, seed, **params) -> None:
         super().__init__(prompts, answered, models, seed)
@@ -173,8 +175,20 @@ class Adaptive(Scheduler):
         if self.params.target == "separated" and released >= self.params.min_matches and np.all(gap > _z(self.params.level) * sd):
             self.stop_reason = "separated"
             return []
-        weight = 2 * ndtr(-np.abs(gap) / sd) + 1e-9
         iu, ju = self._iu, self._ju
+        if self.params.objective == "all-pairs":
+            n = len(theta)
+            D = np.zeros((len(iu), n))
+            D[np.arange(len(iu)), iu] = 1
+            D[np.arange(len(iu)), ju] = -1
+            gap = D @ theta
+            sd = np.sqrt(np.maximum(np.einsum("ki,ij,kj->k", D, S, D), 1e-12))
+        z = np.abs(gap) / sd
+        if self.params.weighting == "gradient":
+            # d P(misorder) / d Var = phi(z) |g| / (2 sd^3): the expected drop in misordered pairs
+            weight = np.exp(-0.5 * z**2) * np.maximum(z, 0.3) / sd**2 + 1e-12
+        else:
+            weight = 2 * ndtr(-z) + 1e-9
         pij = 1 / (1 + np.exp(-(theta[iu] - theta[ju])))
         c = pij * (1 - pij)
         out: list[Match] = []

@@ -171,7 +171,7 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> TournamentSpec:
         key, what = _describe_error(errors[0])
         if key.startswith("scheduler.") and key.count(".") > 1:
             key = "scheduler." + key.rsplit(".", 1)[-1]
-        if key == "scheduler" and "scheduler" in data and isinstance(data["scheduler"], dict):
+        if key.startswith("scheduler") and key != "scheduler.kind" and isinstance(data.get("scheduler"), dict):
             key, what = _scheduler_param_error(data["scheduler"]) or (key, what)
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise SpecError(f"{source}: key '{key}': {what}{more}") from None
