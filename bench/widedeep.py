@@ -13,7 +13,8 @@ Each network (width 1, 2, 4, 8 x depth 1, 2; `decision = "mean"`, tie margin 0.5
 through the judge-reliability mode (`arena.reliability.evaluate_judge`, both orders, a fresh
 in-memory store) and the table shows, with 95% bootstrap intervals: accuracy per game (a game
 is one order's network decision; ties count as wrong), the JudgeBench pair score, the tie rate,
-and the calls a pair cost (counted by the server). With p = 0.65 one neuron is right in 65% of
+the accuracy of the games that were decided (not ties), and the calls a pair cost (counted by
+the server). `--tie-margin 0` shows the same networks without a tie band. With p = 0.65 one neuron is right in 65% of
 games; a wider network averages independent errors out.
 """
 
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--widths", default="1,2,4,8")
     ap.add_argument("--depths", default="1,2")
+    ap.add_argument("--tie-margin", type=float, default=0.5, help="the network's tie margin (points of mean score difference)")
     ap.add_argument("--concurrency", type=int, default=32)
     args = ap.parse_args(argv)
 
@@ -118,14 +120,20 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             pairs = read_pairs(write_pairs(tmp / "pairs.jsonl", args.pairs, args.seed))
-            print(f"{args.pairs} labelled pairs; each neuron favours gold with p = {args.p}, herding = {args.herding}, seed = {args.seed}")
-            print(f"{'width':>5} {'depth':>5} {'calls/pair':>10}  {'accuracy (per game)':<22} {'JudgeBench score':<22} {'tie rate':<8} {'s':>5}")
+            print(
+                f"{args.pairs} labelled pairs; each neuron favours gold with p = {args.p}, herding = {args.herding}, "
+                f"tie margin = {args.tie_margin}, seed = {args.seed}"
+            )
+            print(
+                f"{'width':>5} {'depth':>5} {'calls/pair':>10}  {'accuracy (per game)':<22} {'JudgeBench score':<22} "
+                f"{'tie rate':>8} {'right when decided':>18} {'s':>5}"
+            )
             for depth in map(int, args.depths.split(",")):
                 for width in map(int, args.widths.split(",")):
                     preset = tmp / f"net-w{width}-d{depth}.toml"
                     preset.write_text(
                         f'kind = "network"\nmodel = "openai/noisy"\napi_base = "{server.api_base}"\napi_key_env = "ARENA_BENCH_KEY"\n'
-                        f'width = {width}\ndepth = {depth}\ndecision = "mean"\ntie_margin = 0.5\nmax_tokens = 64\n'
+                        f'width = {width}\ndepth = {depth}\ndecision = "mean"\ntie_margin = {args.tie_margin}\nmax_tokens = 64\n'
                         f"concurrency = {args.concurrency}\ntimeout = 30\nmax_retries = 2\n"
                     )
                     store = Store(":memory:")
@@ -138,9 +146,11 @@ def main(argv: list[str] | None = None) -> int:
                     m = res["metrics"]
                     store.close()
                     rows.append((width, depth, calls, m["accuracy"], m["judgebench_score"], m["tie_rate"]))
+                    undecided = m["tie_rate"]["value"] + m["unparsed_rate"]["value"] + m["error_rate"]["value"]
+                    decided = m["accuracy"]["value"] / (1 - undecided) if undecided < 1 else float("nan")
                     print(
                         f"{width:>5} {depth:>5} {calls:>10.0f}  {pct(m['accuracy']):<22} {pct(m['judgebench_score']):<22} "
-                        f"{100 * m['tie_rate']['value']:6.1f}%  {elapsed:5.1f}",
+                        f"{100 * m['tie_rate']['value']:7.1f}% {100 * decided:17.1f}% {elapsed:5.1f}",
                         flush=True,
                     )
     finally:

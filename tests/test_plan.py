@@ -140,7 +140,7 @@ def fake_judge(monkeypatch):
 
 
 def write_spec(tmp_path, **kw) -> Path:
-    lines = [f'name = "cli"', f'pool = "{FIX / "pool"}"', f'judge = "{kw.pop("judge", "gpt-4o-mini")}"']
+    lines = ['name = "cli"', f'pool = "{FIX / "pool"}"', f'judge = "{kw.pop("judge", "gpt-4o-mini")}"']
     lines += [f"{k} = {json.dumps(v)}" for k, v in kw.items()]
     lines += ["[scheduler]", 'kind = "anchored"', 'baseline = "alpha"']
     p = tmp_path / "cli.toml"

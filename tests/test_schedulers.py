@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -272,7 +273,7 @@ def test_adaptive_stops_when_adjacent_pairs_are_separated():
     s = make_scheduler({"kind": "adaptive", "max_matches": 5000}, prompts, answered, models, seed=0)
 
     def judge(m):  # strong, consistent preferences with some noise
-        rng = np.random.default_rng(abs(hash(m.match_id)) % 2**32)
+        rng = np.random.default_rng(zlib.crc32(m.match_id.encode()))
         better = "a" if m.model_a < m.model_b else "b"
         return Verdict(m.match_id, better if rng.random() < 0.9 else ("b" if better == "a" else "a"), 1, True)
 

@@ -6,13 +6,12 @@ Each class has a pydantic `Params` model: the keys its `[scheduler]` table accep
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from arena.records import Match, Prompt
+from arena.records import Match
 from arena.tournaments._base import PlanSize, Scheduler, SchedulerError, keyed_float, keyed_rng, winner_of
 
 
@@ -319,24 +318,23 @@ class Swiss(Scheduler):
         return {m: (pts[m] / games[m] if games[m] else 0.5) for m in self.models}
 
     def _next_round(self) -> list[Match]:
-        self._round += 1
-        if self._round >= len(self._rounds):
-            self._wave = []
-            return []
-        score = self._standings()
-        out: list[Match] = []
-        for pid in self._rounds[self._round]:
-            who = sorted(self.answered[pid], key=lambda m: (-score[m], keyed_float(self.seed, "swiss", self._round, m)))
-            # a model without an answer to the round's prompt sits out (no forfeit)
-            start = self._round % 2
-            for i in range(start, len(who) - 1, 2):
-                match = self._pair(pid, self._round, who[i], who[i + 1])
-                if match is not None:
-                    out.append(match)
-        self._wave = self._release(out)
-        if not self._wave:
-            return self._next_round()
-        return self._wave
+        while True:  # skip rounds whose prompts have fewer than two answers
+            self._round += 1
+            if self._round >= len(self._rounds):
+                self._wave = []
+                return []
+            score = self._standings()
+            out: list[Match] = []
+            for pid in self._rounds[self._round]:
+                # a model without an answer to the round's prompt sits out (no forfeit)
+                who = sorted(self.answered[pid], key=lambda m: (-score[m], keyed_float(self.seed, "swiss", self._round, m)))
+                for i in range(self._round % 2, len(who) - 1, 2):
+                    match = self._pair(pid, self._round, who[i], who[i + 1])
+                    if match is not None:
+                        out.append(match)
+            self._wave = self._release(out)
+            if self._wave:
+                return self._wave
 
     def start(self) -> list[Match]:
         if self._round >= 0:
@@ -362,7 +360,3 @@ class Swiss(Scheduler):
                 n += max(m, 0) // 2
         return PlanSize(n, float(n), n, 0)
 
-
-def _check_models(models: Sequence[str], prompts: Sequence[Prompt]) -> None:
-    if len(models) < 2:
-        raise SchedulerError(f"a tournament needs at least 2 models (got {len(models)})")

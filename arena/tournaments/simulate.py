@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -142,11 +143,15 @@ def parse_scheduler(text: str) -> tuple[str, SchedulerSpec]:
     kind = kind.strip().lower().replace("_", "-")
     if kind not in SCHEDULERS:
         raise SimulationError(f"--schedulers {text!r}: expected one of {', '.join(SCHEDULERS)}")
+    from pydantic import ValidationError
+
     try:
         spec = SchedulerSpec(kind=kind, **params)
-    except Exception as e:  # pydantic ValidationError
-        first = getattr(e, "errors", lambda: [{"msg": str(e)}])()[0]
-        raise SimulationError(f"--schedulers {text!r}: {first.get('msg')} ({'.'.join(map(str, first.get('loc', ())))})") from None
+    except ValidationError as e:
+        from arena.tournaments.spec import _describe_error
+
+        key, what = _describe_error(e.errors()[0])
+        raise SimulationError(f"--schedulers {text!r}: {key}: {what}") from None
     return text, spec
 
 
@@ -277,7 +282,8 @@ def simulate(
     mean CI width and CI coverage (when `bootstrap` > 0) over `trials` synthetic arenas.
 
     Each trial shuffles which model name holds which true rating. `baseline` for anchored
-    schedulers without one: "median" (the model of median true rating), "best" or "worst".
+    schedulers without one: "median" (the model of median true rating), "best" or "worst"; a
+    scheduler may also say `anchored:baseline=@best` (or @median, @worst).
     """
     from arena.ratings import bt_fit, fit_ratings
 
@@ -304,13 +310,17 @@ def simulate(
         implied_vec[perm] = implied
         for label, spec in specs:
             params = spec.params
-            if spec.kind == "anchored" and "baseline" not in params:
-                pick = {"median": n_models // 2, "best": 0, "worst": n_models - 1}[baseline]
-                params = {**params, "baseline": names[perm[pick]]}
+            if spec.kind == "anchored":
+                want = str(params.get("baseline") or "@" + baseline)
+                if want.startswith("@"):  # @median, @best, @worst: by true rating, in this trial
+                    pick = {"@median": n_models // 2, "@best": 0, "@worst": n_models - 1}.get(want)
+                    if pick is None:
+                        raise SimulationError(f"--schedulers {label!r}: baseline {want!r}: expected @median, @best, @worst or a model name")
+                    params = {**params, "baseline": names[perm[pick]]}
             if spec.kind == "adaptive":
                 params = {"target": "none", **params, "max_matches": min(params.get("max_matches") or max_matches, max_matches)}
             run_spec = SchedulerSpec(kind=spec.kind, **params)
-            rng = np.random.default_rng([seed, t, 2, abs(hash(label)) % (2**32)])
+            rng = np.random.default_rng([seed, t, 2, zlib.crc32(label.encode())])
             decided = run_schedule(run_spec, ratings, n_prompts, judge, seed=seed * 1000 + t, rng=rng, max_matches=max_matches)
             battles = _arrays(decided, names)
             for b in budgets:
