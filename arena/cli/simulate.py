@@ -11,7 +11,7 @@ from arena.cli._common import console, print_json
 
 def simulate_cmd(
     models: Annotated[int, typer.Option("--models", help="Models in each synthetic arena.")] = 16,
-    prompts: Annotated[int, typer.Option("--prompts", help="Prompts in the synthetic pool.")] = 1000,
+    prompts: Annotated[int, typer.Option("--prompts", help="Prompts in the synthetic pool.")] = 5000,
     judge_accuracy: Annotated[
         float, typer.Option("--judge-accuracy", help="P(the judge picks the truly better answer) when position plays no part.")
     ] = 0.8,
@@ -35,9 +35,13 @@ def simulate_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     format: Annotated[str, typer.Option("--format", "-f", help="Output format: table or json.")] = "table",
 ) -> None:
-    """Run the real schedulers and rating code on synthetic arenas with known strengths and a noisy
-    judge; print, per scheduler and budget, the mean Spearman and Kendall correlation with the true
-    order, the mean 95% CI width and the CI coverage."""
+    """Compare schedulers on synthetic arenas before spending money on a real judge.
+
+    Runs the real schedulers and rating code on arenas with known Bradley-Terry strengths and a
+    noisy synthetic judge (see arena/tournaments/simulate.py), and prints per scheduler and budget
+    (in judge calls) the mean Spearman and Kendall correlation with the true order, the mean 95% CI
+    width and the CI coverage, then the calls each scheduler needs to reach the target Spearman.
+    """
     from arena.errors import BadInput
     from arena.tournaments.simulate import DEFAULT_SCHEDULERS, simulate
 

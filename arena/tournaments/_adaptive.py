@@ -14,6 +14,12 @@ pair meets on a prompt both answered and it has not used yet, the least-used suc
 The first wave is a seeded random cycle through all models (connected from the start). A wave
 has max(`batch`, `growth` x matches so far) matches: small waves early, when each verdict moves
 the fit most; fewer refits later.
+
+Options: `objective = "all-pairs"` weighs every pair of models, not only adjacent ones;
+`weighting = "gradient"` uses phi(z) |g| / sd^3 (the expected drop in misordered pairs) instead
+of 2 Phi(-z). On the issue-4 simulation (bench/schedulers.py) the defaults did as well as or
+better than these variants.
+
 Stops when the target is met (`target = "separated"`: every adjacent pair's gap exceeds
 z_level * sd), when `max_matches` is reached, or when no candidate pair is left.
 """
