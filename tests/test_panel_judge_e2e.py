@@ -98,3 +98,16 @@ def test_reliability_runs_with_panels_weighted_by_measured_reliability(tmp_path,
     weighted = panel_preset(tmp_path, members, name="weighted", aggregation="weighted")
     res = evaluate(weighted, tmp_path / "weighted.json")
     assert res["metrics"]["accuracy"]["value"] == 1.0 and res["metrics"]["consistency"]["value"] == 1.0
+
+
+def test_report_shows_each_panel_members_agreement(tmp_path, loopback, store):
+    """The report of a panel tournament lists every member's agreement with the panel."""
+    test_tournament_with_a_panel_judge(tmp_path, loopback, store)
+    from arena.reports import build_report, render
+
+    run_id = store.list_runs()[0]["run_id"]
+    report = build_report(store, run_id, bootstrap=20)
+    assert report["judge_stats"]["member_agreement"]["liar"]["rate"] == 0.0
+    html = render(report, "html")
+    assert 'id="panel-members"' in html and "liar" in html
+    assert "panel member honest: agrees with the panel on 100.0% of 12 games" in render(report, "md")
