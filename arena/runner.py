@@ -379,7 +379,7 @@ def _game_from_row(r: dict) -> Game:
         r["cost_usd"],
         r["latency_s"] or 0.0,
         bool(r["cached"]),
-        r["attempts"] or 1,
-        r["calls"] or 1,
+        1 if r["attempts"] is None else r["attempts"],
+        1 if r["calls"] is None else r["calls"],
         r["error"],
     )

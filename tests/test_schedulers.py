@@ -286,17 +286,23 @@ def test_adaptive_stops_when_adjacent_pairs_are_separated():
 def test_adaptive_focuses_on_close_pairs():
     """With a model far weaker than the rest, adaptive spends few matches on it."""
     models, prompts, answered = arena(5, 300)
-    s = make_scheduler({"kind": "adaptive", "max_matches": 400, "target": "none"}, prompts, answered, models, seed=0)
-    rng = np.random.default_rng(0)
     strength = {"m00": 0.2, "m01": 0.1, "m02": 0.0, "m03": -0.1, "m04": -6.0}
 
-    def judge(m):
-        p = 1 / (1 + np.exp(strength[m.model_b] - strength[m.model_a]))
-        return Verdict(m.match_id, "a" if rng.random() < p else "b", 1, True)
+    def plays(explore):
+        s = make_scheduler({"kind": "adaptive", "max_matches": 400, "target": "none", "explore": explore}, prompts, answered, models, seed=0)
+        rng = np.random.default_rng(0)
 
-    judged, _, _ = drive(s, judge)
-    plays = Counter(x for m in judged for x in (m.model_a, m.model_b))
-    assert plays["m04"] < 0.5 * min(plays[m] for m in models[:4])
+        def judge(m):
+            p = 1 / (1 + np.exp(strength[m.model_b] - strength[m.model_a]))
+            return Verdict(m.match_id, "a" if rng.random() < p else "b", 1, True)
+
+        judged, _, _ = drive(s, judge)
+        return Counter(x for m in judged for x in (m.model_a, m.model_b))
+
+    pure = plays(0.0)
+    assert pure["m04"] < 0.5 * min(pure[m] for m in models[:4])
+    mixed = plays(0.25)  # exploration keeps some matches on every pair
+    assert pure["m04"] < mixed["m04"] < min(mixed[m] for m in models[:4])
 
 
 def test_disconnected_answer_sets_are_reported_with_their_components():

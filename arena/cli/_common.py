@@ -32,9 +32,12 @@ def print_json(obj: Any) -> None:
 
 
 def console():
+    """A rich console; when output is not a terminal, wide enough that tables are not cut."""
+    import sys
+
     from rich.console import Console
 
-    return Console(soft_wrap=False)
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 140)
 
 
 def run_cli(app: typer.Typer, argv: list[str]) -> int:

@@ -84,7 +84,7 @@ def print_result(result) -> None:
         title_justify="left",
     )
     for col in ("scheduler", "budget", "calls", "spearman", "kendall", "CI width", "coverage"):
-        t.add_column(col, justify="left" if col == "scheduler" else "right", overflow="fold")
+        t.add_column(col, justify="left" if col == "scheduler" else "right", no_wrap=True)
 
     def f(x, spec=".3f"):
         return "-" if x is None or x != x else format(x, spec)
@@ -92,6 +92,11 @@ def print_result(result) -> None:
     for r in result.rows:
         t.add_row(r.scheduler, f"{r.budget:,}", f"{r.calls:,.0f}", f(r.spearman), f(r.kendall), f(r.ci_width, ".0f"), f(r.coverage, ".2f"))
     c = console()
+    wide = max(len(r.scheduler) for r in result.rows) + 70
+    if c.width < wide:  # keep one line per row: scheduler labels can be long
+        from rich.console import Console
+
+        c = Console(soft_wrap=False, width=wide)
     c.print(t)
     c.print(f"Judge calls to reach a mean Spearman of {result.target}:")
     for name, calls in result.reach.items():

@@ -40,8 +40,8 @@ class TrainParams:
 
     n_buckets: int = 1 << 18
     lam_dense: float = 1e-4
-    lam_hash: float = 3e-4
-    maxiter: int = 400
+    lam_hash: float = 3e-5
+    maxiter: int = 200
     folds: int = 4
     seed: int = 0
     exclude_models: tuple[str, ...] = ()

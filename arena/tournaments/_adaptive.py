@@ -15,6 +15,12 @@ The first wave is a seeded random cycle through all models (connected from the s
 has max(`batch`, `growth` x matches so far) matches: small waves early, when each verdict moves
 the fit most; fewer refits later.
 
+Exploration: the first `explore` share of each wave (default 0.25) goes to the pairs played
+least so far. Without it the design is self-reinforcing: a gap that looks large by chance stops
+being sampled, so rating gaps come out inflated (on the simulator, slope 1.4-1.6 of fitted vs
+true ratings, 95% CI coverage 0.7-0.8); with 0.25 the slope is about 1.05-1.1 and coverage
+about 0.9-0.97, and the rank correlation is as good or better.
+
 Options: `objective = "all-pairs"` weighs every pair of models, not only adjacent ones;
 `weighting = "gradient"` uses phi(z) |g| / sd^3 (the expected drop in misordered pairs) instead
 of 2 Phi(-z). On the issue-4 simulation (bench/schedulers.py) the defaults did as well as or
@@ -51,6 +57,7 @@ class Adaptive(Scheduler):
         target: Literal["separated", "none"] = "separated"
         level: float = Field(default=0.95, gt=0, lt=1)
         min_matches: int = Field(default=0, ge=0, description="do not stop for the target before this many matches")
+        explore: float = Field(default=0.25, ge=0, le=1, description="share of each wave given to the least-played pairs")
         objective: Literal["adjacent", "all-pairs"] = "adjacent"
         weighting: Literal["misorder", "gradient"] = "misorder"
 
@@ -68,6 +75,7 @@ class Adaptive(Scheduler):
         self._used: dict[int, np.ndarray] = {}  # pair index -> prompts it has used
         self._noise: dict[int, np.ndarray] = {}
         self._usage = np.zeros(len(self.prompt_ids))
+        self._pair_n = np.zeros(len(self._iu))  # matches released per pair
         self._avail = (self._has[:, self._iu] & self._has[:, self._ju]).sum(axis=0)  # prompts left per pair
         self.max_matches = min(self.params.max_matches or int(self._avail.sum()), int(self._avail.sum()))
         self._wave_no = -1
@@ -93,6 +101,7 @@ class Adaptive(Scheduler):
         used[r] = True
         self._usage[r] += 1
         self._avail[p] -= 1
+        self._pair_n[p] += 1
         return r
 
     def _emit(self, p: int) -> Match | None:
@@ -199,12 +208,17 @@ class Adaptive(Scheduler):
         c = pij * (1 - pij)
         out: list[Match] = []
         S = S.copy()
-        size = max(self.batch, math.ceil(self.params.growth * released))
-        for _ in range(min(size, left)):
+        size = min(max(self.batch, math.ceil(self.params.growth * released)), left)
+        n_explore = int(round(self.params.explore * size))
+        tiebreak = keyed_rng(self.seed, "adaptive-explore", self._wave_no).random(len(iu))
+        for k in range(size):
             SX = S[:, iu] - S[:, ju]  # n x C : S x for every candidate pair
             xSx = SX[iu, np.arange(len(iu))] - SX[ju, np.arange(len(iu))]
-            DSX = D @ SX  # (n-1) x C
-            gain = c * (weight[:, None] * DSX**2).sum(axis=0) / (1 + c * xSx)
+            if k < n_explore:  # exploration: the least-played pair
+                gain = -(self._pair_n + tiebreak)
+            else:
+                DSX = D @ SX  # (n-1) x C
+                gain = c * (weight[:, None] * DSX**2).sum(axis=0) / (1 + c * xSx)
             gain[self._avail <= 0] = -np.inf
             p = int(np.argmax(gain))
             if not np.isfinite(gain[p]):
