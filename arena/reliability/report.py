@@ -163,8 +163,10 @@ def render_result(result: dict, console) -> None:
     j = result["judge"]
     p = result["pairs"]
     bs = result["bootstrap"]
+    desc = j.get("description") or j.get("kind") or ""
+    who = desc if str(desc).startswith(str(j.get("name"))) else f"{j.get('name')} ({desc})"
     console.print(
-        f"[bold]Judge reliability[/bold]: {j.get('name')} ({j.get('description') or j.get('kind')})\n"
+        f"[bold]Judge reliability[/bold]: {who}\n"
         f"Pairs: {p['path']} ({p['format']}, {p['n']} pairs)",
         highlight=False,
     )
