@@ -1,0 +1,198 @@
+"""Gather everything a report shows from the store into one JSON-ready dict (pure apart from reads)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+from collections import Counter
+from pathlib import Path
+
+from arena.errors import BadInput
+from arena.resources import bundled_dir
+
+
+def read_reference(path: str | Path) -> tuple[dict[str, float], str]:
+    """A reference ranking CSV: a `model` column and one numeric column (the first one is used)."""
+    p = Path(path)
+    if not p.exists() and p.parts and p.parts[0] == "data":
+        p = bundled_dir("data").joinpath(*p.parts[1:])
+    if not p.exists():
+        raise BadInput(f"reference: {path}: no such file")
+    with open(p, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "model" not in rows[0]:
+        raise BadInput(f"{path}: expected a CSV with a 'model' column and a numeric score column")
+    column = next((k for k in rows[0] if k != "model"), None)
+    if column is None:
+        raise BadInput(f"{path}: expected a numeric score column beside 'model'")
+    out = {}
+    for i, r in enumerate(rows, 2):
+        try:
+            out[r["model"]] = float(r[column])
+        except (TypeError, ValueError):
+            raise BadInput(f"{path}:{i}: column {column!r} must be a number, got {r[column]!r}") from None
+    return out, column
+
+
+def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
+    labels = Counter(g["label"] for g in games)
+    n = len(games)
+    paid = [g for g in games if not g["cached"]]
+    costs = [g["cost_usd"] for g in paid]
+    decided = [v for v in verdicts if v["outcome"] in ("a", "b", "tie")]
+    two = [v for v in decided if v["consistent"] is not None]
+    first_slot = 0
+    judged_orders = 0
+    for g in games:
+        if g["label"] in ("A>>B", "A>B", "B>A", "B>>A"):
+            judged_orders += 1
+            a_wins = g["label"].startswith("A>")
+            # a game in order BA showed B in the first slot
+            first_slot += a_wins if g["order"] == "AB" else (not a_wins)
+    return {
+        "games": n,
+        "labels": dict(labels),
+        "calls": sum(g["calls"] or 0 for g in paid),
+        "cached_calls": sum(g["calls"] or 0 for g in games if g["cached"]),
+        "retries": sum(max(0, (g["attempts"] or 1) - 1) for g in games),
+        "errors": labels.get("error", 0),
+        "unparsed": labels.get("unparsed", 0),
+        "ties": sum(1 for v in decided if v["outcome"] == "tie"),
+        "tie_rate": (sum(1 for v in decided if v["outcome"] == "tie") / len(decided)) if decided else None,
+        "position_consistency": (sum(1 for v in two if v["consistent"]) / len(two)) if two else None,
+        "first_slot_win_rate": first_slot / judged_orders if judged_orders else None,
+        "input_tokens": sum(g["input_tokens"] or 0 for g in games),
+        "output_tokens": sum(g["output_tokens"] or 0 for g in games),
+        "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 6),
+        "latency_s_mean": (sum(g["latency_s"] or 0 for g in paid) / len(paid)) if paid else None,
+        "unresolved_matches": sum(1 for v in verdicts if v["outcome"] == "unresolved"),
+        "forfeits": sum(1 for v in verdicts if str(v["outcome"]).startswith("forfeit")),
+    }
+
+
+def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: int = 40) -> dict:
+    """The whole report as a dict: run, leaderboard, matrices, categories, judge stats, reference, sample."""
+    import numpy as np
+
+    from arena import __version__
+    from arena.ratings import agreement, battles_from_verdicts, fit_ratings
+
+    run = store.get_run(run_id)
+    run_id = run["run_id"]
+    spec = (run["spec"] or {}).get("spec", {})
+    judge_preset = (run["spec"] or {}).get("judge", {})
+    pool = (run["spec"] or {}).get("pool", spec.get("pool"))
+    strong_weight = float(spec.get("strong_weight") or judge_preset.get("strong_weight") or 3.0)
+    n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
+    seed = int(run["seed"] or 0)
+    verdicts = store.verdicts(run_id)
+    games = store.games(run_id)
+    battles = battles_from_verdicts(verdicts, strong_weight=strong_weight)
+    report: dict = {
+        "arena_version": __version__,
+        "python": platform.python_version(),
+        "run": {k: run[k] for k in ("run_id", "name", "status", "seed", "started", "finished")},
+        "summary": run.get("summary") or {},
+        "spec": spec,
+        "judge": {"preset": judge_preset, "description": judge_preset.get("description") or judge_preset.get("model") or ""},
+        "pool": pool,
+        "battles": len(battles),
+        "leaderboard": [],
+        "warnings": [],
+        "judge_stats": judge_stats(games, verdicts),
+    }
+    if judge_preset.get("kind") == "panel":
+        from arena.judges.panel import member_agreement
+
+        report["judge_stats"]["member_agreement"] = member_agreement(games)
+    if not battles:
+        report["warnings"].append("no decided battles yet: nothing to rate")
+        return report
+    board = fit_ratings(battles, bootstrap=n_boot, seed=seed)
+    report["leaderboard"] = board.to_records()
+    report["warnings"] += list(board.warnings)
+    report["models"] = list(board.models)
+    report["matrices"] = {
+        "win_rate": np.round(board.win_matrix, 4).tolist(),
+        "predicted": np.round(board.pred_matrix, 4).tolist(),
+        "battles": board.count_matrix.tolist(),
+    }
+    report["_board"] = board  # for plots; dropped from JSON
+
+    # per-category leaderboards
+    categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
+    by_cat: dict[str, list] = {}
+    for b in battles:
+        c = categories.get(b.prompt_id)
+        if c:
+            by_cat.setdefault(c, []).append(b)
+    report["categories"] = {}
+    if len(by_cat) > 1:
+        for c, bs in sorted(by_cat.items()):
+            try:
+                cb = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed)
+            except Exception as e:  # noqa: BLE001 - a thin category must not break the report
+                report["warnings"].append(f"category {c}: {e}")
+                continue
+            report["categories"][c] = {"battles": len(bs), "leaderboard": cb.to_records()}
+
+    ref_path = spec.get("reference")
+    if ref_path:
+        try:
+            ref, column = read_reference(ref_path)
+            shared = [m for m in board.models if m in ref]
+            if len(shared) >= 3:
+                agr = agreement(board, {m: ref[m] for m in shared})
+                report["reference"] = {"path": str(ref_path), "column": column, "models": shared, **_jsonable(agr)}
+            else:
+                report["warnings"].append(f"reference {ref_path}: fewer than 3 models in common")
+        except BadInput as e:
+            report["warnings"].append(str(e))
+
+    # a browsable sample of matches
+    prompts = {p.prompt_id: p for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
+    answers = {}
+    if prompts:
+        for o in store.outputs(pool):
+            answers[(o.prompt_id, o.model)] = o.text
+    by_match: dict[str, list[dict]] = {}
+    for g in games:
+        by_match.setdefault(g["match_id"], []).append(g)
+    decided = [v for v in verdicts if v["outcome"] in ("a", "b", "tie", "unresolved")]
+    step = max(1, len(decided) // sample)
+    report["sample"] = [
+        {
+            "match_id": v["match_id"],
+            "prompt_id": v["prompt_id"],
+            "prompt": prompts[v["prompt_id"]].text if v["prompt_id"] in prompts else "",
+            "model_a": v["model_a"],
+            "model_b": v["model_b"],
+            "answer_a": answers.get((v["prompt_id"], v["model_a"]), ""),
+            "answer_b": answers.get((v["prompt_id"], v["model_b"]), ""),
+            "outcome": v["outcome"],
+            "label": v["label"],
+            "consistent": v["consistent"],
+            "games": [{"order": g["order"], "label": g["label"], "raw": g["raw"], "error": g["error"]} for g in by_match.get(v["match_id"], [])],
+        }
+        for v in decided[::step][:sample]
+    ]
+    return report
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(_jsonable({k: v for k, v in report.items() if not k.startswith("_")}), indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,57 @@
+"""Compare two runs: rating deltas with bootstrap CIs, rank changes, and pairs whose order flipped."""
+
+from __future__ import annotations
+
+
+def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None) -> dict:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from arena.ratings import battles_from_verdicts, fit_ratings
+
+    boards = []
+    ids = []
+    for rid in (run_a, run_b):
+        run = store.get_run(rid)
+        spec = (run["spec"] or {}).get("spec", {})
+        n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
+        battles = battles_from_verdicts(store.verdicts(run["run_id"]), strong_weight=float(spec.get("strong_weight") or 3.0))
+        boards.append(fit_ratings(battles, bootstrap=n_boot, seed=int(run["seed"] or 0)))
+        ids.append(run["run_id"])
+    a, b = boards
+    models = sorted(set(a.models) | set(b.models), key=lambda m: -(b.ratings.get(m, a.ratings.get(m, 0))))
+    rows = []
+    for m in models:
+        ra = a.row(m) if m in a.models else None
+        rb = b.row(m) if m in b.models else None
+        row = {
+            "model": m,
+            "rating_a": ra.rating if ra else None,
+            "rating_b": rb.rating if rb else None,
+            "rank_a": ra.rank if ra else None,
+            "rank_b": rb.rank if rb else None,
+            "delta": None,
+            "delta_ci_low": None,
+            "delta_ci_high": None,
+        }
+        if ra and rb:
+            # independent runs: the difference of independent bootstrap replicates
+            ia, ib = a.models.index(m), b.models.index(m)
+            n = min(len(a.boot), len(b.boot))
+            if n:
+                d = b.boot[:n, ib] - a.boot[:n, ia]
+                row["delta_ci_low"], row["delta_ci_high"] = (float(x) for x in np.percentile(d, [2.5, 97.5]))
+            row["delta"] = rb.rating - ra.rating
+            if not n:
+                row["delta_ci_low"] = row["delta_ci_high"] = row["delta"]
+        rows.append(row)
+    common = [m for m in models if m in a.models and m in b.models]
+    flipped = []
+    for i, x in enumerate(common):
+        for y in common[i + 1 :]:
+            if (a.ratings[x] - a.ratings[y]) * (b.ratings[x] - b.ratings[y]) < 0:
+                flipped.append((x, y))
+    rho = None
+    if len(common) >= 3:
+        rho = float(spearmanr([a.ratings[m] for m in common], [b.ratings[m] for m in common]).statistic)
+    return {"run_a": ids[0], "run_b": ids[1], "models": rows, "flipped_pairs": flipped, "spearman": rho}
