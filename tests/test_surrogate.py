@@ -228,7 +228,7 @@ def test_ranking_check_on_fixture(shipped):
 
 def test_cli_train_and_eval(cli, tmp_path):
     out = tmp_path / "w.npz"
-    r = cli("surrogate", "train", "--data", FIX / "judgments", "--out", out, "--no-cv", "--date", "2000-01-01", "--format", "json")
+    r = cli("surrogate", "train", "--data", FIX / "judgments", "--out", out, "--no-cv", "--buckets", "4096", "--date", "2000-01-01", "--format", "json")
     assert r.code == 0, r.err
     info = json.loads(r.out)
     assert info["date"] == "2000-01-01" and info["rows"] == 180 and out.exists()
@@ -245,5 +245,14 @@ def test_cli_errors(cli, tmp_path):
     assert r.code == 2 and r.err.strip() == f"Error: {tmp_path / 'nope'}: no such folder"
     r = cli("surrogate", "eval", "--data", FIX / "judgments", "--weights", tmp_path / "none.npz")
     assert r.code == 2 and "none.npz: no such weights file" in r.err
+    r = cli("surrogate", "train", "--data", FIX / "judgments", "--out", tmp_path / "w.npz", "--buckets", "1000")
+    assert r.code == 2 and r.err.strip() == "Error: --buckets: expected a power of two, got 1000"
     for cmd in ("train", "eval"):
         assert cli("surrogate", cmd, "--help").code == 0
+
+
+def test_judge_list_names_the_surrogate_honestly(cli):
+    r = cli("judge", "list", "--format", "json")
+    assert r.code == 0, r.err
+    (row,) = [x for x in json.loads(r.out) if x["name"] == "surrogate"]
+    assert row["kind"] == "surrogate" and row["description"] == "surrogate (imitates GPT-4-Turbo; offline)"

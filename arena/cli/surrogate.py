@@ -39,6 +39,7 @@ def train_cmd(
     out: Annotated[Path, typer.Option("--out", help="Where to write the weights (.npz).", show_default=False)],
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split of models into folds.")] = 0,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Folds over models for the held-out metrics.")] = 4,
+    buckets: Annotated[int, typer.Option("--buckets", min=2, help="Size of the hashed n-gram space (a power of two; the shipped weights use 262144).")] = 1 << 18,
     cv: Annotated[bool, typer.Option("--cv/--no-cv", help="Cross-validate by model and record the held-out metrics (slower).")] = True,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Leave this model's verdicts out (repeatable).", show_default=False)] = None,
     date: Annotated[str | None, typer.Option("--date", help="Date to record in the provenance (default today); fix it to reproduce a file byte for byte.", show_default=False)] = None,
@@ -48,8 +49,12 @@ def train_cmd(
     from arena.surrogate.data import load_judgments
     from arena.surrogate.train import TrainParams, train
 
+    from arena.errors import BadInput
+
+    if buckets & (buckets - 1):
+        raise BadInput(f"--buckets: expected a power of two, got {buckets}")
     pairs = load_judgments(data)
-    params = TrainParams(seed=seed, folds=folds, exclude_models=tuple(exclude or ()))
+    params = TrainParams(seed=seed, folds=folds, n_buckets=buckets, exclude_models=tuple(exclude or ()))
     model = train(pairs, params, cv=cv, date=date)
     model.save(out)
     prov = model.provenance
