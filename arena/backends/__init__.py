@@ -51,3 +51,21 @@ def make_backend(model: str, *, store=None, no_cache: bool = False, policy: Poli
     from arena.backends._litellm import LiteLLMBackend
 
     return LiteLLMBackend(store=store, no_cache=no_cache, policy=policy, seed=seed)
+
+
+def backend_for_preset(cfg, runtime: dict, *, store=None, no_cache: bool = False) -> Backend:
+    """The backend a judge preset asks for: `runtime["backend"]` when a test or caller passes one,
+    else `make_backend` with the preset's policy keys (concurrency, rpm, tpm, max_retries, timeout)."""
+    backend = runtime.get("backend")
+    if backend is not None:
+        return backend
+    policy = Policy(
+        concurrency=cfg.concurrency,
+        rpm=cfg.rpm,
+        tpm=cfg.tpm,
+        max_retries=cfg.max_retries,
+        timeout=cfg.timeout,
+        backoff_base=runtime.get("backoff_base", 1.0),
+        backoff_max=runtime.get("backoff_max", 60.0),
+    )
+    return make_backend(cfg.model, store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"))

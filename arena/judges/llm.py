@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
+from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
 from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
 from arena.judges._parse import RETRY_PROMPT, parse_label
@@ -186,16 +186,5 @@ def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool
     except ValidationError as e:
         raise _spec_error(where, e) from None
     template = load_template(cfg.template, Path(base_dir))
-    backend = runtime.get("backend")
-    if backend is None:
-        policy = Policy(
-            concurrency=cfg.concurrency,
-            rpm=cfg.rpm,
-            tpm=cfg.tpm,
-            max_retries=cfg.max_retries,
-            timeout=cfg.timeout,
-            backoff_base=runtime.get("backoff_base", 1.0),
-            backoff_max=runtime.get("backoff_max", 60.0),
-        )
-        backend = make_backend(cfg.model, store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"))
+    backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
     return LLMJudge(name, cfg, template=template, backend=backend, seed=int(runtime.get("seed") or 0))

@@ -82,7 +82,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
+from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
 from arena.judges._base import CallEstimate, Judge, JudgeResult
 from arena.judges._render import fence_tag, load_template, render_messages
@@ -725,16 +725,5 @@ def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool
         "neuron": load_template(cfg.neuron_template, Path(base_dir)),
         "review": load_template(cfg.review_template, Path(base_dir)),
     }
-    backend = runtime.get("backend")
-    if backend is None:
-        policy = Policy(
-            concurrency=cfg.concurrency,
-            rpm=cfg.rpm,
-            tpm=cfg.tpm,
-            max_retries=cfg.max_retries,
-            timeout=cfg.timeout,
-            backoff_base=runtime.get("backoff_base", 1.0),
-            backoff_max=runtime.get("backoff_max", 60.0),
-        )
-        backend = make_backend(cfg.model, store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"))
+    backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
     return NetworkJudge(name, cfg, templates=templates, backend=backend)
