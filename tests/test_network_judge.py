@@ -64,7 +64,6 @@ class NetworkScript:
     roles_calls: int = 0
 
     def __call__(self, req):
-        from loopback import Reply
 
         system = next((m["content"] for m in req.messages if m["role"] == "system"), "")
         if "reviewer perspectives" in req.text or "You are planning the review" in system:

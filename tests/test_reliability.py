@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from arena.reliability import build_result, observations, read_pairs, read_verdicts
-from arena.reliability.formats import GameRecord, Pair, PairSet, pandalm_majority, pandalm_pick
+from arena.reliability.formats import GameRecord, Pair, pandalm_majority, pandalm_pick
 from arena.reliability.metrics import METRIC_BY_KEY, evaluate, game_points, pair_verdict
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "reliability"

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from typing import Annotated, Any
 
 import typer
 
 from arena.errors import ArenaError
+
+class OutFormat(str, Enum):
+    """`--format` of commands that print results: a table for people, JSON for programs."""
+
+    table = "table"
+    json = "json"
+
 
 DbOption = Annotated[
     str | None,

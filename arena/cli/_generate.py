@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, open_store, print_json
-
-
-class _Format(str, Enum):
-    table = "table"
-    json = "json"
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
 
 
 def generate(
@@ -30,7 +24,7 @@ def generate(
     limit: Annotated[int | None, typer.Option("--limit", help="Answer at most this many prompts.", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Answer again prompts this model already answered.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer from the call cache.")] = False,
-    format: Annotated[_Format, typer.Option("--format", "-f", help="Output: table or json.")] = _Format.table,
+    format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output: table or json.")] = OutFormat.table,
     db: DbOption = None,
 ) -> None:
     """Fill a pool with a model's answers, through the same backends, cache, limits and cost accounting as judging.
@@ -47,7 +41,7 @@ def generate(
         api_base=api_base, api_key_env=api_key_env, concurrency=concurrency, rpm=rpm, timeout=timeout,
         limit=limit, overwrite=overwrite, no_cache=no_cache,
     )
-    if format is _Format.json:
+    if format is OutFormat.json:
         print_json(res.as_dict())
     else:
         cost = "unknown" if res.cost_usd is None else f"${res.cost_usd:.4f}"

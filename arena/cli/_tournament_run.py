@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, open_store, print_json
-
-
-class OutFormat(str, Enum):
-    table = "table"
-    json = "json"
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
 
 
 def _leaderboard_table(report: dict, title: str):

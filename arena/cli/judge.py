@@ -9,18 +9,13 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, open_store, print_json
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
 
 NAME = "judge"
 app = typer.Typer(
     help="Judge presets and judge reliability (JudgeBench-style): eval, score, compare, list.",
     no_args_is_help=True,
 )
-
-
-class OutFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 class InputFormat(str, Enum):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, open_store, print_json
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
 
 NAME = "pool"
 app = typer.Typer(help="Prompt pools: import model outputs, show coverage, list, export.", no_args_is_help=True)
@@ -20,11 +20,6 @@ class PoolFormat(str, Enum):
     arena_hard = "arena_hard"
     varco = "varco"
     jsonl = "jsonl"
-
-
-class OutFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 @app.command("import")

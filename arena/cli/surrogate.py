@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from arena.cli._common import console, print_json
+from arena.cli._common import OutFormat, console, print_json
 
 NAME = "surrogate"
 app = typer.Typer(
     help="The offline surrogate judge (imitates GPT-4-Turbo): train it on recorded verdicts, evaluate it.",
     no_args_is_help=True,
 )
-
-
-class OutFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 FormatOption = Annotated[OutFormat, typer.Option("--format", "-f", help="Output: table (for people) or json (for programs).")]
