@@ -98,6 +98,8 @@ class PreparedRun:
     models: list[str]
     spec_hash: str
     status: str = "running"
+    judge_preset: dict = field(default_factory=dict)
+    created: bool = False
 
 
 def resolve_pool(store, spec) -> str:
@@ -146,8 +148,11 @@ def spec_identity(spec, pool_fp: str, judge_preset: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def prepare_run(store, spec, judge_preset: dict, *, new: bool = False) -> PreparedRun:
-    """Find the run to resume (same name and identity, not `--new`) or create a fresh one."""
+def prepare_run(store, spec, judge_preset: dict, *, new: bool = False, create: bool = True) -> PreparedRun:
+    """Find the run to resume (same name and identity, not `--new`) or prepare a fresh one.
+
+    With `create=False` a fresh run is not written yet: call `create_run(store, prepared)` once
+    the user has confirmed, so a run that is declined leaves nothing behind."""
     from arena.pools import PoolData, pool_fingerprint
 
     pool = resolve_pool(store, spec)
@@ -163,9 +168,22 @@ def prepare_run(store, spec, judge_preset: dict, *, new: bool = False) -> Prepar
     while store.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
         n += 1
         run_id = f"{spec.name}-{stamp}-{ident[:6]}-{n}"
+    prepared = PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident, judge_preset=judge_preset)
+    if create:
+        create_run(store, prepared)
+    return prepared
+
+
+def create_run(store, prepared: PreparedRun) -> None:
+    """Write a prepared fresh run's row (a resumed run has one already)."""
+    if prepared.resumed or prepared.created:
+        return
+    spec = prepared.spec
     spec_json = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
-    store.create_run(run_id, spec.name, {"spec": spec_json, "judge": judge_preset, "pool": pool}, ident, spec.seed)
-    return PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident)
+    store.create_run(
+        prepared.run_id, spec.name, {"spec": spec_json, "judge": prepared.judge_preset, "pool": prepared.pool}, prepared.spec_hash, spec.seed
+    )
+    prepared.created = True
 
 
 # -- running -------------------------------------------------------------------------------------

@@ -129,3 +129,14 @@ def test_every_scheduler_runs_to_the_end(store, kind):
     asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
     assert store.get_run(prepared.run_id)["status"] in ("done", "stopped")
     assert len(store.verdicts(prepared.run_id)) > 20
+
+
+def test_a_run_above_the_confirm_threshold_needs_yes_and_leaves_no_run_behind(cli, db_path, tmp_path):
+    spec = tmp_path / "paid.toml"
+    spec.write_text(f'name = "paid"\npool = "{DEMO}"\njudge = "gpt-4o-mini"\nconfirm_above_usd = 0.5\n')
+    r = cli("tournament", "run", spec)
+    assert r.code == 2
+    assert r.err.strip().startswith("Error: the worst-case cost $") and r.err.strip().endswith("pass --yes to run without asking")
+    assert "Plan: 706 matches, 1412 judge calls" in r.out
+    r = cli("tournament", "list", "--format", "json")
+    assert r.out.strip() == "[]"

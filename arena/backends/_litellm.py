@@ -26,8 +26,16 @@ _FATAL_TEXT = ("Missing credentials", "api_key client option must be set", "LLM 
 
 
 def _load():
+    """Import litellm once, on the first call that needs it.
+
+    Prices come from the table shipped with the installed litellm (reproducible, and no network
+    fetch with retries at import); set LITELLM_LOCAL_MODEL_COST_MAP=False to fetch the newest.
+    """
     global _litellm
     if _litellm is None:
+        import os
+
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         import litellm
 
         litellm.suppress_debug_info = True

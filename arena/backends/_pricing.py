@@ -20,6 +20,10 @@ def unit_prices(model: str) -> tuple[float, float] | None:
         pin, pout = litellm.cost_per_token(model=model, prompt_tokens=1_000_000, completion_tokens=1_000_000)
     except Exception:
         return None
+    if pin == 0 and pout == 0:
+        # litellm prices some unknown or free-form models at 0; only trust a 0 listed in the table
+        if not (litellm.model_cost.get(model) or litellm.model_cost.get(model.split("/", 1)[-1])):
+            return None
     return (pin / 1_000_000, pout / 1_000_000)
 
 

@@ -51,7 +51,7 @@ def run(
     from arena.errors import BadInput
     from arena.judges import load_judge, load_preset
     from arena.reports import build_report, write_reports
-    from arena.runner import Runner, prepare_run
+    from arena.runner import Runner, create_run, prepare_run
     from arena.tournaments import answered_from_outputs, load_spec, make_scheduler
     from arena.tournaments.plan import plan_tournament
 
@@ -61,7 +61,7 @@ def run(
         tspec = tspec.model_copy(update={"concurrency": concurrency})
     store = open_store(db)
     preset, _ = load_preset(tspec.judge)
-    prepared = prepare_run(store, tspec, preset, new=new)
+    prepared = prepare_run(store, tspec, preset, new=new, create=False)
     judge = load_judge(tspec.judge, store=store, no_cache=no_cache)
     scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
     plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
@@ -82,6 +82,7 @@ def run(
                 f"the worst-case cost {_money(worst)} is above confirm_above_usd={tspec.confirm_above_usd}; pass --yes to run without asking"
             )
         typer.confirm(f"Worst case {_money(worst)}. Continue?", abort=True)
+    create_run(store, prepared)
 
     display = make_display(True if plain else None, strong_weight=tspec.strong_weight)
     runner = Runner(store, prepared, judge, scheduler, on_event=display)

@@ -281,14 +281,7 @@ def plan_eval(judge: Judge, pairs: PairSet, *, sample: int = 50) -> dict:
 
 def _price(estimates, scale: float) -> float | None:
     """Dollars for the estimated calls from litellm's price table; None when a model has no price."""
-    try:
-        from arena.backends._litellm import _load
+    from arena.backends import price
 
-        litellm = _load()
-        total = 0.0
-        for e in estimates:
-            p, c = litellm.cost_per_token(model=e.model, prompt_tokens=e.input_tokens, completion_tokens=e.output_tokens_expected)
-            total += p + c
-        return total * scale
-    except Exception:
-        return None
+    costs = [price(e.model, e.input_tokens, e.output_tokens_expected) for e in estimates]
+    return None if any(c is None for c in costs) else sum(costs) * scale

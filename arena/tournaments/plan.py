@@ -95,19 +95,9 @@ def _sample_matches(sched: Scheduler, prompts: Sequence[Prompt], models: Sequenc
 
 def _price(model: str, input_tokens: float, output_tokens: float) -> float | None:
     """Dollars for that usage from litellm's price table; None when the model has no known price."""
-    import litellm
+    from arena.backends import price
 
-    try:
-        pin, pout = litellm.cost_per_token(model=model, prompt_tokens=max(int(round(input_tokens)), 0), completion_tokens=max(int(round(output_tokens)), 0))
-    except Exception:
-        return None
-    total = float(pin) + float(pout)
-    if total == 0 and (input_tokens or output_tokens):
-        # litellm prices some unknown or free-form models at 0; only trust a 0 listed in the table
-        info = litellm.model_cost.get(model) or litellm.model_cost.get(model.split("/", 1)[-1])
-        if not info:
-            return None
-    return total
+    return price(model, max(int(round(input_tokens)), 0), max(int(round(output_tokens)), 0))
 
 
 def plan_tournament(
