@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from arena.errors import SpecError
 from arena.records import LABEL_SCORE, Game, MatchContext, Verdict
 
 
@@ -83,3 +84,15 @@ def combine_games(match_id: str, games: list[Game]) -> Verdict:
     if total > 0:
         return Verdict(match_id, "a", 2 if strong else 1, consistent, "A>>B" if strong else "A>B")
     return Verdict(match_id, "b", 2 if strong else 1, consistent, "B>>A" if strong else "B>A")
+
+
+def preset_error(where: str, e, what: str, fields, missing_hint: str = ""):
+    """One-line `SpecError` for a preset that failed pydantic validation (`e`, a ValidationError):
+    the file, the first bad key and what was expected. `what` names the setting kind ("an llm judge")."""
+    err = e.errors()[0]
+    key = ".".join(str(x) for x in err["loc"]) or "?"
+    if err["type"] == "extra_forbidden":
+        return SpecError(f"{where}: key {key!r} is not {what} setting (expected one of: {', '.join(fields)})")
+    if err["type"] == "missing":
+        return SpecError(f"{where}: key {key!r} is missing{missing_hint}")
+    return SpecError(f"{where}: key {key!r}: {err['msg']} (got {err.get('input')!r})")

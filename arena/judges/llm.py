@@ -21,8 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
-from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, preset_error
 from arena.judges._parse import RETRY_PROMPT, parse_label
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
 from arena.records import Game, MatchContext, Order, swap_label
@@ -53,16 +52,6 @@ class LLMPreset(BaseModel):
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
     extra_params: dict = Field(default_factory=dict)  # more sampling parameters (top_p, seed, ...)
-
-
-def _spec_error(where: str, e: ValidationError) -> SpecError:
-    err = e.errors()[0]
-    key = ".".join(str(x) for x in err["loc"]) or "?"
-    if err["type"] == "extra_forbidden":
-        return SpecError(f"{where}: key {key!r} is not an llm judge setting (expected one of: {', '.join(LLMPreset.model_fields)})")
-    if err["type"] == "missing":
-        return SpecError(f"{where}: key {key!r} is missing")
-    return SpecError(f"{where}: key {key!r}: {err['msg']} (got {err.get('input')!r})")
 
 
 class LLMJudge(Judge):
@@ -184,7 +173,7 @@ def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool
     try:
         cfg = LLMPreset(**merged)
     except ValidationError as e:
-        raise _spec_error(where, e) from None
+        raise preset_error(where, e, "an llm judge", LLMPreset.model_fields) from None
     template = load_template(cfg.template, Path(base_dir))
     backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
     return LLMJudge(name, cfg, template=template, backend=backend, seed=int(runtime.get("seed") or 0))

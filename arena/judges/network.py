@@ -84,7 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult
+from arena.judges._base import CallEstimate, Judge, JudgeResult, preset_error
 from arena.judges._render import fence_tag, load_template, render_messages
 from arena.records import Game, MatchContext, Order, Verdict
 
@@ -367,16 +367,6 @@ class NetworkPreset(BaseModel):
         if not isinstance(v, list) or not v:
             raise ValueError("expected a non-empty list of role names or {name, description} tables")
         return [{"name": x} if isinstance(x, str) else x for x in v]
-
-
-def _spec_error(where: str, e: ValidationError) -> SpecError:
-    err = e.errors()[0]
-    key = ".".join(str(x) for x in err["loc"]) or "?"
-    if err["type"] == "extra_forbidden":
-        return SpecError(f"{where}: key {key!r} is not a network judge setting (expected one of: {', '.join(NetworkPreset.model_fields)})")
-    if err["type"] == "missing":
-        return SpecError(f"{where}: key {key!r} is missing")
-    return SpecError(f"{where}: key {key!r}: {err['msg']} (got {err.get('input')!r})")
 
 
 # -- the judge -----------------------------------------------------------------------------------------
@@ -717,7 +707,7 @@ def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool
     try:
         cfg = NetworkPreset(**merged)
     except ValidationError as e:
-        raise _spec_error(where, e) from None
+        raise preset_error(where, e, "a network judge", NetworkPreset.model_fields) from None
     if cfg.roles and cfg.width is not None and cfg.width > len(cfg.roles):
         raise SpecError(f"{where}: key 'width': {cfg.width} is more than the {len(cfg.roles)} fixed roles (give more roles, or drop width)")
     templates = {

@@ -62,7 +62,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import ArenaError, SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, preset_error
 from arena.records import LABEL_SCORE, Game, MatchContext, Order
 
 Aggregation = Literal["majority", "mean", "weighted"]
@@ -330,13 +330,7 @@ def build(preset: dict, *, name: str, base_dir: Path, _panel_chain: tuple[str, .
     try:
         cfg = PanelPreset(**preset)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(x) for x in err["loc"]) or "?"
-        if err["type"] == "extra_forbidden":
-            raise SpecError(f"{where}: key {key!r} is not a panel setting (expected one of: {', '.join(PanelPreset.model_fields)})") from None
-        if err["type"] == "missing":
-            raise SpecError(f"{where}: key {key!r} is missing (a list of judge presets)") from None
-        raise SpecError(f"{where}: key {key!r}: {err['msg']} (got {err.get('input')!r})") from None
+        raise preset_error(where, e, "a panel", PanelPreset.model_fields, " (a list of judge presets)") from None
     chain = (*_panel_chain, str(Path(where).resolve()))
     runtime = {k: options[k] for k in RUNTIME_OPTIONS if k in options}
     members: list[Member] = []
