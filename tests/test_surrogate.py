@@ -224,6 +224,14 @@ def test_ranking_check_on_fixture(shipped):
     assert r["models"] == 4 and r["matches"] == 6 * 30
     assert {row["model"] for row in r["leaderboard"]} == set(outs)
     assert -1 <= r["spearman"] <= 1
+    assert "teacher_spearman" not in r
+    # the imitated judge's own ranking: compared with the reference and with the surrogate's
+    ratings = {row["model"]: row["rating"] for row in r["leaderboard"]}
+    t = ranking_check(shipped, outs, ref, teacher=ratings, bootstrap=20)
+    assert t["teacher_spearman"] == pytest.approx(1.0)
+    assert t["teacher_reference_spearman"] == pytest.approx(r["spearman"])
+    reverse = {m: -v for m, v in ratings.items()}
+    assert ranking_check(shipped, outs, ref, teacher=reverse, bootstrap=20)["teacher_spearman"] == pytest.approx(-1.0)
 
 
 def test_cli_train_and_eval(cli, tmp_path):
@@ -236,6 +244,10 @@ def test_cli_train_and_eval(cli, tmp_path):
     assert r.code == 0, r.err
     res = json.loads(r.out)
     assert res["on_data"]["rows"] == 180 and res["ranking"]["matches"] == 180
+    # the fixture's reference file has alpacaeval2_winrate: used as the imitated judge's ranking by default
+    assert res["ranking"]["teacher"].endswith(":alpacaeval2_winrate") and -1 <= res["ranking"]["teacher_spearman"] <= 1
+    r = cli("surrogate", "eval", "--data", FIX / "judgments", "--weights", out, "--outputs", FIX / "outputs", "--reference", FIX / "reference_rankings.csv", "--teacher-column", "nope")
+    assert r.code == 2 and "expected a CSV with columns model and nope" in r.err
     r = cli("surrogate", "eval", "--data", FIX / "judgments")
     assert r.code == 0 and "longer answer wins" in r.out and "held-out models" in r.out
 

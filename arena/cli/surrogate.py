@@ -69,12 +69,26 @@ def _print_held_out(h: dict) -> None:
     )
 
 
+def _csv_columns(path: Path) -> list[str]:
+    import csv
+
+    try:
+        with Path(path).open(encoding="utf-8") as fh:
+            return next(csv.reader(fh), [])
+    except OSError:
+        return []
+
+
 @app.command("eval")
 def eval_cmd(
     data: DataOption,
     outputs: Annotated[Path | None, typer.Option("--outputs", help="Folder of model outputs (<model>.json[.gz]) for the round-robin ranking check.", show_default=False)] = None,
     reference: Annotated[Path | None, typer.Option("--reference", help="CSV with model and reference ratings (default: reference_rankings.csv beside --outputs).", show_default=False)] = None,
     column: Annotated[str, typer.Option("--column", help="Reference column to compare the ranking with.")] = "chatbot_arena_elo_2024_02_02",
+    teacher_column: Annotated[
+        str | None,
+        typer.Option("--teacher-column", help="Column of the imitated judge's own scores of the models (default: alpacaeval2_winrate when the file has it).", show_default=False),
+    ] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="Weights file (default: the shipped one).", show_default=False)] = None,
     length_control: Annotated[bool, typer.Option("--length-control/--no-length-control", help="Drop the length terms from the score.")] = False,
     cv: Annotated[bool, typer.Option("--cv", help="Re-run the cross-validation by model (re-trains; minutes) instead of reading the held-out figures stored with the weights.")] = False,
@@ -101,8 +115,14 @@ def eval_cmd(
     if outputs is not None:
         outs = load_outputs(outputs)
         ref_path = reference or (Path(outputs).parent / "reference_rankings.csv" if (Path(outputs).parent / "reference_rankings.csv").exists() else Path(outputs) / "reference_rankings.csv")
-        result["ranking"] = ranking_check(model, outs, load_reference(ref_path, column), bootstrap=bootstrap)
+        teacher = None
+        tcol = teacher_column or "alpacaeval2_winrate"
+        if teacher_column is not None or tcol in _csv_columns(ref_path):
+            teacher = load_reference(ref_path, tcol)
+        result["ranking"] = ranking_check(model, outs, load_reference(ref_path, column), teacher=teacher, bootstrap=bootstrap)
         result["ranking"]["reference"] = f"{ref_path}:{column}"
+        if teacher is not None:
+            result["ranking"]["teacher"] = f"{ref_path}:{tcol}"
     if format is OutFormat.json:
         result["held_out"] = {k: v for k, v in (result["held_out"] or {}).items()}
         print_json(result)
@@ -126,3 +146,8 @@ def eval_cmd(
             t.add_row(str(i), row["model"], f"{row['rating']:.0f}", f"{row['ci_low']:.0f}..{row['ci_high']:.0f}", "-" if row["reference"] is None else f"{row['reference']:g}", str(row["mean_chars"]))
         console().print(t)
         typer.echo(f"Spearman with {r['reference']}: {r['spearman']:.3f} (Kendall {r['kendall']:.3f}); ranking by mean answer length: {r['length_spearman']:.3f}")
+        if "teacher" in r:
+            typer.echo(
+                f"the imitated judge's own ranking ({r['teacher']}): Spearman {r['teacher_reference_spearman']:.3f} with the reference; "
+                f"the surrogate's ranking vs the judge's: Spearman {r['teacher_spearman']:.3f}"
+            )

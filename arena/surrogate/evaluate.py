@@ -51,8 +51,22 @@ def round_robin_battles(model: SurrogateModel, outputs: Mapping[str, Mapping[str
     return battles
 
 
-def ranking_check(model: SurrogateModel, outputs: Mapping[str, Mapping[str, str]], reference: Mapping[str, float], *, bootstrap: int = 200, seed: int = 0) -> dict:
-    """Round-robin judged by `model`, rated by `arena.ratings.fit_ratings`, compared with `reference`."""
+def ranking_check(
+    model: SurrogateModel,
+    outputs: Mapping[str, Mapping[str, str]],
+    reference: Mapping[str, float],
+    *,
+    teacher: Mapping[str, float] | None = None,
+    bootstrap: int = 200,
+    seed: int = 0,
+) -> dict:
+    """Round-robin judged by `model`, rated by `arena.ratings.fit_ratings`, compared with `reference`.
+
+    `teacher`: the imitated judge's own scores of these models (e.g. its AlpacaEval win rates
+    against a common baseline, which under Bradley-Terry order models as their ratings would).
+    Adds `teacher_spearman` (surrogate vs teacher: how well the imitation ranks) and
+    `teacher_reference_spearman` (teacher vs reference: the most a faithful imitation can expect).
+    """
     from arena.ratings import agreement, fit_ratings
 
     battles = round_robin_battles(model, outputs)
@@ -61,6 +75,10 @@ def ranking_check(model: SurrogateModel, outputs: Mapping[str, Mapping[str, str]
     lengths = {m: float(np.mean([len(t) for t in outputs[m].values()])) for m in outputs}
     ag_len = agreement(lengths, dict(reference))
     outcomes = [b.outcome for b in battles]
+    extra: dict = {}
+    if teacher:
+        extra["teacher_spearman"] = agreement(board, dict(teacher))["spearman"]
+        extra["teacher_reference_spearman"] = agreement({m: v for m, v in teacher.items() if m in outputs}, dict(reference))["spearman"]
     return {
         "models": len(outputs),
         "matches": len(battles),
@@ -68,5 +86,6 @@ def ranking_check(model: SurrogateModel, outputs: Mapping[str, Mapping[str, str]
         "spearman": ag["spearman"],
         "kendall": ag["kendall"],
         "length_spearman": ag_len["spearman"],
+        **extra,
         "leaderboard": [{"model": r.model, "rating": round(r.rating, 1), "ci_low": round(r.ci_low, 1), "ci_high": round(r.ci_high, 1), "reference": reference.get(r.model), "mean_chars": round(lengths[r.model])} for r in board.rows],
     }
