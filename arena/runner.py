@@ -139,16 +139,20 @@ def select(spec, prompts: list[Prompt], outputs: list[Output]) -> tuple[list[Pro
     return prompts, outputs, models
 
 
-def spec_identity(spec, pool_fp: str, judge_preset: dict) -> str:
-    """What decides a run's verdicts; budget, concurrency and display options are left out."""
+def spec_identity(spec, pool_fp: str, judge_preset: dict, judge_fingerprint: dict | None = None) -> str:
+    """What decides a run's verdicts; budget, concurrency and display options are left out.
+
+    `judge_fingerprint` (`Judge.fingerprint()`): digests of the files the judge read (templates,
+    weights, a panel's member presets), so that editing one starts a fresh run."""
     d = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
     for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference"):
         d.pop(k, None)
-    blob = json.dumps([d, pool_fp, judge_preset], sort_keys=True, default=str)
+    parts = [d, pool_fp, judge_preset] + ([judge_fingerprint] if judge_fingerprint else [])
+    blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def prepare_run(store, spec, judge_preset: dict, *, new: bool = False, create: bool = True) -> PreparedRun:
+def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | None = None, new: bool = False, create: bool = True) -> PreparedRun:
     """Find the run to resume (same name and identity, not `--new`) or prepare a fresh one.
 
     With `create=False` a fresh run is not written yet: call `create_run(store, prepared)` once
@@ -158,7 +162,7 @@ def prepare_run(store, spec, judge_preset: dict, *, new: bool = False, create: b
     pool = resolve_pool(store, spec)
     prompts, outputs, models = select(spec, store.prompts(pool), store.outputs(pool))
     fp = pool_fingerprint(PoolData(prompts, outputs))
-    ident = spec_identity(spec, fp, judge_preset)
+    ident = spec_identity(spec, fp, judge_preset, judge_fingerprint)
     existing = None if new else store.find_resumable_run(spec.name, ident)
     if existing is not None:
         return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"])

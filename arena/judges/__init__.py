@@ -48,7 +48,9 @@ def load_judge(name_or_path: str | Path, **options) -> Judge:
         module = importlib.import_module(f"arena.judges.{kind}")
     except ModuleNotFoundError:
         raise SpecError(f"{path}: key 'kind': unknown judge kind {kind!r} (expected one of: {', '.join(judge_kinds())})") from None
-    return module.build(preset, name=path.stem, base_dir=path.parent, **options)
+    judge = module.build(preset, name=path.stem, base_dir=path.parent, **options)
+    judge.preset = preset  # what a panel's fingerprint records of a member read from a file
+    return judge
 
 
 def judge_kinds() -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from arena.errors import SpecError
@@ -54,6 +55,24 @@ class Judge(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release backends, connections, engines."""
+
+    def fingerprint(self) -> dict:
+        """What decides this judge's verdicts beyond its own preset's keys: digests of the files it
+        read (templates, weights) and its members' presets. A run's identity includes it, so editing
+        one of those files starts a fresh run instead of mixing two judges' verdicts in one."""
+        return {}
+
+
+def file_digest(path: str | Path | None) -> str | None:
+    """sha256 of a file's bytes (16 hex digits), or None when there is no such file."""
+    import hashlib
+
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
 
 
 def combine_games(match_id: str, games: list[Game]) -> Verdict:

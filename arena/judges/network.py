@@ -84,7 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, preset_error
+from arena.judges._base import file_digest, CallEstimate, Judge, JudgeResult, preset_error
 from arena.judges._render import fence_tag, load_template, render_messages
 from arena.records import Game, MatchContext, Order, Verdict
 
@@ -443,6 +443,9 @@ class NetworkJudge(Judge):
         self.roles_params = {"temperature": cfg.temperature, "max_tokens": cfg.roles_max_tokens, **cfg.extra_params}
 
     # -- plans -------------------------------------------------------------------------------------
+    def fingerprint(self) -> dict:
+        return {"templates": {k: file_digest(getattr(t, "filename", None)) for k, t in sorted(self.templates.items())}}
+
     def calls_per_match(self) -> int:
         return (0 if self.fixed_roles else 1) + 2 * self.width * self.depth
 

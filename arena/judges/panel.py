@@ -189,6 +189,14 @@ class PanelJudge(Judge):
         self.cfg = cfg
         self.members = members
 
+    def fingerprint(self) -> dict:
+        """Each member's name, weight, own preset (when it was read from a file) and fingerprint."""
+        return {
+            "members": [
+                {"name": m.name, "weight": m.weight, "preset": getattr(m.judge, "preset", None), **m.judge.fingerprint()} for m in self.members
+            ]
+        }
+
     def calls_per_match(self) -> int:
         return sum(m.judge.calls_per_match() for m in self.members)
 

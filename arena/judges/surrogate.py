@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from arena.errors import SpecError
-from arena.judges._base import Judge, JudgeResult, combine_games
+from arena.judges._base import file_digest, Judge, JudgeResult, combine_games
 from arena.records import Game, MatchContext
 
 kind = "surrogate"
@@ -31,10 +31,14 @@ DESCRIPTION = "surrogate (imitates {imitates}; offline)"
 class SurrogateJudge(Judge):
     kind = "surrogate"
 
-    def __init__(self, name: str, model, description: str = "", *, strong_weight: float = 3.0) -> None:
+    def __init__(self, name: str, model, description: str = "", *, strong_weight: float = 3.0, weights_digest: str | None = None) -> None:
         super().__init__(name, description or DESCRIPTION.format(imitates="GPT-4-Turbo"))
         self.model = model
         self.strong_weight = strong_weight
+        self.weights_digest = weights_digest
+
+    def fingerprint(self) -> dict:
+        return {"weights": self.weights_digest}
 
     def calls_per_match(self) -> int:
         return 0
@@ -80,7 +84,7 @@ def _float(preset: dict, key: str, default: float, lo: float, hi: float, where: 
 
 def build(preset: dict, *, name: str, base_dir: Path, **options) -> SurrogateJudge:
     """Build the surrogate judge a preset describes (the `kind = "surrogate"` entry point)."""
-    from arena.surrogate.model import DEFAULT_STRONG, DEFAULT_TIE, SurrogateModel
+    from arena.surrogate.model import DEFAULT_STRONG, DEFAULT_TIE, WEIGHTS_FILE, SurrogateModel
 
     where = Path(base_dir) / f"{name}.toml"
     weights = preset.get("weights")
@@ -101,4 +105,5 @@ def build(preset: dict, *, name: str, base_dir: Path, **options) -> SurrogateJud
         raise SpecError(f"{where}: key 'strong': {model.strong} overlaps the tie band (must be at most 0.5 - tie = {0.5 - model.tie})")
     imitates = str(preset.get("imitates") or "GPT-4-Turbo")
     strong_weight = _float(preset, "strong_weight", 3.0, 1.0, 100.0, where)
-    return SurrogateJudge(name, model, DESCRIPTION.format(imitates=imitates), strong_weight=strong_weight)
+    digest = file_digest(path or WEIGHTS_FILE)
+    return SurrogateJudge(name, model, DESCRIPTION.format(imitates=imitates), strong_weight=strong_weight, weights_digest=digest)

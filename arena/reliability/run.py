@@ -134,8 +134,9 @@ def run_name(judge: str, pairs_path: str) -> str:
     return f"{RUN_PREFIX}:{judge}:{pairs_path}"
 
 
-def _spec_hash(preset: dict, pairs: PairSet, content_sha: str) -> str:
-    blob = json.dumps([preset, pairs.format, content_sha], sort_keys=True, default=str)
+def _spec_hash(preset: dict, pairs: PairSet, content_sha: str, judge_fingerprint: dict | None = None) -> str:
+    parts = [preset, pairs.format, content_sha] + ([judge_fingerprint] if judge_fingerprint else [])
+    blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -162,7 +163,7 @@ async def evaluate_judge_async(
     label = judge_label or judge.name
     name = run_name(label, str(pairs.path))
     content_sha = file_sha256(pairs.path)
-    spec_hash = _spec_hash(preset, pairs, content_sha)
+    spec_hash = _spec_hash(preset, pairs, content_sha, judge.fingerprint())
     run = store.find_resumable_run(name, spec_hash)
     if run is None:
         run_id = "je-" + uuid.uuid4().hex[:12]
