@@ -271,6 +271,7 @@ def test_leaderboard_ranks_matrices_and_records():
     assert [r.rank for r in lb.rows] == list(range(1, 7))
     lo = np.array([r.ci_low for r in lb.rows])
     hi = np.array([r.ci_high for r in lb.rows])
+    assert (lo < hi).all()  # every model has an interval of positive width
     for k, r in enumerate(lb.rows):
         assert r.ci_low <= r.rating <= r.ci_high
         assert r.rank_ub == 1 + int(np.sum(lo > r.ci_high))

@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
-from arena.judges._base import file_digest, CallEstimate, Judge, JudgeResult, combine_games, preset_error
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error
 from arena.judges._parse import RETRY_PROMPT, parse_label
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
 from arena.records import Game, MatchContext, Order, swap_label

@@ -84,7 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
-from arena.judges._base import file_digest, CallEstimate, Judge, JudgeResult, preset_error
+from arena.judges._base import CallEstimate, Judge, JudgeResult, file_digest, preset_error
 from arena.judges._render import fence_tag, load_template, render_messages
 from arena.records import Game, MatchContext, Order, Verdict
 

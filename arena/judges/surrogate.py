@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from arena.errors import SpecError
-from arena.judges._base import file_digest, Judge, JudgeResult, combine_games
+from arena.judges._base import Judge, JudgeResult, combine_games, file_digest
 from arena.records import Game, MatchContext
 
 kind = "surrogate"
