@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena.judges._base import cached_part
 from arena.records import Game, Match, MatchContext, Output, Prompt, Verdict
 from arena.resources import bundled_dir
 
@@ -251,17 +252,16 @@ class Runner:
         s = self.stats
         for g in games:
             s.games += 1
-            if g.cached:
-                s.cached_calls += g.calls
-            else:
-                s.calls += g.calls
+            cached_calls, cached_cost = cached_part(g)
+            s.cached_calls += cached_calls
+            s.calls += g.calls - cached_calls
             s.retries += max(0, g.attempts - 1)
             s.input_tokens += g.input_tokens
             s.output_tokens += g.output_tokens
             if g.cost_usd is None:
                 s.cost_unknown = True
-            elif not g.cached:
-                s.cost_usd += g.cost_usd
+            else:
+                s.cost_usd += max(0.0, g.cost_usd - cached_cost)
             if g.label == "error":
                 s.errors += 1
             elif g.label == "unparsed":

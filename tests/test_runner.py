@@ -140,3 +140,34 @@ def test_a_run_above_the_confirm_threshold_needs_yes_and_leaves_no_run_behind(cl
     assert "Plan: 706 matches, 1412 judge calls" in r.out
     r = cli("tournament", "list", "--format", "json")
     assert r.out.strip() == "[]"
+
+
+class PartlyCachedJudge(ScriptedJudge):
+    """Each game made 3 calls, 2 of them served from the call cache (a match resumed after a kill)."""
+
+    async def judge(self, ctx: MatchContext) -> JudgeResult:
+        res = await super().judge(ctx)
+        games = [
+            Game(g.match_id, g.judge, g.order, g.label, raw=g.raw, calls=3, cost_usd=0.3, detail={"cached_calls": 2, "cached_cost_usd": 0.2})
+            for g in res.games
+        ]
+        return JudgeResult(games, res.verdict)
+
+
+def test_calls_served_from_the_cache_inside_a_game_are_not_counted_as_paid(store):
+    from arena.judges._base import cached_part
+    from arena.reports._data import judge_stats
+
+    spec, prepared, sched = _setup(store, "round-robin", pairs_per_prompt=1)
+    stats = asyncio.run(Runner(store, prepared, PartlyCachedJudge(), sched).run())
+    n_games = 2 * stats.matches_done
+    assert n_games > 0
+    assert (stats.calls, stats.cached_calls) == (n_games, 2 * n_games)
+    assert stats.cost_usd == pytest.approx(0.1 * n_games)
+    games = store.games(prepared.run_id)
+    assert cached_part(games[0]) == (2, pytest.approx(0.2))  # a stored row: detail is JSON text
+    js = judge_stats(games, store.verdicts(prepared.run_id))  # the report counts the same
+    assert (js["calls"], js["cached_calls"]) == (n_games, 2 * n_games)
+    assert js["cost_usd"] == pytest.approx(0.1 * n_games)
+    whole = Game("m", "j", "AB", "A>B", calls=3, cost_usd=0.3, cached=True)
+    assert cached_part(whole) == (3, 0.3)

@@ -186,11 +186,9 @@ def show(
     rid = r["run_id"]
     counts = dict(store.db.execute("SELECT status, COUNT(*) FROM matches WHERE run_id = ? GROUP BY status", [rid]).fetchall())
     outcomes = dict(store.db.execute("SELECT outcome, COUNT(*) FROM verdicts WHERE run_id = ? GROUP BY outcome", [rid]).fetchall())
-    g = store.db.execute(
-        "SELECT COUNT(*), SUM(calls * (1 - cached)), SUM(calls * cached), SUM(input_tokens), SUM(output_tokens),"
-        " SUM(CASE WHEN cached = 0 THEN cost_usd END), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM games WHERE run_id = ?",
-        [rid],
-    ).fetchone()
+    from arena.reports._data import judge_stats
+
+    js = judge_stats(store.games(rid), [])  # paid and cached calls as the report counts them
     info = {
         "run_id": rid,
         "name": r["name"],
@@ -198,12 +196,12 @@ def show(
         "seed": r["seed"],
         "matches": counts,
         "verdicts": outcomes,
-        "games": g[0],
-        "calls": g[1] or 0,
-        "cached_calls": g[2] or 0,
-        "input_tokens": g[3] or 0,
-        "output_tokens": g[4] or 0,
-        "cost_usd": None if g[6] else round(g[5] or 0.0, 6),
+        "games": js["games"],
+        "calls": js["calls"],
+        "cached_calls": js["cached_calls"],
+        "input_tokens": js["input_tokens"],
+        "output_tokens": js["output_tokens"],
+        "cost_usd": js["cost_usd"],
         "summary": r.get("summary"),
     }
     if format is OutFormat.json:

@@ -63,6 +63,30 @@ class Judge(ABC):
         return {}
 
 
+def cached_part(game: Game | dict) -> tuple[int, float]:
+    """(calls, cost in USD) of a game that were served from the call cache rather than paid.
+
+    A game is `cached` when all its calls were; a game with several calls (a network's, a panel's,
+    an llm judge's retry) says how many of them were in `detail.cached_calls` and their cost in
+    `detail.cached_cost_usd`, so a match resumed after a kill is not counted as paid twice.
+    Takes a `Game` or a stored games row (whose `detail` is JSON text)."""
+    import json
+
+    row = game if isinstance(game, dict) else None
+    cached, calls, cost, detail = (
+        (row["cached"], row["calls"], row["cost_usd"], row.get("detail")) if row is not None else (game.cached, game.calls, game.cost_usd, game.detail)
+    )
+    if cached:
+        return int(calls or 0), float(cost or 0.0)
+    if isinstance(detail, str):
+        try:
+            detail = json.loads(detail)
+        except ValueError:
+            detail = None
+    d = detail if isinstance(detail, dict) else {}
+    return int(d.get("cached_calls") or 0), float(d.get("cached_cost_usd") or 0.0)
+
+
 def file_digest(path: str | Path | None) -> str | None:
     """sha256 of a file's bytes (16 hex digits), or None when there is no such file."""
     import hashlib

@@ -139,6 +139,8 @@ class LLMJudge(Judge):
         cached_cost = sum(c.cost_usd or 0.0 for c in calls if c.cached)
         if cached_cost:
             detail["cached_cost_usd"] = cached_cost
+        if any(c.cached for c in calls):
+            detail["cached_calls"] = sum(c.cached for c in calls)
         return Game(
             match_id=ctx.match_id,
             judge=self.name,

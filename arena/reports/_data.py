@@ -36,10 +36,13 @@ def read_reference(path: str | Path) -> tuple[dict[str, float], str]:
 
 
 def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
+    from arena.judges._base import cached_part
+
     labels = Counter(g["label"] for g in games)
     n = len(games)
     paid = [g for g in games if not g["cached"]]
-    costs = [g["cost_usd"] for g in paid]
+    cached = [cached_part(g) for g in games]
+    costs = [None if g["cost_usd"] is None else max(0.0, g["cost_usd"] - c) for g, (_, c) in zip(games, cached) if not g["cached"]]
     decided = [v for v in verdicts if v["outcome"] in ("a", "b", "tie")]
     two = [v for v in decided if v["consistent"] is not None]
     first_slot = 0
@@ -53,8 +56,8 @@ def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
     return {
         "games": n,
         "labels": dict(labels),
-        "calls": sum(g["calls"] or 0 for g in paid),
-        "cached_calls": sum(g["calls"] or 0 for g in games if g["cached"]),
+        "calls": sum((g["calls"] or 0) - k for g, (k, _) in zip(games, cached)),
+        "cached_calls": sum(k for k, _ in cached),
         "retries": sum(max(0, (g["attempts"] or 1) - 1) for g in games),
         "errors": labels.get("error", 0),
         "unparsed": labels.get("unparsed", 0),
