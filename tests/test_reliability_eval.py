@@ -317,3 +317,15 @@ def test_surrogate_judge_on_llmbar_natural(cli, tmp_path):
     assert res["usage"]["calls_per_pair"] == 0 and res["usage"]["cost_per_1000_pairs_usd"] == 0.0
     row = json.loads(cli("judge", "compare", tmp_path / "s.json", "-f", "json").out)[0]
     assert row["judge"] == "surrogate" and row["cost_per_1000_pairs_usd"] == 0.0
+
+
+def test_records_count_calls_served_from_the_cache_inside_a_game():
+    from arena.records import Game
+    from arena.reliability.run import records_from_games
+
+    games = [
+        Game("p1", "net", "AB", "A>B", calls=5, cost_usd=0.5, detail={"cached_calls": 3, "cached_cost_usd": 0.3}),
+        Game("p1", "net", "BA", "A>B", calls=5, cost_usd=0.5, cached=True),
+    ]
+    ab, ba = records_from_games("p1", "net", games)
+    assert (ab.calls, ab.cached_calls) == (5, 3) and (ba.calls, ba.cached_calls) == (5, 5)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -85,6 +87,19 @@ def cached_part(game: Game | dict) -> tuple[int, float]:
             detail = None
     d = detail if isinstance(detail, dict) else {}
     return int(d.get("cached_calls") or 0), float(d.get("cached_cost_usd") or 0.0)
+
+
+def record_cached(detail: dict, parts: Iterable[tuple[int, float]]) -> None:
+    """Write `detail.cached_calls` and `detail.cached_cost_usd` (when not zero) from the (calls, cost)
+    of the parts of a game served from the call cache: `(1, cost)` per cached completion, or
+    `cached_part(g)` per member game."""
+    parts = list(parts)
+    calls = sum(n for n, _ in parts)
+    cost = math.fsum(c for _, c in parts)
+    if calls:
+        detail["cached_calls"] = calls
+    if cost:
+        detail["cached_cost_usd"] = cost
 
 
 def file_digest(path: str | Path | None) -> str | None:

@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
-from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error, record_cached
 from arena.judges._parse import RETRY_PROMPT, parse_label
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
 from arena.records import Game, MatchContext, Order, swap_label
@@ -136,11 +136,7 @@ class LLMJudge(Judge):
     ) -> Game:
         costs = [c.cost_usd for c in calls if c.error is None]
         cost = None if any(c is None for c in costs) else float(sum(costs))  # type: ignore[arg-type]
-        cached_cost = sum(c.cost_usd or 0.0 for c in calls if c.cached)
-        if cached_cost:
-            detail["cached_cost_usd"] = cached_cost
-        if any(c.cached for c in calls):
-            detail["cached_calls"] = sum(c.cached for c in calls)
+        record_cached(detail, ((1, c.cost_usd or 0.0) for c in calls if c.cached))
         return Game(
             match_id=ctx.match_id,
             judge=self.name,

@@ -84,7 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, file_digest, preset_error
+from arena.judges._base import CallEstimate, Judge, JudgeResult, file_digest, preset_error, record_cached
 from arena.judges._render import fence_tag, load_template, render_messages
 from arena.records import Game, MatchContext, Order, Verdict
 
@@ -621,10 +621,7 @@ class NetworkJudge(Judge):
                 "cached": roles_call.cached,
                 "error": roles_call.error,
             }
-        cached_cost = math.fsum(c.cost_usd or 0.0 for c in calls if c.cached)
-        if cached_cost:
-            detail["cached_cost_usd"] = cached_cost
-        detail["cached_calls"] = sum(c.cached for c in calls)
+        record_cached(detail, ((1, c.cost_usd or 0.0) for c in calls if c.cached))
         ok = [e for e in self.used(evs) if e.ok]
         error = None
         if self.quorum_ok(evs):

@@ -62,7 +62,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import ArenaError, SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, cached_part, combine_games, preset_error
+from arena.judges._base import CallEstimate, Judge, JudgeResult, cached_part, combine_games, preset_error, record_cached
 from arena.records import LABEL_SCORE, Game, MatchContext, Order
 
 Aggregation = Literal["majority", "mean", "weighted"]
@@ -288,12 +288,7 @@ class PanelJudge(Judge):
                 )
             raw = f"no quorum: {len(votes)} of {len(entries)} members voted (need {need})"
         costs = [g.cost_usd for g in all_games]
-        parts = [cached_part(g) for g in all_games]
-        cached_cost = math.fsum(c for _, c in parts)
-        if cached_cost:
-            detail["cached_cost_usd"] = cached_cost
-        if any(n for n, _ in parts):
-            detail["cached_calls"] = sum(n for n, _ in parts)
+        record_cached(detail, (cached_part(g) for g in all_games))
         return Game(
             match_id=ctx.match_id,
             judge=self.name,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from arena.judges import Judge, JudgeResult, combine_games, load_judge, load_preset
+from arena.judges._base import cached_part
 from arena.records import Game, Match, MatchContext, swap_label
 from arena.reliability.formats import LABEL_PICK, GameRecord, Pair, PairSet
 
@@ -76,7 +77,7 @@ def records_from_games(pair_id: str, judge_name: str, games: Sequence[Game]) -> 
                 output_tokens=sum(int(g.output_tokens or 0) for g in gs),
                 cost_usd=None if any(c is None for c in costs) else float(sum(costs)),
                 latency_s=float(sum(g.latency_s or 0.0 for g in gs)),
-                cached_calls=sum(int(g.calls or 0) for g in gs if g.cached),
+                cached_calls=sum(cached_part(g)[0] for g in gs),
             )
         )
     return out
