@@ -186,9 +186,20 @@ def show(
     rid = r["run_id"]
     counts = dict(store.db.execute("SELECT status, COUNT(*) FROM matches WHERE run_id = ? GROUP BY status", [rid]).fetchall())
     outcomes = dict(store.db.execute("SELECT outcome, COUNT(*) FROM verdicts WHERE run_id = ? GROUP BY outcome", [rid]).fetchall())
-    from arena.reports._data import judge_stats
+    from arena.judges._base import cached_part
 
-    js = judge_stats(store.games(rid), [])  # paid and cached calls as the report counts them
+    g = store.db.execute(
+        "SELECT COUNT(*), SUM(calls * (1 - cached)), SUM(calls * cached), SUM(input_tokens), SUM(output_tokens),"
+        " SUM(CASE WHEN cached = 0 THEN cost_usd END), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM games WHERE run_id = ?",
+        [rid],
+    ).fetchone()
+    calls, cached_calls, cost = g[1] or 0, g[2] or 0, g[5] or 0.0
+    partly = store.db.execute(  # games some of whose calls the cache served say so in their detail
+        "SELECT cached, calls, cost_usd, detail FROM games WHERE run_id = ? AND cached = 0 AND instr(detail, 'cached_calls') > 0", [rid]
+    ).fetchall()
+    for row in partly:
+        k, c = cached_part(dict(zip(("cached", "calls", "cost_usd", "detail"), row)))
+        calls, cached_calls, cost = calls - k, cached_calls + k, cost - c
     info = {
         "run_id": rid,
         "name": r["name"],
@@ -196,12 +207,12 @@ def show(
         "seed": r["seed"],
         "matches": counts,
         "verdicts": outcomes,
-        "games": js["games"],
-        "calls": js["calls"],
-        "cached_calls": js["cached_calls"],
-        "input_tokens": js["input_tokens"],
-        "output_tokens": js["output_tokens"],
-        "cost_usd": js["cost_usd"],
+        "games": g[0],
+        "calls": calls,
+        "cached_calls": cached_calls,
+        "input_tokens": g[3] or 0,
+        "output_tokens": g[4] or 0,
+        "cost_usd": None if g[6] else round(max(0.0, cost), 6),
         "summary": r.get("summary"),
     }
     if format is OutFormat.json:

@@ -81,6 +81,8 @@ def cached_part(game: Game | dict) -> tuple[int, float]:
     if cached:
         return int(calls or 0), float(cost or 0.0)
     if isinstance(detail, str):
+        if "cached_c" not in detail:  # most games: nothing to parse
+            return 0, 0.0
         try:
             detail = json.loads(detail)
         except ValueError:
