@@ -49,7 +49,7 @@ def load_judge(name_or_path: str | Path, **options) -> Judge:
     except ModuleNotFoundError:
         raise SpecError(f"{path}: key 'kind': unknown judge kind {kind!r} (expected one of: {', '.join(judge_kinds())})") from None
     judge = module.build(preset, name=path.stem, base_dir=path.parent, **options)
-    judge.preset = preset  # what a panel's fingerprint records of a member read from a file
+    judge.preset = preset  # a panel's fingerprint records it for a member read from a file
     return judge
 
 

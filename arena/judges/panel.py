@@ -193,7 +193,7 @@ class PanelJudge(Judge):
         """Each member's name, weight, own preset (when it was read from a file) and fingerprint."""
         return {
             "members": [
-                {"name": m.name, "weight": m.weight, "preset": getattr(m.judge, "preset", None), **m.judge.fingerprint()} for m in self.members
+                {"name": m.name, "weight": m.weight, "preset": m.judge.preset, **m.judge.fingerprint()} for m in self.members
             ]
         }
 
