@@ -13,8 +13,14 @@ from arena.cli._common import DbOption, OutFormat, console, open_store, print_js
 def _leaderboard_table(report: dict, title: str):
     from rich.table import Table
 
+    from arena.reports.text import _vs
+
     t = Table(title=title)
-    for col, just in (("rank (UB)", "right"), ("model", "left"), ("rating", "right"), ("95% CI", "right"), ("win rate", "right"), ("battles", "right")):
+    base = report.get("baseline")
+    cols = [("rank (UB)", "right"), ("model", "left"), ("rating", "right"), ("95% CI", "right")]
+    if base:
+        cols.append((f"vs {base} (95% CI)", "right"))
+    for col, just in (*cols, ("win rate", "right"), ("battles", "right")):
         t.add_column(col, justify=just)
     for r in report["leaderboard"]:
         t.add_row(
@@ -22,6 +28,7 @@ def _leaderboard_table(report: dict, title: str):
             r["model"],
             f"{r['rating']:.0f}",
             f"{r['ci_low'] - r['rating']:+.0f} / {r['ci_high'] - r['rating']:+.0f}",
+            *([_vs(r)] if base else []),
             f"{100 * r['win_rate']:.1f}%",
             str(r["battles"]),
         )
@@ -40,6 +47,9 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the judge call cache (calls are paid again).")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/<run_id>).")] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Games in flight (overrides the spec).", min=1)] = None,
+    ties: Annotated[str | None, typer.Option("--ties", help="half or davidson: how the ratings count ties (overrides the spec).")] = None,
+    style: Annotated[bool | None, typer.Option("--style/--no-style", help="Style control in the ratings (overrides the spec).")] = None,
+    anchor: Annotated[str | None, typer.Option("--anchor", "--baseline", help="Baseline model for the ratings and the win rate against it (overrides the spec).")] = None,
     db: DbOption = None,
 ) -> None:
     """Run a tournament: plan, estimate cost, judge, store, rate, report. Re-running resumes."""
@@ -59,6 +69,11 @@ def run(
     tspec = load_spec(spec)
     if concurrency is not None:
         tspec = tspec.model_copy(update={"concurrency": concurrency})
+    if ties is not None and ties not in ("half", "davidson"):
+        raise BadInput(f"--ties: {ties!r} (expected half or davidson)")
+    rating_options = {k: v for k, v in (("ties", ties), ("style", style), ("baseline", anchor)) if v is not None}
+    if rating_options:
+        tspec = tspec.model_copy(update=rating_options)
     store = open_store(db)
     preset, _ = load_preset(tspec.judge)
     judge = load_judge(tspec.judge, store=store, no_cache=no_cache)

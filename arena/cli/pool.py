@@ -113,8 +113,8 @@ def show(
 @app.command("export")
 def export(
     name: Annotated[str, typer.Argument(help="Pool name.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="jsonl (one prompt a line) or native (a folder).")] = "jsonl",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (jsonl) or folder (native); stdout if omitted.")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="jsonl (one prompt a line), native, arena_hard or alpaca_eval (a folder).")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (jsonl) or folder (native, arena_hard, alpaca_eval); stdout if omitted.")] = None,
     db: DbOption = None,
 ) -> None:
     """Export a pool; `arena pool import --format jsonl` (or native) reads it back."""
@@ -139,8 +139,15 @@ def export(
             raise BadInput("--out: a folder is needed for --format native")
         write_native(out, prompts, outputs)
         typer.echo(f"Wrote pool {name!r} to {out}/", err=True)
+    elif format in ("arena_hard", "alpaca_eval"):
+        from arena.verdicts.export import export_pool_peer
+
+        if out is None:
+            raise BadInput(f"--out: a folder is needed for --format {format}")
+        paths = export_pool_peer(store, name, format, out)
+        typer.echo(f"Wrote pool {name!r} as {format} ({len(paths)} files) to {out}/", err=True)
     else:
-        raise BadInput(f"--format: {format!r} is not an export format (expected jsonl or native)")
+        raise BadInput(f"--format: {format!r} is not an export format (expected jsonl, native, arena_hard or alpaca_eval)")
 
 
 try:  # answer generation comes with the backends

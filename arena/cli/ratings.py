@@ -90,20 +90,13 @@ def _iter_records(path: Path):
         yield f"{path}:{ln}", rec
 
 
-def _count(v: Any) -> float:
-    if isinstance(v, dict):
-        return float(sum(float(x) for x in v.values()))
-    return float(v)
-
-
 def _style_counts(where: str, rec: dict) -> tuple[list[float], list[float]]:
     meta = rec.get("conv_metadata")
     try:
-        if isinstance(meta, str) and meta.strip().startswith("{"):
-            meta = json.loads(meta)
-        if isinstance(meta, dict):
-            keys = ("sum_assistant_{}_tokens", "header_count_{}", "list_count_{}", "bold_count_{}")
-            return ([_count(meta[k.format("a")]) for k in keys], [_count(meta[k.format("b")]) for k in keys])
+        if isinstance(meta, dict) or (isinstance(meta, str) and meta.strip().startswith("{")):
+            from arena.ratings._style import conv_metadata_counts
+
+            return conv_metadata_counts(meta)
         if "answer_a" in rec and "answer_b" in rec:
             from arena.ratings._style import style_counts
 

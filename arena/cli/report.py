@@ -15,6 +15,10 @@ def report(
     format: Annotated[list[str] | None, typer.Option("--format", "-f", help="md, html, csv or json (repeatable; all by default). For compare: table or json.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the files (default reports/<run_id>).")] = None,
     bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap replicates (default: the spec's).")] = None,
+    anchor: Annotated[str | None, typer.Option("--anchor", "--baseline", help="Baseline model fixed at 1000; adds the win rate against it (default: the run's baseline).")] = None,
+    ties: Annotated[str | None, typer.Option("--ties", help="half or davidson (default: the spec's, else half).")] = None,
+    style: Annotated[bool | None, typer.Option("--style/--no-style", help="Style control: length and markdown covariates (default: the spec's).")] = None,
+    lc: Annotated[bool, typer.Option("--lc", help="Add AlpacaEval's length-controlled win rate against the baseline.")] = False,
     db: DbOption = None,
 ) -> None:
     """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs."""
@@ -43,7 +47,9 @@ def report(
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise BadInput(f"--format: {bad[0]!r} is not a report format (expected one of {', '.join(FORMATS)})")
-    data = build_report(store, runs[0], bootstrap=bootstrap)
+    if ties is not None and ties not in ("half", "davidson"):
+        raise BadInput(f"--ties: {ties!r} (expected half or davidson)")
+    data = build_report(store, runs[0], bootstrap=bootstrap, anchor=anchor, ties=ties, style=style, lc=lc)
     paths = write_reports(data, out or Path("reports") / data["run"]["run_id"], formats)
     for p in paths:
         typer.echo(str(p))

@@ -27,7 +27,11 @@ class ModelRating:
     bootstrap replicates. `win_rate` is the observed (weighted) score against all opponents,
     ties half; `pred_win_rate` the model-predicted win probability against each other model,
     averaged uniformly over the field (ties count half); `pred_vs_anchor` against the anchor
-    model (without one, against a model at the mean rating).
+    model (without one, against a model at the mean rating). With an anchor (the baseline),
+    `vs_baseline` is that predicted win rate and `vs_baseline_low`..`vs_baseline_high` its
+    central `level` interval over the bootstrap replicates (Arena-Hard-Auto's headline number:
+    `show_result.py` maps the ratings and their percentile bounds through the Bradley-Terry
+    win probability against the baseline fixed at 1000); all three are None without an anchor.
     """
 
     model: str
@@ -45,6 +49,9 @@ class ModelRating:
     win_rate: float
     pred_win_rate: float
     pred_vs_anchor: float = 0.5
+    vs_baseline: float | None = None
+    vs_baseline_low: float | None = None
+    vs_baseline_high: float | None = None
 
 
 @dataclass(slots=True)
@@ -94,6 +101,15 @@ class Leaderboard:
                     "win_rate": round(r.win_rate, 4),
                     "pred_win_rate": round(r.pred_win_rate, 4),
                     "pred_vs_anchor": round(r.pred_vs_anchor, 4),
+                    **(
+                        {}
+                        if r.vs_baseline is None
+                        else {
+                            "win_rate_vs_baseline": round(r.vs_baseline, 4),
+                            "win_rate_vs_baseline_low": round(r.vs_baseline_low, 4),
+                            "win_rate_vs_baseline_high": round(r.vs_baseline_high, 4),
+                        }
+                    ),
                 }
             )
         return out
@@ -118,11 +134,14 @@ def ranks_desc(values: np.ndarray) -> np.ndarray:
 
 def _predicted(theta: np.ndarray, ties: Ties, gamma: float | None) -> np.ndarray:
     """P(row beats column), ties half (Davidson: P(win) + P(tie) / 2)."""
-    d = theta[:, None] - theta[None, :]
+    return _vs_reference(theta[:, None] - theta[None, :], ties, gamma)
+
+
+def _vs_reference(d: np.ndarray, ties: Ties, gamma: float | None) -> np.ndarray:
+    """P(win) + P(tie) / 2 at log-odds differences `d` (any shape) against a reference model."""
     if ties == "davidson" and gamma is not None:
         e = np.exp(gamma)
-        z = np.exp(0.5 * d) + np.exp(-0.5 * d) + e
-        return (np.exp(0.5 * d) + 0.5 * e) / z
+        return (np.exp(0.5 * d) + 0.5 * e) / (np.exp(0.5 * d) + np.exp(-0.5 * d) + e)
     return 1.0 / (1.0 + np.exp(-d))
 
 
@@ -240,6 +259,15 @@ def fit_ratings(
     wtot = tot.sum(axis=1)
     ref_theta = theta[ai] if ai is not None else theta.mean()
     vs_anchor = _predicted(np.append(theta, ref_theta), ties, gamma)[:n, n]
+    vs_lo = vs_hi = None
+    if ai is not None:
+        if bootstrap:
+            d = (boot - boot[:, [ai]]) / ELO_SCALE
+            wb = _vs_reference(d, ties, gamma)
+            vs_lo, vs_hi = np.quantile(wb, [alpha, 1 - alpha], axis=0)
+            vs_lo, vs_hi = np.minimum(vs_lo, vs_anchor), np.maximum(vs_hi, vs_anchor)
+        else:
+            vs_lo = vs_hi = vs_anchor
     rows = []
     for i in range(n):
         others = [j for j in range(n) if j != i]
@@ -260,6 +288,9 @@ def fit_ratings(
                 win_rate=float(sc[i].sum() / wtot[i]) if wtot[i] > 0 else float("nan"),
                 pred_win_rate=float(pred[i, others].mean()) if others else 0.5,
                 pred_vs_anchor=float(vs_anchor[i]),
+                vs_baseline=None if ai is None else float(vs_anchor[i]),
+                vs_baseline_low=None if vs_lo is None else float(vs_lo[i]),
+                vs_baseline_high=None if vs_hi is None else float(vs_hi[i]),
             )
         )
     order = sorted(range(n), key=lambda i: (-rating[i], arrays.models[i]))

@@ -33,6 +33,26 @@ def style_counts(text: str) -> tuple[int, int, int, int]:
     return len(text.split()), len(_HEADER.findall(text)), len(_LIST.findall(text)), len(_BOLD.findall(text))
 
 
+_META_KEYS = ("sum_assistant_{}_tokens", "header_count_{}", "list_count_{}", "bold_count_{}")
+
+
+def conv_metadata_counts(meta) -> tuple[list[float], list[float]]:
+    """Per-answer (length, headers, lists, bold) counts of both sides from Chatbot Arena's
+    `conv_metadata` (a dict, or its JSON text; a count may be a dict of sub-counts, summed).
+    Raises KeyError, TypeError or ValueError when it is not of that shape."""
+    import json
+
+    if isinstance(meta, str):
+        meta = json.loads(meta)
+    if not isinstance(meta, dict):
+        raise TypeError("conv_metadata is not an object")
+
+    def count(v) -> float:
+        return float(sum(float(x) for x in v.values())) if isinstance(v, dict) else float(v)
+
+    return [count(meta[k.format("a")]) for k in _META_KEYS], [count(meta[k.format("b")]) for k in _META_KEYS]
+
+
 def style_from_counts(counts_a: np.ndarray, counts_b: np.ndarray, names: Sequence[str] = STYLE_NAMES) -> StyleFeatures:
     """Normalised differences (x_a - x_b) / (x_a + x_b + 1) of per-answer counts (n_battles, k)."""
     ca = np.asarray(counts_a, dtype=float)

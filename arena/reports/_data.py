@@ -74,12 +74,31 @@ def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
     }
 
 
-def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: int = 40) -> dict:
-    """The whole report as a dict: run, leaderboard, matrices, categories, judge stats, reference, sample."""
+def build_report(
+    store,
+    run_id: str,
+    *,
+    bootstrap: int | None = None,
+    sample: int = 40,
+    anchor: str | None = None,
+    ties: str | None = None,
+    style: bool | None = None,
+    lc: bool = False,
+) -> dict:
+    """The whole report as a dict: run, leaderboard, matrices, categories, judge stats, reference, sample.
+
+    The baseline is `anchor`, the spec's `baseline`, or an anchored scheduler's; with one, the
+    ratings are anchored on it and every row carries its win rate against it with a 95% interval
+    (Arena-Hard-Auto's number). `ties` ("half" or "davidson") and `style` (length and markdown
+    covariates, Chatbot Arena's style control) override the spec's `ties` / `style` keys.
+    `lc` adds AlpacaEval's length-controlled win rates against the baseline (`length_controlled`).
+    """
     import numpy as np
 
     from arena import __version__
-    from arena.ratings import agreement, battles_from_verdicts, fit_ratings
+    from arena.ratings import agreement, fit_ratings
+    from arena.verdicts import run_battles_with_ids
+    from arena.verdicts.export import run_baseline
 
     run = store.get_run(run_id)
     run_id = run["run_id"]
@@ -88,10 +107,13 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
     pool = (run["spec"] or {}).get("pool", spec.get("pool"))
     strong_weight = float(spec.get("strong_weight") or judge_preset.get("strong_weight") or 3.0)
     n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
+    ties = ties or spec.get("ties") or "half"
+    style = bool(spec.get("style")) if style is None else style
     seed = int(run["seed"] or 0)
     verdicts = store.verdicts(run_id)
     games = store.games(run_id)
-    battles = battles_from_verdicts(verdicts, strong_weight=strong_weight)
+    battles, battle_ids = run_battles_with_ids(store, run_id, spec)
+    baseline = run_baseline(spec, anchor)
     report: dict = {
         "arena_version": __version__,
         "python": platform.python_version(),
@@ -101,6 +123,11 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
         "judge": {"preset": judge_preset, "description": judge_preset.get("description") or judge_preset.get("model") or ""},
         "pool": pool,
         "battles": len(battles),
+        "baseline": baseline,
+        "strong_weight": strong_weight,
+        "battle_unit": spec.get("battle_unit") or "match",
+        "ties": ties,
+        "style": style,
         "leaderboard": [],
         "warnings": [],
         "judge_stats": judge_stats(games, verdicts),
@@ -112,10 +139,23 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
     if not battles:
         report["warnings"].append("no decided battles yet: nothing to rate")
         return report
-    board = fit_ratings(battles, bootstrap=n_boot, seed=seed)
+    models = {b.model_a for b in battles} | {b.model_b for b in battles}
+    if baseline is not None and baseline not in models:
+        report["warnings"].append(f"baseline {baseline!r} has no decided battles: ratings anchored on the mean")
+        baseline = report["baseline"] = None
+    features = None
+    if style:
+        from arena.verdicts.style import run_style_features
+
+        features = run_style_features(store, run, battles, battle_ids)
+    board = fit_ratings(battles, anchor=baseline, bootstrap=n_boot, seed=seed, ties=ties, style=features)
     report["leaderboard"] = board.to_records()
     report["warnings"] += list(board.warnings)
     report["models"] = list(board.models)
+    if board.style_coefs:
+        report["style_coefs"] = board.style_coefs
+    if board.tie_param is not None:
+        report["tie_param"] = board.tie_param
     report["matrices"] = {
         "win_rate": np.round(board.win_matrix, 4).tolist(),
         "predicted": np.round(board.pred_matrix, 4).tolist(),
@@ -133,12 +173,19 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
     report["categories"] = {}
     if len(by_cat) > 1:
         for c, bs in sorted(by_cat.items()):
+            cat_models = {b.model_a for b in bs} | {b.model_b for b in bs}
             try:
-                cb = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed)
+                cb = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed, ties=ties,
+                                 anchor=baseline if baseline in cat_models else None)
             except Exception as e:  # noqa: BLE001 - a thin category must not break the report
                 report["warnings"].append(f"category {c}: {e}")
                 continue
             report["categories"][c] = {"battles": len(bs), "leaderboard": cb.to_records()}
+
+    if lc:
+        from arena.reports.lc import run_length_controlled
+
+        report["length_controlled"] = run_length_controlled(store, run_id, baseline)
 
     ref_path = spec.get("reference")
     if ref_path:

@@ -23,4 +23,7 @@ def render_html(report: dict) -> str:
         figs["battles"] = plots.heatmap(models, report["matrices"]["battles"], "Battles (row vs column)", fmt="{:.0f}")
     ctx = {k: v for k, v in report.items() if not k.startswith("_")}
     ctx["plots"] = figs
+    from arena.reports.text import settings_line
+
+    ctx["settings"] = settings_line(report)
     return env.get_template("report.html.j2").render(**ctx)

@@ -15,6 +15,9 @@ A spec (see `tournaments/demo.toml`)::
     reference = "data/demo/reference_rankings.csv"   # optional
     strong_weight = 3.0
     bootstrap = 1000
+    baseline = "gpt4_0613"        # optional: ratings anchored on it, win rate against it reported
+    ties = "half"                 # or "davidson" (Davidson's tie model)
+    style = false                 # true: style control (length and markdown covariates)
 
     [scheduler]
     kind = "single-elimination"   # round-robin, anchored, swiss, adaptive
@@ -93,6 +96,9 @@ class TournamentSpec(BaseModel):
     reference: str | None = None
     strong_weight: float = Field(default=3.0, ge=1)
     bootstrap: int = Field(default=1000, ge=0)
+    baseline: str | None = Field(default=None, min_length=1)
+    ties: Literal["half", "davidson"] = "half"
+    style: bool = False
     description: str = ""
 
     _path: Path | None = PrivateAttr(default=None)

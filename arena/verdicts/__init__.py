@@ -1,0 +1,207 @@
+"""The peers' recorded judgments in and out of the store.
+
+`import_verdicts` reads Arena-Hard-Auto, AlpacaEval, MT-Bench, Chatbot Arena, JudgeBench or
+arena's own JSONL judgments (`arena.verdicts.formats`) and writes them as one finished run
+(matches, games in their recorded order with the judge's text and name, verdicts), so that
+reports, run comparison, ratings options and judge statistics work on it unchanged.
+`export_verdicts` writes a run back out in those formats; `run_battles` is how every report
+turns a run into rating battles (row weights and Arena-Hard's per-game counting included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from arena.errors import BadInput, NotFound
+from arena.records import Battle, Game, Match, Output, Prompt
+from arena.verdicts.formats import FORMATS, RecordedMatch, ReadResult, VerdictFileError, read_recorded
+
+__all__ = [
+    "FORMATS",
+    "EXPORT_FORMATS",
+    "ImportSummary",
+    "RecordedMatch",
+    "ReadResult",
+    "VerdictFileError",
+    "export_verdicts",
+    "import_verdicts",
+    "read_recorded",
+    "run_battles",
+    "run_battles_with_ids",
+]
+
+EXPORT_FORMATS = ("battles", "arena_hard", "alpaca_eval", "jsonl")
+
+BATTLE_UNIT = {"arena_hard": "game"}
+"""Formats whose peer counts every game as a battle (Arena-Hard-Auto's `show_result.py` does;
+the others count a decided match once)."""
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    run_id: str
+    name: str
+    format: str
+    matches: int
+    games: int
+    skipped_self: int
+    models: list[str]
+    judges: list[str]
+    baseline: str | None
+    pool: str | None
+    sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def _parse_status(label: str) -> str:
+    return label if label in ("unparsed", "error") else "ok"
+
+
+def import_verdicts(
+    store,
+    path: str | Path,
+    fmt: str,
+    *,
+    name: str | None = None,
+    pool: str | None = None,
+    baseline: str | None = None,
+    strong_weight: float = 3.0,
+    bootstrap: int = 1000,
+) -> ImportSummary:
+    """Write recorded judgments as one finished run in `store`; returns what was imported.
+
+    `fmt` is one of `FORMATS` (see `arena.verdicts.formats`). `baseline` names Arena-Hard's
+    baseline (its v0.1 rows do not) and makes any run anchored; AlpacaEval's is `generator_1`.
+    `strong_weight` is how many wins a strong verdict (`A>>B`) counts for in the run's ratings
+    (Arena-Hard's rule is 3). Texts in the file (prompts, answers) become pool `pool` (default:
+    the run's name); without texts, `pool` may name an existing pool for categories and the
+    report's sample. Errors (`BadInput`, exit 2) are raised before anything is written.
+    """
+    if strong_weight < 1:
+        raise BadInput(f"--strong-weight: expected a number >= 1, got {strong_weight:g}")
+    res = read_recorded(path, fmt, baseline=baseline)
+    base = res.baseline
+    if base is not None and base not in res.models:
+        raise BadInput(f"--baseline: {base!r} is in none of the imported matches (models: {', '.join(res.models[:10])})")
+    name = name or f"{fmt}-{Path(path).name.split('.')[0] or 'import'}"
+    prompts: dict[str, Prompt] = {}
+    outputs: dict[tuple[str, str], Output] = {}
+    for m in res.matches:
+        if m.prompt is not None and m.prompt_id not in prompts:
+            prompts[m.prompt_id] = Prompt(m.prompt_id, m.prompt, m.category)
+        for model, text in ((m.model_a, m.answer_a), (m.model_b, m.answer_b)):
+            if text is not None:
+                outputs.setdefault((m.prompt_id, model), Output(m.prompt_id, model, text))
+    pool_name = None
+    if prompts:
+        pool_name = pool or name
+    elif pool is not None:
+        if not store.pool_exists(pool):
+            raise NotFound(f"--pool: pool {pool!r} is not in {store.path} and {res.sources[0]} holds no prompt texts")
+        pool_name = pool
+    digest = hashlib.sha256()
+    for s in res.sources:
+        digest.update(Path(s).read_bytes())
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    run_id = f"{name}-{stamp}-{digest.hexdigest()[:6]}"
+    n = 1
+    while store.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+        n += 1
+        run_id = f"{name}-{stamp}-{digest.hexdigest()[:6]}-{n}"
+    spec = {
+        "name": name,
+        "pool": pool_name,
+        "strong_weight": strong_weight,
+        "bootstrap": bootstrap,
+        "baseline": base,
+        "battle_unit": BATTLE_UNIT.get(fmt, "match"),
+        "imported": {"format": fmt, "sources": res.sources, "skipped_self": res.skipped_self},
+    }
+    judges = res.judges
+    judge = {"kind": "recorded", "description": "recorded verdicts" + (f" of {', '.join(judges)}" if judges else ""), "judges": judges}
+    summary = ImportSummary(run_id, name, fmt, len(res.matches), sum(len(m.games) for m in res.matches), res.skipped_self,
+                            res.models, judges, base, pool_name, res.sources)
+    from arena.judges._base import combine_games
+
+    with store.transaction():
+        if prompts:
+            store.write_pool(pool_name, prompts.values(), outputs.values(), source=res.sources[0], format=f"verdicts:{fmt}")
+        store.create_run(run_id, name, {"spec": spec, "judge": judge, "pool": pool_name}, digest.hexdigest(), 0)
+        matches = [Match(f"r{i:06d}", m.prompt_id, m.model_a, m.model_b) for i, m in enumerate(res.matches)]
+        store.add_matches(run_id, matches, status="done")
+        for match, m in zip(matches, res.matches):
+            games = [
+                Game(match.match_id, g.judge or "recorded", g.order, g.label, g.raw, _parse_status(g.label),  # type: ignore[arg-type]
+                     cost_usd=0.0, calls=0, error=None if g.label != "error" else "no verdict recorded",
+                     detail={**g.detail, **({"meta": m.meta} if m.meta else {})})
+                for g in m.games
+            ]
+            store.record_verdict(run_id, combine_games(match.match_id, games), games)
+        store.set_run_status(run_id, "done", {"imported": summary.to_dict(), "matches_done": len(matches), "calls": 0, "cost_usd": 0.0})
+    return summary
+
+
+def _game_weights(store, run_id: str) -> dict[str, float]:
+    rows = store.db.execute(
+        "SELECT match_id, detail FROM games WHERE run_id = ? AND detail LIKE '%\"weight\"%'", [run_id]
+    ).fetchall()
+    out = {}
+    for mid, detail in rows:
+        try:
+            w = json.loads(detail).get("weight")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(w, (int, float)):
+            out[mid] = float(w)
+    return out
+
+
+def run_battles(store, run_id: str, spec: dict | None = None) -> list[Battle]:
+    """A run's rating battles: one per decided match (`battles_from_verdicts`), its weight
+    `strong_weight` for a strong verdict times the row's recorded `weight` (battle files); or,
+    for runs whose spec says `battle_unit = "game"` (imported Arena-Hard judgments), one per
+    decisive game, as Arena-Hard-Auto's `show_result.py` counts them (a strong game weighs
+    `strong_weight`, a tied game is a tie)."""
+    return run_battles_with_ids(store, run_id, spec)[0]
+
+
+def run_battles_with_ids(store, run_id: str, spec: dict | None = None) -> tuple[list[Battle], list[str]]:
+    """`run_battles` and, aligned with it, the match id each battle came from."""
+    from arena.ratings import battles_from_verdicts
+    from arena.records import LABEL_SCORE
+
+    run = store.get_run(run_id)
+    rid = run["run_id"]
+    spec = spec if spec is not None else (run["spec"] or {}).get("spec", {})
+    sw = float(spec.get("strong_weight") or 3.0)
+    if spec.get("battle_unit") == "game":
+        matches = {r["match_id"]: r for r in store.matches(rid)}
+        out, ids = [], []
+        for g in store.games(rid):
+            s = LABEL_SCORE.get(g["label"])
+            m = matches.get(g["match_id"])
+            if s is None or m is None:
+                continue
+            outcome = "a" if s > 0 else "b" if s < 0 else "tie"
+            out.append(Battle(m["prompt_id"], m["model_a"], m["model_b"], outcome, sw if abs(s) == 2 else 1.0, g["judge"]))  # type: ignore[arg-type]
+            ids.append(g["match_id"])
+        return out, ids
+    verdicts = store.verdicts(rid)
+    battles = battles_from_verdicts(verdicts, strong_weight=sw)
+    ids = [v["match_id"] for v in verdicts if v["outcome"] in ("a", "b", "tie")]
+    weights = _game_weights(store, rid)
+    if weights:
+        battles = [
+            Battle(b.prompt_id, b.model_a, b.model_b, b.outcome, b.weight * weights.get(mid, 1.0), b.judge)
+            for b, mid in zip(battles, ids)
+        ]
+    return battles, ids
+
+
+from arena.verdicts.export import export_verdicts  # noqa: E402

@@ -1,0 +1,231 @@
+"""Write a run's judgments, and a pool's answers, in the peers' own formats.
+
+- `battles`: Chatbot Arena-style battle rows (`question_id, model_a, model_b, winner, weight,
+  judge`, and `prompt` when the pool has it): one row per rating battle of the run
+  (`run_battles`: per decided match, or per game for Arena-Hard-counted runs), so that
+  `arena ratings fit` and `verdicts import --format chatbot_arena` read the same leaderboard.
+- `arena_hard`: `<out>/<judge>/<model>.jsonl` as Arena-Hard-Auto's `gen_judgment.py` writes them
+  (game 1 with the baseline as assistant A, game 2 swapped; `baseline` added as in its v2).
+- `alpaca_eval`: `<out>/<model>.json`, AlpacaEval annotations (`output_1` the baseline,
+  `preference` the recorded one, or the verdict's label through `LABEL_PREFERENCE`).
+- `jsonl`: arena's own, one game a line (what `verdicts import --format jsonl` reads).
+
+File names are safe slugs of model and judge names; the names themselves are kept in the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+from arena.errors import BadInput
+from arena.records import swap_label
+from arena.verdicts.formats import LABEL_PREFERENCE
+
+
+def slug(name: str, taken: set[str] | None = None) -> str:
+    """A file-name-safe form of a model or judge name (unique within `taken`, which it updates)."""
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
+    if taken is not None:
+        base, k = s, 2
+        while s.lower() in taken:
+            s, k = f"{base}-{k}", k + 1
+        taken.add(s.lower())
+    return s
+
+
+def _run_context(store, run_id: str):
+    run = store.get_run(run_id)
+    spec = (run["spec"] or {}).get("spec", {})
+    pool = (run["spec"] or {}).get("pool")
+    prompts, answers = {}, {}
+    if pool and store.pool_exists(pool):
+        prompts = {p.prompt_id: p for p in store.prompts(pool)}
+        answers = {(o.prompt_id, o.model): o.text for o in store.outputs(pool)}
+    return run, spec, prompts, answers
+
+
+def run_baseline(spec: dict, override: str | None = None) -> str | None:
+    """The run's baseline: `override`, the spec's `baseline`, or an anchored scheduler's."""
+    if override:
+        return override
+    if spec.get("baseline"):
+        return spec["baseline"]
+    sched = spec.get("scheduler") or {}
+    if isinstance(sched, dict) and sched.get("kind") == "anchored":
+        models = spec.get("models")
+        return sched.get("baseline") or (models[0] if isinstance(models, list) and models else None)
+    return None
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: str | None = None) -> list[Path]:
+    """Write run `run_id` in format `fmt` (`battles`: a .jsonl/.json/.csv file; `arena_hard`,
+    `alpaca_eval`: a folder; `jsonl`: a file). Returns the written paths. `baseline` overrides
+    the run's (arena_hard and alpaca_eval keep only the matches against it). Raises `BadInput`."""
+    from arena.verdicts import EXPORT_FORMATS, run_battles
+
+    if fmt not in EXPORT_FORMATS:
+        raise BadInput(f"--format: {fmt!r} is not an export format (expected one of: {', '.join(EXPORT_FORMATS)})")
+    out = Path(out)
+    run, spec, prompts, answers = _run_context(store, run_id)
+    rid = run["run_id"]
+    if fmt == "battles":
+        rows = []
+        for b in run_battles(store, rid, spec):
+            row = {"question_id": b.prompt_id, "model_a": b.model_a, "model_b": b.model_b,
+                   "winner": {"a": "model_a", "b": "model_b", "tie": "tie"}[b.outcome], "weight": b.weight, "judge": b.judge}
+            if b.prompt_id in prompts:
+                row["prompt"] = prompts[b.prompt_id].text
+            rows.append(row)
+        return [_write(out, _rows_text(out, rows))]
+    games: dict[str, list[dict]] = {}
+    for g in store.games(rid):
+        games.setdefault(g["match_id"], []).append(g)
+    matches = store.matches(rid)
+    if fmt == "jsonl":
+        lines = []
+        for m in matches:
+            for g in sorted(games.get(m["match_id"], []), key=lambda g: g["order"]):
+                rec = {"match_id": m["match_id"], "prompt_id": m["prompt_id"], "model_a": m["model_a"], "model_b": m["model_b"],
+                       "order": g["order"], "label": g["label"], "judge": g["judge"], "raw": g["raw"] or ""}
+                detail = json.loads(g["detail"]) if g["detail"] else {}
+                if "weight" in detail:
+                    rec["weight"] = detail.pop("weight")
+                if detail:
+                    rec["detail"] = detail
+                p = prompts.get(m["prompt_id"])
+                if p is not None:
+                    rec.update(prompt=p.text, category=p.category, answer_a=answers.get((m["prompt_id"], m["model_a"])),
+                               answer_b=answers.get((m["prompt_id"], m["model_b"])))
+                lines.append(json.dumps(rec, ensure_ascii=False))
+        return [_write(out, "\n".join(lines) + "\n")]
+    base = run_baseline(spec, baseline)
+    if base is None:
+        raise BadInput(f"--format {fmt}: run {rid} has no baseline (pass --baseline NAME)")
+    verdicts = {v["match_id"]: v for v in store.verdicts(rid)}
+    per_model: dict[str, list[dict]] = {}
+    for m in matches:
+        if base not in (m["model_a"], m["model_b"]) or m["model_a"] == m["model_b"]:
+            continue
+        flip = m["model_b"] == base
+        model = m["model_a"] if flip else m["model_b"]
+        gs = games.get(m["match_id"], [])
+        if fmt == "arena_hard":
+            first, second = None, None
+            for g in gs:
+                lab = swap_label(g["label"]) if flip else g["label"]  # from the baseline's point of view
+                base_first = (g["order"] == "AB") != flip
+                score = None if lab in ("unparsed", "error") else (lab if base_first else swap_label(lab))
+                entry = {"user_prompt": None, "judgment": g["raw"] or "", "score": score}
+                if base_first:
+                    first = entry
+                else:
+                    second = entry
+            if first is None and second is None:
+                continue
+            row_games = [first] if second is None else [first, second]  # game 2 keeps its place
+            judge = gs[0]["judge"] if gs else "recorded"
+            per_model.setdefault(f"{judge}\x00{model}", []).append(
+                {"question_id": m["prompt_id"], "model": model, "judge": judge, "baseline": base, "games": row_games}
+            )
+        else:
+            v = verdicts.get(m["match_id"])
+            pref = None
+            if len(gs) == 1 and gs[0]["detail"] and '"preference"' in gs[0]["detail"]:
+                pref = json.loads(gs[0]["detail"]).get("preference")
+                if pref is not None and flip:
+                    pref = 3.0 - pref
+            if pref is None and v is not None and v["label"] in LABEL_PREFERENCE:
+                pref = LABEL_PREFERENCE[swap_label(v["label"]) if flip else v["label"]]
+            p = prompts.get(m["prompt_id"])
+            per_model.setdefault(model, []).append(
+                {
+                    "instruction": p.text if p is not None else m["prompt_id"],
+                    "dataset": p.category if p is not None else None,
+                    "output_1": answers.get((m["prompt_id"], base), ""),
+                    "generator_1": base,
+                    "output_2": answers.get((m["prompt_id"], model), ""),
+                    "generator_2": model,
+                    "annotator": gs[0]["judge"] if gs else "recorded",
+                    "preference": pref,
+                }
+            )
+    if not per_model:
+        raise BadInput(f"--format {fmt}: run {rid} has no match against the baseline {base!r}")
+    paths = []
+    taken: dict[str, set[str]] = {}
+    judge_dirs: dict[str, str] = {}
+    for key, rows in per_model.items():
+        if fmt == "arena_hard":
+            judge, model = key.split("\x00", 1)
+            jdir = judge_dirs.setdefault(judge, slug(judge, taken.setdefault("", set())))
+            path = out / jdir / f"{slug(model, taken.setdefault(jdir, set()))}.jsonl"
+            paths.append(_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)))
+        else:
+            path = out / f"{slug(key, taken.setdefault('', set()))}.json"
+            paths.append(_write(path, json.dumps(rows, ensure_ascii=False, indent=1)))
+    return paths
+
+
+def _rows_text(path: Path, rows: list[dict]) -> str:
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        buf = io.StringIO()
+        cols = ["question_id", "model_a", "model_b", "winner", "weight", "judge", "prompt"]
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue()
+    if name.endswith(".json"):
+        return json.dumps(rows, ensure_ascii=False, indent=1)
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
+    """Write a pool's answers as the peers' scripts read them: `arena_hard` (`question.jsonl` and
+    `model_answer/<model>.jsonl`, Arena-Hard-Auto v0.1) or `alpaca_eval` (`<model>.json`, a list of
+    `{instruction, output, generator, dataset}`, AlpacaEval's model_outputs). Returns the paths."""
+    out = Path(out)
+    prompts = store.prompts(pool)
+    outputs = store.outputs(pool)
+    by_model: dict[str, list] = {}
+    for o in outputs:
+        by_model.setdefault(o.model, []).append(o)
+    order = {p.prompt_id: i for i, p in enumerate(prompts)}
+    text = {p.prompt_id: p for p in prompts}
+    taken: set[str] = set()
+    paths = []
+    if fmt == "arena_hard":
+        q = "".join(
+            json.dumps({"question_id": p.prompt_id, "category": p.category or "", "turns": [{"content": p.text}]}, ensure_ascii=False) + "\n"
+            for p in prompts
+        )
+        paths.append(_write(out / "question.jsonl", q))
+        for model, outs in by_model.items():
+            outs.sort(key=lambda o: order.get(o.prompt_id, 0))
+            lines = "".join(
+                json.dumps({"question_id": o.prompt_id, "answer_id": f"{o.prompt_id}-{i}", "model_id": model,
+                            "choices": [{"index": 0, "turns": [{"content": o.text}]}]}, ensure_ascii=False) + "\n"
+                for i, o in enumerate(outs)
+            )
+            paths.append(_write(out / "model_answer" / f"{slug(model, taken)}.jsonl", lines))
+        return paths
+    if fmt == "alpaca_eval":
+        for model, outs in by_model.items():
+            outs.sort(key=lambda o: order.get(o.prompt_id, 0))
+            rows = [{"instruction": text[o.prompt_id].text, "output": o.text, "generator": model,
+                     "dataset": text[o.prompt_id].category} for o in outs if o.prompt_id in text]
+            paths.append(_write(out / f"{slug(model, taken)}.json", json.dumps(rows, ensure_ascii=False, indent=1)))
+        return paths
+    raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard or alpaca_eval)")

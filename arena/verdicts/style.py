@@ -1,0 +1,49 @@
+"""Style covariates of a run's battles, for style control in `arena report` and tournament runs."""
+
+from __future__ import annotations
+
+import json
+
+from arena.errors import BadInput
+from arena.records import Battle
+
+
+def run_style_features(store, run: dict, battles: list[Battle], match_ids: list[str]):
+    """`StyleFeatures` aligned with `battles` (from `run_battles_with_ids`): the counts of each
+    battle's two answers from the run's pool, or Chatbot Arena's `conv_metadata` recorded with an
+    imported battle. Raises `BadInput` naming the first battle that has neither."""
+    from arena.ratings._style import STYLE_NAMES, conv_metadata_counts, style_counts, style_from_counts
+
+    rid = run["run_id"]
+    pool = (run["spec"] or {}).get("pool")
+    answers = {}
+    if pool and store.pool_exists(pool):
+        answers = {(o.prompt_id, o.model): o.text for o in store.outputs(pool)}
+    meta: dict[str, object] = {}
+    for mid, detail in store.db.execute(
+        "SELECT match_id, detail FROM games WHERE run_id = ? AND detail LIKE '%conv_metadata%'", [rid]
+    ).fetchall():
+        try:
+            meta[mid] = json.loads(detail)["meta"]["conv_metadata"]
+        except (ValueError, KeyError, TypeError):
+            continue
+    ca, cb = [], []
+    for b, mid in zip(battles, match_ids):
+        ta, tb = answers.get((b.prompt_id, b.model_a)), answers.get((b.prompt_id, b.model_b))
+        if ta is not None and tb is not None:
+            ca.append(style_counts(ta))
+            cb.append(style_counts(tb))
+            continue
+        if mid in meta:
+            try:
+                xa, xb = conv_metadata_counts(meta[mid])
+            except (KeyError, TypeError, ValueError) as e:
+                raise BadInput(f"run {rid}: match {mid}: bad conv_metadata for style control ({e})") from None
+            ca.append(xa)
+            cb.append(xb)
+            continue
+        raise BadInput(
+            f"run {rid}: match {mid}: style control needs both answers ({b.model_a}, {b.model_b} on {b.prompt_id}) "
+            "in the run's pool, or Chatbot Arena's conv_metadata"
+        )
+    return style_from_counts(ca, cb, STYLE_NAMES)
