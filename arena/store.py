@@ -361,6 +361,25 @@ class Store:
             )
             self.set_match_status(run_id, verdict.match_id, "error" if verdict.outcome == "unresolved" else "done")
 
+    def record_verdicts(self, run_id: str, decided: Iterable[tuple[Verdict, list[Game]]]) -> None:
+        """`record_verdict` for many matches at once (imports): one transaction, executemany."""
+        now = time.time()
+        decided = list(decided)
+        with self.transaction():
+            self.record_games(run_id, [g for _, gs in decided for g in gs])
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO verdicts (run_id, match_id, outcome, strength, consistent, label, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, v.match_id, v.outcome, v.strength, None if v.consistent is None else int(v.consistent), v.label, now)
+                    for v, _ in decided
+                ],
+            )
+            self.db.conn.executemany(
+                "UPDATE matches SET status = ? WHERE run_id = ? AND match_id = ?",
+                [("error" if v.outcome == "unresolved" else "done", run_id, v.match_id) for v, _ in decided],
+            )
+
     def games(self, run_id: str) -> list[dict]:
         return self._rows("SELECT * FROM games WHERE run_id = ? ORDER BY created", [run_id])
 

@@ -94,9 +94,10 @@ def test_warnings_go_to_stderr(cli, tmp_path):
         ("bad.csv", "model_a,model_b,winner\nx,y,model_a\nx,y,draw\n",
          "{p}:3: winner must be model_a, model_b, tie or 'tie (bothbad)', got 'draw'"),
         ("bad.csv", "model_a,winner\nx,model_a\n", "{p}:2: missing model_a or model_b"),
-        ("bad.csv", "model_a,model_b\nx,y\n", "{p}:2: missing winner (model_a|model_b|tie|tie (bothbad)) or outcome (a|b|tie)"),
+        ("bad.csv", "model_a,model_b\nx,y\n", "{p}:2: missing winner (model_a|model_b|tie|tie (bothbad)), outcome (a|b|tie) or label (A>>B..B>>A)"),
         ("bad.csv", "model_a,model_b,outcome,weight\nx,y,a,heavy\n", "{p}:2: weight must be a number, got 'heavy'"),
-        ("bad.csv", "model_a,model_b,outcome\nx,x,a\n", "{p}:2: model_a and model_b are both 'x'"),
+        ("bad.csv", "model_a,model_b,outcome\nx,x,a\n", "{p}: no battles found (1 rows pit a model against itself)"),
+        ("bad.csv", "model_a,model_b,label\nx,y,A>>>B\n", "{p}:2: label must be one of A>>B, A>B, A=B, B>A, B>>A, got 'A>>>B'"),
         ("bad.csv", "model_a,model_b,outcome\nx,y,a,extra\n", "{p}:2: more fields than the header has"),
         ("bad.jsonl", '{"model_a": "x", "model_b": "y", "outcome": "a"}\n{"model_a": "x",\n', "{p}:2: invalid JSON (Expecting property name enclosed in double quotes)"),
         ("bad.jsonl", '{"model_a": "x", "model_b": "y", "outcome": "a"}\n[1, 2]\n', "{p}:2: expected a JSON object, got list"),
@@ -111,7 +112,7 @@ def test_bad_files_give_one_line_errors(cli, tmp_path, name, text, message):
     p.write_text(text)
     r = cli("ratings", "fit", p)
     assert r.code == 2
-    assert r.err == "Error: " + message.format(p=p) + "\n"
+    assert r.err.splitlines()[-1] == "Error: " + message.format(p=p)
 
 
 def test_missing_file_and_unknown_anchor(cli, tmp_path):
@@ -120,6 +121,14 @@ def test_missing_file_and_unknown_anchor(cli, tmp_path):
     r = cli("ratings", "fit", FIX / "battles.csv", "--anchor", "gpt-5", "-b", "0")
     assert r.code == 2 and r.err.startswith("Error: anchor model 'gpt-5' has no battles")
     assert "Traceback" not in r.err
+
+
+def test_self_battles_are_skipped_and_counted(cli, tmp_path):
+    p = tmp_path / "b.csv"
+    p.write_text("model_a,model_b,winner\nx,y,model_a\nx,x,tie\ny,x,model_a\n")
+    r = cli("ratings", "fit", p, "-f", "json", "-b", "0")
+    assert r.code == 0 and "Skipped 1 rows pitting a model against itself" in r.err
+    assert sum(row["battles"] for row in json.loads(r.out)) == 4
 
 
 def test_cli_import_stays_light():

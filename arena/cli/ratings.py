@@ -111,8 +111,15 @@ def _style_counts(where: str, rec: dict) -> tuple[list[float], list[float]]:
     )
 
 
-def read_battles(path: Path, *, style: bool = False):
-    """Battles (and style features when asked) from a CSV, TSV, JSONL or JSON battle file."""
+_LABEL = {"A>>B": ("a", True), "A>B": ("a", False), "A=B": ("tie", False), "B>A": ("b", False), "B>>A": ("b", True)}
+
+
+def read_battles(path: Path, *, style: bool = False, strong_weight: float = 3.0):
+    """Battles (and style features when asked) from a CSV, TSV, JSONL or JSON battle file.
+
+    A record's outcome is `winner` (Chatbot Arena), `outcome` (a, b, tie) or a five-way `label`
+    (`A>>B` .. `B>>A`, a strong one counting `strong_weight` wins, Arena-Hard's rule); its
+    optional `weight` multiplies."""
     from arena.ratings import BattleArrays
     from arena.ratings._style import STYLE_NAMES, style_from_counts
 
@@ -121,13 +128,15 @@ def read_battles(path: Path, *, style: bool = False):
     a, b, s, w, p = [], [], [], [], []
     ca, cb = [], []
     n = 0
+    skipped_self = 0
     for where, rec in _iter_records(path):
         ma, mb = rec.get("model_a"), rec.get("model_b")
         if not ma or not mb:
             raise BattleFileError(f"{where}: missing model_a or model_b")
         ma, mb = str(ma), str(mb)
-        if ma == mb:
-            raise BattleFileError(f"{where}: model_a and model_b are both {ma!r}")
+        if ma == mb:  # Arena-Hard's pipeline writes the baseline against itself: not a battle
+            skipped_self += 1
+            continue
         if "winner" in rec and rec["winner"] not in (None, ""):
             outcome = _WINNER.get(str(rec["winner"]).strip())
             if outcome is None:
@@ -138,8 +147,13 @@ def read_battles(path: Path, *, style: bool = False):
             outcome = _OUTCOME.get(str(rec["outcome"]).strip().lower())
             if outcome is None:
                 raise BattleFileError(f"{where}: outcome must be a, b or tie, got {rec['outcome']!r}")
+        elif "label" in rec:
+            got = _LABEL.get(str(rec["label"]).strip())
+            if got is None:
+                raise BattleFileError(f"{where}: label must be one of A>>B, A>B, A=B, B>A, B>>A, got {rec['label']!r}")
+            outcome = got[0]
         else:
-            raise BattleFileError(f"{where}: missing winner (model_a|model_b|tie|tie (bothbad)) or outcome (a|b|tie)")
+            raise BattleFileError(f"{where}: missing winner (model_a|model_b|tie|tie (bothbad)), outcome (a|b|tie) or label (A>>B..B>>A)")
         weight = rec.get("weight")
         if weight in (None, ""):
             weight = 1.0
@@ -149,6 +163,8 @@ def read_battles(path: Path, *, style: bool = False):
             raise BattleFileError(f"{where}: weight must be a number, got {weight!r}") from None
         if not weight >= 0 or weight == float("inf"):
             raise BattleFileError(f"{where}: weight must be a finite number >= 0, got {weight!r}")
+        if "winner" not in rec and "outcome" not in rec and _LABEL[str(rec["label"]).strip()][1]:
+            weight *= strong_weight
         pid = rec.get("question_id", rec.get("prompt_id"))
         pid = f"#line{n}" if pid in (None, "") else str(pid)
         if style:
@@ -162,7 +178,9 @@ def read_battles(path: Path, *, style: bool = False):
         p.append(prompts.setdefault(pid, len(prompts)))
         n += 1
     if n == 0:
-        raise BattleFileError(f"{path}: no battles found")
+        raise BattleFileError(f"{path}: no battles found" + (f" ({skipped_self} rows pit a model against itself)" if skipped_self else ""))
+    if skipped_self:
+        typer.echo(f"Skipped {skipped_self} rows pitting a model against itself.", err=True)
     arrays = BattleArrays(list(models), a, b, s, w, p, list(prompts))
     feats = style_from_counts(ca, cb, STYLE_NAMES) if style else None
     return arrays, feats
@@ -185,16 +203,18 @@ def fit(
     level: Annotated[float, typer.Option("--level", min=0.5, max=0.999, help="Confidence level.")] = 0.95,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
     prior: Annotated[float | None, typer.Option("--prior", min=0.0, help="Virtual draws per model vs an average model (keeps ratings finite).")] = None,
+    strong_weight: Annotated[float, typer.Option("--strong-weight", min=1.0, help="Wins a strong `label` (A>>B) counts for (Arena-Hard: 3).")] = 3.0,
 ) -> None:
     """Fit Bradley-Terry ratings with bootstrap confidence intervals and rank intervals.
 
     Each record needs model_a, model_b and either winner (model_a, model_b, tie, tie (bothbad))
-    or outcome (a, b, tie); optional question_id (or prompt_id), weight. With --style, records
+    or outcome (a, b, tie) or a five-way label (A>>B .. B>>A; a strong one counts --strong-weight
+    wins); optional question_id (or prompt_id), weight (multiplies). With --style, records
     also need Chatbot Arena's conv_metadata, answer_a/answer_b texts, or per-answer counts.
     """
     from arena.ratings import DEFAULT_PRIOR, fit_ratings
 
-    arrays, feats = read_battles(battles, style=style)
+    arrays, feats = read_battles(battles, style=style, strong_weight=strong_weight)
     lb = fit_ratings(
         arrays,
         anchor=anchor,
@@ -223,22 +243,29 @@ def fit(
     from rich.table import Table
 
     pct = f"{level * 100:g}%"
-    title = f"Bradley-Terry ratings: {len(arrays)} battles, {bootstrap} {by.value} bootstrap replicates, {pct} CI"
+    title = (
+        f"Bradley-Terry ratings: {len(arrays)} battles, {bootstrap} {by.value} bootstrap replicates, {pct} CI;"
+        f" a strong label counts {strong_weight:g} wins" + (f"; baseline {anchor}" if anchor else "")
+    )
     table = Table(title=title)
     table.add_column("rank (UB)", justify="right")
     table.add_column("model", overflow="fold")
     table.add_column("rating", justify="right")
     table.add_column(f"{pct} CI", justify="right", no_wrap=True)
     table.add_column("ranks", justify="right", no_wrap=True)
+    if anchor:
+        table.add_column(f"vs {anchor} % ({pct} CI)", justify="right", no_wrap=True)
     table.add_column("battles", justify="right")
     table.add_column("win %", justify="right")
     for r in lb.rows:
+        vs = [f"{_fmt(100 * r.vs_baseline)} ({_fmt(100 * r.vs_baseline_low)}-{_fmt(100 * r.vs_baseline_high)})"] if anchor else []
         table.add_row(
             str(r.rank_ub),
             r.model,
             _fmt(r.rating),
             f"-{_fmt(r.rating - r.ci_low, 0)}/+{_fmt(r.ci_high - r.rating, 0)}",
             f"{r.rank_lo}-{r.rank_hi}" if r.rank_lo != r.rank_hi else str(r.rank_lo),
+            *vs,
             str(r.battles),
             _fmt(r.win_rate * 100),
         )

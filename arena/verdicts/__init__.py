@@ -135,6 +135,7 @@ def import_verdicts(
         store.create_run(run_id, name, {"spec": spec, "judge": judge, "pool": pool_name}, digest.hexdigest(), 0)
         matches = [Match(f"r{i:06d}", m.prompt_id, m.model_a, m.model_b) for i, m in enumerate(res.matches)]
         store.add_matches(run_id, matches, status="done")
+        decided = []
         for match, m in zip(matches, res.matches):
             games = [
                 Game(match.match_id, g.judge or "recorded", g.order, g.label, g.raw, _parse_status(g.label),  # type: ignore[arg-type]
@@ -142,7 +143,8 @@ def import_verdicts(
                      detail={**g.detail, **({"meta": m.meta} if m.meta else {})})
                 for g in m.games
             ]
-            store.record_verdict(run_id, combine_games(match.match_id, games), games)
+            decided.append((combine_games(match.match_id, games), games))
+        store.record_verdicts(run_id, decided)
         store.set_run_status(run_id, "done", {"imported": summary.to_dict(), "matches_done": len(matches), "calls": 0, "cost_usd": 0.0})
     return summary
 

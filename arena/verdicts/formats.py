@@ -420,10 +420,12 @@ def arena_hard_label(score: str | None) -> str:
 _PICK_LABEL = {"a": "A>B", "b": "B>A", "tie": "A=B"}
 
 
-def _winner_label(winner: str | None, a: str, b: str) -> str:
-    if winner in (a, "model_a"):
+def _winner_label(winner: str | None) -> str:
+    """A recorded winner (`model_a`/`model_1`, `model_b`/`model_2`, `tie`, `tie (bothbad)`,
+    `error`) as a five-way label from the match's A's point of view."""
+    if winner in ("model_a", "model_1"):
         return "A>B"
-    if winner in (b, "model_b"):
+    if winner in ("model_b", "model_2"):
         return "B>A"
     if winner in ("tie", "tie (bothbad)"):
         return "A=B"
@@ -510,16 +512,16 @@ def _read_mt_bench(where: str, rec: dict, out: list[RecordedMatch]) -> None | st
             return "self"
         out.append(
             RecordedMatch(where, _turn_id(h.question_id, h.turn), h.model_a, h.model_b,
-                          [RecordedGame("AB", _winner_label(h.winner, h.model_a, h.model_b), h.judge)], meta={"turn": h.turn})
+                          [RecordedGame("AB", _winner_label(h.winner), h.judge)], meta={"turn": h.turn})
         )
         return None
     row = _validate(MTBenchPairRow, where, rec)
     if row.model_1 == row.model_2:
         return "self"
     judge = row.judge_model or _judge_name(row.judge)
-    games = [RecordedGame("AB", _winner_label(row.g1_winner, row.model_1, row.model_2), judge, row.g1_judgment or "")]
+    games = [RecordedGame("AB", _winner_label(row.g1_winner), judge, row.g1_judgment or "")]
     if row.g2_winner is not None:
-        games.append(RecordedGame("BA", _winner_label(row.g2_winner, row.model_1, row.model_2), judge, row.g2_judgment or ""))
+        games.append(RecordedGame("BA", _winner_label(row.g2_winner), judge, row.g2_judgment or ""))
     out.append(
         RecordedMatch(where, _turn_id(row.question_id, row.turn), row.model_1, row.model_2, games,
                       prompt=row.question, answer_a=row.answer_1, answer_b=row.answer_2, meta={"turn": row.turn})
@@ -542,7 +544,7 @@ def _read_battle(where: str, rec: dict, n: int, out: list[RecordedMatch]) -> Non
     pid = row.question_id if row.question_id not in (None, "") else f"#battle{n}"
     out.append(
         RecordedMatch(where, _turn_id(pid, row.turn), row.model_a, row.model_b,
-                      [RecordedGame("AB", _winner_label(row.winner, row.model_a, row.model_b), row.judge or "", "", detail)],
+                      [RecordedGame("AB", _winner_label(row.winner), row.judge or "", "", detail)],
                       category=row.category or row.language, weight=row.weight, meta=meta)
     )
     return None
