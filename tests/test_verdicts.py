@@ -317,3 +317,13 @@ def test_report_style_and_davidson_options(cli, db_path, tmp_path):
     assert json.loads((tmp_path / "d" / "run.json").read_text())["tie_param"] > 0
     r = cli("report", "cb", "--ties", "thirds", "-f", "json", "-o", tmp_path / "x")
     assert r.code == 2 and "--ties" in r.err
+
+
+def test_report_compare_works_on_imported_runs(cli, db_path):
+    for name, sw in (("c1", "1"), ("c3", "3")):
+        r = cli("verdicts", "import", AH_JUDGE, "--format", "arena_hard", "--baseline", "gpt-4-0314", "--name", name, "--strong-weight", sw)
+        assert r.code == 0, r.err
+    r = cli("report", "compare", "c1", "c3", "--format", "json", "--bootstrap", "20")
+    assert r.code == 0, r.err
+    res = json.loads(r.out)
+    assert {m["model"] for m in res["models"]} == {"gpt-4-0314", "claude-3-opus", "org/Modèle 7B", "llama-3-8b"}

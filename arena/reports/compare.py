@@ -7,7 +7,8 @@ def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None)
     import numpy as np
     from scipy.stats import spearmanr
 
-    from arena.ratings import battles_from_verdicts, fit_ratings
+    from arena.ratings import fit_ratings
+    from arena.verdicts import run_battles
 
     boards = []
     ids = []
@@ -15,7 +16,7 @@ def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None)
         run = store.get_run(rid)
         spec = (run["spec"] or {}).get("spec", {})
         n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
-        battles = battles_from_verdicts(store.verdicts(run["run_id"]), strong_weight=float(spec.get("strong_weight") or 3.0))
+        battles = run_battles(store, run["run_id"], spec)  # row weights and Arena-Hard's per-game counting included
         boards.append(fit_ratings(battles, bootstrap=n_boot, seed=int(run["seed"] or 0)))
         ids.append(run["run_id"])
     a, b = boards
