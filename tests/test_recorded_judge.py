@@ -90,3 +90,21 @@ def test_shipped_example_preset_builds_and_bad_presets_fail_clearly(tmp_path):
     before = load_judge(good).fingerprint()
     (tmp_path / "rec" / "vicuna-7b.jsonl.gz").write_bytes((FIX / "alpaca_eval" / "claude-2.jsonl.gz").read_bytes())
     assert load_judge(good).fingerprint() != before
+
+
+def test_style_control_and_davidson_ties_are_tournament_run_options(cli, db_path, tmp_path):
+    spec = _setup(cli, tmp_path, "anchored")
+    r = cli("tournament", "run", spec, "--plain", "--yes", "--ties", "davidson", "--out", tmp_path / "d")
+    assert r.code == 0, r.out + r.err
+    d = json.loads((tmp_path / "d" / "run.json").read_text())
+    assert d["ties"] == "davidson" and d["tie_param"] > 0
+    assert "ties by Davidson's model" in (tmp_path / "d" / "leaderboard.md").read_text()
+    # the same run (rating options are not part of its identity), now with style control
+    r = cli("tournament", "run", spec, "--plain", "--yes", "--style", "--out", tmp_path / "s")
+    assert r.code == 0, r.out + r.err
+    s = json.loads((tmp_path / "s" / "run.json").read_text())
+    assert s["run"]["run_id"] == d["run"]["run_id"]
+    assert s["style"] is True and set(s["style_coefs"]) == {"length", "headers", "lists", "bold"}
+    assert "style control" in (tmp_path / "s" / "leaderboard.md").read_text()
+    r = cli("tournament", "run", spec, "--plain", "--yes", "--ties", "thirds")
+    assert r.code == 2 and "--ties" in r.err

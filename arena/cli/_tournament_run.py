@@ -134,7 +134,8 @@ def run(
             f" Run `arena tournament run {spec}` again to resume."
         )
         raise typer.Exit(130)
-    report = build_report(store, prepared.run_id)
+    # the rating options come from this spec and command line (a resumed run may have been started without them)
+    report = build_report(store, prepared.run_id, anchor=tspec.baseline, ties=tspec.ties, style=tspec.style)
     out_dir = out or Path("reports") / prepared.run_id
     paths = write_reports(report, out_dir)
     con.print(_leaderboard_table(report, f"{tspec.name}: {len(report['leaderboard'])} models, {report['battles']} battles"))
