@@ -93,11 +93,17 @@ def test_shipped_example_preset_builds_and_bad_presets_fail_clearly(tmp_path):
 
 
 def test_style_control_and_davidson_ties_are_tournament_run_options(cli, db_path, tmp_path):
-    spec = _setup(cli, tmp_path, "anchored")
-    r = cli("tournament", "run", spec, "--plain", "--yes", "--ties", "davidson", "--out", tmp_path / "d")
+    from arena.resources import bundled_dir
+
+    demo = bundled_dir("data") / "demo"
+    spec = tmp_path / "t.toml"
+    spec.write_text(f'name = "opts"\npool = "{demo}"\njudge = "surrogate"\nprompts = 40\nbootstrap = 50\n'
+                    '[scheduler]\nkind = "round-robin"\n')
+    r = cli("tournament", "run", spec, "--plain", "--yes", "--ties", "davidson", "--anchor", "gpt4_0613", "--out", tmp_path / "d")
     assert r.code == 0, r.out + r.err
+    assert "vs gpt4_0613" in r.out
     d = json.loads((tmp_path / "d" / "run.json").read_text())
-    assert d["ties"] == "davidson" and d["tie_param"] > 0
+    assert d["ties"] == "davidson" and d["tie_param"] > 0 and d["baseline"] == "gpt4_0613"
     assert "ties by Davidson's model" in (tmp_path / "d" / "leaderboard.md").read_text()
     # the same run (rating options are not part of its identity), now with style control
     r = cli("tournament", "run", spec, "--plain", "--yes", "--style", "--out", tmp_path / "s")
@@ -105,6 +111,7 @@ def test_style_control_and_davidson_ties_are_tournament_run_options(cli, db_path
     s = json.loads((tmp_path / "s" / "run.json").read_text())
     assert s["run"]["run_id"] == d["run"]["run_id"]
     assert s["style"] is True and set(s["style_coefs"]) == {"length", "headers", "lists", "bold"}
+    assert s["style_coefs"]["length"]["coef"] > 0  # the surrogate imitates GPT-4-Turbo's taste for long answers
     assert "style control" in (tmp_path / "s" / "leaderboard.md").read_text()
     r = cli("tournament", "run", spec, "--plain", "--yes", "--ties", "thirds")
     assert r.code == 2 and "--ties" in r.err

@@ -8,7 +8,7 @@ import platform
 from collections import Counter
 from pathlib import Path
 
-from arena.errors import BadInput
+from arena.errors import BadInput, RatingError
 from arena.resources import bundled_dir
 
 
@@ -148,7 +148,12 @@ def build_report(
         from arena.verdicts.style import run_style_features
 
         features = run_style_features(store, run, battles, battle_ids)
-    board = fit_ratings(battles, anchor=baseline, bootstrap=n_boot, seed=seed, ties=ties, style=features)
+    try:
+        board = fit_ratings(battles, anchor=baseline, bootstrap=n_boot, seed=seed, ties=ties, style=features)
+    except RatingError as e:
+        if features is None:
+            raise
+        raise RatingError(f"style control: {e} (too few battles, or a model that never loses or never wins)") from None
     report["leaderboard"] = board.to_records()
     report["warnings"] += list(board.warnings)
     report["models"] = list(board.models)
