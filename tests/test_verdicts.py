@@ -327,3 +327,51 @@ def test_report_compare_works_on_imported_runs(cli, db_path):
     assert r.code == 0, r.err
     res = json.loads(r.out)
     assert {m["model"] for m in res["models"]} == {"gpt-4-0314", "claude-3-opus", "org/Modèle 7B", "llama-3-8b"}
+
+
+def test_unknown_baseline_and_html_column(cli, db_path, tmp_path):
+    r = cli("verdicts", "import", FIX.parent / "ratings" / "arena_battles.json", "--format", "chatbot_arena", "--baseline", "gpt-5")
+    assert r.code == 2 and r.err.startswith("Error: --baseline: 'gpt-5'") and _runs(db_path) == 0
+    r = cli("verdicts", "import", AH_JUDGE, "--format", "arena_hard", "--baseline", "gpt-4-0314", "--name", "h")
+    assert r.code == 0, r.err
+    r = cli("report", "h", "-f", "html", "-o", tmp_path / "h", "--bootstrap", "20")
+    assert r.code == 0, r.err
+    html = (tmp_path / "h" / "report.html").read_text()
+    assert "win rate vs gpt-4-0314 (95% CI)" in html and "Baseline: gpt-4-0314" in html
+    assert "org/Modèle 7B" in html
+
+
+def test_chatbot_arena_csv_with_string_fields(store, tmp_path):
+    from arena.verdicts import import_verdicts, run_battles_with_ids
+    from arena.verdicts.style import run_style_features
+
+    meta = json.dumps({"sum_assistant_a_tokens": 300, "sum_assistant_b_tokens": 100, "header_count_a": {"h1": 1},
+                       "header_count_b": {"h1": 0}, "list_count_a": {"ordered": 2}, "list_count_b": {"ordered": 0},
+                       "bold_count_a": {"**": 1}, "bold_count_b": {"**": 0}})
+    f = tmp_path / "battles.csv"
+    import csv
+
+    with open(f, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["question_id", "model_a", "model_b", "winner", "turn", "anony", "language", "tstamp", "conv_metadata"])
+        w.writerow(["q1", "gpt-4o", "llama 3/8b", "model_a", "1", "True", "English", "1717171717.5", meta])
+        w.writerow(["q2", "llama 3/8b", "gpt-4o", "tie (bothbad)", "2", "False", "Deutsch", "1717171718", meta])
+        w.writerow(["q3", "gpt-4o", "gpt-4o", "tie", "1", "True", "English", "1717171719", meta])
+    s = import_verdicts(store, f, "chatbot_arena")
+    assert s.matches == 2 and s.skipped_self == 1 and s.models == ["gpt-4o", "llama 3/8b"]
+    battles, ids = run_battles_with_ids(store, s.run_id)
+    feats = run_style_features(store, store.get_run(s.run_id), battles, ids)
+    assert feats.diffs.shape == (2, 4) and feats.diffs[0, 0] == pytest.approx((300 - 100) / 401)
+    assert [m["prompt_id"] for m in store.matches(s.run_id)] == ["q1", "q2:turn2"]
+
+
+def test_battles_export_per_game_or_per_verdict(cli, db_path, tmp_path):
+    r = cli("verdicts", "import", FIX / "mt_bench_pair_jp.jsonl.gz", "--format", "mt_bench", "--name", "jp")
+    assert r.code == 0, r.err
+    for per, n in (("verdict", 12), ("game", 24)):
+        r = cli("verdicts", "export", "jp", "--format", "battles", "--per", per, "--out", tmp_path / f"{per}.jsonl")
+        assert r.code == 0, r.err
+        rows = [json.loads(line) for line in (tmp_path / f"{per}.jsonl").read_text().splitlines()]
+        assert len(rows) == n and all(row["winner"] == "model_a" and row["judge"] == "gpt-4" and row["prompt"] for row in rows)
+    r = cli("verdicts", "export", "jp", "--format", "battles", "--per", "turn", "--out", tmp_path / "x.jsonl")
+    assert r.code == 2 and "--per" in r.err

@@ -66,11 +66,12 @@ def export(
     format: Annotated[ExportFormat, typer.Option("--format", "-f", help="battles (file), arena_hard (folder), alpaca_eval (folder), jsonl (file).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="File (battles: .jsonl/.json/.csv; jsonl) or folder.")],
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline for arena_hard / alpaca_eval (default: the run's).")] = None,
+    per: Annotated[str | None, typer.Option("--per", help="battles: one row per verdict or per game (default: as the run's ratings count them).")] = None,
     db: DbOption = None,
 ) -> None:
     """Write a run's judgments in a peer's format (import reads every one of them back)."""
     from arena.verdicts import export_verdicts
 
     store = open_store(db, create=False)
-    paths = export_verdicts(store, run, format.value, out, baseline=baseline)
+    paths = export_verdicts(store, run, format.value, out, baseline=baseline, per=per)
     typer.echo(f"Wrote {len(paths)} file{'s' if len(paths) != 1 else ''} to {out}")

@@ -173,8 +173,9 @@ def run_battles(store, run_id: str, spec: dict | None = None) -> list[Battle]:
     return run_battles_with_ids(store, run_id, spec)[0]
 
 
-def run_battles_with_ids(store, run_id: str, spec: dict | None = None) -> tuple[list[Battle], list[str]]:
-    """`run_battles` and, aligned with it, the match id each battle came from."""
+def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str | None = None) -> tuple[list[Battle], list[str]]:
+    """`run_battles` and, aligned with it, the match id each battle came from. `unit` ("match" or
+    "game") overrides the spec's `battle_unit`."""
     from arena.ratings import battles_from_verdicts
     from arena.records import LABEL_SCORE
 
@@ -182,7 +183,8 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None) -> tuple[
     rid = run["run_id"]
     spec = spec if spec is not None else (run["spec"] or {}).get("spec", {})
     sw = float(spec.get("strong_weight") or 3.0)
-    if spec.get("battle_unit") == "game":
+    if (unit or spec.get("battle_unit")) == "game":
+        weights = _game_weights(store, rid)
         matches = {r["match_id"]: r for r in store.matches(rid)}
         out, ids = [], []
         for g in store.games(rid):
@@ -191,18 +193,19 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None) -> tuple[
             if s is None or m is None:
                 continue
             outcome = "a" if s > 0 else "b" if s < 0 else "tie"
-            out.append(Battle(m["prompt_id"], m["model_a"], m["model_b"], outcome, sw if abs(s) == 2 else 1.0, g["judge"]))  # type: ignore[arg-type]
+            w = (sw if abs(s) == 2 else 1.0) * weights.get(g["match_id"], 1.0)
+            out.append(Battle(m["prompt_id"], m["model_a"], m["model_b"], outcome, w, g["judge"]))  # type: ignore[arg-type]
             ids.append(g["match_id"])
         return out, ids
     verdicts = store.verdicts(rid)
     battles = battles_from_verdicts(verdicts, strong_weight=sw)
     ids = [v["match_id"] for v in verdicts if v["outcome"] in ("a", "b", "tie")]
     weights = _game_weights(store, rid)
-    if weights:
-        battles = [
-            Battle(b.prompt_id, b.model_a, b.model_b, b.outcome, b.weight * weights.get(mid, 1.0), b.judge)
-            for b, mid in zip(battles, ids)
-        ]
+    judges = dict(store.db.execute("SELECT match_id, judge FROM games WHERE run_id = ? ORDER BY [order] DESC", [rid]).fetchall())
+    battles = [
+        Battle(b.prompt_id, b.model_a, b.model_b, b.outcome, b.weight * weights.get(mid, 1.0), judges.get(mid, ""))
+        for b, mid in zip(battles, ids)
+    ]
     return battles, ids
 
 

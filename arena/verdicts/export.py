@@ -69,20 +69,25 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: str | None = None) -> list[Path]:
+def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: str | None = None, per: str | None = None) -> list[Path]:
     """Write run `run_id` in format `fmt` (`battles`: a .jsonl/.json/.csv file; `arena_hard`,
     `alpaca_eval`: a folder; `jsonl`: a file). Returns the written paths. `baseline` overrides
-    the run's (arena_hard and alpaca_eval keep only the matches against it). Raises `BadInput`."""
-    from arena.verdicts import EXPORT_FORMATS, run_battles
+    the run's (arena_hard and alpaca_eval keep only the matches against it). `per` ("verdict" or
+    "game") chooses battle rows per decided match or per decisive game (default: as the run's
+    ratings count them). Raises `BadInput`."""
+    from arena.verdicts import EXPORT_FORMATS, run_battles_with_ids
 
     if fmt not in EXPORT_FORMATS:
         raise BadInput(f"--format: {fmt!r} is not an export format (expected one of: {', '.join(EXPORT_FORMATS)})")
     out = Path(out)
     run, spec, prompts, answers = _run_context(store, run_id)
     rid = run["run_id"]
+    if per not in (None, "verdict", "game"):
+        raise BadInput(f"--per: {per!r} (expected verdict or game)")
     if fmt == "battles":
         rows = []
-        for b in run_battles(store, rid, spec):
+        unit = {"verdict": "match", "game": "game"}.get(per or "")
+        for b in run_battles_with_ids(store, rid, spec, unit)[0]:
             row = {"question_id": b.prompt_id, "model_a": b.model_a, "model_b": b.model_b,
                    "winner": {"a": "model_a", "b": "model_b", "tie": "tie"}[b.outcome], "weight": b.weight, "judge": b.judge}
             if b.prompt_id in prompts:
