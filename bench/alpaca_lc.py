@@ -79,6 +79,15 @@ def main() -> int:
     print(f"raw win rate: max |diff| {np.abs(raw_err).max():.4f} points")
     print(f"LC win rate: mean |diff| {np.abs(lc_err).mean():.2f} points, max {np.abs(lc_err).max():.2f}, Spearman {rho:.4f}")
     print(f"LC standard error: ratio to published, median {np.median(se_ratio):.2f}")
+    print(
+        "\nWhy the largest deviations: they are the models with the shortest answers (gpt4_gamed averages 68\n"
+        "characters, gpt4_0613_concise 627, jina-chat 676, the *_concise variants; the baseline 2,049). Nearly all\n"
+        "their length differences saturate tanh at -1, so LC (the prediction at a zero difference) extrapolates\n"
+        "the model's own length slope far outside its data. AlpacaEval pins that slope with the annotations of\n"
+        "the baseline against its own length-gamed variants (regularize_to_baseline_lambda = 0.2); those\n"
+        "annotations and its instruction-difficulty table live only on its data hub, not in its repository, so\n"
+        "here the difficulty is estimated jointly from these 43 models and the regularisation is left out."
+    )
     ok = np.abs(raw_err).max() <= 0.1 and np.abs(lc_err).mean() <= 1.5 and rho >= 0.96
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

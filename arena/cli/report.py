@@ -18,7 +18,7 @@ def report(
     anchor: Annotated[str | None, typer.Option("--anchor", "--baseline", help="Baseline model fixed at 1000; adds the win rate against it (default: the run's baseline).")] = None,
     ties: Annotated[str | None, typer.Option("--ties", help="half or davidson (default: the spec's, else half).")] = None,
     style: Annotated[bool | None, typer.Option("--style/--no-style", help="Style control: length and markdown covariates (default: the spec's).")] = None,
-    lc: Annotated[bool, typer.Option("--lc", help="Add AlpacaEval's length-controlled win rate against the baseline.")] = False,
+    lc: Annotated[bool | None, typer.Option("--lc/--no-lc", help="AlpacaEval's length-controlled win rate against the baseline (default: when the run has a baseline and answer texts).")] = None,
     db: DbOption = None,
 ) -> None:
     """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs."""

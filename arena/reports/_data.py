@@ -83,7 +83,7 @@ def build_report(
     anchor: str | None = None,
     ties: str | None = None,
     style: bool | None = None,
-    lc: bool = False,
+    lc: bool | None = None,
 ) -> dict:
     """The whole report as a dict: run, leaderboard, matrices, categories, judge stats, reference, sample.
 
@@ -91,7 +91,9 @@ def build_report(
     ratings are anchored on it and every row carries its win rate against it with a 95% interval
     (Arena-Hard-Auto's number). `ties` ("half" or "davidson") and `style` (length and markdown
     covariates, Chatbot Arena's style control) override the spec's `ties` / `style` keys.
-    `lc` adds AlpacaEval's length-controlled win rates against the baseline (`length_controlled`).
+    `lc`: AlpacaEval's length-controlled win rates against the baseline (`length_controlled`, and
+    `lc_win_rate` / `lc_standard_error` on the leaderboard rows): True requires them, None (the
+    default) adds them when the run has a baseline and its answers' texts, False leaves them out.
     """
     import numpy as np
 
@@ -187,10 +189,22 @@ def build_report(
                 continue
             report["categories"][c] = {"battles": len(bs), "leaderboard": cb.to_records()}
 
-    if lc:
+    if lc or (lc is None and baseline is not None):
         from arena.reports.lc import run_length_controlled
 
-        report["length_controlled"] = run_length_controlled(store, run_id, baseline)
+        try:
+            report["length_controlled"] = run_length_controlled(store, run_id, baseline)
+        except (BadInput, RatingError) as e:
+            if lc:
+                raise
+            report["warnings"].append(f"no length-controlled win rate: {e}")
+        else:
+            by_model = {r["model"]: r for r in report["length_controlled"]["models"]}
+            for row in report["leaderboard"]:
+                got = by_model.get(row["model"])
+                if got is not None:
+                    row["lc_win_rate"] = round(got["lc_win_rate"] / 100, 4)
+                    row["lc_standard_error"] = round(got["lc_standard_error"] / 100, 4)
 
     ref_path = spec.get("reference")
     if ref_path:

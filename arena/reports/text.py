@@ -94,7 +94,7 @@ def leaderboard_csv(report: dict) -> str:
     buf = io.StringIO()
     cols = ["rank_ub", "model", "rating", "ci_low", "ci_high", "win_rate", "pred_win_rate", "battles", "wins", "losses", "ties",
             "rank_lo", "rank_hi", "baseline", "win_rate_vs_baseline", "win_rate_vs_baseline_low", "win_rate_vs_baseline_high",
-            "strong_weight", "category"]
+            "lc_win_rate", "lc_standard_error", "strong_weight", "category"]
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     extra = {"baseline": report.get("baseline") or "", "strong_weight": report.get("strong_weight", 3.0)}
