@@ -375,3 +375,37 @@ def test_battles_export_per_game_or_per_verdict(cli, db_path, tmp_path):
         assert len(rows) == n and all(row["winner"] == "model_a" and row["judge"] == "gpt-4" and row["prompt"] for row in rows)
     r = cli("verdicts", "export", "jp", "--format", "battles", "--per", "turn", "--out", tmp_path / "x.jsonl")
     assert r.code == 2 and "--per" in r.err
+
+
+def _first_record(fmt: str, path: Path) -> dict:
+    from arena.verdicts.formats import files_of, iter_records
+
+    return next(iter_records(files_of(path)[0]))[1]
+
+
+@pytest.mark.parametrize("fmt,path,extra,matches,skipped", IMPORTS)
+def test_mutated_rows_import_or_fail_with_one_line(tmp_path, fmt, path, extra, matches, skipped):
+    """Every key of a real row dropped, or replaced by a value of the wrong type: the import either
+    works or raises one `BadInput` line naming the file and line; never another exception."""
+    from arena.errors import BadInput
+    from arena.store import Store
+    from arena.verdicts import import_verdicts
+
+    rec = _first_record(fmt, path)
+    baseline = extra[1] if extra else None
+    mutations = [{k: v for k, v in rec.items() if k != key} for key in rec]
+    for key in rec:
+        for bad in (None, 3, -1.5, True, [], {}, "", "\ud800", 10**30, [None]):
+            mutations.append({**rec, key: bad})
+    for i, m in enumerate(mutations):
+        f = tmp_path / f"m{i}.jsonl"
+        f.write_text(json.dumps(m, ensure_ascii=True) + "\n")
+        store = Store(":memory:")
+        try:
+            import_verdicts(store, f, fmt, baseline=baseline)
+        except BadInput as e:
+            msg = str(e)
+            assert "\n" not in msg and str(f) in msg, (m, msg)
+            assert store.list_runs() == []
+        finally:
+            store.close()

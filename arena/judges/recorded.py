@@ -98,7 +98,7 @@ class RecordedJudge(Judge):
             out.append(
                 Game(ctx.match_id, self.name, order, label, g.raw, status, cost_usd=0.0, calls=0,  # type: ignore[arg-type]
                      error="the recorded game has no verdict" if label == "error" else None,
-                     detail={**g.detail, "recorded_judge": g.judge, "source": m.where})
+                     detail={**g.detail, "recorded_judge": g.judge, "source": m.where, "confidence": 1.0})
             )
         return out
 

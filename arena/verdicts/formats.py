@@ -162,6 +162,7 @@ def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
         for k, rec in enumerate(data, 1):
             if not isinstance(rec, dict):
                 raise VerdictFileError(f"{path}: item {k}: expected an object, got {type(rec).__name__}")
+            _check_unicode(f"{path}: item {k}", rec, text)
             yield f"{path}: item {k}", rec
         return
     for ln, line in enumerate(text.splitlines(), 1):
@@ -173,7 +174,18 @@ def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
             raise VerdictFileError(f"{path}:{ln}: invalid JSON ({getattr(e, 'msg', 'too deeply nested')})") from None
         if not isinstance(rec, dict):
             raise VerdictFileError(f"{path}:{ln}: expected a JSON object, got {type(rec).__name__}")
+        _check_unicode(f"{path}:{ln}", rec, line)
         yield f"{path}:{ln}", rec
+
+
+def _check_unicode(where: str, rec: dict, text: str) -> None:
+    """Refuse a record holding a lone surrogate (a `\\udXXX` escape JSON allows and UTF-8 does not)."""
+    if "\\ud" not in text and "\\uD" not in text:
+        return
+    try:
+        json.dumps(rec, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise VerdictFileError(f"{where}: invalid Unicode (a lone surrogate escape such as \\ud800)") from None
 
 
 def _one_object_per_line(text: str) -> bool:
