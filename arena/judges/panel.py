@@ -62,8 +62,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import ArenaError, SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, cached_part, combine_games, preset_error, record_cached
-from arena.records import LABEL_SCORE, Game, MatchContext, Order
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, preset_error, record_cached
+from arena.records import LABEL_SCORE, Game, MatchContext, Order, cached_part
 
 Aggregation = Literal["majority", "mean", "weighted"]
 RUNTIME_OPTIONS = ("store", "no_cache", "seed", "backoff_base", "backoff_max")

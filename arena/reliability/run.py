@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from arena.judges import Judge, JudgeResult, combine_games, load_judge, load_preset
-from arena.judges._base import cached_part
-from arena.records import Game, Match, MatchContext, swap_label
+from arena.records import Game, Match, MatchContext, cached_part, swap_label
 from arena.reliability.formats import LABEL_PICK, GameRecord, Pair, PairSet
 
 RUN_PREFIX = "judge-eval"
@@ -112,25 +111,6 @@ async def _judge_safely(judge: Judge, ctx: MatchContext) -> list[Game]:
         return [Game(ctx.match_id, judge.name, "AB", "error", error=f"{type(e).__name__}: {e}", calls=0)]
 
 
-def _game_from_row(row: dict) -> Game:
-    return Game(
-        match_id=row["match_id"],
-        judge=row["judge"],
-        order=row["order"],
-        label=row["label"],
-        raw=row.get("raw") or "",
-        parse_status=row.get("parse_status") or "ok",
-        input_tokens=row.get("input_tokens") or 0,
-        output_tokens=row.get("output_tokens") or 0,
-        cost_usd=row.get("cost_usd"),
-        latency_s=row.get("latency_s") or 0.0,
-        cached=bool(row.get("cached")),
-        attempts=row.get("attempts") or 1,
-        calls=row.get("calls") if row.get("calls") is not None else 1,
-        error=row.get("error"),
-    )
-
-
 def run_name(judge: str, pairs_path: str) -> str:
     return f"{RUN_PREFIX}:{judge}:{pairs_path}"
 
@@ -179,9 +159,9 @@ async def evaluate_judge_async(
     status = {m["match_id"]: m["status"] for m in store.matches(run_id)}
     wanted = {p.pair_id for p in pairs.pairs}
     stored: dict[str, list[Game]] = {}
-    for row in store.games(run_id):
-        if row["match_id"] in wanted and status.get(row["match_id"]) == "done":
-            stored.setdefault(row["match_id"], []).append(_game_from_row(row))
+    for g in store.game_records(run_id):
+        if g.match_id in wanted and status.get(g.match_id) == "done":
+            stored.setdefault(g.match_id, []).append(g)
     todo = [p for p in pairs.pairs if p.pair_id not in stored]
     records: dict[str, list[GameRecord]] = {pid: records_from_games(pid, judge.name, gs) for pid, gs in stored.items()}
     done = len(stored)
