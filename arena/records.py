@@ -5,6 +5,7 @@ Plain frozen dataclasses: cheap to build by the million, easy to turn into store
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, get_args
@@ -145,6 +146,31 @@ class MatchContext:
     answer_b: str
     category: str | None = None
     reference: str | None = None
+
+
+class PoolView:
+    """A pool seen by a run: prompts by id and answers by (prompt, model); `context(match)` is the
+    one place a match's `MatchContext` is built (runner and planner). A missing answer reads ""."""
+
+    __slots__ = ("prompts", "answers")
+
+    def __init__(self, prompts: Iterable[Prompt], outputs: Iterable[Output]) -> None:
+        self.prompts = {p.prompt_id: p for p in prompts}
+        self.answers = {(o.prompt_id, o.model): o.text for o in outputs}
+
+    def context(self, m: Match) -> MatchContext:
+        p = self.prompts[m.prompt_id]
+        return MatchContext(
+            m.match_id,
+            m.prompt_id,
+            p.text,
+            m.model_a,
+            m.model_b,
+            self.answers.get((m.prompt_id, m.model_a), ""),
+            self.answers.get((m.prompt_id, m.model_b), ""),
+            p.category,
+            p.reference,
+        )
 
 
 @dataclass(slots=True)

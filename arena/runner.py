@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arena.records import Game, Match, MatchContext, Output, Prompt, RunStatus, Verdict, cached_part
+from arena.records import Game, Match, MatchContext, Output, PoolView, Prompt, RunStatus, Verdict, cached_part
 from arena.resources import bundled_dir
 
 # -- events --------------------------------------------------------------------------------------
@@ -226,8 +226,7 @@ class Runner:
         self.concurrency = max(1, int(getattr(spec, "concurrency", 8) or 8))
         self.max_calls = getattr(spec, "max_calls", None)
         self.max_cost = getattr(spec, "max_cost_usd", None)
-        self.prompts = {p.prompt_id: p for p in prepared.prompts}
-        self.answers = {(o.prompt_id, o.model): o.text for o in prepared.outputs}
+        self.view = PoolView(prepared.prompts, prepared.outputs)
         size = scheduler.size()
         self.stats = RunStats(
             run_id=prepared.run_id,
@@ -244,18 +243,7 @@ class Runner:
         self.stop = asyncio.Event()
 
     def context(self, m: Match) -> MatchContext:
-        p = self.prompts[m.prompt_id]
-        return MatchContext(
-            m.match_id,
-            m.prompt_id,
-            p.text,
-            m.model_a,
-            m.model_b,
-            self.answers.get((m.prompt_id, m.model_a), ""),
-            self.answers.get((m.prompt_id, m.model_b), ""),
-            p.category,
-            p.reference,
-        )
+        return self.view.context(m)
 
     def _budget_left(self) -> bool:
         if self.max_calls is not None and self.stats.calls >= self.max_calls:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from arena.estimate import sample_calls
 from arena.judges import Judge, JudgeResult, combine_games, load_judge, load_preset
 from arena.records import Game, Match, MatchContext, cached_part, swap_label
 from arena.reliability.formats import LABEL_PICK, GameRecord, Pair, PairSet
@@ -241,14 +242,11 @@ def plan_eval(judge: Judge, pairs: PairSet, *, sample: int = 50) -> dict:
     n = len(pairs.pairs)
     per_match = judge.calls_per_match()
     shown = pairs.pairs[:sample]
-    estimates = [e for p in shown for e in judge.call_estimates(context(p))]
     scale = n / max(len(shown), 1)
-    input_tokens = sum(e.input_tokens for e in estimates) * scale
-    output_expected = sum(e.output_tokens_expected for e in estimates) * scale
-    output_max = sum(e.output_tokens_max for e in estimates) * scale
-    cost = None
-    if estimates:
-        cost = _price(estimates, scale)
+    counted = sample_calls(judge, (context(p) for p in shown))
+    est = counted.scaled(scale, scale)
+    cost = est.cost_usd_expected if counted.calls else None
+    input_tokens, output_expected, output_max = est.input_tokens, est.output_tokens_expected, est.output_tokens_worst
     return {
         "pairs": n,
         "calls_per_pair": per_match,
@@ -259,11 +257,3 @@ def plan_eval(judge: Judge, pairs: PairSet, *, sample: int = 50) -> dict:
         "cost_usd_expected": cost,
         "note": "a judge that plays one order per match is asked again with the answers swapped (twice the calls)",
     }
-
-
-def _price(estimates, scale: float) -> float | None:
-    """Dollars for the estimated calls from litellm's price table; None when a model has no price."""
-    from arena.backends import price
-
-    costs = [price(e.model, e.input_tokens, e.output_tokens_expected) for e in estimates]
-    return None if any(c is None for c in costs) else sum(costs) * scale
