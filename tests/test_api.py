@@ -138,3 +138,16 @@ def test_a_stale_running_status_is_corrected_on_resume(tmp_path):
     again = arena.run_tournament(spec, db=db, write_reports=False)
     assert again.run_id == result.run_id and again.status is RunStatus.DONE
     assert arena.load_run(result.run_id, db=db).status is RunStatus.DONE
+
+
+def test_report_extras_come_from_the_judge_kinds_hook():
+    from arena.judges import report_extras
+    from arena.records import Game
+
+    games = [
+        Game("m1", "panel", "AB", "A>B", detail={"members": [{"name": "x", "agrees": True}, {"name": "y", "agrees": False}]}),
+        Game("m2", "panel", "AB", "B>A", detail={"members": [{"name": "x", "agrees": True}, {"name": "y", "agrees": True}]}),
+    ]
+    extras = report_extras("panel", games)
+    assert extras == {"member_agreement": {"x": {"agree": 2, "n": 2, "rate": 1.0}, "y": {"agree": 1, "n": 2, "rate": 0.5}}}
+    assert report_extras("llm", games) == {} and report_extras("no-such-kind", games) == {}

@@ -156,6 +156,11 @@ def reliability_weight(p: float | None, weighting: str = "log-odds") -> float:
     return math.log(q / (1 - q))
 
 
+def report_extras(games: Iterable[Game | dict]) -> dict:
+    """The report hook (`arena.judges.report_extras`): each member's agreement with the panel."""
+    return {"member_agreement": member_agreement(games)}
+
+
 def member_agreement(games: Iterable[Game | dict]) -> dict[str, dict]:
     """Each member's agreement with the panel over panel games (Game records or store rows):
     {member: {"agree": k, "n": n, "rate": k / n}} over the orders where both had a decisive label."""

@@ -106,10 +106,9 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
         "warnings": [],
         "judge_stats": judge_stats(games, verdicts, store.usage(run_id)),
     }
-    if judge_preset.get("kind") == "panel":
-        from arena.judges.panel import member_agreement
+    from arena.judges import report_extras
 
-        report["judge_stats"]["member_agreement"] = member_agreement(games)
+    report["judge_stats"].update(report_extras(judge_preset.get("kind"), games))
     if not battles:
         report["warnings"].append("no decided battles yet: nothing to rate")
         return report
