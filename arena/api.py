@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arena.errors import BadInput
-from arena.records import Battle, RunStatus, Usage
+from arena.records import Battle, RunRecord, RunStatus, RunSummary, Usage
 
 if TYPE_CHECKING:
     from arena.pools import PoolData
@@ -288,26 +288,37 @@ async def _drive(runner, judge, handle_sigint: bool) -> None:
 
 @dataclass(slots=True)
 class Run:
-    """A stored run: its row, totals and (on demand) its report data.
+    """A stored run: its typed spec, totals and (on demand) its report data.
 
-    `spec`: the tournament spec as run (a dict; `spec["scheduler"]["kind"]`...); `judge`: the
-    judge preset; `summary`: the counters of the last invocation (`RunStats` as a dict), None
-    before it finished; `started`/`finished`: Unix times in seconds."""
+    `spec`: the tournament spec as run (`TournamentSpec`; None for a reliability-mode run, whose
+    stored spec is in `record.spec`); `judge`: the judge preset; `summary`: the counters of the
+    last invocation (`RunSummary`), None before one finished; `usage`: totals over every
+    invocation (`Store.usage`); `matches` / `verdicts`: counts by match status / outcome."""
 
-    run_id: str
-    name: str
-    status: RunStatus
-    seed: int
-    started: float | None
-    finished: float | None
-    pool: str | None
-    spec: dict
+    record: RunRecord
+    spec: TournamentSpec | None
     judge: dict
-    summary: dict | None
+    pool: str | None
     usage: Usage
     matches: dict[str, int]
     verdicts: dict[str, int]
     db: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def status(self) -> RunStatus:
+        return self.record.status
+
+    @property
+    def summary(self) -> RunSummary | None:
+        return self.record.summary
 
     def report(self, *, bootstrap: int | None = None) -> dict:
         """The run's report data (`arena.reports.build_report`): leaderboard, matrices, judge stats."""
@@ -324,14 +335,22 @@ def load_run(run_id: str, *, db: str | Path | Store | None = None) -> Run:
     """The run `run_id` (a full id, a unique prefix, or a spec name for its latest run).
 
     Raises `NotFound` when the store or the run does not exist."""
+    from arena.errors import ArenaError
+    from arena.tournaments.spec import spec_from_dict
+
     store, opened = _open(db, create=False)
     try:
-        r = store.get_run(run_id)
-        rid = r["run_id"]
-        stored = r.get("spec") or {}
+        record = store.run_record(run_id)
+        stored = record.spec
+        tspec = None
+        if isinstance(stored.get("spec"), dict):
+            try:
+                tspec = spec_from_dict(stored["spec"])
+            except ArenaError:  # a spec stored by an older arena that this one no longer accepts
+                tspec = None
+        rid = record.run_id
         return Run(
-            rid, r["name"], RunStatus(r["status"]), int(r["seed"] or 0), r["started"], r["finished"],
-            stored.get("pool"), stored.get("spec") or {}, stored.get("judge") or {}, r.get("summary"),
+            record, tspec, stored.get("judge") or stored.get("preset") or {}, stored.get("pool"),
             store.usage(rid), store.match_counts(rid), store.verdict_counts(rid), store.path,
         )
     finally:

@@ -244,6 +244,69 @@ def cached_part(game: Game | dict) -> tuple[int, float]:
 
 
 @dataclass(frozen=True, slots=True)
+class MatchRow:
+    """A stored match of a run, with its status."""
+
+    run_id: str
+    match_id: str
+    prompt_id: str
+    model_a: str
+    model_b: str
+    round: int
+    status: MatchStatus
+
+    @property
+    def match(self) -> Match:
+        return Match(self.match_id, self.prompt_id, self.model_a, self.model_b, self.round)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """The counters a run's last invocation stored when it finished (`Runner.summary()`);
+    `extra` keeps keys of other modes (the reliability mode's `total_elapsed_s`, `pairs`...)."""
+
+    matches_done: int = 0
+    matches_resumed: int = 0
+    forfeits: int = 0
+    games: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+    calls_saved: int = 0
+    retries: int = 0
+    errors: int = 0
+    unparsed: int = 0
+    inconsistent: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+    cost_unknown: bool = False
+    elapsed_s: float = 0.0
+    stop_reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunSummary:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "extra"}
+        return cls(**known, extra={k: v for k, v in d.items() if k not in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A stored run. `spec` is the JSON stored with it (for a tournament: {"spec": the tournament
+    spec, "judge": the judge preset, "pool": the pool name}); times are Unix seconds."""
+
+    run_id: str
+    name: str
+    spec: dict
+    spec_hash: str
+    seed: int
+    status: RunStatus
+    started: float | None
+    finished: float | None
+    summary: RunSummary | None
+
+
+@dataclass(frozen=True, slots=True)
 class Battle:
     """A rating observation. `outcome` is 'a', 'b' or 'tie'; `weight` counts repeated or strong wins."""
 

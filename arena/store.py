@@ -19,7 +19,21 @@ import sqlite_utils
 
 from arena.callcache import request_key  # noqa: F401 (re-exported: the cache key lives with the protocol)
 from arena.errors import NotFound
-from arena.records import SCHEMA_VERSION, Game, Match, Output, Prompt, RunStatus, Usage, Verdict, cached_part
+from arena.records import (
+    SCHEMA_VERSION,
+    Game,
+    Match,
+    MatchRow,
+    MatchStatus,
+    Output,
+    Prompt,
+    RunRecord,
+    RunStatus,
+    RunSummary,
+    Usage,
+    Verdict,
+    cached_part,
+)
 
 DEFAULT_DB = "arena.db"
 
@@ -298,6 +312,15 @@ class Store:
         )
         return _run_row(rows[0]) if rows else None
 
+    def run_record(self, run_id: str) -> RunRecord:
+        """The run `run_id` (or a unique prefix, or the latest run of that name) as a typed record."""
+        r = self.get_run(run_id)
+        summary = r.get("summary")
+        return RunRecord(
+            r["run_id"], r["name"], r.get("spec") or {}, r["spec_hash"], int(r["seed"] or 0), RunStatus(r["status"]),
+            r["started"], r["finished"], RunSummary.from_dict(summary) if isinstance(summary, dict) else None,
+        )
+
     def run_exists(self, run_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone() is not None
 
@@ -319,6 +342,13 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             ((run_id, m.match_id, m.prompt_id, m.model_a, m.model_b, m.round, status, now) for m in matches),
         )
+
+    def match_rows(self, run_id: str) -> list[MatchRow]:
+        """A run's matches as typed records, in the order they were released."""
+        return [
+            MatchRow(r["run_id"], r["match_id"], r["prompt_id"], r["model_a"], r["model_b"], int(r["round"] or 0), MatchStatus(r["status"]))
+            for r in self.matches(run_id)
+        ]
 
     def matches(self, run_id: str) -> list[dict]:
         return self._rows("SELECT * FROM matches WHERE run_id = ? ORDER BY created, match_id", [run_id])

@@ -51,7 +51,8 @@ def test_run_tournament_gives_the_same_leaderboard_as_the_cli(tmp_path, cli):
     assert isinstance(result.usage, Usage) and result.usage.calls == 0  # the surrogate makes no paid call
 
     run = arena.load_run(result.run_id, db=tmp_path / "api.db")
-    assert run.status is RunStatus.DONE and run.spec["scheduler"]["kind"] == "round-robin"
+    assert run.status is RunStatus.DONE and run.spec.scheduler.kind == "round-robin" and run.spec.seed == 5
+    assert run.summary.matches_done == 72 and run.summary.calls == 0 and run.judge["kind"] == "surrogate"
     assert run.matches == {"done": 72} and sum(run.verdicts.values()) == 72
     assert run.report(bootstrap=0)["leaderboard"][0]["model"] == result.leaderboard[0]["model"]
 

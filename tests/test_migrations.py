@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from arena.errors import NotFound
-from arena.records import SCHEMA_VERSION, RunStatus, Usage
+from arena.records import SCHEMA_VERSION, MatchStatus, RunStatus, Usage
 from arena.store import Store
 
 V1 = Path(__file__).parent / "fixtures" / "store" / "v1.db"
@@ -45,6 +45,9 @@ def test_a_v1_database_is_migrated_to_v2_with_its_usage_in_columns(v1):
     usage = store.usage(run["run_id"])
     assert (store.game_count(run["run_id"]), usage.calls, usage.input_tokens) == before
     assert usage.cached_calls == 0 and usage.calls == 10  # make_v1.py stopped at max_calls = 10
+    rows = store.match_rows(run["run_id"])
+    assert len(rows) == 12 and sum(r.status == MatchStatus.DONE for r in rows) == 5
+    assert store.run_record(run["run_id"]).summary.stop_reason == "max_calls=10 reached"
     store.close()
     Store(v1).close()  # opening it again is a no-op
     assert _raw(v1, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]

@@ -157,7 +157,7 @@ async def evaluate_judge_async(
         previous_elapsed = float((run.get("summary") or {}).get("total_elapsed_s") or 0.0)
         store.set_run_status(run_id, "running")
     store.add_matches(run_id, [Match(p.pair_id, p.pair_id, "a", "b") for p in pairs.pairs])
-    status = {m["match_id"]: m["status"] for m in store.matches(run_id)}
+    status = {m.match_id: m.status for m in store.match_rows(run_id)}
     wanted = {p.pair_id for p in pairs.pairs}
     stored: dict[str, list[Game]] = {}
     for g in store.game_records(run_id):
