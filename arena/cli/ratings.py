@@ -7,7 +7,7 @@ import io
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -94,11 +94,11 @@ def _style_counts(where: str, rec: dict) -> tuple[list[float], list[float]]:
     meta = rec.get("conv_metadata")
     try:
         if isinstance(meta, dict) or (isinstance(meta, str) and meta.strip().startswith("{")):
-            from arena.ratings._style import conv_metadata_counts
+            from arena.ratings import conv_metadata_counts
 
             return conv_metadata_counts(meta)
         if "answer_a" in rec and "answer_b" in rec:
-            from arena.ratings._style import style_counts
+            from arena.ratings import style_counts
 
             return list(style_counts(str(rec["answer_a"]))), list(style_counts(str(rec["answer_b"])))
         if all(f"{k}_a" in rec and f"{k}_b" in rec for k in _STYLE_KEYS):
@@ -120,8 +120,7 @@ def read_battles(path: Path, *, style: bool = False, strong_weight: float = 3.0)
     A record's outcome is `winner` (Chatbot Arena), `outcome` (a, b, tie) or a five-way `label`
     (`A>>B` .. `B>>A`, a strong one counting `strong_weight` wins, Arena-Hard's rule); its
     optional `weight` multiplies."""
-    from arena.ratings import BattleArrays
-    from arena.ratings._style import STYLE_NAMES, style_from_counts
+    from arena.ratings import STYLE_NAMES, BattleArrays, style_from_counts
 
     models: dict[str, int] = {}
     prompts: dict[str, int] = {}

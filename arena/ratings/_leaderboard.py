@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from arena.errors import RatingError
-from arena.records import Battle
 from arena.ratings._battles import BattleArrays, StyleFeatures, compile_battles, pair_stats
 from arena.ratings._bootstrap import By, bootstrap_theta
 from arena.ratings._bt import DEFAULT_PRIOR, ELO_INIT, ELO_SCALE, Ties, _anchor_index, check_prior, fit_theta, to_elo
 from arena.ratings._graph import diagnose
+from arena.records import Battle
 
 BOOT_PRIOR_FLOOR = 1e-3
 """Bootstrap replicates of a `prior=0` fit use this prior, as a replicate may lose a model's only win."""
@@ -145,6 +145,19 @@ def _vs_reference(d: np.ndarray, ties: Ties, gamma: float | None) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-d))
 
 
+def _vs_interval(boot: np.ndarray, ai: int | None, ties: Ties, gamma: float | None, point: np.ndarray, alpha: float):
+    """Percentile bounds of each model's predicted win rate against the anchor over the bootstrap
+    replicates `boot` (n_boot, n) on the Elo scale; (None, None) without an anchor, the point
+    estimate itself without replicates. The point lies inside its bounds."""
+    if ai is None:
+        return None, None
+    if not len(boot):
+        return point, point
+    wb = _vs_reference((boot - boot[:, [ai]]) / ELO_SCALE, ties, gamma)
+    lo, hi = np.quantile(wb, [alpha, 1 - alpha], axis=0)
+    return np.minimum(lo, point), np.maximum(hi, point)
+
+
 def fit_ratings(
     battles: Sequence[Battle] | BattleArrays,
     *,
@@ -259,15 +272,7 @@ def fit_ratings(
     wtot = tot.sum(axis=1)
     ref_theta = theta[ai] if ai is not None else theta.mean()
     vs_anchor = _predicted(np.append(theta, ref_theta), ties, gamma)[:n, n]
-    vs_lo = vs_hi = None
-    if ai is not None:
-        if bootstrap:
-            d = (boot - boot[:, [ai]]) / ELO_SCALE
-            wb = _vs_reference(d, ties, gamma)
-            vs_lo, vs_hi = np.quantile(wb, [alpha, 1 - alpha], axis=0)
-            vs_lo, vs_hi = np.minimum(vs_lo, vs_anchor), np.maximum(vs_hi, vs_anchor)
-        else:
-            vs_lo = vs_hi = vs_anchor
+    vs_lo, vs_hi = _vs_interval(boot, ai, ties, gamma, vs_anchor, alpha)
     rows = []
     for i in range(n):
         others = [j for j in range(n) if j != i]

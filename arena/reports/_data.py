@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from arena.errors import BadInput, RatingError
+from arena.records import Usage
 from arena.resources import bundled_dir
 
 
@@ -35,14 +36,14 @@ def read_reference(path: str | Path) -> tuple[dict[str, float], str]:
     return out, column
 
 
-def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
-    from arena.judges._base import cached_part
-
+def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = None) -> dict:
+    """Counts of a run's games and verdicts; calls, tokens and cost from `usage` (`Store.usage`),
+    summed from the rows when not given."""
+    if usage is None:
+        usage = sum((Usage.of_game_row(g) for g in games), Usage())
     labels = Counter(g["label"] for g in games)
     n = len(games)
     paid = [g for g in games if not g["cached"]]
-    cached = [cached_part(g) for g in games]
-    costs = [None if g["cost_usd"] is None else max(0.0, g["cost_usd"] - c) for g, (_, c) in zip(games, cached) if not g["cached"]]
     decided = [v for v in verdicts if v["outcome"] in ("a", "b", "tie")]
     two = [v for v in decided if v["consistent"] is not None]
     first_slot = 0
@@ -56,8 +57,8 @@ def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
     return {
         "games": n,
         "labels": dict(labels),
-        "calls": sum((g["calls"] or 0) - k for g, (k, _) in zip(games, cached)),
-        "cached_calls": sum(k for k, _ in cached),
+        "calls": usage.calls,
+        "cached_calls": usage.cached_calls,
         "retries": sum(max(0, (g["attempts"] or 1) - 1) for g in games),
         "errors": labels.get("error", 0),
         "unparsed": labels.get("unparsed", 0),
@@ -65,9 +66,9 @@ def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
         "tie_rate": (sum(1 for v in decided if v["outcome"] == "tie") / len(decided)) if decided else None,
         "position_consistency": (sum(1 for v in two if v["consistent"]) / len(two)) if two else None,
         "first_slot_win_rate": first_slot / judged_orders if judged_orders else None,
-        "input_tokens": sum(g["input_tokens"] or 0 for g in games),
-        "output_tokens": sum(g["output_tokens"] or 0 for g in games),
-        "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 6),
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost_usd": None if usage.cost_usd is None else round(usage.cost_usd, 6),
         "latency_s_mean": (sum(g["latency_s"] or 0 for g in paid) / len(paid)) if paid else None,
         "unresolved_matches": sum(1 for v in verdicts if v["outcome"] == "unresolved"),
         "forfeits": sum(1 for v in verdicts if str(v["outcome"]).startswith("forfeit")),
@@ -98,7 +99,6 @@ def build_report(
     import numpy as np
 
     from arena import __version__
-    from arena.ratings import agreement, fit_ratings
     from arena.verdicts import run_battles_with_ids
     from arena.verdicts.export import run_baseline
 
@@ -132,12 +132,11 @@ def build_report(
         "style": style,
         "leaderboard": [],
         "warnings": [],
-        "judge_stats": judge_stats(games, verdicts),
+        "judge_stats": judge_stats(games, verdicts, store.usage(run_id)),
     }
-    if judge_preset.get("kind") == "panel":
-        from arena.judges.panel import member_agreement
+    from arena.judges import report_extras
 
-        report["judge_stats"]["member_agreement"] = member_agreement(games)
+    report["judge_stats"].update(report_extras(judge_preset.get("kind"), games))
     if not battles:
         report["warnings"].append("no decided battles yet: nothing to rate")
         return report
@@ -145,17 +144,7 @@ def build_report(
     if baseline is not None and baseline not in models:
         report["warnings"].append(f"baseline {baseline!r} has no decided battles: ratings anchored on the mean")
         baseline = report["baseline"] = None
-    features = None
-    if style:
-        from arena.verdicts.style import run_style_features
-
-        features = run_style_features(store, run, battles, battle_ids)
-    try:
-        board = fit_ratings(battles, anchor=baseline, bootstrap=n_boot, seed=seed, ties=ties, style=features)
-    except RatingError as e:
-        if features is None:
-            raise
-        raise RatingError(f"style control: {e} (too few battles, or a model that never loses or never wins)") from None
+    board = _fit_board(store, run, battles, battle_ids, baseline, n_boot, seed, ties, style)
     report["leaderboard"] = board.to_records()
     report["warnings"] += list(board.warnings)
     report["models"] = list(board.models)
@@ -170,54 +159,13 @@ def build_report(
     }
     report["_board"] = board  # for plots; dropped from JSON
 
-    # per-category leaderboards
-    categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
-    by_cat: dict[str, list] = {}
-    for b in battles:
-        c = categories.get(b.prompt_id)
-        if c:
-            by_cat.setdefault(c, []).append(b)
-    report["categories"] = {}
-    if len(by_cat) > 1:
-        for c, bs in sorted(by_cat.items()):
-            cat_models = {b.model_a for b in bs} | {b.model_b for b in bs}
-            try:
-                cb = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed, ties=ties,
-                                 anchor=baseline if baseline in cat_models else None)
-            except Exception as e:  # noqa: BLE001 - a thin category must not break the report
-                report["warnings"].append(f"category {c}: {e}")
-                continue
-            report["categories"][c] = {"battles": len(bs), "leaderboard": cb.to_records()}
+    report["categories"] = _category_boards(store, pool, battles, baseline, n_boot, seed, ties, report["warnings"])
 
     if lc or (lc is None and baseline is not None):
-        from arena.reports.lc import run_length_controlled
+        _add_length_controlled(store, run_id, baseline, report, required=bool(lc))
 
-        try:
-            report["length_controlled"] = run_length_controlled(store, run_id, baseline)
-        except (BadInput, RatingError) as e:
-            if lc:
-                raise
-            report["warnings"].append(f"no length-controlled win rate: {e}")
-        else:
-            by_model = {r["model"]: r for r in report["length_controlled"]["models"]}
-            for row in report["leaderboard"]:
-                got = by_model.get(row["model"])
-                if got is not None:
-                    row["lc_win_rate"] = round(got["lc_win_rate"] / 100, 4)
-                    row["lc_standard_error"] = round(got["lc_standard_error"] / 100, 4)
-
-    ref_path = spec.get("reference")
-    if ref_path:
-        try:
-            ref, column = read_reference(ref_path)
-            shared = [m for m in board.models if m in ref]
-            if len(shared) >= 3:
-                agr = agreement(board, {m: ref[m] for m in shared})
-                report["reference"] = {"path": str(ref_path), "column": column, "models": shared, **_jsonable(agr)}
-            else:
-                report["warnings"].append(f"reference {ref_path}: fewer than 3 models in common")
-        except BadInput as e:
-            report["warnings"].append(str(e))
+    if spec.get("reference"):
+        _add_reference(spec["reference"], board, report)
 
     # a browsable sample of matches
     prompts = {p.prompt_id: p for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
@@ -247,6 +195,82 @@ def build_report(
         for v in decided[::step][:sample]
     ]
     return report
+
+
+def _fit_board(store, run: dict, battles, battle_ids, baseline, n_boot: int, seed: int, ties: str, style: bool):
+    """The run's leaderboard; with `style`, the answers' style covariates held equal."""
+    from arena.ratings import fit_ratings
+
+    features = None
+    if style:
+        from arena.verdicts.style import run_style_features
+
+        features = run_style_features(store, run, battles, battle_ids)
+    try:
+        return fit_ratings(battles, anchor=baseline, bootstrap=n_boot, seed=seed, ties=ties, style=features)
+    except RatingError as e:
+        if features is None:
+            raise
+        raise RatingError(f"style control: {e} (too few battles, or a model that never loses or never wins)") from None
+
+
+def _category_boards(store, pool, battles, baseline, n_boot: int, seed: int, ties: str, warnings: list[str]) -> dict:
+    """One leaderboard per prompt category of the pool (anchored on the baseline where it plays)."""
+    from arena.ratings import fit_ratings
+
+    categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
+    by_cat: dict[str, list] = {}
+    for b in battles:
+        c = categories.get(b.prompt_id)
+        if c:
+            by_cat.setdefault(c, []).append(b)
+    out: dict = {}
+    if len(by_cat) < 2:
+        return out
+    for c, bs in sorted(by_cat.items()):
+        cat_models = {b.model_a for b in bs} | {b.model_b for b in bs}
+        try:
+            cb = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed, ties=ties, anchor=baseline if baseline in cat_models else None)
+        except Exception as e:  # noqa: BLE001 - a thin category must not break the report
+            warnings.append(f"category {c}: {e}")
+            continue
+        out[c] = {"battles": len(bs), "leaderboard": cb.to_records()}
+    return out
+
+
+def _add_length_controlled(store, run_id: str, baseline, report: dict, *, required: bool) -> None:
+    """AlpacaEval's LC win rates into `report` (a warning instead when not `required` and impossible)."""
+    from arena.reports.lc import run_length_controlled
+
+    try:
+        report["length_controlled"] = run_length_controlled(store, run_id, baseline)
+    except (BadInput, RatingError) as e:
+        if required:
+            raise
+        report["warnings"].append(f"no length-controlled win rate: {e}")
+        return
+    by_model = {r["model"]: r for r in report["length_controlled"]["models"]}
+    for row in report["leaderboard"]:
+        got = by_model.get(row["model"])
+        if got is not None:
+            row["lc_win_rate"] = round(got["lc_win_rate"] / 100, 4)
+            row["lc_standard_error"] = round(got["lc_standard_error"] / 100, 4)
+
+
+def _add_reference(ref_path, board, report: dict) -> None:
+    from arena.ratings import agreement
+
+    try:
+        ref, column = read_reference(ref_path)
+    except BadInput as e:
+        report["warnings"].append(str(e))
+        return
+    shared = [m for m in board.models if m in ref]
+    if len(shared) >= 3:
+        agr = agreement(board, {m: ref[m] for m in shared})
+        report["reference"] = {"path": str(ref_path), "column": column, "models": shared, **_jsonable(agr)}
+    else:
+        report["warnings"].append(f"reference {ref_path}: fewer than 3 models in common")
 
 
 def _jsonable(obj):

@@ -18,7 +18,7 @@ def run_length_controlled(store, run_id: str, baseline: str | None = None) -> di
     in characters from the run's pool. The instruction difficulty is estimated jointly from the
     run's models. Raises `BadInput` without a baseline or without the answers' texts.
     """
-    from arena.ratings._lc import length_controlled_winrates
+    from arena.ratings import length_controlled_winrates
     from arena.verdicts.export import run_baseline
 
     run = store.get_run(run_id)
@@ -32,9 +32,7 @@ def run_length_controlled(store, run_id: str, baseline: str | None = None) -> di
         raise BadInput(f"run {rid}: the length-controlled win rate needs the answers' texts (the run has no pool)")
     lengths = {(o.prompt_id, o.model): len(o.text) for o in store.outputs(pool)}
     prefs: dict[str, float] = {}
-    for mid, detail in store.db.execute(
-        "SELECT match_id, detail FROM games WHERE run_id = ? AND detail LIKE '%\"preference\"%'", [rid]
-    ).fetchall():
+    for mid, detail in store.game_details(rid, '"preference"'):
         p = json.loads(detail).get("preference")
         if isinstance(p, (int, float)) and 1 <= p <= 2:
             prefs[mid] = float(p)

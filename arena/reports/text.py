@@ -6,11 +6,7 @@ import csv
 import io
 
 
-def fmt_rank(row: dict) -> str:
-    return f"{row['rank_ub']}"
-
-
-def _vs(r: dict) -> str:
+def vs_baseline_text(r: dict) -> str:
     if "win_rate_vs_baseline" not in r:
         return ""
     return (
@@ -26,7 +22,7 @@ def _table(rows: list[dict], baseline: str | None) -> list[str]:
     for r in rows:
         lines.append(
             f"| {r['rank_ub']} | {_md(r['model'])} | {r['rating']:.0f} | {r['ci_low'] - r['rating']:+.0f} / {r['ci_high'] - r['rating']:+.0f} |"
-            + (f" {_vs(r)} |" if vs else "")
+            + (f" {vs_baseline_text(r)} |" if vs else "")
             + f" {100 * r['win_rate']:.1f}% | {r['battles']} |"
         )
     return lines

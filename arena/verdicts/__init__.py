@@ -18,7 +18,7 @@ from pathlib import Path
 
 from arena.errors import BadInput, NotFound
 from arena.records import Battle, Game, Match, Output, Prompt
-from arena.verdicts.formats import FORMATS, RecordedMatch, ReadResult, VerdictFileError, read_recorded
+from arena.verdicts.formats import FORMATS, ReadResult, RecordedMatch, VerdictFileError, read_recorded
 
 __all__ = [
     "FORMATS",
@@ -111,7 +111,7 @@ def import_verdicts(
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     run_id = f"{name}-{stamp}-{digest.hexdigest()[:6]}"
     n = 1
-    while store.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+    while store.run_exists(run_id):
         n += 1
         run_id = f"{name}-{stamp}-{digest.hexdigest()[:6]}-{n}"
     spec = {
@@ -127,7 +127,7 @@ def import_verdicts(
     judge = {"kind": "recorded", "description": "recorded verdicts" + (f" of {', '.join(judges)}" if judges else ""), "judges": judges}
     summary = ImportSummary(run_id, name, fmt, len(res.matches), sum(len(m.games) for m in res.matches), res.skipped_self,
                             res.models, judges, base, pool_name, res.sources)
-    from arena.judges._base import combine_games
+    from arena.judges import combine_games
 
     with store.transaction():
         if prompts:
@@ -150,9 +150,7 @@ def import_verdicts(
 
 
 def _game_weights(store, run_id: str) -> dict[str, float]:
-    rows = store.db.execute(
-        "SELECT match_id, detail FROM games WHERE run_id = ? AND detail LIKE '%\"weight\"%'", [run_id]
-    ).fetchall()
+    rows = store.game_details(run_id, '"weight"')
     out = {}
     for mid, detail in rows:
         try:
@@ -201,7 +199,7 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
     battles = battles_from_verdicts(verdicts, strong_weight=sw)
     ids = [v["match_id"] for v in verdicts if v["outcome"] in ("a", "b", "tie")]
     weights = _game_weights(store, rid)
-    judges = dict(store.db.execute("SELECT match_id, judge FROM games WHERE run_id = ? ORDER BY [order] DESC", [rid]).fetchall())
+    judges = store.match_judges(rid)
     battles = [
         Battle(b.prompt_id, b.model_a, b.model_b, b.outcome, b.weight * weights.get(mid, 1.0), judges.get(mid, ""))
         for b, mid in zip(battles, ids)

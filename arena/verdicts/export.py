@@ -75,110 +75,131 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     the run's (arena_hard and alpaca_eval keep only the matches against it). `per` ("verdict" or
     "game") chooses battle rows per decided match or per decisive game (default: as the run's
     ratings count them). Raises `BadInput`."""
-    from arena.verdicts import EXPORT_FORMATS, run_battles_with_ids
+    from arena.verdicts import EXPORT_FORMATS
 
     if fmt not in EXPORT_FORMATS:
         raise BadInput(f"--format: {fmt!r} is not an export format (expected one of: {', '.join(EXPORT_FORMATS)})")
+    if per not in (None, "verdict", "game"):
+        raise BadInput(f"--per: {per!r} (expected verdict or game)")
     out = Path(out)
     run, spec, prompts, answers = _run_context(store, run_id)
     rid = run["run_id"]
-    if per not in (None, "verdict", "game"):
-        raise BadInput(f"--per: {per!r} (expected verdict or game)")
     if fmt == "battles":
-        rows = []
-        unit = {"verdict": "match", "game": "game"}.get(per or "")
-        for b in run_battles_with_ids(store, rid, spec, unit)[0]:
-            row = {"question_id": b.prompt_id, "model_a": b.model_a, "model_b": b.model_b,
-                   "winner": {"a": "model_a", "b": "model_b", "tie": "tie"}[b.outcome], "weight": b.weight, "judge": b.judge}
-            if b.prompt_id in prompts:
-                row["prompt"] = prompts[b.prompt_id].text
-            rows.append(row)
-        return [_write(out, _rows_text(out, rows))]
+        return [_write(out, _rows_text(out, _battle_rows(store, rid, spec, prompts, per)))]
     games: dict[str, list[dict]] = {}
     for g in store.games(rid):
         games.setdefault(g["match_id"], []).append(g)
     matches = store.matches(rid)
     if fmt == "jsonl":
-        lines = []
-        for m in matches:
-            for g in sorted(games.get(m["match_id"], []), key=lambda g: g["order"]):
-                rec = {"match_id": m["match_id"], "prompt_id": m["prompt_id"], "model_a": m["model_a"], "model_b": m["model_b"],
-                       "order": g["order"], "label": g["label"], "judge": g["judge"], "raw": g["raw"] or ""}
-                detail = json.loads(g["detail"]) if g["detail"] else {}
-                if "weight" in detail:
-                    rec["weight"] = detail.pop("weight")
-                if detail:
-                    rec["detail"] = detail
-                p = prompts.get(m["prompt_id"])
-                if p is not None:
-                    rec.update(prompt=p.text, category=p.category, answer_a=answers.get((m["prompt_id"], m["model_a"])),
-                               answer_b=answers.get((m["prompt_id"], m["model_b"])))
-                lines.append(json.dumps(rec, ensure_ascii=False))
-        return [_write(out, "\n".join(lines) + "\n")]
+        return [_write(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _game_lines(matches, games, prompts, answers)))]
     base = run_baseline(spec, baseline)
     if base is None:
         raise BadInput(f"--format {fmt}: run {rid} has no baseline (pass --baseline NAME)")
     verdicts = {v["match_id"]: v for v in store.verdicts(rid)}
-    per_model: dict[str, list[dict]] = {}
+    per_model: dict[tuple[str, str], list[dict]] = {}
     for m in matches:
         if base not in (m["model_a"], m["model_b"]) or m["model_a"] == m["model_b"]:
             continue
         flip = m["model_b"] == base
         model = m["model_a"] if flip else m["model_b"]
         gs = games.get(m["match_id"], [])
+        judge = gs[0]["judge"] if gs else "recorded"
         if fmt == "arena_hard":
-            first, second = None, None
-            for g in gs:
-                lab = swap_label(g["label"]) if flip else g["label"]  # from the baseline's point of view
-                base_first = (g["order"] == "AB") != flip
-                score = None if lab in ("unparsed", "error") else (lab if base_first else swap_label(lab))
-                entry = {"user_prompt": None, "judgment": g["raw"] or "", "score": score}
-                if base_first:
-                    first = entry
-                else:
-                    second = entry
-            if first is None and second is None:
-                continue
-            row_games = [first] if second is None else [first, second]  # game 2 keeps its place
-            judge = gs[0]["judge"] if gs else "recorded"
-            per_model.setdefault(f"{judge}\x00{model}", []).append(
-                {"question_id": m["prompt_id"], "model": model, "judge": judge, "baseline": base, "games": row_games}
-            )
+            row = _arena_hard_row(m, gs, base, model, judge, flip)
         else:
-            v = verdicts.get(m["match_id"])
-            pref = None
-            if len(gs) == 1 and gs[0]["detail"] and '"preference"' in gs[0]["detail"]:
-                pref = json.loads(gs[0]["detail"]).get("preference")
-                if pref is not None and flip:
-                    pref = 3.0 - pref
-            if pref is None and v is not None and v["label"] in LABEL_PREFERENCE:
-                pref = LABEL_PREFERENCE[swap_label(v["label"]) if flip else v["label"]]
-            p = prompts.get(m["prompt_id"])
-            per_model.setdefault(model, []).append(
-                {
-                    "instruction": p.text if p is not None else m["prompt_id"],
-                    "dataset": p.category if p is not None else None,
-                    "output_1": answers.get((m["prompt_id"], base), ""),
-                    "generator_1": base,
-                    "output_2": answers.get((m["prompt_id"], model), ""),
-                    "generator_2": model,
-                    "annotator": gs[0]["judge"] if gs else "recorded",
-                    "preference": pref,
-                }
-            )
+            row = _alpaca_eval_row(m, gs, verdicts.get(m["match_id"]), base, model, judge, flip, prompts, answers)
+        if row is not None:
+            per_model.setdefault((judge if fmt == "arena_hard" else "", model), []).append(row)
     if not per_model:
         raise BadInput(f"--format {fmt}: run {rid} has no match against the baseline {base!r}")
+    return _write_per_model(out, fmt, per_model)
+
+
+def _battle_rows(store, rid: str, spec: dict, prompts: dict, per: str | None) -> list[dict]:
+    from arena.verdicts import run_battles_with_ids
+
+    rows = []
+    unit = {"verdict": "match", "game": "game"}.get(per or "")
+    for b in run_battles_with_ids(store, rid, spec, unit)[0]:
+        row = {"question_id": b.prompt_id, "model_a": b.model_a, "model_b": b.model_b,
+               "winner": {"a": "model_a", "b": "model_b", "tie": "tie"}[b.outcome], "weight": b.weight, "judge": b.judge}
+        if b.prompt_id in prompts:
+            row["prompt"] = prompts[b.prompt_id].text
+        rows.append(row)
+    return rows
+
+
+def _game_lines(matches: list[dict], games: dict, prompts: dict, answers: dict) -> list[dict]:
+    lines = []
+    for m in matches:
+        for g in sorted(games.get(m["match_id"], []), key=lambda g: g["order"]):
+            rec = {"match_id": m["match_id"], "prompt_id": m["prompt_id"], "model_a": m["model_a"], "model_b": m["model_b"],
+                   "order": g["order"], "label": g["label"], "judge": g["judge"], "raw": g["raw"] or ""}
+            detail = json.loads(g["detail"]) if g["detail"] else {}
+            if "weight" in detail:
+                rec["weight"] = detail.pop("weight")
+            if detail:
+                rec["detail"] = detail
+            p = prompts.get(m["prompt_id"])
+            if p is not None:
+                rec.update(prompt=p.text, category=p.category, answer_a=answers.get((m["prompt_id"], m["model_a"])),
+                           answer_b=answers.get((m["prompt_id"], m["model_b"])))
+            lines.append(rec)
+    return lines
+
+
+def _arena_hard_row(m: dict, gs: list[dict], base: str, model: str, judge: str, flip: bool) -> dict | None:
+    """One Arena-Hard judgment line: game 1 with the baseline as A, game 2 swapped (scores in each game's positions)."""
+    first, second = None, None
+    for g in gs:
+        lab = swap_label(g["label"]) if flip else g["label"]  # from the baseline's point of view
+        base_first = (g["order"] == "AB") != flip
+        score = None if lab in ("unparsed", "error") else (lab if base_first else swap_label(lab))
+        entry = {"user_prompt": None, "judgment": g["raw"] or "", "score": score}
+        if base_first:
+            first = entry
+        else:
+            second = entry
+    if first is None and second is None:
+        return None
+    row_games = [first] if second is None else [first, second]  # game 2 keeps its place
+    return {"question_id": m["prompt_id"], "model": model, "judge": judge, "baseline": base, "games": row_games}
+
+
+def _alpaca_eval_row(m: dict, gs: list[dict], v: dict | None, base: str, model: str, judge: str, flip: bool,
+                     prompts: dict, answers: dict) -> dict:
+    """One AlpacaEval annotation: the recorded preference where the match has one, else the verdict's."""
+    pref = None
+    if len(gs) == 1 and gs[0]["detail"] and '"preference"' in gs[0]["detail"]:
+        pref = json.loads(gs[0]["detail"]).get("preference")
+        if pref is not None and flip:
+            pref = 3.0 - pref
+    if pref is None and v is not None and v["label"] in LABEL_PREFERENCE:
+        pref = LABEL_PREFERENCE[swap_label(v["label"]) if flip else v["label"]]
+    p = prompts.get(m["prompt_id"])
+    return {
+        "instruction": p.text if p is not None else m["prompt_id"],
+        "dataset": p.category if p is not None else None,
+        "output_1": answers.get((m["prompt_id"], base), ""),
+        "generator_1": base,
+        "output_2": answers.get((m["prompt_id"], model), ""),
+        "generator_2": model,
+        "annotator": judge,
+        "preference": pref,
+    }
+
+
+def _write_per_model(out: Path, fmt: str, per_model: dict[tuple[str, str], list[dict]]) -> list[Path]:
     paths = []
     taken: dict[str, set[str]] = {}
     judge_dirs: dict[str, str] = {}
-    for key, rows in per_model.items():
+    for (judge, model), rows in per_model.items():
         if fmt == "arena_hard":
-            judge, model = key.split("\x00", 1)
             jdir = judge_dirs.setdefault(judge, slug(judge, taken.setdefault("", set())))
             path = out / jdir / f"{slug(model, taken.setdefault(jdir, set()))}.jsonl"
             paths.append(_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)))
         else:
-            path = out / f"{slug(key, taken.setdefault('', set()))}.json"
+            path = out / f"{slug(model, taken.setdefault('', set()))}.json"
             paths.append(_write(path, json.dumps(rows, ensure_ascii=False, indent=1)))
     return paths
 

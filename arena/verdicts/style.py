@@ -12,7 +12,7 @@ def run_style_features(store, run: dict, battles: list[Battle], match_ids: list[
     """`StyleFeatures` aligned with `battles` (from `run_battles_with_ids`): the counts of each
     battle's two answers from the run's pool, or Chatbot Arena's `conv_metadata` recorded with an
     imported battle. Raises `BadInput` naming the first battle that has neither."""
-    from arena.ratings._style import STYLE_NAMES, conv_metadata_counts, style_counts, style_from_counts
+    from arena.ratings import STYLE_NAMES, conv_metadata_counts, style_counts, style_from_counts
 
     rid = run["run_id"]
     pool = (run["spec"] or {}).get("pool")
@@ -20,9 +20,7 @@ def run_style_features(store, run: dict, battles: list[Battle], match_ids: list[
     if pool and store.pool_exists(pool):
         answers = {(o.prompt_id, o.model): o.text for o in store.outputs(pool)}
     meta: dict[str, object] = {}
-    for mid, detail in store.db.execute(
-        "SELECT match_id, detail FROM games WHERE run_id = ? AND detail LIKE '%conv_metadata%'", [rid]
-    ).fetchall():
+    for mid, detail in store.game_details(rid, "conv_metadata"):
         try:
             meta[mid] = json.loads(detail)["meta"]["conv_metadata"]
         except (ValueError, KeyError, TypeError):
