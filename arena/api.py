@@ -39,8 +39,10 @@ __all__ = [
     "Run",
     "RunResult",
     "evaluate_judge",
+    "export_verdicts",
     "fit_ratings",
     "import_pool",
+    "import_verdicts",
     "load_run",
     "load_spec",
     "plan",
@@ -98,6 +100,47 @@ def import_pool(
     store, opened = _open(db)
     try:
         return _import_pool(store, name, list(paths), format, replace=replace)
+    finally:
+        if opened:
+            store.close()
+
+
+def import_verdicts(
+    path: str | Path,
+    format: str,
+    *,
+    name: str | None = None,
+    pool: str | None = None,
+    baseline: str | None = None,
+    strong_weight: float = 3.0,
+    db: str | Path | Store | None = None,
+):
+    """Read a peer's recorded judgments (`arena_hard`, `alpaca_eval`, `mt_bench`, `chatbot_arena`,
+    `judgebench`, `jsonl`) into a finished run of the store `db`; returns an `ImportSummary`
+    (run id, matches, games, rows skipped as self-battles, models, judges, baseline, pool).
+    See `arena.verdicts.import_verdicts`. Raises `BadInput` naming file, line and field; the
+    store is then unchanged."""
+    from arena.verdicts import import_verdicts as _import
+
+    store, opened = _open(db)
+    try:
+        return _import(store, path, format, name=name, pool=pool, baseline=baseline, strong_weight=strong_weight)
+    finally:
+        if opened:
+            store.close()
+
+
+def export_verdicts(
+    run: str, format: str, out: str | Path, *, baseline: str | None = None, per: str | None = None,
+    db: str | Path | Store | None = None,
+) -> list[Path]:
+    """Write run `run` (id, unique prefix or name) as `battles`, `arena_hard`, `alpaca_eval` or
+    `jsonl` (see `arena.verdicts.export_verdicts`); returns the written paths."""
+    from arena.verdicts import export_verdicts as _export
+
+    store, opened = _open(db, create=False)
+    try:
+        return _export(store, run, format, out, baseline=baseline, per=per)
     finally:
         if opened:
             store.close()

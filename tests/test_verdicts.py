@@ -409,3 +409,15 @@ def test_mutated_rows_import_or_fail_with_one_line(tmp_path, fmt, path, extra, m
             assert store.list_runs() == []
         finally:
             store.close()
+
+
+def test_python_api_import_and_export(tmp_path):
+    import arena
+
+    db = tmp_path / "a.db"
+    s = arena.import_verdicts(FIX / "mt_bench_human.jsonl", "mt_bench", name="human", db=db)
+    assert s.matches == 7 and s.skipped_self == 1
+    paths = arena.export_verdicts("human", "jsonl", tmp_path / "g.jsonl", db=db)
+    assert len(paths[0].read_text().splitlines()) == 7
+    rep = arena.load_run("human", db=db).report(bootstrap=0)
+    assert rep["judge"]["preset"]["kind"] == "recorded" and rep["battles"] == 7

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, open_store, print_json
+from arena.cli._common import DbOption, print_json
 
 NAME = "verdicts"
 app = typer.Typer(
@@ -45,10 +45,9 @@ def import_(
     db: DbOption = None,
 ) -> None:
     """Import recorded judgments as a finished run; `arena report RUN` then works on it."""
-    from arena.verdicts import import_verdicts
+    from arena.api import import_verdicts
 
-    store = open_store(db)
-    s = import_verdicts(store, path, format.value, name=name, pool=pool, baseline=baseline, strong_weight=strong_weight)
+    s = import_verdicts(path, format.value, name=name, pool=pool, baseline=baseline, strong_weight=strong_weight, db=db or None)
     if format_out == "json":
         print_json(s.to_dict())
         return
@@ -70,8 +69,7 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Write a run's judgments in a peer's format (import reads every one of them back)."""
-    from arena.verdicts import export_verdicts
+    from arena.api import export_verdicts
 
-    store = open_store(db, create=False)
-    paths = export_verdicts(store, run, format.value, out, baseline=baseline, per=per)
+    paths = export_verdicts(run, format.value, out, baseline=baseline, per=per, db=db or None)
     typer.echo(f"Wrote {len(paths)} file{'s' if len(paths) != 1 else ''} to {out}")
