@@ -185,12 +185,7 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
             status = RunStatus.INTERRUPTED
             store.set_run_status(existing["run_id"], status)
         return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, status)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    run_id = f"{spec.name}-{stamp}-{ident[:6]}"
-    n = 1
-    while store.run_exists(run_id):
-        n += 1
-        run_id = f"{spec.name}-{stamp}-{ident[:6]}-{n}"
+    run_id = store.new_run_id(spec.name, ident)
     prepared = PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident, judge_preset=judge_preset)
     if create:
         create_run(store, prepared)

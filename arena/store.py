@@ -321,6 +321,16 @@ class Store:
             r["started"], r["finished"], RunSummary.from_dict(summary) if isinstance(summary, dict) else None,
         )
 
+    def new_run_id(self, name: str, ident: str) -> str:
+        """`<name>-<UTC stamp>-<ident[:6]>`, with `-2`, `-3`... added while such a run exists."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        run_id = base = f"{name}-{stamp}-{ident[:6]}"
+        n = 1
+        while self.run_exists(run_id):
+            n += 1
+            run_id = f"{base}-{n}"
+        return run_id
+
     def run_exists(self, run_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone() is not None
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,12 +107,7 @@ def import_verdicts(
     digest = hashlib.sha256()
     for s in res.sources:
         digest.update(Path(s).read_bytes())
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    run_id = f"{name}-{stamp}-{digest.hexdigest()[:6]}"
-    n = 1
-    while store.run_exists(run_id):
-        n += 1
-        run_id = f"{name}-{stamp}-{digest.hexdigest()[:6]}-{n}"
+    run_id = store.new_run_id(name, digest.hexdigest())
     spec = {
         "name": name,
         "pool": pool_name,
