@@ -325,6 +325,9 @@ class Runner:
         if stored:
             for g in store.game_records(run_id):
                 stored_games.setdefault(g.match_id, []).append(g)
+        restore = getattr(self.judge, "restore", None)
+        if restore is not None:  # a judge with state across matches (a cascade's pilot) picks it up again
+            restore(store.game_records(run_id) if stored else [])
         store.set_run_status(run_id, RunStatus.RUNNING)
         self.on_event(RunEvent("started", self.stats))
 

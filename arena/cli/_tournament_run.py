@@ -82,6 +82,12 @@ def run(
     )
     for w in report.get("warnings", []):
         con.print(f"[yellow]Warning:[/] {w}")
+    cascade = report.get("judge_stats", {}).get("cascade")
+    if cascade:
+        from arena.cascade import report_lines
+
+        for line in report_lines(cascade):
+            con.print(line, markup=False, highlight=False)
     con.print("Reports: " + ", ".join(str(p) for p in result.report_paths))
     if result.status == "stopped":
         con.print(f"Stopped early ({s.stop_reason}); raise the budget in the spec and run again to continue.")

@@ -73,8 +73,15 @@ def print_plan(plan) -> None:
     t.add_row("input tokens", f"{num(plan.input_tokens)} expected, {num(plan.input_tokens_worst)} at most")
     t.add_row("output tokens", f"{num(plan.output_tokens_expected)} expected, {num(plan.output_tokens_worst)} at most")
     t.add_row("cost", f"{format_cost(plan.cost_usd_expected)} expected, {format_cost(plan.cost_usd_worst)} at most")
+    if plan.cascade:
+        cas = plan.cascade
+        t.add_row("cascade", f"{' -> '.join(cas['stages'])}; pilot {cas['pilot']:,} matches judged by every stage; final stage on "
+                  f"{cas['final_stage_matches_expected']:,.0f} matches expected, {cas['final_stage_matches_worst']:,.0f} at most "
+                  f"(target agreement {cas['agreement']:.0%}, delta {cas['delta']})")
     c = console()
     c.print(t)
+    if plan.cascade:
+        c.print(f"note: {plan.cascade['assumption']}")
     for w in plan.warnings:
         c.print(f"[yellow]note:[/yellow] {w}")
 

@@ -26,4 +26,9 @@ def render_html(report: dict) -> str:
     from arena.reports.text import settings_line
 
     ctx["settings"] = settings_line(report)
+    cascade = (report.get("judge_stats") or {}).get("cascade")
+    if cascade:
+        from arena.cascade import report_lines
+
+        ctx["cascade_lines"] = report_lines(cascade)
     return env.get_template("report.html.j2").render(**ctx)

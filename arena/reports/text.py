@@ -73,6 +73,10 @@ def leaderboard_markdown(report: dict) -> str:
     for name, m in (js.get("member_agreement") or {}).items():
         if m["rate"] is not None:
             lines.append(f"- panel member {name}: agrees with the panel on {100 * m['rate']:.1f}% of {m['n']} games")
+    if js.get("cascade"):
+        from arena.cascade import report_lines
+
+        lines += [""] + [f"- {_md(x)}" for x in report_lines(js["cascade"])]
     if report.get("warnings"):
         lines += ["", "Warnings:", *[f"- {w}" for w in report["warnings"]]]
     lines.append("")

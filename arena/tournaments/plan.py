@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from arena.errors import SpecError
 from arena.estimate import CallSample, sample_calls
 from arena.records import Match, Output, PoolView, Prompt
 from arena.tournaments import make_scheduler
@@ -52,6 +53,7 @@ class Plan:
     sampled_matches: int = 0
     connected: bool = True
     warnings: list[str] = field(default_factory=list)
+    cascade: dict | None = None  # a cascade judge's stages, pilot, expected and worst-case calls
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,6 +128,12 @@ def plan_tournament(
         warnings.append(f"the schedule needs up to {calls_worst:,.0f} judge calls; max_calls = {spec.max_calls:,} stops it earlier")
         calls_exp = min(calls_exp, spec.max_calls)
         calls_worst = spec.max_calls
+    cascade = None
+    if hasattr(judge, "plan_info"):  # a cascade: the pilot must fit the plan; expected calls below the worst case
+        if judge.cfg.pilot > size.worst:
+            raise SpecError(f"{spec.judge}: key 'pilot': {judge.cfg.pilot} matches is larger than the plan ({int(size.worst)} matches)")
+        cascade = judge.plan_info(size.expected, size.worst)
+        calls_exp = min(cascade["calls_expected"], calls_exp)
     missing = sum(len(models) - len(answered.get(p.prompt_id, ())) for p in chosen)
     if missing:
         warnings.append(f"{missing} (prompt, model) answers are missing: those models forfeit or sit out there")
@@ -184,6 +192,7 @@ def plan_tournament(
         unknown_price_models=unknown,
         sampled_matches=n_sampled,
         warnings=warnings,
+        cascade=cascade,
     )
 
 

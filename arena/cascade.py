@@ -1,0 +1,190 @@
+"""Judge cascades with a guaranteed agreement: calibrating each cheap stage's confidence threshold.
+
+A cascade is an ordered list of judges (stages). A match is decided by the first stage whose
+confidence reaches that stage's threshold; the last stage always decides. The thresholds come
+from a pilot sample of matches judged by every stage: for a non-final stage, the threshold is the
+lowest confidence on a fixed grid at which the stage's agreement with the final stage is at least
+`target` with confidence 1 - delta, by a one-sided Clopper-Pearson lower bound, found by
+fixed-sequence testing down the grid from the most confident end (stop at the first failure).
+Because the tests are taken in a fixed order, each at level delta, the family-wise error is at
+most delta (no multiplicity correction needed).
+
+Source: Jung, Brahman, Choi, "Trust or Escalate: LLM Judges with Provable Guarantees for Human
+Agreement", ICLR 2025 (cascaded selective evaluation; thresholds by fixed-sequence testing).
+
+The guarantee, as stated in reports: with probability at least 1 - delta over the pilot draw, on
+matches drawn like the pilot, the matches a cheap stage decides agree with the final stage at
+least `target` of the time. It is about agreement with the final stage, not with humans, and
+only for matches exchangeable with the pilot (a random sample of the same plan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+# confidences live in [0.5, 1] for every shipped kind; the grid is fixed before seeing the pilot
+DEFAULT_GRID = tuple(round(1.0 - 0.005 * i, 3) for i in range(101))
+NEVER = float("inf")  # the threshold of a stage that certified nothing: it escalates every match
+
+
+def clopper_pearson_lower(k: int, n: int, delta: float) -> float:
+    """One-sided (1 - delta) Clopper-Pearson lower bound on a binomial proportion, k successes of n.
+
+    Returns 0.0 when k == 0 or n == 0. Exact (scipy's Beta quantile): Clopper & Pearson (1934).
+    """
+    from scipy.stats import beta
+
+    if n <= 0 or k <= 0:
+        return 0.0
+    return float(beta.ppf(delta, k, n - k + 1))
+
+
+def clopper_pearson_interval(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Two-sided (1 - alpha) Clopper-Pearson interval for k of n; (nan, nan) when n == 0."""
+    from scipy.stats import beta
+
+    if n <= 0:
+        return float("nan"), float("nan")
+    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class StageCalibration:
+    """One non-final stage's calibrated threshold and its pilot evidence.
+
+    threshold: the confidence at or above which the stage decides (`inf`: never, nothing certified).
+    kept / agreed: pilot matches at or above the threshold, and how many agree with the final stage.
+    lower: the one-sided (1 - delta) Clopper-Pearson lower bound on that agreement.
+    interval: the two-sided 95% interval on the same agreement (for reports).
+    """
+
+    stage: str
+    threshold: float
+    pilot: int
+    kept: int
+    agreed: int
+    lower: float
+    interval: tuple[float, float]
+    certified: bool
+
+    @property
+    def agreement(self) -> float:
+        return self.agreed / self.kept if self.kept else float("nan")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["threshold"] = None if self.threshold == NEVER else self.threshold
+        d["interval"] = list(self.interval)
+        d["agreement"] = self.agreement
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StageCalibration:
+        t = d.get("threshold")
+        return cls(d["stage"], NEVER if t is None else float(t), int(d["pilot"]), int(d["kept"]), int(d["agreed"]),
+                   float(d["lower"]), tuple(d["interval"]), bool(d["certified"]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The calibration of a whole cascade: one `StageCalibration` per non-final stage."""
+
+    target: float
+    delta: float
+    pilot: int
+    stages: list[StageCalibration] = field(default_factory=list)
+
+    def guarantee(self) -> str:
+        """The guarantee in one sentence (what reports print)."""
+        certified = [s.stage for s in self.stages if s.certified]
+        if not certified:
+            return (f"no threshold certified: the pilot ({self.pilot} matches) is too small to show agreement >= {self.target:.0%} "
+                    f"with confidence {1 - self.delta:.0%}; every match escalates to the final stage")
+        return (f"with probability >= {1 - self.delta:.0%} over the pilot draw, the matches decided by "
+                f"{', '.join(certified)} agree with the final stage >= {self.target:.0%} of the time "
+                f"(one-sided Clopper-Pearson, fixed-sequence testing; Jung et al., ICLR 2025)")
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "delta": self.delta, "pilot": self.pilot, "stages": [s.to_dict() for s in self.stages],
+                "guarantee": self.guarantee()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibration:
+        return cls(float(d["target"]), float(d["delta"]), int(d["pilot"]), [StageCalibration.from_dict(s) for s in d["stages"]])
+
+
+def calibrate_threshold(confidence: np.ndarray, agree: np.ndarray, *, target: float, delta: float,
+                        grid: Sequence[float] = DEFAULT_GRID, stage: str = "") -> StageCalibration:
+    """The lowest grid threshold whose pilot agreement is certified >= `target` at level `delta`.
+
+    confidence: (n,) the stage's confidence per pilot match; agree: (n,) bool, the stage's verdict
+    equals the final stage's. Tests go down `grid` (descending) and stop at the first threshold whose
+    one-sided Clopper-Pearson lower bound falls below `target` (fixed-sequence testing). A threshold
+    whose set is too small to pass even with full agreement is skipped, not failed: which tests run
+    then depends on the confidences alone, so the level-delta guarantee (conditional on them) holds.
+    None passed: threshold `inf`.
+    Raises ValueError when the two arrays differ in length or target is outside (0.5, 1).
+    """
+    confidence = np.asarray(confidence, dtype=float)
+    agree = np.asarray(agree, dtype=bool)
+    if confidence.shape != agree.shape:
+        raise ValueError(f"confidence {confidence.shape} and agree {agree.shape} differ in shape")
+    if not 0.5 < target < 1:
+        raise ValueError(f"target {target} is outside (0.5, 1)")
+    best: StageCalibration | None = None
+    for lam in sorted(set(float(g) for g in grid), reverse=True):
+        sel = confidence >= lam
+        n = int(sel.sum())
+        if n == 0 or clopper_pearson_lower(n, n, delta) < target:
+            continue  # too few matches to certify even if all agreed: no test (the order depends on confidences only)
+        k = int(agree[sel].sum())
+        lower = clopper_pearson_lower(k, n, delta)
+        if lower < target:
+            break
+        best = StageCalibration(stage, lam, len(agree), n, k, lower, clopper_pearson_interval(k, n), True)
+    if best is not None:
+        return best
+    n, k = len(agree), int(agree.sum())
+    return StageCalibration(stage, NEVER, n, 0, 0, 0.0, clopper_pearson_interval(k, n), False)
+
+
+def route(confidences: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """Which stage decides each match: confidences (n, S-1) of the non-final stages, thresholds
+    (S-1,); returns (n,) stage indices in 0..S-1 (S-1: the final stage, which always decides)."""
+    c = np.asarray(confidences, dtype=float)
+    t = np.asarray(thresholds, dtype=float)
+    ok = c >= t[None, :]
+    first = np.where(ok.any(axis=1), ok.argmax(axis=1), len(t))
+    return first
+
+
+def pilot_indices(n: int, pilot: int, seed: int) -> np.ndarray:
+    """The pilot sample: `pilot` distinct indices of 0..n-1 drawn with `seed` (sorted)."""
+    if pilot > n:
+        raise ValueError(f"pilot {pilot} is larger than the plan ({n} matches)")
+    return np.sort(np.random.default_rng(seed).choice(n, size=pilot, replace=False))
+
+
+def report_lines(stats: dict) -> list[str]:
+    """A cascade run's figures as plain sentences (Markdown report, HTML, dashboard, summary), from
+    the report's `judge_stats.cascade` (`arena.judges.cascade.report_extras`)."""
+    total = stats["matches"]
+    per = ", ".join(f"{name} {n:,}" for name, n in stats["decided_per_stage"].items())
+    lines = [
+        f"Cascade: {total:,} matches decided per stage: {per} (pilot {stats['pilot_matches']:,}, judged by every stage).",
+        f"Final-stage verdicts used {stats['final_stage_verdicts']:,} of {total:,} "
+        f"({100 * stats['final_stage_verdicts'] / total if total else 0:.1f}%); saved {stats['final_stage_saved']:,} against an all-final-stage run.",
+    ]
+    for name, a in stats["pilot_agreement"].items():
+        lo, hi = a["interval_95"]
+        rate = "n/a" if a["rate"] is None else f"{100 * a['rate']:.1f}%"
+        thr = next((s["threshold"] for s in (stats.get("calibration") or {}).get("stages", []) if s["stage"] == name), None)
+        lines.append(f"Stage {name}: pilot agreement with the final stage {rate} of {a['n']} (95% CI {100 * lo:.1f}-{100 * hi:.1f}%); "
+                     f"threshold {'none (escalates everything)' if thr is None else f'{thr:.3f}'}.")
+    lines.append(f"Guarantee: {stats['guarantee']}.")
+    return lines

@@ -1,0 +1,296 @@
+"""Judge kind `cascade`: ordered stages (judge presets); a match is decided by the first stage whose
+confidence reaches that stage's calibrated threshold; the last stage always decides.
+
+Confidence each kind reports with its verdict (`confidence(judge, result)`, in [0.5, 1] except a
+panel's vote share, which can be lower):
+- surrogate: max(P, 1 - P), P its probability that A is better;
+- llm: label strength and the agreement of its two orders: a strong verdict 1.0, a plain one 0.75,
+  a tie 0.5; orders that disagree 0.5; one order only: halfway between 0.5 and that value;
+- panel: its vote share (members whose verdict equals the panel's / members who voted);
+- network: 0.5 + 0.5 * tanh(|statistic|), its score margin between the two answers;
+- recorded: 1 (the verdicts are final).
+
+Thresholds: calibrated on a pilot (`arena.cascade`, Jung, Brahman, Choi, ICLR 2025): the first
+`pilot` matches the run judges are judged by every stage (their verdict is the final stage's);
+when they are done each non-final stage's threshold is the lowest grid confidence whose agreement
+with the final stage is >= `agreement` with confidence 1 - `delta` (one-sided Clopper-Pearson,
+fixed-sequence testing). A stage that certifies nothing escalates every match. Matches that start
+after the pilot's slots are taken wait for the calibration. Every game's detail carries
+`cascade = {stage, confidence, pilot}`; games after the calibration carry it too (report hook).
+
+Preset keys:
+    kind = "cascade"
+    stages = ["surrogate", "recorded"]   # presets (shipped names or paths relative to this file), cheap first
+    agreement = 0.95                     # target agreement with the final stage, in (0.5, 1)
+    delta = 0.1                          # 1 - the confidence of the guarantee, in (0, 0.5)
+    pilot = 300                          # matches judged by every stage (at least 1, at most the plan)
+    assume_escalation = 0.35             # what `tournament plan` assumes escalates at each stage
+    description = "..."
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from arena.errors import SpecError
+from arena.judges._base import CallEstimate, Judge, JudgeResult, preset_error
+from arena.records import Game, MatchContext
+
+kind = "cascade"
+CONFIDENT_KINDS = ("surrogate", "llm", "panel", "network", "recorded")
+
+
+class CascadeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    stages: list[str] = Field(min_length=2)
+    agreement: float = Field(default=0.95, gt=0.5, lt=1.0)
+    delta: float = Field(default=0.1, gt=0.0, lt=0.5)
+    pilot: int = Field(default=300, ge=1)
+    assume_escalation: float = Field(default=0.35, ge=0.0, le=1.0)
+    description: str = ""
+
+
+def confidence(judge: Judge, result: JudgeResult) -> float | None:
+    """The confidence `judge` reports with `result`'s verdict (see the module docstring), or None
+    for a kind that reports none or an unresolved verdict."""
+    v = result.verdict
+    if v.outcome not in ("a", "b", "tie"):
+        return None
+    k = getattr(judge, "kind", None)
+    if k == "recorded":
+        return 1.0
+    if k == "surrogate":
+        p = result.extra.get("p_a")
+        return None if p is None else max(float(p), 1.0 - float(p))
+    if k == "llm":
+        base = {0: 0.5, 1: 0.75, 2: 1.0}.get(int(v.strength), 0.5)
+        if v.consistent is False:
+            return 0.5
+        decided = [g for g in result.games if g.label in ("A>>B", "A>B", "A=B", "B>A", "B>>A")]
+        return base if len(decided) >= 2 else (0.5 + base) / 2
+    if k == "panel":
+        members = result.extra.get("members") or {}
+        votes = [m for m in members.values() if m.get("agrees") is not None]
+        return sum(bool(m["agrees"]) for m in votes) / len(votes) if votes else None
+    if k == "network":
+        s = result.extra.get("statistic")
+        return None if s is None else 0.5 + 0.5 * math.tanh(abs(float(s)))
+    return None
+
+
+class CascadeJudge(Judge):
+    kind = "cascade"
+
+    def __init__(self, name: str, cfg: CascadeSettings, stages: list[Judge]) -> None:
+        super().__init__(name, cfg.description or "cascade: " + " -> ".join(s.name for s in stages))
+        self.cfg = cfg
+        self.stages = stages
+        self.pilot_started = 0
+        self.pilot_done = 0
+        self.pilot_rows: list[tuple[list[float | None], list[bool]]] = []
+        self.calibration = None
+        self._calibrated = asyncio.Event()
+
+    def fingerprint(self) -> dict:
+        """Each stage's name, own preset and fingerprint: changing a stage changes the run's identity."""
+        return {"stages": [{"name": s.name, "preset": s.preset, **s.fingerprint()} for s in self.stages]}
+
+    def calls_per_match(self) -> int:
+        """Worst case (every stage judges)."""
+        return sum(s.calls_per_match() for s in self.stages)
+
+    def call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        return [e for s in self.stages for e in s.call_estimates(ctx)]
+
+    async def aclose(self) -> None:
+        for s in self.stages:
+            await s.aclose()
+
+    def calibrate(self) -> None:
+        """Set the thresholds from the pilot rows gathered so far (`arena.cascade.calibrate_threshold`)."""
+        import numpy as np
+
+        from arena.cascade import Calibration, calibrate_threshold
+
+        out = []
+        for i, s in enumerate(self.stages[:-1]):
+            conf = np.array([c[i] if c[i] is not None else -1.0 for c, _ in self.pilot_rows])
+            agree = np.array([a[i] for _, a in self.pilot_rows], dtype=bool)
+            out.append(calibrate_threshold(conf, agree, target=self.cfg.agreement, delta=self.cfg.delta, stage=s.name))
+        self.calibration = Calibration(self.cfg.agreement, self.cfg.delta, len(self.pilot_rows), out)
+        self._calibrated.set()
+
+    def restore(self, games: Iterable[Game]) -> None:
+        """Resume: rebuild the pilot rows from a run's stored games (the runner calls this before
+        judging), so a resumed run keeps its pilot and recomputes the same calibration from it."""
+        rows: dict[str, dict[int, dict]] = {}
+        for g in games:
+            c = (g.detail or {}).get("cascade")
+            if c and c.get("pilot") and "agrees_with_final" in c:
+                rows.setdefault(g.match_id, {})[int(c["stage"])] = c
+        n = len(self.stages)
+        for cs in rows.values():
+            if len(cs) == n:
+                self.pilot_rows.append(([cs[i]["confidence"] for i in range(n)], [bool(cs[i]["agrees_with_final"]) for i in range(n)]))
+        self.pilot_started = self.pilot_done = len(rows)
+        if self.pilot_done >= self.cfg.pilot:
+            self.calibrate()
+
+    def expected_calls(self, matches: float) -> float:
+        """Expected completion calls for `matches` matches: the pilot pays every stage; after it each
+        stage is reached by the share the calibration (or, before one, `assume_escalation`) says."""
+        return self.plan_info(matches, matches)["calls_expected"]
+
+    def plan_info(self, matches: float, worst: float) -> dict:
+        """The plan's cascade section: calls expected and worst case (everything escalates), and
+        where the expected figure comes from."""
+        pilot = min(self.cfg.pilot, matches)
+        rest = max(matches - pilot, 0.0)
+        cpm = [s.calls_per_match() for s in self.stages]
+        reach = 1.0
+        calls = pilot * sum(cpm) + rest * cpm[0]
+        for i in range(1, len(self.stages)):
+            reach *= self.cfg.assume_escalation
+            calls += rest * reach * cpm[i]
+        return {"stages": [s.name for s in self.stages], "pilot": int(pilot), "calls_per_match_by_stage": cpm,
+                "final_stage_matches_expected": pilot + rest * reach, "final_stage_matches_worst": worst,
+                "calls_expected": calls, "calls_worst": worst * sum(cpm),
+                "assumption": f"before a calibration: {self.cfg.assume_escalation:.0%} of the non-pilot matches escalate at each stage "
+                              f"(preset key assume_escalation); worst case: every match reaches every stage",
+                "agreement": self.cfg.agreement, "delta": self.cfg.delta}
+
+    async def judge(self, ctx: MatchContext) -> JudgeResult:
+        if self.calibration is None and self.pilot_started < self.cfg.pilot:
+            self.pilot_started += 1
+            return await self._pilot(ctx)
+        await self._calibrated.wait()
+        return await self._cascade(ctx)
+
+    async def _pilot(self, ctx: MatchContext) -> JudgeResult:
+        results = [await s.judge(ctx) for s in self.stages]
+        final = results[-1]
+        confs = [confidence(s, r) for s, r in zip(self.stages, results)]
+        agree = [r.verdict.outcome == final.verdict.outcome for r in results]
+        if final.verdict.outcome in ("a", "b", "tie"):
+            self.pilot_rows.append((confs, agree))
+        games = []
+        for i, (s, r) in enumerate(zip(self.stages, results)):
+            for g in r.games:
+                games.append(_tag(g, i, confs[i], True, s.name, decides=i == len(self.stages) - 1, agrees=agree[i]))
+        self.pilot_done += 1
+        if self.pilot_done >= self.cfg.pilot and not self._calibrated.is_set():
+            self.calibrate()
+        return JudgeResult(games, final.verdict, {"cascade": {"stage": len(self.stages) - 1, "pilot": True}})
+
+    async def _cascade(self, ctx: MatchContext) -> JudgeResult:
+        assert self.calibration is not None
+        games: list[Game] = []
+        for i, s in enumerate(self.stages):
+            r = await s.judge(ctx)
+            c = confidence(s, r)
+            last = i == len(self.stages) - 1
+            decides = last or (c is not None and c >= self.calibration.stages[i].threshold)
+            games += [_tag(g, i, c, False, s.name, decides=decides, calibration=self.calibration.to_dict()) for g in r.games]
+            if decides:
+                return JudgeResult(games, r.verdict, {"cascade": {"stage": i, "pilot": False, "confidence": c}})
+        raise AssertionError("the last stage always decides")
+
+
+def _tag(g: Game, stage: int, conf: float | None, pilot: bool, name: str, *, decides: bool, agrees: bool | None = None,
+         calibration: dict | None = None) -> Game:
+    from dataclasses import replace
+
+    info = {"stage": stage, "stage_judge": name, "confidence": conf, "pilot": pilot, "decides": decides}
+    if agrees is not None:
+        info["agrees_with_final"] = agrees
+    if calibration is not None:
+        info["calibration"] = calibration
+    return replace(g, detail={**(g.detail or {}), "cascade": info})
+
+
+def report_extras(games: Iterable[Game | dict]) -> dict:
+    """The report hook: matches decided per stage, final-stage verdicts used and saved against an
+    all-final-stage run, and each stage's pilot agreement with the final stage (95% Clopper-Pearson)."""
+    from arena.cascade import clopper_pearson_interval
+
+    decided: dict[str, dict[int, str]] = {}
+    final_used: set[str] = set()
+    pilot_matches: set[str] = set()
+    agree: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    last = 0
+    calibration = None
+    for g in games:
+        detail = g.detail if isinstance(g, Game) else g.get("detail")
+        mid = g.match_id if isinstance(g, Game) else g.get("match_id")
+        if isinstance(detail, str):
+            try:
+                detail = json.loads(detail)
+            except ValueError:
+                continue
+        c = (detail or {}).get("cascade") if isinstance(detail, dict) else None
+        if not c:
+            continue
+        st = int(c["stage"])
+        calibration = calibration or c.get("calibration")
+        names[st] = c.get("stage_judge", str(st))
+        last = max(last, st)
+        if c.get("decides"):
+            decided.setdefault(mid, {})[st] = names[st]
+        if c.get("pilot"):
+            pilot_matches.add(mid)
+            if "agrees_with_final" in c:
+                agree.setdefault(st, [])
+                agree[st].append(int(bool(c["agrees_with_final"])))
+    if not names:
+        return {}
+    for mid in decided:
+        if last in decided[mid]:
+            final_used.add(mid)
+    per_stage = {names[s]: 0 for s in sorted(names)}
+    for mid, d in decided.items():
+        st = last if mid in pilot_matches else min(d)
+        per_stage[names[st]] += 1
+    pilot_agreement = {}
+    for s, xs in sorted(agree.items()):
+        if s == last:
+            continue
+        k, n = sum(xs), len(xs)
+        pilot_agreement[names[s]] = {"agree": k, "n": n, "rate": k / n if n else None, "interval_95": list(clopper_pearson_interval(k, n))}
+    total = len(decided)
+    return {"cascade": {"matches": total, "decided_per_stage": per_stage, "pilot_matches": len(pilot_matches),
+                        "final_stage_verdicts": len(final_used), "final_stage_saved": total - len(final_used),
+                        "pilot_agreement": pilot_agreement, "calibration": calibration,
+                        "guarantee": calibration["guarantee"] if calibration else "not calibrated: every match was a pilot match (judged by every stage)"}}
+
+
+def build(preset: dict, *, name: str, base_dir: Path, **options) -> CascadeJudge:
+    """Build a cascade judge (the `kind = "cascade"` entry point); each stage is built with the
+    runtime options. Raises SpecError naming the key: fewer than two stages, a non-final stage whose
+    kind reports no confidence, agreement outside (0.5, 1)."""
+    from arena.judges import load_judge
+
+    where = Path(base_dir) / f"{name}.toml"
+    try:
+        cfg = CascadeSettings.model_validate(preset)
+    except ValidationError as e:
+        raise preset_error(str(where), e, "a cascade judge", CascadeSettings.model_fields) from None
+    stages: list[Judge] = []
+    for i, ref in enumerate(cfg.stages):
+        p = Path(ref)
+        if not p.is_absolute() and (Path(base_dir) / p).exists():
+            p = Path(base_dir) / p
+        j = load_judge(p if p.exists() else ref, **options)
+        if i < len(cfg.stages) - 1 and getattr(j, "kind", None) not in CONFIDENT_KINDS:
+            raise SpecError(f"{where}: key 'stages[{i}]': judge {j.name!r} of kind {getattr(j, 'kind', '?')!r} cannot report a confidence "
+                            f"(a non-final stage must be one of: {', '.join(CONFIDENT_KINDS)})")
+        stages.append(j)
+    return CascadeJudge(name, cfg, stages)

@@ -1,0 +1,207 @@
+"""Judge cascade on real recorded verdicts: the offline surrogate in front of GPT-4-Turbo.
+
+AlpacaEval 2 (../shared/data/alpaca_eval/judgments_gpt4_turbo): 4-fold split by model (the split
+`arena surrogate eval` uses, `arena.surrogate.train.model_folds`). In each fold the surrogate is
+trained on the other folds' models only, then a cascade [surrogate, GPT-4-Turbo's recorded
+verdicts] judges every match of the held-out models against the baseline: a pilot drawn with the
+seed is judged by both, the surrogate's threshold is calibrated on it (arena.cascade, fixed-sequence
+testing, one-sided Clopper-Pearson, target `--target`, delta `--delta`), the other matches go to
+GPT-4-Turbo only when the surrogate's confidence is below the threshold. Printed per fold and
+overall: the share of GPT-4-Turbo verdicts used (pilot included), agreement with GPT-4-Turbo on the
+non-pilot matches the surrogate decided, each model's win-rate error against the all-GPT-4-Turbo
+value (mean and max, points), Spearman of the two rankings; beside it a random subsample of
+GPT-4-Turbo verdicts of the same size (median over 20 draws).
+
+PandaLM (../shared/data/pandalm): the shipped surrogate (never trained on PandaLM) in front of
+GPT-3.5's recorded verdicts, agreement of each with the human majority.
+
+    .venv/bin/python bench/cascade.py [--target 0.95] [--delta 0.1] [--pilot 300] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from arena.cascade import calibrate_threshold, pilot_indices  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+def outcome_from_pref(pref: np.ndarray) -> np.ndarray:
+    """AlpacaEval preference (1 = output_1 better, 2 = output_2 better) -> 'a' / 'b' / 'tie'."""
+    return np.where(pref > 1.5, "b", np.where(pref < 1.5, "a", "tie"))
+
+
+def surrogate_outcome(p2: np.ndarray, tie: float = 0.10) -> tuple[np.ndarray, np.ndarray]:
+    """The surrogate judge's outcome and its confidence max(P, 1-P) (arena.judges.cascade.confidence)."""
+    out = np.where(np.abs(p2 - 0.5) <= tie, "tie", np.where(p2 > 0.5, "b", "a"))
+    return out, np.maximum(p2, 1 - p2)
+
+
+def win(out: np.ndarray) -> np.ndarray:
+    return np.where(out == "b", 1.0, np.where(out == "tie", 0.5, 0.0))
+
+
+def spearman(x, y) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)
+
+
+def cascade_fold(p2, pref, models, *, target, delta, pilot, seed):
+    n = len(pref)
+    ref = outcome_from_pref(pref)
+    sur, conf = surrogate_outcome(p2)
+    pil = np.zeros(n, bool)
+    pil[pilot_indices(n, min(pilot, n), seed)] = True
+    cal = calibrate_threshold(conf[pil], sur[pil] == ref[pil], target=target, delta=delta, stage="surrogate")
+    decided = ~pil & (conf >= cal.threshold)
+    final = np.where(decided, sur, ref)
+    expensive = int((~decided).sum())
+    names = sorted(set(models))
+    wr_ref = np.array([win(ref[models == m]).mean() for m in names])
+    wr_cas = np.array([win(final[models == m]).mean() for m in names])
+    rng = np.random.default_rng(seed + 1)
+    rand_err, rand_sp, rand_max = [], [], []
+    for _ in range(20):
+        pick = np.zeros(n, bool)
+        pick[rng.choice(n, expensive, replace=False)] = True
+        wr = np.array([win(ref[(models == m) & pick]).mean() if ((models == m) & pick).any() else 0.5 for m in names])
+        rand_err.append(np.abs(wr - wr_ref).mean() * 100)
+        rand_max.append(np.abs(wr - wr_ref).max() * 100)
+        rand_sp.append(spearman(wr, wr_ref))
+    return {
+        "models": len(names), "matches": n, "pilot": int(pil.sum()),
+        "threshold": cal.threshold, "pilot_agreement": cal.agreement, "pilot_lower": cal.lower, "certified": cal.certified,
+        "expensive": expensive, "share": expensive / n,
+        "decided_by_surrogate": int(decided.sum()),
+        "agreement_non_pilot": float((sur[decided] == ref[decided]).mean()) if decided.any() else float("nan"),
+        "wr_mae": float(np.abs(wr_cas - wr_ref).mean() * 100), "wr_max": float(np.abs(wr_cas - wr_ref).max() * 100),
+        "spearman": spearman(wr_cas, wr_ref),
+        "random_wr_mae": float(np.median(rand_err)), "random_wr_max": float(np.median(rand_max)), "random_spearman": float(np.median(rand_sp)),
+        "_wr": dict(zip(names, wr_cas)), "_wr_ref": dict(zip(names, wr_ref)), "_decided_agree": (int((sur[decided] == ref[decided]).sum()), int(decided.sum())),
+    }
+
+
+def alpaca(args) -> list[dict]:
+    from arena.surrogate.data import load_judgments
+    from arena.surrogate.train import TrainParams, dense_scale, featurise, fit, model_folds, predict
+
+    pairs = load_judgments(DATA / "alpaca_eval" / "judgments_gpt4_turbo")
+    params = TrainParams()
+    fx = featurise(pairs, params.n_buckets)
+    scale = dense_scale(fx.dense)
+    groups = model_folds(fx.model, params.folds, params.seed)
+    rows = []
+    for k, held in enumerate(groups):
+        test = np.isin(fx.model, held) & (fx.i1 != fx.i2)
+        train = ~np.isin(fx.model, held) & (fx.i1 != fx.i2)
+        wd, wh, _ = fit(fx, np.flatnonzero(train), params, scale)
+        t = np.flatnonzero(test)
+        p2 = predict(fx, t, wd, wh, scale)
+        r = cascade_fold(p2, fx.pref[t], fx.model[t], target=args.target, delta=args.delta, pilot=args.pilot, seed=args.seed + k)
+        r["fold"] = k
+        rows.append(r)
+        print(fmt(r, f"fold {k}"), flush=True)
+    return rows
+
+
+def fmt(r: dict, name: str) -> str:
+    thr = "none (escalate all)" if not r["certified"] else f"{r['threshold']:.3f}"
+    return (f"{name:8s} models {r['models']:2d} matches {r['matches']:5d} pilot {r['pilot']:4d} threshold {thr:>6s} "
+            f"(pilot agreement {r['pilot_agreement']:.3f}, lower {r['pilot_lower']:.3f})\n"
+            f"         GPT-4-Turbo verdicts used {r['share']:.1%} ({r['expensive']}); surrogate decided {r['decided_by_surrogate']}, "
+            f"agreement there {r['agreement_non_pilot']:.4f}\n"
+            f"         cascade: win-rate error mean {r['wr_mae']:.2f} max {r['wr_max']:.2f} pts, Spearman {r['spearman']:.3f} | "
+            f"random same size: mean {r['random_wr_mae']:.2f} max {r['random_wr_max']:.2f} pts, Spearman {r['random_spearman']:.3f}")
+
+
+def overall(rows: list[dict]) -> dict:
+    wr = {m: v for r in rows for m, v in r["_wr"].items()}
+    ref = {m: v for r in rows for m, v in r["_wr_ref"].items()}
+    names = sorted(wr)
+    a = np.array([wr[m] for m in names])
+    b = np.array([ref[m] for m in names])
+    agreed = sum(r["_decided_agree"][0] for r in rows)
+    decided = sum(r["_decided_agree"][1] for r in rows)
+    n = sum(r["matches"] for r in rows)
+    e = sum(r["expensive"] for r in rows)
+    return {"models": len(names), "matches": n, "expensive": e, "share": e / n, "agreement_non_pilot": agreed / decided if decided else float("nan"),
+            "wr_mae": float(np.abs(a - b).mean() * 100), "wr_max": float(np.abs(a - b).max() * 100), "spearman": spearman(a, b),
+            "min_fold_agreement": min(r["agreement_non_pilot"] for r in rows)}
+
+
+def pandalm(args) -> dict | None:
+    from arena.surrogate.model import SurrogateModel
+
+    test, gpt = DATA / "pandalm" / "testset-v1.json", DATA / "pandalm" / "gpt-3.5-turbo-testset-v1.json"
+    if not (test.exists() and gpt.exists()):
+        return None
+    recs = json.loads(test.read_text())
+    g35 = {int(r["idx"]): str(r["gpt_result"]).strip() for r in json.loads(gpt.read_text())}
+    recs = [r for r in recs if g35.get(int(r["idx"])) in ("0", "1", "2")]
+    model = SurrogateModel.load(None)
+    prompts = [r["instruction"] + ("\n\n" + r["input"] if r.get("input") else "") for r in recs]
+    p2 = np.asarray(model.prob_a_batch(prompts, [r["response2"] for r in recs], [r["response1"] for r in recs]))
+    code = {"0": "tie", "1": "a", "2": "b"}
+    gpt_out = np.array([code[g35[int(r["idx"])]] for r in recs])
+
+    def maj(r):
+        v, c = Counter([r["annotator1"], r["annotator2"], r["annotator3"]]).most_common(1)[0]
+        return {0: "tie", 1: "a", 2: "b"}[v if c >= 2 else 0]
+
+    human = np.array([maj(r) for r in recs])
+    sur, conf = surrogate_outcome(p2)
+    n = len(recs)
+    pil = np.zeros(n, bool)
+    pil[pilot_indices(n, min(args.pilot, n), args.seed)] = True
+    cal = calibrate_threshold(conf[pil], sur[pil] == gpt_out[pil], target=args.target, delta=args.delta, stage="surrogate")
+    decided = ~pil & (conf >= cal.threshold)
+    final = np.where(decided, sur, gpt_out)
+    return {"matches": n, "pilot": int(pil.sum()), "certified": cal.certified, "threshold": cal.threshold,
+            "pilot_agreement_with_gpt35": cal.agreement, "share_gpt35": float((~decided).mean()),
+            "cascade_vs_human": float((final == human).mean()), "gpt35_vs_human": float((gpt_out == human).mean()),
+            "surrogate_alone_vs_human": float((sur == human).mean())}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--target", type=float, default=0.95)
+    ap.add_argument("--delta", type=float, default=0.1)
+    ap.add_argument("--pilot", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-pandalm", action="store_true")
+    args = ap.parse_args()
+    if not (DATA / "alpaca_eval" / "judgments_gpt4_turbo").is_dir():
+        print(f"skipped: {DATA / 'alpaca_eval'} not found")
+        return 0
+    print(f"AlpacaEval 2, surrogate -> GPT-4-Turbo (recorded), target {args.target}, delta {args.delta}, pilot {args.pilot} per fold")
+    rows = alpaca(args)
+    o = overall(rows)
+    print(f"overall  models {o['models']} matches {o['matches']}: GPT-4-Turbo verdicts used {o['share']:.1%}; agreement on surrogate-decided "
+          f"non-pilot {o['agreement_non_pilot']:.4f} (lowest fold {o['min_fold_agreement']:.4f}); win-rate error mean {o['wr_mae']:.2f} "
+          f"max {o['wr_max']:.2f} pts; Spearman {o['spearman']:.3f}")
+    targets = {"share <= 30%": o["share"] <= 0.30, "mean win-rate error <= 1 pt": o["wr_mae"] <= 1.0, "Spearman >= 0.98": o["spearman"] >= 0.98,
+               f"agreement >= {args.target} in every fold": o["min_fold_agreement"] >= args.target}
+    print("targets: " + "; ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in targets.items()))
+    if not args.skip_pandalm:
+        p = pandalm(args)
+        if p:
+            print(f"PandaLM  {p['matches']} matches, pilot {p['pilot']}, threshold {'none' if not p['certified'] else round(p['threshold'], 3)} "
+                  f"(surrogate vs GPT-3.5 on the pilot {p['pilot_agreement_with_gpt35']:.3f}): GPT-3.5 verdicts used {p['share_gpt35']:.1%}; "
+                  f"agreement with the human majority: cascade {p['cascade_vs_human']:.3f}, GPT-3.5 alone {p['gpt35_vs_human']:.3f}, "
+                  f"surrogate alone {p['surrogate_alone_vs_human']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
