@@ -271,8 +271,9 @@ def run_tournament(
     sink = on_event or (lambda e: None)
     store, opened = _open(db)
     try:
-        preset, _ = load_preset(tspec.judge)
-        judge = load_judge(tspec.judge, store=store, no_cache=no_cache)
+        judge_ref = (tspec.resolve_path(tspec.judge, "judges") if tspec.judge.endswith(".toml") else None) or tspec.judge  # relative to the spec, as plan() reads it
+        preset, _ = load_preset(judge_ref)
+        judge = load_judge(judge_ref, store=store, no_cache=no_cache)
         prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
         scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
         the_plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)

@@ -108,3 +108,38 @@ def test_bad_cascade_presets_are_one_line_naming_the_key(cli, db_path, tmp_path,
     r = cli("tournament", "run", spec, "--plain", "--yes")
     assert r.code == 2, r.out + r.err
     assert needle in r.err and "Traceback" not in r.err
+
+
+def test_a_resumed_cascade_rebuilds_the_same_calibration_from_its_stored_pilot(cli, db_path, tmp_path):
+    from arena.judges import load_judge
+    from arena.store import Store
+
+    spec = _spec(cli, tmp_path)
+    r = cli("tournament", "run", spec, "--plain", "--yes", "--out", tmp_path / "rep")
+    assert r.code == 0, r.out + r.err
+    store = Store(db_path)
+    run = next(x for x in store.list_runs() if x["name"] == "cas")
+    stored = json.loads((tmp_path / "rep" / "run.json").read_text())["judge_stats"]["cascade"]["calibration"]
+    judge = load_judge(tmp_path / "cas.toml")
+    judge.restore(store.game_records(run["run_id"]))
+    assert judge.pilot_done == 30 and judge.calibration is not None
+    assert judge.calibration.to_dict() == stored
+    # a plan prices the cascade: the pilot pays every stage, the worst case escalates everything
+    r = cli("tournament", "plan", spec)
+    assert r.code == 0, r.err
+    assert "pilot 30 matches" in r.out and "72 at most" in r.out
+
+
+def test_a_pilot_larger_than_the_plan_is_refused_naming_the_key(cli, db_path, tmp_path):
+    spec = _spec(cli, tmp_path, pilot="100")
+    for cmd in ("plan", "run"):
+        r = cli("tournament", cmd, spec, *(("--plain", "--yes") if cmd == "run" else ()))
+        assert r.code == 2, r.out + r.err
+        assert "'pilot'" in r.err and "larger than the plan" in r.err
+
+
+def test_bundled_cascade_example_is_shipped_with_its_data():
+    root = Path(__file__).resolve().parent.parent / "tournaments"
+    assert (root / "cascade.toml").exists()
+    assert sorted(p.name for p in (root / "cascade_data" / "recorded").iterdir()) == [
+        "alpaca-7b.jsonl.gz", "claude-2.jsonl.gz", "gpt-3.5-turbo-0301.jsonl.gz", "vicuna-7b.jsonl.gz"]

@@ -178,9 +178,10 @@ class CascadeJudge(Judge):
         results = [await s.judge(ctx) for s in self.stages]
         final = results[-1]
         confs = [confidence(s, r) for s, r in zip(self.stages, results)]
-        agree = [r.verdict.outcome == final.verdict.outcome for r in results]
-        if final.verdict.outcome in ("a", "b", "tie"):
-            self.pilot_rows.append((confs, agree))
+        resolved = final.verdict.outcome in ("a", "b", "tie")
+        agree = [r.verdict.outcome == final.verdict.outcome if resolved else None for r in results]
+        if resolved:
+            self.pilot_rows.append((confs, [bool(a) for a in agree]))
         games = []
         for i, (s, r) in enumerate(zip(self.stages, results)):
             for g in r.games:
