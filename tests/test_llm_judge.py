@@ -155,6 +155,20 @@ def test_random_order_plays_one_game(loopback, store):
     assert make_judge(loopback).calls_per_match() == 2
 
 
+def test_adaptive_orders_play_the_swapped_order_only_when_the_first_verdict_is_not_strong(loopback, store):
+    from arena.judges.cascade import confidence
+
+    judge = make_judge(loopback, store, orders="adaptive")
+    assert judge.calls_per_match() == 2  # the worst case
+    strong, plain = run_all([judge.judge(ctx(0, 9, 2)), judge.judge(ctx(1, 5, 6))])
+    assert [g.order for g in strong.games] == ["AB"] and strong.verdict.outcome == "a" and strong.verdict.strength == 2
+    assert [g.order for g in plain.games] == ["AB", "BA"] and plain.verdict.outcome == "b"
+    assert loopback.requests == 3
+    # the confidence a cascade reads: one strong order 0.75, two consistent plain orders 0.75, both strong 1.0
+    both = run(make_judge(loopback, store).judge(ctx(2, 9, 2)))
+    assert confidence(judge, strong) == 0.75 and confidence(judge, both) == 1.0
+
+
 def test_cached_rerun_makes_zero_requests_and_reports_cost_separately(loopback, store):
     judge = make_judge(loopback, store, model="openai/gpt-4o-mini")  # a priced model
     contexts = [ctx(i, i % 5, 2) for i in range(6)]

@@ -44,7 +44,7 @@ class LLMPreset(BaseModel):
     template: str = "pairwise"
     temperature: float = 0.0
     max_tokens: int = Field(2048, gt=0)
-    orders: Literal["both", "random"] = "both"
+    orders: Literal["both", "random", "adaptive"] = "both"
     strong_weight: float = Field(3.0, ge=1)
     concurrency: int = Field(16, gt=0)
     rpm: float | None = Field(None, gt=0)
@@ -72,10 +72,11 @@ class LLMJudge(Judge):
         return {"template": file_digest(getattr(self.template, "filename", None))}
 
     def calls_per_match(self) -> int:
-        return 2 if self.cfg.orders == "both" else 1
+        """Calls a match costs at most (`adaptive` plays the second order only when the first verdict is not strong)."""
+        return 1 if self.cfg.orders == "random" else 2
 
     def orders_for(self, ctx: MatchContext) -> list[Order]:
-        if self.cfg.orders == "both":
+        if self.cfg.orders in ("both", "adaptive"):
             return ["AB", "BA"]
         h = hashlib.sha256(f"{self.seed}:{ctx.match_id}".encode()).digest()
         return ["AB" if h[0] & 1 == 0 else "BA"]
@@ -158,6 +159,10 @@ class LLMJudge(Judge):
     async def judge(self, ctx: MatchContext) -> JudgeResult:
         import asyncio
 
+        if self.cfg.orders == "adaptive":  # single-order economy: the swapped order only when the first verdict is not strong
+            first = await self.play(ctx, "AB")
+            games = [first] if first.label in ("A>>B", "B>>A") else [first, await self.play(ctx, "BA")]
+            return JudgeResult(games=games, verdict=combine_games(ctx.match_id, games))
         orders = self.orders_for(ctx)
         games = list(await asyncio.gather(*(self.play(ctx, o) for o in orders)))
         return JudgeResult(games=games, verdict=combine_games(ctx.match_id, games))
