@@ -143,3 +143,21 @@ def test_bundled_cascade_example_is_shipped_with_its_data():
     assert (root / "cascade.toml").exists()
     assert sorted(p.name for p in (root / "cascade_data" / "recorded").iterdir()) == [
         "alpaca-7b.jsonl.gz", "claude-2.jsonl.gz", "gpt-3.5-turbo-0301.jsonl.gz", "vicuna-7b.jsonl.gz"]
+
+
+def test_simulate_with_a_cheap_stage_counts_only_expensive_calls():
+    from arena.tournaments.simulate import CascadeSyntheticJudge, SimulationError, SyntheticJudge, simulate
+
+    judge = CascadeSyntheticJudge(SyntheticJudge(0.8, 0.1, 2), accuracy=0.9, confident=0.5)
+    assert judge.calls_per_match() == 1.0  # half the matches never reach the two-call judge
+    rng = np.random.default_rng(0)
+    out = judge.decide(np.full(20000, 1200.0), np.full(20000, 1000.0), rng)
+    share_a = (out == "a").mean() + 0.5 * (out == "tie").mean()
+    assert share_a == pytest.approx(float(judge.expected_score(np.array([1200.0]), np.array([1000.0]))[0]), abs=0.01)
+    kw = dict(n_models=6, n_prompts=300, trials=2, schedulers=["anchored"], budgets=[300])
+    plain, cascade = simulate(**kw), simulate(**kw, cheap_accuracy=0.9, cheap_confident=0.5)
+    assert cascade.params["cheap_accuracy"] == 0.9
+    # budgets count the expensive judge's calls: the cascade spends the same budget on twice the matches
+    assert plain.rows[0].calls == pytest.approx(300) and cascade.rows[0].calls == pytest.approx(300)
+    with pytest.raises(SimulationError):
+        simulate(**kw, cheap_accuracy=0.9, cheap_confident=1.0)

@@ -33,6 +33,12 @@ def simulate_cmd(
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates for CI width and coverage (0: skip).")] = 100,
     target: Annotated[float, typer.Option("--target", help="Mean Spearman whose judge-call cost is reported.")] = 0.95,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    cheap_accuracy: Annotated[
+        float | None, typer.Option("--cheap-accuracy", help="Add a cheap judge stage (a cascade) right this often on the matches it decides.")
+    ] = None,
+    cheap_confident: Annotated[
+        float, typer.Option("--cheap-confident", help="Share of matches the cheap stage is confident enough to decide (the rest escalate).")
+    ] = 0.7,
     format: Annotated[str, typer.Option("--format", "-f", help="Output format: table or json.")] = "table",
 ) -> None:
     """Compare schedulers on synthetic arenas before spending money on a real judge.
@@ -65,6 +71,8 @@ def simulate_cmd(
         orders=orders,
         bootstrap=bootstrap,
         target=target,
+        cheap_accuracy=cheap_accuracy,
+        cheap_confident=cheap_confident,
     )
     if fmt == "json":
         print_json(result.to_dict())
@@ -80,6 +88,8 @@ def print_result(result) -> None:
         title=(
             f"{p['models']} models, {p['spread']:.0f} Elo spread, judge accuracy {p['judge_accuracy']}, "
             f"position bias {p['position_bias']}, {p['trials']} trials"
+            + (f"; cheap stage: accuracy {p['cheap_accuracy']} on {p['cheap_confident']:.0%} of matches (calls: expensive judge only)"
+               if p.get("cheap_accuracy") is not None else "")
         ),
         title_justify="left",
     )

@@ -96,6 +96,35 @@ class SyntheticJudge:
         return win + 0.5 * (1 - win - loss)
 
 
+@dataclass(frozen=True, slots=True)
+class CascadeSyntheticJudge:
+    """A cheap judge in front of `expensive` (arena.judges.cascade, simulated): on a share `confident`
+    of matches (its confidence profile: the share that reaches its calibrated threshold) the cheap
+    judge decides alone, one game with no position bias, right with probability `accuracy`; the
+    rest escalate to `expensive`. Calls count the expensive judge's only (the cheap one is offline),
+    so a match costs (1 - confident) x the expensive judge's calls on average."""
+
+    expensive: SyntheticJudge
+    accuracy: float = 0.95
+    confident: float = 0.7
+
+    def calls_per_match(self) -> float:
+        return (1 - self.confident) * self.expensive.calls_per_match()
+
+    def decide(self, r_a: np.ndarray, r_b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n = len(r_a)
+        cheap = rng.random(n) < self.confident
+        p = 1 / (1 + 10 ** ((np.asarray(r_b) - np.asarray(r_a)) / 400))
+        a_better = rng.random(n) < p
+        pick_a = np.where(rng.random(n) < self.accuracy, a_better, ~a_better)
+        return np.where(cheap, np.where(pick_a, "a", "b"), self.expensive.decide(r_a, r_b, rng))
+
+    def expected_score(self, r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:
+        p = 1 / (1 + 10 ** ((np.asarray(r_b, float) - np.asarray(r_a, float)) / 400))
+        cheap = p * self.accuracy + (1 - p) * (1 - self.accuracy)
+        return self.confident * cheap + (1 - self.confident) * self.expensive.expected_score(r_a, r_b)
+
+
 def implied_ratings(truth: np.ndarray, judge: SyntheticJudge) -> np.ndarray:
     """The ratings this judge's verdicts estimate: the Bradley-Terry fit (mean 1000) to the exact
     expected scores of every pair. The judge's noise shrinks the true gaps, so CI coverage is
@@ -277,6 +306,8 @@ def simulate(
     target: float = 0.95,
     baseline: str = "median",
     progress=None,
+    cheap_accuracy: float | None = None,
+    cheap_confident: float = 0.7,
 ) -> SimResult:
     """For each scheduler and budget (judge calls): mean Spearman and Kendall with the true order,
     mean CI width and CI coverage (when `bootstrap` > 0) over `trials` synthetic arenas.
@@ -284,6 +315,8 @@ def simulate(
     Each trial shuffles which model name holds which true rating. `baseline` for anchored
     schedulers without one: "median" (the model of median true rating), "best" or "worst"; a
     scheduler may also say `anchored:baseline=@best` (or @median, @worst).
+    `cheap_accuracy`: put a cheap judge stage in front (`CascadeSyntheticJudge`), deciding the share
+    `cheap_confident` of matches with that accuracy; budgets then count the expensive judge's calls.
     """
     from arena.ratings import bt_fit, fit_ratings
 
@@ -295,12 +328,16 @@ def simulate(
     if not budgets or budgets[0] < 1:
         raise SimulationError("--budgets: expected positive numbers of judge calls")
     judge = SyntheticJudge(accuracy, position_bias, orders)
+    if cheap_accuracy is not None:
+        if not 0 <= cheap_accuracy <= 1 or not 0 <= cheap_confident < 1:
+            raise SimulationError("--cheap-accuracy must be in [0, 1] and --cheap-confident in [0, 1)")
+        judge = CascadeSyntheticJudge(judge, cheap_accuracy, cheap_confident)  # type: ignore[assignment]
     cpm = judge.calls_per_match()
     specs = [parse_scheduler(s) for s in schedulers]
     truth = true_ratings(n_models, spread, shape)
     implied = implied_ratings(truth, judge)
     names = [f"m{i:02d}" for i in range(n_models)]
-    max_matches = budgets[-1] // cpm
+    max_matches = int(budgets[-1] // cpm)
     acc: dict[tuple[str, int], list[list[float]]] = {}
     for t in range(trials):
         perm = np.random.default_rng([seed, t, 1]).permutation(n_models)
@@ -365,6 +402,7 @@ def simulate(
     params = dict(
         models=n_models, prompts=n_prompts, judge_accuracy=accuracy, position_bias=position_bias, orders=orders,
         trials=trials, seed=seed, spread=spread, shape=shape, bootstrap=bootstrap, baseline=baseline,
+        cheap_accuracy=cheap_accuracy, cheap_confident=cheap_confident if cheap_accuracy is not None else None,
     )
     return SimResult(rows, reach, target, params)
 
