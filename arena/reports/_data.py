@@ -74,6 +74,17 @@ def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
     }
 
 
+def category_battles(store, pool: str | None, battles: list) -> dict[str, list]:
+    """Battles grouped by their prompt's category (prompts without one left out), sorted by name."""
+    categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
+    by_cat: dict[str, list] = {}
+    for b in battles:
+        c = categories.get(b.prompt_id)
+        if c:
+            by_cat.setdefault(c, []).append(b)
+    return dict(sorted(by_cat.items()))
+
+
 def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: int = 40) -> dict:
     """The whole report as a dict: run, leaderboard, matrices, categories, judge stats, reference, sample."""
     import numpy as np
@@ -124,12 +135,7 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
     report["_board"] = board  # for plots; dropped from JSON
 
     # per-category leaderboards
-    categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
-    by_cat: dict[str, list] = {}
-    for b in battles:
-        c = categories.get(b.prompt_id)
-        if c:
-            by_cat.setdefault(c, []).append(b)
+    by_cat = category_battles(store, pool, battles)
     report["categories"] = {}
     if len(by_cat) > 1:
         for c, bs in sorted(by_cat.items()):
@@ -139,6 +145,15 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
                 report["warnings"].append(f"category {c}: {e}")
                 continue
             report["categories"][c] = {"battles": len(bs), "leaderboard": cb.to_records()}
+    if len(report["categories"]) > 1:
+        from arena.errors import RatingError
+        from arena.ratings import aggregate_rankings, table_from_scores
+
+        table = table_from_scores({c: {r["model"]: r["rating"] for r in v["leaderboard"]} for c, v in report["categories"].items()})
+        try:
+            report["cross_category"] = aggregate_rankings(table, bootstrap=min(n_boot, 200), seed=seed).to_dict()
+        except RatingError as e:
+            report["warnings"].append(f"cross-category summary: {e}")
 
     ref_path = spec.get("reference")
     if ref_path:
