@@ -116,3 +116,17 @@ def test_cli_fit_sample_bad_input(cli, tmp_path, rows, expected):
     r = cli("ratings", "fit", f)
     lines = r.err.strip().splitlines()
     assert r.code == 2 and len(lines) == 1 and lines[0].startswith(f"Error: {f}") and expected in lines[0], r.err
+
+
+def test_ratings_are_on_the_elo_scale_of_the_true_strengths():
+    # scores with Gumbel noise are exact Plackett-Luce draws: the fitted Elo ratings must match
+    # 1000 + 400/ln(10) (theta - mean) with slope 1, and the intervals must cover most of them
+    theta, data = simulate_measurements(30, 2000, 0.2, np.random.default_rng(1), binary_share=0.0)
+    res = fit_plackett_luce(data, bootstrap=100, seed=0, prior=0.0)
+    true = dict(zip(data.models, 1000 + 400 / np.log(10) * (theta - theta.mean())))
+    fitted = np.array([r.rating for r in res.rows])
+    truth = np.array([true[r.model] for r in res.rows])
+    slope = np.polyfit(truth, fitted, 1)[0]
+    assert 0.9 < slope < 1.1, slope
+    covered = sum(r.ci_low <= true[r.model] <= r.ci_high for r in res.rows)
+    assert covered >= 24, covered  # about 95% of 30

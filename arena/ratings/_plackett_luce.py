@@ -221,14 +221,15 @@ def fit_plackett_luce(data: SampleMeasurements, *, bootstrap: int = 200, level: 
     Parameters: `data` (long format, any number of missing cells); `bootstrap` replicates
     resampling samples with replacement (0: no intervals); `level` of the percentile intervals;
     `seed` of the `np.random.Generator`; `prior` the virtual draws per model (> 0 keeps ratings finite).
-    Returns a PLResult. Raises RatingError when no sample orders two models, a sample measures a
+    Returns a PLResult; models that no informative sample compares are left out (with a
+    warning). Raises RatingError when no sample orders two models, a sample measures a
     model twice, or the arguments are out of range. Method and sources: module docstring."""
     if bootstrap < 0 or not 0.5 <= level < 1 or prior < 0:
         raise RatingError("bootstrap must be >= 0, level in [0.5, 1), prior >= 0")
     ch = choices_from_samples(data)
     models = data.models
     theta = fit_pl(ch, prior=prior)
-    to_elo = ELO_SCALE / np.log(10)
+    to_elo = ELO_SCALE  # 400 / ln 10 Elo points per unit of log-strength
     ratings = ELO_INIT + to_elo * theta
     boot = np.zeros((0, len(models)))
     if bootstrap:
@@ -243,7 +244,11 @@ def fit_plackett_luce(data: SampleMeasurements, *, bootstrap: int = 200, level: 
     np.add.at(n_samples_per, pairs[:, 1], 1)
     won = np.bincount(ch.winner, minlength=n)
     sets = np.bincount(ch.entry_model, minlength=n)
-    order = np.argsort(-ratings, kind="stable")
+    rated = np.zeros(n, bool)
+    rated[ch.entry_model] = True
+    if not rated.all():
+        warnings.append("not rated (no sample orders them against another model): " + ", ".join(m for m, r in zip(models, rated) if not r))
+    order = np.array([i for i in np.argsort(-ratings, kind="stable") if rated[i]])
     alpha = (1 - level) / 2
     rows = []
     for rank, i in enumerate(order, 1):
