@@ -37,10 +37,13 @@ from arena.ratings._plackett_luce import (
     fit_pl,
     fit_plackett_luce,
 )
+from arena.ratings._variance import checkpoint_monotonicity, prompts_to_separate
 from arena.ratings._leaderboard import Leaderboard, ModelRating, fit_ratings, rank_upper_bound
 from arena.ratings._style import style_features
 
 __all__ = [
+    "checkpoint_monotonicity",
+    "prompts_to_separate",
     "PL_PRIOR",
     "Choices",
     "PLResult",

@@ -165,6 +165,15 @@ def build_report(
     }
     report["_board"] = board  # for plots; dropped from JSON
 
+    from arena.ratings import checkpoint_monotonicity, prompts_to_separate
+
+    report["separation"] = prompts_to_separate(board, len({b.prompt_id for b in battles}))
+    if spec.get("checkpoints"):
+        try:
+            report["checkpoints"] = checkpoint_monotonicity(board, spec["checkpoints"])
+        except RatingError as e:
+            report["warnings"].append(str(e))
+
     # per-category leaderboards
     by_cat = category_battles(store, pool, battles)
     report["categories"] = {}
@@ -188,7 +197,7 @@ def build_report(
     ref_path = reference or spec.get("reference")
     if ref_path:
         try:
-            _add_reference(report, board, ref_path, reference_columns, n_boot=n_boot, seed=seed)
+            _add_reference(report, board, ref_path, reference_columns or spec.get("reference_columns"), n_boot=n_boot, seed=seed)
         except (BadInput, RatingError) as e:
             if reference:  # asked for on the command line: an error, not a footnote
                 raise BadInput(f"{ref_path}: {e}" if str(ref_path) not in str(e) else str(e)) from None

@@ -27,6 +27,7 @@ def leaderboard_markdown(report: dict) -> str:
         lines += ["", f"Agreement with the reference ranking (`{ref['path']}`, {_md(ref['column'])}): Spearman {corr(ref['spearman'])}, Kendall {corr(ref['kendall'])}."]
     lines += agreement_markdown(report.get("agreement"))
     lines += cross_category_markdown(report.get("cross_category"))
+    lines += variance_markdown(report)
     js = report["judge_stats"]
     lines += [
         "",
@@ -84,6 +85,28 @@ def cross_category_markdown(cc: dict | None) -> list[str]:
         lines.append(f"| {_md(r['model'])} | {r['ranks']['kemeny']} | {r['ranks']['borda']} | {r['ranks']['mean_normalised']} | {kept} |")
     if cc["disagreements"]:
         lines += ["", "Methods disagree on: " + "; ".join(f"{_md(d['model_a'])} vs {_md(d['model_b'])}" for d in cc["disagreements"]) + "."]
+    return lines
+
+
+def variance_markdown(report: dict) -> list[str]:
+    """Prompts needed to separate adjacent pairs; checkpoint monotonicity."""
+    lines = []
+    sep = report.get("separation") or []
+    if sep:
+        lines += ["", "## How many prompts separate each adjacent pair (95%, from the prompt bootstrap)", "",
+                  "| pair | difference | sd | separated now | prompts needed |", "|---|---:|---:|---|---:|"]
+        for p in sep:
+            need = "-" if p["prompts_needed"] is None else str(p["prompts_needed"])
+            lines.append(f"| {_md(p['model_a'])} > {_md(p['model_b'])} | {p['difference']:.1f} | {p['sd']:.1f} | {'yes' if p['separated'] else 'no'} | {need} |")
+    ck = report.get("checkpoints")
+    if ck:
+        p = "" if ck.get("p_monotone") is None else f"; in {100 * ck['p_monotone']:.0f}% of bootstrap replicates"
+        ci = f" [{ck['spearman_ci'][0]:.2f}, {ck['spearman_ci'][1]:.2f}]" if ck.get("spearman_ci") else ""
+        lines += ["", "## Checkpoints", "", f"{' < '.join(_md(m) for m in ck['series'])}: ranked in training order: {'yes' if ck['monotone'] else 'no'}{p};"
+                  f" Spearman of rating with step {corr(ck['spearman'])}{ci}."]
+        for s in ck["steps"]:
+            pi = "" if s["p_improves"] is None else f" (P(improves) {s['p_improves']:.2f})"
+            lines.append(f"- {_md(s['from'])} -> {_md(s['to'])}: {s['change']:+.1f}{pi}")
     return lines
 
 
