@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from arena.errors import BadInput, NotFound
-from arena.ratings._aggregate import ScoreTable, table_from_scores
+from arena.ratings import ScoreTable, table_from_scores
 
 
 class TableError(BadInput):
@@ -58,15 +58,7 @@ def read_score_table(path: str | Path, *, columns: Sequence[str] = (), exclude: 
     p = Path(path)
     text = _read_text(p)
     if p.suffix.lower() in (".json", ".jsonl") or text.lstrip().startswith(("{", "[")):
-        table = _read_rankings(p, text)
-        if columns or exclude:
-            keep = [t for t in (columns or table.tasks) if t not in exclude]
-            missing = [t for t in keep if t not in table.tasks]
-            if missing:
-                raise TableError(f"{p}: no task {missing[0]!r} (tasks: {', '.join(table.tasks)})")
-            idx = [table.tasks.index(t) for t in keep]
-            table = ScoreTable(table.models, keep, table.scores[:, idx])
-        return table
+        return _select_tasks(p, _read_rankings(p, text), columns, exclude)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if p.suffix.lower() == ".tsv" else ",")
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
@@ -108,6 +100,36 @@ def read_score_table(path: str | Path, *, columns: Sequence[str] = (), exclude: 
     return ScoreTable(models, [header[k] for k in use], np.array(rows, float).reshape(len(models), len(use)))
 
 
+def _select_tasks(p: Path, table: ScoreTable, columns: Sequence[str], exclude: Sequence[str]) -> ScoreTable:
+    if not columns and not exclude:
+        return table
+    keep = [t for t in (columns or table.tasks) if t not in exclude]
+    missing = [t for t in keep if t not in table.tasks]
+    if missing:
+        raise TableError(f"{p}: no task {missing[0]!r} (tasks: {', '.join(table.tasks)})")
+    idx = [table.tasks.index(t) for t in keep]
+    return ScoreTable(table.models, keep, table.scores[:, idx])
+
+
+def _task_scores(p: Path, where: str, v: object) -> dict[str, float]:
+    """One task of a rankings file: a list of models best first, or an object model -> score."""
+    if isinstance(v, list):
+        if not all(isinstance(m, str) and m.strip() for m in v):
+            raise TableError(f"{p}: {where}: a ranking must be a list of model names (non-empty strings), best first")
+        if len(set(v)) != len(v):
+            dup = next(m for m in v if v.count(m) > 1)
+            raise TableError(f"{p}: {where}: ranking names model {dup!r} twice")
+        return {m: float(-k) for k, m in enumerate(v)}
+    if isinstance(v, dict):
+        vals = {}
+        for m, x in v.items():
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                raise TableError(f"{p}: {where}: score of {m!r} must be a finite number, got {x!r}")
+            vals[str(m)] = float(x)
+        return vals
+    raise TableError(f"{p}: {where}: expected a list of models best first or an object model -> score")
+
+
 def _read_rankings(p: Path, text: str) -> ScoreTable:
     try:
         data = json.loads(text)
@@ -125,28 +147,11 @@ def _read_rankings(p: Path, text: str) -> ScoreTable:
             items.append((f"item {n}", str(rec.get("task", f"task{n}")), rec["ranking"]))
     else:
         raise TableError(f"{p}:1: expected a JSON object task -> ranking, or a list of {{task, ranking}}")
-    rankings: dict[str, list[str]] = {}
     scored: dict[str, dict[str, float]] = {}
     for where, task, v in items:
-        if task in rankings or task in scored:
+        if task in scored:
             raise TableError(f"{p}: {where}: task {task!r} appears twice")
-        if isinstance(v, list):
-            if not all(isinstance(m, str) and m.strip() for m in v):
-                raise TableError(f"{p}: {where}: a ranking must be a list of model names (non-empty strings), best first")
-            if len(set(v)) != len(v):
-                dup = next(m for m in v if v.count(m) > 1)
-                raise TableError(f"{p}: {where}: ranking names model {dup!r} twice")
-            rankings[task] = v
-            scored[task] = {m: float(-k) for k, m in enumerate(v)}
-        elif isinstance(v, dict):
-            vals = {}
-            for m, x in v.items():
-                if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-                    raise TableError(f"{p}: {where}: score of {m!r} must be a finite number, got {x!r}")
-                vals[str(m)] = float(x)
-            scored[task] = vals
-        else:
-            raise TableError(f"{p}: {where}: expected a list of models best first or an object model -> score")
+        scored[task] = _task_scores(p, where, v)
     if not scored:
         raise TableError(f"{p}: no rankings")
     return table_from_scores(scored)

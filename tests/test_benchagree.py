@@ -9,13 +9,12 @@ import json
 
 import numpy as np
 import pytest
+from test_runner import DEMO, ScriptedJudge
 
 from arena.errors import RatingError
 from arena.ratings import ScoreTable, table_from_scores
 from arena.ratings._benchagree import MIN_OVERLAP, WARN_OVERLAP, reference_agreement
-from arena.reports import build_report
 from arena.reports.text import leaderboard_markdown
-from test_runner import DEMO, ScriptedJudge
 
 MODELS = [f"m{i}" for i in range(10)]
 
@@ -131,3 +130,19 @@ def test_tied_ratings_print_undefined_not_nan(store):
     }
     md = leaderboard_markdown(report)
     assert "nan" not in md and "undefined (all tied)" in md
+
+
+def test_ratings_aggregate_over_a_runs_categories_and_a_table(cli, file_run, tmp_path):
+    _, run_id = file_run
+    r = cli("ratings", "aggregate", "--run", run_id, "-b", "10", "-f", "json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert sorted(data["tasks"]) == [f"{run_id}:{c}" for c in ("helpful_base", "koala", "oasst", "selfinstruct", "vicuna")]
+    assert len(data["rows"]) == 8 and data["rows"][0]["model"] == "claude-3-opus-20240229"  # the scripted judge's favourite
+    # the run's overall leaderboard beside the reference table's three columns
+    r = cli("ratings", "aggregate", DEMO / "reference_rankings.csv", "--run", run_id, "--level", "overall", "-b", "10", "-f", "json")
+    assert r.code == 0, r.err
+    tasks = json.loads(r.out)["tasks"]
+    assert run_id in tasks and "reference_rankings:alpacaeval2_winrate" in tasks and len(tasks) == 4
+    r = cli("ratings", "aggregate", "--run", "no-such-run")
+    assert r.code == 2 and r.err.startswith("Error:") and len(r.err.strip().splitlines()) == 1

@@ -7,12 +7,12 @@ import asyncio
 
 import numpy as np
 import pytest
+from test_runner import DEMO, ScriptedJudge
 
 from arena.errors import RatingError
 from arena.ratings import BattleArrays, checkpoint_monotonicity, fit_ratings, prompts_to_separate
 from arena.reports import build_report
 from arena.reports.text import leaderboard_markdown
-from test_runner import DEMO, ScriptedJudge
 
 
 def _battles(strength: list[float], n_prompts: int, rng: np.random.Generator) -> BattleArrays:

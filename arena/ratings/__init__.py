@@ -24,9 +24,11 @@ from arena.ratings._battles import (
     compile_battles,
     pair_stats,
 )
+from arena.ratings._benchagree import MIN_OVERLAP, NARROW_SHARE, WARN_OVERLAP, reference_agreement
 from arena.ratings._bt import DEFAULT_PRIOR, ELO_INIT, ELO_SCALE, bt_fit, to_elo
 from arena.ratings._elo import elo_online
 from arena.ratings._graph import components, diagnose
+from arena.ratings._leaderboard import Leaderboard, ModelRating, fit_ratings, rank_upper_bound
 from arena.ratings._plackett_luce import (
     PL_PRIOR,
     Choices,
@@ -37,11 +39,14 @@ from arena.ratings._plackett_luce import (
     fit_pl,
     fit_plackett_luce,
 )
+from arena.ratings._style import STYLE_NAMES, style_counts, style_features, style_from_counts
 from arena.ratings._variance import checkpoint_monotonicity, prompts_to_separate
-from arena.ratings._leaderboard import Leaderboard, ModelRating, fit_ratings, rank_upper_bound
-from arena.ratings._style import style_features
 
 __all__ = [
+    "MIN_OVERLAP",
+    "NARROW_SHARE",
+    "WARN_OVERLAP",
+    "reference_agreement",
     "checkpoint_monotonicity",
     "prompts_to_separate",
     "PL_PRIOR",
@@ -81,6 +86,9 @@ __all__ = [
     "fit_ratings",
     "pair_stats",
     "rank_upper_bound",
+    "STYLE_NAMES",
+    "style_counts",
     "style_features",
+    "style_from_counts",
     "to_elo",
 ]
