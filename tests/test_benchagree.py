@@ -86,7 +86,7 @@ def file_run(db_path):
 
 def test_report_against_every_reference_column(cli, file_run, tmp_path):
     store, run_id = file_run
-    r = cli("report", run_id, "--reference", DEMO / "reference_rankings.csv", "--format", "json", "--format", "md", "--out", tmp_path)
+    r = cli("report", run_id, "--reference", DEMO / "reference_rankings.csv", "--format", "json", "--format", "md", "--format", "html", "--out", tmp_path)
     assert r.code == 0, r.err
     data = json.loads((tmp_path / "run.json").read_text())
     agr = data["agreement"]
@@ -99,6 +99,8 @@ def test_report_against_every_reference_column(cli, file_run, tmp_path):
     cc = data["cross_category"]
     assert set(cc["tasks"]) == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
     assert len(cc["rows"]) == 8 and "## Across categories" in md
+    html = (tmp_path / "report.html").read_text()
+    assert 'id="agreement"' in html and 'id="cross-category"' in html and 'id="separation"' in html and ">nan<" not in html
     r = cli("report", run_id, "--reference", DEMO / "reference_rankings.csv", "--reference-column", "alpacaeval2_winrate", "-f", "json", "--out", tmp_path)
     assert r.code == 0 and [e["column"] for e in json.loads((tmp_path / "run.json").read_text())["agreement"]["references"]] == ["alpacaeval2_winrate"]
 

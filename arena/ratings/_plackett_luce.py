@@ -73,35 +73,30 @@ class Choices:
 def choices_from_samples(data: SampleMeasurements) -> Choices:
     """Break each sample into Plackett-Luce choices (module docstring). Raises RatingError when
     a sample names a model twice."""
+    sm = np.lexsort((data.model, data.sample))
+    dup = np.flatnonzero((np.diff(data.sample[sm]) == 0) & (np.diff(data.model[sm]) == 0))
+    if len(dup):
+        k = sm[dup[0]]
+        raise RatingError(f"sample {data.samples[data.sample[k]]!r} measures model {data.models[data.model[k]]!r} twice")
     order = np.lexsort((-data.score, data.sample))
     s, m, x = data.sample[order], data.model[order], data.score[order]
-    bounds = np.flatnonzero(np.diff(s)) + 1
-    winners, ev_sample, ent_ev, ent_m = [], [], [], []
-    dropped = 0
-    e = 0
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(s)]):
-        ms, xs = m[lo:hi], x[lo:hi]
-        if len(np.unique(ms)) != len(ms):
-            dup = ms[np.flatnonzero(np.bincount(ms) > 1)[0] == ms][0]
-            raise RatingError(f"sample {data.samples[s[lo]]!r} measures model {data.models[dup]!r} twice")
-        if len(ms) < 2 or xs[0] == xs[-1]:
-            dropped += 1
-            continue
-        for k in range(len(ms)):
-            below = xs < xs[k]
-            if not below.any():
-                continue
-            members = np.r_[ms[k], ms[below]]
-            winners.append(ms[k])
-            ev_sample.append(s[lo])
-            ent_ev.append(np.full(len(members), e))
-            ent_m.append(members)
-            e += 1
-    if not winners:
+    n = len(s)
+    # sorted by sample, best score first: a tie group is a run of equal scores within a sample
+    new_sample = np.r_[True, s[1:] != s[:-1]]
+    new_group = new_sample | np.r_[True, x[1:] != x[:-1]]
+    group_end = np.r_[np.flatnonzero(new_group)[1:], n][np.cumsum(new_group) - 1]
+    sample_end = np.r_[np.flatnonzero(new_sample)[1:], n][np.cumsum(new_sample) - 1]
+    groups_per_sample = np.bincount((np.cumsum(new_sample) - 1)[new_group])
+    dropped = int(np.sum(groups_per_sample < 2))
+    # entry k wins one choice from itself and every entry of its sample below its tie group
+    win = np.flatnonzero(group_end < sample_end)
+    if not len(win):
         raise RatingError("no sample orders two models: nothing to rate")
-    return Choices(
-        len(data.models), np.asarray(winners), np.asarray(ev_sample), np.concatenate(ent_ev), np.concatenate(ent_m), dropped
-    )
+    sizes = 1 + sample_end[win] - group_end[win]
+    starts = np.cumsum(sizes) - sizes
+    within = np.arange(int(sizes.sum())) - np.repeat(starts, sizes)
+    pos = np.where(within == 0, np.repeat(win, sizes), np.repeat(group_end[win], sizes) + within - 1)
+    return Choices(len(data.models), m[win], s[win], np.repeat(np.arange(len(win)), sizes), m[pos], dropped)
 
 
 def fit_pl(ch: Choices, weights: np.ndarray | None = None, *, prior: float = PL_PRIOR, tol: float = 1e-7, max_iter: int = 10000) -> np.ndarray:
