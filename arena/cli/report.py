@@ -19,9 +19,16 @@ def report(
     ties: Annotated[str | None, typer.Option("--ties", help="half or davidson (default: the spec's, else half).")] = None,
     style: Annotated[bool | None, typer.Option("--style/--no-style", help="Style control: length and markdown covariates (default: the spec's).")] = None,
     lc: Annotated[bool | None, typer.Option("--lc/--no-lc", help="AlpacaEval's length-controlled win rate against the baseline (default: when the run has a baseline and answer texts).")] = None,
+    reference: Annotated[Path | None, typer.Option("--reference", help="CSV of reference scores (a model column, numeric columns; empty = not measured). Default: the spec's.", show_default=False)] = None,
+    reference_column: Annotated[list[str] | None, typer.Option("--reference-column", help="Reference column to compare with (repeatable; default every numeric column).", show_default=False)] = None,
     db: DbOption = None,
 ) -> None:
-    """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs."""
+    """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs.
+
+    With --reference, the ranking is compared with every numeric column of the file (or the
+    --reference-column ones) and with their aggregate: Spearman and Kendall with intervals over
+    model subsets, and a z-score against the references' agreement with each other (BenchBench).
+    """
     from arena.errors import BadInput
 
     store = open_store(db, create=False)
@@ -49,7 +56,10 @@ def report(
         raise BadInput(f"--format: {bad[0]!r} is not a report format (expected one of {', '.join(FORMATS)})")
     if ties is not None and ties not in ("half", "davidson"):
         raise BadInput(f"--ties: {ties!r} (expected half or davidson)")
-    data = build_report(store, runs[0], bootstrap=bootstrap, anchor=anchor, ties=ties, style=style, lc=lc)
+    if reference_column and reference is None:
+        raise BadInput("--reference-column: give the reference file with --reference")
+    data = build_report(store, runs[0], bootstrap=bootstrap, anchor=anchor, ties=ties, style=style, lc=lc,
+                        reference=reference, reference_columns=reference_column)
     paths = write_reports(data, out or Path("reports") / data["run"]["run_id"], formats)
     for p in paths:
         typer.echo(str(p))
