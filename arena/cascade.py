@@ -180,6 +180,9 @@ def report_lines(stats: dict) -> list[str]:
         f"Final-stage verdicts used {stats['final_stage_verdicts']:,} of {total:,} "
         f"({100 * stats['final_stage_verdicts'] / total if total else 0:.1f}%); saved {stats['final_stage_saved']:,} against an all-final-stage run.",
     ]
+    if "calls_per_stage" in stats:
+        calls = ", ".join(f"{name} {n:,} (${stats['cost_usd_per_stage'].get(name, 0.0):.4f})" for name, n in stats["calls_per_stage"].items())
+        lines.append(f"Calls (cost) per stage: {calls}; final-stage calls saved about {stats['final_stage_calls_saved']:,}.")
     for name, a in stats["pilot_agreement"].items():
         lo, hi = a["interval_95"]
         rate = "n/a" if a["rate"] is None else f"{100 * a['rate']:.1f}%"

@@ -86,6 +86,7 @@ def test_cascade_tournament_decides_by_stage_and_reports_it(cli, db_path, tmp_pa
     assert cas["decided_per_stage"] == {"surrogate": len(decided_by_surrogate), "rec": 30 + len(escalated)}
     assert cas["final_stage_verdicts"] + cas["final_stage_saved"] == 72
     assert cas["pilot_agreement"]["surrogate"]["n"] == 30
+    assert cas["calls_per_stage"] == {"surrogate": 0, "rec": 0} and cas["final_stage_calls_saved"] == 0  # both stages are offline
     thr = cas["calibration"]["stages"][0]["threshold"]
     if decided_by_surrogate:  # each surrogate-decided match reached the calibrated threshold
         assert thr is not None and min(cs[0]["confidence"] for cs in decided_by_surrogate) >= thr

@@ -229,6 +229,8 @@ def report_extras(games: Iterable[Game | dict]) -> dict:
     names: dict[int, str] = {}
     last = 0
     calibration = None
+    calls: dict[int, int] = {}
+    cost: dict[int, float] = {}
     for g in games:
         detail = g.detail if isinstance(g, Game) else g.get("detail")
         mid = g.match_id if isinstance(g, Game) else g.get("match_id")
@@ -241,6 +243,8 @@ def report_extras(games: Iterable[Game | dict]) -> dict:
         if not c:
             continue
         st = int(c["stage"])
+        calls[st] = calls.get(st, 0) + int((g.calls if isinstance(g, Game) else g.get("calls")) or 0)
+        cost[st] = cost.get(st, 0.0) + float((g.cost_usd if isinstance(g, Game) else g.get("cost_usd")) or 0.0)
         calibration = calibration or c.get("calibration")
         names[st] = c.get("stage_judge", str(st))
         last = max(last, st)
@@ -267,7 +271,11 @@ def report_extras(games: Iterable[Game | dict]) -> dict:
         k, n = sum(xs), len(xs)
         pilot_agreement[names[s]] = {"agree": k, "n": n, "rate": k / n if n else None, "interval_95": list(clopper_pearson_interval(k, n))}
     total = len(decided)
-    return {"cascade": {"matches": total, "decided_per_stage": per_stage, "pilot_matches": len(pilot_matches),
+    final_calls = calls.get(last, 0)
+    per_final = final_calls / len(final_used) if final_used else 0.0
+    return {"cascade": {"calls_per_stage": {names[s]: calls.get(s, 0) for s in sorted(names)},
+                        "cost_usd_per_stage": {names[s]: cost.get(s, 0.0) for s in sorted(names)},
+                        "final_stage_calls_saved": round(per_final * (total - len(final_used))),"matches": total, "decided_per_stage": per_stage, "pilot_matches": len(pilot_matches),
                         "final_stage_verdicts": len(final_used), "final_stage_saved": total - len(final_used),
                         "pilot_agreement": pilot_agreement, "calibration": calibration,
                         "guarantee": calibration["guarantee"] if calibration else "not calibrated: every match was a pilot match (judged by every stage)"}}
