@@ -412,7 +412,7 @@ def _build_member(raw, key, where, base_dir, chain, runtime, cfg, load_judge, lo
 
 
 def _weight_from_result(ref, key: str, where: str, base_dir: Path, cfg: PanelPreset) -> tuple[float, str]:
-    from arena.reliability.report import read_result
+    from arena.results import read_result
 
     p = Path(str(ref))
     if not p.is_absolute():
