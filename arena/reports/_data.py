@@ -80,7 +80,7 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
     import numpy as np
 
     from arena import __version__
-    from arena.ratings import agreement, battles_from_verdicts, fit_ratings
+    from arena.ratings import agreement, fit_ratings
 
     run = store.get_run(run_id)
     run_id = run["run_id"]
@@ -92,7 +92,7 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
     seed = int(run["seed"] or 0)
     verdicts = store.verdicts(run_id)
     games = store.games(run_id)
-    battles = battles_from_verdicts(verdicts, strong_weight=strong_weight)
+    battles = store.battles(run_id, strong_weight=strong_weight)
     report: dict = {
         "arena_version": __version__,
         "python": platform.python_version(),
