@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 from arena.estimate import sample_calls
 from arena.judges import Judge, JudgeResult, combine_games, load_judge, load_preset
-from arena.records import Game, Match, MatchContext, cached_part, swap_label
+from arena.records import Game, Match, MatchContext, RunStatus, cached_part, swap_label
 from arena.reliability.formats import LABEL_PICK, GameRecord, Pair, PairSet
+from arena.runner import find_run_to_resume
 
 RUN_PREFIX = "judge-eval"
 
@@ -146,7 +147,7 @@ async def evaluate_judge_async(
     name = run_name(label, str(pairs.path))
     content_sha = file_sha256(pairs.path)
     spec_hash = _spec_hash(preset, pairs, content_sha, judge.fingerprint())
-    run = store.find_resumable_run(name, spec_hash)
+    run = find_run_to_resume(store, name, spec_hash)
     if run is None:
         run_id = "je-" + uuid.uuid4().hex[:12]
         spec = {"mode": "judge-eval", "judge": label, "preset": preset, "pairs": str(pairs.path), "format": pairs.format, "sha256": content_sha}
@@ -155,7 +156,7 @@ async def evaluate_judge_async(
     else:
         run_id = run["run_id"]
         previous_elapsed = float((run.get("summary") or {}).get("total_elapsed_s") or 0.0)
-        store.set_run_status(run_id, "running")
+        store.set_run_status(run_id, RunStatus.RUNNING)
     store.add_matches(run_id, [Match(p.pair_id, p.pair_id, "a", "b") for p in pairs.pairs])
     status = {m.match_id: m.status for m in store.match_rows(run_id)}
     wanted = {p.pair_id for p in pairs.pairs}
