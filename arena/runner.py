@@ -219,6 +219,39 @@ def create_run(store, prepared: PreparedRun) -> None:
 # -- running -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Size:
+    expected: float
+    worst: int
+    forfeits: int = 0
+    exact: int | None = None
+
+
+class FixedMatches:
+    """A schedule that is a fixed list of matches, all released at the start: what the reliability
+    mode runs (one match per labelled pair) through the same engine as a tournament."""
+
+    kind = "fixed"
+
+    def __init__(self, matches: Sequence[Match]) -> None:
+        self.matches = list(matches)
+        self.finished = False
+
+    def start(self) -> list[Match]:
+        self.finished = True
+        return list(self.matches)
+
+    def update(self, decided) -> list[Match]:
+        return []
+
+    def forfeits(self) -> list:
+        return []
+
+    def size(self) -> _Size:
+        return _Size(len(self.matches), len(self.matches), 0, len(self.matches))
+
+
+
 class Runner:
     """Drives one run: releases matches from the scheduler, judges them with at most
     `concurrency` in flight, writes each verdict with its games as it completes."""
