@@ -50,10 +50,10 @@ class RecordedJudge(Judge):
 
     kind = "recorded"
 
-    def __init__(self, name: str, matches, description: str = "", digests: dict | None = None) -> None:
+    def __init__(self, name: str, matches, description: str = "", digests: dict | None = None, *, preset: dict | None = None) -> None:
         from arena.pools import text_id
 
-        super().__init__(name, description or f"recorded verdicts ({len(matches)} matches)")
+        super().__init__(name, description or f"recorded verdicts ({len(matches)} matches)", preset=preset)
         self.digests = digests or {}
         self.index: dict[tuple[str, frozenset], object] = {}
         self.text_ids: set[str] = set()
@@ -128,4 +128,4 @@ def build(preset: dict, *, name: str, base_dir: Path, **options) -> RecordedJudg
         matches += res.matches
         for q in files_of(p):
             digests[f"{f}/{q.relative_to(p)}" if p.is_dir() else f] = file_digest(q)
-    return RecordedJudge(name, matches, s.description, digests)
+    return RecordedJudge(name, matches, s.description, digests, preset=preset)
