@@ -151,7 +151,7 @@ def pandalm(args) -> dict | None:
     recs = [r for r in recs if g35.get(int(r["idx"])) in ("0", "1", "2")]
     model = SurrogateModel.load(None)
     prompts = [r["instruction"] + ("\n\n" + r["input"] if r.get("input") else "") for r in recs]
-    p2 = np.asarray(model.prob_a_batch(prompts, [r["response2"] for r in recs], [r["response1"] for r in recs]))
+    p2 = np.asarray(model.prob_a_batch(prompts, [str(r["response2"]) for r in recs], [str(r["response1"]) for r in recs]))
     code = {"0": "tie", "1": "a", "2": "b"}
     gpt_out = np.array([code[g35[int(r["idx"])]] for r in recs])
 
@@ -180,10 +180,19 @@ def main() -> int:
     ap.add_argument("--pilot", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-pandalm", action="store_true")
+    ap.add_argument("--only-pandalm", action="store_true")
     args = ap.parse_args()
     if not (DATA / "alpaca_eval" / "judgments_gpt4_turbo").is_dir():
         print(f"skipped: {DATA / 'alpaca_eval'} not found")
         return 0
+    if not args.only_pandalm:
+        alpaca_part(args)
+    if not args.skip_pandalm:
+        pandalm_part(args)
+    return 0
+
+
+def alpaca_part(args) -> None:
     print(f"AlpacaEval 2, surrogate -> GPT-4-Turbo (recorded), target {args.target}, delta {args.delta}, pilot {args.pilot} per fold")
     rows = alpaca(args)
     o = overall(rows)
@@ -193,14 +202,15 @@ def main() -> int:
     targets = {"share <= 30%": o["share"] <= 0.30, "mean win-rate error <= 1 pt": o["wr_mae"] <= 1.0, "Spearman >= 0.98": o["spearman"] >= 0.98,
                f"agreement >= {args.target} in every fold": o["min_fold_agreement"] >= args.target}
     print("targets: " + "; ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in targets.items()))
-    if not args.skip_pandalm:
-        p = pandalm(args)
-        if p:
-            print(f"PandaLM  {p['matches']} matches, pilot {p['pilot']}, threshold {'none' if not p['certified'] else round(p['threshold'], 3)} "
-                  f"(surrogate vs GPT-3.5 on the pilot {p['pilot_agreement_with_gpt35']:.3f}): GPT-3.5 verdicts used {p['share_gpt35']:.1%}; "
-                  f"agreement with the human majority: cascade {p['cascade_vs_human']:.3f}, GPT-3.5 alone {p['gpt35_vs_human']:.3f}, "
-                  f"surrogate alone {p['surrogate_alone_vs_human']:.3f}")
-    return 0
+
+
+def pandalm_part(args) -> None:
+    p = pandalm(args)
+    if p:
+        print(f"PandaLM  {p['matches']} matches, pilot {p['pilot']}, threshold {'none' if not p['certified'] else round(p['threshold'], 3)} "
+              f"(surrogate vs GPT-3.5 on the pilot {p['pilot_agreement_with_gpt35']:.3f}): GPT-3.5 verdicts used {p['share_gpt35']:.1%}; "
+              f"agreement with the human majority: cascade {p['cascade_vs_human']:.3f}, GPT-3.5 alone {p['gpt35_vs_human']:.3f}, "
+              f"surrogate alone {p['surrogate_alone_vs_human']:.3f}")
 
 
 if __name__ == "__main__":
