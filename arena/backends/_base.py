@@ -294,6 +294,7 @@ class Backend(ABC):
                     retryable = True
                 else:
                     latency = time.perf_counter() - t0
+                    raw = await self._priced(req, raw)  # outside the call's timeout
                     self._account(raw)
                     return Completion(
                         text=raw.text,
@@ -345,6 +346,10 @@ class Backend(ABC):
     # -- what a backend implements ---------------------------------------------------------------
     async def prepare(self) -> None:  # noqa: B027 - optional hook
         """Load the client library or engine before the first call (not counted in its timeout)."""
+
+    async def _priced(self, req: CompletionRequest, raw: RawResult) -> RawResult:
+        """Fill in `raw.cost_usd` after a successful attempt when `_call` could not (default: as is)."""
+        return raw
 
     @abstractmethod
     async def _call(self, req: CompletionRequest, timeout: float) -> RawResult:

@@ -8,7 +8,7 @@ with one (as Arena-Hard does); still none: `unparsed`, kept with the raw text.
 
 Preset keys (TOML): kind = "llm", model, api_base, api_key_env, template, temperature (0),
 max_tokens, orders ("both" | "random"), strong_weight, concurrency, rpm, tpm, timeout,
-max_retries, description. Runtime options (`load_judge(..., **options)`) may override them and
+max_retries, client ("auto" | "litellm"), description. Runtime options (`load_judge(..., **options)`) may override them and
 add store, no_cache, seed, backoff_base, backoff_max, backend.
 """
 
@@ -52,6 +52,7 @@ class LLMPreset(BaseModel):
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
     extra_params: dict = Field(default_factory=dict)  # more sampling parameters (top_p, seed, ...)
+    client: Literal["auto", "litellm"] = "auto"  # "litellm" turns off the fast path for OpenAI-compatible servers
 
 
 class LLMJudge(Judge):
