@@ -270,8 +270,62 @@ def main(argv: list[str] | None = None) -> None:
         bench_adaptive()
 
 
-def bench_startup() -> None:  # filled in below
-    pass
+def _startup_fixture(tmp: Path, n_prompts: int, n_models: int, api_base: str) -> tuple[Path, Path]:
+    """A store with a synthetic pool (answers of about 1 KB) and a round-robin spec over it."""
+    from arena.records import Output, Prompt
+    from arena.store import Store
+
+    db = tmp / "startup.db"
+    store = Store(db)
+    models = [f"model-{k}" for k in range(n_models)]
+    prompts = [Prompt(f"p{i:06d}", f"Question {i}: explain idea {i % 97} in detail.") for i in range(n_prompts)]
+    outputs = [Output(p.prompt_id, m, f"{m} answers {p.prompt_id}. " + "Some reasoning words here. " * 36) for p in prompts for m in models]
+    store.write_pool("big", prompts, outputs, source="bench", format="native")
+    store.close()
+    judge = tmp / "fastjudge.toml"
+    judge.write_text(
+        f'kind = "llm"\nmodel = "openai/bench-judge"\napi_base = "{api_base}"\napi_key_env = "{KEY_ENV}"\n'
+        'template = "pairwise"\nmax_tokens = 512\nconcurrency = 64\n'
+    )
+    spec = tmp / "big.toml"
+    spec.write_text(f'name = "big"\npool = "big"\njudge = "{judge}"\nconcurrency = 64\nmax_calls = 1000000\n'
+                    'max_cost_usd = 1000000.0\n[scheduler]\nkind = "round-robin"\n')
+    return db, spec
+
+
+def bench_startup(n_prompts: int = 5000, n_models: int = 5) -> None:
+    """Seconds from `arena tournament run` starting to the first judge request reaching the server."""
+    import threading
+
+    from loopback import LoopbackServer
+
+    os.environ.setdefault(KEY_ENV, "sk-bench-not-a-key")
+    first: list[float] = []
+    got = threading.Event()
+
+    def hook(req):
+        if not first:
+            first.append(time.perf_counter())
+            got.set()
+        return None
+
+    calls = n_prompts * n_models * (n_models - 1) // 2 * 2
+    with LoopbackServer(hook=hook, record=False) as srv, tempfile.TemporaryDirectory() as tmp:
+        db, spec = _startup_fixture(Path(tmp), n_prompts, n_models, srv.api_base)
+        env = {**os.environ, "ARENA_DB": str(db)}
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "arena", "tournament", "run", str(spec), "--yes", "--plain"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp)
+        ok = got.wait(300)
+        proc.kill()
+        out = proc.communicate()[0]
+        if not ok:
+            print(out[-2000:])
+            raise SystemExit("start-up: no judge request within 300 s")
+        plan_line = next((ln for ln in out.splitlines() if ln.startswith("Plan:")), "")
+        print(f"start-up: `arena tournament run` on {n_prompts:,} prompts x {n_models} models, round-robin ({calls:,} calls): "
+              f"first judge request after {first[0] - t0:.2f} s (process start included)")
+        print(f"  {plan_line}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ from arena.tournaments._schedulers import _Fixed
 from arena.tournaments.spec import TournamentSpec, select_models, select_prompts
 
 SAMPLE_CONTEXTS = 40
-"""Matches whose judge calls are token-counted; the rest are extrapolated from their mean."""
+"""Matches whose judge calls are token-counted; the rest are extrapolated from their mean, with
+the sampling error stated (`Plan.input_tokens_error`). Counting is tiktoken's (no litellm import),
+so a plan of 100,000 calls costs the same as one of 100."""
 
 
 @dataclass(slots=True)
@@ -49,6 +51,7 @@ class Plan:
     judge_models: list[str] = field(default_factory=list)
     unknown_price_models: list[str] = field(default_factory=list)
     sampled_matches: int = 0
+    input_tokens_error: int = 0  # 95% margin of `input_tokens` from sampling the calls (0: every call counted)
     connected: bool = True
     warnings: list[str] = field(default_factory=list)
 
@@ -138,6 +141,7 @@ def plan_tournament(
 
     in_tok = out_exp = out_max = 0.0
     per_model: dict[str, list[float]] = {}
+    per_match: list[float] = []  # input tokens of each sampled match's calls, for the sampling error
     n_sampled = 0
     if cpm > 0 and calls_worst > 0:
         by_id = {p.prompt_id: p for p in chosen}
@@ -149,12 +153,14 @@ def plan_tournament(
                 m.match_id, m.prompt_id, p.text, m.model_a, m.model_b,
                 text.get((m.prompt_id, m.model_a), ""), text.get((m.prompt_id, m.model_b), ""), p.category, p.reference,
             )
+            per_match.append(0.0)
             for est in judge.call_estimates(ctx):
                 acc = per_model.setdefault(est.model, [0.0, 0.0, 0.0, 0.0])
                 acc[0] += est.input_tokens
                 acc[1] += est.output_tokens_expected
                 acc[2] += est.output_tokens_max
                 acc[3] += 1
+                per_match[-1] += est.input_tokens
         n_sampled = len(sampled)
     calls_sampled = sum(v[3] for v in per_model.values())
     cost_exp: float | None = 0.0
@@ -183,8 +189,10 @@ def plan_tournament(
             cost_exp = cost_worst = None
             warnings.append(f"no known price for {', '.join(unknown)}: cost unknown")
         in_worst = int(round(in_tok * (calls_worst / calls_exp))) if calls_exp else 0
+        in_err = _sampling_error(per_match, calls_exp / cpm)
     else:
         in_worst = 0
+        in_err = 0
     if cost_worst is not None and spec.max_cost_usd is not None and cost_worst > spec.max_cost_usd:
         warnings.append(f"worst-case cost ${cost_worst:,.2f} is above max_cost_usd = ${spec.max_cost_usd:,.2f}: the run stops at the limit")
     return Plan(
@@ -212,8 +220,25 @@ def plan_tournament(
         judge_models=sorted(per_model),
         unknown_price_models=unknown,
         sampled_matches=n_sampled,
+        input_tokens_error=in_err,
         warnings=warnings,
     )
+
+
+def _sampling_error(sample: Sequence[float], total: float, level: float = 0.95) -> int:
+    """Margin (at `level`) of a total estimated as `total` x the mean of `sample`, the matches
+    sampled (a match's calls are one cluster: its two orders have nearly the same tokens). Simple
+    random sampling without replacement: t s / sqrt(n) x sqrt(1 - n / N), times N (Cochran,
+    Sampling Techniques, ch. 2). 0 when every match was counted."""
+    from scipy.stats import t as student_t
+
+    n = len(sample)
+    if n < 2 or total <= n:
+        return 0
+    mean = sum(sample) / n
+    var = sum((x - mean) ** 2 for x in sample) / (n - 1)
+    q = float(student_t.ppf(0.5 + level / 2, n - 1))
+    return int(round(q * math.sqrt(var / n) * math.sqrt(1 - n / total) * total))
 
 
 def format_cost(value: float | None) -> str:
