@@ -230,14 +230,14 @@ def _sampling_error(sample: Sequence[float], total: float, level: float = 0.95) 
     sampled (a match's calls are one cluster: its two orders have nearly the same tokens). Simple
     random sampling without replacement: t s / sqrt(n) x sqrt(1 - n / N), times N (Cochran,
     Sampling Techniques, ch. 2). 0 when every match was counted."""
-    from scipy.stats import t as student_t
+    from scipy.special import stdtrit  # scipy.stats would add seconds of import to start-up
 
     n = len(sample)
     if n < 2 or total <= n:
         return 0
     mean = sum(sample) / n
     var = sum((x - mean) ** 2 for x in sample) / (n - 1)
-    q = float(student_t.ppf(0.5 + level / 2, n - 1))
+    q = float(stdtrit(n - 1, 0.5 + level / 2))
     return int(round(q * math.sqrt(var / n) * math.sqrt(1 - n / total) * total))
 
 
