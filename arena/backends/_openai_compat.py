@@ -10,8 +10,8 @@ Why not litellm or the `openai` SDK here: against a zero-latency loopback server
 64 on 2 cores (bench/throughput.py), `litellm.acompletion` made about 210 calls/s (it runs its
 synchronous path on a thread pool and builds a logging payload and a price lookup per call),
 the `openai` SDK's AsyncOpenAI about 420 (pydantic models and httpx per call), and a bare
-aiohttp client about 5,000. Prices are litellm's table, looked up once per model (in a worker
-thread that imports litellm while the first requests are already out), not once per call.
+aiohttp client about 5,000. Prices are litellm's table, looked up once per model (read from the
+file litellm ships, without importing litellm: `arena.backends._pricing`), not once per call.
 
 Anything else (another provider, no `api_base`, an OpenAI reasoning model whose parameters
 litellm rewrites) goes through litellm, the fallback, in the same backend.
@@ -20,13 +20,13 @@ litellm rewrites) goes through litellm, the fallback, in the same backend.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import os
 import re
 
 from arena.backends._base import CallError, CompletionRequest, RawResult, _one_line, api_key
 from arena.backends._litellm import LiteLLMBackend
+from arena.backends._pricing import price
 
 PREFIXES = ("openai/", "hosted_vllm/")
 # sampling parameters sent as they are; anything else (tools, response_format, ...) takes the litellm path
@@ -36,8 +36,6 @@ _REASONING = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
 _FATAL_STATUS = {400, 401, 403, 404, 413, 422}
 _KEY_ENV = {"openai/": "OPENAI_API_KEY", "hosted_vllm/": "HOSTED_VLLM_API_KEY"}
 
-_UNPRICED = -1.0  # a fast-path result whose price is filled in by `_priced`
-_price_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 def fast_path_eligible(req: CompletionRequest) -> bool:
@@ -68,31 +66,10 @@ class OpenAICompatBackend(LiteLLMBackend):
         super().__init__(*args, **kwargs)
         self._session = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
-        self._prices: dict[str, concurrent.futures.Future] = {}
         self.fast_calls = 0  # attempts that took the fast path (the rest went through litellm)
 
     async def prepare(self) -> None:
-        """Nothing to load up front: litellm is imported only when a request needs it (the
-        fallback) or in a worker thread for the price table."""
-
-    # -- prices ---------------------------------------------------------------------------------
-    def _price_future(self, model: str) -> concurrent.futures.Future:
-        fut = self._prices.get(model)
-        if fut is None:
-            global _price_pool
-            if _price_pool is None:
-                _price_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="arena-prices")
-            from arena.backends._pricing import unit_prices
-
-            fut = self._prices[model] = _price_pool.submit(unit_prices, model)
-        return fut
-
-    async def _cost(self, model: str, tin: int, tout: int) -> float | None:
-        fut = self._price_future(model)
-        unit = fut.result() if fut.done() else await asyncio.wrap_future(fut)
-        if unit is None:
-            return None
-        return tin * unit[0] + tout * unit[1]
+        """Nothing to load up front: litellm is imported only when a request needs it (the fallback)."""
 
     # -- the session ------------------------------------------------------------------------------
     def _client(self):
@@ -120,7 +97,6 @@ class OpenAICompatBackend(LiteLLMBackend):
         if not fast_path_eligible(req):
             return await super()._call(req, timeout)
         self.fast_calls += 1
-        self._price_future(req.model)  # start the price lookup while the request is out
         key = api_key(req)
         if key is None:
             prefix = req.model.split("/", 1)[0] + "/"
@@ -151,14 +127,8 @@ class OpenAICompatBackend(LiteLLMBackend):
         usage = data.get("usage") or {}
         tin = int(usage.get("prompt_tokens") or 0)
         tout = int(usage.get("completion_tokens") or 0)
-        return RawResult(text=text, input_tokens=tin, output_tokens=tout, cost_usd=_UNPRICED)
-
-    async def _priced(self, req: CompletionRequest, raw: RawResult) -> RawResult:
-        # the first call may wait here for litellm's price table (imported in a worker thread),
-        # outside its timeout; later calls find the price ready
-        if raw.cost_usd is _UNPRICED:
-            raw.cost_usd = await self._cost(req.model, raw.input_tokens, raw.output_tokens)
-        return raw
+        # no await between the answer and the call cache: a cancelled run loses no paid call
+        return RawResult(text=text, input_tokens=tin, output_tokens=tout, cost_usd=price(req.model, tin, tout))
 
 
 def _abandon(session) -> None:
