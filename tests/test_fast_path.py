@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from loopback import Reply
 
 from arena.backends import CompletionRequest, Policy, make_backend
 from arena.backends._litellm import LiteLLMBackend
@@ -15,7 +16,6 @@ from arena.backends._openai_compat import OpenAICompatBackend, fast_path_eligibl
 from arena.judges.llm import build
 from arena.records import MatchContext
 from arena.store import Store
-from loopback import Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_ENV = "ARENA_TEST_KEY"
