@@ -147,6 +147,7 @@ def bench_judge(calls: int, concurrency: int, rounds: int) -> dict:
         preset = {"kind": "llm", "model": MODEL, "api_base": api_base, "api_key_env": KEY_ENV, "template": "pairwise",
                   "max_tokens": 1024, "concurrency": concurrency, "timeout": 60, "max_retries": 2}
         totals = {"aiohttp": 0.0, "fast": 0.0, "litellm": 0.0, "arena-ll": 0.0}
+        cpu = dict.fromkeys(totals, 0.0)  # this process's CPU (the server runs in its own)
         with tempfile.TemporaryDirectory() as tmp:
             store = Store(Path(tmp) / "bench.db")
             fast = build(preset, name="bench", base_dir=ROOT / "judges", store=store)
@@ -167,9 +168,13 @@ def bench_judge(calls: int, concurrency: int, rounds: int) -> dict:
                     for k in ("aiohttp", "litellm"):
                         msgs = [m for c in ctx[k] for m in (fast.messages(c, "AB"), fast.messages(c, "BA"))]
                         fn = bare_aiohttp if k == "aiohttp" else bare_litellm
+                        c0 = time.process_time()
                         totals[k] += await fn(api_base, msgs, concurrency)
-                    totals["fast"] += await judge_path(fast, store, "bench", ctx["fast"])
-                    totals["arena-ll"] += await judge_path(slow, store, "bench", ctx["arena-ll"])
+                        cpu[k] += time.process_time() - c0
+                    for k, judge in (("fast", fast), ("arena-ll", slow)):
+                        c0 = time.process_time()
+                        totals[k] += await judge_path(judge, store, "bench", ctx[k])
+                        cpu[k] += time.process_time() - c0
                 await fast.aclose()
                 await slow.aclose()
 
@@ -180,7 +185,7 @@ def bench_judge(calls: int, concurrency: int, rounds: int) -> dict:
         print(f"judge path, zero-latency loopback, concurrency {concurrency}, {n:,} calls each in {rounds} alternating rounds:")
         for k, label in (("aiohttp", "bare aiohttp client"), ("fast", "arena judge, fast path"), ("litellm", "bare litellm.acompletion"),
                          ("arena-ll", "arena judge, litellm path")):
-            print(f"  {label:<28} {rate[k]:>8,.0f} calls/s")
+            print(f"  {label:<28} {rate[k]:>8,.0f} calls/s   client CPU {cpu[k] / n * 1000:.3f} ms a call")
         r1 = rate["fast"] / rate["aiohttp"]
         r2 = rate["arena-ll"] / rate["litellm"]
         print(f"  fast / aiohttp      = {r1:.2f}x  (target >= 0.25x) {'PASS' if r1 >= 0.25 else 'FAIL'}")
