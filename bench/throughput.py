@@ -248,7 +248,6 @@ def bench_adaptive() -> None:
               f"vectorised {new_ms:6.1f} ms ({new_cpu:6.1f} ms CPU) = {old_cpu / max(new_cpu, 1e-9):.1f}x less CPU, {same}"
               + ("" if n != 100 else f"; target < 50 ms: {'PASS' if new_ms < 50 else 'FAIL (wall)'}"))
     from arena.tournaments.simulate import simulate
-
     from arena.tournaments.spec import SCHEDULERS
 
     t, c = {}, {}

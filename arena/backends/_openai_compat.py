@@ -110,11 +110,16 @@ class OpenAICompatBackend(LiteLLMBackend):
         import aiohttp
 
         try:
-            async with self._client().post(url, json=request_body(req), headers=headers) as resp:
-                status = resp.status
+            # not `async with`: its exit awaits the connection's close, and a run cancelled there
+            # would lose an answer already paid for; read() releases the connection itself
+            resp = await self._client().post(url, json=request_body(req), headers=headers)
+            try:
                 raw = await resp.read()
-                if status != 200:
-                    raise _http_error(status, raw, resp.headers, key)
+            except BaseException:
+                resp.release()
+                raise
+            if resp.status != 200:
+                raise _http_error(resp.status, raw, resp.headers, key)
         except CallError:
             raise
         except (aiohttp.ClientError, OSError) as e:
