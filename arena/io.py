@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 
 from arena.errors import NotFound, RecordError
 
@@ -109,7 +110,8 @@ def loads(text: str, path: str | Path, line: int | None = None) -> object:
     except RecursionError:
         return _raise(f"{where}: invalid JSON (nested too deeply for the parser)")
     except ValueError as e:  # an integer beyond sys.get_int_max_str_digits()
-        return _raise(f"{where}: invalid JSON ({e})")
+        what = "an integer longer than Python reads" if "digits" in str(e) else str(e)
+        return _raise(f"{where}: invalid JSON ({what})")
 
 
 def _raise(message: str):
@@ -186,8 +188,11 @@ def _json_document(text: str, path: Path, list_key: str | None, what: str) -> It
             if not isinstance(data.get(list_key), list):
                 raise RecordError(f"{path}:1: expected a JSON list of {what} objects (or an object with a '{list_key}' list)")
             data = data[list_key]
-        else:
-            data = [data]
+        else:  # one object: a record at the line where it starts
+            line = text[: len(text) - len(text.lstrip())].count("\n") + 1
+            check_unicode(data, f"{path}:{line}")
+            yield _record(data, f"{path}:{line}")
+            return
     if not isinstance(data, list):
         raise RecordError(f"{path}:1: expected a JSON list of {what} objects, got {_kind(data)}")
     check = _SURROGATE_ESCAPE.search(text) is not None
@@ -289,6 +294,8 @@ def _name(v: str) -> str:
 def _id(v: object) -> object:
     if isinstance(v, int) and not isinstance(v, bool):
         return str(v)
+    if not isinstance(v, str):
+        raise PydanticCustomError("id_type", "must be a string or an integer")
     return v
 
 
@@ -316,7 +323,10 @@ class Row(BaseModel):
         try:
             return cls.model_validate(record.data)
         except ValidationError as e:
-            raise RecordError(f"{record.where}: {describe(e.errors()[0], record.data)}") from None
+            errors = e.errors()
+            # a union (`str | Model`) reports one error per member: the deepest is the specific one
+            best = max(errors, key=lambda err: len(err.get("loc", ())))
+            raise RecordError(f"{record.where}: {describe(best)}") from None
 
 
 _EXPECTED = {
@@ -337,24 +347,37 @@ def _loc(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("str", "int", "function-before[_id(), str]") or str(part).startswith(("function-", "tagged-union")):
-            continue  # a union member's name, not a key
+        elif part in ("str", "int", "float", "bool", "none") or "[" in str(part) or part in _row_names():
+            continue  # a union member's name (`str`, `function-after[...]`), not a key
         else:
             out += f".{part}" if out else str(part)
     return out
 
 
-def describe(err: dict, data: object = None) -> str:
+def _row_names() -> set[str]:
+    names, todo = set(), [Row]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            names.add(sub.__name__)
+            todo.append(sub)
+    return names
+
+
+def describe(err: dict) -> str:
     """One pydantic error as the README's `<what was expected>` part: `field 'x' must be a string, got int`."""
-    field = _loc(tuple(err.get("loc", ())))
+    loc = tuple(err.get("loc", ()))
+    if len(loc) >= 2 and loc[-1] == "[key]":  # a dict's key failed (a model name in `outputs`)
+        msg = str(err.get("ctx", {}).get("error", err.get("msg", "")))
+        return f"field '{_loc(loc[:-2])}': key {loc[-2]!r}: {msg}"
+    field = _loc(loc)
     kind = err["type"]
     if kind == "missing":
         return f"missing field '{field}'"
     got = err.get("input")
     if kind in _EXPECTED and _EXPECTED[kind]:
-        if kind == "string_type" and field and "id" in field.rsplit(".", 1)[-1].lower():
-            return f"field '{field}' must be a string or an integer, got {_kind(got)}"
         return f"field '{field}' must be {_EXPECTED[kind]}, got {_kind(got)}"
+    if kind == "id_type":
+        return f"field '{field}' must be a string or an integer, got {_kind(got)}"
     if kind == "literal_error":
         return f"field '{field}': expected {err['ctx']['expected']}, got {got!r}"
     msg = str(err.get("ctx", {}).get("error", err.get("msg", "")))
