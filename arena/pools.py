@@ -31,7 +31,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field
 
@@ -84,10 +84,16 @@ class ExportRow(NativePrompt):
 class AlpacaEvalRow(Row):
     """An item of AlpacaEval's `model_outputs.json`."""
 
+    what: ClassVar[str] = "{instruction, output, generator}"
+
     instruction: Text
     output: Text
     generator: Name
     dataset: OptText = None
+
+    def parts(self) -> tuple[str, str, str, str | None]:
+        """(model, prompt text, answer, category)."""
+        return self.generator, self.instruction, self.output, self.dataset
 
 
 class VarcoRow(Row):
@@ -97,6 +103,10 @@ class VarcoRow(Row):
     instruction: Text
     generated: Text
     task: OptText = None
+
+    def parts(self) -> tuple[str, str, str, str | None]:
+        """(model, prompt text, answer, category)."""
+        return self.model_id, self.instruction, self.generated, self.task
 
 
 class Turn(Row):
@@ -294,16 +304,18 @@ def read_alpaca_eval(path: Path, b: _Builder) -> list[str]:
     files = sorted(path.glob("*.json*")) if path.is_dir() else [path]
     if not files:
         raise PoolError(f"{path}: no .json files in this folder")
-    for f in files:
-        seen_models: set[str] = set()
-        for rec in iter_records(f, "json", what="{instruction, output, generator}"):
-            row = AlpacaEvalRow.parse(rec)
-            if row.generator not in seen_models:
-                b.claim_model(row.generator, str(f))
-                seen_models.add(row.generator)
-            pid = b.match_text(row.instruction, rec.where, row.generator, "ae", row.dataset)
-            b.add_output(Output(pid, row.generator, row.output), rec.where)
+    _read_text_matched(files, b, AlpacaEvalRow, "json", "ae")
     return [str(f) for f in files]
+
+
+def _read_text_matched(files: list[Path], b: _Builder, row_model: type[AlpacaEvalRow | VarcoRow], fmt, prefix: str) -> None:
+    """Files whose records carry their prompt's text (AlpacaEval, Varco): prompts matched on it."""
+    for f in files:
+        for rec in iter_records(f, fmt, what=row_model.what):
+            model, text, answer, category = row_model.parse(rec).parts()
+            b.claim_model(model, str(f))
+            pid = b.match_text(text, rec.where, model, prefix, category)
+            b.add_output(Output(pid, model, answer), rec.where)
 
 
 def _arena_hard_answer(row: ArenaHardAnswer, where: str) -> str:
@@ -347,13 +359,10 @@ def read_arena_hard(path: Path, b: _Builder) -> list[str]:
         b.add_prompt(Prompt(q.question_id, text, q.subcategory or q.category), rec.where)
     files = sorted((folder / "model_answer").glob("*.jsonl"))
     for f in files:
-        claimed = set()
         for rec in iter_records(f, "jsonl"):
             row = ArenaHardAnswer.parse(rec)
             model = row.model_id or check_name(f.stem, str(f), "model name (the file's name)")
-            if model not in claimed:
-                b.claim_model(model, str(f))
-                claimed.add(model)
+            b.claim_model(model, str(f))
             b.add_output(Output(row.question_id, model, _arena_hard_answer(row, rec.where)), rec.where)
     return [str(qfile), *map(str, files)]
 
@@ -363,15 +372,7 @@ def read_varco(path: Path, b: _Builder) -> list[str]:
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
     if not files:
         raise PoolError(f"{path}: no .jsonl files in this folder")
-    for f in files:
-        claimed = set()
-        for rec in iter_records(f, "jsonl"):
-            row = VarcoRow.parse(rec)
-            if row.model_id not in claimed:
-                b.claim_model(row.model_id, str(f))
-                claimed.add(row.model_id)
-            pid = b.match_text(row.instruction, rec.where, row.model_id, "v", row.task)
-            b.add_output(Output(pid, row.model_id, row.generated), rec.where)
+    _read_text_matched(files, b, VarcoRow, "jsonl", "v")
     return [str(f) for f in files]
 
 
@@ -553,13 +554,10 @@ def read_export_jsonl(path: Path, b: _Builder) -> list[str]:
     """The `jsonl` format: what `arena pool export --format jsonl` wrote, one prompt a line with every answer."""
     if path.is_dir():
         raise PoolError(f"{path}: is a folder, expected the .jsonl file that `arena pool export` wrote")
-    models: set[str] = set()
     for rec in iter_records(path, "jsonl"):
         row = ExportRow.parse(rec)
         b.add_prompt(Prompt(row.prompt_id, row.text, row.category, row.reference), rec.where)
         for model, text in row.outputs.items():
-            if model not in models:
-                b.claim_model(model, str(path))
-                models.add(model)
+            b.claim_model(model, str(path))
             b.add_output(Output(row.prompt_id, model, text), rec.where)
     return [str(path)]
