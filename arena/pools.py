@@ -113,6 +113,13 @@ class Turn(Row):
     content: Text
 
 
+TurnItem = Text | Turn  # MT-Bench writes turns as strings, Arena-Hard v0.1 as {"content": ...}
+
+
+def _turn_text(t: str | Turn) -> str:
+    return t if isinstance(t, str) else t.content
+
+
 class AnswerContent(Row):
     answer: Text
 
@@ -123,14 +130,14 @@ class Message(Row):
 
 
 class Choice(Row):
-    turns: list[Turn]
+    turns: list[TurnItem]
 
 
 class ArenaHardQuestion(Row):
     """A line of Arena-Hard's `question.jsonl` (v0.1: `question_id` + `turns`; v2: `uid` + `prompt`)."""
 
     question_id: Id = Field(validation_alias=AliasChoices("question_id", "uid"))
-    turns: list[Turn] | None = None
+    turns: list[TurnItem] | None = None
     prompt: Text | None = None
     category: OptText = None
     subcategory: OptText = None
@@ -232,13 +239,15 @@ class _Builder:
         all_ids = self.known_order + [p.prompt_id for p in self.prompts]
         rows = []
         for model in sorted({m for m, _ in self.outputs}):
-            shared = [
-                pid for pid in all_ids
-                if self.origin.get(pid) is None or bool(answered.get(pid, set()) - {model})
-            ]
-            matched = sum(1 for pid in shared if model in answered.get(pid, ()))
-            own = sum(1 for pid in all_ids if pid not in set(shared) and model in answered.get(pid, ()))
-            rows.append(Overlap(model, self.model_source.get(model, ""), matched, len(shared), own))
+            n_shared = matched = own = 0
+            for pid in all_ids:
+                by = answered.get(pid, set())
+                if self.origin.get(pid) is None or len(by - {model}) > 0:
+                    n_shared += 1
+                    matched += model in by
+                elif model in by:
+                    own += 1
+            rows.append(Overlap(model, self.model_source.get(model, ""), matched, n_shared, own))
         return rows
 
     def data(self, fmt: str, sources: list[str]) -> PoolData:
@@ -268,10 +277,10 @@ class Overlap:
 
     def line(self) -> str:
         if self.prompts == 0:
-            return f"{self.model}: {self.own} prompts (the first model of the pool)"
-        pct = 100 * self.matched / self.prompts
-        extra = f"; {self.own} prompts of its own matched no other file" if self.own else ""
-        return f"{self.model}: answers {self.matched} of the pool's {self.prompts} prompts ({pct:.0f}%){extra}"
+            return f"{self.model}: {self.own} prompt{'s' * (self.own != 1)} (the first model of the pool)"
+        pct = 100 * self.matched // self.prompts  # floored: 804 of 805 is 99%, not 100%
+        extra = f"; {self.own} prompt{'s' * (self.own != 1)} of its own matched no other file" if self.own else ""
+        return f"{self.model}: answers {self.matched} of the pool's {self.prompts} prompts ({pct}%){extra}"
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -325,7 +334,7 @@ def _arena_hard_answer(row: ArenaHardAnswer, where: str) -> str:
         turns = row.choices[0].turns
         if len(turns) > 1:
             raise _multi_turn(where, len(turns), "the answer")
-        return "\n\n".join(t.content for t in turns)
+        return _turn_text(turns[0]) if turns else ""
     if row.messages is not None:
         users = sum(1 for m in row.messages if m.role == "user")
         if users > 1:
@@ -351,7 +360,7 @@ def read_arena_hard(path: Path, b: _Builder) -> list[str]:
         if q.turns is not None:
             if len(q.turns) > 1:
                 raise _multi_turn(rec.where, len(q.turns), "the question")
-            text = "\n\n".join(t.content for t in q.turns)
+            text = _turn_text(q.turns[0]) if q.turns else ""
         elif q.prompt is not None:
             text = q.prompt
         else:

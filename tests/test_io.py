@@ -179,7 +179,10 @@ Q1 = '{"question_id": "q1", "turns": [{"content": "hi"}]}\n'
     [
         (Q1, '{"question_id": "q1", "model_id": 5, "choices": [{"turns": [{"content": "x"}]}]}\n', "m.jsonl:1: field 'model_id' must be a string, got int"),
         (Q1, '{"question_id": "q1", "model_id": "m", "choices": [{"turns": [{"content": 7}]}]}\n', "m.jsonl:1: field 'choices[0].turns[0].content' must be a string, got int"),
-        (Q1, '{"question_id": "q1", "model_id": "m", "choices": [{"turns": ["x"]}]}\n', "m.jsonl:1: field 'choices[0].turns[0]' must be an object, got str"),
+        (Q1, '{"question_id": "q1", "model_id": "m", "choices": [{"turns": [["x"]]}]}\n', "m.jsonl:1: field 'choices[0].turns[0]' must be a string, got list"),
+        # MT-Bench: turns are strings; a second turn is a conversation
+        ('{"question_id": 81, "category": "writing", "turns": ["Compose a blog post.", "Rewrite it as a limerick."]}\n', "",
+         "question.jsonl:1: the question has 2 user turns; multi-turn conversations are not supported yet"),
         ('{"question_id": "q1", "turns": [{"content": 1}]}\n', "", "question.jsonl:1: field 'turns[0].content' must be a string, got int"),
         ('{"question_id": "q1", "turns": [{"content": "hi"}], "category": {"a": 1}}\n', "", "question.jsonl:1: field 'category' must be a string, got object"),
         (
@@ -337,3 +340,14 @@ def test_pairs_files_bad_records(cli, tmp_path, text, message):
     p.write_text(text, encoding="utf-8")
     line = _one_error_line(cli("judge", "score", "--verdicts", p, "--pairs", p))
     assert line.startswith(message.format(p=p)), line
+
+
+def test_mt_bench_string_turns_import_when_single_turn(tmp_path, store):
+    folder = _arena_hard(
+        tmp_path,
+        '{"question_id": 81, "category": "writing", "turns": ["Compose a blog post."]}\n',
+        '{"question_id": 81, "model_id": "vicuna-13b", "choices": [{"index": 0, "turns": ["A post."]}]}\n',
+    )
+    data = import_pool(store, "mt", [folder], "arena_hard")
+    assert [(p.prompt_id, p.text, p.category) for p in data.prompts] == [("81", "Compose a blog post.", "writing")]
+    assert [(o.model, o.text) for o in data.outputs] == [("vicuna-13b", "A post.")]
