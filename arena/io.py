@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
 from arena.errors import NotFound, RecordError
@@ -135,9 +141,15 @@ def check_unicode(obj: object, where: str) -> None:
         elif isinstance(v, dict):
             for k, x in v.items():
                 _check_str(k, where, at)
-                stack.append((x, f"{at}.{k}" if at else str(k)))
+                key = _printable(k) if isinstance(k, str) else str(k)
+                stack.append((x, f"{at}.{key}" if at else key))
         elif isinstance(v, list):
             stack.extend((x, f"{at}[{i}]") for i, x in enumerate(v))
+
+
+def _printable(s: str) -> str:
+    """A key or value for a one-line message: control characters and newlines escaped."""
+    return s if s.isprintable() else repr(s)[1:-1]
 
 
 def _check_str(s: str, where: str, at: str) -> None:
@@ -350,7 +362,8 @@ def _loc(loc: tuple) -> str:
         elif part in ("str", "int", "float", "bool", "none") or "[" in str(part) or part in _row_names():
             continue  # a union member's name (`str`, `function-after[...]`), not a key
         else:
-            out += f".{part}" if out else str(part)
+            part = _printable(str(part))
+            out += f".{part}" if out else part
     return out
 
 
@@ -368,7 +381,7 @@ def describe(err: dict) -> str:
     loc = tuple(err.get("loc", ()))
     if len(loc) >= 2 and loc[-1] == "[key]":  # a dict's key failed (a model name in `outputs`)
         msg = str(err.get("ctx", {}).get("error", err.get("msg", "")))
-        return f"field '{_loc(loc[:-2])}': key {loc[-2]!r}: {msg}"
+        return f"field '{_loc(loc[:-2])}': key {loc[-2]!r}: {_printable(msg)}"
     field = _loc(loc)
     kind = err["type"]
     if kind == "missing":
@@ -380,7 +393,7 @@ def describe(err: dict) -> str:
         return f"field '{field}' must be a string or an integer, got {_kind(got)}"
     if kind == "literal_error":
         return f"field '{field}': expected {err['ctx']['expected']}, got {got!r}"
-    msg = str(err.get("ctx", {}).get("error", err.get("msg", "")))
+    msg = _printable(str(err.get("ctx", {}).get("error", err.get("msg", ""))))
     return f"field '{field}': {msg}" if field else msg
 
 

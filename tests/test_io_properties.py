@@ -12,6 +12,8 @@ import json
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -161,8 +163,14 @@ def _import(cli, db: Path, path: Path, fmt: str) -> None:
         assert _dump(db) == before, r.err
 
 
-def _workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="arena-fuzz-"))
+@contextmanager
+def _workdir() -> Iterator[Path]:
+    """A fresh folder per example (hypothesis runs many examples inside one test call)."""
+    work = Path(tempfile.mkdtemp(prefix="arena-fuzz-"))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work)
 
 
 # -- pools -----------------------------------------------------------------------------------------
@@ -175,22 +183,18 @@ EXPORT_SEED = dumps_lines([{"prompt_id": "p1", "text": "Say hi", "category": "c"
 @SETTINGS
 @given(data=st.data())
 def test_pool_import_alpaca_eval(cli, seeded_db, data):
-    work = _workdir()
-    try:
+    with _workdir() as work:
         gz = data.draw(st.booleans())
         body = data.draw(content(ALPACA_SEED, records(["instruction", "output", "generator"], ["dataset"], {"instruction": "q", "output": "a", "generator": "m"}), dumps_array))
         p = work / ("m.json.gz" if gz else "m.json")
         p.write_bytes(gzip.compress(body) if gz and data.draw(st.booleans()) else body)
         _import(cli, seeded_db, p, "alpaca_eval")
-    finally:
-        shutil.rmtree(work)
 
 
 @SETTINGS
 @given(data=st.data())
 def test_pool_import_varco_and_export_jsonl(cli, seeded_db, data):
-    work = _workdir()
-    try:
+    with _workdir() as work:
         fmt = data.draw(st.sampled_from(["varco", "jsonl"]))
         if fmt == "varco":
             body = data.draw(content(VARCO_SEED, records(["model_id", "instruction", "generated"], ["task"], {"model_id": "m", "instruction": "q", "generated": "a"}), dumps_lines))
@@ -199,8 +203,6 @@ def test_pool_import_varco_and_export_jsonl(cli, seeded_db, data):
         p = work / "m.jsonl"
         p.write_bytes(body)
         _import(cli, seeded_db, p, fmt)
-    finally:
-        shutil.rmtree(work)
 
 
 NATIVE_PROMPTS = b'{"prompt_id": "p1", "text": "Say hi"}\n{"prompt_id": "p2", "text": "Say bye", "category": "x"}\n'
@@ -212,8 +214,7 @@ AH_ANSWER = b'{"uid": "q0", "model": "m", "messages": [{"role": "user", "content
 @SETTINGS
 @given(data=st.data())
 def test_pool_import_native_folder(cli, seeded_db, data):
-    work = _workdir()
-    try:
+    with _workdir() as work:
         (work / "outputs").mkdir()
         which = data.draw(st.sampled_from(["prompts", "output", "both"]))
         prompts, output = NATIVE_PROMPTS, NATIVE_OUTPUT
@@ -224,15 +225,12 @@ def test_pool_import_native_folder(cli, seeded_db, data):
         (work / "prompts.jsonl").write_bytes(prompts)
         (work / "outputs" / "some model.jsonl").write_bytes(output)
         _import(cli, seeded_db, work, "native")
-    finally:
-        shutil.rmtree(work)
 
 
 @SETTINGS
 @given(data=st.data())
 def test_pool_import_arena_hard_folder(cli, seeded_db, data):
-    work = _workdir()
-    try:
+    with _workdir() as work:
         (work / "model_answer").mkdir()
         question = AH_QUESTION
         if data.draw(st.booleans()):
@@ -248,8 +246,6 @@ def test_pool_import_arena_hard_folder(cli, seeded_db, data):
         (work / "question.jsonl").write_bytes(question)
         (work / "model_answer" / "m.jsonl").write_bytes(answer)
         _import(cli, seeded_db, work, "arena_hard")
-    finally:
-        shutil.rmtree(work)
 
 
 # -- ratings fit and the reliability readers --------------------------------------------------------
@@ -261,8 +257,7 @@ BATTLE_KEYS = ["model_a", "model_b", "winner"]
 @SETTINGS
 @given(data=st.data())
 def test_ratings_fit(cli, data):
-    work = _workdir()
-    try:
+    with _workdir() as work:
         kind = data.draw(st.sampled_from(["csv", "jsonl", "json", "json.gz"]))
         recs = records(BATTLE_KEYS, ["outcome", "weight", "question_id"], {"model_a": "x", "model_b": "y", "winner": "model_a"})
         if kind == "csv":
@@ -274,8 +269,6 @@ def test_ratings_fit(cli, data):
         p = work / f"battles.{kind}"
         p.write_bytes(gzip.compress(body) if kind.endswith(".gz") else body)
         _only_success_or_one_error_line(cli("ratings", "fit", p, "-b", "0", "--format", "json"))
-    finally:
-        shutil.rmtree(work)
 
 
 PAIR_SEEDS = {
@@ -292,8 +285,7 @@ GOOD_PAIRS = dumps_lines([{"prompt": "q", "a": "x", "b": "y", "label": "a"}, {"p
 @SETTINGS
 @given(data=st.data())
 def test_judge_score_pairs_and_verdicts(cli, data):
-    work = _workdir()
-    try:
+    with _workdir() as work:
         fmt = data.draw(st.sampled_from(sorted(PAIR_SEEDS)))
         keys, optional, valid = PAIR_SEEDS[fmt]
         dump = data.draw(st.sampled_from([dumps_lines, dumps_array]))
@@ -308,8 +300,6 @@ def test_judge_score_pairs_and_verdicts(cli, data):
         verdicts.write_bytes(data.draw(content(dumps_lines([{"pair_id": "0", "order": "AB", "label": "A>B"}]), verdict, dumps_lines)))
         r = cli("judge", "score", "--pairs", pairs, "--verdicts", verdicts, "--replicates", "10", "--format", "json")
         _only_success_or_one_error_line(r)
-    finally:
-        shutil.rmtree(work)
 
 
 # -- the reader itself ------------------------------------------------------------------------------
@@ -326,8 +316,7 @@ def test_judge_score_pairs_and_verdicts(cli, data):
     ),
     name=st.sampled_from(["f.json", "f.jsonl", "f.csv", "f.tsv", "f.json.gz", "f"]))
 def test_read_records_raises_only_arena_errors(body, name):
-    work = _workdir()
-    try:
+    with _workdir() as work:
         p = work / name
         p.write_bytes(body)
         try:
@@ -338,5 +327,3 @@ def test_read_records_raises_only_arena_errors(body, name):
             assert recs and all(isinstance(r.data, dict) for r in recs)
             for r in recs:  # whatever was read can be stored: valid Unicode throughout
                 json.dumps(r.data, ensure_ascii=False).encode("utf-8")
-    finally:
-        shutil.rmtree(work)
