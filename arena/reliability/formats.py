@@ -312,41 +312,43 @@ def judgebench_pick(decision) -> Pick:
 _FLIP: dict[str, Pick] = {"a": "b", "b": "a"}
 
 
-def _iter_verdicts(path: Path, fmt: str, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
-    if fmt == "llmbar":
-        if pairs.format != "llmbar":
-            raise PairsFileError(f"{path}: llmbar verdicts join by position with llmbar pairs, not {pairs.format} pairs")
-        if len(records) < len(pairs.pairs):
-            raise PairsFileError(f"{path}: {len(records)} verdict records for {len(pairs.pairs)} pairs in {pairs.path}")
-        for rec, pair in zip(records, pairs.pairs):
-            v = LLMBarVerdict.parse(rec)
-            if v.input is not None and v.input != pair.prompt:
-                raise PairsFileError(f"{rec.where}: field 'input' differs from pair {pair.pair_id} of {pairs.path}")
-            for key, order in (("swap = False", "AB"), ("swap = True", "BA")):
-                game = v.results[0].get(key)
-                if game is None:
-                    continue
-                if not isinstance(game, dict) or "winner" not in game:
-                    raise PairsFileError(f"{rec.where}: missing field 'results[0][\"{key}\"].winner'")
-                yield GameRecord(pair.pair_id, order, _winner_pick(game["winner"]))  # type: ignore[arg-type]
-        return
-    if fmt == "pandalm":
-        for rec in records:
-            keys = [k for k in rec.data if k.endswith("_result")]
-            if "idx" not in rec.data or len(keys) != 1:
-                raise PairsFileError(f"{rec.where}: expected field 'idx' and exactly one '<judge>_result' field")
-            idx = PandaLMVerdictId.parse(rec).idx
-            yield GameRecord(idx, "AB", pandalm_pick(rec.data[keys[0]]))
-        return
-    if fmt == "judgebench":
-        for rec in records:
-            jb = JudgeBenchVerdict.parse(rec)
-            for j, order in zip(jb.judgments, ("AB", "BA")):
-                pick = judgebench_pick(None if j is None else j.decision)
-                if order == "BA":
-                    pick = _FLIP.get(pick, pick)
-                yield GameRecord(jb.pair_id, order, pick)  # type: ignore[arg-type]
-        return
+def _llmbar_verdicts(path: Path, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
+    if pairs.format != "llmbar":
+        raise PairsFileError(f"{path}: llmbar verdicts join by position with llmbar pairs, not {pairs.format} pairs")
+    if len(records) < len(pairs.pairs):
+        raise PairsFileError(f"{path}: {len(records)} verdict records for {len(pairs.pairs)} pairs in {pairs.path}")
+    for rec, pair in zip(records, pairs.pairs):
+        v = LLMBarVerdict.parse(rec)
+        if v.input is not None and v.input != pair.prompt:
+            raise PairsFileError(f"{rec.where}: field 'input' differs from pair {pair.pair_id} of {pairs.path}")
+        for key, order in (("swap = False", "AB"), ("swap = True", "BA")):
+            game = v.results[0].get(key)
+            if game is None:
+                continue
+            if not isinstance(game, dict) or "winner" not in game:
+                raise PairsFileError(f"{rec.where}: missing field 'results[0][\"{key}\"].winner'")
+            yield GameRecord(pair.pair_id, order, _winner_pick(game["winner"]))  # type: ignore[arg-type]
+
+
+def _pandalm_verdicts(path: Path, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
+    for rec in records:
+        keys = [k for k in rec.data if k.endswith("_result")]
+        if "idx" not in rec.data or len(keys) != 1:
+            raise PairsFileError(f"{rec.where}: expected field 'idx' and exactly one '<judge>_result' field")
+        yield GameRecord(PandaLMVerdictId.parse(rec).idx, "AB", pandalm_pick(rec.data[keys[0]]))
+
+
+def _judgebench_verdicts(path: Path, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
+    for rec in records:
+        jb = JudgeBenchVerdict.parse(rec)
+        for j, order in zip(jb.judgments, ("AB", "BA")):
+            pick = judgebench_pick(None if j is None else j.decision)
+            if order == "BA":
+                pick = _FLIP.get(pick, pick)
+            yield GameRecord(jb.pair_id, order, pick)  # type: ignore[arg-type]
+
+
+def _native_verdicts(path: Path, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
     for rec in records:
         nv = NativeVerdict.parse(rec)
         pick = LABEL_PICK.get(nv.label)
@@ -358,6 +360,18 @@ def _iter_verdicts(path: Path, fmt: str, records: list[Record], pairs: PairSet) 
                 f" got {nv.label!r}"
             )
         yield GameRecord(nv.pair_id, nv.order, pick)
+
+
+_VERDICT_READERS = {
+    "llmbar": _llmbar_verdicts,
+    "pandalm": _pandalm_verdicts,
+    "judgebench": _judgebench_verdicts,
+    "jsonl": _native_verdicts,
+}
+
+
+def _iter_verdicts(path: Path, fmt: str, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
+    return _VERDICT_READERS[fmt](path, records, pairs)
 
 
 class PandaLMVerdictId(Row):
