@@ -98,7 +98,7 @@ def _style_counts(rec: Record) -> tuple[list[float], list[float]]:
             keys = ("sum_assistant_{}_tokens", "header_count_{}", "list_count_{}", "bold_count_{}")
             return ([_count(meta[k.format("a")]) for k in keys], [_count(meta[k.format("b")]) for k in keys])
         if "answer_a" in data and "answer_b" in data:
-            from arena.ratings._style import style_counts
+            from arena.ratings import style_counts
 
             return list(style_counts(str(data["answer_a"]))), list(style_counts(str(data["answer_b"])))
         if all(f"{k}_a" in data and f"{k}_b" in data for k in _STYLE_KEYS):
@@ -120,8 +120,7 @@ def read_battle_file(path: str | Path, *, style: bool = False):
     Raises `NotFound` (no file) or `BattleFileError` (one line, `path:line:` or `path:item N:`).
     Style counts follow Chatbot Arena's style control (Li et al., 2024, "Does style matter?").
     """
-    from arena.ratings import BattleArrays
-    from arena.ratings._style import STYLE_NAMES, style_from_counts
+    from arena.ratings import STYLE_NAMES, BattleArrays, style_from_counts
 
     path = Path(path)
     if not path.exists():
