@@ -152,12 +152,6 @@ class ArenaHardAnswer(Row):
     messages: list[Message] | None = None
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line of a JSON-lines file (`arena.io.iter_records`)."""
-    for rec in iter_records(path, "jsonl"):
-        yield int(rec.where.rsplit(":", 1)[1]), rec.data
-
-
 def _multi_turn(where: str, n: int, what: str) -> PoolError:
     return PoolError(
         f"{where}: {what} has {n} user turns; multi-turn conversations are not supported yet"
@@ -411,7 +405,8 @@ def detect_format(path: Path) -> str:
     elif path.name.endswith((".json", ".json.gz")):
         return "alpaca_eval"
     elif path.suffix == ".jsonl":
-        first = next(iter_jsonl(path), (0, {}))[1]
+        rec = next(iter_records(path, "jsonl"), None)
+        first = rec.data if rec is not None else {}
         return "jsonl" if "outputs" in first and "prompt_id" in first else "varco"
     raise PoolError(f"{path}: cannot tell its format; pass --format one of {', '.join(FORMATS)}")
 
