@@ -40,13 +40,14 @@ def import_(
     Prints each model's overlap with the pool's prompts; a model matching fewer than half of
     them is refused (its prompt texts probably differ) unless --allow-partial.
     """
-    from arena.pools import import_pool
+    from arena.api import import_pool
+    from arena.store import default_db_path
 
-    store = open_store(db)
-    data = import_pool(store, name, paths, format.value if format else None, replace=replace, allow_partial=allow_partial)
+    path = db or default_db_path()
+    data = import_pool(name, paths, format=format.value if format else None, replace=replace, allow_partial=allow_partial, db=path)
     typer.echo(
         f"Imported {len(data.outputs)} answers from {len(data.models)} models"
-        f" ({len(data.prompts)} new prompts) into pool {name!r} in {store.path}"
+        f" ({len(data.prompts)} new prompts) into pool {name!r} in {path}"
     )
     for o in data.overlap:
         typer.echo(f"  {o.line()}")
