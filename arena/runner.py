@@ -52,6 +52,8 @@ class RunStats:
     calls_saved: int = 0
     retries: int = 0
     errors: int = 0
+    permanent_errors: int = 0  # games whose error another attempt cannot fix (HTTP 400/401/404, context length)
+    permanent_reasons: Counter = field(default_factory=Counter)  # reason -> games
     unparsed: int = 0
     inconsistent: int = 0
     input_tokens: int = 0
@@ -264,6 +266,9 @@ class Runner:
                 s.cost_usd += max(0.0, g.cost_usd - cached_cost)
             if g.label == "error":
                 s.errors += 1
+                if g.detail.get("permanent"):
+                    s.permanent_errors += 1
+                    s.permanent_reasons[_reason(g.error)] += 1
             elif g.label == "unparsed":
                 s.unparsed += 1
         if verdict.consistent is False:
@@ -377,6 +382,8 @@ class Runner:
             "calls_saved": s.calls_saved,
             "retries": s.retries,
             "errors": s.errors,
+            "permanent_errors": s.permanent_errors,
+            "permanent_reasons": dict(s.permanent_reasons),
             "unparsed": s.unparsed,
             "inconsistent": s.inconsistent,
             "input_tokens": s.input_tokens,
@@ -386,6 +393,13 @@ class Runner:
             "elapsed_s": round(s.elapsed, 2),
             "stop_reason": s.stop_reason,
         }
+
+
+def _reason(error: str | None) -> str:
+    """A failed game's error without its attempt count, for grouping (`AuthenticationError: ...`)."""
+    import re
+
+    return re.sub(r"\s*\(after \d+ attempts?\)\s*$", "", error or "unknown error")[:200]
 
 
 def _game_from_row(r: dict) -> Game:

@@ -123,9 +123,11 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
 }
 
 
-def request_key(model: str, messages: list[dict], params: dict) -> str:
-    """sha256 of (model, messages, sampling parameters): the call cache's key."""
-    blob = json.dumps([model, messages, params], sort_keys=True, ensure_ascii=False)
+def request_key(model: str, messages: list[dict], params: dict, api_base: str | None = None) -> str:
+    """sha256 of everything that can change a reply: model, messages, every sampling parameter and
+    the deployment (`api_base`; two servers behind one model name do not share answers)."""
+    parts = [model, messages, params] if api_base is None else [model, messages, params, {"api_base": api_base.rstrip("/")}]
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -385,6 +387,10 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [key, model, response, input_tokens, output_tokens, cost_usd, time.time()],
         )
+
+    def cache_forget(self, key: str) -> None:
+        """Drop one cached answer (a reply that was no verdict must be asked again, not replayed)."""
+        self.db.execute("DELETE FROM call_cache WHERE key = ?", [key])
 
     # -- helpers -------------------------------------------------------------------------
     def _rows(self, sql: str, params: list | None = None) -> list[dict]:

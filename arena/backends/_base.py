@@ -42,8 +42,8 @@ class CompletionRequest:
     timeout: float = 120.0
 
     def key(self) -> str:
-        """The call-cache key: sha256 of (model, messages, params)."""
-        return request_key(self.model, self.messages, self.params)
+        """The call-cache key: sha256 of (model, messages, params, api_base); never the key itself."""
+        return request_key(self.model, self.messages, self.params, self.api_base)
 
 
 @dataclass(slots=True)
@@ -53,6 +53,8 @@ class Completion:
     `cost_usd` is the price of the call (None when the price is unknown); for a cached answer
     it is the price paid when it was first made, and `cached` is True, so a caller sums paid
     and saved money separately. `attempts` counts backend attempts (0 for a cache hit).
+    `permanent` marks an error another attempt cannot fix (HTTP 400/401/403/404, context length
+    exceeded, a missing key): re-running the same call would fail the same way.
     """
 
     text: str
@@ -63,6 +65,7 @@ class Completion:
     cached: bool = False
     attempts: int = 0
     error: str | None = None
+    permanent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -203,6 +206,12 @@ class Backend(ABC):
             )
         return result
 
+    def forget(self, req: CompletionRequest) -> None:
+        """Drop `req`'s answer from the call cache: a reply that held no verdict is asked again on
+        the next run instead of being replayed."""
+        if self.store is not None:
+            self.store.cache_forget(req.key())
+
     async def complete_many(self, reqs: list[CompletionRequest]) -> list[Completion]:
         """Answer many requests concurrently (within the backend's limits), in order."""
         return list(await asyncio.gather(*(self.complete(r) for r in reqs)))
@@ -255,7 +264,7 @@ class Backend(ABC):
             failure = await self._prepare_once()
             if failure is not None:
                 self.stats.errors += 1
-                return Completion(text="", attempts=0, error=failure)
+                return Completion(text="", attempts=0, error=failure, permanent=True)
         attempts = 0
         last_error = "no attempt made"
         start = time.perf_counter()
@@ -314,6 +323,7 @@ class Backend(ABC):
                     latency_s=time.perf_counter() - start,
                     attempts=attempts,
                     error=f"{last_error} (after {attempts} attempt{'s' if attempts != 1 else ''})",
+                    permanent=not retryable,
                 )
             self.stats.retries += 1
             await asyncio.sleep(self.backoff(attempts, retry_after))

@@ -137,7 +137,13 @@ def run(
         con.print(f"Stopped early ({s.stop_reason}); raise the budget in the spec and run again to continue.")
     if prepared.status == "errors":
         js = report["judge_stats"]
-        con.print(f"[red]Finished with errors:[/] {js['unresolved_matches']} matches unresolved after retries (see the report); run again to retry them.")
+        for reason, n in s.permanent_reasons.most_common():
+            con.print(f"[red]Failed permanently:[/] {n} games: {reason} (retrying cannot fix this: fix the cause, then run again)")
+        retryable = s.errors - s.permanent_errors
+        if retryable or not s.permanent_errors:
+            con.print(f"[red]Finished with errors:[/] {js['unresolved_matches']} matches unresolved after retries (see the report); run again to retry them.")
+        else:
+            con.print(f"[red]Finished with errors:[/] {js['unresolved_matches']} matches unresolved; no retryable failure remains.")
         raise typer.Exit(3)
 
 
