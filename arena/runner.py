@@ -148,7 +148,7 @@ def spec_identity(spec, pool_fp: str, judge_preset: dict, judge_fingerprint: dic
     `judge_fingerprint` (`Judge.fingerprint()`): digests of the files the judge read (templates,
     weights, a panel's member presets), so that editing one starts a fresh run."""
     d = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
-    for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference"):
+    for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference", "forfeit"):
         d.pop(k, None)
     parts = [d, pool_fp, judge_preset] + ([judge_fingerprint] if judge_fingerprint else [])
     blob = json.dumps(parts, sort_keys=True, default=str)
@@ -225,6 +225,12 @@ class Runner:
             expected_matches=size.expected + size.forfeits,
             worst_matches=size.worst + size.forfeits,
         )
+        self.coverage = answer_coverage(prepared.prompts, prepared.outputs, prepared.models)
+        # budget reservations: a match starts only when its worst case fits in what the caps leave
+        self.max_calls_per_match = int(judge.max_calls_per_match()) if hasattr(judge, "max_calls_per_match") else int(judge.calls_per_match())
+        self.reserved_calls = 0
+        self.reserved_cost = 0.0
+        self._reservations: dict[str, tuple[int, float]] = {}
         self.stop = asyncio.Event()
 
     def context(self, m: Match) -> MatchContext:
@@ -241,14 +247,39 @@ class Runner:
             p.reference,
         )
 
-    def _budget_left(self) -> bool:
-        if self.max_calls is not None and self.stats.calls >= self.max_calls:
+    def worst_cost(self, m: Match) -> float:
+        """The most `m` can cost: its worst-case calls (re-asks included) at their largest input and
+        `max_tokens` output, priced from litellm's table (0 where the price is unknown: a run with an
+        unknown price and a cost cap starts only with `max_calls` or `--allow-unknown-price`)."""
+        from arena.backends import price
+
+        estimates = self.judge.worst_call_estimates(self.context(m)) if hasattr(self.judge, "worst_call_estimates") else []
+        total = 0.0
+        for e in estimates:
+            c = price(e.model, e.input_tokens, e.output_tokens_max) if e.model else None
+            total += c or 0.0
+        return total
+
+    def _reserve(self, m: Match) -> bool:
+        """Reserve `m`'s worst case against max_calls and max_cost_usd before it is sent; False (and
+        a stop reason) when it does not fit, so the caps are never passed. `_release` frees it."""
+        calls = self.max_calls_per_match
+        cost = self.worst_cost(m) if self.max_cost is not None else 0.0
+        if self.max_calls is not None and self.stats.calls + self.reserved_calls + calls > self.max_calls:
             self.stats.stop_reason = f"max_calls={self.max_calls} reached"
             return False
-        if self.max_cost is not None and self.stats.cost_usd >= self.max_cost:
+        if self.max_cost is not None and self.stats.cost_usd + self.reserved_cost + cost > self.max_cost + 1e-12:
             self.stats.stop_reason = f"max_cost_usd={self.max_cost} reached"
             return False
+        self.reserved_calls += calls
+        self.reserved_cost += cost
+        self._reservations[m.match_id] = (calls, cost)
         return True
+
+    def _unreserve(self, m: Match) -> None:
+        calls, cost = self._reservations.pop(m.match_id, (0, 0.0))
+        self.reserved_calls -= calls
+        self.reserved_cost -= cost
 
     def _count(self, games: Sequence[Game], verdict: Verdict) -> None:
         s = self.stats
@@ -330,7 +361,7 @@ class Runner:
                     decided.append((m, v))
                     self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, stored_games.get(m.match_id, []), True)))
                     continue
-                if not self._budget_left():
+                if not self._reserve(m):
                     break
                 queue.popleft()
                 inflight.add(asyncio.ensure_future(self._judge(m)))
@@ -348,6 +379,7 @@ class Runner:
             self.stats.in_flight = len(inflight)
             for task in done:
                 m, v, games = task.result()
+                self._unreserve(m)
                 store.record_verdict(run_id, v, games)
                 self._count(games, v)
                 self.stats.matches_done += 1
@@ -392,7 +424,19 @@ class Runner:
             "cost_unknown": s.cost_unknown,
             "elapsed_s": round(s.elapsed, 2),
             "stop_reason": s.stop_reason,
+            "coverage": self.coverage,
         }
+
+
+def answer_coverage(prompts: Sequence[Prompt], outputs: Sequence[Output], models: Sequence[str]) -> dict[str, float]:
+    """model -> the share of `prompts` it has a usable answer to (not missing, empty, or only
+    whitespace and invisible characters); a missing answer is a forfeit in the run."""
+    from arena.tournaments import answered_from_outputs
+
+    ids = {p.prompt_id for p in prompts}
+    answered = answered_from_outputs(o for o in outputs if o.prompt_id in ids)
+    n = len(ids)
+    return {m: (sum(m in answered.get(pid, ()) for pid in ids) / n if n else 0.0) for m in models}
 
 
 def _reason(error: str | None) -> str:

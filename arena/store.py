@@ -123,6 +123,12 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
 }
 
 
+def _strict_dumps(obj) -> str:
+    from arena.strict_json import dumps
+
+    return dumps(obj)
+
+
 def request_key(model: str, messages: list[dict], params: dict, api_base: str | None = None) -> str:
     """sha256 of everything that can change a reply: model, messages, every sampling parameter and
     the deployment (`api_base`; two servers behind one model name do not share answers)."""
@@ -306,7 +312,7 @@ class Store:
         finished = time.time() if status in ("done", "failed", "errors") else None
         self.db.execute(
             "UPDATE runs SET status = ?, finished = ?, summary = COALESCE(?, summary) WHERE run_id = ?",
-            [status, finished, json.dumps(summary) if summary is not None else None, run_id],
+            [status, finished, _strict_dumps(summary) if summary is not None else None, run_id],
         )
 
     # -- matches, games, verdicts ------------------------------------------------------

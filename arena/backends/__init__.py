@@ -17,12 +17,13 @@ from arena.backends._base import (
     RateLimiter,
     RawResult,
 )
-from arena.backends._pricing import count_tokens, price, unit_prices
+from arena.backends._pricing import count_tokens, input_limit, price, unit_prices
 
 __all__ = [
     "Backend",
     "BackendStats",
     "count_tokens",
+    "input_limit",
     "CallError",
     "Completion",
     "CompletionRequest",

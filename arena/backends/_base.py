@@ -198,6 +198,10 @@ class Backend(ABC):
             hit = self.store.cache_get(key)
             if hit is not None:
                 return self._from_cache(hit)
+        too_long = self.over_input_limit(req)
+        if too_long is not None:  # never sent: it cannot succeed
+            self.stats.errors += 1
+            return Completion(text="", attempts=0, error=too_long, permanent=True)
         result = await self._with_policy(req)
         if result.error is None and self.store is not None:
             # --no-cache bypasses reads, but a fresh answer is still worth keeping
@@ -205,6 +209,19 @@ class Backend(ABC):
                 key or req.key(), req.model, result.text, result.input_tokens, result.output_tokens, result.cost_usd
             )
         return result
+
+    def over_input_limit(self, req: CompletionRequest) -> str | None:
+        """Why `req` cannot be sent (its prompt is longer than the model's input limit from litellm's
+        model information), or None (it fits, or the limit is unknown)."""
+        from arena.backends._pricing import count_tokens, input_limit
+
+        limit = input_limit(req.model)
+        if limit is None:
+            return None
+        n = count_tokens(req.model, req.messages)
+        if n <= limit:
+            return None
+        return f"context length exceeded: the prompt has {n:,} tokens, above {req.model}'s input limit of {limit:,} (not sent)"
 
     def forget(self, req: CompletionRequest) -> None:
         """Drop `req`'s answer from the call cache: a reply that held no verdict is asked again on

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from typing import Annotated, Any
 
@@ -36,7 +35,10 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def print_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+    """Print `obj` as strict JSON (no NaN / Infinity: null instead)."""
+    from arena.strict_json import dumps
+
+    typer.echo(dumps(obj, indent=2))
 
 
 def console():

@@ -14,7 +14,11 @@ def _leaderboard_table(report: dict, title: str):
     from rich.table import Table
 
     t = Table(title=title)
-    for col, just in (("rank (UB)", "right"), ("model", "left"), ("rating", "right"), ("95% CI", "right"), ("win rate", "right"), ("battles", "right")):
+    from arena.reports.text import battles_cell, pct
+
+    cols = (("rank (UB)", "right"), ("model", "left"), ("rating", "right"), ("95% CI", "right"), ("win rate", "right"), ("W/L/T", "right"),
+            ("battles", "right"), ("coverage", "right"))
+    for col, just in cols:
         t.add_column(col, justify=just)
     for r in report["leaderboard"]:
         t.add_row(
@@ -22,8 +26,10 @@ def _leaderboard_table(report: dict, title: str):
             r["model"],
             f"{r['rating']:.0f}",
             f"{r['ci_low'] - r['rating']:+.0f} / {r['ci_high'] - r['rating']:+.0f}",
-            f"{100 * r['win_rate']:.1f}%",
-            str(r["battles"]),
+            pct(r["win_rate"]),
+            f"{r['wins']}/{r['losses']}/{r['ties']}",
+            battles_cell(r),
+            pct(r.get("coverage"), 0),
         )
     return t
 
@@ -40,6 +46,9 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the judge call cache (calls are paid again).")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/<run_id>).")] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Games in flight (overrides the spec).", min=1)] = None,
+    allow_unknown_price: Annotated[
+        bool, typer.Option("--allow-unknown-price", help="Run with max_cost_usd although the judge's price is unknown (the cap is then not enforced).")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Run a tournament: plan, estimate cost, judge, store, rate, report. Re-running resumes."""
@@ -53,7 +62,7 @@ def run(
     from arena.reports import build_report, write_reports
     from arena.runner import Runner, create_run, prepare_run
     from arena.tournaments import answered_from_outputs, load_spec, make_scheduler
-    from arena.tournaments.plan import plan_tournament
+    from arena.tournaments.plan import check_budget, plan_tournament
 
     con = console()
     tspec = load_spec(spec)
@@ -66,15 +75,19 @@ def run(
     scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
     plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
     p = plan.to_dict() if hasattr(plan, "to_dict") else dict(plan)
+    check_budget(plan, tspec, allow_unknown_price=allow_unknown_price)
     verb = "Resuming" if prepared.resumed else "Starting"
     con.print(
         f"{verb} run [bold]{prepared.run_id}[/]: {len(prepared.models)} models, {len(prepared.prompts)} prompts,"
         f" {tspec.scheduler.kind}, judge {getattr(judge, 'description', judge.name)}"
     )
     con.print(
-        f"Plan: {p.get('matches')} matches, {p.get('judge_calls')} judge calls, cost expected"
-        f" {_money(p.get('cost_usd_expected'))}, worst {_money(p.get('cost_usd_worst'))}"
+        f"Plan: {p.get('matches')} matches, {p.get('judge_calls')} judge calls (at most {p.get('judge_calls_worst')} with re-asks),"
+        f" cost expected {_money(p.get('cost_usd_expected'))}, worst {_money(p.get('cost_usd_worst'))}"
     )
+    for w in p.get("warnings") or []:
+        if "input limit" in w:
+            con.print(f"[yellow]Warning:[/] {w}")
     worst = p.get("cost_usd_worst")
     if not yes and (worst is None and judge.calls_per_match() > 0 or (worst or 0) > tspec.confirm_above_usd):
         if not sys.stdin.isatty():
@@ -130,6 +143,14 @@ def run(
         f"Calls: {s.calls} paid, {s.cached_calls} cached, {s.calls_saved} saved by resuming;"
         f" {s.errors} errors, {s.unparsed} unparsed; cost {_money(None if s.cost_unknown and not s.cost_usd else s.cost_usd)}"
     )
+    js = report["judge_stats"]
+    if js.get("first_slot_win_rate") is not None:
+        from arena.reports.text import pct
+
+        con.print(
+            f"Judge: position consistency {pct(js.get('position_consistency'))}, first-slot win rate {pct(js['first_slot_win_rate'])}"
+            f" (95% CI {pct(js.get('first_slot_ci_low'))} - {pct(js.get('first_slot_ci_high'))})"
+        )
     for w in report.get("warnings", []):
         con.print(f"[yellow]Warning:[/] {w}")
     con.print("Reports: " + ", ".join(str(p) for p in paths))

@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
-from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error, record_cached
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error, record_cached, with_reasks
 from arena.judges._parse import VerdictFormat, parse_verdict, reask_prompt
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
 from arena.records import Game, MatchContext, Order, swap_label
@@ -92,6 +92,12 @@ class LLMJudge(Judge):
             CallEstimate(self.model, count_tokens(self.model, self.messages(ctx, order)), expected, self.cfg.max_tokens)
             for order in self.orders_for(ctx)
         ]
+
+    def worst_call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        return with_reasks(self.call_estimates(ctx))  # each game may ask once more
+
+    def max_calls_per_match(self) -> int:
+        return 2 * self.calls_per_match()
 
     # -- one game --------------------------------------------------------------------------------
     def messages(self, ctx: MatchContext, order: Order) -> list[dict]:

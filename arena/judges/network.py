@@ -84,7 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, file_digest, preset_error, record_cached
+from arena.judges._base import CallEstimate, Judge, JudgeResult, file_digest, preset_error, record_cached, with_reasks
 from arena.judges._parse import parse_scores
 from arena.judges._render import fence_tag, load_template, render_messages
 from arena.records import Game, MatchContext, Order, Verdict
@@ -407,6 +407,17 @@ class NetworkJudge(Judge):
 
     def calls_per_match(self) -> int:
         return (0 if self.fixed_roles else 1) + 2 * self.width * self.depth
+
+    def max_calls_per_match(self) -> int:
+        neurons = 2 * self.width * self.depth
+        return (0 if self.fixed_roles else 1) + neurons * (2 if self.cfg.reask else 1)
+
+    def worst_call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        est = self.call_estimates(ctx)
+        if not self.cfg.reask:
+            return est
+        roles = [] if self.fixed_roles else est[:1]
+        return roles + with_reasks(est[len(roles):])  # each neuron may be asked once more
 
     def call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
         count = _token_counter(self.model)

@@ -35,6 +35,53 @@ def read_reference(path: str | Path) -> tuple[dict[str, float], str]:
     return out, column
 
 
+COVERAGE_WARN = 0.9
+"""A model that answered fewer than this share of a run's prompts gets a named warning."""
+CONSISTENCY_WARN = 0.6
+"""A judge whose position consistency (both orders agree) is below this gets a named warning."""
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float | None, float | None]:
+    """Wilson score interval (95% by default) of a proportion k/n; (None, None) when n = 0."""
+    if n <= 0:
+        return None, None
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def coverage_warnings(coverage: dict[str, float]) -> list[str]:
+    """`low coverage` warnings for models below `COVERAGE_WARN` of the run's prompts."""
+    return [
+        f"low coverage: {m} answered {100 * c:.0f}% of the prompts (below {100 * COVERAGE_WARN:.0f}%); each missing answer is a forfeit"
+        for m, c in sorted(coverage.items())
+        if c < COVERAGE_WARN
+    ]
+
+
+def judge_bias_warnings(js: dict) -> list[str]:
+    """`judge bias` warnings: position consistency below `CONSISTENCY_WARN`, or a first-slot win rate
+    whose 95% Wilson interval excludes 0.5 (the judge favours one position, as MT-Bench's and
+    Arena-Hard's authors measure it)."""
+    out = []
+    c = js.get("position_consistency")
+    if c is not None and c < CONSISTENCY_WARN:
+        out.append(
+            f"judge bias: position consistency {100 * c:.1f}% is below {100 * CONSISTENCY_WARN:.0f}%"
+            " (the verdict often flips when the answers are swapped)"
+        )
+    lo, hi, r = js.get("first_slot_ci_low"), js.get("first_slot_ci_high"), js.get("first_slot_win_rate")
+    if lo is not None and hi is not None and (lo > 0.5 or hi < 0.5):
+        side = "first" if lo > 0.5 else "second"
+        out.append(
+            f"judge bias: first-slot win rate {100 * r:.1f}% (95% CI {100 * lo:.1f}%-{100 * hi:.1f}%) excludes 50%"
+            f" (the judge favours the answer shown {side})"
+        )
+    return out
+
+
 def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
     from arena.judges._base import cached_part
 
@@ -65,6 +112,8 @@ def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
         "tie_rate": (sum(1 for v in decided if v["outcome"] == "tie") / len(decided)) if decided else None,
         "position_consistency": (sum(1 for v in two if v["consistent"]) / len(two)) if two else None,
         "first_slot_win_rate": first_slot / judged_orders if judged_orders else None,
+        "first_slot_games": judged_orders,
+        **dict(zip(("first_slot_ci_low", "first_slot_ci_high"), wilson(first_slot, judged_orders))),
         "input_tokens": sum(g["input_tokens"] or 0 for g in games),
         "output_tokens": sum(g["output_tokens"] or 0 for g in games),
         "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 6),
@@ -91,12 +140,13 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
     seed = int(run["seed"] or 0)
     verdicts = store.verdicts(run_id)
     games = store.games(run_id)
-    battles = battles_from_verdicts(verdicts, strong_weight=strong_weight)
+    battles = battles_from_verdicts(verdicts, strong_weight=strong_weight, forfeit=spec.get("forfeit") or "loss")
+    summary = run.get("summary") or {}
     report: dict = {
         "arena_version": __version__,
         "python": platform.python_version(),
         "run": {k: run[k] for k in ("run_id", "name", "status", "seed", "started", "finished")},
-        "summary": run.get("summary") or {},
+        "summary": summary,
         "spec": spec,
         "judge": {"preset": judge_preset, "description": judge_preset.get("description") or judge_preset.get("model") or ""},
         "pool": pool,
@@ -104,7 +154,12 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
         "leaderboard": [],
         "warnings": [],
         "judge_stats": judge_stats(games, verdicts),
+        "coverage": summary.get("coverage"),
+        "forfeit": spec.get("forfeit") or "loss",
     }
+    report["warnings"] += coverage_warnings(report["coverage"] or {})
+    report["judge_bias"] = judge_bias_warnings(report["judge_stats"])
+    report["warnings"] += report["judge_bias"]
     if judge_preset.get("kind") == "panel":
         from arena.judges.panel import member_agreement
 
@@ -114,6 +169,8 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
         return report
     board = fit_ratings(battles, bootstrap=n_boot, seed=seed)
     report["leaderboard"] = board.to_records()
+    for r in report["leaderboard"]:
+        r["coverage"] = (report["coverage"] or {}).get(r["model"])
     report["warnings"] += list(board.warnings)
     report["models"] = list(board.models)
     report["matrices"] = {
@@ -198,4 +255,7 @@ def _jsonable(obj):
 
 
 def to_json(report: dict) -> str:
-    return json.dumps(_jsonable({k: v for k, v in report.items() if not k.startswith("_")}), indent=2, ensure_ascii=False, default=str)
+    """The report as strict JSON (run.json): no NaN or Infinity, null instead."""
+    from arena.strict_json import dumps
+
+    return dumps({k: v for k, v in report.items() if not k.startswith("_")}, indent=2)

@@ -37,6 +37,7 @@ class Plan:
     matches_worst: int
     forfeits: int
     calls_per_match: int
+    max_calls_per_match: int  # re-asks included
     judge_calls: int  # expected, after the max_calls cap
     judge_calls_worst: int
     input_tokens: int  # expected
@@ -50,6 +51,9 @@ class Plan:
     unknown_price_models: list[str] = field(default_factory=list)
     sampled_matches: int = 0
     connected: bool = True
+    over_input_limit: int = 0  # judge calls whose prompt exceeds the judge model's input limit (estimated from the sample)
+    largest_input_tokens: int = 0  # the largest sampled judge prompt
+    input_limits: dict = field(default_factory=dict)  # judge model -> its input limit (litellm), where known
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -93,6 +97,22 @@ def _sample_matches(sched: Scheduler, prompts: Sequence[Prompt], models: Sequenc
     return out
 
 
+def _worst_estimates(judge, ctx: MatchContext, estimates: list) -> list:
+    """The judge's worst-case calls for `ctx` (re-asks included); `estimates` when it adds none."""
+    from arena.judges._base import Judge
+
+    worst = getattr(type(judge), "worst_call_estimates", None)
+    if worst is None or worst is Judge.worst_call_estimates:
+        return estimates
+    return judge.worst_call_estimates(ctx)
+
+
+def input_limit(model: str) -> int | None:
+    from arena.backends import input_limit as limit
+
+    return limit(model)
+
+
 def _price(model: str, input_tokens: float, output_tokens: float) -> float | None:
     """Dollars for that usage from litellm's price table; None when the model has no known price."""
     from arena.backends import price
@@ -126,8 +146,9 @@ def plan_tournament(
     size = sched.size()
     warnings: list[str] = []
     cpm = int(judge.calls_per_match())
+    mcpm = int(judge.max_calls_per_match()) if hasattr(judge, "max_calls_per_match") else cpm
     calls_exp = size.expected * cpm
-    calls_worst = size.worst * cpm
+    calls_worst = size.worst * mcpm
     if spec.max_calls is not None and calls_worst > spec.max_calls:
         warnings.append(f"the schedule needs up to {calls_worst:,.0f} judge calls; max_calls = {spec.max_calls:,} stops it earlier")
         calls_exp = min(calls_exp, spec.max_calls)
@@ -138,6 +159,9 @@ def plan_tournament(
 
     in_tok = out_exp = out_max = 0.0
     per_model: dict[str, list[float]] = {}
+    worst_model: dict[str, list[float]] = {}
+    over = largest = 0
+    limits: dict[str, int] = {}
     n_sampled = 0
     if cpm > 0 and calls_worst > 0:
         by_id = {p.prompt_id: p for p in chosen}
@@ -149,12 +173,23 @@ def plan_tournament(
                 m.match_id, m.prompt_id, p.text, m.model_a, m.model_b,
                 text.get((m.prompt_id, m.model_a), ""), text.get((m.prompt_id, m.model_b), ""), p.category, p.reference,
             )
-            for est in judge.call_estimates(ctx):
+            estimates = judge.call_estimates(ctx)
+            for est in estimates:
                 acc = per_model.setdefault(est.model, [0.0, 0.0, 0.0, 0.0])
                 acc[0] += est.input_tokens
                 acc[1] += est.output_tokens_expected
                 acc[2] += est.output_tokens_max
                 acc[3] += 1
+                limit = input_limit(est.model) if est.model else None
+                if limit is not None:
+                    limits[est.model] = limit
+                    over += est.input_tokens > limit
+                largest = max(largest, est.input_tokens)
+            for est in _worst_estimates(judge, ctx, estimates):
+                acc = worst_model.setdefault(est.model, [0.0, 0.0, 0.0])
+                acc[0] += est.input_tokens
+                acc[1] += est.output_tokens_max
+                acc[2] += 1
         n_sampled = len(sampled)
     calls_sampled = sum(v[3] for v in per_model.values())
     cost_exp: float | None = 0.0
@@ -166,27 +201,45 @@ def plan_tournament(
         warnings.append("the judge gives no token estimates: tokens and cost unknown")
     if calls_sampled:
         # scale the sampled calls to the plan's calls; each judge model keeps its share of calls
+        # the worst case scales the worst-case calls (re-asks at their largest input) to the plan's worst
         f_exp = calls_exp / calls_sampled
-        f_worst = calls_worst / calls_sampled
-        for model, (i, o, omax, _) in sorted(per_model.items()):
+        worst_sampled = sum(v[2] for v in worst_model.values()) or 1
+        f_worst = calls_worst / worst_sampled
+        in_worst_f = 0.0
+        for model, (i, o, _omax, _) in sorted(per_model.items()):
             in_tok += i * f_exp
             out_exp += o * f_exp
-            out_max += omax * f_worst
             c_exp = _price(model, i * f_exp, o * f_exp) if model else None
-            c_worst = _price(model, i * f_worst, omax * f_worst) if model else None
-            if c_exp is None or c_worst is None:
+            if c_exp is None:
                 unknown.append(model or "(unnamed)")
             else:
                 cost_exp = (cost_exp or 0.0) + c_exp
+        for model, (i, omax, _) in sorted(worst_model.items()):
+            in_worst_f += i * f_worst
+            out_max += omax * f_worst
+            c_worst = _price(model, i * f_worst, omax * f_worst) if model else None
+            if c_worst is None:
+                if (model or "(unnamed)") not in unknown:
+                    unknown.append(model or "(unnamed)")
+            else:
                 cost_worst = (cost_worst or 0.0) + c_worst
         if unknown:
             cost_exp = cost_worst = None
             warnings.append(f"no known price for {', '.join(unknown)}: cost unknown")
-        in_worst = int(round(in_tok * (calls_worst / calls_exp))) if calls_exp else 0
+        in_worst = int(round(in_worst_f))
+        if over:
+            share = over / calls_sampled
+            over = max(1, int(round(share * calls_exp)))
+            lim = ", ".join(f"{m} {v:,}" for m, v in sorted(limits.items()))
+            warnings.append(
+                f"about {over:,} judge calls have a prompt above the judge model's input limit ({lim} tokens; the largest sampled"
+                f" prompt has {largest:,}): they are recorded as permanent errors without being sent"
+            )
     else:
         in_worst = 0
     if cost_worst is not None and spec.max_cost_usd is not None and cost_worst > spec.max_cost_usd:
         warnings.append(f"worst-case cost ${cost_worst:,.2f} is above max_cost_usd = ${spec.max_cost_usd:,.2f}: the run stops at the limit")
+        cost_worst = float(spec.max_cost_usd)  # the runner reserves each match's worst case: the cap is never passed
     return Plan(
         name=spec.name,
         pool=spec.pool,
@@ -200,6 +253,7 @@ def plan_tournament(
         matches_worst=int(size.worst),
         forfeits=size.forfeits,
         calls_per_match=cpm,
+        max_calls_per_match=mcpm,
         judge_calls=int(math.ceil(calls_exp)),
         judge_calls_worst=int(calls_worst),
         input_tokens=int(round(in_tok)),
@@ -212,7 +266,26 @@ def plan_tournament(
         judge_models=sorted(per_model),
         unknown_price_models=unknown,
         sampled_matches=n_sampled,
+        over_input_limit=int(over),
+        largest_input_tokens=int(largest),
+        input_limits=limits,
         warnings=warnings,
+    )
+
+
+def check_budget(plan: Plan, spec: TournamentSpec, *, allow_unknown_price: bool = False) -> None:
+    """Refuse a run whose `max_cost_usd` cannot be enforced: a judge model without a known price
+    (litellm's table) and no `max_calls` to bound it. Raises `BadInput` (exit 2) naming the model,
+    unless `allow_unknown_price`."""
+    from arena.errors import BadInput
+
+    if spec.max_cost_usd is None or plan.price_known or spec.max_calls is not None or allow_unknown_price:
+        return
+    where = str(spec.path) if spec.path else spec.name
+    models = ", ".join(plan.unknown_price_models) or plan.judge
+    raise BadInput(
+        f"{where}: max_cost_usd: no known price for the judge model {models}, so the cost cap cannot be enforced;"
+        " set max_calls as well, or pass --allow-unknown-price"
     )
 
 
