@@ -387,6 +387,11 @@ class Runner:
                 decided.append((m, v))
                 self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
         unfinished = bool(queue) or not self.scheduler.finished
+        sched_reason = getattr(self.scheduler, "stop_reason", "")
+        if sched_reason and not unfinished and not self.stats.stop_reason:
+            self.stats.stop_reason = {"separated": "target reached: every adjacent pair separated", "max_matches": "max_matches reached"}.get(
+                sched_reason, sched_reason
+            )
         if self.stop.is_set() and unfinished:
             self.stats.stop_reason = self.stats.stop_reason or "interrupted"
             status = "interrupted"
@@ -424,6 +429,7 @@ class Runner:
             "cost_unknown": s.cost_unknown,
             "elapsed_s": round(s.elapsed, 2),
             "stop_reason": s.stop_reason,
+            "target_reached": getattr(self.scheduler, "target_reached", None),
             "coverage": self.coverage,
         }
 

@@ -288,16 +288,35 @@ class Store:
         )
 
     def get_run(self, run_id: str) -> dict:
-        row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        if row is None:
-            # accept a unique prefix or a run name (latest run of that name)
-            rows = self._rows(
-                "SELECT * FROM runs WHERE run_id LIKE ? OR name = ? ORDER BY started DESC", [run_id + "%", run_id]
-            )
-            if not rows:
-                raise NotFound(f"run {run_id!r} is not in {self.path} (see `arena tournament list`)")
-            return _run_row(rows[0])
-        return _run_row(dict(zip([d[0] for d in self.db.execute("SELECT * FROM runs LIMIT 0").description], row)))
+        """The run `run_id` names (see `resolve_run`)."""
+        return self.resolve_run(run_id)[0]
+
+    def resolve_run(self, ref: str) -> tuple[dict, str]:
+        """The run a `RUN` argument names, and how it was chosen: an exact run id; else a spec name
+        (its latest run); else a unique run-id prefix. Raises `NotFound` when nothing matches and
+        `BadInput` when a prefix is ambiguous, listing the candidates (never picks another spec's run)."""
+        from arena.errors import BadInput
+
+        row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", [ref]).fetchone()
+        if row is not None:
+            return _run_row(dict(zip([d[0] for d in self.db.execute("SELECT * FROM runs LIMIT 0").description], row))), "exact id"
+        named = self._rows("SELECT * FROM runs WHERE name = ? ORDER BY started DESC, rowid DESC LIMIT 1", [ref])
+        if named:
+            return _run_row(named[0]), f"latest run of spec {ref!r}"
+        escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._rows("SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started DESC", [escaped + "%"])
+        # a prefix must reach past the run's spec name: `surr-adaptive` is not a prefix of the runs of `surr-adaptive3`
+        near = [r for r in rows if len(ref) <= len(r["name"])]
+        rows = [r for r in rows if len(ref) > len(r["name"])]
+        if len(rows) == 1:
+            return _run_row(rows[0]), "unique id prefix"
+        if near and not rows:
+            names = ", ".join(sorted({r["name"] for r in near}))
+            raise NotFound(f"run {ref!r} is not in {self.path}: no run id or spec name {ref!r} (specs with runs that start so: {names})")
+        if rows:
+            shown = ", ".join(r["run_id"] for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise BadInput(f"RUN {ref!r}: the prefix matches {len(rows)} runs ({shown}); give more of the id, or a spec name")
+        raise NotFound(f"run {ref!r} is not in {self.path}: no run id, id prefix or spec name matches (see `arena tournament list`)")
 
     def find_resumable_run(self, name: str, spec_hash: str) -> dict | None:
         rows = self._rows(

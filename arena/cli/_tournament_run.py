@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, resolve_run
 
 
 def _leaderboard_table(report: dict, title: str):
@@ -154,6 +154,9 @@ def run(
     for w in report.get("warnings", []):
         con.print(f"[yellow]Warning:[/] {w}")
     con.print("Reports: " + ", ".join(str(p) for p in paths))
+    if s.stop_reason and prepared.status != "stopped":
+        reached = getattr(scheduler, "target_reached", None)
+        con.print(f"Stopped: {s.stop_reason}" + ("" if reached is None else f"; target reached: {'yes' if reached else 'no'}"))
     if prepared.status == "stopped":
         con.print(f"Stopped early ({s.stop_reason}); raise the budget in the spec and run again to continue.")
     if prepared.status == "errors":
@@ -209,7 +212,7 @@ def show(
 ) -> None:
     """Status, progress and cost of one run."""
     store = open_store(db, create=False)
-    r = store.get_run(run_id)
+    r = store.get_run(resolve_run(store, run_id))
     rid = r["run_id"]
     counts = dict(store.db.execute("SELECT status, COUNT(*) FROM matches WHERE run_id = ? GROUP BY status", [rid]).fetchall())
     outcomes = dict(store.db.execute("SELECT outcome, COUNT(*) FROM verdicts WHERE run_id = ? GROUP BY outcome", [rid]).fetchall())

@@ -155,6 +155,8 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
         "warnings": [],
         "judge_stats": judge_stats(games, verdicts),
         "coverage": summary.get("coverage"),
+        "stop_reason": summary.get("stop_reason"),
+        "target_reached": summary.get("target_reached"),
         "forfeit": spec.get("forfeit") or "loss",
     }
     report["warnings"] += coverage_warnings(report["coverage"] or {})

@@ -35,6 +35,9 @@ def leaderboard_markdown(report: dict) -> str:
             f"| {r['rank_ub']} | {_md(r['model'])} | {r['rating']:.0f} | {r['ci_low'] - r['rating']:+.0f} / {r['ci_high'] - r['rating']:+.0f}"
             f" | {pct(r['win_rate'])} | {r['wins']} / {r['losses']} / {r['ties']} | {battles_cell(r)} | {pct(r.get('coverage'), 0)} |"
         )
+    if report.get("stop_reason") or report.get("target_reached") is not None:
+        reached = {True: "yes", False: "no", None: "no target"}[report.get("target_reached")]
+        lines += ["", f"Stopped: {report.get('stop_reason') or 'schedule complete'}; target reached: {reached}."]
     ref = report.get("reference")
     if ref:
         lines += ["", f"Agreement with the reference ranking (`{ref['path']}`, {ref['column']}): Spearman {ref['spearman']:.3f}, Kendall {ref['kendall']:.3f}."]
