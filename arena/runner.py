@@ -340,6 +340,7 @@ class Runner:
         if stored:
             for g in store.games(run_id):
                 stored_games.setdefault(g["match_id"], []).append(_game_from_row(g))
+        self._previous = store.get_run(run_id).get("summary") or None
         store.set_run_status(run_id, "running")
         self.on_event(RunEvent("started", self.stats))
 
@@ -408,6 +409,13 @@ class Runner:
         return self.stats
 
     def summary(self) -> dict:
+        """This invocation's counters, plus `totals` over every invocation of the run (each one adds
+        its share when it ends, interrupted or not) and `invocations`."""
+        out = self._invocation_summary()
+        out["totals"], out["invocations"] = add_totals(getattr(self, "_previous", None), out)
+        return out
+
+    def _invocation_summary(self) -> dict:
         s = self.stats
         return {
             "matches_done": s.matches_done,
@@ -432,6 +440,26 @@ class Runner:
             "target_reached": getattr(self.scheduler, "target_reached", None),
             "coverage": self.coverage,
         }
+
+
+TOTAL_KEYS = ("calls", "cached_calls", "input_tokens", "output_tokens", "cost_usd", "errors", "unparsed", "games")
+
+
+def add_totals(previous: dict | None, latest: dict) -> tuple[dict, int]:
+    """(totals over every invocation, number of invocations): `previous` (the run's stored summary
+    before this invocation: its `totals`, or its own counters when it predates them) plus `latest`.
+    A cost is None (unknown) when any invocation's is unknown while it made paid calls."""
+    prev = (previous or {}).get("totals") or ({k: previous.get(k) for k in TOTAL_KEYS} if previous else None)
+    n = int((previous or {}).get("invocations") or (1 if previous else 0)) + 1
+    totals = {}
+    for k in TOTAL_KEYS:
+        a, b = (prev or {}).get(k, 0 if prev is None else None), latest.get(k)
+        if k == "cost_usd":
+            unknown = (a is None and prev is not None and (prev.get("calls") or 0) > 0) or (b is None and (latest.get("calls") or 0) > 0)
+            totals[k] = None if unknown else round((a or 0.0) + (b or 0.0), 6)
+        else:
+            totals[k] = int(a or 0) + int(b or 0)
+    return totals, n
 
 
 def answer_coverage(prompts: Sequence[Prompt], outputs: Sequence[Output], models: Sequence[str]) -> dict[str, float]:

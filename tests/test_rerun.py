@@ -57,6 +57,14 @@ def test_unparsed_replies_are_asked_again_on_a_rerun(cli, db_path, tmp_path, loo
     assert r.code == 0, r.out + r.err
     assert loopback.requests == games
     assert f"{games} paid, 0 cached" in r.out and "0 unparsed" in r.out
+    # the run's totals cover both invocations, with the latest one's share beside them
+    assert f"Run totals over 2 invocations: {3 * games} paid calls" in r.out
+    (row,) = json.loads(cli("tournament", "list", "--format", "json").out)
+    assert (row["calls"], row["latest_calls"], row["invocations"]) == (3 * games, games, 2)
+    shown = json.loads(cli("tournament", "show", "rerun", "--format", "json").out)
+    assert shown["totals"]["calls"] == 3 * games and shown["invocations"] == 2
+    md = (tmp_path / "r2" / "leaderboard.md").read_text()
+    assert f"Run totals over 2 invocation(s): {3 * games} paid calls" in md and f"latest invocation: {games} paid calls" in md
 
 
 def test_permanent_failures_are_recorded_and_not_offered_a_retry(cli, db_path, tmp_path, loopback):
@@ -131,3 +139,16 @@ def test_llm_judge_reasks_a_contradictory_reply_once_and_uses_the_preset_format(
     assert g.parse_status == "retried" and g.calls == 2 and g.detail["parse_problem"].startswith("contradictory")
     assert "several different verdicts" in seen[-1] and "[[C]]" in seen[-1]
     assert g.label == ("A>B" if g.order == "AB" else "B>A")
+
+
+def test_totals_add_up_over_invocations():
+    from arena.runner import add_totals
+
+    first = {"calls": 10, "cached_calls": 0, "input_tokens": 100, "output_tokens": 50, "cost_usd": 0.5, "errors": 1, "unparsed": 0, "games": 10}
+    totals, n = add_totals(None, first)
+    assert n == 1 and totals["calls"] == 10 and totals["cost_usd"] == 0.5
+    second = dict(first, calls=4, cost_usd=0.25)
+    totals, n = add_totals({**first, "totals": totals, "invocations": 1}, second)
+    assert n == 2 and totals["calls"] == 14 and totals["cost_usd"] == 0.75 and totals["errors"] == 2
+    totals, n = add_totals(first, dict(second, cost_usd=None))  # an older summary without totals; unknown price
+    assert n == 2 and totals["calls"] == 14 and totals["cost_usd"] is None

@@ -143,6 +143,13 @@ def run(
         f"Calls: {s.calls} paid, {s.cached_calls} cached, {s.calls_saved} saved by resuming;"
         f" {s.errors} errors, {s.unparsed} unparsed; cost {_money(None if s.cost_unknown and not s.cost_usd else s.cost_usd)}"
     )
+    summary = report.get("summary") or {}
+    if (summary.get("invocations") or 1) > 1 and summary.get("totals"):
+        t = summary["totals"]
+        con.print(
+            f"Run totals over {summary['invocations']} invocations: {t['calls']} paid calls, {t['cached_calls']} cached,"
+            f" tokens {t['input_tokens']:,} in / {t['output_tokens']:,} out, cost {_money(t['cost_usd'])} (the line above is this invocation's share)"
+        )
     js = report["judge_stats"]
     if js.get("first_slot_win_rate") is not None:
         from arena.reports.text import pct
@@ -180,6 +187,7 @@ def list_runs(
     rows = []
     for r in store.list_runs():
         s = r.get("summary") or {}
+        t = s.get("totals") or s
         rows.append(
             {
                 "run_id": r["run_id"],
@@ -187,8 +195,11 @@ def list_runs(
                 "status": r["status"],
                 "started": r["started"],
                 "matches": s.get("matches_done"),
-                "calls": s.get("calls"),
-                "cost_usd": s.get("cost_usd"),
+                "calls": t.get("calls"),
+                "cost_usd": t.get("cost_usd"),
+                "invocations": s.get("invocations") or (1 if s else 0),
+                "latest_calls": s.get("calls"),
+                "latest_cost_usd": s.get("cost_usd"),
             }
         )
     if format is OutFormat.json:
@@ -198,10 +209,13 @@ def list_runs(
 
     from rich.table import Table
 
-    t = Table("run", "name", "status", "started (UTC)", "matches", "calls", "cost")
+    t = Table("run", "name", "status", "started (UTC)", "matches", "calls (latest)", "cost (latest)")
     for r in rows:
         started = datetime.fromtimestamp(r["started"], timezone.utc).strftime("%Y-%m-%d %H:%M") if r["started"] else ""
-        t.add_row(r["run_id"], r["name"], r["status"], started, str(r["matches"] or 0), str(r["calls"] or 0), _money(r["cost_usd"]))
+        latest = r["invocations"] > 1
+        calls = f"{r['calls'] or 0}" + (f" ({r['latest_calls'] or 0})" if latest else "")
+        cost = _money(r["cost_usd"]) + (f" ({_money(r['latest_cost_usd'])})" if latest else "")
+        t.add_row(r["run_id"], r["name"], r["status"], started, str(r["matches"] or 0), calls, cost)
     console().print(t if rows else "No runs yet: `arena tournament run`.")
 
 
@@ -244,6 +258,8 @@ def show(
         "output_tokens": g[4] or 0,
         "cost_usd": None if g[6] else round(max(0.0, cost), 6),
         "summary": r.get("summary"),
+        "totals": (r.get("summary") or {}).get("totals"),
+        "invocations": (r.get("summary") or {}).get("invocations"),
     }
     if format is OutFormat.json:
         print_json(info)
@@ -253,6 +269,13 @@ def show(
     con.print("matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     con.print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     con.print(f"games {info['games']}, calls {info['calls']} paid + {info['cached_calls']} cached, tokens {info['input_tokens']:,} in / {info['output_tokens']:,} out, cost {_money(info['cost_usd'])}")
+    t = info["totals"]
+    if t:
+        latest = info["summary"] or {}
+        con.print(
+            f"over {info['invocations']} invocations: calls {t['calls']} paid + {t['cached_calls']} cached, tokens {t['input_tokens']:,} in /"
+            f" {t['output_tokens']:,} out, cost {_money(t['cost_usd'])}; latest invocation: calls {latest.get('calls')}, cost {_money(latest.get('cost_usd'))}"
+        )
 
 
 def attach(app: typer.Typer) -> None:

@@ -52,6 +52,15 @@ def leaderboard_markdown(report: dict) -> str:
         f"Position consistency {pct(js.get('position_consistency'))}, first-slot win rate {pct(js.get('first_slot_win_rate'))}"
         f" (95% CI {pct(js.get('first_slot_ci_low'))} - {pct(js.get('first_slot_ci_high'))})."
     )
+    summary = report.get("summary") or {}
+    t = summary.get("totals")
+    if t:
+        money = lambda x: "unknown" if x is None else f"${x:.4f}"  # noqa: E731
+        lines.append(
+            f"Run totals over {summary.get('invocations') or 1} invocation(s): {t['calls']} paid calls, {t['cached_calls']} cached,"
+            f" tokens {t['input_tokens']:,} in / {t['output_tokens']:,} out, cost {money(t['cost_usd'])};"
+            f" latest invocation: {summary.get('calls')} paid calls, cost {money(summary.get('cost_usd'))}."
+        )
     for name, m in (js.get("member_agreement") or {}).items():
         if m["rate"] is not None:
             lines.append(f"- panel member {name}: agrees with the panel on {100 * m['rate']:.1f}% of {m['n']} games")
