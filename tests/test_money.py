@@ -86,6 +86,8 @@ def test_prompts_above_the_input_limit_are_listed_and_never_sent(cli, db_path, t
     plan = json.loads(cli("tournament", "plan", spec, "--format", "json").out)
     assert plan["input_limits"] == {"openai/gpt-4o-mini": 128000}
     assert plan["largest_input_tokens"] > 128000
+    assert plan["over_input_limit"] == 2 * 3  # every call of the 3 matches that show delta's answer to q0, both orders
+    assert any("above the judge model's input limit" in w for w in plan["warnings"])
     r = cli("tournament", "run", spec, "--yes", "--plain", "--out", tmp_path / "r")
     assert r.code == 3
     con = sqlite3.connect(db_path)
@@ -94,3 +96,15 @@ def test_prompts_above_the_input_limit_are_listed_and_never_sent(cli, db_path, t
     assert all("context length exceeded" in e and json.loads(d)["permanent"] and a == 0 for e, d, a in rows)
     assert all(len(json.dumps(b)) < 100_000 for b in loopback.bodies)  # none was sent
     assert "no retryable failure remains" in r.out
+
+
+def test_the_input_limit_scan_covers_every_match_not_only_the_sample(tmp_path, loopback):
+    from arena.judges import load_judge
+    from arena.tournaments.plan import plan_tournament
+    from arena.tournaments.spec import load_spec, load_spec_pool
+
+    huge = " ".join(f"w{i}" for i in range(140_000))
+    spec = load_spec(_spec(tmp_path, loopback.api_base, "openai/gpt-4o-mini", huge=huge))
+    prompts, outputs = load_spec_pool(spec)
+    plan = plan_tournament(spec, prompts, outputs, load_judge(str(tmp_path / "loop.toml")), sample=2)
+    assert plan.sampled_matches == 2 and plan.over_input_limit == 6 and plan.largest_input_tokens > 128_000

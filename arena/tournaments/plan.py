@@ -97,6 +97,48 @@ def _sample_matches(sched: Scheduler, prompts: Sequence[Prompt], models: Sequenc
     return out
 
 
+class _TokenMemo:
+    """Prompt tokens of a text for a model, counted once (`count_tokens` of one user message)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], int] = {}
+
+    def __call__(self, model: str, text: str | None) -> int:
+        from arena.backends import count_tokens
+
+        key = (model, text or "")
+        if key not in self._seen:
+            self._seen[key] = count_tokens(model, [{"role": "user", "content": text or ""}])
+        return self._seen[key]
+
+
+def _over_input_limit(sched, chosen, outputs, limits: dict, overhead: dict, per_match: dict, tokens: _TokenMemo) -> tuple[int, int]:
+    """(judge calls whose prompt exceeds their model's input limit, the largest such prompt) over every
+    match of a fixed schedule, or every pair of answerers of each prompt for a dynamic one (an upper
+    bound). A call's prompt is the judge's measured overhead plus the prompt and both answers; texts
+    whose UTF-8 bytes (at least one per token) cannot reach the limit are not token-counted."""
+    text = {(o.prompt_id, o.model): o.text or "" for o in outputs}
+    by_id = {p.prompt_id: p.text for p in chosen}
+    if isinstance(sched, _Fixed):
+        matches = [(m.prompt_id, m.model_a, m.model_b) for m in sched.planned()]
+    else:
+        from itertools import combinations
+
+        matches = [(pid, a, b) for pid in by_id for a, b in combinations(sorted(sched.answered.get(pid, ())), 2)]
+    over = largest = 0
+    for model, limit in limits.items():
+        extra = overhead.get(model, 0)
+        for pid, a, b in matches:
+            parts = (by_id.get(pid, ""), text.get((pid, a), ""), text.get((pid, b), ""))
+            if extra + sum(len(t.encode("utf-8")) for t in parts) <= limit:
+                continue
+            n = extra + sum(tokens(model, t) for t in parts)
+            if n > limit:
+                over += int(round(per_match.get(model, 1)))
+                largest = max(largest, n)
+    return over, largest
+
+
 def _worst_estimates(judge, ctx: MatchContext, estimates: list) -> list:
     """The judge's worst-case calls for `ctx` (re-asks included); `estimates` when it adds none."""
     from arena.judges._base import Judge
@@ -162,6 +204,8 @@ def plan_tournament(
     worst_model: dict[str, list[float]] = {}
     over = largest = 0
     limits: dict[str, int] = {}
+    overhead: dict[str, int] = {}  # judge model -> input tokens of a call beyond the prompt and answers (template, history)
+    tokens = _TokenMemo()
     n_sampled = 0
     if cpm > 0 and calls_worst > 0:
         by_id = {p.prompt_id: p for p in chosen}
@@ -183,7 +227,8 @@ def plan_tournament(
                 limit = input_limit(est.model) if est.model else None
                 if limit is not None:
                     limits[est.model] = limit
-                    over += est.input_tokens > limit
+                    content = sum(tokens(est.model, t) for t in (p.text, ctx.answer_a, ctx.answer_b))
+                    overhead[est.model] = max(overhead.get(est.model, 0), est.input_tokens - content)
                 largest = max(largest, est.input_tokens)
             for est in _worst_estimates(judge, ctx, estimates):
                 acc = worst_model.setdefault(est.model, [0.0, 0.0, 0.0])
@@ -227,13 +272,16 @@ def plan_tournament(
             cost_exp = cost_worst = None
             warnings.append(f"no known price for {', '.join(unknown)}: cost unknown")
         in_worst = int(round(in_worst_f))
+        if limits:
+            per_match = {m: v[3] / max(n_sampled, 1) for m, v in per_model.items()}
+            over, big = _over_input_limit(sched, chosen, outputs, limits, overhead, per_match, tokens)
+            largest = max(largest, big)
         if over:
-            share = over / calls_sampled
-            over = max(1, int(round(share * calls_exp)))
             lim = ", ".join(f"{m} {v:,}" for m, v in sorted(limits.items()))
+            at_most = "" if isinstance(sched, _Fixed) else "up to "
             warnings.append(
-                f"about {over:,} judge calls have a prompt above the judge model's input limit ({lim} tokens; the largest sampled"
-                f" prompt has {largest:,}): they are recorded as permanent errors without being sent"
+                f"{at_most}{over:,} judge calls have a prompt above the judge model's input limit ({lim} tokens; the largest has"
+                f" {largest:,}): they are recorded as permanent errors without being sent"
             )
     else:
         in_worst = 0
