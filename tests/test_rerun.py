@@ -64,7 +64,7 @@ def test_unparsed_replies_are_asked_again_on_a_rerun(cli, db_path, tmp_path, loo
     shown = json.loads(cli("tournament", "show", "rerun", "--format", "json").out)
     assert shown["totals"]["calls"] == 3 * games and shown["invocations"] == 2
     md = (tmp_path / "r2" / "leaderboard.md").read_text()
-    assert f"Run totals over 2 invocation(s): {3 * games} paid calls" in md and f"latest invocation: {games} paid calls" in md
+    assert f"Run totals over 2 invocations: {3 * games} paid calls" in md and f"latest invocation: {games} paid calls" in md
 
 
 def test_permanent_failures_are_recorded_and_not_offered_a_retry(cli, db_path, tmp_path, loopback):

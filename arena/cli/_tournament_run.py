@@ -152,10 +152,10 @@ def run(
         )
     js = report["judge_stats"]
     if js.get("first_slot_win_rate") is not None:
-        from arena.reports.text import pct
+        from arena.reports.text import consistency, pct
 
         con.print(
-            f"Judge: position consistency {pct(js.get('position_consistency'))}, first-slot win rate {pct(js['first_slot_win_rate'])}"
+            f"Judge: position consistency {consistency(js)}, first-slot win rate {pct(js['first_slot_win_rate'])}"
             f" (95% CI {pct(js.get('first_slot_ci_low'))} - {pct(js.get('first_slot_ci_high'))})"
         )
     for w in report.get("warnings", []):

@@ -18,6 +18,12 @@ def pct(x, digits: int = 1) -> str:
     return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 
+def consistency(js: dict) -> str:
+    """A judge's position consistency, or why there is none."""
+    c = js.get("position_consistency")
+    return "n/a (one game per match)" if c is None else pct(c)
+
+
 def battles_cell(row: dict) -> str:
     """The battles count, marked when below the minimum (`arena.ratings.MIN_BATTLES`)."""
     return f"{row['battles']} ({INSUFFICIENT})" if row.get("insufficient_data") else str(row["battles"])
@@ -49,15 +55,15 @@ def leaderboard_markdown(report: dict) -> str:
         f" cost {'unknown' if js['cost_usd'] is None else '$%.4f' % js['cost_usd']}.",
     ]
     lines.append(
-        f"Position consistency {pct(js.get('position_consistency'))}, first-slot win rate {pct(js.get('first_slot_win_rate'))}"
+        f"Position consistency {consistency(js)}, first-slot win rate {pct(js.get('first_slot_win_rate'))}"
         f" (95% CI {pct(js.get('first_slot_ci_low'))} - {pct(js.get('first_slot_ci_high'))})."
     )
     summary = report.get("summary") or {}
     t = summary.get("totals")
-    if t:
+    if t and (summary.get("invocations") or 1) > 1:
         money = lambda x: "unknown" if x is None else f"${x:.4f}"  # noqa: E731
         lines.append(
-            f"Run totals over {summary.get('invocations') or 1} invocation(s): {t['calls']} paid calls, {t['cached_calls']} cached,"
+            f"Run totals over {summary.get('invocations')} invocations: {t['calls']} paid calls, {t['cached_calls']} cached,"
             f" tokens {t['input_tokens']:,} in / {t['output_tokens']:,} out, cost {money(t['cost_usd'])};"
             f" latest invocation: {summary.get('calls')} paid calls, cost {money(summary.get('cost_usd'))}."
         )
