@@ -49,7 +49,7 @@ def test_unparsed_replies_are_asked_again_on_a_rerun(cli, db_path, tmp_path, loo
     games = 3 * 3 * 2  # 3 pairs x 3 prompts x 2 orders
     assert loopback.requests == 2 * games  # each game asked once more
     assert f"{2 * games} paid, 0 cached" in r.out and f"{games} unparsed" in r.out
-    assert "run again to retry them" in r.out
+    assert "run again to retry them" in r.out + r.err
     # the judge now answers: a re-run really asks (paid calls, nothing replayed from the cache)
     loopback.hook = None
     loopback.reset_counts()
@@ -74,7 +74,7 @@ def test_permanent_failures_are_recorded_and_not_offered_a_retry(cli, db_path, t
     assert r.code == 3, r.out + r.err
     assert loopback.requests == 18  # no retry of a 401
     assert "Failed permanently: 18 games: AuthenticationError" in r.out
-    assert "run again to retry them" not in r.out and "no retryable failure remains" in r.out
+    assert "run again to retry them" not in r.out + r.err and "no retryable failure remains" in r.out + r.err
     con = sqlite3.connect(db_path)
     details = [json.loads(d) for (d,) in con.execute("SELECT detail FROM games WHERE label = 'error'")]
     assert len(details) == 18 and all(d["permanent"] is True for d in details)
@@ -87,7 +87,7 @@ def test_mixed_failures_still_offer_a_retry(cli, db_path, tmp_path, loopback):
     loopback.hook = lambda req: Reply(status=404) if req.index % 2 else Reply(status=500)
     r = cli("tournament", "run", spec, "--yes", "--plain", "--out", tmp_path / "r1")
     assert r.code == 3
-    assert "Failed permanently:" in r.out and "run again to retry them" in r.out
+    assert "Failed permanently:" in r.out and "run again to retry them" in r.out + r.err
 
 
 def test_cache_key_holds_the_deployment_and_every_parameter():

@@ -5,11 +5,6 @@ from __future__ import annotations
 import csv
 import io
 
-
-def fmt_rank(row: dict) -> str:
-    return f"{row['rank_ub']}"
-
-
 INSUFFICIENT = "insufficient data"
 
 

@@ -11,7 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from arena.records import Match, MatchContext, Output, Prompt
+from arena.estimate import CallSample, TokenMemo, sample_calls
+from arena.records import Match, Output, PoolView, Prompt
 from arena.tournaments import make_scheduler
 from arena.tournaments._base import DisconnectedPlan, Scheduler, answered_from_outputs, keyed_rng, match_id
 from arena.tournaments._schedulers import _Fixed
@@ -51,8 +52,8 @@ class Plan:
     unknown_price_models: list[str] = field(default_factory=list)
     sampled_matches: int = 0
     connected: bool = True
-    over_input_limit: int = 0  # judge calls whose prompt exceeds the judge model's input limit (estimated from the sample)
-    largest_input_tokens: int = 0  # the largest sampled judge prompt
+    over_input_limit: int = 0  # judge calls whose prompt exceeds the judge model's input limit
+    largest_input_tokens: int = 0  # the largest judge prompt found
     input_limits: dict = field(default_factory=dict)  # judge model -> its input limit (litellm), where known
     warnings: list[str] = field(default_factory=list)
 
@@ -97,71 +98,6 @@ def _sample_matches(sched: Scheduler, prompts: Sequence[Prompt], models: Sequenc
     return out
 
 
-class _TokenMemo:
-    """Prompt tokens of a text for a model, counted once (`count_tokens` of one user message)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], int] = {}
-
-    def __call__(self, model: str, text: str | None) -> int:
-        from arena.backends import count_tokens
-
-        key = (model, text or "")
-        if key not in self._seen:
-            self._seen[key] = count_tokens(model, [{"role": "user", "content": text or ""}])
-        return self._seen[key]
-
-
-def _over_input_limit(sched, chosen, outputs, limits: dict, overhead: dict, per_match: dict, tokens: _TokenMemo) -> tuple[int, int]:
-    """(judge calls whose prompt exceeds their model's input limit, the largest such prompt) over every
-    match of a fixed schedule, or every pair of answerers of each prompt for a dynamic one (an upper
-    bound). A call's prompt is the judge's measured overhead plus the prompt and both answers; texts
-    whose UTF-8 bytes (at least one per token) cannot reach the limit are not token-counted."""
-    text = {(o.prompt_id, o.model): o.text or "" for o in outputs}
-    by_id = {p.prompt_id: p.text for p in chosen}
-    if isinstance(sched, _Fixed):
-        matches = [(m.prompt_id, m.model_a, m.model_b) for m in sched.planned()]
-    else:
-        from itertools import combinations
-
-        matches = [(pid, a, b) for pid in by_id for a, b in combinations(sorted(sched.answered.get(pid, ())), 2)]
-    over = largest = 0
-    for model, limit in limits.items():
-        extra = overhead.get(model, 0)
-        for pid, a, b in matches:
-            parts = (by_id.get(pid, ""), text.get((pid, a), ""), text.get((pid, b), ""))
-            if extra + sum(len(t.encode("utf-8")) for t in parts) <= limit:
-                continue
-            n = extra + sum(tokens(model, t) for t in parts)
-            if n > limit:
-                over += int(round(per_match.get(model, 1)))
-                largest = max(largest, n)
-    return over, largest
-
-
-def _worst_estimates(judge, ctx: MatchContext, estimates: list) -> list:
-    """The judge's worst-case calls for `ctx` (re-asks included); `estimates` when it adds none."""
-    from arena.judges._base import Judge
-
-    worst = getattr(type(judge), "worst_call_estimates", None)
-    if worst is None or worst is Judge.worst_call_estimates:
-        return estimates
-    return judge.worst_call_estimates(ctx)
-
-
-def input_limit(model: str) -> int | None:
-    from arena.backends import input_limit as limit
-
-    return limit(model)
-
-
-def _price(model: str, input_tokens: float, output_tokens: float) -> float | None:
-    """Dollars for that usage from litellm's price table; None when the model has no known price."""
-    from arena.backends import price
-
-    return price(model, max(int(round(input_tokens)), 0), max(int(round(output_tokens)), 0))
-
-
 def plan_tournament(
     spec: TournamentSpec,
     prompts: Sequence[Prompt],
@@ -199,44 +135,17 @@ def plan_tournament(
     if missing:
         warnings.append(f"{missing} (prompt, model) answers are missing: those models forfeit or sit out there")
 
-    in_tok = out_exp = out_max = 0.0
-    per_model: dict[str, list[float]] = {}
-    worst_model: dict[str, list[float]] = {}
-    over = largest = 0
-    limits: dict[str, int] = {}
-    overhead: dict[str, int] = {}  # judge model -> input tokens of a call beyond the prompt and answers (template, history)
-    tokens = _TokenMemo()
+    counted = CallSample()
+    tokens = TokenMemo()
+    over = 0
     n_sampled = 0
     if cpm > 0 and calls_worst > 0:
-        by_id = {p.prompt_id: p for p in chosen}
-        text = {(o.prompt_id, o.model): o.text for o in outputs}
+        view = PoolView(chosen, outputs)
         sampled = _sample_matches(sched, chosen, models, spec.seed, sample)
-        for m in sampled:
-            p = by_id[m.prompt_id]
-            ctx = MatchContext(
-                m.match_id, m.prompt_id, p.text, m.model_a, m.model_b,
-                text.get((m.prompt_id, m.model_a), ""), text.get((m.prompt_id, m.model_b), ""), p.category, p.reference,
-            )
-            estimates = judge.call_estimates(ctx)
-            for est in estimates:
-                acc = per_model.setdefault(est.model, [0.0, 0.0, 0.0, 0.0])
-                acc[0] += est.input_tokens
-                acc[1] += est.output_tokens_expected
-                acc[2] += est.output_tokens_max
-                acc[3] += 1
-                limit = input_limit(est.model) if est.model else None
-                if limit is not None:
-                    limits[est.model] = limit
-                    content = sum(tokens(est.model, t) for t in (p.text, ctx.answer_a, ctx.answer_b))
-                    overhead[est.model] = max(overhead.get(est.model, 0), est.input_tokens - content)
-                largest = max(largest, est.input_tokens)
-            for est in _worst_estimates(judge, ctx, estimates):
-                acc = worst_model.setdefault(est.model, [0.0, 0.0, 0.0])
-                acc[0] += est.input_tokens
-                acc[1] += est.output_tokens_max
-                acc[2] += 1
+        counted = sample_calls(judge, (view.context(m) for m in sampled), tokens)
         n_sampled = len(sampled)
-    calls_sampled = sum(v[3] for v in per_model.values())
+    calls_sampled = counted.calls
+    in_tok = out_exp = out_max = 0.0
     cost_exp: float | None = 0.0
     cost_worst: float | None = 0.0
     unknown: list[str] = []
@@ -247,41 +156,22 @@ def plan_tournament(
     if calls_sampled:
         # scale the sampled calls to the plan's calls; each judge model keeps its share of calls
         # the worst case scales the worst-case calls (re-asks at their largest input) to the plan's worst
-        f_exp = calls_exp / calls_sampled
-        worst_sampled = sum(v[2] for v in worst_model.values()) or 1
-        f_worst = calls_worst / worst_sampled
-        in_worst_f = 0.0
-        for model, (i, o, _omax, _) in sorted(per_model.items()):
-            in_tok += i * f_exp
-            out_exp += o * f_exp
-            c_exp = _price(model, i * f_exp, o * f_exp) if model else None
-            if c_exp is None:
-                unknown.append(model or "(unnamed)")
-            else:
-                cost_exp = (cost_exp or 0.0) + c_exp
-        for model, (i, omax, _) in sorted(worst_model.items()):
-            in_worst_f += i * f_worst
-            out_max += omax * f_worst
-            c_worst = _price(model, i * f_worst, omax * f_worst) if model else None
-            if c_worst is None:
-                if (model or "(unnamed)") not in unknown:
-                    unknown.append(model or "(unnamed)")
-            else:
-                cost_worst = (cost_worst or 0.0) + c_worst
+        est = counted.scaled(calls_exp / calls_sampled, calls_worst / max(counted.worst_calls, 1))
+        in_tok, out_exp, out_max = est.input_tokens, est.output_tokens_expected, est.output_tokens_worst
+        cost_exp, cost_worst, unknown = est.cost_usd_expected, est.cost_usd_worst, est.unknown_price_models
         if unknown:
-            cost_exp = cost_worst = None
             warnings.append(f"no known price for {', '.join(unknown)}: cost unknown")
-        in_worst = int(round(in_worst_f))
-        if limits:
-            per_match = {m: v[3] / max(n_sampled, 1) for m, v in per_model.items()}
-            over, big = _over_input_limit(sched, chosen, outputs, limits, overhead, per_match, tokens)
-            largest = max(largest, big)
+        in_worst = int(round(est.input_tokens_worst))
+        if counted.limits:
+            per_match = {m: v[3] / max(n_sampled, 1) for m, v in counted.per_model.items()}
+            over, big = _over_input_limit(sched, chosen, outputs, counted, per_match, tokens)
+            counted.largest = max(counted.largest, big)
         if over:
-            lim = ", ".join(f"{m} {v:,}" for m, v in sorted(limits.items()))
+            lim = ", ".join(f"{m} {v:,}" for m, v in sorted(counted.limits.items()))
             at_most = "" if isinstance(sched, _Fixed) else "up to "
             warnings.append(
                 f"{at_most}{over:,} judge calls have a prompt above the judge model's input limit ({lim} tokens; the largest has"
-                f" {largest:,}): they are recorded as permanent errors without being sent"
+                f" {counted.largest:,}): they are recorded as permanent errors without being sent"
             )
     else:
         in_worst = 0
@@ -311,14 +201,41 @@ def plan_tournament(
         cost_usd_expected=cost_exp,
         cost_usd_worst=cost_worst,
         price_known=not unknown,
-        judge_models=sorted(per_model),
+        judge_models=sorted(counted.per_model),
         unknown_price_models=unknown,
         sampled_matches=n_sampled,
         over_input_limit=int(over),
-        largest_input_tokens=int(largest),
-        input_limits=limits,
+        largest_input_tokens=int(counted.largest),
+        input_limits=dict(counted.limits),
         warnings=warnings,
     )
+
+
+def _over_input_limit(sched, chosen, outputs, counted: CallSample, per_match: dict, tokens: TokenMemo) -> tuple[int, int]:
+    """(judge calls whose prompt exceeds their model's input limit, the largest such prompt) over every
+    match of a fixed schedule, or every pair of answerers of each prompt for a dynamic one (an upper
+    bound). A call's prompt is the judge's measured overhead plus the prompt and both answers; texts
+    whose UTF-8 bytes (at least one per token) cannot reach the limit are not token-counted."""
+    text = {(o.prompt_id, o.model): o.text or "" for o in outputs}
+    by_id = {p.prompt_id: p.text for p in chosen}
+    if isinstance(sched, _Fixed):
+        matches = [(m.prompt_id, m.model_a, m.model_b) for m in sched.planned()]
+    else:
+        from itertools import combinations
+
+        matches = [(pid, a, b) for pid in by_id for a, b in combinations(sorted(sched.answered.get(pid, ())), 2)]
+    over = largest = 0
+    for model, limit in counted.limits.items():
+        extra = counted.overhead.get(model, 0)
+        for pid, a, b in matches:
+            parts = (by_id.get(pid, ""), text.get((pid, a), ""), text.get((pid, b), ""))
+            if extra + sum(len(t.encode("utf-8")) for t in parts) <= limit:
+                continue
+            n = extra + sum(tokens(model, t) for t in parts)
+            if n > limit:
+                over += int(round(per_match.get(model, 1)))
+                largest = max(largest, n)
+    return over, largest
 
 
 def check_budget(plan: Plan, spec: TournamentSpec, *, allow_unknown_price: bool = False) -> None:

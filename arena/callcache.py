@@ -1,0 +1,31 @@
+"""The call cache's protocol: what a completion backend needs of a store, so that backends do not
+import the store. `arena.store.Store` implements it (table `call_cache`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Protocol
+
+
+def request_key(model: str, messages: list[dict], params: dict, api_base: str | None = None) -> str:
+    """sha256 of everything that can change a reply: model, messages, every sampling parameter and
+    the deployment (`api_base`; two servers behind one model name do not share answers)."""
+    parts = [model, messages, params] if api_base is None else [model, messages, params, {"api_base": api_base.rstrip("/")}]
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class CallCache(Protocol):
+    """Paid completions kept by request key, so that no call is paid twice."""
+
+    def cache_get(self, key: str) -> dict | None:
+        """The stored row (`response`, `input_tokens`, `output_tokens`, `cost_usd`) or None."""
+
+    def cache_put(
+        self, key: str, model: str, response: str, input_tokens: int, output_tokens: int, cost_usd: float | None
+    ) -> None:
+        """Keep a completion (cost in US dollars, None when unknown)."""
+
+    def cache_forget(self, key: str) -> None:
+        """Drop a kept completion (a reply that held no verdict is asked again, not replayed)."""
