@@ -413,6 +413,7 @@ class Runner:
                 self.stats.rounds[m.round] += 1
                 decided.append((m, v))
                 self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
+            self._checkpoint()
         unfinished = bool(queue) or not self.scheduler.finished
         sched_reason = getattr(self.scheduler, "stop_reason", "")
         if sched_reason and not unfinished and not self.stats.stop_reason:
@@ -430,6 +431,16 @@ class Runner:
         self.p.status = status
         self.on_event(RunEvent("finished", self.stats))
         return self.stats
+
+    CHECKPOINT_S = 2.0
+    """While judging, the run's summary (with its totals over every invocation) is written at most
+    this often, so a run killed outright still counts the calls it paid in its totals."""
+
+    def _checkpoint(self) -> None:
+        now = time.monotonic()
+        if now - getattr(self, "_last_checkpoint", 0.0) >= self.CHECKPOINT_S:
+            self._last_checkpoint = now
+            self.store.set_run_status(self.p.run_id, RunStatus.RUNNING, self.summary())
 
     def summary(self) -> dict:
         """This invocation's counters, plus `totals` over every invocation of the run (each one adds

@@ -246,3 +246,24 @@ def test_adaptive_runs_say_why_they_stopped(store):
     assert summary["stop_reason"] == stats.stop_reason and summary["stop_reason"]
     assert summary["target_reached"] in (True, False)
     assert summary["stop_reason"].startswith("target reached") == summary["target_reached"]
+
+
+def test_totals_are_checkpointed_while_judging(store):
+    """A run killed outright keeps the totals of what it paid: the summary is written as it goes."""
+    from test_runner import ScriptedJudge, _setup
+
+    from arena.runner import Runner
+
+    seen: list[int] = []
+
+    class Peeking(ScriptedJudge):
+        async def judge(self, ctx):
+            summary = store.get_run(prepared.run_id).get("summary") or {}
+            seen.append((summary.get("totals") or {}).get("games", 0))
+            return await super().judge(ctx)
+
+    spec, prepared, sched = _setup(store, "round-robin")
+    runner = Runner(store, prepared, Peeking(), sched)
+    runner.CHECKPOINT_S = 0.0
+    asyncio.run(runner.run())
+    assert seen[0] == 0 and max(seen) > 0  # later matches saw the games of earlier ones in the stored totals
