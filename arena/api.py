@@ -183,6 +183,7 @@ def run_tournament(
     report_dir: str | Path | None = None,
     write_reports: bool = True,
     handle_sigint: bool = True,
+    allow_unknown_price: bool = False,
 ) -> RunResult:
     """Run (or resume) a tournament: plan, judge concurrently, store every verdict, rate, report.
 
@@ -202,6 +203,9 @@ def run_tournament(
       builds the report data without writing files.
     - `handle_sigint`: on the main thread, the first Ctrl-C stops releasing matches and waits
       for the calls in flight (status interrupted), a second cancels them.
+    - `allow_unknown_price`: run with `max_cost_usd` although a judge model's price is unknown
+      (the cap cannot be enforced); without it, and without `max_calls`, `BadInput` is raised
+      naming the model and nothing is written (`arena.tournaments.plan.check_budget`).
 
     A run is identified by its spec name and a hash of what decides its verdicts; running the
     same spec again resumes it and pays no call twice (see `arena.runner`). Raises `SpecError`,
@@ -213,7 +217,7 @@ def run_tournament(
     from arena.reports import write_reports as _write_reports
     from arena.runner import Runner, RunPlanned, create_run, prepare_run
     from arena.tournaments import answered_from_outputs, make_scheduler
-    from arena.tournaments.plan import plan_tournament
+    from arena.tournaments.plan import check_budget, plan_tournament
 
     tspec = load_spec(spec)
     if concurrency is not None:
@@ -226,6 +230,7 @@ def run_tournament(
         prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
         scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
         the_plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
+        check_budget(the_plan, tspec, allow_unknown_price=allow_unknown_price)
         runner = Runner(store, prepared, judge, scheduler, on_event=sink)
         from arena.runner import RunEvent
 

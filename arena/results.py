@@ -20,7 +20,9 @@ def write_result(result: dict, path: str | Path) -> Path:
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    from arena.strict_json import dumps
+
+    path.write_text(dumps(result, indent=2) + "\n", encoding="utf-8")
     return path
 
 

@@ -250,14 +250,21 @@ def test_compare_builds_a_leaderboard(cli, tmp_path):
     a, b = tmp_path / "gpt4.json", tmp_path / "gpt35.json"
     assert cli("judge", "score", "--verdicts", LLMBAR_GPT4, "--pairs", LLMBAR, "-o", a, "--replicates", "100", "-f", "json").code == 0
     assert cli("judge", "score", "--verdicts", PANDA_GPT35, "--pairs", PANDA, "-o", b, "--replicates", "100", "-n", "gpt35", "-f", "json").code == 0
+    # different datasets are not ranked in one table unless asked
     r = cli("judge", "compare", b, a, "--format", "json")
+    assert r.code == 2 and r.err.startswith("Error: the results are on 2 different datasets (")
+    assert "llmbar_natural.json (100 pairs" in r.err and "--allow-mixed" in r.err and r.err.count("\n") == 1
+    r = cli("judge", "compare", b, a, "--format", "json", "--allow-mixed")
     assert r.code == 0, r.err
     rows = json.loads(r.out)
+    assert rows[0]["dataset"].startswith("llmbar_natural.json (100 pairs, ")
     assert [x["judge"] for x in rows] == ["llmbar_natural_gpt4_vanilla", "gpt35"]
     assert rows[0]["score"] > rows[1]["score"] and rows[0]["good_enough"] and not rows[1]["good_enough"]
     assert rows[0]["consistency"] == pytest.approx(0.95)
-    t = cli("judge", "compare", b, a)
-    assert t.code == 0 and "Judge leaderboard" in t.out and "gpt35" in t.out
+    t = cli("judge", "compare", b, a, "--allow-mixed")
+    assert t.code == 0 and "Judge leaderboard" in t.out and "gpt35" in t.out and "llmbar_natural.json" in t.out
+    same = cli("judge", "compare", a, a, "--format", "json")
+    assert same.code == 0 and len(json.loads(same.out)) == 2
 
 
 # -- bad input: one line, the file and the line or key, exit 2 -----------------------------------------

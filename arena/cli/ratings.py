@@ -117,7 +117,7 @@ def fit(
             _fmt(r.rating),
             f"-{_fmt(r.rating - r.ci_low, 0)}/+{_fmt(r.ci_high - r.rating, 0)}",
             f"{r.rank_lo}-{r.rank_hi}" if r.rank_lo != r.rank_hi else str(r.rank_lo),
-            str(r.battles),
+            f"{r.battles} (insufficient data)" if r.insufficient_data else str(r.battles),
             _fmt(r.win_rate * 100),
         )
     out = console()
