@@ -61,3 +61,16 @@ def test_plans_and_fast_path_prices_do_not_import_litellm():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "openai/gpt-4-turbo", "openai/not-a-real-model", "hosted_vllm/Qwen/Qwen2.5-7B-Instruct"])
+def test_table_input_limits_equal_litellms(model):
+    import litellm
+
+    from arena.backends._pricing import input_limit
+
+    try:
+        ref = litellm.get_model_info(model).get("max_input_tokens")
+    except Exception:
+        ref = None
+    assert input_limit(model) == (int(ref) if ref else None)

@@ -18,7 +18,7 @@ from arena.backends._base import (
     RateLimiter,
     RawResult,
 )
-from arena.backends._pricing import count_tokens, price, unit_prices
+from arena.backends._pricing import count_tokens, input_limit, price, unit_prices
 
 
 def load_litellm():
@@ -33,6 +33,7 @@ __all__ = [
     "Backend",
     "BackendStats",
     "count_tokens",
+    "input_limit",
     "CallError",
     "Completion",
     "CompletionRequest",

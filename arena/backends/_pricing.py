@@ -54,18 +54,25 @@ def _table() -> dict | None:
 _ASK_LITELLM = object()
 
 
-def _from_table(model: str):
-    """(in, out) USD per token from the table, None for a model litellm cannot price either, or
-    _ASK_LITELLM when the plain look-up cannot settle it."""
-    table = _table()
-    if table is None:
-        return _ASK_LITELLM
+def _entry(table: dict, model: str) -> dict | None:
+    """The table's entry for `model`, by its full name or by its name without the provider prefix
+    when the entry belongs to that provider."""
     prefix, _, bare = model.partition("/") if "/" in model else ("", "", model)
     entry = table.get(model)
     if entry is None and prefix:
         cand = table.get(bare)
         if cand is not None and cand.get("litellm_provider") == prefix:
             entry = cand
+    return entry
+
+
+def _from_table(model: str):
+    """(in, out) USD per token from the table, None for a model litellm cannot price either, or
+    _ASK_LITELLM when the plain look-up cannot settle it."""
+    table = _table()
+    if table is None:
+        return _ASK_LITELLM
+    entry = _entry(table, model)
     if entry is None:
         return None if model.startswith(_DIRECT_PREFIXES) else _ASK_LITELLM
     if any(t in k for k in entry for t in _TIERED) or "input_cost_per_token" not in entry or "output_cost_per_token" not in entry:
@@ -137,3 +144,24 @@ def count_tokens(model: str, messages: list[dict]) -> int:
             if isinstance(v, str):
                 n += len(enc.encode_ordinary(v)) + (1 if k == "name" else 0)
     return n
+
+
+@functools.lru_cache(maxsize=256)
+def input_limit(model: str) -> int | None:
+    """The most prompt tokens `model` accepts, from litellm's model information (offline), or None
+    when unknown (a local or unlisted model)."""
+    if model.startswith("vllm/"):
+        return None
+    table = _table()
+    if table is not None and model.startswith(_DIRECT_PREFIXES):  # no litellm import for these
+        entry = _entry(table, model) or {}
+        value = entry.get("max_input_tokens")
+        return int(value) if value else None
+    from arena.backends._litellm import _load
+
+    try:
+        info = _load().get_model_info(model)
+    except Exception:
+        return None
+    value = info.get("max_input_tokens") if isinstance(info, dict) else None
+    return int(value) if value else None
