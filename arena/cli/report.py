@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from arena.cli._common import DbOption, console, open_store, print_json
+from arena.cli._tournament_run import _money
 
 
 def report(
@@ -100,10 +101,6 @@ def _confirm(plan) -> bool:
     if not sys.stdin.isatty():
         return False
     return typer.confirm(f"Re-judging costs at worst {_money(plan.cost_usd_worst)}. Continue?", abort=True)
-
-
-def _money(x) -> str:
-    return "unknown" if x is None else f"${x:.4f}"
 
 
 def _print_sources(e: dict) -> None:

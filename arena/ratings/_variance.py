@@ -1,8 +1,12 @@
 """How much of a difference is noise (after Madaan et al. 2024, "Quantifying Variance in
 Evaluation Benchmarks"): how many prompts would separate each adjacent pair of a leaderboard,
-and whether a series of one model's checkpoints is ranked monotonically in training step.
+whether a series of one model's checkpoints is ranked monotonically in training step, and how
+much of a rating's variance is judge noise.
 
-Both read the prompt-clustered bootstrap replicates of a `Leaderboard` (`boot`, (B, n_models)):
+The last part splits that variance into its two sources, prompt sampling and judge noise, from
+re-judged matches (`self_agreement`, `variance_sources`; see `variance_sources` for the method).
+
+The first two read the prompt-clustered bootstrap replicates of a `Leaderboard` (`boot`, (B, n_models)):
 its spread is the variance from sampling prompts, judge noise included (each battle is one noisy
 judge reading). Pure functions; no I/O.
 
