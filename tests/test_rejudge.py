@@ -21,12 +21,12 @@ from arena.ratings import fit_ratings, self_agreement, variance_sources
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
 
 
-def _setup(tmp_path: Path, api_base: str, temperature: float) -> Path:
-    _pool(tmp_path / "pool")
+def _setup(tmp_path: Path, api_base: str, temperature: float, max_retries: int = 1, n_prompts: int = 12) -> Path:
+    _pool(tmp_path / "pool", n_prompts)
     judge = tmp_path / "loop.toml"
     judge.write_text(
         f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{api_base}"\napi_key_env = "ARENA_TEST_KEY"\n'
-        f"max_tokens = 64\ntimeout = 5\nmax_retries = 1\nconcurrency = 8\ntemperature = {temperature}\n"
+        f"max_tokens = 64\ntimeout = 5\nmax_retries = {max_retries}\nconcurrency = 8\ntemperature = {temperature}\n"
     )
     spec = tmp_path / "t.toml"
     spec.write_text(f'name = "noise"\npool = "{tmp_path / "pool"}"\njudge = "{judge}"\nseed = 3\nbootstrap = 300\n[scheduler]\nkind = "round-robin"\n')
@@ -172,7 +172,7 @@ def test_bad_rejudge_requests_are_one_line_and_change_nothing(tmp_path, cli, arg
 
 def test_dry_run_prices_and_judges_nothing(tmp_path, loopback, cli):
     loopback.hook = sampling_judge(0.2)
-    spec = _setup(tmp_path, loopback.api_base, temperature=1.0)
+    spec = _setup(tmp_path, loopback.api_base, temperature=1.0, n_prompts=2)
     db = tmp_path / "d.db"
     run_id = arena.run_tournament(spec, db=db, yes=True, write_reports=False).run_id
     n = loopback.requests
@@ -210,3 +210,21 @@ def test_pure_coin_flip_judge_makes_all_the_variance_judge_noise():
     assert same["kappa"] == 0.0 and all(m["judge_var"] == 0.0 for m in same["models"])
     with pytest.raises(arena.errors.RatingError, match="no re-judged matches"):
         variance_sources(board, battles, [], [], [])
+
+
+@pytest.mark.slow
+def test_failed_replays_exit_3_and_are_retried(tmp_path, loopback, cli):
+    loopback.hook = sampling_judge(0.0)
+    spec = _setup(tmp_path, loopback.api_base, temperature=0, max_retries=0, n_prompts=2)
+    db = tmp_path / "f.db"
+    run_id = arena.run_tournament(spec, db=db, yes=True, write_reports=False).run_id
+    loopback.set_faults(**{"500": 1.0})
+    r = cli("report", run_id, "--rejudge", "4", "--yes", "--db", db, "--out", tmp_path / "rep", "-f", "json")
+    assert r.code == 3 and "4 re-judged matches failed after retries" in r.err
+    e = json.loads((tmp_path / "rep" / "run.json").read_text())["variance_sources"][0]
+    assert e["failed"] == 4 and e["agreement"]["rate"] is None
+    loopback.set_faults(0)
+    r = cli("report", run_id, "--rejudge", "4", "--yes", "--db", db, "--out", tmp_path / "rep", "-f", "json")
+    assert r.code == 0, r.err
+    assert "0 already re-judged, 4 to judge" in r.err
+    assert json.loads((tmp_path / "rep" / "run.json").read_text())["variance_sources"][0]["agreement"]["n"] == 4

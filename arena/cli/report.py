@@ -63,9 +63,10 @@ def report(
         raise BadInput("--reference-column: give the reference file with --reference")
     if rejudge is None and (temperature is not None or dry_run):
         raise BadInput(f"{'--temperature' if temperature is not None else '--dry-run'}: only with --rejudge N")
+    failed = 0
     if rejudge is not None:
         store.close()
-        _rejudge(runs[0], rejudge, temperature, yes, dry_run, db)
+        failed = _rejudge(runs[0], rejudge, temperature, yes, dry_run, db)
         if dry_run:
             return
         store = open_store(db, create=False)
@@ -75,9 +76,14 @@ def report(
         typer.echo(str(p))
     for e in data.get("variance_sources", []):
         _print_sources(e)
+    if failed:
+        from arena.errors import RunFailed
+
+        raise RunFailed(f"{failed} re-judged matches failed after retries (left out of the report); run the same command again to retry them")
 
 
-def _rejudge(run: str, n: int, temperature: float | None, yes: bool, dry_run: bool, db) -> None:
+def _rejudge(run: str, n: int, temperature: float | None, yes: bool, dry_run: bool, db) -> int:
+    """Plan, then re-judge; returns how many replays failed after retries."""
     from arena.api import plan_rejudge
     from arena.api import rejudge as _rejudge_matches
 
@@ -89,10 +95,11 @@ def _rejudge(run: str, n: int, temperature: float | None, yes: bool, dry_run: bo
         err=True,
     )
     if dry_run:
-        return
+        return 0
     result = _rejudge_matches(run, n, temperature=temperature, db=db or None, yes=yes, confirm=_confirm)
     u = result.usage
     typer.echo(f"Re-judged {result.judged} matches ({result.failed} failed): {u.calls} paid calls, {u.cached_calls} cached, cost {_money(u.cost_usd)}", err=True)
+    return result.failed
 
 
 def _confirm(plan) -> bool:
