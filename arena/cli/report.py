@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, open_store, print_json
+from arena.cli._common import DbOption, console, open_store, print_json, resolve_run
 from arena.cli._tournament_run import _money
 
 
@@ -45,7 +45,7 @@ def report(
         fmt = (format or ["table"])[0]
         if fmt not in ("table", "json"):
             raise BadInput(f"--format: {fmt!r} for compare (expected table or json)")
-        result = compare_runs(store, runs[1], runs[2], bootstrap=bootstrap)
+        result = compare_runs(store, resolve_run(store, runs[1]), resolve_run(store, runs[2]), bootstrap=bootstrap)
         if fmt == "json":
             print_json(result)
         else:
@@ -63,14 +63,15 @@ def report(
         raise BadInput("--reference-column: give the reference file with --reference")
     if rejudge is None and (temperature is not None or dry_run):
         raise BadInput(f"{'--temperature' if temperature is not None else '--dry-run'}: only with --rejudge N")
+    run_id = resolve_run(store, runs[0])
     failed = 0
     if rejudge is not None:
         store.close()
-        failed = _rejudge(runs[0], rejudge, temperature, yes, dry_run, db)
+        failed = _rejudge(run_id, rejudge, temperature, yes, dry_run, db)
         if dry_run:
             return
         store = open_store(db, create=False)
-    data = build_report(store, runs[0], bootstrap=bootstrap, reference=reference, reference_columns=reference_column)
+    data = build_report(store, run_id, bootstrap=bootstrap, reference=reference, reference_columns=reference_column)
     paths = write_reports(data, out or Path("reports") / data["run"]["run_id"], formats)
     for p in paths:
         typer.echo(str(p))

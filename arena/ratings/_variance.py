@@ -124,6 +124,7 @@ def variance_sources(
     replay_score: Sequence[float],
     replay_weight: Sequence[float],
     *,
+    judged: Sequence[bool] | None = None,
     prior: float | None = None,
     anchor: str | None = None,
     level: float = 0.95,
@@ -162,7 +163,8 @@ def variance_sources(
 
     Parameters: `board` a `Leaderboard` fitted on `battles` (`BattleArrays` in `board.models`
     order); `replayed` indices of re-judged battles; `replay_score` / `replay_weight` their
-    replay's y' and w'. Returns `kappa`, `kappa_ci`, `n_replayed`, `models` (per model:
+    replay's y' and w'; `judged` (one per battle, default all) marks the battles a judge decided:
+    the others (forfeits) weigh in H but carry no judge noise. Returns `kappa`, `kappa_ci`, `n_replayed`, `models` (per model:
     `total_var`, `judge_var`, `prompt_var`, `judge_share`, `judge_var_ci`) and `pairs` (each
     adjacent pair of the leaderboard, the same for the rating difference, and `prompts_needed`
     if the judge were noiseless). Variances in Elo points squared. Raises RatingError without
@@ -213,7 +215,8 @@ def variance_sources(
         t = np.tanh(0.5 * theta)
         H[np.diag_indices(n)] += 0.25 * prior * (1 - t * t)
     Hinv = np.linalg.pinv(H)
-    base = Hinv @ outer_sum(v) @ Hinv  # judge-noise covariance at kappa = 1
+    noisy = v if judged is None else v * np.asarray(judged, dtype=np.float64)
+    base = Hinv @ outer_sum(noisy) @ Hinv  # judge-noise covariance at kappa = 1
     g = _gauge(n, models.index(anchor) if anchor is not None else None) * ELO_SCALE
     base = g @ base @ g.T
     judge_cov = kappa * base
