@@ -12,6 +12,8 @@ from arena.api import (
     load_run,
     load_spec,
     plan,
+    plan_rejudge,
+    rejudge,
     run_tournament,
 )
 from arena.errors import ArenaError, BadInput
@@ -62,5 +64,7 @@ __all__ = [
     "load_run",
     "load_spec",
     "plan",
+    "plan_rejudge",
+    "rejudge",
     "run_tournament",
 ]

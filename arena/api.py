@@ -44,6 +44,8 @@ __all__ = [
     "load_run",
     "load_spec",
     "plan",
+    "plan_rejudge",
+    "rejudge",
     "run_tournament",
 ]
 
@@ -362,6 +364,73 @@ def load_run(run_id: str, *, db: str | Path | Store | None = None) -> Run:
             record, tspec, stored.get("judge") or stored.get("preset") or {}, stored.get("pool"),
             store.usage(rid), store.match_counts(rid), store.verdict_counts(rid), store.path,
         )
+    finally:
+        if opened:
+            store.close()
+
+
+# -- re-judging: where the variance comes from ---------------------------------------------------
+
+
+def plan_rejudge(run_id: str, n: int, *, temperature: float | None = None, db: str | Path | Store | None = None):
+    """Size and price re-judging `n` of a run's decided matches, before any call (nothing is written).
+
+    Returns an `arena.replays.RejudgePlan`: matches still to judge (those already replayed under
+    the same setting are free), judge calls, tokens and cost in US dollars (None when the judge
+    model's price is unknown), and whether the judge is deterministic (offline, no calls).
+    Raises `BadInput` for `n` outside 1..decided matches, a temperature outside 0..2 or for a
+    judge kind without one, a run whose judge or pool changed since it ran; `NotFound` for an
+    unknown run or store."""
+    from arena.replays import _close, prepare
+
+    store, opened = _open(db, create=False)
+    try:
+        prepared = prepare(store, run_id, n, temperature=temperature)
+        _close(prepared.judge)
+        return prepared.plan
+    finally:
+        if opened:
+            store.close()
+
+
+def rejudge(
+    run_id: str,
+    n: int,
+    *,
+    temperature: float | None = None,
+    db: str | Path | Store | None = None,
+    yes: bool = False,
+    confirm: Callable[[Any], bool] | None = None,
+):
+    """Re-judge `n` of a run's decided matches to measure the judge's noise; resumable, never paying twice.
+
+    The sample is the first `n` of a fixed permutation of the decided matches (asking for more
+    later extends it). Each replay goes through the run's judge (at `temperature` when given, an
+    `llm` judge only) with the call cache read and written under a replay namespace, and is
+    stored in the `replays` table, apart from the run's games and verdicts (its ratings do not
+    change). The report (`Run.report()`, `arena report RUN`) then shows the judge's
+    self-agreement and the split of each rating's variance into prompt sampling and judge noise
+    (`arena.ratings.variance_sources`).
+
+    Like `run_tournament`, a worst-case cost above the spec's `confirm_above_usd` (or unknown for a
+    paying judge) needs `yes=True` or `confirm(plan)` returning True, else `BadInput` is raised
+    before any call. Returns `arena.replays.RejudgeResult` (plan, judged, failed, usage now and
+    in total). Raises as `plan_rejudge`."""
+    from arena.replays import _close, prepare
+    from arena.replays import run as _run
+
+    store, opened = _open(db, create=False)
+    try:
+        prepared = prepare(store, run_id, n, temperature=temperature)
+        plan_ = prepared.plan
+        worst = plan_.cost_usd_worst
+        limit = load_run(plan_.run_id, db=store).spec.confirm_above_usd
+        if not yes and plan_.judge_calls > 0 and (worst is None or worst > limit):
+            if confirm is None or not confirm(plan_):
+                _close(prepared.judge)
+                money = "unknown" if worst is None else f"${worst:.4f}"
+                raise BadInput(f"rejudge: the worst-case cost {money} is above confirm_above_usd={limit}; pass --yes to re-judge without asking")
+        return _run(store, prepared)
     finally:
         if opened:
             store.close()

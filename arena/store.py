@@ -125,6 +125,26 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
         ["run_id", "match_id"],
         [],
     ),
+    "replays": (  # re-judged matches (arena.replays): kept apart from the run's games and verdicts
+        {
+            "run_id": str,
+            "match_id": str,
+            "setting": str,  # what the replay changed, e.g. "as run" or "temperature=0.7"
+            "outcome": str,
+            "strength": int,
+            "consistent": int,
+            "label": str,
+            "games": str,  # JSON: [{order, label, raw, error}]
+            "calls": int,
+            "cached_calls": int,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "created": float,
+        },
+        ["run_id", "match_id", "setting"],
+        [],
+    ),
     "call_cache": (
         {
             "key": str,
@@ -507,6 +527,40 @@ class Store:
             [run_id],
         ).fetchone()
         return Usage(g[0] or 0, g[1] or 0, g[2] or 0, g[3] or 0, None if g[5] else max(0.0, g[4] or 0.0))
+
+    # -- replays (re-judged matches) ---------------------------------------------------------
+    def record_replay(self, run_id: str, setting: str, verdict: Verdict, games: Iterable[Game]) -> None:
+        """Keep one re-judged match's verdict and games; the run's own games and verdicts are untouched."""
+        games = list(games)
+        paid = sum(g.calls - cached_part(g)[0] for g in games)
+        cached = sum(cached_part(g)[0] for g in games)
+        costs = [g.cost_usd for g in games]
+        cost = None if any(c is None for c in costs) else sum(c - cached_part(g)[1] for c, g in zip(costs, games))
+        self.db.execute(
+            "INSERT OR REPLACE INTO replays (run_id, match_id, setting, outcome, strength, consistent, label, games, calls,"
+            " cached_calls, input_tokens, output_tokens, cost_usd, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id, verdict.match_id, setting, verdict.outcome, verdict.strength,
+                None if verdict.consistent is None else int(verdict.consistent), verdict.label,
+                json.dumps([{"order": g.order, "label": g.label, "raw": g.raw, "error": g.error} for g in games]),
+                paid, cached, sum(g.input_tokens for g in games), sum(g.output_tokens for g in games), cost, time.time(),
+            ],
+        )
+
+    def replays(self, run_id: str, setting: str | None = None) -> list[dict]:
+        """A run's re-judged matches (with the match's prompt and models), oldest first; one `setting` or all."""
+        sql = """
+        SELECT r.*, m.prompt_id, m.model_a, m.model_b FROM replays r
+        JOIN matches m ON m.run_id = r.run_id AND m.match_id = r.match_id
+        WHERE r.run_id = ?""" + (" AND r.setting = ?" if setting is not None else "") + " ORDER BY r.created, r.match_id"
+        return self._rows(sql, [run_id] + ([setting] if setting is not None else []))
+
+    def replay_usage(self, run_id: str, setting: str | None = None) -> Usage:
+        """Calls, tokens and cost of a run's replays (never part of `usage`, the run's own totals)."""
+        rows = self.replays(run_id, setting)
+        cost = None if any(r["cost_usd"] is None for r in rows) else sum(r["cost_usd"] for r in rows)
+        return Usage(sum(r["calls"] or 0 for r in rows), sum(r["cached_calls"] or 0 for r in rows),
+                     sum(r["input_tokens"] or 0 for r in rows), sum(r["output_tokens"] or 0 for r in rows), cost)
 
     # -- call cache --------------------------------------------------------------------
     def cache_get(self, key: str) -> dict | None:

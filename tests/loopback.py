@@ -136,6 +136,37 @@ def scripted_judge(p_correct: float = 1.0, p_first: float = 0.0, *, seed: int = 
     return hook
 
 
+def sampling_judge(p_flip: float = 0.2, *, seed: int = 0) -> Callable[[Request], str | None]:
+    """A hook: a pairwise judge that is noisy only when sampled. At temperature 0 it prefers the
+    answer with the higher quality marker, always the same way; at a temperature above 0 each
+    reply's label is reversed (A>B <-> B>A) with probability `p_flip`, drawn from a hash of
+    (seed, the request's `seed` parameter, prompt text, how many times this exact request was
+    seen), so a repeated request is an independent draw, yet the whole server is deterministic.
+    Non-judge requests fall through to the default rule."""
+    import hashlib
+
+    seen: collections.Counter[str] = collections.Counter()
+
+    def hook(req: Request) -> str | None:
+        blocks = req.fenced()
+        a = next((v for k, v in blocks.items() if k.endswith("A's Answer")), None)
+        b = next((v for k, v in blocks.items() if k.endswith("B's Answer")), None)
+        if a is None or b is None:
+            return None
+        qa, qb = quality(a) or 0.0, quality(b) or 0.0
+        d = qa - qb
+        label = "A>>B" if d >= 2 else "A>B" if d > 0 else "A=B" if d == 0 else "B>A" if d > -2 else "B>>A"
+        if float(req.body.get("temperature") or 0) > 0:
+            key = f"{seed}\x1f{req.body.get('seed')}\x1f{req.text}"
+            seen[key] += 1
+            h = hashlib.sha256(f"{key}\x1f{seen[key]}".encode()).digest()
+            if int.from_bytes(h[:8], "little") / 2**64 < p_flip:
+                label = label.translate(str.maketrans("AB", "BA"))
+        return f"Sampled judgement.\n\nMy final verdict is: [[{label}]]"
+
+    return hook
+
+
 def default_rule(req: Request) -> str:
     verdict = judge_rule(req)
     if verdict is not None:

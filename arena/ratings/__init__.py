@@ -40,7 +40,7 @@ from arena.ratings._plackett_luce import (
     fit_plackett_luce,
 )
 from arena.ratings._style import STYLE_NAMES, style_counts, style_features, style_from_counts
-from arena.ratings._variance import checkpoint_monotonicity, prompts_to_separate
+from arena.ratings._variance import checkpoint_monotonicity, prompts_to_separate, self_agreement, variance_sources
 
 __all__ = [
     "MIN_OVERLAP",
@@ -49,6 +49,8 @@ __all__ = [
     "reference_agreement",
     "checkpoint_monotonicity",
     "prompts_to_separate",
+    "self_agreement",
+    "variance_sources",
     "PL_PRIOR",
     "Choices",
     "PLResult",

@@ -134,6 +134,64 @@ def category_battles(store, pool: str | None, battles: list) -> dict[str, list]:
     return dict(sorted(by_cat.items()))
 
 
+def _add_variance(report: dict, store, run_id: str, board, battles: list, spec: dict, *, strong_weight: float, n_boot: int, seed: int) -> None:
+    """How much of a difference is noise: prompts needed per adjacent pair, where the variance
+    comes from (when matches were re-judged), checkpoint monotonicity (the spec's `checkpoints`)."""
+    from arena.errors import RatingError
+    from arena.ratings import checkpoint_monotonicity, prompts_to_separate
+
+    report["separation"] = prompts_to_separate(board, len({b.prompt_id for b in battles}))
+    sources = variance_sources_of_run(store, run_id, board, strong_weight=strong_weight, forfeit=_forfeit(spec), n_boot=n_boot, seed=seed)
+    if sources:
+        report["variance_sources"] = sources
+    if spec.get("checkpoints"):
+        try:
+            report["checkpoints"] = checkpoint_monotonicity(board, spec["checkpoints"])
+        except RatingError as e:
+            report["warnings"].append(str(e))
+
+
+def variance_sources_of_run(store, run_id: str, board, *, strong_weight: float, forfeit: str, n_boot: int, seed: int) -> list[dict]:
+    """For each replay setting of the run (`arena.rejudge`): the judge's self-agreement and the
+    split of the rating variance into prompt sampling and judge noise (`variance_sources`), over
+    the same battles the ratings took (`Store.battles`; forfeits count, with no judge noise)."""
+    from arena.ratings import compile_battles, self_agreement, variance_sources
+    from arena.records import Verdict, battle_of
+
+    replays = store.replays(run_id)
+    if not replays:
+        return []
+    observed = [(m, v, battle_of(m, v, strong_weight=strong_weight, forfeit=forfeit)) for m, v in store.decided(run_id)]
+    observed = [(m, v, b) for m, v, b in observed if b is not None]
+    arrays = compile_battles([b for _, _, b in observed], board.models)
+    index = {m.match_id: i for i, (m, _, _) in enumerate(observed)}
+    judged = [v.outcome in ("a", "b", "tie") for _, v, _ in observed]
+    out = []
+    for setting in sorted({r["setting"] for r in replays}):
+        rows = [r for r in replays if r["setting"] == setting and r["match_id"] in index and judged[index[r["match_id"]]]]
+        ok = [r for r in rows if r["outcome"] in ("a", "b", "tie")]
+        entry: dict = {
+            "setting": setting,
+            "replayed": len(ok),
+            "failed": len(rows) - len(ok),
+            "usage": store.replay_usage(run_id, setting).to_dict(),
+            "agreement": self_agreement([observed[index[r["match_id"]]][1].outcome for r in ok], [r["outcome"] for r in ok]),
+        }
+        entry["deterministic"] = bool(ok) and entry["usage"]["calls"] + entry["usage"]["cached_calls"] == 0
+        if ok and board.boot.shape[0] >= 2:
+            again = [battle_of(observed[index[r["match_id"]]][0], Verdict(r["match_id"], r["outcome"], int(r["strength"] or 0), None, r["label"]),
+                               strong_weight=strong_weight) for r in ok]
+            score = {"a": 1.0, "b": 0.0, "tie": 0.5}
+            entry.update(variance_sources(
+                board, arrays, [index[r["match_id"]] for r in ok], [score[b.outcome] for b in again],
+                [b.weight for b in again], judged=judged, bootstrap=min(n_boot, 1000), seed=seed,
+            ))
+        elif ok:
+            entry["note"] = "no bootstrap replicates (bootstrap = 0): no variance to split"
+        out.append(entry)
+    return out
+
+
 def _add_reference(report: dict, board, ref_path, columns: list[str] | None, *, n_boot: int, seed: int) -> None:
     """`reference`: the first reference column with Arena-Hard's confidence-aware metrics;
     `agreement`: every column, their aggregate and the z-score (BenchBench)."""
@@ -230,14 +288,7 @@ def build_report(
     }
     report["_board"] = board  # for plots; dropped from JSON
 
-    from arena.ratings import checkpoint_monotonicity, prompts_to_separate
-
-    report["separation"] = prompts_to_separate(board, len({b.prompt_id for b in battles}))
-    if spec.get("checkpoints"):
-        try:
-            report["checkpoints"] = checkpoint_monotonicity(board, spec["checkpoints"])
-        except RatingError as e:
-            report["warnings"].append(str(e))
+    _add_variance(report, store, run_id, board, battles, spec, strong_weight=strong_weight, n_boot=n_boot, seed=seed)
 
     # per-category leaderboards
     by_cat = category_battles(store, pool, battles)
