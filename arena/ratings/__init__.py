@@ -15,16 +15,20 @@ from arena.ratings._bt import DEFAULT_PRIOR, ELO_INIT, ELO_SCALE, bt_fit, to_elo
 from arena.ratings._elo import elo_online
 from arena.ratings._graph import components, diagnose
 from arena.ratings._leaderboard import Leaderboard, ModelRating, fit_ratings, rank_upper_bound
+from arena.ratings._quality import QUALITY_METRICS, Estimate, PoolQuality, pool_quality
 from arena.ratings._style import style_features
 
 __all__ = [
     "BattleArrays",
     "DEFAULT_PRIOR",
+    "Estimate",
     "ELO_INIT",
     "ELO_SCALE",
     "Leaderboard",
     "ModelRating",
     "PairStats",
+    "PoolQuality",
+    "QUALITY_METRICS",
     "StyleFeatures",
     "agreement",
     "battles_from_verdicts",
@@ -35,6 +39,7 @@ __all__ = [
     "elo_online",
     "fit_ratings",
     "pair_stats",
+    "pool_quality",
     "rank_upper_bound",
     "style_features",
     "to_elo",

@@ -123,22 +123,12 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
     }
     report["_board"] = board  # for plots; dropped from JSON
 
-    # per-category leaderboards
-    categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
-    by_cat: dict[str, list] = {}
-    for b in battles:
-        c = categories.get(b.prompt_id)
-        if c:
-            by_cat.setdefault(c, []).append(b)
-    report["categories"] = {}
-    if len(by_cat) > 1:
-        for c, bs in sorted(by_cat.items()):
-            try:
-                cb = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed)
-            except Exception as e:  # noqa: BLE001 - a thin category must not break the report
-                report["warnings"].append(f"category {c}: {e}")
-                continue
-            report["categories"][c] = {"battles": len(bs), "leaderboard": cb.to_records()}
+    # per-category leaderboards, and per topic cluster for a curated (clustered) pool
+    has_pool = bool(pool) and store.pool_exists(pool)
+    categories = {p.prompt_id: p.category for p in store.prompts(pool)} if has_pool else {}
+    report["categories"] = group_leaderboards(battles, categories, n_boot, seed, report["warnings"], "category")
+    clusters = {pid: f"{c}: {name}" if name else str(c) for pid, (c, name) in store.clusters(pool).items()} if has_pool else {}
+    report["clusters"] = group_leaderboards(battles, clusters, n_boot, seed, report["warnings"], "cluster")
 
     ref_path = spec.get("reference")
     if ref_path:
@@ -181,6 +171,34 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
         for v in decided[::step][:sample]
     ]
     return report
+
+
+def group_leaderboards(battles: list, group_of: dict[str, str | None], n_boot: int, seed: int, warnings: list[str], what: str) -> dict:
+    """One leaderboard per group of prompts (`group_of`: prompt_id -> group), when there are at least
+    two groups: {group: {"battles": n, "leaderboard": records}}. A group too thin to rate adds a warning."""
+    from arena.ratings import fit_ratings
+
+    by_group: dict[str, list] = {}
+    for b in battles:
+        g = group_of.get(b.prompt_id)
+        if g:
+            by_group.setdefault(g, []).append(b)
+    out: dict = {}
+    if len(by_group) > 1:
+        for g, bs in sorted(by_group.items(), key=lambda kv: _natural(kv[0])):
+            try:
+                board = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed)
+            except Exception as e:  # noqa: BLE001 - a thin group must not break the report
+                warnings.append(f"{what} {g}: {e}")
+                continue
+            out[g] = {"battles": len(bs), "leaderboard": board.to_records()}
+    return out
+
+
+def _natural(key: str) -> tuple:
+    """Sort "10: x" after "2: y": a leading number compares as a number."""
+    head = key.split(":", 1)[0]
+    return (0, int(head), key) if head.isdigit() else (1, 0, key)
 
 
 def _jsonable(obj):
