@@ -223,6 +223,61 @@ def embed_texts(texts: Sequence[str], model: str, *, api_base: str | None = None
     return np.asarray(out, dtype=float)
 
 
+# -- pilot spread --------------------------------------------------------------------------------------
+
+
+def prompt_scores(battles: Sequence) -> tuple[list[str], list[str], np.ndarray]:
+    """Each model's mean score on each prompt from a pilot run's battles (win 1, tie 1/2, loss 0,
+    weighted by `Battle.weight`). Returns (models, prompt_ids, S) with S (n_models, n_prompts),
+    NaN where a model has no battle on a prompt."""
+    models = sorted({b.model_a for b in battles} | {b.model_b for b in battles})
+    prompt_ids = sorted({b.prompt_id for b in battles})
+    mi = {m: i for i, m in enumerate(models)}
+    pi = {p: i for i, p in enumerate(prompt_ids)}
+    num = np.zeros((len(models), len(prompt_ids)))
+    den = np.zeros_like(num)
+    for b in battles:
+        sa = 1.0 if b.outcome == "a" else 0.5 if b.outcome == "tie" else 0.0
+        j = pi[b.prompt_id]
+        for m, s_ in ((b.model_a, sa), (b.model_b, 1.0 - sa)):
+            num[mi[m], j] += b.weight * s_
+            den[mi[m], j] += b.weight
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return models, prompt_ids, np.where(den > 0, num / den, np.nan)
+
+
+def prompt_spread(scores: np.ndarray) -> np.ndarray:
+    """Per prompt (column), the variance across models (rows) of their scores, NaN ignored; -inf
+    where fewer than 2 models have a score. High spread: a prompt on which the models differ.
+
+    Selecting the prompts of highest spread in a pilot run is the one selection that ranked
+    *held-out* models better than random prompts in bench/curate.py (AlpacaEval, 20% of the
+    pool: Spearman with the full pool 0.988 against 0.953; selecting by correlation with the
+    pilot models' overall scores, as a separability-driven selection would, did worse: 0.876)."""
+    s = np.asarray(scores, dtype=float)
+    n = (~np.isnan(s)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(s, axis=0) / np.maximum(n, 1)
+        var = np.nansum((s - mean) ** 2, axis=0) / np.maximum(n, 1)
+    return np.where(n >= 2, var, -np.inf)
+
+
+def pilot_priority(store, pool: str, run_id: str, prompt_ids: Sequence[str]) -> np.ndarray:
+    """`prompt_spread` of a pilot run's verdicts for each of `prompt_ids` (-inf where the run has
+    fewer than 2 models on a prompt). Raises BadInput when the run was judged on another pool or
+    has no decided battles; NotFound for an unknown run."""
+    from arena.reports.pool_compare import run_battles
+
+    run, run_pool, _spec, battles, _calls = run_battles(store, run_id)
+    if run_pool is not None and run_pool != pool:
+        raise BadInput(f"--pilot: run {run['run_id']} was judged on pool {run_pool!r}, not {pool!r}")
+    if not battles:
+        raise BadInput(f"--pilot: run {run['run_id']} has no decided battles yet")
+    _models, pids, scores = prompt_scores(battles)
+    spread = dict(zip(pids, prompt_spread(scores)))
+    return np.array([spread.get(p, -np.inf) for p in prompt_ids])
+
+
 # -- selection -------------------------------------------------------------------------------------
 
 
@@ -246,11 +301,19 @@ def balanced_quotas(available: Sequence[int], size: int) -> list[int]:
 
 
 def select_balanced(
-    scores: Sequence[int | None], clusters: Sequence[int], *, size: int, threshold: int, rng: np.random.Generator
+    scores: Sequence[int | None],
+    clusters: Sequence[int],
+    *,
+    size: int,
+    threshold: int,
+    rng: np.random.Generator,
+    priority: Sequence[float] | None = None,
 ) -> list[int]:
     """Indices of the prompts to keep: those with score >= `threshold` (None, an unparsed or
     failed annotation, never qualifies), drawn uniformly within each cluster, with per-cluster
-    counts from `balanced_quotas` (BenchBuilder's even sampling across topic clusters).
+    counts from `balanced_quotas` (BenchBuilder's even sampling across topic clusters). With
+    `priority` (one float per prompt, e.g. `prompt_spread`), the highest-priority prompts of each
+    cluster are taken instead, ties in random order.
     Returns at most `size` indices in ascending order; fewer when fewer prompts qualify."""
     by_cluster: dict[int, list[int]] = {}
     for i, (s, c) in enumerate(zip(scores, clusters)):
@@ -260,8 +323,10 @@ def select_balanced(
     quotas = balanced_quotas([len(by_cluster[c]) for c in keys], size)
     kept: list[int] = []
     for c, q in zip(keys, quotas):
-        members = np.array(by_cluster[c])
-        kept.extend(int(i) for i in rng.choice(members, size=q, replace=False))
+        members = rng.permutation(np.array(by_cluster[c]))
+        if priority is not None:
+            members = members[np.argsort(-np.asarray(priority, dtype=float)[members], kind="stable")]
+        kept.extend(int(i) for i in members[:q])
     return sorted(kept)
 
 
@@ -409,6 +474,7 @@ class CurationResult:
     size_asked: int
     threshold: int
     balance: str
+    selection: str
     kept: list[str]
     counts: dict[str, int]
     score_histogram: dict[int, int]
@@ -499,7 +565,7 @@ def curate_pool(
     store,
     pool: str,
     out: str,
-    annotator: Annotator,
+    annotator: Annotator | None,
     *,
     size: int,
     threshold: int = DEFAULT_THRESHOLD,
@@ -509,41 +575,54 @@ def curate_pool(
     embedding_model: str | None = None,
     embedding_api_base: str | None = None,
     embedding_key_env: str | None = None,
+    pilot_run: str | None = None,
     replace: bool = False,
     on_plan: Callable[[CurationPlan], None] | None = None,
     on_record: Callable[[AnnotationRecord], None] | None = None,
 ) -> CurationResult:
     """Annotate `pool` (resumably), cluster its prompts, and write pool `out` with the prompts
-    (and their answers) meeting `threshold` criteria, sampled evenly across clusters to `size`.
+    (and their answers) meeting `threshold` criteria, sampled to `size` (uniformly, or evenly
+    across clusters; or by a pilot run's spread).
 
     `balance`: "clusters" samples evenly across topic clusters (BenchBuilder), "none" uniformly
     among the prompts meeting the threshold (the default: on AlpacaEval with whole models held
     out, even sampling across clusters ranked new models no better than uniform sampling; see
     bench/curate.py). `embedding_model` (litellm's embedding API) replaces the offline TF-IDF
-    representation of the prompts for clustering. `on_plan(plan)` is called before any
-    annotator call (raise there to stop). The clusters are stored with `pool`, and the
-    annotations and clusters of the kept prompts are copied to `out`, so `arena pool show`
-    displays them for both.
+    representation of the prompts for clustering. `pilot_run`: a run of some models on `pool`;
+    prompts on which their verdicts differ most (`prompt_spread`) are taken first (the one
+    selection that beat random prompts on held-out models in bench/curate.py). Either
+    `annotator` or `pilot_run` or both: without an annotator every prompt qualifies.
+    `on_plan(plan)` is called before any annotator call (raise there to stop). The clusters are
+    stored with `pool`, and the annotations and clusters of the kept prompts are copied to
+    `out`, so `arena pool show` displays them for both.
     Raises BadInput (see `check_request`) before any call; RunFailed (exit 3, `out` not written)
     when some annotator calls still fail after retries: run again to retry them.
     """
     if balance not in ("clusters", "none"):
         raise BadInput(f"--balance: expected clusters or none, got {balance!r}")
+    if annotator is None and pilot_run is None:
+        raise BadInput("--annotator: expected an annotator preset, a --pilot run, or both")
     prompts = check_request(store, pool, out, size=size, threshold=threshold, n_clusters=n_clusters, replace=replace)
-    plan = plan_curation(store, pool, annotator)
-    if on_plan is not None:
-        on_plan(plan)
+    priority = None
+    if pilot_run is not None:
+        priority = pilot_priority(store, pool, pilot_run, [p.prompt_id for p in prompts])
+    if annotator is not None and on_plan is not None:
+        on_plan(plan_curation(store, pool, annotator))
     embeddings = None
     if embedding_model:
         embeddings = embed_texts([p.text for p in prompts], embedding_model, api_base=embedding_api_base, api_key_env=embedding_key_env)
-    new = asyncio.run(annotate_pool(store, pool, annotator, on_record=on_record))
-    rows = {r["prompt_id"]: r for r in store.annotations(pool, annotator.key)}
     counts = {s: 0 for s in ("ok", "retried", "unparsed", "error")}
     scores: list[int | None] = []
-    for p in prompts:
-        r = rows.get(p.prompt_id)
-        counts[r["status"] if r else "error"] += 1
-        scores.append(r["score"] if r and r["status"] in ("ok", "retried") else None)
+    new: list[AnnotationRecord] = []
+    if annotator is None:
+        scores = [len(CRITERIA)] * len(prompts)  # no criteria: every prompt qualifies
+    else:
+        new = asyncio.run(annotate_pool(store, pool, annotator, on_record=on_record))
+        rows = {r["prompt_id"]: r for r in store.annotations(pool, annotator.key)}
+        for p in prompts:
+            r = rows.get(p.prompt_id)
+            counts[r["status"] if r else "error"] += 1
+            scores.append(r["score"] if r and r["status"] in ("ok", "retried") else None)
     if counts["error"]:
         raise RunFailed(
             f"pool {pool!r}: {counts['error']} of {len(prompts)} prompts could not be annotated (calls failed after retries); "
@@ -552,7 +631,7 @@ def curate_pool(
     clustering = cluster_texts([p.text for p in prompts], n_clusters, seed=seed, embeddings=embeddings)
     rng = np.random.default_rng(seed)
     groups = clustering.labels if balance == "clusters" else np.zeros(len(prompts), dtype=int)
-    kept_idx = select_balanced(scores, groups, size=size, threshold=threshold, rng=rng)
+    kept_idx = select_balanced(scores, groups, size=size, threshold=threshold, rng=rng, priority=priority)
     kept = [prompts[i].prompt_id for i in kept_idx]
     warnings = []
     eligible = sum(1 for s in scores if s is not None and s >= threshold)
@@ -560,6 +639,10 @@ def curate_pool(
         warnings.append(f"only {eligible} prompts meet the threshold of {threshold}: pool {out!r} has {eligible} prompts, not {size}")
     if counts["unparsed"]:
         warnings.append(f"{counts['unparsed']} prompts got no parseable annotation after a re-ask (neither kept nor scored)")
+    parts = ([f"criteria by {annotator.name} >= {threshold}"] if annotator is not None else []) + (
+        [f"highest spread in run {pilot_run}"] if pilot_run is not None else []
+    )
+    selection = ", ".join(parts)
     cluster_rows = [(p.prompt_id, int(clustering.labels[i]), clustering.names[int(clustering.labels[i])]) for i, p in enumerate(prompts)]
     keep_set = set(kept)
     with store.transaction():
@@ -569,14 +652,15 @@ def curate_pool(
             out,
             [prompts[i] for i in kept_idx],
             outputs,
-            source=f"curated from {pool} by {annotator.name} (threshold {threshold}, balance {balance}, {len(clustering.names)} clusters, seed {seed})",
+            source=f"curated from {pool}: {selection} (balance {balance}, {len(clustering.names)} clusters, seed {seed})",
             format="curated",
             replace=replace,
         )
         store.write_clusters(out, clustering.method, [r for r in cluster_rows if r[0] in keep_set])
-        store.copy_annotations(pool, out, annotator.key, keep_set)
-    hist = {k: 0 for k in range(len(CRITERIA) + 1)}
-    for s in scores:
+        if annotator is not None:
+            store.copy_annotations(pool, out, annotator.key, keep_set)
+    hist = {k: 0 for k in range(len(CRITERIA) + 1)} if annotator is not None else {}
+    for s in scores if annotator is not None else ():
         if s is not None:
             hist[s] += 1
     per_cluster: dict[int, int] = {}
@@ -591,6 +675,7 @@ def curate_pool(
         size_asked=size,
         threshold=threshold,
         balance=balance,
+        selection=selection,
         kept=kept,
         counts=counts,
         score_histogram=hist,

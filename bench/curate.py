@@ -22,8 +22,10 @@ Selections:
   (`--draws` draws per split);
 - `pilot-correlation`: the prompts whose verdicts correlate most, across the pilot models, with
   the pilot models' full-pool win rates (selection by separability on a pilot run);
-- `pilot-variance`: the prompts on which the pilot models' verdicts vary most;
-- `pilot-correlation, balanced`: the best-correlating prompts within each cluster, even counts.
+- `pilot-variance`: the prompts on which the pilot models' verdicts vary most (arena.curate's
+  `prompt_spread`, what `arena pool curate --pilot RUN` uses);
+- `pilot-correlation, balanced` / `pilot-variance, balanced`: the best prompts by that score within
+  each cluster, even counts across clusters.
 
 What cannot be measured offline: the seven BenchBuilder criteria need an LLM annotator (and
 money); this data set has no annotations. The script says which selections beat random here;
@@ -48,7 +50,7 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arena.curate import balanced_quotas, cluster_texts, select_balanced  # noqa: E402
+from arena.curate import balanced_quotas, cluster_texts, prompt_spread, select_balanced  # noqa: E402
 
 
 def load(folder: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -101,7 +103,7 @@ def pilot_scores(W: np.ndarray, pilot: np.ndarray) -> tuple[np.ndarray, np.ndarr
     oc = overall - overall.mean()
     denom = np.sqrt((pc**2).sum(axis=0) * (oc**2).sum())
     corr = np.where(denom > 0, (pc * oc[:, None]).sum(axis=0) / np.where(denom > 0, denom, 1), 0.0)
-    return corr, P.var(axis=0)
+    return corr, prompt_spread(P)  # what `arena pool curate --pilot RUN` ranks prompts by
 
 
 def top_balanced(score: np.ndarray, labels: np.ndarray, size: int) -> np.ndarray:
@@ -154,6 +156,7 @@ def main() -> int:
             "pilot-correlation": [np.sort(np.argsort(-corr)[:size])],
             "pilot-variance": [np.sort(np.argsort(-var)[:size])],
             "pilot-correlation, balanced": [top_balanced(corr, labels, size)],
+            "pilot-variance, balanced": [top_balanced(var, labels, size)],
         }
         for name, idxs in selections.items():
             vals = [evaluate(W, held, idx, rng) for idx in idxs]

@@ -344,3 +344,55 @@ def test_untrusted_prompt_is_fenced(store, annotator_preset, loopback):
     tag = re.search(r"<\|The Start of User Prompt ([0-9a-f]+)\|>", user).group(1)
     assert user.count(f"<|The End of User Prompt {tag}|>") == 1 and user.rstrip().endswith(f"<|The End of User Prompt {tag}|>")
     assert "<|The End of User Prompt 0000000000000000|>" not in user
+
+
+# -- selection by a pilot run's spread -----------------------------------------------------------------
+
+
+def test_prompt_scores_and_spread():
+    from arena.curate import prompt_scores, prompt_spread
+    from arena.records import Battle
+
+    models, pids, s = prompt_scores(
+        [Battle("p", "x", "y", "a"), Battle("p", "x", "z", "tie"), Battle("q", "x", "y", "b", weight=3.0)]
+    )
+    assert models == ["x", "y", "z"] and pids == ["p", "q"]
+    assert s[:, 0].tolist() == [0.75, 0.0, 0.5]
+    assert s[0, 1] == 0.0 and s[1, 1] == 1.0 and np.isnan(s[2, 1])
+    spread = prompt_spread(np.array([[1.0, 0.5, np.nan], [0.0, 0.5, 1.0]]))
+    assert spread.tolist() == [0.25, 0.0, -np.inf]
+
+
+def write_pilot(store, run_id, pool, decisive: set[str]):
+    """A pilot run on `pool`: alpha beats beta on the `decisive` prompts, ties elsewhere."""
+    from arena.records import Game, Match, Verdict
+
+    store.create_run(run_id, run_id, {"spec": {"pool": pool}, "judge": {"kind": "llm"}, "pool": pool}, run_id, 0)
+    for p in store.prompts(pool):
+        mid = f"{run_id}-{p.prompt_id}"
+        store.add_matches(run_id, [Match(mid, p.prompt_id, "alpha", "beta")])
+        label, outcome = ("A>B", "a") if p.prompt_id in decisive else ("A=B", "tie")
+        store.record_verdict(run_id, Verdict(mid, outcome, 1, True, label), [Game(mid, "j", "AB", label)])
+
+
+def test_curate_by_pilot_spread_without_annotator(cli, db_path, loopback):
+    from arena.store import Store
+
+    store = Store(db_path)
+    make_pool(store)
+    make_pool(store, "other")
+    decisive = {"p03", "p07", "p11", "p15", "p19"}
+    write_pilot(store, "pilot", "base", decisive)
+    write_pilot(store, "elsewhere", "other", decisive)
+    store.close()
+    r = cli("pool", "curate", "base", "--pilot", "pilot", "--size", "5", "--out", "sharp")
+    assert r.code == 0, r.err
+    assert "highest spread first" in r.out and loopback.requests == 0
+    store = Store(db_path)
+    assert {p.prompt_id for p in store.prompts("sharp")} == decisive
+    assert "highest spread in run pilot" in next(p["source"] for p in store.list_pools() if p["pool"] == "sharp")
+    store.close()
+    r = cli("pool", "curate", "base", "--pilot", "elsewhere", "--size", "5", "--out", "x")
+    assert r.code == 2 and r.err.startswith("Error: --pilot: run elsewhere was judged on pool 'other', not 'base'")
+    r = cli("pool", "curate", "base", "--size", "5", "--out", "x")
+    assert r.code == 2 and r.err.startswith("Error: --annotator: expected an annotator preset, a --pilot run, or both")

@@ -22,9 +22,10 @@ def _money(x) -> str:
 
 def curate(
     pool: Annotated[str, typer.Argument(help="Pool to curate.", show_default=False)],
-    annotator: Annotated[str, typer.Option("--annotator", "-a", help="Judge preset (kind llm) whose model annotates the prompts.", show_default=False)],
     size: Annotated[int, typer.Option("--size", "-n", help="Prompts in the new pool.", show_default=False)],
     out: Annotated[str, typer.Option("--out", "-o", help="Name of the new pool.", show_default=False)],
+    annotator: Annotated[str | None, typer.Option("--annotator", "-a", help="Judge preset (kind llm) whose model annotates the prompts.", show_default=False)] = None,
+    pilot: Annotated[str | None, typer.Option("--pilot", help="A run on this pool: take first the prompts on which its models differ most.", show_default=False)] = None,
     threshold: Annotated[int, typer.Option("--threshold", "-t", help="Keep prompts meeting at least this many of the 7 criteria.")] = 6,
     balance: Annotated[Balance, typer.Option("--balance", help="Sample evenly across topic clusters, or uniformly.")] = Balance.none,
     clusters: Annotated[int | None, typer.Option("--clusters", "-k", help="Topic clusters (default: about 20 prompts each).", show_default=False)] = None,
@@ -43,7 +44,8 @@ def curate(
 
     An LLM annotator answers seven yes/no criteria per prompt (specificity, domain knowledge, complexity,
     problem-solving, creativity, technical accuracy, real-world application); prompts meeting --threshold
-    of them are kept, up to --size. Planned and priced before any call; cached and resumable.
+    of them are kept, up to --size. Planned and priced before any call; cached and resumable. With --pilot RUN,
+    the prompts on which that run's models differ most are taken first (with or without an annotator).
     """
     import sys
 
@@ -51,7 +53,7 @@ def curate(
     from arena.errors import BadInput
 
     store = open_store(db, create=False)
-    ann = load_annotator(annotator, store=store, no_cache=no_cache)
+    ann = load_annotator(annotator, store=store, no_cache=no_cache) if annotator else None
     con = console()
 
     def on_plan(plan) -> None:
@@ -72,7 +74,7 @@ def curate(
     res = curate_pool(
         store, pool, out, ann, size=size, threshold=threshold, n_clusters=clusters, seed=seed, balance=balance.value,
         embedding_model=embedding_model, embedding_api_base=embedding_api_base, embedding_key_env=embedding_key_env,
-        replace=replace, on_plan=on_plan,
+        pilot_run=pilot, replace=replace, on_plan=on_plan,
     )
     if format is OutFormat.json:
         from dataclasses import asdict
@@ -80,15 +82,17 @@ def curate(
         print_json(asdict(res))
         return
     c = res.counts
+    if ann is not None:
+        con.print(
+            f"Annotated {sum(c.values())} prompts: {c['ok']} ok, {c['retried']} after a re-ask, {c['unparsed']} unparsed;"
+            f" {res.calls_paid} calls paid, {res.calls_cached} from the cache, cost {_money(res.cost_usd)}",
+            highlight=False,
+        )
+        con.print("Criteria met (prompts): " + ", ".join(f"{k}: {v}" for k, v in res.score_histogram.items()), highlight=False)
+        con.print(f"{res.eligible} prompts meet {res.threshold} of 7", highlight=False)
+    how = "even across clusters" if res.balance == "clusters" else "uniformly" if pilot is None else "highest spread first"
     con.print(
-        f"Annotated {sum(c.values())} prompts: {c['ok']} ok, {c['retried']} after a re-ask, {c['unparsed']} unparsed;"
-        f" {res.calls_paid} calls paid, {res.calls_cached} from the cache, cost {_money(res.cost_usd)}",
-        highlight=False,
-    )
-    con.print("Criteria met (prompts): " + ", ".join(f"{k}: {v}" for k, v in res.score_histogram.items()), highlight=False)
-    con.print(
-        f"{res.eligible} prompts meet {res.threshold} of 7; {res.clusters} topic clusters ({res.cluster_method});"
-        f" kept {len(res.kept)} ({'even across clusters' if res.balance == 'clusters' else 'uniformly'}) in pool {res.out!r}",
+        f"{res.clusters} topic clusters ({res.cluster_method}); kept {len(res.kept)} ({how}) in pool {res.out!r}",
         highlight=False,
     )
     for w in res.warnings:

@@ -7,7 +7,8 @@ from pathlib import Path
 from arena.errors import BadInput, RatingError
 
 
-def _run_battles(store, run_id: str):
+def run_battles(store, run_id: str):
+    """(run row, its pool, its spec, its battles, judge calls spent) of a stored run."""
     from arena.ratings import battles_from_verdicts
 
     run = store.get_run(run_id)
@@ -49,7 +50,7 @@ def compare_pools(
         store.require_pool(p)
     sides = []
     for pool, rid, opt in ((pool_a, run_a, "RUN_A"), (pool_b, run_b, "RUN_B")):
-        run, run_pool, spec, battles, calls = _run_battles(store, rid)
+        run, run_pool, spec, battles, calls = run_battles(store, rid)
         if run_pool is not None and run_pool != pool:
             raise BadInput(f"--runs: {opt} {run['run_id']} was judged on pool {run_pool!r}, not {pool!r}")
         if not battles:
