@@ -396,3 +396,33 @@ def test_curate_by_pilot_spread_without_annotator(cli, db_path, loopback):
     assert r.code == 2 and r.err.startswith("Error: --pilot: run elsewhere was judged on pool 'other', not 'base'")
     r = cli("pool", "curate", "base", "--size", "5", "--out", "x")
     assert r.code == 2 and r.err.startswith("Error: --annotator: expected an annotator preset, a --pilot run, or both")
+
+
+def test_clusters_from_litellm_embeddings(cli, db_path, annotator_preset, loopback):
+    """--embedding-model: vectors through litellm's embedding API (real HTTP to the loopback server)."""
+    from arena.store import Store
+
+    store = Store(db_path)
+    make_pool(store)
+    store.close()
+    r = cli(
+        "pool", "curate", "base", "--annotator", annotator_preset, "--size", "4", "--out", "cur", "--yes", "--clusters", "2",
+        "--balance", "clusters", "--embedding-model", "openai/loop-embed", "--embedding-api-base", loopback.api_base,
+        "--embedding-key-env", "ARENA_TEST_KEY", "--format", "json",
+    )
+    assert r.code == 0, r.err
+    res = json.loads(r.out)
+    assert res["cluster_method"] == "embeddings+kmeans" and loopback.counts["embeddings"] == 1
+    from loopback import embed
+
+    store = Store(db_path)
+    clusters = store.clusters("base")
+    prompts = store.prompts("base")
+    store.close()
+    # the clusters are those of the served vectors (the loopback's hashed bags of words)
+    expected = cluster_texts([p.text for p in prompts], 2, embeddings=np.array([embed(p.text) for p in prompts])).labels
+    got = np.array([clusters[p.prompt_id][0] for p in prompts])
+    assert (got == expected).all() or (got == 1 - expected).all()
+    r = cli("pool", "curate", "base", "--annotator", annotator_preset, "--size", "4", "--out", "cur2", "--yes",
+            "--embedding-model", "openai/loop-embed", "--embedding-api-base", loopback.api_base, "--embedding-key-env", "NO_SUCH_KEY_VAR")
+    assert r.code == 2 and r.err.startswith("Error: --embedding-key-env: environment variable NO_SUCH_KEY_VAR is not set")
