@@ -54,7 +54,8 @@ from arena.curate import balanced_quotas, cluster_texts, prompt_spread, select_b
 
 
 def load(folder: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(models, instructions, win matrix (n_models, n_prompts) in [0, 1]) joined on the instruction."""
+    """(models, instructions, win matrix (n_models, n_prompts) in [0, 1]) joined on the instruction text
+    (6 of the 805 instructions differ in a few models' files and are left out: 799 remain)."""
     models, cols = [], []
     instructions: list[str] | None = None
     for f in sorted(folder.glob("*.jsonl.gz")):
