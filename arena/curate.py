@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -200,8 +201,6 @@ def embed_texts(texts: Sequence[str], model: str, *, api_base: str | None = None
     Raises BadInput when the environment variable named by `api_key_env` is unset, and
     BackendError with the provider's reason when the call fails.
     """
-    import os
-
     from arena.backends._litellm import _load
     from arena.errors import BackendError
 
@@ -606,8 +605,12 @@ def curate_pool(
     priority = None
     if pilot_run is not None:
         priority = pilot_priority(store, pool, pilot_run, [p.prompt_id for p in prompts])
-    if annotator is not None and on_plan is not None:
-        on_plan(plan_curation(store, pool, annotator))
+    if annotator is not None:
+        plan = plan_curation(store, pool, annotator)
+        if on_plan is not None:
+            on_plan(plan)
+        if plan.calls and annotator.api_key_env and not os.environ.get(annotator.api_key_env):
+            raise BadInput(f"{annotator.name}: key 'api_key_env': environment variable {annotator.api_key_env} is not set (it should hold the API key)")
     embeddings = None
     if embedding_model:
         embeddings = embed_texts([p.text for p in prompts], embedding_model, api_base=embedding_api_base, api_key_env=embedding_key_env)

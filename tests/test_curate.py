@@ -426,3 +426,16 @@ def test_clusters_from_litellm_embeddings(cli, db_path, annotator_preset, loopba
     r = cli("pool", "curate", "base", "--annotator", annotator_preset, "--size", "4", "--out", "cur2", "--yes",
             "--embedding-model", "openai/loop-embed", "--embedding-api-base", loopback.api_base, "--embedding-key-env", "NO_SUCH_KEY_VAR")
     assert r.code == 2 and r.err.startswith("Error: --embedding-key-env: environment variable NO_SUCH_KEY_VAR is not set")
+
+
+def test_missing_api_key_is_one_line_before_any_call(cli, db_path, annotator_preset, loopback, monkeypatch):
+    from arena.store import Store
+
+    store = Store(db_path)
+    make_pool(store)
+    store.close()
+    monkeypatch.delenv("ARENA_TEST_KEY")
+    r = cli("pool", "curate", "base", "--annotator", annotator_preset, "--size", "4", "--out", "cur", "--yes")
+    assert r.code == 2
+    assert r.err.strip() == "Error: annot: key 'api_key_env': environment variable ARENA_TEST_KEY is not set (it should hold the API key)"
+    assert loopback.requests == 0
