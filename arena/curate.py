@@ -638,6 +638,12 @@ def curate_pool(
     kept = [prompts[i].prompt_id for i in kept_idx]
     warnings = []
     eligible = sum(1 for s in scores if s is not None and s >= threshold)
+    if eligible == 0:
+        best = max((s for s in scores if s is not None), default=None)
+        raise BadInput(
+            f"--threshold: no prompt of pool {pool!r} meets {threshold} of {len(CRITERIA)} criteria (the best meets {best});"
+            f" pool {out!r} was not written: lower --threshold (the annotations are stored, asking again is free)"
+        )
     if eligible < size:
         warnings.append(f"only {eligible} prompts meet the threshold of {threshold}: pool {out!r} has {eligible} prompts, not {size}")
     if counts["unparsed"]:

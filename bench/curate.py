@@ -50,7 +50,7 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arena.curate import balanced_quotas, cluster_texts, prompt_spread, select_balanced  # noqa: E402
+from arena.curate import balanced_quotas, cluster_texts, prompt_spread, select_balanced
 
 
 def load(folder: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -59,7 +59,8 @@ def load(folder: Path) -> tuple[list[str], list[str], np.ndarray]:
     models, cols = [], []
     instructions: list[str] | None = None
     for f in sorted(folder.glob("*.jsonl.gz")):
-        rows = [json.loads(line) for line in gzip.open(f, "rt", encoding="utf-8")]
+        with gzip.open(f, "rt", encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh]
         by_instr = {r["instruction"]: float(r["preference"]) - 1.0 for r in rows if r.get("preference") is not None}
         if instructions is None:
             instructions = [r["instruction"] for r in rows]
@@ -131,9 +132,9 @@ def main() -> int:
         print(f"skip: {folder} not found (the shared AlpacaEval judgments)")
         return 0
     t0 = time.perf_counter()
-    models, texts, W = load(folder)
+    _models, texts, W = load(folder)
     n_models, n_prompts = W.shape
-    size = int(round(args.fraction * n_prompts))
+    size = round(args.fraction * n_prompts)
     clustering = cluster_texts(texts, seed=args.seed)
     labels = clustering.labels
     print(
@@ -172,7 +173,7 @@ def main() -> int:
         wins = "" if name == "random" else f"{int((np.array(per_split[name]) > base).sum())}/{args.splits} splits"
         print(f"{name:30s} {m[0]:13.3f} +- {sd[0]:.3f}    {m[1]:10.2f} +- {sd[1]:.2f} {m[2]:8.3f} {wins:>16s}")
         verdicts[name] = float(np.mean(per_split[name]) - base.mean())
-    print(f"\nSpearman minus random's (mean over splits): " + ", ".join(f"{k} {v:+.3f}" for k, v in verdicts.items() if k != "random"))
+    print("\nSpearman minus random's (mean over splits): " + ", ".join(f"{k} {v:+.3f}" for k, v in verdicts.items() if k != "random"))
     better = [k for k, v in verdicts.items() if k != "random" and v > 0 and (np.array(per_split[k]) > base).mean() > 0.5]
     print("Selections that beat random here: " + (", ".join(better) if better else "none"))
     print(f"({time.perf_counter() - t0:.1f} s)")

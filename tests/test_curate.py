@@ -41,9 +41,11 @@ def test_parse_plain_reply():
     [
         # numbered, bold names, spaces and hyphens in names, a dash before the reason, prose around
         (
-            "Here is my assessment.\n1. **Specificity**: Yes - asks for a function\n2. **Domain Knowledge**: yes - Python\n"
-            "3. Complexity: no - one step\n4. Problem-solving: YES, it is a task\n5. Creativity: no\n"
-            "6. Technical accuracy: yes: must be correct\n7. Real-world application: yes | used at work\nThanks.",
+            (
+                "Here is my assessment.\n1. **Specificity**: Yes - asks for a function\n2. **Domain Knowledge**: yes - Python\n"
+                "3. Complexity: no - one step\n4. Problem-solving: YES, it is a task\n5. Creativity: no\n"
+                "6. Technical accuracy: yes: must be correct\n7. Real-world application: yes | used at work\nThanks."
+            ),
             5,
         ),
         ("\n".join(f"- {c.replace('_', ' ')}: no" for c in CRITERIA), 0),
@@ -439,3 +441,17 @@ def test_missing_api_key_is_one_line_before_any_call(cli, db_path, annotator_pre
     assert r.code == 2
     assert r.err.strip() == "Error: annot: key 'api_key_env': environment variable ARENA_TEST_KEY is not set (it should hold the API key)"
     assert loopback.requests == 0
+
+
+def test_no_prompt_meets_the_threshold(cli, db_path, annotator_preset, loopback):
+    from arena.store import Store
+
+    store = Store(db_path)
+    store.write_pool("plain", [Prompt(f"p{i}", f"A plain question {i} [q=3]") for i in range(5)], [], source="test", format="native")
+    store.close()
+    r = cli("pool", "curate", "plain", "--annotator", annotator_preset, "--size", "2", "--out", "cur", "--yes")
+    assert r.code == 2
+    assert r.err.strip().endswith("no prompt of pool 'plain' meets 6 of 7 criteria (the best meets 3); pool 'cur' was not written: lower --threshold (the annotations are stored, asking again is free)")
+    loopback.reset_counts()
+    r = cli("pool", "curate", "plain", "--annotator", annotator_preset, "--size", "2", "--out", "cur", "--yes", "--threshold", "3")
+    assert r.code == 0 and loopback.requests == 0

@@ -192,8 +192,8 @@ except ImportError:  # pragma: no cover
 if _generate is not None:
     app.command("generate")(_generate)
 
-from arena.cli._curate import compare as _compare  # noqa: E402
-from arena.cli._curate import curate as _curate  # noqa: E402
+from arena.cli._curate import compare as _compare
+from arena.cli._curate import curate as _curate
 
 app.command("curate")(_curate)
 app.command("compare")(_compare)
