@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,7 +149,7 @@ def cluster_texts(
     (n, d) float vectors, e.g. from `embed_texts`; without them each text is represented by
     TF-IDF (sublinear tf, English stop words, unigrams and bigrams) reduced to at most 100
     dimensions by truncated SVD (latent semantic analysis), rows L2-normalised, so k-means on
-    them clusters by cosine similarity. Cluster names are the 3 highest-weighted TF-IDF terms
+    them clusters by cosine similarity. Fewer clusters than asked when fewer texts are distinct. Cluster names are the 3 highest-weighted TF-IDF terms
     of each cluster's mean. Deterministic given `seed`.
     Raises BadInput when there are no texts or `n_clusters` is not in 1..n.
     """
@@ -173,11 +174,15 @@ def cluster_texts(
         method = "embeddings+kmeans"
     elif tfidf is not None and tfidf.shape[1] > 1:
         dims = min(100, tfidf.shape[1] - 1, n - 1)
-        x = normalize(TruncatedSVD(dims, random_state=seed).fit_transform(tfidf)) if dims >= 2 else normalize(tfidf.toarray())
+        with warnings.catch_warnings():  # near-identical texts: a zero explained variance
+            warnings.simplefilter("ignore", RuntimeWarning)
+            svd = TruncatedSVD(dims, random_state=seed).fit_transform(tfidf) if dims >= 2 else tfidf.toarray()
+        x = normalize(svd)
         method = "tfidf+kmeans"
     else:
         x = np.zeros((n, 1))
         method = "tfidf+kmeans"
+    k = min(k, len(np.unique(np.round(x, 9), axis=0)))  # no more clusters than distinct points
     if k == 1:
         labels = np.zeros(n, dtype=int)
     else:
@@ -636,7 +641,7 @@ def curate_pool(
     groups = clustering.labels if balance == "clusters" else np.zeros(len(prompts), dtype=int)
     kept_idx = select_balanced(scores, groups, size=size, threshold=threshold, rng=rng, priority=priority)
     kept = [prompts[i].prompt_id for i in kept_idx]
-    warnings = []
+    warns: list[str] = []
     eligible = sum(1 for s in scores if s is not None and s >= threshold)
     if eligible == 0:
         best = max((s for s in scores if s is not None), default=None)
@@ -645,9 +650,9 @@ def curate_pool(
             f" pool {out!r} was not written: lower --threshold (the annotations are stored, asking again is free)"
         )
     if eligible < size:
-        warnings.append(f"only {eligible} prompts meet the threshold of {threshold}: pool {out!r} has {eligible} prompts, not {size}")
+        warns.append(f"only {eligible} prompts meet the threshold of {threshold}: pool {out!r} has {eligible} prompts, not {size}")
     if counts["unparsed"]:
-        warnings.append(f"{counts['unparsed']} prompts got no parseable annotation after a re-ask (neither kept nor scored)")
+        warns.append(f"{counts['unparsed']} prompts got no parseable annotation after a re-ask (neither kept nor scored)")
     parts = ([f"criteria by {annotator.name} >= {threshold}"] if annotator is not None else []) + (
         [f"highest spread in run {pilot_run}"] if pilot_run is not None else []
     )
@@ -695,5 +700,5 @@ def curate_pool(
         calls_paid=paid,
         calls_cached=sum(r.cached_calls for r in new),
         cost_usd=None if any(c is None for c in costs) else float(sum(costs)),  # type: ignore[arg-type]
-        warnings=warnings,
+        warnings=warns,
     )
