@@ -30,6 +30,10 @@ Selections:
 What cannot be measured offline: the seven BenchBuilder criteria need an LLM annotator (and
 money); this data set has no annotations. The script says which selections beat random here;
 arena ships as default only those (see README, "Curating a pool").
+
+Last, it prints `arena pool compare`'s metrics (`arena.ratings.pool_quality`, with intervals) for a
+random subset and the pilot-spread subset of one split, rating the held-out models by
+Bradley-Terry against the baseline (Elo scale).
 """
 
 from __future__ import annotations
@@ -176,8 +180,46 @@ def main() -> int:
     print("\nSpearman minus random's (mean over splits): " + ", ".join(f"{k} {v:+.3f}" for k, v in verdicts.items() if k != "random"))
     better = [k for k, v in verdicts.items() if k != "random" and v > 0 and (np.array(per_split[k]) > base).mean() > 0.5]
     print("Selections that beat random here: " + (", ".join(better) if better else "none"))
+    quality_side_by_side(W, texts, rng, size)
     print(f"({time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+def quality_side_by_side(W: np.ndarray, texts: list[str], rng: np.random.Generator, size: int) -> None:
+    """`arena pool compare`'s metrics (arena.ratings.pool_quality) on one split: the held-out models
+    against the baseline on a random subset and on the pilot-spread subset, the reference being
+    their win rates on the whole pool. Each verdict is a battle against the baseline, weighted by
+    the judge's preference (p for the model, 1 - p for the baseline)."""
+    from arena.ratings import QUALITY_METRICS, pool_quality
+    from arena.records import Battle
+
+    n_models = W.shape[0]
+    perm = rng.permutation(n_models)
+    pilot, held = perm[: n_models // 2], perm[n_models // 2 :]
+    reference = {f"m{i}": float(W[i].mean()) for i in held}
+    subsets = {
+        "random": np.sort(rng.choice(W.shape[1], size, replace=False)),
+        "pilot spread": np.sort(np.argsort(-prompt_spread(W[pilot]))[:size]),
+    }
+    print(f"\narena pool compare's metrics on one split ({len(held)} held-out models + the baseline, {size} prompts each, 95% intervals):")
+    rows = {}
+    for name, idx in subsets.items():
+        battles = [
+            Battle(f"q{j}", f"m{i}", "baseline", outcome, weight)
+            for i in held
+            for j in idx
+            for outcome, weight in (("a", float(W[i, j])), ("b", 1.0 - float(W[i, j])))
+            if weight > 0
+        ]
+        q = pool_quality(battles, judge_calls=len(held) * size, reference=reference, n_outer=20, n_boot=100)
+        rows[name] = q.metrics
+    print(f"  {'metric':28s} " + " ".join(f"{n:>26s}" for n in subsets))
+    for k in QUALITY_METRICS:
+        cells = []
+        for name in subsets:
+            e = rows[name][k]
+            cells.append("-" if e.value is None else f"{e.value:8.3f} [{e.low:.3f}, {e.high:.3f}]")
+        print(f"  {k:28s} " + " ".join(f"{c:>26s}" for c in cells))
 
 
 if __name__ == "__main__":
