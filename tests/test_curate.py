@@ -240,6 +240,8 @@ def test_curate_cli_end_to_end(cli, db_path, annotator_preset, loopback):
     # pool show displays each prompt's criteria and cluster, for the curated pool too
     r = cli("pool", "show", "hard", "--limit", "6")
     assert r.code == 0 and "criteria met" in r.out and "7/7 spec" in r.out
+    r = cli("pool", "show", "hard", "--limit", "1", "--reasons")
+    assert r.code == 0 and "  specificity: yes | because 0" in r.out
     r = cli("pool", "show", "base", "--format", "json", "--limit", "24")
     rows = {p["prompt_id"]: p for p in json.loads(r.out)["prompt_list"]}
     assert rows["p01"]["status"] == "unparsed" and "cluster" in rows["p01"]

@@ -67,9 +67,10 @@ def show(
     name: Annotated[str, typer.Argument(help="Pool name.")],
     format: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     limit: Annotated[int, typer.Option(help="Prompts to list (0 for none).")] = 10,
+    reasons: Annotated[bool, typer.Option("--reasons", help="With the listed prompts, each criterion's answer and reason (curated pools).")] = False,
     db: DbOption = None,
 ) -> None:
-    """Print a pool's prompts, categories, models and a coverage table."""
+    """Print a pool's prompts, categories, models and a coverage table (and a curation's criteria and clusters)."""
     from collections import Counter
 
     from arena.pools import coverage
@@ -117,6 +118,13 @@ def show(
             extra = [_cluster_cell(notes.get(p.prompt_id, {})), _criteria_cell(notes.get(p.prompt_id, {}))] if notes else []
             pt.add_row(p.prompt_id, p.category or "", *extra, text[:80] + ("..." if len(text) > 80 else ""))
         con.print(pt)
+        if reasons:
+            for p in prompts[:limit]:
+                crit = notes.get(p.prompt_id, {}).get("criteria")
+                if crit:
+                    con.print(f"{p.prompt_id}:", highlight=False, markup=False)
+                    for k, v in crit.items():
+                        con.print(f"  {k}: {'yes' if v['met'] else 'no'} | {v['reason']}", highlight=False, markup=False)
 
 
 _SHORT = {"specificity": "spec", "domain_knowledge": "domain", "complexity": "complex", "problem_solving": "problem",
