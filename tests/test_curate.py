@@ -223,6 +223,7 @@ def test_curate_cli_end_to_end(cli, db_path, annotator_preset, loopback):
     assert "Plan: annotate 24 of 24 prompts" in r.out
     assert "1 after a re-ask, 1 unparsed" in r.out
     assert "kept 6" in r.out
+    assert "annotated 24/24 (1 unparsed, 0 failed)" in r.err
     # one call per prompt, two for the re-asked and the unparsed
     assert loopback.requests == 26
 

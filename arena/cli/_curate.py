@@ -55,8 +55,21 @@ def curate(
     store = open_store(db, create=False)
     ann = load_annotator(annotator, store=store, no_cache=no_cache) if annotator else None
     con = console()
+    progress = {"total": 0, "done": 0, "unparsed": 0, "failed": 0}
+
+    def on_record(rec) -> None:
+        progress["done"] += 1
+        progress["unparsed"] += rec.status == "unparsed"
+        progress["failed"] += rec.status == "error"
+        step = max(1, progress["total"] // 10)
+        if progress["done"] % step == 0 or progress["done"] == progress["total"]:
+            typer.echo(
+                f"annotated {progress['done']}/{progress['total']} ({progress['unparsed']} unparsed, {progress['failed']} failed)",
+                err=True,
+            )
 
     def on_plan(plan) -> None:
+        progress["total"] = plan.to_annotate
         typer.echo(
             f"Plan: annotate {plan.to_annotate} of {plan.prompts} prompts of pool {plan.pool!r} with {plan.model}"
             f" ({plan.cached} answered by the call cache): {plan.calls} calls, about {plan.input_tokens} input tokens;"
@@ -74,7 +87,7 @@ def curate(
     res = curate_pool(
         store, pool, out, ann, size=size, threshold=threshold, n_clusters=clusters, seed=seed, balance=balance.value,
         embedding_model=embedding_model, embedding_api_base=embedding_api_base, embedding_key_env=embedding_key_env,
-        pilot_run=pilot, replace=replace, on_plan=on_plan,
+        pilot_run=pilot, replace=replace, on_plan=on_plan, on_record=on_record,
     )
     if format is OutFormat.json:
         from dataclasses import asdict
