@@ -31,6 +31,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -396,12 +397,15 @@ def load_annotator(preset: str | Path, *, store=None, no_cache: bool = False, te
     return Annotator(path.stem, cfg.model, cfg.api_base, cfg.api_key_env, params, tmpl, backend, cfg.timeout)
 
 
+AnnotationStatus = Literal["ok", "retried", "unparsed", "error"]
+
+
 @dataclass(slots=True)
 class AnnotationRecord:
     """A stored annotation: status `ok`, `retried` (parsed after the re-ask), `unparsed` or `error`."""
 
     prompt_id: str
-    status: str
+    status: AnnotationStatus
     criteria: dict[str, tuple[bool, str]] | None
     raw: str
     input_tokens: int = 0
@@ -421,7 +425,8 @@ async def annotate_one(annotator: Annotator, prompt: Prompt) -> AnnotationRecord
     messages = annotator.messages(prompt.text)
     first = await annotator.backend.complete(annotator.request(messages))  # type: ignore[union-attr]
     calls = [first]
-    parsed = status = None
+    parsed = None
+    status: AnnotationStatus
     if first.error is None:
         parsed = parse_annotation(first.text)
         status = "ok"
