@@ -28,6 +28,7 @@ import json
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,7 +208,7 @@ def embed_texts(texts: Sequence[str], model: str, *, api_base: str | None = None
     Raises BadInput when the environment variable named by `api_key_env` is unset, and
     BackendError with the provider's reason when the call fails.
     """
-    from arena.backends._litellm import _load
+    from arena.backends import load_litellm
     from arena.errors import BackendError
 
     key = None
@@ -215,7 +216,7 @@ def embed_texts(texts: Sequence[str], model: str, *, api_base: str | None = None
         key = os.environ.get(api_key_env)
         if not key:
             raise BadInput(f"--embedding-key-env: environment variable {api_key_env} is not set")
-    litellm = _load()
+    litellm = load_litellm()
     out: list[list[float]] = []
     for i in range(0, len(texts), batch):
         chunk = [t or " " for t in texts[i : i + batch]]
@@ -355,13 +356,13 @@ class Annotator:
     def key(self) -> str:
         """What decides the annotations (model, parameters, template file): stored annotations made
         under another key are not reused."""
-        from arena.judges._base import file_digest
+        from arena.judges import file_digest
 
         blob = json.dumps([self.model, self.params, file_digest(getattr(self.template, "filename", None))], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def messages(self, prompt: str) -> list[dict]:
-        from arena.judges._render import fence_tag, render_messages
+        from arena.judges import fence_tag, render_messages
 
         return render_messages(self.template, {"question": prompt}, tag=fence_tag(prompt, salt="arena-annotate-v1"))
 
@@ -379,9 +380,7 @@ def load_annotator(preset: str | Path, *, store=None, no_cache: bool = False, te
     from pydantic import ValidationError
 
     from arena.backends import backend_for_preset
-    from arena.judges import load_preset
-    from arena.judges._base import preset_error
-    from arena.judges._render import load_template
+    from arena.judges import load_preset, load_template, preset_error
     from arena.judges.llm import LLMPreset
 
     data, path = load_preset(preset)
@@ -570,6 +569,24 @@ async def annotate_pool(store, pool: str, annotator: Annotator, *, on_record: Ca
     return out
 
 
+def _annotate_and_score(
+    store, pool: str, prompts: list[Prompt], annotator: Annotator | None, on_record
+) -> tuple[list[int | None], dict[str, int], list[AnnotationRecord]]:
+    """(score per prompt, None for unparsed or failed; counts by status; the new records).
+    Without an annotator every prompt scores 7 (all qualify) and nothing is called."""
+    counts = {s: 0 for s in ("ok", "retried", "unparsed", "error")}
+    if annotator is None:
+        return [len(CRITERIA)] * len(prompts), counts, []
+    new = asyncio.run(annotate_pool(store, pool, annotator, on_record=on_record))
+    rows = {r["prompt_id"]: r for r in store.annotations(pool, annotator.key)}
+    scores: list[int | None] = []
+    for p in prompts:
+        r = rows.get(p.prompt_id)
+        counts[r["status"] if r else "error"] += 1
+        scores.append(r["score"] if r and r["status"] in ("ok", "retried") else None)
+    return scores, counts, new
+
+
 def curate_pool(
     store,
     pool: str,
@@ -624,18 +641,7 @@ def curate_pool(
     embeddings = None
     if embedding_model:
         embeddings = embed_texts([p.text for p in prompts], embedding_model, api_base=embedding_api_base, api_key_env=embedding_key_env)
-    counts = {s: 0 for s in ("ok", "retried", "unparsed", "error")}
-    scores: list[int | None] = []
-    new: list[AnnotationRecord] = []
-    if annotator is None:
-        scores = [len(CRITERIA)] * len(prompts)  # no criteria: every prompt qualifies
-    else:
-        new = asyncio.run(annotate_pool(store, pool, annotator, on_record=on_record))
-        rows = {r["prompt_id"]: r for r in store.annotations(pool, annotator.key)}
-        for p in prompts:
-            r = rows.get(p.prompt_id)
-            counts[r["status"] if r else "error"] += 1
-            scores.append(r["score"] if r and r["status"] in ("ok", "retried") else None)
+    scores, counts, new = _annotate_and_score(store, pool, prompts, annotator, on_record)
     if counts["error"]:
         raise RunFailed(
             f"pool {pool!r}: {counts['error']} of {len(prompts)} prompts could not be annotated (calls failed after retries); "
@@ -679,13 +685,9 @@ def curate_pool(
         if annotator is not None:
             store.copy_annotations(pool, out, annotator.key, keep_set)
     hist = {k: 0 for k in range(len(CRITERIA) + 1)} if annotator is not None else {}
-    for s in scores if annotator is not None else ():
-        if s is not None:
-            hist[s] += 1
-    per_cluster: dict[int, int] = {}
-    for i in kept_idx:
-        c = int(clustering.labels[i])
-        per_cluster[c] = per_cluster.get(c, 0) + 1
+    for s in (s for s in scores if s is not None and annotator is not None):
+        hist[s] += 1
+    per_cluster = Counter(int(clustering.labels[i]) for i in kept_idx)
     paid = sum(r.calls - r.cached_calls for r in new)
     costs = [r.cost_usd for r in new]
     return CurationResult(

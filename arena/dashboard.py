@@ -85,6 +85,8 @@ class PlainDisplay:
         self.last = 0.0
 
     def __call__(self, event: RunEvent) -> None:
+        if event.kind == "planned":  # before the run starts: the caller prints the plan
+            return
         s = event.stats
         now = time.monotonic()
         if event.kind == "started":
@@ -121,6 +123,8 @@ class RichDisplay:
         self.live.start()
 
     def __call__(self, event: RunEvent) -> None:
+        if event.kind == "planned":
+            return
         self.stats = event.stats
         if event.decided is not None:
             self.battles.add(event)

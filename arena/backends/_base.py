@@ -13,17 +13,15 @@ with `error` set to the reason.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import time
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
+from arena.callcache import CallCache, request_key
 from arena.errors import ArenaError
-from arena.store import request_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +170,7 @@ class Backend(ABC):
 
     name: str = "backend"
 
-    def __init__(self, *, store=None, no_cache: bool = False, policy: Policy | None = None, seed: int | None = None) -> None:
+    def __init__(self, *, store: CallCache | None = None, no_cache: bool = False, policy: Policy | None = None, seed: int | None = None) -> None:
         self.store = store
         self.no_cache = no_cache
         self.policy = policy or Policy()
@@ -365,6 +363,3 @@ def _one_line(s: str, limit: int = 300) -> str:
     s = " ".join(s.split())
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True)

@@ -49,11 +49,10 @@ def curate(
     """
     import sys
 
-    from arena.curate import curate_pool, load_annotator
+    from arena.api import curate_pool
     from arena.errors import BadInput
 
     store = open_store(db, create=False)
-    ann = load_annotator(annotator, store=store, no_cache=no_cache) if annotator else None
     con = console()
     progress = {"total": 0, "done": 0, "unparsed": 0, "failed": 0}
 
@@ -85,9 +84,9 @@ def curate(
             typer.confirm(f"Worst case {_money(worst)}. Continue?", abort=True)
 
     res = curate_pool(
-        store, pool, out, ann, size=size, threshold=threshold, n_clusters=clusters, seed=seed, balance=balance.value,
-        embedding_model=embedding_model, embedding_api_base=embedding_api_base, embedding_key_env=embedding_key_env,
-        pilot_run=pilot, replace=replace, on_plan=on_plan, on_record=on_record,
+        pool, out, size=size, annotator=annotator, pilot=pilot, threshold=threshold, balance=balance.value, clusters=clusters,
+        seed=seed, embedding_model=embedding_model, embedding_api_base=embedding_api_base, embedding_key_env=embedding_key_env,
+        replace=replace, no_cache=no_cache, db=store, on_plan=on_plan, on_record=on_record,
     )
     if format is OutFormat.json:
         from dataclasses import asdict
@@ -95,7 +94,7 @@ def curate(
         print_json(asdict(res))
         return
     c = res.counts
-    if ann is not None:
+    if annotator is not None:
         con.print(
             f"Annotated {sum(c.values())} prompts: {c['ok']} ok, {c['retried']} after a re-ask, {c['unparsed']} unparsed;"
             f" {res.calls_paid} calls paid, {res.calls_cached} from the cache, cost {_money(res.cost_usd)}",
@@ -125,10 +124,9 @@ def compare(
 ) -> None:
     """Benchmark quality of two pools side by side, with 95% intervals: separability, agreement with a
     reference ranking, Brier score, Spearman, mean CI width and that width at 1,000 judge calls."""
-    from arena.reports.pool_compare import compare_pools
+    from arena.api import compare_pools
 
-    store = open_store(db, create=False)
-    res = compare_pools(store, pool_a, pool_b, runs[0], runs[1], reference=reference, n_outer=replicates, n_boot=bootstrap, seed=seed)
+    res = compare_pools(pool_a, pool_b, runs[0], runs[1], reference=reference, replicates=replicates, bootstrap=bootstrap, seed=seed, db=open_store(db, create=False))
     if format is OutFormat.json:
         print_json(res)
         return

@@ -12,7 +12,8 @@ import tomllib
 from pathlib import Path
 
 from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error
+from arena.judges._render import fence_tag, load_template, render_messages
 from arena.resources import bundled_dir, resolve
 
 __all__ = [
@@ -20,9 +21,15 @@ __all__ = [
     "Judge",
     "JudgeResult",
     "combine_games",
+    "fence_tag",
+    "file_digest",
     "list_presets",
     "load_judge",
     "load_preset",
+    "load_template",
+    "preset_error",
+    "render_messages",
+    "report_extras",
 ]
 
 
@@ -51,6 +58,19 @@ def load_judge(name_or_path: str | Path, **options) -> Judge:
     judge = module.build(preset, name=path.stem, base_dir=path.parent, **options)
     judge.preset = preset  # a panel's fingerprint records it for a member read from a file
     return judge
+
+
+def report_extras(kind: str, games: list) -> dict:
+    """What a judge kind adds to a run report's judge statistics (its module's optional hook
+    `report_extras(games) -> dict`, given the run's games as store rows); {} for most kinds."""
+    if not isinstance(kind, str) or not kind.isidentifier() or kind.startswith("_"):
+        return {}
+    try:
+        module = importlib.import_module(f"arena.judges.{kind}")
+    except ModuleNotFoundError:
+        return {}
+    hook = getattr(module, "report_extras", None)
+    return dict(hook(games)) if hook is not None else {}
 
 
 def judge_kinds() -> list[str]:

@@ -16,7 +16,7 @@ from arena.ratings._elo import elo_online
 from arena.ratings._graph import components, diagnose
 from arena.ratings._leaderboard import Leaderboard, ModelRating, fit_ratings, rank_upper_bound
 from arena.ratings._quality import QUALITY_METRICS, Estimate, PoolQuality, pool_quality
-from arena.ratings._style import style_features
+from arena.ratings._style import STYLE_NAMES, style_counts, style_features, style_from_counts
 
 __all__ = [
     "BattleArrays",
@@ -41,6 +41,9 @@ __all__ = [
     "pair_stats",
     "pool_quality",
     "rank_upper_bound",
+    "STYLE_NAMES",
+    "style_counts",
     "style_features",
+    "style_from_counts",
     "to_elo",
 ]

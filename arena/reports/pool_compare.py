@@ -17,8 +17,8 @@ def run_battles(store, run_id: str):
     pool = (run["spec"] or {}).get("pool", spec.get("pool"))
     strong = float(spec.get("strong_weight") or judge_preset.get("strong_weight") or 3.0)
     battles = battles_from_verdicts(store.verdicts(run["run_id"]), strong_weight=strong)
-    games = store.games(run["run_id"])
-    calls = sum(int(g.get("calls") or 0) for g in games) or len(games)
+    usage = store.usage(run["run_id"])
+    calls = (usage.calls + usage.cached_calls) or store.game_count(run["run_id"])
     return run, pool, spec, battles, calls
 
 

@@ -6,10 +6,6 @@ import csv
 import io
 
 
-def fmt_rank(row: dict) -> str:
-    return f"{row['rank_ub']}"
-
-
 def leaderboard_markdown(report: dict) -> str:
     run = report["run"]
     lines = [f"# Leaderboard: {run['name']}", ""]
