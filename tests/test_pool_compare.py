@@ -107,12 +107,13 @@ def test_pool_compare_cli(cli, two_runs):
         (["easy", "hard", "--runs", "run-hard", "run-easy"], "Error: --runs: RUN_A run-hard was judged on pool 'hard', not 'easy'"),
         (["hard", "nope", "--runs", "run-hard", "run-easy"], "Error: pool 'nope' is not in"),
         (["hard", "easy", "--runs", "run-hard", "missing"], "Error: run 'missing' is not in"),
+        (["hard", "easy", "--runs", "run-hard"], "Error:"),  # a usage mistake: one line too
     ],
 )
 def test_pool_compare_bad_input(cli, two_runs, args, message):
     r = cli("pool", "compare", *args)
     assert r.code == 2
-    assert r.err.strip().startswith(message), r.err
+    assert r.err.strip().startswith(message) and len(r.err.strip().splitlines()) == 1, r.err
 
 
 def test_report_groups_by_cluster(db_path, two_runs):
