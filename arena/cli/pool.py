@@ -111,11 +111,14 @@ def show(
         statuses = Counter(n.get("status", "not annotated") for n in notes.values())
         con.print("Annotations: " + ", ".join(f"{k} ({v})" for k, v in statuses.most_common()), highlight=False, markup=False)
     if limit:
-        cols = ["prompt_id", "category"] + (["cluster", "criteria met"] if notes else []) + ["text"]
+        has_cluster = any("cluster" in n for n in notes.values())
+        has_criteria = any("status" in n for n in notes.values())
+        cols = ["prompt_id", "category"] + ["cluster"] * has_cluster + ["criteria met"] * has_criteria + ["text"]
         pt = Table(*cols, title=f"First {min(limit, len(prompts))} prompts")
         for p in prompts[:limit]:
             text = p.text.replace("\n", " ")
-            extra = [_cluster_cell(notes.get(p.prompt_id, {})), _criteria_cell(notes.get(p.prompt_id, {}))] if notes else []
+            n = notes.get(p.prompt_id, {})
+            extra = [_cluster_cell(n)] * has_cluster + [_criteria_cell(n)] * has_criteria
             pt.add_row(p.prompt_id, p.category or "", *extra, text[:80] + ("..." if len(text) > 80 else ""))
         con.print(pt)
         if reasons:
