@@ -40,13 +40,7 @@ def curate(
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output: table or json.")] = OutFormat.table,
     db: DbOption = None,
 ) -> None:
-    """Build a new pool from a pool's best prompts, BenchBuilder-style.
-
-    An LLM annotator answers seven yes/no criteria per prompt (specificity, domain knowledge, complexity,
-    problem-solving, creativity, technical accuracy, real-world application); prompts meeting --threshold
-    of them are kept, up to --size. Planned and priced before any call; cached and resumable. With --pilot RUN,
-    the prompts on which that run's models differ most are taken first (with or without an annotator).
-    """
+    """Build a new pool from a pool's best prompts, BenchBuilder-style: an LLM annotator answers seven yes/no criteria per prompt, prompts meeting --threshold of them are kept up to --size (planned and priced before any call; cached, resumable); --pilot RUN takes first the prompts on which that run's models differ most."""
     import sys
 
     from arena.api import curate_pool
@@ -122,8 +116,7 @@ def compare(
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output: table or json.")] = OutFormat.table,
     db: DbOption = None,
 ) -> None:
-    """Benchmark quality of two pools side by side, with 95% intervals: separability, agreement with a
-    reference ranking, Brier score, Spearman, mean CI width and that width at 1,000 judge calls."""
+    """Benchmark quality of two pools side by side, with 95% intervals: separability, agreement with a reference ranking, Brier score, Spearman, mean CI width and that width at 1,000 judge calls."""
     from arena.api import compare_pools
 
     res = compare_pools(pool_a, pool_b, runs[0], runs[1], reference=reference, replicates=replicates, bootstrap=bootstrap, seed=seed, db=open_store(db, create=False))
