@@ -51,6 +51,8 @@ class RunStats:
     calls_saved: int = 0
     retries: int = 0
     errors: int = 0
+    permanent_errors: int = 0  # games whose error another attempt cannot fix (HTTP 400/401/404, context length)
+    permanent_reasons: Counter = field(default_factory=Counter)  # reason -> games
     unparsed: int = 0
     inconsistent: int = 0
     input_tokens: int = 0
@@ -160,11 +162,22 @@ def spec_identity(spec, pool_fp: str, judge_preset: dict, judge_fingerprint: dic
     `judge_fingerprint` (`Judge.fingerprint()`): digests of the files the judge read (templates,
     weights, a panel's member presets), so that editing one starts a fresh run."""
     d = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
-    for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference", "reference_columns", "checkpoints"):
+    for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference", "reference_columns", "checkpoints", "forfeit"):
         d.pop(k, None)
     parts = [d, pool_fp, judge_preset] + ([judge_fingerprint] if judge_fingerprint else [])
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def find_run_to_resume(store, name: str, spec_hash: str) -> dict | None:
+    """The latest run of `name` with identity `spec_hash` (tournaments and the reliability mode
+    resume the same way), or None. A status `running` left by a killed process is corrected to
+    `interrupted` here: nobody is running it now."""
+    existing = store.find_resumable_run(name, spec_hash)
+    if existing is not None and existing["status"] == RunStatus.RUNNING:
+        existing["status"] = RunStatus.INTERRUPTED
+        store.set_run_status(existing["run_id"], RunStatus.INTERRUPTED)
+    return existing
 
 
 def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | None = None, new: bool = False, create: bool = True) -> PreparedRun:
@@ -178,13 +191,9 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     prompts, outputs, models = select(spec, store.prompts(pool), store.outputs(pool))
     fp = pool_fingerprint(PoolData(prompts, outputs))
     ident = spec_identity(spec, fp, judge_preset, judge_fingerprint)
-    existing = None if new else store.find_resumable_run(spec.name, ident)
+    existing = None if new else find_run_to_resume(store, spec.name, ident)
     if existing is not None:
-        status = existing["status"]
-        if status == RunStatus.RUNNING:  # left by a process that was killed: nobody is running it now
-            status = RunStatus.INTERRUPTED
-            store.set_run_status(existing["run_id"], status)
-        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, status)
+        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"])
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     run_id = f"{spec.name}-{stamp}-{ident[:6]}"
     n = 1
@@ -210,6 +219,39 @@ def create_run(store, prepared: PreparedRun) -> None:
 
 
 # -- running -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Size:
+    expected: float
+    worst: int
+    forfeits: int = 0
+    exact: int | None = None
+
+
+class FixedMatches:
+    """A schedule that is a fixed list of matches, all released at the start: what the reliability
+    mode runs (one match per labelled pair) through the same engine as a tournament."""
+
+    kind = "fixed"
+
+    def __init__(self, matches: Sequence[Match]) -> None:
+        self.matches = list(matches)
+        self.finished = False
+
+    def start(self) -> list[Match]:
+        self.finished = True
+        return list(self.matches)
+
+    def update(self, decided) -> list[Match]:
+        return []
+
+    def forfeits(self) -> list:
+        return []
+
+    def size(self) -> _Size:
+        return _Size(len(self.matches), len(self.matches), 0, len(self.matches))
+
 
 
 class Runner:
@@ -240,19 +282,50 @@ class Runner:
             expected_matches=size.expected + size.forfeits,
             worst_matches=size.worst + size.forfeits,
         )
+        self.coverage = answer_coverage(prepared.prompts, prepared.outputs, prepared.models)
+        # budget reservations: a match starts only when its worst case fits in what the caps leave
+        self.max_calls_per_match = int(judge.max_calls_per_match()) if hasattr(judge, "max_calls_per_match") else int(judge.calls_per_match())
+        self.reserved_calls = 0
+        self.reserved_cost = 0.0
+        self._reservations: dict[str, tuple[int, float]] = {}
         self.stop = asyncio.Event()
 
     def context(self, m: Match) -> MatchContext:
         return self.view.context(m)
 
-    def _budget_left(self) -> bool:
-        if self.max_calls is not None and self.stats.calls >= self.max_calls:
+    def worst_cost(self, m: Match) -> float:
+        """The most `m` can cost: its worst-case calls (re-asks included) at their largest input and
+        `max_tokens` output, priced from litellm's table (0 where the price is unknown: a run with an
+        unknown price and a cost cap starts only with `max_calls` or `--allow-unknown-price`)."""
+        from arena.backends import price
+
+        estimates = self.judge.worst_call_estimates(self.context(m)) if hasattr(self.judge, "worst_call_estimates") else []
+        total = 0.0
+        for e in estimates:
+            c = price(e.model, e.input_tokens, e.output_tokens_max) if e.model else None
+            total += c or 0.0
+        return total
+
+    def _reserve(self, m: Match) -> bool:
+        """Reserve `m`'s worst case against max_calls and max_cost_usd before it is sent; False (and
+        a stop reason) when it does not fit, so the caps are never passed. `_release` frees it."""
+        calls = self.max_calls_per_match
+        cost = self.worst_cost(m) if self.max_cost is not None else 0.0
+        if self.max_calls is not None and self.stats.calls + self.reserved_calls + calls > self.max_calls:
             self.stats.stop_reason = f"max_calls={self.max_calls} reached"
             return False
-        if self.max_cost is not None and self.stats.cost_usd >= self.max_cost:
+        if self.max_cost is not None and self.stats.cost_usd + self.reserved_cost + cost > self.max_cost + 1e-12:
             self.stats.stop_reason = f"max_cost_usd={self.max_cost} reached"
             return False
+        self.reserved_calls += calls
+        self.reserved_cost += cost
+        self._reservations[m.match_id] = (calls, cost)
         return True
+
+    def _unreserve(self, m: Match) -> None:
+        calls, cost = self._reservations.pop(m.match_id, (0, 0.0))
+        self.reserved_calls -= calls
+        self.reserved_cost -= cost
 
     def _count(self, games: Sequence[Game], verdict: Verdict) -> None:
         s = self.stats
@@ -270,6 +343,9 @@ class Runner:
                 s.cost_usd += max(0.0, g.cost_usd - cached_cost)
             if g.label == "error":
                 s.errors += 1
+                if g.detail.get("permanent"):
+                    s.permanent_errors += 1
+                    s.permanent_reasons[_reason(g.error)] += 1
             elif g.label == "unparsed":
                 s.unparsed += 1
         if verdict.consistent is False:
@@ -330,6 +406,7 @@ class Runner:
         if stored:
             for g in store.game_records(run_id):
                 stored_games.setdefault(g.match_id, []).append(g)
+        self._previous = store.get_run(run_id).get("summary") or None
         store.set_run_status(run_id, RunStatus.RUNNING)
         self.on_event(RunEvent("started", self.stats))
 
@@ -351,7 +428,7 @@ class Runner:
                     decided.append((m, v))
                     self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, stored_games.get(m.match_id, []), True)))
                     continue
-                if not self._budget_left():
+                if not self._reserve(m):
                     break
                 queue.popleft()
                 inflight.add(asyncio.ensure_future(self._judge(m)))
@@ -369,13 +446,20 @@ class Runner:
             self.stats.in_flight = len(inflight)
             for task in done:
                 m, v, games = task.result()
+                self._unreserve(m)
                 store.record_verdict(run_id, v, games)
                 self._count(games, v)
                 self.stats.matches_done += 1
                 self.stats.rounds[m.round] += 1
                 decided.append((m, v))
                 self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
+            self._checkpoint()
         unfinished = bool(queue) or not self.scheduler.finished
+        sched_reason = getattr(self.scheduler, "stop_reason", "")
+        if sched_reason and not unfinished and not self.stats.stop_reason:
+            self.stats.stop_reason = {"separated": "target reached: every adjacent pair separated", "max_matches": "max_matches reached"}.get(
+                sched_reason, sched_reason
+            )
         if self.stop.is_set() and unfinished:
             self.stats.stop_reason = self.stats.stop_reason or "interrupted"
             status = RunStatus.INTERRUPTED
@@ -388,7 +472,24 @@ class Runner:
         self.on_event(RunEvent("finished", self.stats))
         return self.stats
 
+    CHECKPOINT_S = 2.0
+    """While judging, the run's summary (with its totals over every invocation) is written at most
+    this often, so a run killed outright still counts the calls it paid in its totals."""
+
+    def _checkpoint(self) -> None:
+        now = time.monotonic()
+        if now - getattr(self, "_last_checkpoint", 0.0) >= self.CHECKPOINT_S:
+            self._last_checkpoint = now
+            self.store.set_run_status(self.p.run_id, RunStatus.RUNNING, self.summary())
+
     def summary(self) -> dict:
+        """This invocation's counters, plus `totals` over every invocation of the run (each one adds
+        its share when it ends, interrupted or not) and `invocations`."""
+        out = self._invocation_summary()
+        out["totals"], out["invocations"] = add_totals(getattr(self, "_previous", None), out)
+        return out
+
+    def _invocation_summary(self) -> dict:
         s = self.stats
         return {
             "matches_done": s.matches_done,
@@ -400,6 +501,8 @@ class Runner:
             "calls_saved": s.calls_saved,
             "retries": s.retries,
             "errors": s.errors,
+            "permanent_errors": s.permanent_errors,
+            "permanent_reasons": dict(s.permanent_reasons),
             "unparsed": s.unparsed,
             "inconsistent": s.inconsistent,
             "input_tokens": s.input_tokens,
@@ -408,7 +511,47 @@ class Runner:
             "cost_unknown": s.cost_unknown,
             "elapsed_s": round(s.elapsed, 2),
             "stop_reason": s.stop_reason,
+            "target_reached": getattr(self.scheduler, "target_reached", None),
+            "coverage": self.coverage,
         }
+
+
+TOTAL_KEYS = ("calls", "cached_calls", "input_tokens", "output_tokens", "cost_usd", "errors", "unparsed", "games")
+
+
+def add_totals(previous: dict | None, latest: dict) -> tuple[dict, int]:
+    """(totals over every invocation, number of invocations): `previous` (the run's stored summary
+    before this invocation: its `totals`, or its own counters when it predates them) plus `latest`.
+    A cost is None (unknown) when any invocation's is unknown while it made paid calls."""
+    prev = (previous or {}).get("totals") or ({k: previous.get(k) for k in TOTAL_KEYS} if previous else None)
+    n = int((previous or {}).get("invocations") or (1 if previous else 0)) + 1
+    totals = {}
+    for k in TOTAL_KEYS:
+        a, b = (prev or {}).get(k, 0 if prev is None else None), latest.get(k)
+        if k == "cost_usd":
+            unknown = (a is None and prev is not None and (prev.get("calls") or 0) > 0) or (b is None and (latest.get("calls") or 0) > 0)
+            totals[k] = None if unknown else round((a or 0.0) + (b or 0.0), 6)
+        else:
+            totals[k] = int(a or 0) + int(b or 0)
+    return totals, n
+
+
+def answer_coverage(prompts: Sequence[Prompt], outputs: Sequence[Output], models: Sequence[str]) -> dict[str, float]:
+    """model -> the share of `prompts` it has a usable answer to (not missing, empty, or only
+    whitespace and invisible characters); a missing answer is a forfeit in the run."""
+    from arena.tournaments import answered_from_outputs
+
+    ids = {p.prompt_id for p in prompts}
+    answered = answered_from_outputs(o for o in outputs if o.prompt_id in ids)
+    n = len(ids)
+    return {m: (sum(m in answered.get(pid, ()) for pid in ids) / n if n else 0.0) for m in models}
+
+
+def _reason(error: str | None) -> str:
+    """A failed game's error without its attempt count, for grouping (`AuthenticationError: ...`)."""
+    import re
+
+    return re.sub(r"\s*\(after \d+ attempts?\)\s*$", "", error or "unknown error")[:200]
 
 
 def judge_failure(match_id: str, judge_name: str, error: BaseException) -> tuple[Verdict, list[Game]]:

@@ -17,6 +17,7 @@ from arena.judges._render import fence_tag, load_template, render_messages
 from arena.resources import bundled_dir, resolve
 
 __all__ = [
+    "build_judge",
     "CallEstimate",
     "Judge",
     "JudgeResult",
@@ -40,6 +41,10 @@ def load_preset(name_or_path: str | Path) -> tuple[dict, Path]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not valid TOML: nested too deeply") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read: {e}") from None
     if "kind" not in data:
         raise SpecError(f"{path}: key 'kind' is missing (expected one of: llm, surrogate, network, panel)")
     return data, path
@@ -48,16 +53,21 @@ def load_preset(name_or_path: str | Path) -> tuple[dict, Path]:
 def load_judge(name_or_path: str | Path, **options) -> Judge:
     """Build the judge a preset describes. `options` pass runtime things (store, no_cache, backend overrides)."""
     preset, path = load_preset(name_or_path)
-    kind = preset["kind"]
+    return build_judge(preset, name=path.stem, base_dir=path.parent, where=f"{path}: key 'kind'", **options)
+
+
+def build_judge(preset: dict, *, name: str, base_dir: Path, where: str = "key 'kind'", **options) -> Judge:
+    """The one build path of every judge kind: `preset["kind"]` names the module
+    `arena/judges/<kind>.py`, whose `build(preset, name=..., base_dir=..., **options)` makes the
+    judge (which receives its preset and name in its constructor). `where` prefixes errors."""
+    kind = preset.get("kind")
     if not isinstance(kind, str) or not kind.isidentifier() or kind.startswith("_"):
-        raise SpecError(f"{path}: key 'kind': {kind!r} is not a judge kind")
+        raise SpecError(f"{where}: {kind!r} is not a judge kind")
     try:
         module = importlib.import_module(f"arena.judges.{kind}")
     except ModuleNotFoundError:
-        raise SpecError(f"{path}: key 'kind': unknown judge kind {kind!r} (expected one of: {', '.join(judge_kinds())})") from None
-    judge = module.build(preset, name=path.stem, base_dir=path.parent, **options)
-    judge.preset = preset  # a panel's fingerprint records it for a member read from a file
-    return judge
+        raise SpecError(f"{where}: unknown judge kind {kind!r} (expected one of: {', '.join(judge_kinds())})") from None
+    return module.build(preset, name=name, base_dir=Path(base_dir), **options)
 
 
 def report_extras(kind: str, games: list) -> dict:

@@ -80,11 +80,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, file_digest, preset_error, record_cached
+from arena.judges._base import BackendSettings, CallEstimate, Judge, JudgeResult, file_digest, parse_settings, record_cached, with_reasks
+from arena.judges._parse import parse_scores
 from arena.judges._render import fence_tag, load_template, render_messages
 from arena.records import Game, MatchContext, Order, Verdict
 
@@ -224,48 +225,6 @@ def complete_roles(parsed: list[Role], width: int) -> tuple[list[Role], str]:
     return roles, source
 
 
-_NUM = r"(\d+(?:\.\d+)?)"
-_SCORE_PATTERNS = [
-    # Score A: 7 | Score for A: 7/10 | **Score A**: 7 | Score of Assistant A = 7
-    re.compile(
-        r"score\s*(?:for|of)?\s*(?:assistant|answer|response)?\s*(?P<who>[AB])\b[\s*_]*[:=\-–]\s*[*_]*\s*" + _NUM + r"(?:\s*/\s*10)?",
-        re.IGNORECASE,
-    ),
-    # Assistant A: 7/10 | Answer A score: 7
-    re.compile(r"(?:assistant|answer|response)\s*(?P<who>[AB])\b[\s*_]*(?:score)?[\s*_]*[:=\-–]\s*[*_]*\s*" + _NUM + r"(?:\s*/\s*10)?", re.IGNORECASE),
-    # "score_a": 7
-    re.compile(r"[\"']?score_(?P<who>[ab])[\"']?\s*[:=]\s*" + _NUM, re.IGNORECASE),
-]
-
-
-def parse_scores(text: str | None) -> tuple[float, float] | None:
-    """The neuron's (score A, score B), 1 to 10, from the end of its reply; None when absent.
-
-    The last score given for each of A and B wins (a score quoted earlier, from an answer, is
-    overridden by the lines the neuron ends with). Accepted: `Score A: 7`, `Score for A: 7/10`,
-    `**Score A**: 7`, `Assistant A: 7/10`, `"score_a": 7`. A score outside 1..10 is no score.
-    """
-    if not text:
-        return None
-    best: dict[str, tuple[int, float]] = {}
-    for pat in _SCORE_PATTERNS:
-        for m in pat.finditer(text):
-            who = m["who"].upper()
-            try:
-                value = float(m.group(2))
-            except (TypeError, ValueError):
-                continue
-            pos = m.start()
-            if who not in best or pos > best[who][0]:
-                best[who] = (pos, value)
-    if "A" not in best or "B" not in best:
-        return None
-    a, b = best["A"][1], best["B"][1]
-    if not (1 <= a <= 10 and 1 <= b <= 10):
-        return None
-    return a, b
-
-
 def window_neighbours(i: int, width: int, window: int | None) -> list[int]:
     """The previous-layer neurons neuron `i` reads besides itself: all others, or its `window`
     nearest on a ring (i-1, i+1, i-2, i+2, ...)."""
@@ -326,16 +285,10 @@ class RoleSpec(BaseModel):
     description: str = ""
 
 
-class NetworkPreset(BaseModel):
-    """The keys of a `network` judge preset."""
-
-    model_config = ConfigDict(extra="forbid")
+class NetworkPreset(BackendSettings):
+    """The keys of a `network` judge preset (the backend keys are `BackendSettings`')."""
 
     kind: Literal["network"] = "network"
-    model: str
-    description: str = ""
-    api_base: str | None = None
-    api_key_env: str | None = None
     width: int | None = Field(None, gt=0, le=64)
     depth: int = Field(2, gt=0, le=8)
     window: int | None = Field(None, ge=0)
@@ -346,18 +299,11 @@ class NetworkPreset(BaseModel):
     strong_share: float = Field(0.75, gt=0.5, le=1)
     quorum: float = Field(0.5, gt=0, le=1)
     reask: bool = True
-    temperature: float = 0.0
     max_tokens: int = Field(1024, gt=0)
     roles_max_tokens: int = Field(512, gt=0)
     roles_template: str = "network_roles"
     neuron_template: str = "network_neuron"
     review_template: str = "network_review"
-    concurrency: int = Field(16, gt=0)
-    rpm: float | None = Field(None, gt=0)
-    tpm: float | None = Field(None, gt=0)
-    timeout: float = Field(120.0, gt=0)
-    max_retries: int = Field(4, ge=0)
-    extra_params: dict = Field(default_factory=dict)
 
     @field_validator("roles", mode="before")
     @classmethod
@@ -425,7 +371,7 @@ def _cost(calls: list[Completion]) -> float | None:
 class NetworkJudge(Judge):
     kind = "network"
 
-    def __init__(self, name: str, cfg: NetworkPreset, *, templates: dict, backend: Backend) -> None:
+    def __init__(self, name: str, cfg: NetworkPreset, *, templates: dict, backend: Backend, preset: dict | None = None) -> None:
         self.cfg = cfg
         self.fixed_roles = [Role(_clean_name(r.name), _clean_description(r.description)) for r in cfg.roles] if cfg.roles else None
         if self.fixed_roles is not None and cfg.width is not None:
@@ -435,6 +381,7 @@ class NetworkJudge(Judge):
         super().__init__(
             name,
             cfg.description or f"{cfg.model} wide/deep network (width {self.width}, depth {self.depth}, {cfg.decision})",
+            preset=preset,
         )
         self.model = cfg.model
         self.templates = templates
@@ -448,6 +395,17 @@ class NetworkJudge(Judge):
 
     def calls_per_match(self) -> int:
         return (0 if self.fixed_roles else 1) + 2 * self.width * self.depth
+
+    def max_calls_per_match(self) -> int:
+        neurons = 2 * self.width * self.depth
+        return (0 if self.fixed_roles else 1) + neurons * (2 if self.cfg.reask else 1)
+
+    def worst_call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        est = self.call_estimates(ctx)
+        if not self.cfg.reask:
+            return est
+        roles = [] if self.fixed_roles else est[:1]
+        return roles + with_reasks(est[len(roles):])  # each neuron may be asked once more
 
     def call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
         count = _token_counter(self.model)
@@ -536,7 +494,8 @@ class NetworkJudge(Judge):
             others = [prev[j] for j in window_neighbours(i, self.width, self.cfg.window) if prev[j].text and prev[j].ok]
         messages = self.neuron_messages(ctx, order, i, role, layer, own, others)
         ev = Evaluation(order, layer, i, role.name)
-        first = await self.backend.complete(self.request(messages))
+        requests = [self.request(messages)]
+        first = await self.backend.complete(requests[0])
         ev.calls.append(first)
         if first.error is not None:
             ev.status, ev.error = "error", first.error
@@ -545,7 +504,8 @@ class NetworkJudge(Judge):
         scores = parse_scores(first.text)
         if scores is None and self.cfg.reask:
             followup = messages + [{"role": "assistant", "content": first.text}, {"role": "user", "content": REASK_PROMPT}]
-            second = await self.backend.complete(self.request(followup))
+            requests.append(self.request(followup))
+            second = await self.backend.complete(requests[-1])
             ev.calls.append(second)
             if second.error is not None:
                 ev.status, ev.error = "error", second.error
@@ -555,6 +515,8 @@ class NetworkJudge(Judge):
                 ev.status = "retried"
                 ev.text = first.text.rstrip() + "\n" + second.text.strip()
         if scores is None:
+            for req in requests:  # asked again on the next run, never replayed from the cache
+                self.backend.forget(req)
             ev.status, ev.error = "unparsed", "no scores in the reply"
             return ev
         ev.score_a, ev.score_b = scores
@@ -636,6 +598,8 @@ class NetworkJudge(Judge):
             first = next((e.error for e in failed if e.status == "error"), None) or "no scores in the replies"
             error = f"{len(failed)} of {len(self.used(evs))} neuron evaluations failed (quorum {self.cfg.quorum:g}): {first}" if any_error else None
             raw = f"no quorum: {len(ok)} of {len(self.used(evs))} evaluations usable"
+            if any_error and all(c.permanent for e in failed if e.status == "error" for c in e.calls if c.error):
+                detail["permanent"] = True
         return Game(
             match_id=ctx.match_id,
             judge=self.name,
@@ -702,12 +666,7 @@ def _token_counter(model: str):
 def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool = False, **options) -> NetworkJudge:
     """Build a network judge from a preset dict; `options` override preset keys and add runtime settings."""
     where = str(Path(base_dir) / f"{name}.toml")
-    runtime = {k: options.pop(k) for k in ("seed", "backoff_base", "backoff_max", "backend") if k in options}
-    merged = {**preset, **{k: v for k, v in options.items() if v is not None and k in NetworkPreset.model_fields}}
-    try:
-        cfg = NetworkPreset(**merged)
-    except ValidationError as e:
-        raise preset_error(where, e, "a network judge", NetworkPreset.model_fields) from None
+    cfg, runtime = parse_settings(NetworkPreset, preset, options, where=where, what="a network judge")
     if cfg.roles and cfg.width is not None and cfg.width > len(cfg.roles):
         raise SpecError(f"{where}: key 'width': {cfg.width} is more than the {len(cfg.roles)} fixed roles (give more roles, or drop width)")
     templates = {
@@ -716,4 +675,4 @@ def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool
         "review": load_template(cfg.review_template, Path(base_dir)),
     }
     backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
-    return NetworkJudge(name, cfg, templates=templates, backend=backend)
+    return NetworkJudge(name, cfg, templates=templates, backend=backend, preset=preset)
