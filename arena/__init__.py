@@ -6,6 +6,8 @@ Public names are re-exported here; importing this package must stay cheap (no li
 from arena.api import (
     Run,
     RunResult,
+    compare_pools,
+    curate_pool,
     evaluate_judge,
     fit_ratings,
     import_pool,
@@ -58,6 +60,8 @@ __all__ = [
     "Usage",
     "Verdict",
     "__version__",
+    "compare_pools",
+    "curate_pool",
     "evaluate_judge",
     "fit_ratings",
     "import_pool",

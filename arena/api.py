@@ -491,3 +491,72 @@ def evaluate_judge(
         time_s=run.total_elapsed_s,
         run={"name": run.run_name, "run_id": run.run_id, "judged": run.judged, "resumed": run.resumed, "db": store.path},
     )
+
+
+def curate_pool(
+    pool: str,
+    out: str,
+    *,
+    size: int,
+    annotator: str | Path | None = None,
+    pilot: str | None = None,
+    threshold: int = 6,
+    balance: str = "none",
+    clusters: int | None = None,
+    seed: int = 0,
+    embedding_model: str | None = None,
+    embedding_api_base: str | None = None,
+    embedding_key_env: str | None = None,
+    replace: bool = False,
+    no_cache: bool = False,
+    db: str | Path | Store | None = None,
+    on_plan: Any = None,
+    on_record: Any = None,
+):
+    """Build pool `out` from the best prompts of pool `pool` (BenchBuilder, Li et al. 2024): an LLM
+    annotator (the model of the judge preset `annotator`, kind llm) answers seven yes/no criteria
+    per prompt, prompts meeting `threshold` are kept up to `size`; `pilot` (a run on `pool`) takes
+    the prompts on which its models differ most first. See `arena.curate.curate_pool` for the
+    options; `on_plan(CurationPlan)` runs before any call (raise to stop), `on_record` after each
+    annotation. Returns `arena.curate.CurationResult`. Raises BadInput (size outside 1..pool size,
+    threshold outside 0-7, ...) before any call, RunFailed (exit 3) when annotator calls fail."""
+    from arena.curate import curate_pool as _curate_pool
+    from arena.curate import load_annotator
+
+    store, opened = _open(db, create=False)
+    try:
+        ann = load_annotator(annotator, store=store, no_cache=no_cache) if annotator else None
+        return _curate_pool(
+            store, pool, out, ann, size=size, threshold=threshold, n_clusters=clusters, seed=seed, balance=balance,
+            embedding_model=embedding_model, embedding_api_base=embedding_api_base, embedding_key_env=embedding_key_env,
+            pilot_run=pilot, replace=replace, on_plan=on_plan, on_record=on_record,
+        )
+    finally:
+        if opened:
+            store.close()
+
+
+def compare_pools(
+    pool_a: str,
+    pool_b: str,
+    run_a: str,
+    run_b: str,
+    *,
+    reference: str | Path | None = None,
+    replicates: int = 50,
+    bootstrap: int = 200,
+    seed: int = 0,
+    db: str | Path | Store | None = None,
+) -> dict:
+    """Benchmark quality of two pools, each judged in one run of the same models, side by side:
+    separability, agreement with confidence, Brier score, Spearman (against `reference`, a CSV
+    ranking), mean CI width and that width at 1,000 judge calls, each with a 95% interval from
+    `replicates` prompt resamples. See `arena.reports.pool_compare.compare_pools`."""
+    from arena.reports.pool_compare import compare_pools as _compare_pools
+
+    store, opened = _open(db, create=False)
+    try:
+        return _compare_pools(store, pool_a, pool_b, run_a, run_b, reference=reference, n_outer=replicates, n_boot=bootstrap, seed=seed)
+    finally:
+        if opened:
+            store.close()

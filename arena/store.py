@@ -158,6 +158,31 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
         "key",
         [],
     ),
+    # prompt curation (arena.curate): one annotator's seven criteria per prompt, topic clusters
+    "prompt_annotations": (
+        {
+            "pool": str,
+            "prompt_id": str,
+            "annotator_key": str,
+            "annotator": str,
+            "status": str,
+            "score": int,
+            "criteria": str,
+            "raw": str,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "error": str,
+            "created": float,
+        },
+        ["pool", "prompt_id", "annotator_key"],
+        [],
+    ),
+    "prompt_clusters": (
+        {"pool": str, "prompt_id": str, "cluster": int, "name": str, "method": str},
+        ["pool", "prompt_id"],
+        [],
+    ),
 }
 
 
@@ -284,7 +309,7 @@ class Store:
 
     def delete_pool(self, pool: str) -> None:
         with self.transaction():
-            for table in ("pools", "prompts", "outputs"):
+            for table in ("pools", "prompts", "outputs", "prompt_annotations", "prompt_clusters"):
                 self.db.execute(f"DELETE FROM {table} WHERE pool = ?", [pool])
 
     def require_pool(self, pool: str) -> None:
@@ -305,6 +330,50 @@ class Store:
 
     def models(self, pool: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM outputs WHERE pool = ? ORDER BY model", [pool])]
+
+    # -- prompt annotations and clusters (arena.curate) ---------------------------------------
+    def write_annotation(self, pool: str, annotator_key: str, annotator: str, rec) -> None:
+        """Store one `arena.curate.AnnotationRecord` (replacing an earlier one of the same annotator)."""
+        criteria = None if rec.criteria is None else json.dumps({c: {"met": m, "reason": r} for c, (m, r) in rec.criteria.items()})
+        self.db.execute(
+            "INSERT OR REPLACE INTO prompt_annotations (pool, prompt_id, annotator_key, annotator, status, score, criteria,"
+            " raw, input_tokens, output_tokens, cost_usd, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [pool, rec.prompt_id, annotator_key, annotator, rec.status, rec.score, criteria, rec.raw,
+             rec.input_tokens, rec.output_tokens, rec.cost_usd, rec.error, time.time()],
+        )
+
+    def annotations(self, pool: str, annotator_key: str | None = None) -> list[dict]:
+        """A pool's annotations (`criteria` decoded to {criterion: {met, reason}}), latest first per prompt."""
+        sql = "SELECT * FROM prompt_annotations WHERE pool = ?" + (" AND annotator_key = ?" if annotator_key else "")
+        rows = self._rows(sql + " ORDER BY created DESC", [pool] + ([annotator_key] if annotator_key else []))
+        for r in rows:
+            r["criteria"] = json.loads(r["criteria"]) if r["criteria"] else None
+        return rows
+
+    def copy_annotations(self, src: str, dst: str, annotator_key: str, prompt_ids: set[str]) -> None:
+        """Copy one annotator's annotations of some prompts from pool `src` to pool `dst`."""
+        with self.transaction():
+            for pid in prompt_ids:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO prompt_annotations SELECT ?, prompt_id, annotator_key, annotator, status, score,"
+                    " criteria, raw, input_tokens, output_tokens, cost_usd, error, created FROM prompt_annotations"
+                    " WHERE pool = ? AND prompt_id = ? AND annotator_key = ?",
+                    [dst, src, pid, annotator_key],
+                )
+
+    def write_clusters(self, pool: str, method: str, rows: Iterable[tuple[str, int, str]]) -> None:
+        """Replace a pool's topic clusters: (prompt_id, cluster, cluster name) rows."""
+        with self.transaction():
+            self.db.execute("DELETE FROM prompt_clusters WHERE pool = ?", [pool])
+            self.db.conn.executemany(
+                "INSERT INTO prompt_clusters (pool, prompt_id, cluster, name, method) VALUES (?, ?, ?, ?, ?)",
+                ((pool, pid, c, name, method) for pid, c, name in rows),
+            )
+
+    def clusters(self, pool: str) -> dict[str, tuple[int, str]]:
+        """prompt_id -> (cluster, cluster name) for a curated or clustered pool (empty otherwise)."""
+        rows = self._rows("SELECT prompt_id, cluster, name FROM prompt_clusters WHERE pool = ?", [pool])
+        return {r["prompt_id"]: (r["cluster"], r["name"]) for r in rows}
 
     # -- runs ---------------------------------------------------------------------
     def create_run(self, run_id: str, name: str, spec: dict, spec_hash: str, seed: int) -> None:

@@ -9,6 +9,7 @@ What it answers
   reads the hidden quality marker of each answer (`quality=7`, e.g. in an HTML comment) and
   ends with the label that prefers the higher one (`[[A>>B]]` when the gap is >= 2).
 - Anything else: `Loopback answer to: <start of the last user message>`.
+- `/v1/embeddings`: hashed bag-of-words vectors (`embed`), for litellm's embedding API.
 - A `hook(request) -> Reply | str | None` overrides the rule per request (None falls through).
 
 Faults (each a probability per request, drawn from a seeded generator)
@@ -167,6 +168,19 @@ def sampling_judge(p_flip: float = 0.2, *, seed: int = 0) -> Callable[[Request],
     return hook
 
 
+EMBED_DIM = 32
+
+
+def embed(text: str) -> list[float]:
+    """The loopback embedding of a text: word counts hashed into EMBED_DIM buckets."""
+    import hashlib
+
+    v = [0.0] * EMBED_DIM
+    for word in re.findall(r"[a-z]+", text.lower()):
+        v[hashlib.sha256(word.encode()).digest()[0] % EMBED_DIM] += 1.0
+    return v
+
+
 def default_rule(req: Request) -> str:
     verdict = judge_rule(req)
     if verdict is not None:
@@ -269,6 +283,8 @@ class LoopbackServer:
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/chat/completions", self._handle)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/embeddings", self._embeddings)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, backlog=4096)
@@ -294,6 +310,20 @@ class LoopbackServer:
     # -- handlers --------------------------------------------------------------------------
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "loopback", "object": "model"}]})
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """OpenAI-style embeddings: a bag of words hashed into EMBED_DIM buckets (deterministic),
+        so texts sharing words get similar vectors. Counted in `requests` and `counts["embeddings"]`."""
+        self.requests += 1
+        self.counts["embeddings"] += 1
+        body = json.loads(await request.read())
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [{"object": "embedding", "index": i, "embedding": embed(str(t))} for i, t in enumerate(inputs)]
+        tokens = sum(len(str(t).split()) for t in inputs)
+        return web.json_response(
+            {"object": "list", "data": data, "model": body.get("model", ""), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         index = self.requests

@@ -126,12 +126,18 @@ def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = N
 def category_battles(store, pool: str | None, battles: list) -> dict[str, list]:
     """Battles grouped by their prompt's category (prompts without one left out), sorted by name."""
     categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
-    by_cat: dict[str, list] = {}
+    return group_battles(battles, categories)
+
+
+def group_battles(battles: list, group_of: dict[str, str | None]) -> dict[str, list]:
+    """Battles grouped by `group_of[prompt_id]` (prompts without a group left out), sorted by name
+    (a leading number as a number: cluster "2: ..." before "10: ...")."""
+    by_group: dict[str, list] = {}
     for b in battles:
-        c = categories.get(b.prompt_id)
-        if c:
-            by_cat.setdefault(c, []).append(b)
-    return dict(sorted(by_cat.items()))
+        g = group_of.get(b.prompt_id)
+        if g:
+            by_group.setdefault(g, []).append(b)
+    return dict(sorted(by_group.items(), key=lambda kv: _natural(kv[0])))
 
 
 def _add_variance(report: dict, store, run_id: str, board, battles: list, spec: dict, *, strong_weight: float, n_boot: int, seed: int) -> None:
@@ -290,17 +296,11 @@ def build_report(
 
     _add_variance(report, store, run_id, board, battles, spec, strong_weight=strong_weight, n_boot=n_boot, seed=seed)
 
-    # per-category leaderboards
-    by_cat = category_battles(store, pool, battles)
-    report["categories"] = {}
-    if len(by_cat) > 1:
-        for c, bs in sorted(by_cat.items()):
-            try:
-                cb = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed)
-            except Exception as e:  # noqa: BLE001 - a thin category must not break the report
-                report["warnings"].append(f"category {c}: {e}")
-                continue
-            report["categories"][c] = {"battles": len(bs), "leaderboard": cb.to_records()}
+    # per-category leaderboards, and per topic cluster for a curated (clustered) pool
+    report["categories"] = group_leaderboards(category_battles(store, pool, battles), n_boot, seed, report["warnings"], "category")
+    clusters = store.clusters(pool) if pool and store.pool_exists(pool) else {}
+    names = {pid: f"{c}: {name}" if name else str(c) for pid, (c, name) in clusters.items()}
+    report["clusters"] = group_leaderboards(group_battles(battles, names), n_boot, seed, report["warnings"], "cluster")
     if len(report["categories"]) > 1:
         from arena.ratings import aggregate_rankings, table_from_scores
 
@@ -347,6 +347,29 @@ def build_report(
         for v in decided[::step][:sample]
     ]
     return report
+
+
+def group_leaderboards(by_group: dict[str, list], n_boot: int, seed: int, warnings: list[str], what: str) -> dict:
+    """One leaderboard per group of battles (`group_battles`), when there are at least two groups:
+    {group: {"battles": n, "leaderboard": records}}. A group too thin to rate adds a warning."""
+    from arena.ratings import fit_ratings
+
+    out: dict = {}
+    if len(by_group) > 1:
+        for g, bs in by_group.items():
+            try:
+                board = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed)
+            except Exception as e:  # noqa: BLE001 - a thin group must not break the report
+                warnings.append(f"{what} {g}: {e}")
+                continue
+            out[g] = {"battles": len(bs), "leaderboard": board.to_records()}
+    return out
+
+
+def _natural(key: str) -> tuple:
+    """Sort "10: x" after "2: y": a leading number compares as a number."""
+    head = key.split(":", 1)[0]
+    return (0, int(head), key) if head.isdigit() else (1, 0, key)
 
 
 def _jsonable(obj):
