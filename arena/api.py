@@ -84,6 +84,7 @@ def import_pool(
     *,
     format: str | None = None,
     replace: bool = False,
+    allow_partial: bool = False,
     db: str | Path | Store | None = None,
 ) -> PoolData:
     """Read model-output files into the pool `name` of the store `db`, in one transaction.
@@ -91,13 +92,16 @@ def import_pool(
     `paths`: files or folders in one of the formats `native`, `alpaca_eval`, `arena_hard`, `varco`,
     `jsonl` (detected from the path when `format` is None). Adding files to an existing pool adds
     models and keeps its prompts; `replace=True` drops the pool's prompts and answers first.
-    Returns the `PoolData` read (prompts, outputs, models). Raises `PoolError` (a `BadInput`) with
-    `path:line` for a malformed record; the store is then unchanged."""
+    Prompts are matched across files on `arena.io.prompt_key` (NFC, whitespace collapsed).
+    Returns the `PoolData` read (prompts, outputs, models, each model's `overlap` with the pool's
+    prompts). Raises `PoolError`/`RecordError` (a `BadInput`) with `path:line` or `path:item N`
+    for a malformed record or a multi-turn one, and when a model answers fewer than half of the
+    pool's prompts unless `allow_partial`; the store is then unchanged."""
     from arena.pools import import_pool as _import_pool
 
     store, opened = _open(db)
     try:
-        return _import_pool(store, name, list(paths), format, replace=replace)
+        return _import_pool(store, name, list(paths), format, replace=replace, allow_partial=allow_partial)
     finally:
         if opened:
             store.close()

@@ -274,24 +274,24 @@ def test_bad_label_names_file_line_and_key(cli, tmp_path):
     p = _write_jsonl(tmp_path / "p.jsonl", [{"prompt": "q", "a": "x", "b": "y", "label": "a"}, {"prompt": "q", "a": "x", "b": "y", "label": "maybe"}])
     r = cli("judge", "score", "--verdicts", p, "--pairs", p)
     assert r.code == 2
-    assert r.err == f"Error: {p}: line 2: key 'label': expected a, b or tie, got 'maybe'\n"
+    assert r.err == f"Error: {p}:2: field 'label': expected 'a', 'b' or 'tie', got 'maybe'\n"
 
 
 def test_bad_json_and_unknown_format(cli, tmp_path):
     p = tmp_path / "p.jsonl"
     p.write_text('{"prompt": "q", "a": "x", "b": "y", "label": "a"}\n{"prompt": \n')
     r = cli("judge", "score", "--verdicts", p, "--pairs", p)
-    assert r.code == 2 and r.err.startswith(f"Error: {p}: line 2: not valid JSON") and r.err.count("\n") == 1
+    assert r.code == 2 and r.err.startswith(f"Error: {p}:2: invalid JSON") and r.err.count("\n") == 1
     q = _write_jsonl(tmp_path / "q.jsonl", [{"question": "q", "x": 1}])
     r = cli("judge", "score", "--verdicts", q, "--pairs", q)
-    assert r.code == 2 and r.err.startswith(f"Error: {q}: line 1: cannot tell the pairs format") and r.err.count("\n") == 1
+    assert r.code == 2 and r.err.startswith(f"Error: {q}:1: cannot tell the pairs format") and r.err.count("\n") == 1
 
 
 def test_missing_key_and_verdicts_for_unknown_pair(cli, tmp_path):
     bad = tmp_path / "llm.json"
     bad.write_text(json.dumps([{"input": "q", "output_1": "x", "output_2": "y"}]))
     r = cli("judge", "score", "--verdicts", bad, "--pairs", bad)
-    assert r.code == 2 and r.err == f"Error: {bad}: item 0: key 'label' is missing\n"
+    assert r.code == 2 and r.err == f"Error: {bad}:item 1: missing field 'label'\n"
     v = tmp_path / "v.json"
     v.write_text(json.dumps([{"idx": 99999, "gpt_result": "1"}]))
     r = cli("judge", "score", "--verdicts", v, "--pairs", PANDA)
