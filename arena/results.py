@@ -4,7 +4,6 @@ reliability from one without importing the reliability mode."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from arena.errors import BadInput, NotFound
