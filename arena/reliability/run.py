@@ -122,6 +122,14 @@ class _PairJudge:
         self.inner, self.pairs = judge, pairs
         self.name, self.description = judge.name, judge.description
 
+    def calls_per_match(self) -> int:
+        return self.inner.calls_per_match()
+
+    def max_calls_per_match(self) -> int:
+        """Worst case for the runner's reservations: the pair asked again swapped, each time at the inner judge's worst."""
+        inner = getattr(self.inner, "max_calls_per_match", self.inner.calls_per_match)
+        return 2 * int(inner())
+
     async def judge(self, ctx: MatchContext) -> JudgeResult:
         games = await judge_pair(self.inner, self.pairs[ctx.match_id])
         return JudgeResult(games, combine_games(ctx.match_id, games))
