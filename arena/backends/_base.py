@@ -296,7 +296,8 @@ class Backend(ABC):
                 self.stats.in_flight += 1
                 t0 = time.perf_counter()
                 try:
-                    raw = await asyncio.wait_for(self._call(req, timeout), timeout)
+                    async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for
+                        raw = await self._call(req, timeout)
                     if not (raw.text or "").strip():
                         raise CallError("empty response from the model", retryable=True)
                 except CallError as e:

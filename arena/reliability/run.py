@@ -126,9 +126,11 @@ class _PairJudge:
         return self.inner.calls_per_match()
 
     def max_calls_per_match(self) -> int:
-        """Worst case for the runner's reservations: the pair asked again swapped, each time at the inner judge's worst."""
-        inner = getattr(self.inner, "max_calls_per_match", self.inner.calls_per_match)
-        return 2 * int(inner())
+        # a judge that plays one order is asked again swapped: at most twice its own worst case
+        return 2 * self.inner.max_calls_per_match()
+
+    def worst_call_estimates(self, ctx: MatchContext) -> list:
+        return 2 * list(self.inner.worst_call_estimates(ctx))
 
     async def judge(self, ctx: MatchContext) -> JudgeResult:
         games = await judge_pair(self.inner, self.pairs[ctx.match_id])
