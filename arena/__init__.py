@@ -6,6 +6,8 @@ Public names are re-exported here; importing this package must stay cheap (no li
 from arena.api import (
     Run,
     RunResult,
+    compare_pools,
+    curate_pool,
     evaluate_judge,
     export_verdicts,
     fit_ratings,
@@ -14,6 +16,8 @@ from arena.api import (
     load_run,
     load_spec,
     plan,
+    plan_rejudge,
+    rejudge,
     run_tournament,
 )
 from arena.errors import ArenaError, BadInput
@@ -58,6 +62,8 @@ __all__ = [
     "Usage",
     "Verdict",
     "__version__",
+    "compare_pools",
+    "curate_pool",
     "evaluate_judge",
     "export_verdicts",
     "fit_ratings",
@@ -66,5 +72,7 @@ __all__ = [
     "load_run",
     "load_spec",
     "plan",
+    "plan_rejudge",
+    "rejudge",
     "run_tournament",
 ]

@@ -29,6 +29,8 @@ def member_hook(views: dict[str, str], fallback=None):
             return fallback(req) if fallback else None
         if view == "fail":
             return Reply(status=500)
+        if view == "denied":  # a permanent failure: another attempt cannot fix it
+            return Reply(status=401)
         blocks = req.fenced()
         first = blocks.get("Assistant A's Answer", "")
         label = view if "alpha" in first else swap_label(view)
@@ -190,6 +192,21 @@ def test_a_failing_member_is_excluded_and_quorum_decides(three, loopback):
     assert [g.label for g in r.games] == ["error", "error"]
     assert "2 of 3 members gave no verdict" in r.games[0].error and "broken2" in r.games[0].error
     assert r.verdict.outcome == "unresolved" and r.verdict.label == "error"
+    assert not r.games[0].detail.get("permanent")  # a 500 may pass on the next run: retried then
+
+
+def test_a_panel_fails_permanently_only_when_no_retry_can_reach_the_quorum(three, loopback):
+    for n in ("denied1", "denied2", "flaky"):
+        llm_preset(three, n, loopback)
+    loopback.hook = member_hook({"m1": "A>>B", "denied1": "denied", "denied2": "denied", "flaky": "fail"})
+    _, r = judge_once(panel_preset(three, ["m1", "denied1", "denied2"], name="locked"))
+    assert [g.label for g in r.games] == ["error", "error"]
+    assert all(g.detail.get("permanent") for g in r.games)
+    assert all(m["permanent"] for m in r.games[0].detail["members"] if m["name"].startswith("denied"))
+    # one member's failure is retryable: the panel's is too (its next run may reach the quorum)
+    _, r = judge_once(panel_preset(three, ["m1", "denied1", "flaky"], name="mixed"))
+    assert [g.label for g in r.games] == ["error", "error"]
+    assert not any(g.detail.get("permanent") for g in r.games)
 
 
 def test_inline_nested_network_and_one_order_members(tmp_path, loopback):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import shutil
 import subprocess
@@ -62,11 +63,12 @@ def test_report_formats(store, finished_run, tmp_path):
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "| rank (UB) | model | rating | 95% CI |" in md and "claude-3-opus-20240229" in md
     csv_lines = (tmp_path / "out" / "leaderboard.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("rank_ub,model,rating,ci_low,ci_high") and csv_lines[0].endswith(",category")
-    overall = [line for line in csv_lines[1:] if line.endswith(",")]
+    assert csv_lines[0].startswith("rank_ub,model,rating,ci_low,ci_high") and ",category," in csv_lines[0]
+    rows = list(csv.DictReader(csv_lines))
+    overall = [r for r in rows if r["category"] == ""]
     assert len(overall) == 8  # the overall rows have an empty category; each category's rows follow
     assert set(data["categories"]) == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
-    per_cat = {line.rsplit(",", 1)[1] for line in csv_lines[1:]} - {""}
+    per_cat = {r["category"] for r in rows} - {""}
     assert per_cat == set(data["categories"])
     assert all(f"## Category: {c}" in md for c in data["categories"])
 

@@ -284,7 +284,9 @@ def test_strong_weight_option_for_imports_and_ratings_fit(cli, db_path, tmp_path
     j1 = json.loads((tmp_path / "w1" / "run.json").read_text())
     j3 = json.loads((tmp_path / "w3" / "run.json").read_text())
     assert j1["strong_weight"] == 1 and j3["strong_weight"] == 3
-    assert {r["model"]: r["wins"] for r in j1["leaderboard"]} != {r["model"]: r["wins"] for r in j3["leaderboard"]}
+    # W/L/T count battles either way; the win rate weighs strong wins
+    assert {r["model"]: r["wins"] for r in j1["leaderboard"]} == {r["model"]: r["wins"] for r in j3["leaderboard"]}
+    assert {r["model"]: r["win_rate"] for r in j1["leaderboard"]} != {r["model"]: r["win_rate"] for r in j3["leaderboard"]}
     assert "counts as 1 wins" in (tmp_path / "w1" / "leaderboard.md").read_text()
     # ratings fit: a `label` column with A>>B read as --strong-weight wins
     f = tmp_path / "labels.jsonl"
@@ -293,7 +295,9 @@ def test_strong_weight_option_for_imports_and_ratings_fit(cli, db_path, tmp_path
     one = json.loads(cli("ratings", "fit", f, "-f", "json", "-b", "0", "--strong-weight", "1").out)
     three = json.loads(cli("ratings", "fit", f, "-f", "json", "-b", "0", "--strong-weight", "3").out)
     wins = lambda rows: {r["model"]: r["wins"] for r in rows}  # noqa: E731
-    assert wins(one) == {"a": 2.0, "b": 2.0} and wins(three) == {"a": 4.0, "b": 2.0}
+    rate = lambda rows: {r["model"]: round(r["win_rate"], 4) for r in rows}  # noqa: E731
+    assert wins(one) == wins(three) == {"a": 2, "b": 2}  # W/L/T count battles
+    assert rate(one) == {"a": 0.5, "b": 0.5} and rate(three) == {"a": round(4 / 6, 4), "b": round(2 / 6, 4)}  # 3 + 1 of 6 weighted
 
 
 def test_weight_column_counts_in_the_run(store, tmp_path):

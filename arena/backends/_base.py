@@ -40,8 +40,8 @@ class CompletionRequest:
     timeout: float = 120.0
 
     def key(self) -> str:
-        """The call-cache key: sha256 of (model, messages, params)."""
-        return request_key(self.model, self.messages, self.params)
+        """The call-cache key: sha256 of (model, messages, params, api_base); never the key itself."""
+        return request_key(self.model, self.messages, self.params, self.api_base)
 
 
 @dataclass(slots=True)
@@ -51,6 +51,8 @@ class Completion:
     `cost_usd` is the price of the call (None when the price is unknown); for a cached answer
     it is the price paid when it was first made, and `cached` is True, so a caller sums paid
     and saved money separately. `attempts` counts backend attempts (0 for a cache hit).
+    `permanent` marks an error another attempt cannot fix (HTTP 400/401/403/404, context length
+    exceeded, a missing key): re-running the same call would fail the same way.
     """
 
     text: str
@@ -61,6 +63,7 @@ class Completion:
     cached: bool = False
     attempts: int = 0
     error: str | None = None
+    permanent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -193,6 +196,10 @@ class Backend(ABC):
             hit = self.store.cache_get(key)
             if hit is not None:
                 return self._from_cache(hit)
+        too_long = self.over_input_limit(req)
+        if too_long is not None:  # never sent: it cannot succeed
+            self.stats.errors += 1
+            return Completion(text="", attempts=0, error=too_long, permanent=True)
         result = await self._with_policy(req)
         if result.error is None and self.store is not None:
             # --no-cache bypasses reads, but a fresh answer is still worth keeping
@@ -200,6 +207,25 @@ class Backend(ABC):
                 key or req.key(), req.model, result.text, result.input_tokens, result.output_tokens, result.cost_usd
             )
         return result
+
+    def over_input_limit(self, req: CompletionRequest) -> str | None:
+        """Why `req` cannot be sent (its prompt is longer than the model's input limit from litellm's
+        model information), or None (it fits, or the limit is unknown)."""
+        from arena.backends._pricing import count_tokens, input_limit
+
+        limit = input_limit(req.model)
+        if limit is None:
+            return None
+        n = count_tokens(req.model, req.messages)
+        if n <= limit:
+            return None
+        return f"context length exceeded: the prompt has {n:,} tokens, above {req.model}'s input limit of {limit:,} (not sent)"
+
+    def forget(self, req: CompletionRequest) -> None:
+        """Drop `req`'s answer from the call cache: a reply that held no verdict is asked again on
+        the next run instead of being replayed."""
+        if self.store is not None:
+            self.store.cache_forget(req.key())
 
     async def complete_many(self, reqs: list[CompletionRequest]) -> list[Completion]:
         """Answer many requests concurrently (within the backend's limits), in order."""
@@ -253,7 +279,7 @@ class Backend(ABC):
             failure = await self._prepare_once()
             if failure is not None:
                 self.stats.errors += 1
-                return Completion(text="", attempts=0, error=failure)
+                return Completion(text="", attempts=0, error=failure, permanent=True)
         attempts = 0
         last_error = "no attempt made"
         start = time.perf_counter()
@@ -270,7 +296,8 @@ class Backend(ABC):
                 self.stats.in_flight += 1
                 t0 = time.perf_counter()
                 try:
-                    raw = await asyncio.wait_for(self._call(req, timeout), timeout)
+                    async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for
+                        raw = await self._call(req, timeout)
                     if not (raw.text or "").strip():
                         raise CallError("empty response from the model", retryable=True)
                 except CallError as e:
@@ -312,6 +339,7 @@ class Backend(ABC):
                     latency_s=time.perf_counter() - start,
                     attempts=attempts,
                     error=f"{last_error} (after {attempts} attempt{'s' if attempts != 1 else ''})",
+                    permanent=not retryable,
                 )
             self.stats.retries += 1
             await asyncio.sleep(self.backoff(attempts, retry_after))

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, open_store, print_json
+from arena.cli._common import DbOption, console, open_store, print_json, resolve_run
+from arena.cli._tournament_run import _money
 
 
 def report(
@@ -21,6 +22,10 @@ def report(
     lc: Annotated[bool | None, typer.Option("--lc/--no-lc", help="AlpacaEval's length-controlled win rate against the baseline (default: when the run has a baseline and answer texts).")] = None,
     reference: Annotated[Path | None, typer.Option("--reference", help="CSV of reference scores (a model column, numeric columns; empty = not measured). Default: the spec's.", show_default=False)] = None,
     reference_column: Annotated[list[str] | None, typer.Option("--reference-column", help="Reference column to compare with (repeatable; default every numeric column).", show_default=False)] = None,
+    rejudge: Annotated[int | None, typer.Option("--rejudge", help="First re-judge N of the run's decided matches (planned and priced first; resumable) to split the intervals into prompt sampling and judge noise.", show_default=False)] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature of the replays (an llm judge; default: the judge as run).", show_default=False)] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before re-judging above the spec's confirm_above_usd.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --rejudge: print the plan (calls, tokens, cost) and stop.")] = False,
     db: DbOption = None,
 ) -> None:
     """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs.
@@ -28,6 +33,10 @@ def report(
     With --reference, the ranking is compared with every numeric column of the file (or the
     --reference-column ones) and with their aggregate: Spearman and Kendall with intervals over
     model subsets, and a z-score against the references' agreement with each other (BenchBench).
+
+    With --rejudge N, N matches are judged again first (kept apart from the run's verdicts) and
+    the report shows the judge's self-agreement and how much of each rating's variance is judge
+    noise and how much prompt sampling.
     """
     from arena.errors import BadInput
 
@@ -40,7 +49,7 @@ def report(
         fmt = (format or ["table"])[0]
         if fmt not in ("table", "json"):
             raise BadInput(f"--format: {fmt!r} for compare (expected table or json)")
-        result = compare_runs(store, runs[1], runs[2], bootstrap=bootstrap)
+        result = compare_runs(store, resolve_run(store, runs[1]), resolve_run(store, runs[2]), bootstrap=bootstrap)
         if fmt == "json":
             print_json(result)
         else:
@@ -58,11 +67,71 @@ def report(
         raise BadInput(f"--ties: {ties!r} (expected half or davidson)")
     if reference_column and reference is None:
         raise BadInput("--reference-column: give the reference file with --reference")
-    data = build_report(store, runs[0], bootstrap=bootstrap, anchor=anchor, ties=ties, style=style, lc=lc,
+    if rejudge is None and (temperature is not None or dry_run):
+        raise BadInput(f"{'--temperature' if temperature is not None else '--dry-run'}: only with --rejudge N")
+    run_id = resolve_run(store, runs[0])
+    failed = 0
+    if rejudge is not None:
+        store.close()
+        failed = _rejudge(run_id, rejudge, temperature, yes, dry_run, db)
+        if dry_run:
+            return
+        store = open_store(db, create=False)
+    data = build_report(store, run_id, bootstrap=bootstrap, anchor=anchor, ties=ties, style=style, lc=lc,
                         reference=reference, reference_columns=reference_column)
     paths = write_reports(data, out or Path("reports") / data["run"]["run_id"], formats)
     for p in paths:
         typer.echo(str(p))
+    for e in data.get("variance_sources", []):
+        _print_sources(e)
+    if failed:
+        from arena.errors import RunFailed
+
+        raise RunFailed(f"{failed} re-judged matches failed after retries (left out of the report); run the same command again to retry them")
+
+
+def _rejudge(run: str, n: int, temperature: float | None, yes: bool, dry_run: bool, db) -> int:
+    """Plan, then re-judge; returns how many replays failed after retries."""
+    from arena.api import plan_rejudge
+    from arena.api import rejudge as _rejudge_matches
+
+    plan = plan_rejudge(run, n, temperature=temperature, db=db or None)
+    typer.echo(
+        f"Re-judge plan for {plan.run_id} ({plan.setting}): {plan.requested} matches, {plan.done} already re-judged,"
+        f" {plan.matches} to judge: {plan.judge_calls} judge calls, cost expected {_money(plan.cost_usd_expected)},"
+        f" worst {_money(plan.cost_usd_worst)}" + (" (offline, deterministic judge)" if plan.deterministic else ""),
+        err=True,
+    )
+    if dry_run:
+        return 0
+    result = _rejudge_matches(run, n, temperature=temperature, db=db or None, yes=yes, confirm=_confirm)
+    u = result.usage
+    typer.echo(f"Re-judged {result.judged} matches ({result.failed} failed): {u.calls} paid calls, {u.cached_calls} cached, cost {_money(u.cost_usd)}", err=True)
+    return result.failed
+
+
+def _confirm(plan) -> bool:
+    import sys
+
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(f"Re-judging costs at worst {_money(plan.cost_usd_worst)}. Continue?", abort=True)
+
+
+def _print_sources(e: dict) -> None:
+    a = e["agreement"]
+    if a["rate"] is None:
+        typer.echo(f"Re-judged ({e['setting']}): no decided replay yet ({e['failed']} failed)")
+        return
+    if "kappa" not in e:
+        typer.echo(f"Self-agreement ({e['setting']}): {100 * a['rate']:.1f}% of {a['n']} re-judged matches; {e.get('note', '')}")
+        return
+    share = e.get("judge_share_mean")
+    typer.echo(
+        f"Self-agreement ({e['setting']}): {100 * a['rate']:.1f}% [{100 * a['ci'][0]:.1f}%, {100 * a['ci'][1]:.1f}%] of {a['n']} re-judged matches;"
+        f" judge noise {'-' if share is None else f'{100 * share:.0f}%'} of the rating variance on average, prompt sampling the rest"
+        f" (kappa {e['kappa']:.3f})"
+    )
 
 
 def _print_compare(result: dict) -> None:

@@ -12,7 +12,8 @@ import tomllib
 from pathlib import Path
 
 from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error
+from arena.judges._render import fence_tag, load_template, render_messages
 from arena.resources import bundled_dir, resolve
 
 __all__ = [
@@ -21,9 +22,14 @@ __all__ = [
     "Judge",
     "JudgeResult",
     "combine_games",
+    "fence_tag",
+    "file_digest",
     "list_presets",
     "load_judge",
     "load_preset",
+    "load_template",
+    "preset_error",
+    "render_messages",
     "report_extras",
 ]
 
@@ -35,6 +41,10 @@ def load_preset(name_or_path: str | Path) -> tuple[dict, Path]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not valid TOML: nested too deeply") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read: {e}") from None
     if "kind" not in data:
         raise SpecError(f"{path}: key 'kind' is missing (expected one of: llm, surrogate, network, panel)")
     return data, path

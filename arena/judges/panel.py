@@ -210,6 +210,12 @@ class PanelJudge(Judge):
     def call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
         return [e for m in self.members for e in m.judge.call_estimates(ctx)]
 
+    def worst_call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        return [e for m in self.members for e in m.judge.worst_call_estimates(ctx)]
+
+    def max_calls_per_match(self) -> int:
+        return sum(m.judge.max_calls_per_match() for m in self.members)
+
     async def _member(self, m: Member, ctx: MatchContext) -> JudgeResult | BaseException:
         try:
             return await m.judge.judge(ctx)
@@ -264,6 +270,7 @@ class PanelJudge(Judge):
                     "weight": m.weight if cfg.aggregation == "weighted" else 1.0,
                     "agrees": None,
                     "error": error,
+                    "permanent": label == "error" and bool(gs) and all(g.detail.get("permanent") for g in gs if g.error),
                     "calls": sum(int(g.calls or 0) for g in gs),
                     "input_tokens": sum(int(g.input_tokens or 0) for g in gs),
                     "output_tokens": sum(int(g.output_tokens or 0) for g in gs),
@@ -293,6 +300,10 @@ class PanelJudge(Judge):
                 error = f"{len(failed)} of {len(entries)} members gave no verdict (quorum {need}): " + "; ".join(
                     f"{e['name']}: {e['error'] or e['label']}" for e in failed
                 )
+                # permanent only when no retry can reach the quorum: every member without a vote
+                # failed with an error another attempt cannot fix (HTTP 400/401/404, context length)
+                if all(e["label"] == "error" and e["permanent"] for e in failed):
+                    detail["permanent"] = True
             raw = f"no quorum: {len(votes)} of {len(entries)} members voted (need {need})"
         costs = [g.cost_usd for g in all_games]
         record_cached(detail, (cached_part(g) for g in all_games))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from collections import Counter
 from pathlib import Path
@@ -36,6 +35,53 @@ def read_reference(path: str | Path) -> tuple[dict[str, float], str]:
     return {m: float(v) for m, v in zip(table.models, col) if v == v}, table.tasks[0]
 
 
+COVERAGE_WARN = 0.9
+"""A model that answered fewer than this share of a run's prompts gets a named warning."""
+CONSISTENCY_WARN = 0.6
+"""A judge whose position consistency (both orders agree) is below this gets a named warning."""
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float | None, float | None]:
+    """Wilson score interval (95% by default) of a proportion k/n; (None, None) when n = 0."""
+    if n <= 0:
+        return None, None
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def coverage_warnings(coverage: dict[str, float]) -> list[str]:
+    """`low coverage` warnings for models below `COVERAGE_WARN` of the run's prompts."""
+    return [
+        f"low coverage: {m} answered {100 * c:.0f}% of the prompts (below {100 * COVERAGE_WARN:.0f}%); each missing answer is a forfeit"
+        for m, c in sorted(coverage.items())
+        if c < COVERAGE_WARN
+    ]
+
+
+def judge_bias_warnings(js: dict) -> list[str]:
+    """`judge bias` warnings: position consistency below `CONSISTENCY_WARN`, or a first-slot win rate
+    whose 95% Wilson interval excludes 0.5 (the judge favours one position, as MT-Bench's and
+    Arena-Hard's authors measure it)."""
+    out = []
+    c = js.get("position_consistency")
+    if c is not None and c < CONSISTENCY_WARN:
+        out.append(
+            f"judge bias: position consistency {100 * c:.1f}% is below {100 * CONSISTENCY_WARN:.0f}%"
+            " (the verdict often flips when the answers are swapped)"
+        )
+    lo, hi, r = js.get("first_slot_ci_low"), js.get("first_slot_ci_high"), js.get("first_slot_win_rate")
+    if lo is not None and hi is not None and (lo > 0.5 or hi < 0.5):
+        side = "first" if lo > 0.5 else "second"
+        out.append(
+            f"judge bias: first-slot win rate {100 * r:.1f}% (95% CI {100 * lo:.1f}%-{100 * hi:.1f}%) excludes 50%"
+            f" (the judge favours the answer shown {side})"
+        )
+    return out
+
+
 def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = None) -> dict:
     """Counts of a run's games and verdicts; calls, tokens and cost from `usage` (`Store.usage`),
     summed from the rows when not given."""
@@ -66,6 +112,8 @@ def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = N
         "tie_rate": (sum(1 for v in decided if v["outcome"] == "tie") / len(decided)) if decided else None,
         "position_consistency": (sum(1 for v in two if v["consistent"]) / len(two)) if two else None,
         "first_slot_win_rate": first_slot / judged_orders if judged_orders else None,
+        "first_slot_games": judged_orders,
+        **dict(zip(("first_slot_ci_low", "first_slot_ci_high"), wilson(first_slot, judged_orders))),
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cost_usd": None if usage.cost_usd is None else round(usage.cost_usd, 6),
@@ -78,12 +126,76 @@ def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = N
 def category_battles(store, pool: str | None, battles: list) -> dict[str, list]:
     """Battles grouped by their prompt's category (prompts without one left out), sorted by name."""
     categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
-    by_cat: dict[str, list] = {}
+    return group_battles(battles, categories)
+
+
+def group_battles(battles: list, group_of: dict[str, str | None]) -> dict[str, list]:
+    """Battles grouped by `group_of[prompt_id]` (prompts without a group left out), sorted by name
+    (a leading number as a number: cluster "2: ..." before "10: ...")."""
+    by_group: dict[str, list] = {}
     for b in battles:
-        c = categories.get(b.prompt_id)
-        if c:
-            by_cat.setdefault(c, []).append(b)
-    return dict(sorted(by_cat.items()))
+        g = group_of.get(b.prompt_id)
+        if g:
+            by_group.setdefault(g, []).append(b)
+    return dict(sorted(by_group.items(), key=lambda kv: _natural(kv[0])))
+
+
+def _add_variance(report: dict, store, run_id: str, board, battles: list, spec: dict, *, strong_weight: float, n_boot: int, seed: int) -> None:
+    """How much of a difference is noise: prompts needed per adjacent pair, where the variance
+    comes from (when matches were re-judged), checkpoint monotonicity (the spec's `checkpoints`)."""
+    from arena.errors import RatingError
+    from arena.ratings import checkpoint_monotonicity, prompts_to_separate
+
+    report["separation"] = prompts_to_separate(board, len({b.prompt_id for b in battles}))
+    sources = variance_sources_of_run(store, run_id, board, strong_weight=strong_weight, forfeit=_forfeit(spec), n_boot=n_boot, seed=seed)
+    if sources:
+        report["variance_sources"] = sources
+    if spec.get("checkpoints"):
+        try:
+            report["checkpoints"] = checkpoint_monotonicity(board, spec["checkpoints"])
+        except RatingError as e:
+            report["warnings"].append(str(e))
+
+
+def variance_sources_of_run(store, run_id: str, board, *, strong_weight: float, forfeit: str, n_boot: int, seed: int) -> list[dict]:
+    """For each replay setting of the run (`arena.rejudge`): the judge's self-agreement and the
+    split of the rating variance into prompt sampling and judge noise (`variance_sources`), over
+    the same battles the ratings took (`Store.battles`; forfeits count, with no judge noise)."""
+    from arena.ratings import compile_battles, self_agreement, variance_sources
+    from arena.records import Verdict, battle_of
+
+    replays = store.replays(run_id)
+    if not replays:
+        return []
+    observed = [(m, v, battle_of(m, v, strong_weight=strong_weight, forfeit=forfeit)) for m, v in store.decided(run_id)]
+    observed = [(m, v, b) for m, v, b in observed if b is not None]
+    arrays = compile_battles([b for _, _, b in observed], board.models)
+    index = {m.match_id: i for i, (m, _, _) in enumerate(observed)}
+    judged = [v.outcome in ("a", "b", "tie") for _, v, _ in observed]
+    out = []
+    for setting in sorted({r["setting"] for r in replays}):
+        rows = [r for r in replays if r["setting"] == setting and r["match_id"] in index and judged[index[r["match_id"]]]]
+        ok = [r for r in rows if r["outcome"] in ("a", "b", "tie")]
+        entry: dict = {
+            "setting": setting,
+            "replayed": len(ok),
+            "failed": len(rows) - len(ok),
+            "usage": store.replay_usage(run_id, setting).to_dict(),
+            "agreement": self_agreement([observed[index[r["match_id"]]][1].outcome for r in ok], [r["outcome"] for r in ok]),
+        }
+        entry["deterministic"] = bool(ok) and entry["usage"]["calls"] + entry["usage"]["cached_calls"] == 0
+        if ok and board.boot.shape[0] >= 2:
+            again = [battle_of(observed[index[r["match_id"]]][0], Verdict(r["match_id"], r["outcome"], int(r["strength"] or 0), None, r["label"]),
+                               strong_weight=strong_weight) for r in ok]
+            score = {"a": 1.0, "b": 0.0, "tie": 0.5}
+            entry.update(variance_sources(
+                board, arrays, [index[r["match_id"]] for r in ok], [score[b.outcome] for b in again],
+                [b.weight for b in again], judged=judged, bootstrap=min(n_boot, 1000), seed=seed,
+            ))
+        elif ok:
+            entry["note"] = "no bootstrap replicates (bootstrap = 0): no variance to split"
+        out.append(entry)
+    return out
 
 
 def _add_reference(report: dict, board, ref_path, columns: list[str] | None, *, n_boot: int, seed: int) -> None:
@@ -99,6 +211,23 @@ def _add_reference(report: dict, board, ref_path, columns: list[str] | None, *, 
     ref = {m: float(v) for m, v in zip(table.models, col) if v == v and m in board.ratings}
     agr = agreement(board, ref)
     report["reference"] = {"path": str(ref_path), "column": first["column"], "models": list(ref), **_jsonable(agr)}
+
+
+def _forfeit(spec: dict) -> str:
+    return spec.get("forfeit") or "loss"
+
+
+def _integrity(report: dict, summary: dict, spec: dict) -> None:
+    """Coverage, stop reason, forfeit rule and their warnings, and the judge-bias warnings."""
+    report.update(
+        coverage=summary.get("coverage"),
+        stop_reason=summary.get("stop_reason"),
+        target_reached=summary.get("target_reached"),
+        forfeit=_forfeit(spec),
+    )
+    report["warnings"] += coverage_warnings(report["coverage"] or {})
+    report["judge_bias"] = judge_bias_warnings(report["judge_stats"])
+    report["warnings"] += report["judge_bias"]
 
 
 def build_report(
@@ -147,11 +276,12 @@ def build_report(
     games = store.games(run_id)
     battles, battle_ids = run_battles_with_ids(store, run_id, spec)
     baseline = run_baseline(spec, anchor)
+    summary = run.get("summary") or {}
     report: dict = {
         "arena_version": __version__,
         "python": platform.python_version(),
         "run": {k: run[k] for k in ("run_id", "name", "status", "seed", "started", "finished")},
-        "summary": run.get("summary") or {},
+        "summary": summary,
         "spec": spec,
         "judge": {"preset": judge_preset, "description": judge_preset.get("description") or judge_preset.get("model") or ""},
         "pool": pool,
@@ -165,6 +295,7 @@ def build_report(
         "warnings": [],
         "judge_stats": judge_stats(games, verdicts, store.usage(run_id)),
     }
+    _integrity(report, summary, spec)
     from arena.judges import report_extras
 
     report["judge_stats"].update(report_extras(judge_preset.get("kind"), games))
@@ -176,7 +307,7 @@ def build_report(
         report["warnings"].append(f"baseline {baseline!r} has no decided battles: ratings anchored on the mean")
         baseline = report["baseline"] = None
     board = _fit_board(store, run, battles, battle_ids, baseline, n_boot, seed, ties, style)
-    report["leaderboard"] = board.to_records()
+    report["leaderboard"] = [dict(r, coverage=(report["coverage"] or {}).get(r["model"])) for r in board.to_records()]
     report["warnings"] += list(board.warnings)
     report["models"] = list(board.models)
     if board.style_coefs:
@@ -190,8 +321,13 @@ def build_report(
     }
     report["_board"] = board  # for plots; dropped from JSON
 
-    _add_separation(report, board, battles, spec.get("checkpoints"))
+    _add_variance(report, store, run_id, board, battles, spec, strong_weight=strong_weight, n_boot=n_boot, seed=seed)
+
+    # per-category leaderboards, and per topic cluster for a curated (clustered) pool
     report["categories"] = _category_boards(store, pool, battles, baseline, n_boot, seed, ties, report["warnings"])
+    clusters = store.clusters(pool) if pool and store.pool_exists(pool) else {}
+    names = {pid: f"{c}: {name}" if name else str(c) for pid, (c, name) in clusters.items()}
+    report["clusters"] = group_leaderboards(group_battles(battles, names), n_boot, seed, report["warnings"], "cluster")
     _add_cross_category(report, n_boot, seed)
 
     if lc or (lc is None and baseline is not None):
@@ -234,18 +370,6 @@ def build_report(
         for v in decided[::step][:sample]
     ]
     return report
-
-
-def _add_separation(report: dict, board, battles, checkpoints) -> None:
-    """Prompts needed to separate adjacent models, and checkpoint monotonicity when the spec names checkpoints."""
-    from arena.ratings import checkpoint_monotonicity, prompts_to_separate
-
-    report["separation"] = prompts_to_separate(board, len({b.prompt_id for b in battles}))
-    if checkpoints:
-        try:
-            report["checkpoints"] = checkpoint_monotonicity(board, checkpoints)
-        except RatingError as e:
-            report["warnings"].append(str(e))
 
 
 def _add_cross_category(report: dict, n_boot: int, seed: int) -> None:
@@ -316,6 +440,29 @@ def _add_length_controlled(store, run_id: str, baseline, report: dict, *, requir
             row["lc_standard_error"] = round(got["lc_standard_error"] / 100, 4)
 
 
+def group_leaderboards(by_group: dict[str, list], n_boot: int, seed: int, warnings: list[str], what: str) -> dict:
+    """One leaderboard per group of battles (`group_battles`), when there are at least two groups:
+    {group: {"battles": n, "leaderboard": records}}. A group too thin to rate adds a warning."""
+    from arena.ratings import fit_ratings
+
+    out: dict = {}
+    if len(by_group) > 1:
+        for g, bs in by_group.items():
+            try:
+                board = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed)
+            except Exception as e:  # noqa: BLE001 - a thin group must not break the report
+                warnings.append(f"{what} {g}: {e}")
+                continue
+            out[g] = {"battles": len(bs), "leaderboard": board.to_records()}
+    return out
+
+
+def _natural(key: str) -> tuple:
+    """Sort "10: x" after "2: y": a leading number compares as a number."""
+    head = key.split(":", 1)[0]
+    return (0, int(head), key) if head.isdigit() else (1, 0, key)
+
+
 def _jsonable(obj):
     import numpy as np
 
@@ -331,4 +478,7 @@ def _jsonable(obj):
 
 
 def to_json(report: dict) -> str:
-    return json.dumps(_jsonable({k: v for k, v in report.items() if not k.startswith("_")}), indent=2, ensure_ascii=False, default=str)
+    """The report as strict JSON (run.json): no NaN or Infinity, null instead."""
+    from arena.strict_json import dumps
+
+    return dumps({k: v for k, v in report.items() if not k.startswith("_")}, indent=2)

@@ -5,6 +5,24 @@ from __future__ import annotations
 import csv
 import io
 
+INSUFFICIENT = "insufficient data"
+
+
+def pct(x, digits: int = 1) -> str:
+    """A share as a percentage, `-` when unknown (None)."""
+    return "-" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def consistency(js: dict) -> str:
+    """A judge's position consistency, or why there is none."""
+    c = js.get("position_consistency")
+    return "n/a (one game per match)" if c is None else pct(c)
+
+
+def battles_cell(row: dict) -> str:
+    """The battles count, marked when below the minimum (`arena.ratings.MIN_BATTLES`)."""
+    return f"{row['battles']} ({INSUFFICIENT})" if row.get("insufficient_data") else str(row["battles"])
+
 
 def vs_baseline_text(r: dict) -> str:
     if "win_rate_vs_baseline" not in r:
@@ -17,13 +35,14 @@ def vs_baseline_text(r: dict) -> str:
 
 def _table(rows: list[dict], baseline: str | None) -> list[str]:
     vs = baseline is not None
-    head = "| rank (UB) | model | rating | 95% CI |" + (f" win rate vs {_md(baseline)} (95% CI) |" if vs else "") + " win rate vs field | battles |"
-    lines = [head, "|---:|---|---:|---:|" + ("---:|" if vs else "") + "---:|---:|"]
+    head = ("| rank (UB) | model | rating | 95% CI |" + (f" win rate vs {_md(baseline)} (95% CI) |" if vs else "")
+            + " win rate vs field | W / L / T | battles | coverage |")
+    lines = [head, "|---:|---|---:|---:|" + ("---:|" if vs else "") + "---:|---:|---:|---:|"]
     for r in rows:
         lines.append(
             f"| {r['rank_ub']} | {_md(r['model'])} | {r['rating']:.0f} | {r['ci_low'] - r['rating']:+.0f} / {r['ci_high'] - r['rating']:+.0f} |"
             + (f" {vs_baseline_text(r)} |" if vs else "")
-            + f" {100 * r['win_rate']:.1f}% | {r['battles']} |"
+            + f" {pct(r['win_rate'])} | {r['wins']} / {r['losses']} / {r['ties']} | {battles_cell(r)} | {pct(r.get('coverage'), 0)} |"
         )
     return lines
 
@@ -51,6 +70,9 @@ def leaderboard_markdown(report: dict) -> str:
     lines.append(settings_line(report))
     lines.append("")
     lines += _table(report["leaderboard"], report.get("baseline"))
+    if report.get("stop_reason") or report.get("target_reached") is not None:
+        reached = {True: "yes", False: "no", None: "no target"}[report.get("target_reached")]
+        lines += ["", f"Stopped: {report.get('stop_reason') or 'schedule complete'}; target reached: {reached}."]
     for cat, data in (report.get("categories") or {}).items():
         lines += ["", f"## Category: {_md(cat)} ({data['battles']} battles)", ""]
         lines += _table(data["leaderboard"], report.get("baseline") if any("win_rate_vs_baseline" in r for r in data["leaderboard"]) else None)
@@ -66,6 +88,7 @@ def leaderboard_markdown(report: dict) -> str:
     lines += agreement_markdown(report.get("agreement"))
     lines += cross_category_markdown(report.get("cross_category"))
     lines += variance_markdown(report)
+    lines += variance_sources_markdown(report.get("variance_sources"))
     js = report["judge_stats"]
     lines += [
         "",
@@ -73,6 +96,19 @@ def leaderboard_markdown(report: dict) -> str:
         f" {js['unparsed']} unparsed, {js['unresolved_matches']} unresolved matches, {js['forfeits']} forfeits;"
         f" cost {'unknown' if js['cost_usd'] is None else '$%.4f' % js['cost_usd']}.",
     ]
+    lines.append(
+        f"Position consistency {consistency(js)}, first-slot win rate {pct(js.get('first_slot_win_rate'))}"
+        f" (95% CI {pct(js.get('first_slot_ci_low'))} - {pct(js.get('first_slot_ci_high'))})."
+    )
+    summary = report.get("summary") or {}
+    t = summary.get("totals")
+    if t and (summary.get("invocations") or 1) > 1:
+        money = lambda x: "unknown" if x is None else f"${x:.4f}"  # noqa: E731
+        lines.append(
+            f"Run totals over {summary.get('invocations')} invocations: {t['calls']} paid calls, {t['cached_calls']} cached,"
+            f" tokens {t['input_tokens']:,} in / {t['output_tokens']:,} out, cost {money(t['cost_usd'])};"
+            f" latest invocation: {summary.get('calls')} paid calls, cost {money(summary.get('cost_usd'))}."
+        )
     for name, m in (js.get("member_agreement") or {}).items():
         if m["rate"] is not None:
             lines.append(f"- panel member {name}: agrees with the panel on {100 * m['rate']:.1f}% of {m['n']} games")
@@ -84,6 +120,10 @@ def leaderboard_markdown(report: dict) -> str:
         lines += ["", "Warnings:", *[f"- {w}" for w in report["warnings"]]]
     lines.append("")
     lines.append("Rank (UB) is 1 + the number of models whose lower CI bound is above this model's upper bound.")
+    lines.append(
+        "W / L / T count battles; win rate weighs strong wins. Rows with fewer battles than the minimum are marked"
+        f" \"{INSUFFICIENT}\"; coverage is the share of the run's prompts the model answered (a missing answer is a forfeit)."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -152,6 +192,45 @@ def variance_markdown(report: dict) -> list[str]:
     return lines
 
 
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def variance_sources_markdown(sources: list | None) -> list[str]:
+    """The judge's self-agreement and each rating's variance split into prompt sampling and judge noise."""
+    lines: list[str] = []
+    for e in sources or []:
+        a = e["agreement"]
+        lines += ["", f"## Where the variance comes from (re-judged: {e['replayed']} matches, {e['setting']})", ""]
+        if a["rate"] is None:
+            lines.append(f"No re-judged match decided yet ({e['failed']} failed; re-judge again to retry them).")
+            continue
+        u = e["usage"]
+        cost = "unknown" if u["cost_usd"] is None else f"${u['cost_usd']:.4f}"
+        lines.append(f"Self-agreement: the replay's verdict equals the run's on {a['agree']} of {a['n']} matches,"
+                     f" {100 * a['rate']:.1f}% [{100 * a['ci'][0]:.1f}%, {100 * a['ci'][1]:.1f}%] (95% Wilson)."
+                     f" Replays: {u['calls']} paid calls ({u['cached_calls']} cached), cost {cost}.")
+        if e.get("deterministic"):
+            lines.append("The judge made no completion call (offline, deterministic): a replay reproduces its verdict, so judge noise is zero.")
+        if "kappa" not in e:
+            lines.append(f"Variance not split: {e.get('note', 'no bootstrap replicates')}.")
+            continue
+        ci = e.get("kappa_ci")
+        ci_text = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        lines += [f"Judge noise as a share of the Bernoulli variance the ratings imply: kappa = {e['kappa']:.3f}{ci_text}."
+                  " Variance in Elo points squared; total = the prompt bootstrap's, judge noise from the replays"
+                  " (sandwich over the Bradley-Terry score equations), prompt sampling = total - judge noise.", "",
+                  "| model | total var | prompt sampling | judge noise | judge share |", "|---|---:|---:|---:|---:|"]
+        for r in e["models"]:
+            lines.append(f"| {_md(r['model'])} | {r['total_var']:.1f} | {r['prompt_var']:.1f} | {r['judge_var']:.1f} | {_pct(r['judge_share'])} |")
+        if e["pairs"]:
+            lines += ["", "| adjacent pair | difference | judge share of its variance | prompts needed with a noiseless judge |", "|---|---:|---:|---:|"]
+            for p in e["pairs"]:
+                need = "-" if p["prompts_needed_noiseless_judge"] is None else str(p["prompts_needed_noiseless_judge"])
+                lines.append(f"| {_md(p['model_a'])} > {_md(p['model_b'])} | {p['difference']:.1f} | {_pct(p['judge_share'])} | {need} |")
+    return lines
+
+
 def _md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
@@ -160,9 +239,9 @@ def leaderboard_csv(report: dict) -> str:
     """The leaderboard as CSV: the overall rows (`category` empty), then each category's rows;
     `win_rate_vs_baseline` and its bounds are filled for runs with a baseline (named in `baseline`)."""
     buf = io.StringIO()
-    cols = ["rank_ub", "model", "rating", "ci_low", "ci_high", "win_rate", "pred_win_rate", "battles", "wins", "losses", "ties",
+    cols = ["rank_ub", "model", "rating", "ci_low", "ci_high", "win_rate", "pred_win_rate", "battles", "wins", "losses", "ties", "score",
             "rank_lo", "rank_hi", "baseline", "win_rate_vs_baseline", "win_rate_vs_baseline_low", "win_rate_vs_baseline_high",
-            "lc_win_rate", "lc_standard_error", "strong_weight", "category"]
+            "lc_win_rate", "lc_standard_error", "strong_weight", "category", "coverage", "insufficient_data"]
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     extra = {"baseline": report.get("baseline") or "", "strong_weight": report.get("strong_weight", 3.0)}

@@ -18,6 +18,7 @@ A spec (see `tournaments/demo.toml`)::
     baseline = "gpt4_0613"        # optional: ratings anchored on it, win rate against it reported
     ties = "half"                 # or "davidson" (Davidson's tie model)
     style = false                 # true: style control (length and markdown covariates)
+    forfeit = "loss"              # a model with no usable answer loses that match ("skip": left out)
 
     [scheduler]
     kind = "single-elimination"   # round-robin, anchored, swiss, adaptive
@@ -101,6 +102,7 @@ class TournamentSpec(BaseModel):
     baseline: str | None = Field(default=None, min_length=1)
     ties: Literal["half", "davidson"] = "half"
     style: bool = False
+    forfeit: Literal["loss", "skip"] = "loss"  # a model without a usable answer loses that match, or it is left out
     description: str = ""
 
     _path: Path | None = PrivateAttr(default=None)
@@ -209,6 +211,8 @@ def load_spec(path_or_name: str | Path) -> TournamentSpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not valid TOML: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: cannot read: {e}") from None
     if "name" not in data:

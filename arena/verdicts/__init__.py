@@ -167,9 +167,9 @@ def run_battles(store, run_id: str, spec: dict | None = None) -> list[Battle]:
 
 def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str | None = None) -> tuple[list[Battle], list[str]]:
     """`run_battles` and, aligned with it, the match id each battle came from. `unit` ("match" or
-    "game") overrides the spec's `battle_unit`."""
-    from arena.ratings import battles_from_verdicts
-    from arena.records import LABEL_SCORE
+    "game") overrides the spec's `battle_unit`. Verdicts become battles by `records.battle_of`
+    (a forfeit is a loss of the side without an answer, or left out with the spec's `forfeit = "skip"`)."""
+    from arena.records import LABEL_SCORE, battle_of
 
     run = store.get_run(run_id)
     rid = run["run_id"]
@@ -189,15 +189,15 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
             out.append(Battle(m["prompt_id"], m["model_a"], m["model_b"], outcome, w, g["judge"]))  # type: ignore[arg-type]
             ids.append(g["match_id"])
         return out, ids
-    verdicts = store.verdicts(rid)
-    battles = battles_from_verdicts(verdicts, strong_weight=sw)
-    ids = [v["match_id"] for v in verdicts if v["outcome"] in ("a", "b", "tie")]
+    forfeit = spec.get("forfeit") or "loss"
     weights = _game_weights(store, rid)
     judges = store.match_judges(rid)
-    battles = [
-        Battle(b.prompt_id, b.model_a, b.model_b, b.outcome, b.weight * weights.get(mid, 1.0), judges.get(mid, ""))
-        for b, mid in zip(battles, ids)
-    ]
+    battles, ids = [], []
+    for m, v in store.decided(rid):
+        b = battle_of(m, v, strong_weight=sw, forfeit=forfeit)
+        if b is not None:
+            battles.append(Battle(b.prompt_id, b.model_a, b.model_b, b.outcome, b.weight * weights.get(m.match_id, 1.0), judges.get(m.match_id, "")))
+            ids.append(m.match_id)
     return battles, ids
 
 

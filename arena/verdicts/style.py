@@ -11,7 +11,8 @@ from arena.records import Battle
 def run_style_features(store, run: dict, battles: list[Battle], match_ids: list[str]):
     """`StyleFeatures` aligned with `battles` (from `run_battles_with_ids`): the counts of each
     battle's two answers from the run's pool, or Chatbot Arena's `conv_metadata` recorded with an
-    imported battle. Raises `BadInput` naming the first battle that has neither."""
+    imported battle. A forfeit's missing answer counts as an empty one (no length, no markdown).
+    Raises `BadInput` naming the first battle that has neither."""
     from arena.ratings import STYLE_NAMES, conv_metadata_counts, style_counts, style_from_counts
 
     rid = run["run_id"]
@@ -25,9 +26,12 @@ def run_style_features(store, run: dict, battles: list[Battle], match_ids: list[
             meta[mid] = json.loads(detail)["meta"]["conv_metadata"]
         except (ValueError, KeyError, TypeError):
             continue
+    forfeits = {v["match_id"] for v in store.verdicts(rid) if str(v["outcome"]).startswith("forfeit")}
     ca, cb = [], []
     for b, mid in zip(battles, match_ids):
         ta, tb = answers.get((b.prompt_id, b.model_a)), answers.get((b.prompt_id, b.model_b))
+        if mid in forfeits:
+            ta, tb = ta or "", tb or ""
         if ta is not None and tb is not None:
             ca.append(style_counts(ta))
             cb.append(style_counts(tb))
