@@ -11,8 +11,10 @@ when the budget is raised.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -20,9 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena.backends._base import RETRY_AFTER_MAX_S, pause_left
+from arena.errors import ArenaError
 from arena.judges._base import cached_part
+from arena.names import slug
 from arena.records import Game, Match, MatchContext, Output, Prompt, Verdict
 from arena.resources import bundled_dir
+from arena.store import LEASE_HEARTBEAT_S, describe_sqlite_error
 
 # -- events --------------------------------------------------------------------------------------
 
@@ -61,6 +67,8 @@ class RunStats:
     rounds: Counter = field(default_factory=Counter)  # round -> matches decided
     rounds_released: Counter = field(default_factory=Counter)
     stop_reason: str | None = None
+    paused_s: float = 0.0  # seconds a provider's Retry-After (capped) or a backoff still pauses calls
+    paused_cap_s: float = 0.0  # that cap (Policy.retry_after_max)
 
     @property
     def elapsed(self) -> float:
@@ -77,7 +85,7 @@ class MatchDecided:
 
 @dataclass(slots=True)
 class RunEvent:
-    kind: str  # "started", "decided", "released", "finished"
+    kind: str  # "started", "decided", "released", "tick" (once a second while waiting), "finished"
     stats: RunStats
     decided: MatchDecided | None = None
 
@@ -168,11 +176,11 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     if existing is not None:
         return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"])
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    run_id = f"{spec.name}-{stamp}-{ident[:6]}"
-    n = 1
+    base = f"{slug(spec.name)}-{stamp}-{ident[:6]}"  # a run id names its reports folder: never a path
+    run_id, n = base, 1
     while store.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
         n += 1
-        run_id = f"{spec.name}-{stamp}-{ident[:6]}-{n}"
+        run_id = f"{base}-{n}"
     prepared = PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident, judge_preset=judge_preset)
     if create:
         create_run(store, prepared)
@@ -189,6 +197,56 @@ def create_run(store, prepared: PreparedRun) -> None:
         prepared.run_id, spec.name, {"spec": spec_json, "judge": prepared.judge_preset, "pool": prepared.pool}, prepared.spec_hash, spec.seed
     )
     prepared.created = True
+
+
+# -- one writer per run ---------------------------------------------------------------------------
+
+
+class RunBusy(ArenaError):
+    """Another live process holds the run's lease."""
+
+
+class RunLease:
+    """The store's lease on one run for this process: `acquire` (or raise RunBusy / wait),
+    `keep()` (an asyncio task refreshing the heartbeat every LEASE_HEARTBEAT_S) and `release`.
+    A lease without a heartbeat for LEASE_STALE_S (60 s), or whose process is gone, is taken over."""
+
+    def __init__(self, store, run_id: str) -> None:
+        import os
+        import socket
+        import uuid
+
+        self.store, self.run_id = store, run_id
+        self.owner = f"{os.getpid()}@{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.held = False
+
+    def acquire(self, *, wait: bool = False, poll_s: float = 2.0, on_wait: Callable[[str], None] | None = None) -> None:
+        """Hold the lease; raises RunBusy ("run R is in progress in process P since T") unless `wait`."""
+        told = False
+        while True:
+            holder = self.store.acquire_lease(self.run_id, self.owner)
+            if holder is None:
+                self.held = True
+                return
+            since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder["since"]))
+            what = f"run {self.run_id} is in progress in process {holder['pid']} on {holder['host']} since {since}"
+            if not wait:
+                raise RunBusy(f"{what}; wait for it to end, or pass --wait to resume it then")
+            if on_wait is not None and not told:
+                on_wait(what)
+                told = True
+            time.sleep(poll_s)
+
+    async def keep(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_HEARTBEAT_S)
+            self.store.heartbeat(self.run_id, self.owner)
+
+    def release(self) -> None:
+        if self.held:
+            with contextlib.suppress(Exception):  # a full disk must not hide the error that ended the run
+                self.store.release_lease(self.run_id, self.owner)
+            self.held = False
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -293,6 +351,25 @@ class Runner:
         return m, result.verdict, result.games
 
     async def run(self) -> RunStats:
+        """Judge until the scheduler is done, the budget is spent or `stop` is set.
+
+        A store failure (a full disk, a damaged file) stops the run: the matches in flight are
+        cancelled, the run is marked `interrupted` (resumable) and a StoreError / DiskFull is
+        raised; every verdict already written is whole (one transaction each)."""
+        self._inflight: set[asyncio.Task] = set()
+        try:
+            return await self._run()
+        except sqlite3.Error as e:
+            for t in self._inflight:
+                t.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                self.store.set_run_status(self.p.run_id, "interrupted")
+            self.p.status = "interrupted"
+            raise describe_sqlite_error(self.store.path, e) from None
+
+    async def _run(self) -> RunStats:
         store, run_id = self.store, self.p.run_id
         stored: dict[str, Verdict] = {}
         for r in store.verdicts(run_id):
@@ -310,7 +387,7 @@ class Runner:
         queue: deque[Match] = deque(self.scheduler.start())
         self._release(list(queue))
         self._record_forfeits()
-        inflight: set[asyncio.Task] = set()
+        inflight = self._inflight
         decided: list[tuple[Match, Verdict]] = []
         while True:
             while queue and len(inflight) < self.concurrency and not self.stop.is_set():
@@ -339,9 +416,18 @@ class Runner:
                 continue
             if not inflight:
                 break
-            done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            done, inflight = await asyncio.wait(inflight, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            self._inflight = inflight
             self.stats.in_flight = len(inflight)
+            self.stats.paused_s = pause_left()
+            self.stats.paused_cap_s = RETRY_AFTER_MAX_S
+            if not done:
+                self.on_event(RunEvent("tick", self.stats))  # the dashboard shows pauses as they run
+                continue
             for task in done:
+                if task.cancelled():  # Ctrl-C during a pause: nothing paid, the match stays pending
+                    self.stop.set()
+                    continue
                 m, v, games = task.result()
                 store.record_verdict(run_id, v, games)
                 self._count(games, v)

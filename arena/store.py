@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from arena.errors import NotFound
+from arena.errors import BadInput, NotFound
 from arena.records import SCHEMA_VERSION, Game, Match, Output, Prompt, Verdict
 
 DEFAULT_DB = "arena.db"
@@ -107,6 +107,14 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
         ["run_id", "match_id"],
         [],
     ),
+    # one writer per run: the process executing a run holds its lease (see Store.acquire_lease)
+    "leases": (
+        {"run_id": str, "owner": str, "pid": int, "host": str, "since": float, "heartbeat": float},
+        "run_id",
+        [],
+    ),
+    # judge calls being made now, so a second process needing the same call waits for its answer
+    "calls_in_flight": ({"key": str, "owner": str, "started": float, "deadline": float}, "key", []),
     "call_cache": (
         {
             "key": str,
@@ -129,28 +137,127 @@ def request_key(model: str, messages: list[dict], params: dict) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-class Store:
-    """A handle on one arena database file (or `:memory:`)."""
+class StoreError(BadInput):
+    """The database file is unusable: not SQLite, damaged, unwritable, newer, or its disk is full."""
 
-    def __init__(self, path: str | Path | None = None, *, create: bool = True) -> None:
+
+class DiskFull(StoreError):
+    """The disk (or the database's size limit) is full; the transaction in progress was rolled back."""
+
+
+def describe_sqlite_error(path: str, e: BaseException) -> StoreError:
+    """A sqlite3 error as one line naming the file and what is wrong with it."""
+    msg = str(e)
+    low = msg.lower()
+    code = getattr(e, "sqlite_errorcode", None)
+    if "disk is full" in low or code == 13:  # SQLITE_FULL
+        return DiskFull(f"the disk holding {path} is full: nothing of the last step was written; free space and run the command again")
+    if "not a database" in low or "malformed" in low or code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return StoreError(f"{path}: not an arena database, or a damaged one (SQLite says: {msg}); point --db at another file")
+    if "readonly" in low or "read-only" in low or code == 8:
+        return StoreError(f"{path}: the database (or its folder) is read-only; arena needs to write next to it (its -wal file)")
+    if "unable to open" in low or code == 14:
+        what = "is a folder" if Path(path).is_dir() else "cannot be opened (check the folder exists and is writable)"
+        return StoreError(f"{path}: {what}; --db expects an arena database file")
+    if "locked" in low or "busy" in low:
+        return StoreError(f"{path}: the database is locked by another process for too long; try again")
+    return StoreError(f"{path}: SQLite error: {msg}")
+
+
+# How long a run's lease lives without a heartbeat before another process may take it over.
+# The holder beats every LEASE_HEARTBEAT_S; a process killed with SIGKILL leaves a lease that
+# goes stale after LEASE_STALE_S (or at once, when its pid is gone on the same host).
+LEASE_HEARTBEAT_S = 10.0
+LEASE_STALE_S = 60.0
+# A judge call registered as in flight by another process is waited for at most this long
+# past its own timeout; then it counts as abandoned and this process makes the call.
+INFLIGHT_GRACE_S = 30.0
+
+
+_LAST_PATH = [DEFAULT_DB]
+
+
+def last_path() -> str:
+    """The database file the last Store opened (for naming it in an error raised outside the store)."""
+    return _LAST_PATH[0]
+
+
+class Store:
+    """A handle on one arena database file (or `:memory:`).
+
+    `create=False`: the file must exist (NotFound otherwise). `readonly=True` (commands that
+    only read) also never writes: no folder, no file, no table is created, and a file that is
+    not an arena database is a StoreError. Every SQLite failure while opening is a StoreError
+    naming the file (exit 2).
+    """
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = True, readonly: bool = False) -> None:
+        create = create and not readonly
         path = str(path if path is not None else default_db_path())
         self.path = path
+        _LAST_PATH[0] = path
+        self.readonly = readonly
+        self.immutable = False
         if path != ":memory:":
             p = Path(path)
+            if p.is_dir():
+                raise StoreError(f"{path}: is a folder; --db expects an arena database file")
             if not create and not p.exists():
                 raise NotFound(f"{path}: no arena database here (run `arena pool import` or `arena tournament run` first)")
-            if p.parent and not p.parent.exists():
-                p.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.db = sqlite_utils.Database(conn)
-        if path != ":memory:":
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=10000")
-        self._ensure_schema()
+            if p.exists() and not os.access(p, os.R_OK):
+                raise StoreError(f"{path}: cannot be read (permission denied)")
+            if p.exists() and not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+                if not readonly:
+                    raise StoreError(f"{path}: the database (or its folder) is read-only; arena needs to write next to it (its -wal file)")
+                self.immutable = True
+            if create and not p.parent.exists():
+                try:
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise StoreError(f"{path}: cannot create its folder: {e.strerror or e}") from None
+        try:
+            if self.immutable:
+                # a read-only file or folder: no -wal/-shm can be made, so read it as immutable
+                conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+            else:
+                conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            if path != ":memory:" and not create:
+                self._check_arena_file()  # before any pragma that writes
+            if path != ":memory:" and not self.immutable:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            if not readonly:
+                self._ensure_schema()
+        except sqlite3.Error as e:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise describe_sqlite_error(path, e) from None
+        except StoreError:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
 
     # -- schema -----------------------------------------------------------------
+    def _check_arena_file(self) -> None:
+        """A read-only open: the file must already be an arena database of a version we read."""
+        names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in names or "runs" not in names:
+            raise StoreError(f"{self.path}: an SQLite file, but not an arena database (no meta/runs tables)")
+        self._check_version(self.get_meta("schema_version"))
+
+    def _check_version(self, version: str | None) -> None:
+        if version is not None and (not version.isdigit() or int(version) > SCHEMA_VERSION):
+            raise StoreError(
+                f"{self.path}: schema version {version} is newer than this arena reads ({SCHEMA_VERSION}); upgrade arena"
+            )
+
     def _ensure_schema(self) -> None:
+        # check the version before touching anything: a newer database is left as it is
+        names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" in names:
+            self._check_version(self.get_meta("schema_version"))
         with self.transaction():
             for table, (columns, pk, indexes) in SCHEMA.items():
                 t = self.db[table]
@@ -161,10 +268,8 @@ class Store:
             version = self.get_meta("schema_version")
             if version is None:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
-            elif int(version) > SCHEMA_VERSION:
-                raise NotFound(
-                    f"{self.path}: schema version {version} is newer than this arena ({SCHEMA_VERSION}); upgrade arena"
-                )
+            else:
+                self._check_version(version)
 
     @property
     def schema_version(self) -> int:
@@ -188,10 +293,16 @@ class Store:
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (SQLITE_FULL)
+                conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         self.db.conn.close()
@@ -386,11 +497,75 @@ class Store:
             [key, model, response, input_tokens, output_tokens, cost_usd, time.time()],
         )
 
+    # -- leases: one writer per run ---------------------------------------------------------
+    def acquire_lease(self, run_id: str, owner: str, *, now: float | None = None) -> dict | None:
+        """Take run `run_id`'s lease for `owner` (`pid@host`); returns None when taken, else the
+        live holder's row ({owner, pid, host, since, heartbeat}). A lease whose heartbeat is older
+        than LEASE_STALE_S, or whose process is gone on this host, is stale and taken over."""
+        import socket
+
+        now = time.time() if now is None else now
+        pid, host = os.getpid(), socket.gethostname()
+        with self.transaction():
+            rows = self._rows("SELECT * FROM leases WHERE run_id = ?", [run_id])
+            if rows and rows[0]["owner"] != owner and not _lease_stale(rows[0], now):
+                return rows[0]
+            self.db.execute(
+                "INSERT OR REPLACE INTO leases (run_id, owner, pid, host, since, heartbeat) VALUES (?, ?, ?, ?, ?, ?)",
+                [run_id, owner, pid, host, now, now],
+            )
+        return None
+
+    def heartbeat(self, run_id: str, owner: str) -> bool:
+        """Refresh the lease; False when it is no longer ours (taken over after going stale)."""
+        cur = self.db.execute("UPDATE leases SET heartbeat = ? WHERE run_id = ? AND owner = ?", [time.time(), run_id, owner])
+        return cur.rowcount == 1
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        self.db.execute("DELETE FROM leases WHERE run_id = ? AND owner = ?", [run_id, owner])
+
+    # -- calls in flight across processes ----------------------------------------------------------
+    def claim_call(self, key: str, owner: str, timeout_s: float) -> bool:
+        """Register call `key` as being made by `owner`; False when another live owner has it
+        (its deadline, `timeout_s` plus INFLIGHT_GRACE_S after it started, has not passed)."""
+        now = time.time()
+        with self.transaction():
+            row = self.db.execute("SELECT owner, deadline FROM calls_in_flight WHERE key = ?", [key]).fetchone()
+            if row is not None and row[0] != owner and row[1] > now:
+                return False
+            self.db.execute(
+                "INSERT OR REPLACE INTO calls_in_flight (key, owner, started, deadline) VALUES (?, ?, ?, ?)",
+                [key, owner, now, now + timeout_s + INFLIGHT_GRACE_S],
+            )
+        return True
+
+    def call_in_flight(self, key: str) -> bool:
+        row = self.db.execute("SELECT deadline FROM calls_in_flight WHERE key = ?", [key]).fetchone()
+        return row is not None and row[0] > time.time()
+
+    def release_call(self, key: str, owner: str) -> None:
+        self.db.execute("DELETE FROM calls_in_flight WHERE key = ? AND owner = ?", [key, owner])
+
     # -- helpers -------------------------------------------------------------------------
     def _rows(self, sql: str, params: list | None = None) -> list[dict]:
         cur = self.db.execute(sql, params or [])
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _lease_stale(row: dict, now: float) -> bool:
+    import socket
+
+    if now - (row.get("heartbeat") or 0) > LEASE_STALE_S:
+        return True
+    if row.get("host") == socket.gethostname() and row.get("pid"):
+        try:
+            os.kill(int(row["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, OverflowError, ValueError):
+            return False
+    return False
 
 
 def _run_row(row: dict) -> dict:

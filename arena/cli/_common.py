@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,10 +24,17 @@ DbOption = Annotated[
 ]
 
 
-def open_store(db: str | None, *, create: bool = True):
+def open_store(db: str | None, *, create: bool = True, readonly: bool = False):
+    """The store at --db; `readonly` for commands that only read (they never create or change it)."""
     from arena.store import Store, default_db_path
 
-    return Store(db or default_db_path(), create=create)
+    return Store(db or default_db_path(), create=create, readonly=readonly)
+
+
+def store_exists(db: str | None) -> bool:
+    from arena.store import default_db_path
+
+    return Path(db or default_db_path()).exists()
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -66,7 +74,16 @@ def run_cli(app: typer.Typer, argv: list[str]) -> int:
         typer.echo("Interrupted.", err=True)
         return 130
     except Exception as e:  # click usage errors
+        import sqlite3
+
         import click
+
+        if isinstance(e, sqlite3.Error):  # the store failed mid-command (full disk, damaged file)
+            from arena.store import describe_sqlite_error, last_path
+
+            err = describe_sqlite_error(last_path(), e)
+            typer.echo(f"Error: {err}", err=True)
+            return err.exit_code
 
         if isinstance(e, click.exceptions.ClickException):
             e.show()

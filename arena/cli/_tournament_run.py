@@ -7,19 +7,22 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, store_exists
+from arena.names import slug
 
 
 def _leaderboard_table(report: dict, title: str):
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title)
+    t = Table(title=escape(title))
     for col, just in (("rank (UB)", "right"), ("model", "left"), ("rating", "right"), ("95% CI", "right"), ("win rate", "right"), ("battles", "right")):
         t.add_column(col, justify=just)
     for r in report["leaderboard"]:
         t.add_row(
             str(r["rank_ub"]),
-            r["model"],
+            Text(str(r["model"])),  # a name is data, not rich markup
             f"{r['rating']:.0f}",
             f"{r['ci_low'] - r['rating']:+.0f} / {r['ci_high'] - r['rating']:+.0f}",
             f"{100 * r['win_rate']:.1f}%",
@@ -40,20 +43,16 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the judge call cache (calls are paid again).")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/<run_id>).")] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Games in flight (overrides the spec).", min=1)] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="If another process is running this run, wait for it to end, then resume.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Run a tournament: plan, estimate cost, judge, store, rate, report. Re-running resumes."""
-    import asyncio
-    import signal
-    import sys
+    """Run a tournament: plan, estimate cost, judge, store, rate, report. Re-running resumes.
 
-    from arena.dashboard import make_display
-    from arena.errors import BadInput
+    One process at a time runs a given run (a lease in the store); a second one exits 2 naming
+    the first, or waits with --wait."""
     from arena.judges import load_judge, load_preset
-    from arena.reports import build_report, write_reports
-    from arena.runner import Runner, create_run, prepare_run
-    from arena.tournaments import answered_from_outputs, load_spec, make_scheduler
-    from arena.tournaments.plan import plan_tournament
+    from arena.runner import RunLease, prepare_run
+    from arena.tournaments import load_spec
 
     con = console()
     tspec = load_spec(spec)
@@ -63,6 +62,29 @@ def run(
     preset, _ = load_preset(tspec.judge)
     judge = load_judge(tspec.judge, store=store, no_cache=no_cache)
     prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
+    lease = RunLease(store, prepared.run_id)
+    lease.acquire(wait=wait, on_wait=lambda holder: con.print(f"Waiting: {holder}"))
+    try:
+        _run_leased(con, store, spec, tspec, judge, prepared, lease, yes=yes, plain=plain, out=out)
+    finally:
+        lease.release()
+
+
+def _run_leased(con, store, spec, tspec, judge, prepared, lease, *, yes, plain, out) -> None:
+    """The body of `tournament run` once this process holds the run's lease."""
+    import asyncio
+    import signal
+    import sys
+
+    from arena.backends._base import interrupt_pauses
+    from arena.dashboard import make_display
+    from arena.errors import BadInput
+    from arena.judges import check_env
+    from arena.reports import build_report, write_reports
+    from arena.runner import Runner, create_run
+    from arena.tournaments import answered_from_outputs, make_scheduler
+    from arena.tournaments.plan import plan_tournament
+
     scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
     plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
     p = plan.to_dict() if hasattr(plan, "to_dict") else dict(plan)
@@ -82,6 +104,7 @@ def run(
                 f"the worst-case cost {_money(worst)} is above confirm_above_usd={tspec.confirm_above_usd}; pass --yes to run without asking"
             )
         typer.confirm(f"Worst case {_money(worst)}. Continue?", abort=True)
+    check_env(judge, str(judge.preset_path or tspec.judge))  # before any call: one line naming the variable
     create_run(store, prepared)
 
     display = make_display(True if plain else None, strong_weight=tspec.strong_weight)
@@ -95,6 +118,7 @@ def run(
             nonlocal interrupts
             interrupts += 1
             runner.stop.set()
+            interrupt_pauses()  # a Retry-After pause or a backoff ends now (nothing paid for those calls)
             if interrupts > 1:
                 for t in asyncio.all_tasks(loop):
                     t.cancel()
@@ -103,9 +127,11 @@ def run(
             loop.add_signal_handler(signal.SIGINT, on_sigint)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
             pass
+        beat = asyncio.ensure_future(lease.keep())
         try:
             await runner.run()
         finally:
+            beat.cancel()
             await judge.aclose()
 
     try:
@@ -119,9 +145,16 @@ def run(
             f" Run `arena tournament run {spec}` again to resume."
         )
         raise typer.Exit(130)
-    report = build_report(store, prepared.run_id)
-    out_dir = out or Path("reports") / prepared.run_id
-    paths = write_reports(report, out_dir)
+    out_dir = out or Path("reports") / slug(prepared.run_id)
+    try:
+        report = build_report(store, prepared.run_id)
+        paths = write_reports(report, out_dir)
+    except KeyboardInterrupt:
+        con.print(
+            f"Interrupted while writing the reports: run {prepared.run_id} is {prepared.status} and stored."
+            f" Write the reports again with `arena report {prepared.run_id}`."
+        )
+        raise typer.Exit(130) from None
     con.print(_leaderboard_table(report, f"{tspec.name}: {len(report['leaderboard'])} models, {report['battles']} battles"))
     ref = report.get("reference")
     if ref:
@@ -146,9 +179,8 @@ def list_runs(
     db: DbOption = None,
 ) -> None:
     """List tournament runs in the store, newest first."""
-    store = open_store(db)
     rows = []
-    for r in store.list_runs():
+    for r in open_store(db, readonly=True).list_runs() if store_exists(db) else []:
         s = r.get("summary") or {}
         rows.append(
             {
@@ -181,7 +213,7 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Status, progress and cost of one run."""
-    store = open_store(db, create=False)
+    store = open_store(db, readonly=True)
     r = store.get_run(run_id)
     rid = r["run_id"]
     counts = dict(store.db.execute("SELECT status, COUNT(*) FROM matches WHERE run_id = ? GROUP BY status", [rid]).fetchall())

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, store_exists
 
 NAME = "pool"
 app = typer.Typer(help="Prompt pools: import model outputs, show coverage, list, export.", no_args_is_help=True)
@@ -49,8 +49,7 @@ def list_(
     db: DbOption = None,
 ) -> None:
     """List the pools in the store."""
-    store = open_store(db)
-    rows = store.list_pools()
+    rows = open_store(db, readonly=True).list_pools() if store_exists(db) else []
     if format is OutFormat.json:
         print_json(rows)
         return
@@ -74,7 +73,7 @@ def show(
 
     from arena.pools import coverage
 
-    store = open_store(db, create=False)
+    store = open_store(db, readonly=True)
     prompts = store.prompts(name)
     outputs = store.outputs(name)
     cov = coverage(prompts, outputs)
@@ -121,7 +120,7 @@ def export(
     from arena.errors import BadInput
     from arena.pools import export_jsonl, write_native
 
-    store = open_store(db, create=False)
+    store = open_store(db, readonly=True)
     prompts, outputs = store.prompts(name), store.outputs(name)
     if format == "jsonl":
         if out is None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from arena.cli._common import DbOption, console, open_store, print_json
+from arena.names import slug
 
 
 def report(
@@ -20,7 +21,7 @@ def report(
     """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs."""
     from arena.errors import BadInput
 
-    store = open_store(db, create=False)
+    store = open_store(db, readonly=True)
     if runs[0] == "compare":
         if len(runs) != 3:
             raise BadInput("compare: expected two runs: `arena report compare RUN_A RUN_B`")
@@ -44,7 +45,7 @@ def report(
     if bad:
         raise BadInput(f"--format: {bad[0]!r} is not a report format (expected one of {', '.join(FORMATS)})")
     data = build_report(store, runs[0], bootstrap=bootstrap)
-    paths = write_reports(data, out or Path("reports") / data["run"]["run_id"], formats)
+    paths = write_reports(data, out or Path("reports") / slug(data["run"]["run_id"]), formats)
     for p in paths:
         typer.echo(str(p))
 

@@ -30,7 +30,7 @@ def load_spec_and_pool(spec_arg: str, db: str | None):
     if pool_source(spec) is None:
         from arena.cli._common import open_store
 
-        store = open_store(db, create=False)
+        store = open_store(db, readonly=True)
     try:
         prompts, outputs = load_spec_pool(spec, store)
     finally:

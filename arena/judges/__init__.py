@@ -11,6 +11,7 @@ import importlib
 import tomllib
 from pathlib import Path
 
+from arena.credentials import check_api_base, missing_env, preset_values
 from arena.errors import SpecError
 from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
 from arena.resources import bundled_dir, resolve
@@ -19,10 +20,12 @@ __all__ = [
     "CallEstimate",
     "Judge",
     "JudgeResult",
+    "check_env",
     "combine_games",
     "list_presets",
     "load_judge",
     "load_preset",
+    "required_env",
 ]
 
 
@@ -35,7 +38,32 @@ def load_preset(name_or_path: str | Path) -> tuple[dict, Path]:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
     if "kind" not in data:
         raise SpecError(f"{path}: key 'kind' is missing (expected one of: llm, surrogate, network, panel)")
+    for url in preset_values(data, "api_base"):  # stored with every run: no credential inside
+        check_api_base(url, f"{path}: key 'api_base'")
     return data, path
+
+
+def required_env(judge: Judge) -> list[str]:
+    """The environment variables (`api_key_env`) a built judge's calls read, panel members included."""
+    names = [n for n in preset_values(getattr(judge, "preset", None) or {}, "api_key_env") if isinstance(n, str)]
+    cfg = getattr(judge, "cfg", None)
+    if isinstance(getattr(cfg, "api_key_env", None), str):
+        names.append(cfg.api_key_env)
+    for member in getattr(judge, "members", None) or []:
+        names += required_env(getattr(member, "judge", member))
+    return sorted(set(names))
+
+
+def check_env(judge: Judge, where: str) -> None:
+    """Raise BadInput naming the first unset `api_key_env` variable, before any call is made
+    (otherwise every game would fail with the same reason, found only in run.json)."""
+    missing = missing_env(required_env(judge))
+    if missing:
+        more = f" (and {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        raise SpecError(
+            f"{where}: key 'api_key_env': the environment variable {missing[0]}{more} is not set;"
+            f" export it with the API key (the key is read from it at call time, never stored)"
+        )
 
 
 def load_judge(name_or_path: str | Path, **options) -> Judge:
@@ -50,6 +78,7 @@ def load_judge(name_or_path: str | Path, **options) -> Judge:
         raise SpecError(f"{path}: key 'kind': unknown judge kind {kind!r} (expected one of: {', '.join(judge_kinds())})") from None
     judge = module.build(preset, name=path.stem, base_dir=path.parent, **options)
     judge.preset = preset  # a panel's fingerprint records it for a member read from a file
+    judge.preset_path = path
     return judge
 
 

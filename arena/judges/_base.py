@@ -39,6 +39,7 @@ class Judge(ABC):
 
     kind: ClassVar[str]
     preset: dict | None = None  # the preset it was built from, when `load_judge` read it from a file
+    preset_path: Path | None = None  # and that file
 
     def __init__(self, name: str, description: str = "") -> None:
         self.name = name

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from arena.judges import Judge, JudgeResult, combine_games, load_judge, load_preset
+from arena.judges import Judge, JudgeResult, check_env, combine_games, load_judge, load_preset
 from arena.judges._base import cached_part
 from arena.records import Game, Match, MatchContext, swap_label
 from arena.reliability.formats import LABEL_PICK, GameRecord, Pair, PairSet
@@ -243,6 +243,7 @@ def evaluate_judge(
     if no_cache:
         options["no_cache"] = True
     judge = load_judge(preset_name, **options)
+    check_env(judge, str(judge.preset_path or preset_name))
 
     async def main() -> EvalRun:
         try:

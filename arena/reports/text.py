@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 
 
 def fmt_rank(row: dict) -> str:
@@ -12,8 +14,11 @@ def fmt_rank(row: dict) -> str:
 
 def leaderboard_markdown(report: dict) -> str:
     run = report["run"]
-    lines = [f"# Leaderboard: {run['name']}", ""]
-    lines.append(f"Run `{run['run_id']}` ({run['status']}), pool `{report.get('pool')}`, judge {report['judge']['description']}, seed {run['seed']}.")
+    lines = [f"# Leaderboard: {_md(run['name'])}", ""]
+    lines.append(
+        f"Run {_md(run['run_id'])} ({run['status']}), pool {_md(report.get('pool'))},"
+        f" judge {_md(report['judge']['description'])}, seed {run['seed']}."
+    )
     lines.append("")
     lines.append("| rank (UB) | model | rating | 95% CI | win rate vs field | battles |")
     lines.append("|---:|---|---:|---:|---:|---:|")
@@ -24,7 +29,7 @@ def leaderboard_markdown(report: dict) -> str:
         )
     ref = report.get("reference")
     if ref:
-        lines += ["", f"Agreement with the reference ranking (`{ref['path']}`, {ref['column']}): Spearman {ref['spearman']:.3f}, Kendall {ref['kendall']:.3f}."]
+        lines += ["", f"Agreement with the reference ranking ({_md(ref['path'])}, {_md(ref['column'])}): Spearman {ref['spearman']:.3f}, Kendall {ref['kendall']:.3f}."]
     js = report["judge_stats"]
     lines += [
         "",
@@ -34,16 +39,23 @@ def leaderboard_markdown(report: dict) -> str:
     ]
     for name, m in (js.get("member_agreement") or {}).items():
         if m["rate"] is not None:
-            lines.append(f"- panel member {name}: agrees with the panel on {100 * m['rate']:.1f}% of {m['n']} games")
+            lines.append(f"- panel member {_md(name)}: agrees with the panel on {100 * m['rate']:.1f}% of {m['n']} games")
     if report.get("warnings"):
-        lines += ["", "Warnings:", *[f"- {w}" for w in report["warnings"]]]
+        lines += ["", "Warnings:", *[f"- {_md(w)}" for w in report["warnings"]]]
     lines.append("")
     lines.append("Rank (UB) is 1 + the number of models whose lower CI bound is above this model's upper bound.")
     return "\n".join(lines) + "\n"
 
 
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def _md(text) -> str:
+    """Untrusted text (names, descriptions) as literal Markdown: HTML escaped like the HTML
+    report does, the punctuation that starts inline markup mid-line backslash-escaped, and
+    line breaks flattened so a name cannot end a table row."""
+    s = html.escape(" ".join(str(text).split()), quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", s)
 
 
 def leaderboard_csv(report: dict) -> str:
