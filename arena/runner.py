@@ -27,7 +27,6 @@ from arena.errors import ArenaError
 from arena.judges._base import cached_part
 from arena.names import slug
 from arena.records import Game, Match, MatchContext, Output, Prompt, Verdict
-from arena.resources import bundled_dir
 from arena.store import LEASE_HEARTBEAT_S, describe_sqlite_error
 
 # -- events --------------------------------------------------------------------------------------
@@ -120,9 +119,6 @@ def resolve_pool(store, spec) -> str:
     from arena.pools import load_pool_files, pool_fingerprint
 
     path = spec.resolve_path(spec.pool, "data") if hasattr(spec, "resolve_path") else None
-    if path is None and Path(spec.pool).parts[:1] == ("data",):
-        shipped = bundled_dir("data").joinpath(*Path(spec.pool).parts[1:])
-        path = shipped if shipped.exists() else None
     if path is None:
         store.require_pool(spec.pool)  # a pool name; a clear error when unknown
         return spec.pool

@@ -37,6 +37,15 @@ def store_exists(db: str | None) -> bool:
     return Path(db or default_db_path()).exists()
 
 
+def finite(value: float | None) -> float | None:
+    """A float option's callback: NaN and infinities are refused (click's ranges let NaN through)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter("expected a finite number")
+    return value
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print `Error: message` on one line to stderr and exit."""
     typer.echo(f"Error: {message}", err=True)
@@ -85,10 +94,14 @@ def run_cli(app: typer.Typer, argv: list[str]) -> int:
             typer.echo(f"Error: {err}", err=True)
             return err.exit_code
 
-        if isinstance(e, click.exceptions.ClickException):
+        try:  # typer vendors its own click
+            from typer._click import exceptions as vendored
+        except ImportError:  # pragma: no cover - older typer
+            vendored = click.exceptions
+        if isinstance(e, (click.exceptions.ClickException, vendored.ClickException)):
             e.show()
             return e.exit_code
-        if isinstance(e, click.exceptions.Exit):
+        if isinstance(e, (click.exceptions.Exit, vendored.Exit)):
             return e.exit_code
         raise
     return 0

@@ -59,8 +59,8 @@ def run(
     if concurrency is not None:
         tspec = tspec.model_copy(update={"concurrency": concurrency})
     store = open_store(db)
-    preset, _ = load_preset(tspec.judge)
-    judge = load_judge(tspec.judge, store=store, no_cache=no_cache)
+    preset, _ = load_preset(tspec.judge_ref())
+    judge = load_judge(tspec.judge_ref(), store=store, no_cache=no_cache)
     prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
     lease = RunLease(store, prepared.run_id)
     lease.acquire(wait=wait, on_wait=lambda holder: con.print(f"Waiting: {holder}"))

@@ -65,7 +65,7 @@ def list_(
 def show(
     name: Annotated[str, typer.Argument(help="Pool name.")],
     format: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
-    limit: Annotated[int, typer.Option(help="Prompts to list (0 for none).")] = 10,
+    limit: Annotated[int, typer.Option(help="Prompts to list (0 for none).", min=0)] = 10,
     db: DbOption = None,
 ) -> None:
     """Print a pool's prompts, categories, models and a coverage table."""

@@ -15,7 +15,7 @@ def report(
     runs: Annotated[list[str], typer.Argument(help="RUN, or `compare RUN_A RUN_B`.", show_default=False)],
     format: Annotated[list[str] | None, typer.Option("--format", "-f", help="md, html, csv or json (repeatable; all by default). For compare: table or json.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the files (default reports/<run_id>).")] = None,
-    bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap replicates (default: the spec's).")] = None,
+    bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap replicates (default: the spec's).", min=0, max=100_000)] = None,
     db: DbOption = None,
 ) -> None:
     """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs."""

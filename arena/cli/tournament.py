@@ -61,7 +61,7 @@ def plan_cmd(
     fmt = _check_format(format)
     spec_obj, prompts, outputs = load_spec_and_pool(spec, db)
     judge_ref = spec_obj.resolve_path(spec_obj.judge, "judges") if spec_obj.judge.endswith(".toml") else None
-    judge = load_judge(judge_ref or spec_obj.judge)
+    judge = load_judge(judge_ref or spec_obj.judge_ref())
     plan = plan_tournament(spec_obj, prompts, outputs, judge)
     if fmt == "json":
         print_json(plan.to_dict())
