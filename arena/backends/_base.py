@@ -221,6 +221,7 @@ class Backend(ABC):
         self._sleepers: set[asyncio.Task] = set()
         self._sleeping_until = 0.0
         self._interrupted = False
+        self.owner = _OWNER  # this process, in the store's registry of calls in flight
         _LIVE.add(self)
 
     async def _sleep(self, seconds: float) -> None:
@@ -253,13 +254,13 @@ class Backend(ABC):
             # another process (a second run needing the same call) may be making it right now:
             # the store's in-flight registry lets us wait for its answer instead of paying twice
             timeout = self.policy.timeout if self.policy.timeout is not None else req.timeout
-            claimed = self.store.claim_call(key, _OWNER, timeout * (self.policy.max_retries + 1))
+            claimed = self.store.claim_call(key, self.owner, timeout * (self.policy.max_retries + 1))
             while not claimed:
                 await asyncio.sleep(_INFLIGHT_POLL_S)
                 hit = self.store.cache_get(key)
                 if hit is not None:
                     return self._from_cache(hit)
-                claimed = self.store.claim_call(key, _OWNER, timeout * (self.policy.max_retries + 1))
+                claimed = self.store.claim_call(key, self.owner, timeout * (self.policy.max_retries + 1))
         try:
             result = await self._with_policy(req)
             if result.error is None and self.store is not None:
@@ -269,7 +270,7 @@ class Backend(ABC):
                 )
         finally:
             if claimed:
-                self.store.release_call(key, _OWNER)
+                self.store.release_call(key, self.owner)
         return result
 
     async def complete_many(self, reqs: list[CompletionRequest]) -> list[Completion]:

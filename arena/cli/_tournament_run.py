@@ -150,7 +150,7 @@ def _run_leased(con, store, spec, tspec, judge, prepared, lease, *, yes, plain, 
         report = build_report(store, prepared.run_id)
         paths = write_reports(report, out_dir)
     except KeyboardInterrupt:
-        con.print(
+        typer.echo(
             f"Interrupted while writing the reports: run {prepared.run_id} is {prepared.status} and stored."
             f" Write the reports again with `arena report {prepared.run_id}`."
         )
