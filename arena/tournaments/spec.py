@@ -23,6 +23,7 @@ A spec (see `tournaments/demo.toml`)::
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,8 +158,12 @@ class TournamentSpec(BaseModel):
         return self.judge
 
 
+# pydantic names a union's branches in `loc` (`int`, `list[str]`, `literal['all']`, `function-after[...]`)
+_UNION_BRANCH = re.compile(r"^(int|str|float|bool|none|(list|dict|literal|tuple)\[.*\]|function-.*)$")
+
+
 def _describe_error(err: dict) -> tuple[str, str]:
-    loc = [str(x) for x in err.get("loc", ()) if not str(x).startswith(("function-", "literal[", "list[", "int", "str", "float"))]
+    loc = [str(x) for x in err.get("loc", ()) if not _UNION_BRANCH.match(str(x))]
     # pydantic puts union branch names in `loc`; keep only real keys
     key = ".".join(loc)
     kind = err.get("type", "")
