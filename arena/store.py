@@ -164,6 +164,9 @@ def describe_sqlite_error(path: str, e: BaseException) -> StoreError:
     return StoreError(f"{path}: SQLite error: {msg}")
 
 
+# A judge reply at least this long is stored once, in the call cache, and the game refers to it.
+BIG_RAW_CHARS = 8192
+
 # How long a run's lease lives without a heartbeat before another process may take it over.
 # The holder beats every LEASE_HEARTBEAT_S; a process killed with SIGKILL leaves a lease that
 # goes stale after LEASE_STALE_S (or at once, when its pid is gone on the same host).
@@ -444,7 +447,7 @@ class Store:
         now = time.time()
         rows = [
             (
-                run_id, g.match_id, g.judge, g.order, g.label, g.raw, g.parse_status, g.input_tokens, g.output_tokens,
+                run_id, g.match_id, g.judge, g.order, g.label, self._raw_once(g), g.parse_status, g.input_tokens, g.output_tokens,
                 g.cost_usd, g.latency_s, int(g.cached), g.attempts, g.calls, g.error,
                 json.dumps(g.detail) if g.detail else None, now,
             )
@@ -452,6 +455,15 @@ class Store:
         ]
         if rows:
             self.db.conn.executemany(self._GAME_SQL, rows)
+
+    def _raw_once(self, g: Game) -> str | None:
+        """A big reply already in the call cache (`detail.raw_call` names its key) is stored there
+        only: the game keeps NULL and `games()` reads it back (a 2 MB reply is not stored twice)."""
+        key = g.detail.get("raw_call") if isinstance(g.detail, dict) else None
+        if key is None or len(g.raw or "") < BIG_RAW_CHARS:
+            return g.raw
+        row = self.db.execute("SELECT response = ? FROM call_cache WHERE key = ?", [g.raw, key]).fetchone()
+        return None if row is not None and row[0] else g.raw
 
     def record_verdict(self, run_id: str, verdict: Verdict, games: Iterable[Game] = ()) -> None:
         """Store a match's games and its verdict together, and mark the match decided."""
@@ -473,7 +485,18 @@ class Store:
             self.set_match_status(run_id, verdict.match_id, "error" if verdict.outcome == "unresolved" else "done")
 
     def games(self, run_id: str) -> list[dict]:
-        return self._rows("SELECT * FROM games WHERE run_id = ? ORDER BY created", [run_id])
+        """A run's games; a big reply stored once in the call cache is read back from there."""
+        rows = self._rows(
+            "SELECT g.*, c.response AS _cached_raw FROM games g LEFT JOIN call_cache c"
+            " ON g.raw IS NULL AND g.detail IS NOT NULL AND c.key = json_extract(g.detail, '$.raw_call')"
+            " WHERE g.run_id = ? ORDER BY g.created",
+            [run_id],
+        )
+        for r in rows:
+            cached = r.pop("_cached_raw")
+            if r["raw"] is None and cached is not None:
+                r["raw"] = cached
+        return rows
 
     def verdicts(self, run_id: str) -> list[dict]:
         sql = """
@@ -491,11 +514,17 @@ class Store:
     def cache_put(
         self, key: str, model: str, response: str, input_tokens: int, output_tokens: int, cost_usd: float | None
     ) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO call_cache (key, model, response, input_tokens, output_tokens, cost_usd, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [key, model, response, input_tokens, output_tokens, cost_usd, time.time()],
-        )
+        with self.transaction():
+            old = self.db.execute("SELECT response FROM call_cache WHERE key = ?", [key]).fetchone()
+            if old is not None and old[0] != response:  # games that refer to the old answer keep it
+                self.db.execute(
+                    "UPDATE games SET raw = ? WHERE raw IS NULL AND instr(detail, ?) > 0", [old[0], f'"raw_call": "{key}"']
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO call_cache (key, model, response, input_tokens, output_tokens, cost_usd, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [key, model, response, input_tokens, output_tokens, cost_usd, time.time()],
+            )
 
     # -- leases: one writer per run ---------------------------------------------------------
     def acquire_lease(self, run_id: str, owner: str, *, now: float | None = None) -> dict | None:

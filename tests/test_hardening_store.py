@@ -322,3 +322,25 @@ def test_ctrl_c_while_writing_reports_says_how_to_write_them_again(cli, db_path,
     monkeypatch.chdir(tmp_path)
     assert cli("report", run["run_id"]).code == 0
     assert json.loads((tmp_path / "reports" / run["run_id"] / "run.json").read_text())["run"]["status"] == "done"
+
+
+def test_a_big_judge_reply_is_stored_once(tmp_path, loopback):
+    from test_llm_judge import ctx, make_judge
+
+    big = "reasoning " * 200_000 + "\nMy final verdict is [[A>B]]"  # 2 MB
+    loopback.hook = lambda req: big
+    db = tmp_path / "a.db"
+    store = Store(db)
+    r = asyncio.run(make_judge(loopback, store).judge(ctx(1, 9, 1)))
+    store.record_verdict("run", r.verdict, r.games)
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert all(g.raw == big for g in r.games)
+    stored = store.games("run")
+    assert len(stored) == 2 and all(g["raw"] == big for g in stored)  # read back whole
+    assert store.db.execute("SELECT COUNT(*) FROM games WHERE raw IS NULL").fetchone()[0] == 2
+    assert db.stat().st_size < 2 * len(big) * 1.2  # two calls cached once each, no copy in the games
+    # a --no-cache call that replaces the cache row leaves the old games their own reply
+    other = "other " * 2000 + "[[B>A]]"
+    loopback.hook = lambda req: other
+    asyncio.run(make_judge(loopback, store, no_cache=True).judge(ctx(1, 9, 1)))
+    assert all(g["raw"] == big for g in store.games("run"))

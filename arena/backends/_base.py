@@ -95,6 +95,7 @@ class Completion:
     cached: bool = False
     attempts: int = 0
     error: str | None = None
+    cache_key: str | None = None  # the call-cache row holding this answer, when there is one
 
     @property
     def ok(self) -> bool:
@@ -250,7 +251,7 @@ class Backend(ABC):
             key = req.key()
             hit = self.store.cache_get(key)
             if hit is not None:
-                return self._from_cache(hit)
+                return self._from_cache(hit, key)
             # another process (a second run needing the same call) may be making it right now:
             # the store's in-flight registry lets us wait for its answer instead of paying twice
             timeout = self.policy.timeout if self.policy.timeout is not None else req.timeout
@@ -259,14 +260,15 @@ class Backend(ABC):
                 await asyncio.sleep(_INFLIGHT_POLL_S)
                 hit = self.store.cache_get(key)
                 if hit is not None:
-                    return self._from_cache(hit)
+                    return self._from_cache(hit, key)
                 claimed = self.store.claim_call(key, self.owner, timeout * (self.policy.max_retries + 1))
         try:
             result = await self._with_policy(req)
             if result.error is None and self.store is not None:
                 # --no-cache bypasses reads, but a fresh answer is still worth keeping
+                result.cache_key = key or req.key()
                 self.store.cache_put(
-                    key or req.key(), req.model, result.text, result.input_tokens, result.output_tokens, result.cost_usd
+                    result.cache_key, req.model, result.text, result.input_tokens, result.output_tokens, result.cost_usd
                 )
         finally:
             if claimed:
@@ -281,7 +283,7 @@ class Backend(ABC):
         """Release connections or engines."""
 
     # -- policy --------------------------------------------------------------------------------
-    def _from_cache(self, row: dict) -> Completion:
+    def _from_cache(self, row: dict, key: str | None = None) -> Completion:
         self.stats.cache_hits += 1
         cost = row.get("cost_usd")
         if cost is not None:
@@ -294,6 +296,7 @@ class Backend(ABC):
             latency_s=0.0,
             cached=True,
             attempts=0,
+            cache_key=key,
         )
 
     def _semaphore(self) -> asyncio.Semaphore:

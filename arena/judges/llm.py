@@ -25,6 +25,7 @@ from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, 
 from arena.judges._parse import RETRY_PROMPT, parse_label
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
 from arena.records import Game, MatchContext, Order, swap_label
+from arena.store import BIG_RAW_CHARS
 
 # A typical Arena-Hard judgement (own answer, comparison, label) runs 400-700 output tokens;
 # plans use this figure as the expected output, and max_tokens as the ceiling.
@@ -137,6 +138,8 @@ class LLMJudge(Judge):
         costs = [c.cost_usd for c in calls if c.error is None]
         cost = None if any(c is None for c in costs) else float(sum(costs))  # type: ignore[arg-type]
         record_cached(detail, ((1, c.cost_usd or 0.0) for c in calls if c.cached))
+        if calls[0].cache_key and raw and raw == calls[0].text and len(raw) >= BIG_RAW_CHARS:
+            detail["raw_call"] = calls[0].cache_key  # the store keeps a big reply once, in the call cache
         return Game(
             match_id=ctx.match_id,
             judge=self.name,
