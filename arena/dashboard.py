@@ -90,10 +90,14 @@ class PlainDisplay:
         self.stream = stream or sys.stderr
         self.every = every
         self.last = 0.0
+        self.paused = False
 
     def __call__(self, event: RunEvent) -> None:
         s = event.stats
         now = time.monotonic()
+        was_paused, self.paused = self.paused, s.paused_s > 0
+        if s.paused_s > 0 and not was_paused:  # a pause is news: say it at once
+            self.last = 0.0
         if event.kind == "started":
             print(f"run {s.run_id}: pool {s.pool}, {s.scheduler}, judge {s.judge}, seed {s.seed}", file=self.stream, flush=True)
         elif event.kind == "finished" or now - self.last >= self.every:

@@ -54,14 +54,3 @@ def slug_map(names: Iterable[str]) -> dict[str, str]:
         taken.add(s.lower())
         out[name] = s
     return out
-
-
-def inside(folder, path) -> bool:
-    """Whether `path` resolves inside `folder` (both resolved; symlinks followed)."""
-    from pathlib import Path
-
-    try:
-        Path(path).resolve().relative_to(Path(folder).resolve())
-    except ValueError:
-        return False
-    return True

@@ -344,3 +344,45 @@ def test_a_big_judge_reply_is_stored_once(tmp_path, loopback):
     loopback.hook = lambda req: other
     asyncio.run(make_judge(loopback, store, no_cache=True).judge(ctx(1, 9, 1)))
     assert all(g["raw"] == big for g in store.games("run"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["judging", "retry_after_pause"])
+def test_ctrl_c_stops_a_real_run_promptly_says_how_to_resume_and_it_resumes(tmp_path, loopback, where):
+    import signal
+    import sqlite3 as sq
+
+    from loopback import Reply
+    from test_run_e2e import _arena, _pool, _spec
+
+    _pool(tmp_path / "pool")
+    spec = _spec(tmp_path, loopback.api_base, max_retries=3)
+    env = {"ARENA_TEST_KEY": "sk-loopback-test"}
+    if where == "judging":
+        loopback.delay_s = 0.05
+    else:  # every call answered 429 with Retry-After: 3600 (capped, and Ctrl-C must not wait it out)
+        loopback.hook = lambda req: Reply(status=429, headers={"Retry-After": "3600"})
+    db = tmp_path / "run.db"
+    proc = _arena("tournament", "run", spec, "--yes", "--plain", "--db", db, "--out", tmp_path / "rep", env=env)
+    deadline = time.time() + 60
+    while loopback.requests < (20 if where == "judging" else 4) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5 if where == "judging" else 2.0)  # a pause shows at the next tick (1 s)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    took = time.monotonic() - t0
+    assert proc.returncode == 130, out
+    assert took < 30, took  # not the 120 s pause (the rest is the interpreter's exit, ~8 s on a loaded machine)
+    assert f"Run `arena tournament run {spec}` again to resume." in out, out
+    con = sq.connect(db)
+    assert con.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
+    assert con.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+    con.close()
+    if where == "retry_after_pause":
+        assert "paused" in out  # the pause was shown while it ran
+        loopback.hook = None
+    again = _arena("tournament", "run", spec, "--yes", "--plain", "--db", db, "--out", tmp_path / "rep", env=env)
+    out, _ = again.communicate(timeout=240)
+    assert again.returncode == 0, out
+    assert "Resuming run" in out

@@ -140,7 +140,7 @@ def _run_leased(con, store, spec, tspec, judge, prepared, lease, *, yes, plain, 
         display.close()
     s = runner.stats
     if prepared.status == "interrupted":
-        con.print(
+        typer.echo(  # not rich: a terminal-wide wrap must not cut the command to copy
             f"Stopped after the calls in flight: {s.matches_done} matches decided and saved."
             f" Run `arena tournament run {spec}` again to resume."
         )
