@@ -3,6 +3,17 @@
 Public names are re-exported here; importing this package must stay cheap (no litellm, no vllm).
 """
 
+from arena.api import (
+    Run,
+    RunResult,
+    evaluate_judge,
+    fit_ratings,
+    import_pool,
+    load_run,
+    load_spec,
+    plan,
+    run_tournament,
+)
 from arena.errors import ArenaError, BadInput
 from arena.records import (
     LABELS,
@@ -11,8 +22,14 @@ from arena.records import (
     Label,
     Match,
     MatchContext,
+    MatchRow,
+    MatchStatus,
     Output,
     Prompt,
+    RunRecord,
+    RunStatus,
+    RunSummary,
+    Usage,
     Verdict,
 )
 
@@ -27,8 +44,23 @@ __all__ = [
     "Label",
     "Match",
     "MatchContext",
+    "MatchRow",
+    "MatchStatus",
     "Output",
     "Prompt",
+    "Run",
+    "RunRecord",
+    "RunResult",
+    "RunStatus",
+    "RunSummary",
+    "Usage",
     "Verdict",
     "__version__",
+    "evaluate_judge",
+    "fit_ratings",
+    "import_pool",
+    "load_run",
+    "load_spec",
+    "plan",
+    "run_tournament",
 ]

@@ -93,6 +93,8 @@ class PlainDisplay:
         self.paused = False
 
     def __call__(self, event: RunEvent) -> None:
+        if event.kind == "planned":  # before the run starts: the caller prints the plan
+            return
         s = event.stats
         now = time.monotonic()
         was_paused, self.paused = self.paused, s.paused_s > 0
@@ -133,6 +135,8 @@ class RichDisplay:
         self.live.start()
 
     def __call__(self, event: RunEvent) -> None:
+        if event.kind == "planned":
+            return
         self.stats = event.stats
         if event.decided is not None:
             self.battles.add(event)

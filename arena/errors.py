@@ -39,3 +39,13 @@ class RunFailed(ArenaError):
     """A run finished, but some games failed after retries."""
 
     exit_code = 3
+
+
+class Interrupted(ArenaError):
+    """The user stopped a run (Ctrl-C); it is saved and resumes when run again."""
+
+    exit_code = 130
+
+
+class ReportsInterrupted(Interrupted):
+    """Ctrl-C while the reports were written: the run is stored; `arena report RUN` writes them again."""

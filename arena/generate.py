@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
 from arena.credentials import check_api_base, missing_env
 from arena.errors import BadInput
-from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
 from arena.records import Output, Prompt
 
 DEFAULT_MAX_TOKENS = 2048

@@ -5,10 +5,12 @@ Plain frozen dataclasses: cheap to build by the million, easy to turn into store
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal, get_args
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: games.cached_calls, games.cached_cost_usd (arena/migrations.py)
 
 Label = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A", "unparsed", "error"]
 LABELS: tuple[str, ...] = get_args(Label)
@@ -18,6 +20,82 @@ Outcome = Literal["a", "b", "tie", "unresolved", "forfeit_a", "forfeit_b"]
 """`forfeit_a`: A wins because B has no answer (no judge call was made)."""
 
 Order = Literal["AB", "BA"]
+
+
+class RunStatus(StrEnum):
+    """A run's status in the store. `running` left by a killed process is corrected on resume."""
+
+    RUNNING = "running"
+    DONE = "done"  # every match decided
+    ERRORS = "errors"  # finished, but some matches unresolved after retries (exit 3)
+    STOPPED = "stopped"  # a budget (max_calls / max_cost_usd) stopped it; resumable
+    INTERRUPTED = "interrupted"  # Ctrl-C; resumable
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.DONE, RunStatus.ERRORS, RunStatus.FAILED)
+
+
+class MatchStatus(StrEnum):
+    """A match's status in the store."""
+
+    PENDING = "pending"
+    DONE = "done"
+    ERROR = "error"  # unresolved after retries; judged again on resume
+    FORFEIT = "forfeit"  # one side has no answer; no judge call
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Judge calls and their price, summable with `+`.
+
+    `calls`: calls paid (made to a backend) in this span; `cached_calls`: calls answered from the
+    call cache (free); tokens are those of all the calls; `cost_usd` is the paid calls' cost in US
+    dollars, None when a price is unknown (never counted as $0). Modelled on inspect_ai's `ModelUsage`.
+    """
+
+    calls: int = 0
+    cached_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        cost = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+        return Usage(
+            self.calls + other.calls,
+            self.cached_calls + other.cached_calls,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            cost,
+        )
+
+    @classmethod
+    def of_game_row(cls, row: dict) -> Usage:
+        """The usage of one stored games row (schema 2 columns)."""
+        cached_calls, cost = int(row.get("cached_calls") or 0), row.get("cost_usd")
+        return cls(
+            int(row.get("calls") or 0) - cached_calls,
+            cached_calls,
+            int(row.get("input_tokens") or 0),
+            int(row.get("output_tokens") or 0),
+            None if cost is None else max(0.0, cost - float(row.get("cached_cost_usd") or 0.0)),
+        )
+
+    def __radd__(self, other):  # sum(usages) starts from 0
+        return self if other == 0 else NotImplemented
+
+    def to_dict(self) -> dict:
+        return {
+            "calls": self.calls,
+            "cached_calls": self.cached_calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+        }
 
 # Signed strength of each decisive label, from A's point of view.
 LABEL_SCORE: dict[str, int] = {"A>>B": 2, "A>B": 1, "A=B": 0, "B>A": -1, "B>>A": -2}
@@ -70,6 +148,31 @@ class MatchContext:
     reference: str | None = None
 
 
+class PoolView:
+    """A pool seen by a run: prompts by id and answers by (prompt, model); `context(match)` is the
+    one place a match's `MatchContext` is built (runner and planner). A missing answer reads ""."""
+
+    __slots__ = ("prompts", "answers")
+
+    def __init__(self, prompts: Iterable[Prompt], outputs: Iterable[Output]) -> None:
+        self.prompts = {p.prompt_id: p for p in prompts}
+        self.answers = {(o.prompt_id, o.model): o.text for o in outputs}
+
+    def context(self, m: Match) -> MatchContext:
+        p = self.prompts[m.prompt_id]
+        return MatchContext(
+            m.match_id,
+            m.prompt_id,
+            p.text,
+            m.model_a,
+            m.model_b,
+            self.answers.get((m.prompt_id, m.model_a), ""),
+            self.answers.get((m.prompt_id, m.model_b), ""),
+            p.category,
+            p.reference,
+        )
+
+
 @dataclass(slots=True)
 class Game:
     """One judge call chain in one order. `label` is from the original A's point of view."""
@@ -77,7 +180,7 @@ class Game:
     match_id: str
     judge: str
     order: Order
-    label: str
+    label: Label
     raw: str = ""
     parse_status: Literal["ok", "retried", "unparsed", "error"] = "ok"
     input_tokens: int = 0
@@ -90,10 +193,17 @@ class Game:
     error: str | None = None
     detail: dict = field(default_factory=dict)
 
-    def row(self) -> dict:
-        d = asdict(self)
-        d["detail"] = d.pop("detail") or None
-        return d
+    @property
+    def usage(self) -> Usage:
+        """What this game cost: its calls split into paid and served from the call cache."""
+        cached_calls, cached_cost = cached_part(self)
+        return Usage(
+            calls=self.calls - cached_calls,
+            cached_calls=cached_calls,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cost_usd=None if self.cost_usd is None else max(0.0, self.cost_usd - cached_cost),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +214,96 @@ class Verdict:
     outcome: Outcome
     strength: int  # |combined score|: 0 tie, 1 normal, 2+ strong
     consistent: bool | None  # None when only one game was played
-    label: str = "A=B"  # combined label from A's point of view
+    label: Label = "A=B"  # combined label from A's point of view
+
+
+def cached_part(game: Game | dict) -> tuple[int, float]:
+    """(calls, cost in USD) of a game that were served from the call cache rather than paid.
+
+    A game is `cached` when all its calls were; a game with several calls (a network's, a panel's,
+    an llm judge's retry) says how many of them were in `detail.cached_calls` and their cost in
+    `detail.cached_cost_usd`, so a match resumed after a kill is not counted as paid twice.
+    Takes a `Game` or a stored games row (whose `detail` is JSON text)."""
+    import json
+
+    row = game if isinstance(game, dict) else None
+    cached, calls, cost, detail = (
+        (row["cached"], row["calls"], row["cost_usd"], row.get("detail")) if row is not None else (game.cached, game.calls, game.cost_usd, game.detail)
+    )
+    if cached:
+        return int(calls or 0), float(cost or 0.0)
+    if isinstance(detail, str):
+        if "cached_c" not in detail:  # most games: nothing to parse
+            return 0, 0.0
+        try:
+            detail = json.loads(detail)
+        except ValueError:
+            detail = None
+    d = detail if isinstance(detail, dict) else {}
+    return int(d.get("cached_calls") or 0), float(d.get("cached_cost_usd") or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRow:
+    """A stored match of a run, with its status."""
+
+    run_id: str
+    match_id: str
+    prompt_id: str
+    model_a: str
+    model_b: str
+    round: int
+    status: MatchStatus
+
+    @property
+    def match(self) -> Match:
+        return Match(self.match_id, self.prompt_id, self.model_a, self.model_b, self.round)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """The counters a run's last invocation stored when it finished (`Runner.summary()`);
+    `extra` keeps keys of other modes (the reliability mode's `total_elapsed_s`, `pairs`...)."""
+
+    matches_done: int = 0
+    matches_resumed: int = 0
+    forfeits: int = 0
+    games: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+    calls_saved: int = 0
+    retries: int = 0
+    errors: int = 0
+    unparsed: int = 0
+    inconsistent: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+    cost_unknown: bool = False
+    elapsed_s: float = 0.0
+    stop_reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunSummary:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "extra"}
+        return cls(**known, extra={k: v for k, v in d.items() if k not in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A stored run. `spec` is the JSON stored with it (for a tournament: {"spec": the tournament
+    spec, "judge": the judge preset, "pool": the pool name}); times are Unix seconds."""
+
+    run_id: str
+    name: str
+    spec: dict
+    spec_hash: str
+    seed: int
+    status: RunStatus
+    started: float | None
+    finished: float | None
+    summary: RunSummary | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,14 +19,12 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from arena.backends._base import RETRY_AFTER_MAX_S, pause_left
 from arena.errors import ArenaError
-from arena.judges._base import cached_part
 from arena.names import slug
-from arena.records import Game, Match, MatchContext, Output, Prompt, Verdict
+from arena.records import Game, Match, MatchContext, Output, PoolView, Prompt, RunStatus, Verdict, cached_part
 from arena.store import LEASE_HEARTBEAT_S, describe_sqlite_error
 
 # -- events --------------------------------------------------------------------------------------
@@ -83,10 +81,25 @@ class MatchDecided:
 
 
 @dataclass(slots=True)
+class RunPlanned:
+    """What a run is about to do, before it writes anything or calls a judge (the `planned` event)."""
+
+    run_id: str
+    resumed: bool
+    prompts: int
+    models: int
+    scheduler: str
+    judge: str
+    plan: Any  # arena.tournaments.plan.Plan
+    strong_weight: float = 3.0  # the spec's weight of a strong win (the live leaderboard uses it)
+
+
+@dataclass(slots=True)
 class RunEvent:
-    kind: str  # "started", "decided", "released", "tick" (once a second while waiting), "finished"
+    kind: str  # "planned", "started", "decided", "released", "tick" (once a second while waiting), "finished"
     stats: RunStats
     decided: MatchDecided | None = None
+    planned: RunPlanned | None = None
 
 
 EventSink = Callable[[RunEvent], None]
@@ -170,11 +183,15 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     ident = spec_identity(spec, fp, judge_preset, judge_fingerprint)
     existing = None if new else store.find_resumable_run(spec.name, ident)
     if existing is not None:
-        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"])
+        status = existing["status"]
+        if status == RunStatus.RUNNING:  # left by a process that was killed: nobody is running it now
+            status = RunStatus.INTERRUPTED
+            store.set_run_status(existing["run_id"], status)
+        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, status)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     base = f"{slug(spec.name)}-{stamp}-{ident[:6]}"  # a run id names its reports folder: never a path
     run_id, n = base, 1
-    while store.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+    while store.run_exists(run_id):
         n += 1
         run_id = f"{base}-{n}"
     prepared = PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident, judge_preset=judge_preset)
@@ -262,8 +279,7 @@ class Runner:
         self.concurrency = max(1, int(getattr(spec, "concurrency", 8) or 8))
         self.max_calls = getattr(spec, "max_calls", None)
         self.max_cost = getattr(spec, "max_cost_usd", None)
-        self.prompts = {p.prompt_id: p for p in prepared.prompts}
-        self.answers = {(o.prompt_id, o.model): o.text for o in prepared.outputs}
+        self.view = PoolView(prepared.prompts, prepared.outputs)
         size = scheduler.size()
         self.stats = RunStats(
             run_id=prepared.run_id,
@@ -280,18 +296,7 @@ class Runner:
         self.stop = asyncio.Event()
 
     def context(self, m: Match) -> MatchContext:
-        p = self.prompts[m.prompt_id]
-        return MatchContext(
-            m.match_id,
-            m.prompt_id,
-            p.text,
-            m.model_a,
-            m.model_b,
-            self.answers.get((m.prompt_id, m.model_a), ""),
-            self.answers.get((m.prompt_id, m.model_b), ""),
-            p.category,
-            p.reference,
-        )
+        return self.view.context(m)
 
     def _budget_left(self) -> bool:
         if self.max_calls is not None and self.stats.calls >= self.max_calls:
@@ -343,11 +348,17 @@ class Runner:
             self.on_event(RunEvent("released", self.stats))
 
     async def _judge(self, m: Match) -> tuple[Match, Verdict, list[Game]]:
-        result = await self.judge.judge(self.context(m))
+        """Judge one match; a judge that raises makes that match's error (unresolved, retried on
+        resume), not the end of the run."""
+        try:
+            result = await self.judge.judge(self.context(m))
+        except Exception as e:  # noqa: BLE001 - any judge failure is this match's error
+            return m, *judge_failure(m.match_id, self.judge.name, e)
         return m, result.verdict, result.games
 
     async def run(self) -> RunStats:
-        """Judge until the scheduler is done, the budget is spent or `stop` is set.
+        """Judge until the scheduler is finished, the budget is spent or `stop` is set; the run's
+        status is then done, errors, stopped or interrupted (failed when the runner itself raised).
 
         A store failure (a full disk, a damaged file) stops the run: the matches in flight are
         cancelled, the run is marked `interrupted` (resumable) and a StoreError / DiskFull is
@@ -361,23 +372,32 @@ class Runner:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             with contextlib.suppress(Exception):
-                self.store.set_run_status(self.p.run_id, "interrupted")
-            self.p.status = "interrupted"
+                self._finish(RunStatus.INTERRUPTED)
+            self.p.status = RunStatus.INTERRUPTED
             raise describe_sqlite_error(self.store.path, e) from None
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self._finish(RunStatus.INTERRUPTED)
+            raise
+        except Exception:
+            self._finish(RunStatus.FAILED)
+            raise
+
+    def _finish(self, status: RunStatus) -> None:
+        self.stats.stop_reason = self.stats.stop_reason or str(status)
+        self.store.set_run_status(self.p.run_id, status, self.summary())
+        self.p.status = status
 
     async def _run(self) -> RunStats:
         store, run_id = self.store, self.p.run_id
         stored: dict[str, Verdict] = {}
-        for r in store.verdicts(run_id):
-            if r["outcome"] != "unresolved" and not r["outcome"].startswith("forfeit"):
-                stored[r["match_id"]] = Verdict(
-                    r["match_id"], r["outcome"], r["strength"], None if r["consistent"] is None else bool(r["consistent"]), r["label"]
-                )
+        for v in store.verdict_records(run_id):
+            if v.outcome != "unresolved" and not v.outcome.startswith("forfeit"):
+                stored[v.match_id] = v
         stored_games: dict[str, list[Game]] = {}
         if stored:
-            for g in store.games(run_id):
-                stored_games.setdefault(g["match_id"], []).append(_game_from_row(g))
-        store.set_run_status(run_id, "running")
+            for g in store.game_records(run_id):
+                stored_games.setdefault(g.match_id, []).append(g)
+        store.set_run_status(run_id, RunStatus.RUNNING)
         self.on_event(RunEvent("started", self.stats))
 
         queue: deque[Match] = deque(self.scheduler.start())
@@ -420,32 +440,35 @@ class Runner:
             if not done:
                 self.on_event(RunEvent("tick", self.stats))  # the dashboard shows pauses as they run
                 continue
-            for task in done:
-                if task.cancelled():  # Ctrl-C during a pause: nothing paid, the match stays pending
-                    self.stop.set()
-                    continue
-                m, v, games = task.result()
-                store.record_verdict(run_id, v, games)
-                self._count(games, v)
-                self.stats.matches_done += 1
-                self.stats.rounds[m.round] += 1
-                decided.append((m, v))
-                self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
+            decided.extend(self._collect(done))
         unfinished = bool(queue) or not self.scheduler.finished
         if self.stop.is_set() and unfinished:
             self.stats.stop_reason = self.stats.stop_reason or "interrupted"
-            status = "interrupted"
+            status = RunStatus.INTERRUPTED
         elif unfinished:
-            status = "stopped"  # budget
+            status = RunStatus.STOPPED  # budget
         else:
-            errors = store.db.execute(
-                "SELECT COUNT(*) FROM verdicts WHERE run_id = ? AND outcome = 'unresolved'", [run_id]
-            ).fetchone()[0]
-            status = "errors" if errors else "done"
+            status = RunStatus.ERRORS if store.verdict_counts(run_id).get("unresolved") else RunStatus.DONE
         store.set_run_status(run_id, status, self.summary())
         self.p.status = status
         self.on_event(RunEvent("finished", self.stats))
         return self.stats
+
+    def _collect(self, done: set[asyncio.Task]) -> list[tuple[Match, Verdict]]:
+        """Store the verdicts of finished matches (each with its games, in one transaction)."""
+        decided = []
+        for task in done:
+            if task.cancelled():  # Ctrl-C during a pause: nothing paid, the match stays pending
+                self.stop.set()
+                continue
+            m, v, games = task.result()
+            self.store.record_verdict(self.p.run_id, v, games)
+            self._count(games, v)
+            self.stats.matches_done += 1
+            self.stats.rounds[m.round] += 1
+            decided.append((m, v))
+            self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
+        return decided
 
     def summary(self) -> dict:
         s = self.stats
@@ -470,20 +493,8 @@ class Runner:
         }
 
 
-def _game_from_row(r: dict) -> Game:
-    return Game(
-        r["match_id"],
-        r["judge"],
-        r["order"],
-        r["label"],
-        r["raw"] or "",
-        r["parse_status"] or "ok",
-        r["input_tokens"] or 0,
-        r["output_tokens"] or 0,
-        r["cost_usd"],
-        r["latency_s"] or 0.0,
-        bool(r["cached"]),
-        1 if r["attempts"] is None else r["attempts"],
-        1 if r["calls"] is None else r["calls"],
-        r["error"],
-    )
+def judge_failure(match_id: str, judge_name: str, error: BaseException) -> tuple[Verdict, list[Game]]:
+    """The unresolved verdict and error game recorded for a match whose judge raised `error`."""
+    message = f"{type(error).__name__}: {error}"[:500]
+    game = Game(match_id, judge_name, "AB", "error", parse_status="error", attempts=1, calls=0, error=message)
+    return Verdict(match_id, "unresolved", 0, None, "error"), [game]

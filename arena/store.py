@@ -7,7 +7,6 @@ transaction (`with store.transaction():`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sqlite3
@@ -18,8 +17,23 @@ from typing import Any
 
 import sqlite_utils
 
+from arena.callcache import request_key  # noqa: F401 (re-exported: the cache key lives with the protocol)
 from arena.errors import BadInput, NotFound
-from arena.records import SCHEMA_VERSION, Game, Match, Output, Prompt, Verdict
+from arena.records import (
+    SCHEMA_VERSION,
+    Game,
+    Match,
+    MatchRow,
+    MatchStatus,
+    Output,
+    Prompt,
+    RunRecord,
+    RunStatus,
+    RunSummary,
+    Usage,
+    Verdict,
+    cached_part,
+)
 
 DEFAULT_DB = "arena.db"
 
@@ -87,6 +101,8 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
             "cached": int,
             "attempts": int,
             "calls": int,
+            "cached_calls": int,  # calls served from the call cache (free); schema 2
+            "cached_cost_usd": float,  # their cost, included in cost_usd; schema 2
             "error": str,
             "detail": str,
             "created": float,
@@ -129,12 +145,6 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
         [],
     ),
 }
-
-
-def request_key(model: str, messages: list[dict], params: dict) -> str:
-    """sha256 of (model, messages, sampling parameters): the call cache's key."""
-    blob = json.dumps([model, messages, params], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 class StoreError(BadInput):
@@ -257,22 +267,27 @@ class Store:
             )
 
     def _ensure_schema(self) -> None:
-        # check the version before touching anything: a newer database is left as it is
+        """Create missing tables; migrate an older database (arena/migrations.py); refuse a newer one
+        before touching anything. Tables added without a version step (leases, calls_in_flight)
+        are created here when missing, like every table of SCHEMA."""
+        from arena.migrations import MIGRATIONS
+
         names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "meta" in names:
-            self._check_version(self.get_meta("schema_version"))
+        version = self.get_meta("schema_version") if "meta" in names else None
+        self._check_version(version)
         with self.transaction():
+            version = self.get_meta("schema_version") if self.db["meta"].exists() else None
+            self._check_version(version)  # again inside the transaction: another process may have upgraded it
             for table, (columns, pk, indexes) in SCHEMA.items():
                 t = self.db[table]
                 if not t.exists():
                     t.create(columns, pk=pk)
                     for idx in indexes:
                         t.create_index(idx, if_not_exists=True)
-            version = self.get_meta("schema_version")
-            if version is None:
-                self.set_meta("schema_version", str(SCHEMA_VERSION))
-            else:
-                self._check_version(version)
+            if version is not None:
+                for step in range(int(version) + 1, SCHEMA_VERSION + 1):
+                    MIGRATIONS[step](self.db.conn)
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     @property
     def schema_version(self) -> int:
@@ -411,11 +426,23 @@ class Store:
         )
         return _run_row(rows[0]) if rows else None
 
+    def run_record(self, run_id: str) -> RunRecord:
+        """The run `run_id` (or a unique prefix, or the latest run of that name) as a typed record."""
+        r = self.get_run(run_id)
+        summary = r.get("summary")
+        return RunRecord(
+            r["run_id"], r["name"], r.get("spec") or {}, r["spec_hash"], int(r["seed"] or 0), RunStatus(r["status"]),
+            r["started"], r["finished"], RunSummary.from_dict(summary) if isinstance(summary, dict) else None,
+        )
+
+    def run_exists(self, run_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone() is not None
+
     def list_runs(self) -> list[dict]:
         return [_run_row(r) for r in self._rows("SELECT * FROM runs ORDER BY started DESC")]
 
     def set_run_status(self, run_id: str, status: str, summary: dict | None = None) -> None:
-        finished = time.time() if status in ("done", "failed", "errors") else None
+        finished = time.time() if RunStatus(status).finished else None
         self.db.execute(
             "UPDATE runs SET status = ?, finished = ?, summary = COALESCE(?, summary) WHERE run_id = ?",
             [status, finished, json.dumps(summary) if summary is not None else None, run_id],
@@ -430,6 +457,13 @@ class Store:
             ((run_id, m.match_id, m.prompt_id, m.model_a, m.model_b, m.round, status, now) for m in matches),
         )
 
+    def match_rows(self, run_id: str) -> list[MatchRow]:
+        """A run's matches as typed records, in the order they were released."""
+        return [
+            MatchRow(r["run_id"], r["match_id"], r["prompt_id"], r["model_a"], r["model_b"], int(r["round"] or 0), MatchStatus(r["status"]))
+            for r in self.matches(run_id)
+        ]
+
     def matches(self, run_id: str) -> list[dict]:
         return self._rows("SELECT * FROM matches WHERE run_id = ? ORDER BY created, match_id", [run_id])
 
@@ -438,7 +472,7 @@ class Store:
 
     _GAME_COLUMNS = (
         "run_id", "match_id", "judge", "order", "label", "raw", "parse_status", "input_tokens", "output_tokens",
-        "cost_usd", "latency_s", "cached", "attempts", "calls", "error", "detail", "created",
+        "cost_usd", "latency_s", "cached", "attempts", "calls", "cached_calls", "cached_cost_usd", "error", "detail", "created",
     )
     _GAME_SQL = f"INSERT OR REPLACE INTO games ({', '.join(f'[{c}]' for c in _GAME_COLUMNS)}) VALUES ({', '.join('?' * len(_GAME_COLUMNS))})"
 
@@ -448,7 +482,7 @@ class Store:
         rows = [
             (
                 run_id, g.match_id, g.judge, g.order, g.label, self._raw_once(g), g.parse_status, g.input_tokens, g.output_tokens,
-                g.cost_usd, g.latency_s, int(g.cached), g.attempts, g.calls, g.error,
+                g.cost_usd, g.latency_s, int(g.cached), g.attempts, g.calls, *cached_part(g), g.error,
                 json.dumps(g.detail) if g.detail else None, now,
             )
             for g in games
@@ -498,6 +532,32 @@ class Store:
                 r["raw"] = cached
         return rows
 
+    def game_records(self, run_id: str) -> list[Game]:
+        """A run's stored games as `Game` records (detail parsed), in the order they were written."""
+        out = []
+        for r in self.games(run_id):
+            detail = r["detail"]
+            try:
+                detail = json.loads(detail) if detail else {}
+            except ValueError:
+                detail = {}
+            out.append(
+                Game(
+                    r["match_id"], r["judge"], r["order"], r["label"], r["raw"] or "", r["parse_status"] or "ok",
+                    r["input_tokens"] or 0, r["output_tokens"] or 0, r["cost_usd"], r["latency_s"] or 0.0, bool(r["cached"]),
+                    1 if r["attempts"] is None else r["attempts"], 1 if r["calls"] is None else r["calls"], r["error"],
+                    detail if isinstance(detail, dict) else {},
+                )
+            )
+        return out
+
+    def verdict_records(self, run_id: str) -> list[Verdict]:
+        """A run's stored verdicts as `Verdict` records, in the order they were decided."""
+        return [
+            Verdict(r["match_id"], r["outcome"], r["strength"], None if r["consistent"] is None else bool(r["consistent"]), r["label"])
+            for r in self._rows("SELECT * FROM verdicts WHERE run_id = ? ORDER BY created, match_id", [run_id])
+        ]
+
     def verdicts(self, run_id: str) -> list[dict]:
         sql = """
         SELECT v.*, m.prompt_id, m.model_a, m.model_b, m.round FROM verdicts v
@@ -505,6 +565,30 @@ class Store:
         WHERE v.run_id = ? ORDER BY v.created, v.match_id
         """
         return self._rows(sql, [run_id])
+
+    def match_counts(self, run_id: str) -> dict[str, int]:
+        """{match status: count} of a run."""
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM matches WHERE run_id = ? GROUP BY status", [run_id]).fetchall())
+
+    def verdict_counts(self, run_id: str) -> dict[str, int]:
+        """{verdict outcome: count} of a run (`unresolved`: failed after retries)."""
+        return dict(self.db.execute("SELECT outcome, COUNT(*) FROM verdicts WHERE run_id = ? GROUP BY outcome", [run_id]).fetchall())
+
+    def game_count(self, run_id: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM games WHERE run_id = ?", [run_id]).fetchone()[0]
+
+    def usage(self, run_id: str) -> Usage:
+        """The run's totals over all its stored games: the one place totals are computed.
+
+        Calls answered from the call cache (whole cached games, or the cached part of a
+        network's / panel's game named in its detail) count as `cached_calls`, not paid; cost is
+        that of the paid calls, None when any game's price is unknown."""
+        g = self.db.execute(
+            "SELECT SUM(calls - cached_calls), SUM(cached_calls), SUM(input_tokens), SUM(output_tokens),"
+            " SUM(cost_usd - cached_cost_usd), SUM(cost_usd IS NULL) FROM games WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        return Usage(g[0] or 0, g[1] or 0, g[2] or 0, g[3] or 0, None if g[5] else max(0.0, g[4] or 0.0))
 
     # -- call cache --------------------------------------------------------------------
     def cache_get(self, key: str) -> dict | None:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arena.records import Battle  # noqa: E402
 from arena.ratings import fit_ratings, style_features  # noqa: E402
+from arena.records import Battle  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pandalm" / "testset-v1.json"
 

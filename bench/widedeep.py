@@ -68,7 +68,7 @@ class NoisyNeurons:
             return None
         reviewer, layer = int(m[1]), int(m[3])
         blocks = req.fenced()
-        first, second = blocks["Assistant A's Answer"], blocks["Assistant B's Answer"]
+        first = blocks["Assistant A's Answer"]
         gold_first = GOLD in first
         pair = re.search(r"Pair (\d+)", first)[1]
         key = (self.seed, pair, "first-gold" if gold_first else "second-gold", layer, reviewer)

@@ -8,10 +8,10 @@ import sys
 import time
 
 import pytest
+from loopback import Reply
 
 from arena.backends import CompletionRequest, Policy, RateLimiter, make_backend
 from arena.backends._litellm import LiteLLMBackend
-from loopback import Reply
 
 KEY_ENV = "ARENA_TEST_KEY"
 
@@ -213,11 +213,10 @@ def test_one_backend_serves_several_event_loops(loopback):
 def test_loopback_server_takes_200_calls_in_flight(loopback):
     loopback.delay_s = 0.3
     b = backend(concurrency=200, max_retries=0)
-    t0 = time.perf_counter()
     out = asyncio.run(b.complete_many([req(loopback, f"c{i}") for i in range(200)]))
     assert all(c.ok for c in out)
     assert loopback.max_in_flight >= 100 and loopback.requests == 200
-    assert time.perf_counter() - t0 < 8
+    # its wall-clock bound (under 8 s) moved to bench/backend_concurrency.py (a ratio against serial calls)
 
 
 def test_loopback_fault_mix_is_counted(loopback):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import typer
+from loopback import Reply
 
 from arena.cli._common import run_cli
 from arena.cli._generate import generate
 from arena.generate import agenerate, generate_answers
 from arena.records import Output, Prompt
-from loopback import Reply
 
 KEY_ENV = "ARENA_TEST_KEY"
 

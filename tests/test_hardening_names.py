@@ -172,8 +172,8 @@ def test_model_output_is_never_rendered_as_a_template(tmp_path):
 
 
 def test_names_are_not_rich_markup_in_the_terminal_leaderboard():
-    from arena.cli._tournament_run import _leaderboard_table
     from arena.cli._common import console
+    from arena.cli._tournament_run import _leaderboard_table
 
     report = {"leaderboard": [{"rank_ub": 1, "model": "[/]oops[bold]", "rating": 1000.0, "ci_low": 990.0, "ci_high": 1010.0, "win_rate": 0.5, "battles": 3}]}
     c = console()

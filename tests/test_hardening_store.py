@@ -294,9 +294,10 @@ def test_retry_after_is_capped_and_ctrl_c_ends_the_pause_at_once(loopback):
 
 
 def test_the_plain_display_shows_a_pause():
+    import io
+
     from arena.dashboard import PlainDisplay
     from arena.runner import RunEvent, RunStats
-    import io
 
     buf = io.StringIO()
     d = PlainDisplay(stream=buf, every=0)
@@ -317,7 +318,10 @@ def test_ctrl_c_while_writing_reports_says_how_to_write_them_again(cli, db_path,
     assert r.code == 130
     run = Store(db_path).list_runs()[0]
     assert run["status"] == "done"
-    assert f"Write the reports again with `arena report {run['run_id']}`" in r.out
+    assert r.err.strip().splitlines()[-1] == (
+        f"Error: interrupted while writing the reports: run {run['run_id']} is done and stored."
+        f" Write the reports again with `arena report {run['run_id']}`."
+    )
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
     assert cli("report", run["run_id"]).code == 0
@@ -374,7 +378,7 @@ def test_ctrl_c_stops_a_real_run_promptly_says_how_to_resume_and_it_resumes(tmp_
     took = time.monotonic() - t0
     assert proc.returncode == 130, out
     assert took < 30, took  # not the 120 s pause (the rest is the interpreter's exit, ~8 s on a loaded machine)
-    assert f"Run `arena tournament run {spec}` again to resume." in out, out
+    assert f"Run `arena tournament run {spec}` again to resume." in " ".join(out.split()), out
     con = sq.connect(db)
     assert con.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
     assert con.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0

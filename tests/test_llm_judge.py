@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
@@ -212,7 +213,7 @@ def test_api_key_is_read_at_call_time_and_never_stored(loopback, store, monkeypa
     judge = make_judge(loopback, store)
     r = run(judge.judge(ctx(0, 5, 1)))
     assert r.verdict.outcome == "a"
-    dump = json.dumps([g.row() for g in r.games]) + json.dumps(store._rows("SELECT * FROM call_cache"))
+    dump = json.dumps([dataclasses.asdict(g) for g in r.games]) + json.dumps(store._rows("SELECT * FROM call_cache"))
     assert "sk-secret" not in dump
     monkeypatch.delenv(KEY_ENV)
     r = run(make_judge(loopback, store, no_cache=True).judge(ctx(1, 5, 1)))

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from arena.errors import RatingError
-from arena.records import Battle
 from arena.ratings import (
     ELO_SCALE,
     BattleArrays,
@@ -28,8 +28,7 @@ from arena.ratings import (
 )
 from arena.ratings._bootstrap import bootstrap_theta, cluster_matrix, draw_weights
 from arena.ratings._bt import _Problem, newton, problem_from_stats
-
-from pathlib import Path
+from arena.records import Battle
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -8,11 +8,11 @@ import shutil
 import subprocess
 
 import pytest
+from test_runner import DEMO, ScriptedJudge
 
 from arena.reports import build_report, write_reports
 from arena.runner import Runner, prepare_run
 from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
-from test_runner import DEMO, ScriptedJudge
 
 EVIL = "<script>alert('owned')</script><img src=x onerror=alert(2)>"
 

@@ -19,12 +19,11 @@ import random
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from arena.surrogate import features as fast
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "surrogate"
-SHARED_OUTPUTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca_eval" / "outputs"
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"  # the bundled AlpacaEval extract: 8 models x 101 prompts
 
 
 def _fixture_pairs() -> list[tuple[str, str]]:
@@ -192,12 +191,18 @@ def test_shipped_model_prob_a_unchanged():
     assert n == 210
 
 
-@pytest.mark.skipif(not SHARED_OUTPUTS.is_dir(), reason="the AlpacaEval demo outputs are not in shared/")
 def test_answer_features_bit_identical_on_all_demo_outputs():
-    from arena.surrogate.data import load_outputs
-
-    outs = load_outputs(SHARED_OUTPUTS)
-    _check([(p, a) for m in sorted(outs) for p, a in outs[m].items()])
+    prompts = {}
+    with open(DEMO / "prompts.jsonl", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            prompts[r["prompt_id"]] = r["text"]
+    pairs = []
+    for path in sorted((DEMO / "outputs").glob("*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            pairs += [(prompts[r["prompt_id"]], r["output"]) for r in map(json.loads, f)]
+    assert len(pairs) == 807  # one of the 808 answers is missing from the extract
+    _check(pairs)
 
 
 # ============================================================================================

@@ -19,7 +19,16 @@ from arena.backends._base import (
 )
 from arena.backends._pricing import count_tokens, price, unit_prices
 
+
+def load_litellm():
+    """The litellm module, imported on first use (with the local price table unless told otherwise)."""
+    from arena.backends._litellm import _load
+
+    return _load()
+
+
 __all__ = [
+    "load_litellm",
     "Backend",
     "BackendStats",
     "count_tokens",

@@ -13,7 +13,6 @@ with `error` set to the reason.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import socket
@@ -23,12 +22,10 @@ import weakref
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
+from arena.callcache import CallCache, request_key
 from arena.credentials import env_secrets, redact
 from arena.errors import ArenaError
-from arena.store import request_key
-
 
 RETRY_AFTER_MAX_S = 120.0
 _LIVE: weakref.WeakSet = weakref.WeakSet()  # backends alive in this process (for pauses and Ctrl-C)
@@ -207,7 +204,7 @@ class Backend(ABC):
 
     name: str = "backend"
 
-    def __init__(self, *, store=None, no_cache: bool = False, policy: Policy | None = None, seed: int | None = None) -> None:
+    def __init__(self, *, store: CallCache | None = None, no_cache: bool = False, policy: Policy | None = None, seed: int | None = None) -> None:
         self.store = store
         self.no_cache = no_cache
         self.policy = policy or Policy()
@@ -439,6 +436,3 @@ def _one_line(s: str, limit: int = 300) -> str:
     s = " ".join(s.split())
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True)

@@ -11,6 +11,7 @@ import typer
 
 from arena.errors import ArenaError
 
+
 class OutFormat(str, Enum):
     """`--format` of commands that print results: a table for people, JSON for programs."""
 
@@ -46,12 +47,6 @@ def finite(value: float | None) -> float | None:
     return value
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print `Error: message` on one line to stderr and exit."""
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
@@ -65,44 +60,76 @@ def console():
     return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 140)
 
 
+def _click_exceptions(name: str) -> tuple[type, ...]:
+    """The click exception class `name` of every click in use: typer >= 0.16 vendors its own as
+    `typer._click`, and the standalone `click` may be installed beside it."""
+    import importlib
+
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if cls is not None:
+            found.append(cls)
+    return tuple(found)
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The exit code of an error that reached the CLI edge: the one mapping of the error hierarchy.
+
+    `ArenaError` subclasses carry theirs (2 bad input, 3 a run finished with errors, 130
+    interrupted); click/typer usage errors (a misspelled command, an unknown option, a bad choice)
+    are 2; Ctrl-C and a declined confirmation 130."""
+    if isinstance(error, ArenaError):
+        return error.exit_code
+    if isinstance(error, (typer.Exit, *_click_exceptions("Exit"))):
+        return error.exit_code
+    if isinstance(error, (KeyboardInterrupt, typer.Abort, *_click_exceptions("Abort"))):
+        return 130
+    if isinstance(error, _click_exceptions("UsageError")):
+        return 2
+    if isinstance(error, _click_exceptions("ClickException")):
+        return error.exit_code
+    raise error
+
+
 def run_cli(app: typer.Typer, argv: list[str]) -> int:
-    """Run the typer app; an ArenaError becomes `Error: ...` and its exit code, never a traceback."""
+    """Run the typer app and turn whatever reaches the edge into an exit code: an `ArenaError` or a
+    usage error becomes one `Error: ...` line on stderr (a usage error after the command's usage
+    line), never a traceback. Commands raise; only this function chooses exit codes."""
     try:
         rv = app(args=argv, prog_name="arena", standalone_mode=False)
-        if isinstance(rv, int):
-            return rv
+        return rv if isinstance(rv, int) else 0
     except ArenaError as e:
         typer.echo(f"Error: {e}", err=True)
+        return exit_code_for(e)
+    except (typer.Exit, *_click_exceptions("Exit")) as e:
         return e.exit_code
-    except typer.Exit as e:
-        return e.exit_code
-    except typer.Abort:
+    except (typer.Abort, *_click_exceptions("Abort")):
         typer.echo("Aborted.", err=True)
         return 130
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         return 130
-    except Exception as e:  # click usage errors
+    except _click_exceptions("NoArgsIsHelpError"):
+        return 0  # a group called without a command: its help was printed, as asked
+    except _click_exceptions("ClickException") as e:
+        ctx = getattr(e, "ctx", None)
+        if isinstance(e, _click_exceptions("UsageError")) and ctx is not None:
+            typer.echo(ctx.get_usage(), err=True)
+            typer.echo(f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help.", err=True)
+        message = " ".join(e.format_message().split())  # one line
+        typer.echo(f"Error: {message}", err=True)
+        return exit_code_for(e)
+    except Exception as e:  # the store failed mid-command (full disk, damaged file)
         import sqlite3
 
-        import click
+        if not isinstance(e, sqlite3.Error):
+            raise
+        from arena.store import describe_sqlite_error, last_path
 
-        if isinstance(e, sqlite3.Error):  # the store failed mid-command (full disk, damaged file)
-            from arena.store import describe_sqlite_error, last_path
-
-            err = describe_sqlite_error(last_path(), e)
-            typer.echo(f"Error: {err}", err=True)
-            return err.exit_code
-
-        try:  # typer vendors its own click
-            from typer._click import exceptions as vendored
-        except ImportError:  # pragma: no cover - older typer
-            vendored = click.exceptions
-        if isinstance(e, (click.exceptions.ClickException, vendored.ClickException)):
-            e.show()
-            return e.exit_code
-        if isinstance(e, (click.exceptions.Exit, vendored.Exit)):
-            return e.exit_code
-        raise
-    return 0
-
+        err = describe_sqlite_error(last_path(), e)
+        typer.echo(f"Error: {err}", err=True)
+        return exit_code_for(err)

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, store_exists
-from arena.names import slug
 
 
 def _leaderboard_table(report: dict, title: str):
@@ -50,112 +49,26 @@ def run(
 
     One process at a time runs a given run (a lease in the store); a second one exits 2 naming
     the first, or waits with --wait."""
-    from arena.judges import load_judge, load_preset
-    from arena.runner import RunLease, prepare_run
-    from arena.tournaments import load_spec
+    from arena.api import run_tournament
+    from arena.errors import Interrupted, RunFailed
 
     con = console()
-    tspec = load_spec(spec)
-    if concurrency is not None:
-        tspec = tspec.model_copy(update={"concurrency": concurrency})
-    store = open_store(db)
-    preset, _ = load_preset(tspec.judge_ref())
-    judge = load_judge(tspec.judge_ref(), store=store, no_cache=no_cache)
-    prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
-    lease = RunLease(store, prepared.run_id)
-    lease.acquire(wait=wait, on_wait=lambda holder: con.print(f"Waiting: {holder}"))
+    sink = _RunScreen(con, plain)
     try:
-        _run_leased(con, store, spec, tspec, judge, prepared, lease, yes=yes, plain=plain, out=out)
+        result = run_tournament(
+            spec, db=db or None, on_event=sink, new=new, no_cache=no_cache, concurrency=concurrency, yes=yes,
+            confirm=_confirm, report_dir=out, wait=wait, on_wait=lambda holder: typer.echo(f"Waiting: {holder}"),
+        )
     finally:
-        lease.release()
-
-
-def _run_leased(con, store, spec, tspec, judge, prepared, lease, *, yes, plain, out) -> None:
-    """The body of `tournament run` once this process holds the run's lease."""
-    import asyncio
-    import signal
-    import sys
-
-    from arena.backends._base import interrupt_pauses
-    from arena.dashboard import make_display
-    from arena.errors import BadInput
-    from arena.judges import check_env
-    from arena.reports import build_report, write_reports
-    from arena.runner import Runner, create_run
-    from arena.tournaments import answered_from_outputs, make_scheduler
-    from arena.tournaments.plan import plan_tournament
-
-    scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
-    plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
-    p = plan.to_dict() if hasattr(plan, "to_dict") else dict(plan)
-    verb = "Resuming" if prepared.resumed else "Starting"
-    con.print(
-        f"{verb} run [bold]{prepared.run_id}[/]: {len(prepared.models)} models, {len(prepared.prompts)} prompts,"
-        f" {tspec.scheduler.kind}, judge {getattr(judge, 'description', judge.name)}"
-    )
-    con.print(
-        f"Plan: {p.get('matches')} matches, {p.get('judge_calls')} judge calls, cost expected"
-        f" {_money(p.get('cost_usd_expected'))}, worst {_money(p.get('cost_usd_worst'))}"
-    )
-    worst = p.get("cost_usd_worst")
-    if not yes and (worst is None and judge.calls_per_match() > 0 or (worst or 0) > tspec.confirm_above_usd):
-        if not sys.stdin.isatty():
-            raise BadInput(
-                f"the worst-case cost {_money(worst)} is above confirm_above_usd={tspec.confirm_above_usd}; pass --yes to run without asking"
-            )
-        typer.confirm(f"Worst case {_money(worst)}. Continue?", abort=True)
-    check_env(judge, str(judge.preset_path or tspec.judge))  # before any call: one line naming the variable
-    create_run(store, prepared)
-
-    display = make_display(True if plain else None, strong_weight=tspec.strong_weight)
-    runner = Runner(store, prepared, judge, scheduler, on_event=display)
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        interrupts = 0
-
-        def on_sigint() -> None:
-            nonlocal interrupts
-            interrupts += 1
-            runner.stop.set()
-            interrupt_pauses()  # a Retry-After pause or a backoff ends now (nothing paid for those calls)
-            if interrupts > 1:
-                for t in asyncio.all_tasks(loop):
-                    t.cancel()
-
-        try:
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
-            pass
-        beat = asyncio.ensure_future(lease.keep())
-        try:
-            await runner.run()
-        finally:
-            beat.cancel()
-            await judge.aclose()
-
-    try:
-        asyncio.run(main())
-    finally:
-        display.close()
-    s = runner.stats
-    if prepared.status == "interrupted":
-        typer.echo(  # not rich: a terminal-wide wrap must not cut the command to copy
-            f"Stopped after the calls in flight: {s.matches_done} matches decided and saved."
+        sink.close()
+    s = result.stats
+    if result.status == "interrupted":
+        raise Interrupted(
+            f"stopped after the calls in flight: {s.matches_done} matches decided and saved."
             f" Run `arena tournament run {spec}` again to resume."
         )
-        raise typer.Exit(130)
-    out_dir = out or Path("reports") / slug(prepared.run_id)
-    try:
-        report = build_report(store, prepared.run_id)
-        paths = write_reports(report, out_dir)
-    except KeyboardInterrupt:
-        typer.echo(
-            f"Interrupted while writing the reports: run {prepared.run_id} is {prepared.status} and stored."
-            f" Write the reports again with `arena report {prepared.run_id}`."
-        )
-        raise typer.Exit(130) from None
-    con.print(_leaderboard_table(report, f"{tspec.name}: {len(report['leaderboard'])} models, {report['battles']} battles"))
+    report = result.report
+    con.print(_leaderboard_table(report, f"{result.name}: {len(report['leaderboard'])} models, {report['battles']} battles"))
     ref = report.get("reference")
     if ref:
         con.print(f"Spearman with the reference ({ref['column']}): {ref['spearman']:.3f}, Kendall {ref['kendall']:.3f}")
@@ -165,13 +78,52 @@ def _run_leased(con, store, spec, tspec, judge, prepared, lease, *, yes, plain, 
     )
     for w in report.get("warnings", []):
         con.print(f"[yellow]Warning:[/] {w}")
-    con.print("Reports: " + ", ".join(str(p) for p in paths))
-    if prepared.status == "stopped":
+    con.print("Reports: " + ", ".join(str(p) for p in result.report_paths))
+    if result.status == "stopped":
         con.print(f"Stopped early ({s.stop_reason}); raise the budget in the spec and run again to continue.")
-    if prepared.status == "errors":
-        js = report["judge_stats"]
-        con.print(f"[red]Finished with errors:[/] {js['unresolved_matches']} matches unresolved after retries (see the report); run again to retry them.")
-        raise typer.Exit(3)
+    if result.status == "errors":
+        raise RunFailed(
+            f"Finished with errors: {result.unresolved} matches unresolved after retries (see the report); run again to retry them."
+        )
+
+
+def _confirm(plan) -> bool:
+    """Ask before spending more than the spec allows without asking (never when stdin is not a terminal)."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(f"Worst case {_money(plan.cost_usd_worst)}. Continue?", abort=True)
+
+
+class _RunScreen:
+    """The run's event sink on a terminal: the plan lines, then the dashboard (opened once the run starts)."""
+
+    def __init__(self, con, plain: bool) -> None:
+        self.con, self.plain, self.display, self.strong_weight = con, plain, None, 3.0
+
+    def __call__(self, event) -> None:
+        if event.kind == "planned":
+            p, plan = event.planned, event.planned.plan
+            self.con.print(
+                f"{'Resuming' if p.resumed else 'Starting'} run [bold]{p.run_id}[/]: {p.models} models, {p.prompts} prompts,"
+                f" {p.scheduler}, judge {p.judge}"
+            )
+            self.con.print(
+                f"Plan: {plan.matches} matches, {plan.judge_calls} judge calls, cost expected"
+                f" {_money(plan.cost_usd_expected)}, worst {_money(plan.cost_usd_worst)}"
+            )
+            self.strong_weight = p.strong_weight
+            return
+        if self.display is None:
+            from arena.dashboard import make_display
+
+            self.display = make_display(True if self.plain else None, strong_weight=self.strong_weight)
+        self.display(event)
+
+    def close(self) -> None:
+        if self.display is not None:
+            self.display.close()
 
 
 def list_runs(
@@ -216,22 +168,9 @@ def show(
     store = open_store(db, readonly=True)
     r = store.get_run(run_id)
     rid = r["run_id"]
-    counts = dict(store.db.execute("SELECT status, COUNT(*) FROM matches WHERE run_id = ? GROUP BY status", [rid]).fetchall())
-    outcomes = dict(store.db.execute("SELECT outcome, COUNT(*) FROM verdicts WHERE run_id = ? GROUP BY outcome", [rid]).fetchall())
-    from arena.judges._base import cached_part
-
-    g = store.db.execute(
-        "SELECT COUNT(*), SUM(calls * (1 - cached)), SUM(calls * cached), SUM(input_tokens), SUM(output_tokens),"
-        " SUM(CASE WHEN cached = 0 THEN cost_usd END), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM games WHERE run_id = ?",
-        [rid],
-    ).fetchone()
-    calls, cached_calls, cost = g[1] or 0, g[2] or 0, g[5] or 0.0
-    partly = store.db.execute(  # games some of whose calls the cache served say so in their detail
-        "SELECT cached, calls, cost_usd, detail FROM games WHERE run_id = ? AND cached = 0 AND instr(detail, 'cached_calls') > 0", [rid]
-    ).fetchall()
-    for row in partly:
-        k, c = cached_part(dict(zip(("cached", "calls", "cost_usd", "detail"), row)))
-        calls, cached_calls, cost = calls - k, cached_calls + k, cost - c
+    counts = store.match_counts(rid)
+    outcomes = store.verdict_counts(rid)
+    usage = store.usage(rid)
     info = {
         "run_id": rid,
         "name": r["name"],
@@ -239,12 +178,8 @@ def show(
         "seed": r["seed"],
         "matches": counts,
         "verdicts": outcomes,
-        "games": g[0],
-        "calls": calls,
-        "cached_calls": cached_calls,
-        "input_tokens": g[3] or 0,
-        "output_tokens": g[4] or 0,
-        "cost_usd": None if g[6] else round(max(0.0, cost), 6),
+        "games": store.game_count(rid),
+        **usage.to_dict(),
         "summary": r.get("summary"),
     }
     if format is OutFormat.json:

@@ -105,7 +105,7 @@ def _style_counts(where: str, rec: dict) -> tuple[list[float], list[float]]:
             keys = ("sum_assistant_{}_tokens", "header_count_{}", "list_count_{}", "bold_count_{}")
             return ([_count(meta[k.format("a")]) for k in keys], [_count(meta[k.format("b")]) for k in keys])
         if "answer_a" in rec and "answer_b" in rec:
-            from arena.ratings._style import style_counts
+            from arena.ratings import style_counts
 
             return list(style_counts(str(rec["answer_a"]))), list(style_counts(str(rec["answer_b"])))
         if all(f"{k}_a" in rec and f"{k}_b" in rec for k in _STYLE_KEYS):
@@ -120,8 +120,7 @@ def _style_counts(where: str, rec: dict) -> tuple[list[float], list[float]]:
 
 def read_battles(path: Path, *, style: bool = False):
     """Battles (and style features when asked) from a CSV, TSV, JSONL or JSON battle file."""
-    from arena.ratings import BattleArrays
-    from arena.ratings._style import STYLE_NAMES, style_from_counts
+    from arena.ratings import STYLE_NAMES, BattleArrays, style_from_counts
 
     models: dict[str, int] = {}
     prompts: dict[str, int] = {}

@@ -40,10 +40,9 @@ def train_cmd(
     format: FormatOption = OutFormat.table,
 ) -> None:
     """Train the surrogate on recorded verdicts and write its weights (deterministic: same data, seed and date, same file)."""
+    from arena.errors import BadInput
     from arena.surrogate.data import load_judgments
     from arena.surrogate.train import TrainParams, train
-
-    from arena.errors import BadInput
 
     if buckets & (buckets - 1):
         raise BadInput(f"--buckets: expected a power of two, got {buckets}")

@@ -21,24 +21,6 @@ SpecArgument = Annotated[
 ]
 
 
-def load_spec_and_pool(spec_arg: str, db: str | None):
-    """(spec, prompts, outputs) for a SPEC argument: the pool from files, or from the store by name."""
-    from arena.tournaments.spec import load_spec, load_spec_pool, pool_source
-
-    spec = load_spec(spec_arg)
-    store = None
-    if pool_source(spec) is None:
-        from arena.cli._common import open_store
-
-        store = open_store(db, readonly=True)
-    try:
-        prompts, outputs = load_spec_pool(spec, store)
-    finally:
-        if store is not None:
-            store.close()
-    return spec, prompts, outputs
-
-
 def _check_format(fmt: str) -> str:
     fmt = fmt.lower()
     if fmt not in ("table", "json"):
@@ -55,14 +37,10 @@ def plan_cmd(
     db: DbOption = None,
 ) -> None:
     """Show what a tournament will cost before any judge call: matches, judge calls, tokens, dollars."""
-    from arena.judges import load_judge
-    from arena.tournaments.plan import plan_tournament
+    from arena.api import plan as plan_tournament
 
     fmt = _check_format(format)
-    spec_obj, prompts, outputs = load_spec_and_pool(spec, db)
-    judge_ref = spec_obj.resolve_path(spec_obj.judge, "judges") if spec_obj.judge.endswith(".toml") else None
-    judge = load_judge(judge_ref or spec_obj.judge_ref())
-    plan = plan_tournament(spec_obj, prompts, outputs, judge)
+    plan = plan_tournament(spec, db=db)
     if fmt == "json":
         print_json(plan.to_dict())
         return

@@ -25,6 +25,7 @@ __all__ = [
     "list_presets",
     "load_judge",
     "load_preset",
+    "report_extras",
     "required_env",
 ]
 
@@ -80,6 +81,19 @@ def load_judge(name_or_path: str | Path, **options) -> Judge:
     judge.preset = preset  # a panel's fingerprint records it for a member read from a file
     judge.preset_path = path
     return judge
+
+
+def report_extras(kind: str, games: list) -> dict:
+    """What a judge kind adds to a run report's judge statistics (its module's optional hook
+    `report_extras(games) -> dict`, given the run's games as store rows); {} for most kinds."""
+    if not isinstance(kind, str) or not kind.isidentifier() or kind.startswith("_"):
+        return {}
+    try:
+        module = importlib.import_module(f"arena.judges.{kind}")
+    except ModuleNotFoundError:
+        return {}
+    hook = getattr(module, "report_extras", None)
+    return dict(hook(games)) if hook is not None else {}
 
 
 def judge_kinds() -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from arena.errors import SpecError
-from arena.records import LABEL_SCORE, Game, MatchContext, Verdict
+from arena.records import LABEL_SCORE, Game, MatchContext, Verdict, cached_part  # noqa: F401 (cached_part: re-exported for old imports)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,32 +65,6 @@ class Judge(ABC):
         read (templates, weights) and its members' presets. A run's identity includes it, so editing
         one of those files starts a fresh run instead of mixing two judges' verdicts in one."""
         return {}
-
-
-def cached_part(game: Game | dict) -> tuple[int, float]:
-    """(calls, cost in USD) of a game that were served from the call cache rather than paid.
-
-    A game is `cached` when all its calls were; a game with several calls (a network's, a panel's,
-    an llm judge's retry) says how many of them were in `detail.cached_calls` and their cost in
-    `detail.cached_cost_usd`, so a match resumed after a kill is not counted as paid twice.
-    Takes a `Game` or a stored games row (whose `detail` is JSON text)."""
-    import json
-
-    row = game if isinstance(game, dict) else None
-    cached, calls, cost, detail = (
-        (row["cached"], row["calls"], row["cost_usd"], row.get("detail")) if row is not None else (game.cached, game.calls, game.cost_usd, game.detail)
-    )
-    if cached:
-        return int(calls or 0), float(cost or 0.0)
-    if isinstance(detail, str):
-        if "cached_c" not in detail:  # most games: nothing to parse
-            return 0, 0.0
-        try:
-            detail = json.loads(detail)
-        except ValueError:
-            detail = None
-    d = detail if isinstance(detail, dict) else {}
-    return int(d.get("cached_calls") or 0), float(d.get("cached_cost_usd") or 0.0)
 
 
 def record_cached(detail: dict, parts: Iterable[tuple[int, float]]) -> None:

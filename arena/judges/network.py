@@ -682,9 +682,9 @@ def _side(label: str) -> int:
 def _token_counter(model: str):
     """count(messages) -> tokens: litellm's counter when it knows the model, else 4 characters a token."""
     try:
-        from arena.backends._litellm import _load
+        from arena.backends import load_litellm
 
-        litellm = _load()
+        litellm = load_litellm()
     except Exception:  # pragma: no cover - litellm is a dependency
         litellm = None
 

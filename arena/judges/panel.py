@@ -62,8 +62,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import ArenaError, SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, cached_part, combine_games, preset_error, record_cached
-from arena.records import LABEL_SCORE, Game, MatchContext, Order
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, preset_error, record_cached
+from arena.records import LABEL_SCORE, Game, MatchContext, Order, cached_part
 
 Aggregation = Literal["majority", "mean", "weighted"]
 RUNTIME_OPTIONS = ("store", "no_cache", "seed", "backoff_base", "backoff_max")
@@ -154,6 +154,11 @@ def reliability_weight(p: float | None, weighting: str = "log-odds") -> float:
         return max(0.0, float(p))
     q = min(max(float(p), 0.5), 0.99)
     return math.log(q / (1 - q))
+
+
+def report_extras(games: Iterable[Game | dict]) -> dict:
+    """The report hook (`arena.judges.report_extras`): each member's agreement with the panel."""
+    return {"member_agreement": member_agreement(games)}
 
 
 def member_agreement(games: Iterable[Game | dict]) -> dict[str, dict]:

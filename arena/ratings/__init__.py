@@ -15,7 +15,7 @@ from arena.ratings._bt import DEFAULT_PRIOR, ELO_INIT, ELO_SCALE, bt_fit, to_elo
 from arena.ratings._elo import elo_online
 from arena.ratings._graph import components, diagnose
 from arena.ratings._leaderboard import Leaderboard, ModelRating, fit_ratings, rank_upper_bound
-from arena.ratings._style import style_features
+from arena.ratings._style import STYLE_NAMES, style_counts, style_features, style_from_counts
 
 __all__ = [
     "BattleArrays",
@@ -36,6 +36,9 @@ __all__ = [
     "fit_ratings",
     "pair_stats",
     "rank_upper_bound",
+    "STYLE_NAMES",
+    "style_counts",
     "style_features",
+    "style_from_counts",
     "to_elo",
 ]

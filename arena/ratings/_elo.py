@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from arena.records import Battle
 from arena.ratings._battles import BattleArrays, compile_battles
+from arena.records import Battle
 
 
 def elo_online(

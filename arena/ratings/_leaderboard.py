@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from arena.errors import RatingError
-from arena.records import Battle
 from arena.ratings._battles import BattleArrays, StyleFeatures, compile_battles, pair_stats
 from arena.ratings._bootstrap import By, bootstrap_theta
 from arena.ratings._bt import DEFAULT_PRIOR, ELO_INIT, ELO_SCALE, Ties, _anchor_index, check_prior, fit_theta, to_elo
 from arena.ratings._graph import diagnose
+from arena.records import Battle
 
 BOOT_PRIOR_FLOOR = 1e-3
 """Bootstrap replicates of a `prior=0` fit use this prior, as a replicate may lose a model's only win."""

@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from arena.estimate import sample_calls
 from arena.judges import Judge, JudgeResult, check_env, combine_games, load_judge, load_preset
-from arena.judges._base import cached_part
-from arena.records import Game, Match, MatchContext, swap_label
+from arena.records import Game, Match, MatchContext, cached_part, swap_label
 from arena.reliability.formats import LABEL_PICK, GameRecord, Pair, PairSet
 
 RUN_PREFIX = "judge-eval"
@@ -112,25 +112,6 @@ async def _judge_safely(judge: Judge, ctx: MatchContext) -> list[Game]:
         return [Game(ctx.match_id, judge.name, "AB", "error", error=f"{type(e).__name__}: {e}", calls=0)]
 
 
-def _game_from_row(row: dict) -> Game:
-    return Game(
-        match_id=row["match_id"],
-        judge=row["judge"],
-        order=row["order"],
-        label=row["label"],
-        raw=row.get("raw") or "",
-        parse_status=row.get("parse_status") or "ok",
-        input_tokens=row.get("input_tokens") or 0,
-        output_tokens=row.get("output_tokens") or 0,
-        cost_usd=row.get("cost_usd"),
-        latency_s=row.get("latency_s") or 0.0,
-        cached=bool(row.get("cached")),
-        attempts=row.get("attempts") or 1,
-        calls=row.get("calls") if row.get("calls") is not None else 1,
-        error=row.get("error"),
-    )
-
-
 def run_name(judge: str, pairs_path: str) -> str:
     return f"{RUN_PREFIX}:{judge}:{pairs_path}"
 
@@ -176,12 +157,12 @@ async def evaluate_judge_async(
         previous_elapsed = float((run.get("summary") or {}).get("total_elapsed_s") or 0.0)
         store.set_run_status(run_id, "running")
     store.add_matches(run_id, [Match(p.pair_id, p.pair_id, "a", "b") for p in pairs.pairs])
-    status = {m["match_id"]: m["status"] for m in store.matches(run_id)}
+    status = {m.match_id: m.status for m in store.match_rows(run_id)}
     wanted = {p.pair_id for p in pairs.pairs}
     stored: dict[str, list[Game]] = {}
-    for row in store.games(run_id):
-        if row["match_id"] in wanted and status.get(row["match_id"]) == "done":
-            stored.setdefault(row["match_id"], []).append(_game_from_row(row))
+    for g in store.game_records(run_id):
+        if g.match_id in wanted and status.get(g.match_id) == "done":
+            stored.setdefault(g.match_id, []).append(g)
     todo = [p for p in pairs.pairs if p.pair_id not in stored]
     records: dict[str, list[GameRecord]] = {pid: records_from_games(pid, judge.name, gs) for pid, gs in stored.items()}
     done = len(stored)
@@ -262,14 +243,11 @@ def plan_eval(judge: Judge, pairs: PairSet, *, sample: int = 50) -> dict:
     n = len(pairs.pairs)
     per_match = judge.calls_per_match()
     shown = pairs.pairs[:sample]
-    estimates = [e for p in shown for e in judge.call_estimates(context(p))]
     scale = n / max(len(shown), 1)
-    input_tokens = sum(e.input_tokens for e in estimates) * scale
-    output_expected = sum(e.output_tokens_expected for e in estimates) * scale
-    output_max = sum(e.output_tokens_max for e in estimates) * scale
-    cost = None
-    if estimates:
-        cost = _price(estimates, scale)
+    counted = sample_calls(judge, (context(p) for p in shown))
+    est = counted.scaled(scale, scale)
+    cost = est.cost_usd_expected if counted.calls else None
+    input_tokens, output_expected, output_max = est.input_tokens, est.output_tokens_expected, est.output_tokens_worst
     return {
         "pairs": n,
         "calls_per_pair": per_match,
@@ -280,11 +258,3 @@ def plan_eval(judge: Judge, pairs: PairSet, *, sample: int = 50) -> dict:
         "cost_usd_expected": cost,
         "note": "a judge that plays one order per match is asked again with the answers swapped (twice the calls)",
     }
-
-
-def _price(estimates, scale: float) -> float | None:
-    """Dollars for the estimated calls from litellm's price table; None when a model has no price."""
-    from arena.backends import price
-
-    costs = [price(e.model, e.input_tokens, e.output_tokens_expected) for e in estimates]
-    return None if any(c is None for c in costs) else sum(costs) * scale

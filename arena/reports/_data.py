@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from arena.errors import BadInput
+from arena.records import Usage
 from arena.resources import bundled_dir
 
 
@@ -35,14 +36,14 @@ def read_reference(path: str | Path) -> tuple[dict[str, float], str]:
     return out, column
 
 
-def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
-    from arena.judges._base import cached_part
-
+def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = None) -> dict:
+    """Counts of a run's games and verdicts; calls, tokens and cost from `usage` (`Store.usage`),
+    summed from the rows when not given."""
+    if usage is None:
+        usage = sum((Usage.of_game_row(g) for g in games), Usage())
     labels = Counter(g["label"] for g in games)
     n = len(games)
     paid = [g for g in games if not g["cached"]]
-    cached = [cached_part(g) for g in games]
-    costs = [None if g["cost_usd"] is None else max(0.0, g["cost_usd"] - c) for g, (_, c) in zip(games, cached) if not g["cached"]]
     decided = [v for v in verdicts if v["outcome"] in ("a", "b", "tie")]
     two = [v for v in decided if v["consistent"] is not None]
     first_slot = 0
@@ -56,8 +57,8 @@ def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
     return {
         "games": n,
         "labels": dict(labels),
-        "calls": sum((g["calls"] or 0) - k for g, (k, _) in zip(games, cached)),
-        "cached_calls": sum(k for k, _ in cached),
+        "calls": usage.calls,
+        "cached_calls": usage.cached_calls,
         "retries": sum(max(0, (g["attempts"] or 1) - 1) for g in games),
         "errors": labels.get("error", 0),
         "unparsed": labels.get("unparsed", 0),
@@ -65,9 +66,9 @@ def judge_stats(games: list[dict], verdicts: list[dict]) -> dict:
         "tie_rate": (sum(1 for v in decided if v["outcome"] == "tie") / len(decided)) if decided else None,
         "position_consistency": (sum(1 for v in two if v["consistent"]) / len(two)) if two else None,
         "first_slot_win_rate": first_slot / judged_orders if judged_orders else None,
-        "input_tokens": sum(g["input_tokens"] or 0 for g in games),
-        "output_tokens": sum(g["output_tokens"] or 0 for g in games),
-        "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 6),
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost_usd": None if usage.cost_usd is None else round(usage.cost_usd, 6),
         "latency_s_mean": (sum(g["latency_s"] or 0 for g in paid) / len(paid)) if paid else None,
         "unresolved_matches": sum(1 for v in verdicts if v["outcome"] == "unresolved"),
         "forfeits": sum(1 for v in verdicts if str(v["outcome"]).startswith("forfeit")),
@@ -103,12 +104,11 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
         "battles": len(battles),
         "leaderboard": [],
         "warnings": [],
-        "judge_stats": judge_stats(games, verdicts),
+        "judge_stats": judge_stats(games, verdicts, store.usage(run_id)),
     }
-    if judge_preset.get("kind") == "panel":
-        from arena.judges.panel import member_agreement
+    from arena.judges import report_extras
 
-        report["judge_stats"]["member_agreement"] = member_agreement(games)
+    report["judge_stats"].update(report_extras(judge_preset.get("kind"), games))
     if not battles:
         report["warnings"].append("no decided battles yet: nothing to rate")
         return report

@@ -8,10 +8,6 @@ import io
 import re
 
 
-def fmt_rank(row: dict) -> str:
-    return f"{row['rank_ub']}"
-
-
 def leaderboard_markdown(report: dict) -> str:
     run = report["run"]
     lines = [f"# Leaderboard: {_md(run['name'])}", ""]

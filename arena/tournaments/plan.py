@@ -11,7 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from arena.records import Match, MatchContext, Output, Prompt
+from arena.estimate import CallSample, sample_calls
+from arena.records import Match, Output, PoolView, Prompt
 from arena.tournaments import make_scheduler
 from arena.tournaments._base import DisconnectedPlan, Scheduler, answered_from_outputs, keyed_rng, match_id
 from arena.tournaments._schedulers import _Fixed
@@ -93,13 +94,6 @@ def _sample_matches(sched: Scheduler, prompts: Sequence[Prompt], models: Sequenc
     return out
 
 
-def _price(model: str, input_tokens: float, output_tokens: float) -> float | None:
-    """Dollars for that usage from litellm's price table; None when the model has no known price."""
-    from arena.backends import price
-
-    return price(model, max(int(round(input_tokens)), 0), max(int(round(output_tokens)), 0))
-
-
 def plan_tournament(
     spec: TournamentSpec,
     prompts: Sequence[Prompt],
@@ -136,27 +130,15 @@ def plan_tournament(
     if missing:
         warnings.append(f"{missing} (prompt, model) answers are missing: those models forfeit or sit out there")
 
-    in_tok = out_exp = out_max = 0.0
-    per_model: dict[str, list[float]] = {}
+    counted = CallSample()
     n_sampled = 0
     if cpm > 0 and calls_worst > 0:
-        by_id = {p.prompt_id: p for p in chosen}
-        text = {(o.prompt_id, o.model): o.text for o in outputs}
+        view = PoolView(chosen, outputs)
         sampled = _sample_matches(sched, chosen, models, spec.seed, sample)
-        for m in sampled:
-            p = by_id[m.prompt_id]
-            ctx = MatchContext(
-                m.match_id, m.prompt_id, p.text, m.model_a, m.model_b,
-                text.get((m.prompt_id, m.model_a), ""), text.get((m.prompt_id, m.model_b), ""), p.category, p.reference,
-            )
-            for est in judge.call_estimates(ctx):
-                acc = per_model.setdefault(est.model, [0.0, 0.0, 0.0, 0.0])
-                acc[0] += est.input_tokens
-                acc[1] += est.output_tokens_expected
-                acc[2] += est.output_tokens_max
-                acc[3] += 1
+        counted = sample_calls(judge, (view.context(m) for m in sampled))
         n_sampled = len(sampled)
-    calls_sampled = sum(v[3] for v in per_model.values())
+    calls_sampled = counted.calls
+    in_tok = out_exp = out_max = 0.0
     cost_exp: float | None = 0.0
     cost_worst: float | None = 0.0
     unknown: list[str] = []
@@ -166,21 +148,10 @@ def plan_tournament(
         warnings.append("the judge gives no token estimates: tokens and cost unknown")
     if calls_sampled:
         # scale the sampled calls to the plan's calls; each judge model keeps its share of calls
-        f_exp = calls_exp / calls_sampled
-        f_worst = calls_worst / calls_sampled
-        for model, (i, o, omax, _) in sorted(per_model.items()):
-            in_tok += i * f_exp
-            out_exp += o * f_exp
-            out_max += omax * f_worst
-            c_exp = _price(model, i * f_exp, o * f_exp) if model else None
-            c_worst = _price(model, i * f_worst, omax * f_worst) if model else None
-            if c_exp is None or c_worst is None:
-                unknown.append(model or "(unnamed)")
-            else:
-                cost_exp = (cost_exp or 0.0) + c_exp
-                cost_worst = (cost_worst or 0.0) + c_worst
+        est = counted.scaled(calls_exp / calls_sampled, calls_worst / calls_sampled)
+        in_tok, out_exp, out_max = est.input_tokens, est.output_tokens_expected, est.output_tokens_worst
+        cost_exp, cost_worst, unknown = est.cost_usd_expected, est.cost_usd_worst, est.unknown_price_models
         if unknown:
-            cost_exp = cost_worst = None
             warnings.append(f"no known price for {', '.join(unknown)}: cost unknown")
         in_worst = int(round(in_tok * (calls_worst / calls_exp))) if calls_exp else 0
     else:
@@ -209,7 +180,7 @@ def plan_tournament(
         cost_usd_expected=cost_exp,
         cost_usd_worst=cost_worst,
         price_known=not unknown,
-        judge_models=sorted(per_model),
+        judge_models=sorted(counted.per_model),
         unknown_price_models=unknown,
         sampled_matches=n_sampled,
         warnings=warnings,

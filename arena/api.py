@@ -1,0 +1,449 @@
+"""arena as a library: the functions every `arena` command wraps.
+
+Each function opens what it needs, does one job and returns a typed result; errors are raised as
+`arena.errors.ArenaError` subclasses (`BadInput` and its kin for bad input, `NotFound`,
+`RatingError`, `BackendError`) and are turned into `Error: ...` lines and exit codes only by the
+CLI (`arena.cli._common.run_cli`). Nothing here prints. Importing this module is cheap: the
+judges, litellm and the report renderers load inside the functions.
+
+    import arena
+
+    result = arena.run_tournament("tournaments/demo.toml", db="arena.db")
+    print(result.status, result.usage.cost_usd, result.leaderboard[0]["model"])
+
+The shape follows inspect_ai's `eval()` (one call returning a typed log that its CLI wraps) and
+sqlite-utils (each CLI command a few lines around one library call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from arena.errors import BadInput, ReportsInterrupted
+from arena.records import Battle, RunRecord, RunStatus, RunSummary, Usage
+
+if TYPE_CHECKING:
+    from arena.pools import PoolData
+    from arena.ratings import BattleArrays, Leaderboard
+    from arena.runner import EventSink, RunStats
+    from arena.store import Store
+    from arena.tournaments.plan import Plan
+    from arena.tournaments.spec import TournamentSpec
+
+__all__ = [
+    "Run",
+    "RunResult",
+    "evaluate_judge",
+    "fit_ratings",
+    "import_pool",
+    "load_run",
+    "load_spec",
+    "plan",
+    "run_tournament",
+]
+
+
+# -- opening things ----------------------------------------------------------------------------------
+
+
+def _open(db: str | Path | Store | None, *, create: bool = True, readonly: bool = False) -> tuple[Store, bool]:
+    """(store, opened here): a Store passed in is used as is and left open."""
+    from arena.store import Store, default_db_path
+
+    if isinstance(db, Store):
+        return db, False
+    return Store(db if db is not None else default_db_path(), create=create, readonly=readonly), True
+
+
+def load_spec(spec: str | Path | dict | TournamentSpec) -> TournamentSpec:
+    """A validated `TournamentSpec` from a TOML path, a shipped name (`"demo"`), a dict or a spec.
+
+    Raises `SpecError` (a `BadInput`) naming the file and key when the spec is invalid, `NotFound`
+    when the file or shipped name does not exist."""
+    from arena.tournaments.spec import TournamentSpec, spec_from_dict
+    from arena.tournaments.spec import load_spec as _load_spec
+
+    if isinstance(spec, TournamentSpec):
+        return spec
+    if isinstance(spec, dict):
+        return spec_from_dict(spec)
+    return _load_spec(spec)
+
+
+# -- pools ----------------------------------------------------------------------------------------------
+
+
+def import_pool(
+    name: str,
+    paths: Sequence[str | Path],
+    *,
+    format: str | None = None,
+    replace: bool = False,
+    db: str | Path | Store | None = None,
+) -> PoolData:
+    """Read model-output files into the pool `name` of the store `db`, in one transaction.
+
+    `paths`: files or folders in one of the formats `native`, `alpaca_eval`, `arena_hard`, `varco`,
+    `jsonl` (detected from the path when `format` is None). Adding files to an existing pool adds
+    models and keeps its prompts; `replace=True` drops the pool's prompts and answers first.
+    Returns the `PoolData` read (prompts, outputs, models). Raises `PoolError` (a `BadInput`) with
+    `path:line` for a malformed record; the store is then unchanged."""
+    from arena.pools import import_pool as _import_pool
+
+    store, opened = _open(db)
+    try:
+        return _import_pool(store, name, list(paths), format, replace=replace)
+    finally:
+        if opened:
+            store.close()
+
+
+def load_spec_pool(spec: TournamentSpec, db: str | Path | Store | None = None):
+    """(prompts, outputs) of a spec's pool: read from files when `spec.pool` is a path, else from the store."""
+    from arena.tournaments.spec import load_spec_pool as _load_spec_pool
+    from arena.tournaments.spec import pool_source
+
+    if pool_source(spec) is not None:
+        return _load_spec_pool(spec, None)
+    store, opened = _open(db, readonly=True)
+    try:
+        return _load_spec_pool(spec, store)
+    finally:
+        if opened:
+            store.close()
+
+
+# -- tournaments --------------------------------------------------------------------------------------
+
+
+def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | None = None) -> Plan:
+    """Size and price a tournament before any judge call.
+
+    Returns a `Plan`: matches (exact for fixed schedules, expected and worst for dynamic ones),
+    judge calls, input/output tokens and cost in US dollars (expected and worst; None when the
+    judge model's price is unknown, from litellm's price table). Raises `SpecError` for a bad
+    spec, `NotFound` for an unknown pool or judge preset, `DisconnectedPlan` when the schedule
+    cannot connect all models."""
+    from arena.judges import load_judge
+    from arena.tournaments.plan import plan_tournament
+
+    tspec = load_spec(spec)
+    prompts, outputs = load_spec_pool(tspec, db)
+    judge = load_judge(tspec.judge_ref())
+    return plan_tournament(tspec, prompts, outputs, judge)
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What `run_tournament` returns.
+
+    `status`: done, errors (some matches unresolved after retries; the CLI exits 3), stopped (a
+    budget), interrupted (Ctrl-C); `usage`: the whole run's calls, tokens and cost as stored
+    (`Store.usage`), across every invocation that resumed it; `stats`: this invocation's live
+    counters (`RunStats`: calls paid now, calls saved by resuming, retries, errors, unparsed);
+    `leaderboard`: one dict per model, best first (`model`, `rating`, `ci_low`, `ci_high`,
+    `rank`, `rank_ub`, `win_rate`, `battles`), empty when interrupted; `report`: the report data
+    (`arena.reports.build_report`), None when interrupted; `report_paths`: files written."""
+
+    run_id: str
+    name: str
+    status: RunStatus
+    resumed: bool
+    usage: Usage
+    stats: RunStats
+    unresolved: int = 0
+    leaderboard: list[dict] = field(default_factory=list)
+    report: dict | None = None
+    report_paths: list[Path] = field(default_factory=list)
+
+
+ConfirmFn = Callable[["Plan"], bool]
+
+
+def run_tournament(
+    spec: str | Path | dict | TournamentSpec,
+    *,
+    db: str | Path | Store | None = None,
+    on_event: EventSink | None = None,
+    new: bool = False,
+    no_cache: bool = False,
+    concurrency: int | None = None,
+    yes: bool = False,
+    confirm: ConfirmFn | None = None,
+    report_dir: str | Path | None = None,
+    write_reports: bool = True,
+    handle_sigint: bool = True,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run (or resume) a tournament: plan, judge concurrently, store every verdict, rate, report.
+
+    Parameters
+    - `spec`: a TOML path, a shipped name (`"demo"`), a dict or a `TournamentSpec`.
+    - `db`: the SQLite store (a path, a `Store`, or None for `$ARENA_DB` / `./arena.db`).
+    - `on_event`: called with each `RunEvent` (`planned` before anything is written, then
+      `started`, `released`, `decided` per match, `finished`); `arena.dashboard.make_display()`
+      is one such sink.
+    - `new`: start a fresh run instead of resuming the latest run of the same spec identity.
+    - `no_cache`: bypass the judge call cache (calls are paid again).
+    - `concurrency`: games in flight (overrides the spec).
+    - `yes` / `confirm`: a run whose worst-case cost is above the spec's `confirm_above_usd` (or
+      unknown for a paying judge) starts only with `yes=True` or when `confirm(plan)` returns
+      True; otherwise `BadInput` is raised and nothing is written.
+    - `report_dir`: where the reports go (default `reports/<run_id>`); `write_reports=False`
+      builds the report data without writing files.
+    - `handle_sigint`: on the main thread, the first Ctrl-C stops releasing matches, ends any
+      Retry-After pause or backoff at once and waits for the calls in flight (status
+      interrupted), a second cancels them.
+    - `wait` / `on_wait`: one process at a time runs a run (a lease in the store, see
+      `arena.runner.RunLease`); if another holds it, raise `RunBusy` ("run R is in progress in
+      process P since T"), or with `wait=True` call `on_wait(that line)` and wait for it to end.
+
+    A run is identified by its spec name and a hash of what decides its verdicts; running the
+    same spec again resumes it and pays no call twice (see `arena.runner`). Raises `SpecError`,
+    `NotFound`, `PoolError` for bad input (store unchanged; an unset `api_key_env` variable is
+    one of them, checked before any call), `BackendError` for a misconfigured judge backend,
+    `StoreError` / `DiskFull` when the store fails (the run is then marked interrupted), and
+    `ReportsInterrupted` (exit 130) for Ctrl-C while the reports are written. A judge that
+    raises inside a match makes that match unresolved (status
+    errors), not an exception here."""
+    from arena.judges import load_judge, load_preset
+    from arena.runner import RunLease, prepare_run
+
+    tspec = load_spec(spec)
+    if concurrency is not None:
+        tspec = tspec.model_copy(update={"concurrency": concurrency})
+    sink = on_event or (lambda e: None)
+    store, opened = _open(db)
+    try:
+        preset, _ = load_preset(tspec.judge_ref())
+        judge = load_judge(tspec.judge_ref(), store=store, no_cache=no_cache)
+        prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
+        lease = RunLease(store, prepared.run_id)
+        lease.acquire(wait=wait, on_wait=on_wait)
+        try:
+            return _run_leased(store, tspec, judge, prepared, lease, sink, yes=yes, confirm=confirm, handle_sigint=handle_sigint,
+                               write_reports=write_reports, report_dir=report_dir)
+        finally:
+            lease.release()
+    finally:
+        if opened:
+            store.close()
+
+
+def _run_leased(store, tspec, judge, prepared, lease, sink, *, yes, confirm, handle_sigint, write_reports, report_dir) -> RunResult:
+    """`run_tournament` once this process holds the run's lease."""
+    from arena.judges import check_env
+    from arena.names import slug
+    from arena.reports import build_report
+    from arena.reports import write_reports as _write_reports
+    from arena.runner import RunEvent, Runner, RunPlanned, create_run
+    from arena.tournaments import answered_from_outputs, make_scheduler
+    from arena.tournaments.plan import plan_tournament
+
+    scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
+    the_plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
+    runner = Runner(store, prepared, judge, scheduler, on_event=sink)
+    sink(RunEvent("planned", runner.stats, planned=RunPlanned(
+        prepared.run_id, prepared.resumed, len(prepared.prompts), len(prepared.models), tspec.scheduler.kind,
+        runner.stats.judge, the_plan, tspec.strong_weight,
+    )))
+    worst = the_plan.cost_usd_worst
+    if not yes and (worst is None and judge.calls_per_match() > 0 or (worst or 0) > tspec.confirm_above_usd):
+        if confirm is None or not confirm(the_plan):
+            money = "unknown" if worst is None else f"${worst:.4f}"
+            raise BadInput(
+                f"the worst-case cost {money} is above confirm_above_usd={tspec.confirm_above_usd}; pass --yes to run without asking"
+            )
+    check_env(judge, str(judge.preset_path or tspec.judge))  # before any call: one line naming the variable
+    create_run(store, prepared)
+    asyncio.run(_drive(runner, judge, handle_sigint, lease))
+    result = RunResult(
+        prepared.run_id, tspec.name, RunStatus(prepared.status), prepared.resumed, store.usage(prepared.run_id), runner.stats,
+        unresolved=store.verdict_counts(prepared.run_id).get("unresolved", 0),
+    )
+    if result.status == RunStatus.INTERRUPTED:
+        return result
+    try:
+        report = build_report(store, prepared.run_id)
+        result.report = report
+        result.leaderboard = report["leaderboard"]
+        if write_reports:  # a run id names its folder, never a path (arena.names.slug)
+            out_dir = Path(report_dir) if report_dir is not None else Path("reports") / slug(prepared.run_id)
+            result.report_paths = _write_reports(report, out_dir)
+    except KeyboardInterrupt:
+        raise ReportsInterrupted(
+            f"interrupted while writing the reports: run {prepared.run_id} is {prepared.status} and stored."
+            f" Write the reports again with `arena report {prepared.run_id}`."
+        ) from None
+    return result
+
+
+async def _drive(runner, judge, handle_sigint: bool, lease=None) -> None:
+    from arena.backends._base import interrupt_pauses
+
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_sigint() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        runner.stop.set()
+        interrupt_pauses()  # a Retry-After pause or a backoff ends now (nothing paid for those calls)
+        if interrupts > 1:
+            for t in asyncio.all_tasks(loop):
+                t.cancel()
+
+    installed = False
+    if handle_sigint:
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            pass
+    beat = asyncio.ensure_future(lease.keep()) if lease is not None else None
+    try:
+        await runner.run()
+    finally:
+        if beat is not None:
+            beat.cancel()
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+        await judge.aclose()
+
+
+# -- stored runs ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Run:
+    """A stored run: its typed spec, totals and (on demand) its report data.
+
+    `spec`: the tournament spec as run (`TournamentSpec`; None for a reliability-mode run, whose
+    stored spec is in `record.spec`); `judge`: the judge preset; `summary`: the counters of the
+    last invocation (`RunSummary`), None before one finished; `usage`: totals over every
+    invocation (`Store.usage`); `matches` / `verdicts`: counts by match status / outcome."""
+
+    record: RunRecord
+    spec: TournamentSpec | None
+    judge: dict
+    pool: str | None
+    usage: Usage
+    matches: dict[str, int]
+    verdicts: dict[str, int]
+    db: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def status(self) -> RunStatus:
+        return self.record.status
+
+    @property
+    def summary(self) -> RunSummary | None:
+        return self.record.summary
+
+    def report(self, *, bootstrap: int | None = None) -> dict:
+        """The run's report data (`arena.reports.build_report`): leaderboard, matrices, judge stats."""
+        from arena.reports import build_report
+
+        store, _ = _open(self.db, create=False)
+        try:
+            return build_report(store, self.run_id, bootstrap=bootstrap)
+        finally:
+            store.close()
+
+
+def load_run(run_id: str, *, db: str | Path | Store | None = None) -> Run:
+    """The run `run_id` (a full id, a unique prefix, or a spec name for its latest run).
+
+    Raises `NotFound` when the store or the run does not exist."""
+    from arena.errors import ArenaError
+    from arena.tournaments.spec import spec_from_dict
+
+    store, opened = _open(db, create=False)
+    try:
+        record = store.run_record(run_id)
+        stored = record.spec
+        tspec = None
+        if isinstance(stored.get("spec"), dict):
+            try:
+                tspec = spec_from_dict(stored["spec"])
+            except ArenaError:  # a spec stored by an older arena that this one no longer accepts
+                tspec = None
+        rid = record.run_id
+        return Run(
+            record, tspec, stored.get("judge") or stored.get("preset") or {}, stored.get("pool"),
+            store.usage(rid), store.match_counts(rid), store.verdict_counts(rid), store.path,
+        )
+    finally:
+        if opened:
+            store.close()
+
+
+# -- ratings and judges ---------------------------------------------------------------------------------
+
+
+def fit_ratings(battles: Sequence[Battle] | BattleArrays, **options: Any) -> Leaderboard:
+    """Bradley-Terry ratings on the Elo scale with clustered bootstrap intervals.
+
+    `battles`: `Battle` records or compiled `BattleArrays`; `options` as in
+    `arena.ratings.fit_ratings` (`bootstrap`, `by="prompt"|"battle"`, `ties="half"|"davidson"`,
+    `level`, `seed`, `anchor`, `style`...). Returns a `Leaderboard` (`.to_records()` for dicts).
+    Raises `RatingError` for options out of range or no battles. Method: Bradley-Terry (1952) by
+    maximum likelihood as in Chatbot Arena's rating code, bootstrap over prompts."""
+    from arena.ratings import fit_ratings as _fit_ratings
+
+    return _fit_ratings(battles, **options)
+
+
+def evaluate_judge(
+    judge: str,
+    pairs: str | Path,
+    *,
+    format: str | None = None,
+    limit: int | None = None,
+    db: str | Path | Store | None = None,
+    concurrency: int = 16,
+    no_cache: bool = False,
+    replicates: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """A judge's reliability on labelled pairs (JudgeBench-style), judged in both orders.
+
+    `judge`: a preset name or TOML path; `pairs`: a judgebench / llmbar / pandalm / native jsonl
+    file (`format` detected from its keys when None), the first `limit` pairs. Games are stored in
+    `db` and a second call resumes. Returns the result dict of `arena.reliability.build_result`
+    (accuracy, position consistency, bias, each with a 95% bootstrap interval over `replicates`
+    resamples). Raises `PairsFileError` (a `BadInput`) with `path:line` for a bad pairs file."""
+    from arena.reliability import build_result, read_pairs
+    from arena.reliability import evaluate_judge as _evaluate_judge
+
+    pairset = read_pairs(Path(pairs), format, limit=limit)
+    store, opened = _open(db)
+    try:
+        run = _evaluate_judge(judge, pairset, store=store, concurrency=concurrency, no_cache=no_cache)
+    finally:
+        if opened:
+            store.close()
+    return build_result(
+        pairset,
+        run.games,
+        judge={"name": run.judge_name, "kind": run.judge_kind, "model": run.judge_model, "description": run.judge_description},
+        source="eval",
+        replicates=replicates,
+        seed=seed,
+        time_s=run.total_elapsed_s,
+        run={"name": run.run_name, "run_id": run.run_id, "judged": run.judged, "resumed": run.resumed, "db": store.path},
+    )
