@@ -358,7 +358,7 @@ class Run:
         """The run's report data (`arena.reports.build_report`): leaderboard, matrices, judge stats."""
         from arena.reports import build_report
 
-        store, _ = _open(self.db, create=False)
+        store, _ = _open(self.db, readonly=True)
         try:
             return build_report(store, self.run_id, bootstrap=bootstrap)
         finally:
@@ -372,7 +372,7 @@ def load_run(run_id: str, *, db: str | Path | Store | None = None) -> Run:
     from arena.errors import ArenaError
     from arena.tournaments.spec import spec_from_dict
 
-    store, opened = _open(db, create=False)
+    store, opened = _open(db, readonly=True)
     try:
         record = store.run_record(run_id)
         stored = record.spec

@@ -151,6 +151,10 @@ class StoreError(BadInput):
     """The database file is unusable: not SQLite, damaged, unwritable, newer, or its disk is full."""
 
 
+class NewerSchema(StoreError, NotFound):
+    """The database was written by a newer arena (a schema version above SCHEMA_VERSION)."""
+
+
 class DiskFull(StoreError):
     """The disk (or the database's size limit) is full; the transaction in progress was rolled back."""
 
@@ -262,8 +266,8 @@ class Store:
 
     def _check_version(self, version: str | None) -> None:
         if version is not None and (not version.isdigit() or int(version) > SCHEMA_VERSION):
-            raise StoreError(
-                f"{self.path}: schema version {version} is newer than this arena reads ({SCHEMA_VERSION}); upgrade arena"
+            raise NewerSchema(
+                f"{self.path}: schema version {version} is newer than this arena's ({SCHEMA_VERSION}); upgrade arena"
             )
 
     def _ensure_schema(self) -> None:
