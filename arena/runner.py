@@ -163,7 +163,7 @@ def spec_identity(spec, pool_fp: str, judge_preset: dict, judge_fingerprint: dic
     `judge_fingerprint` (`Judge.fingerprint()`): digests of the files the judge read (templates,
     weights, a panel's member presets), so that editing one starts a fresh run."""
     d = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
-    for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference"):
+    for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference", "reference_columns", "checkpoints"):
         d.pop(k, None)
     parts = [d, pool_fp, judge_preset] + ([judge_fingerprint] if judge_fingerprint else [])
     blob = json.dumps(parts, sort_keys=True, default=str)

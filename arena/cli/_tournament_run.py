@@ -71,7 +71,13 @@ def run(
     con.print(_leaderboard_table(report, f"{result.name}: {len(report['leaderboard'])} models, {report['battles']} battles"))
     ref = report.get("reference")
     if ref:
-        con.print(f"Spearman with the reference ({ref['column']}): {ref['spearman']:.3f}, Kendall {ref['kendall']:.3f}")
+        from arena.reports.text import corr
+
+        con.print(f"Spearman with the reference ({ref['column']}): {corr(ref['spearman'])}, Kendall {corr(ref['kendall'])}", markup=False)
+        agr = report.get("agreement") or {}
+        if len(agr.get("references", [])) > 1:
+            z = "" if agr.get("z_score") is None else f", z-score {agr['z_score']:+.2f} against the references' agreement with each other"
+            con.print(f"Spearman with the {agr['aggregate']['column']}: {corr(agr['aggregate']['spearman'])}{z}", markup=False)
     con.print(
         f"Calls: {s.calls} paid, {s.cached_calls} cached, {s.calls_saved} saved by resuming;"
         f" {s.errors} errors, {s.unparsed} unparsed; cost {_money(None if s.cost_unknown and not s.cost_usd else s.cost_usd)}"

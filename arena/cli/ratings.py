@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from arena.cli._common import console, finite, print_json
+from arena.cli._common import DbOption, console, finite, open_store, print_json
 from arena.errors import BadInput, NotFound
 
 NAME = "ratings"
@@ -174,6 +174,98 @@ def read_battles(path: Path, *, style: bool = False):
     return arrays, feats
 
 
+_SAMPLE_ID = ("sample_id", "prompt_id", "question_id")
+_SCORE_KEYS = ("score", "correct", "pass", "passed")
+
+
+def is_sample_file(path: Path) -> bool:
+    """Whether a record file holds sample-level measurements (`model` + score, or `ranking`) rather than battles."""
+    for _, rec in _iter_records(path):
+        return "model_a" not in rec and ("ranking" in rec or "model" in rec)
+    return False
+
+
+def _score(where: str, key: str, v: Any) -> float:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, str):
+        t = v.strip().lower()
+        if t in ("true", "pass", "passed", "yes"):
+            return 1.0
+        if t in ("false", "fail", "failed", "no"):
+            return 0.0
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise BattleFileError(f"{where}: {key} must be a number or pass/fail, got {v!r}") from None
+    if x != x or x in (float("inf"), float("-inf")):
+        raise BattleFileError(f"{where}: {key} must be a finite number, got {v!r}")
+    return x
+
+
+def read_samples(path: Path):
+    """Sample-level measurements from a CSV, JSONL or JSON file: records `{sample_id, model, score}`
+    (or `correct`/`pass` true/false; `prompt_id`/`question_id` name the sample too), or
+    `{sample_id, ranking: [models best first]}` (in CSV, `ranking` as `a>b>c`)."""
+    import numpy as np
+
+    from arena.ratings import SampleMeasurements
+
+    models: dict[str, int] = {}
+    samples: dict[str, int] = {}
+    first: dict[str, str] = {}
+    seen: dict[tuple[int, int], str] = {}
+    si, mi, sc = [], [], []
+    for n, (where, rec) in enumerate(_iter_records(path)):
+        sid = next((rec[k] for k in _SAMPLE_ID if rec.get(k) not in (None, "")), None)
+        if "ranking" in rec:
+            ranking = rec["ranking"]
+            if isinstance(ranking, str):
+                ranking = [m.strip() for m in ranking.split(">")]
+            if not isinstance(ranking, list) or not all(isinstance(m, str) and m.strip() for m in ranking):
+                raise BattleFileError(f"{where}: ranking must be a list of model names, best first")
+            if len(set(ranking)) != len(ranking):
+                dup = next(m for m in ranking if ranking.count(m) > 1)
+                raise BattleFileError(f"{where}: ranking names model {dup!r} twice")
+            if len(ranking) < 2:
+                raise BattleFileError(f"{where}: a ranking needs at least two models, got {len(ranking)}")
+            s = samples.setdefault(f"#item{n}" if sid is None else str(sid), len(samples))
+            for pos, m in enumerate(ranking):
+                k = models.setdefault(m, len(models))
+                if (s, k) in seen:
+                    raise BattleFileError(f"{where}: sample {sid!r} measures model {m!r} twice (also at {seen[s, k]})")
+                seen[s, k] = where
+                si.append(s)
+                mi.append(k)
+                sc.append(-float(pos))
+            continue
+        m = rec.get("model")
+        if not isinstance(m, str) or not m.strip():
+            raise BattleFileError(f"{where}: expected a model name and a score, or a ranking")
+        if sid is None:
+            raise BattleFileError(f"{where}: missing sample_id (or prompt_id / question_id): the sample this score belongs to")
+        key = next((k for k in _SCORE_KEYS if k in rec), None)
+        if key is None:
+            raise BattleFileError(f"{where}: missing score (a number) or correct/pass (true/false)")
+        s = samples.setdefault(str(sid), len(samples))
+        k = models.setdefault(m, len(models))
+        if (s, k) in seen:
+            raise BattleFileError(f"{where}: sample {sid!r} measures model {m!r} twice (also at {seen[s, k]})")
+        seen[s, k] = where
+        first.setdefault(str(sid), where)
+        si.append(s)
+        mi.append(k)
+        sc.append(_score(where, key, rec[key]))
+    if not si:
+        raise BattleFileError(f"{path}: no measurements found")
+    per = np.bincount(np.asarray(si), minlength=len(samples))
+    lone = np.flatnonzero(per < 2)
+    if len(lone):
+        name = list(samples)[lone[0]]
+        raise BattleFileError(f"{first.get(name, path)}: sample {name!r} measures only one model (a sample must compare at least two; {len(lone)} such samples)")
+    return SampleMeasurements(list(models), list(samples), np.asarray(si), np.asarray(mi), np.asarray(sc, float))
+
+
 def _fmt(x: float, nd: int = 1) -> str:
     return "nan" if x != x else f"{x:.{nd}f}"
 
@@ -197,9 +289,18 @@ def fit(
     Each record needs model_a, model_b and either winner (model_a, model_b, tie, tie (bothbad))
     or outcome (a, b, tie); optional question_id (or prompt_id), weight. With --style, records
     also need Chatbot Arena's conv_metadata, answer_a/answer_b texts, or per-answer counts.
+
+    Sample-level measurements instead (records sample_id, model, score or correct/pass; or
+    sample_id, ranking: models best first) are fitted by Plackett-Luce over the comparisons each
+    sample implies, with intervals resampling samples; missing cells are fine.
     """
     from arena.ratings import DEFAULT_PRIOR, fit_ratings
 
+    if is_sample_file(battles):
+        if style or ties is not TiesOption.half or anchor or by is not ByOption.prompt:
+            raise BadInput(f"{battles}: --style, --ties, --anchor and --by apply to battle files, not to sample-level measurements")
+        _fit_samples(battles, format=format, bootstrap=bootstrap, level=level, seed=seed, prior=prior)
+        return
     arrays, feats = read_battles(battles, style=style)
     lb = fit_ratings(
         arrays,
@@ -260,6 +361,35 @@ def fit(
         out.print(f"Davidson tie parameter nu = {lb.tie_param:.3f}")
 
 
+def _fit_samples(path: Path, *, format: OutFormat, bootstrap: int, level: float, seed: int, prior: float | None) -> None:
+    from arena.ratings import PL_PRIOR, fit_plackett_luce
+
+    res = fit_plackett_luce(read_samples(path), bootstrap=bootstrap, level=level, seed=seed, prior=PL_PRIOR if prior is None else prior)
+    for msg in res.warnings:
+        typer.echo(f"Warning: {msg}", err=True)
+    records = res.to_records()
+    if format is OutFormat.json:
+        print_json({"method": "plackett-luce", "samples": res.n_samples, "dropped_samples": res.dropped_samples, "choices": res.n_choices,
+                    "components": res.components, "warnings": res.warnings, "leaderboard": records})
+        return
+    if format is OutFormat.csv:
+        buf = io.StringIO()
+        wr = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+        wr.writeheader()
+        wr.writerows(records)
+        typer.echo(buf.getvalue(), nl=False)
+        return
+    from rich.table import Table
+
+    pct = f"{level * 100:g}%"
+    table = Table(title=f"Plackett-Luce ratings: {res.n_samples} samples ({res.dropped_samples} all tied), {res.n_choices} choices, {bootstrap} sample bootstrap replicates, {pct} CI")
+    for col, just in (("rank", "right"), ("model", "left"), ("rating", "right"), (f"{pct} CI", "right"), ("samples", "right"), ("won / choices", "right")):
+        table.add_column(col, justify=just, overflow="fold" if col == "model" else "ellipsis")
+    for r in res.rows:
+        table.add_row(str(r.rank), r.model, _fmt(r.rating), f"-{_fmt(r.rating - r.ci_low, 0)}/+{_fmt(r.ci_high - r.rating, 0)}", str(r.samples), f"{r.won} / {r.choices}")
+    console().print(table)
+
+
 @app.command("elo")
 def elo(
     battles: Annotated[Path, typer.Argument(help="Battle file: .csv/.tsv, .jsonl or .json.", show_default=False)],
@@ -283,3 +413,88 @@ def elo(
         for r in rows:
             table.add_row(r["model"], f"{r['elo']:.1f}")
         console().print(table)
+
+
+class LevelOption(str, Enum):
+    category = "category"
+    overall = "overall"
+
+
+class AggFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command("aggregate")
+def aggregate(
+    inputs: Annotated[list[Path] | None, typer.Argument(help="Score tables (.csv/.tsv: a model column and numeric columns, empty = missing) or rankings files (.json).", show_default=False)] = None,
+    run: Annotated[list[str] | None, typer.Option("--run", help="A run in the store whose per-category leaderboards are tasks (repeatable).", show_default=False)] = None,
+    level: Annotated[LevelOption, typer.Option("--level", help="From a run: its per-category leaderboards or its overall one.")] = LevelOption.category,
+    column: Annotated[list[str] | None, typer.Option("--column", "-c", help="Score column to use (repeatable; default all but the model column).", show_default=False)] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Column to leave out (repeatable).", show_default=False)] = None,
+    lower_better: Annotated[list[str] | None, typer.Option("--lower-better", help="Column where smaller is better (repeatable).", show_default=False)] = None,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", "-b", min=0, help="Replicates of the bootstrap over tasks (0: none).")] = 200,
+    level_ci: Annotated[float, typer.Option("--ci-level", min=0.5, max=0.999, help="Level of the rank intervals.")] = 0.95,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    format: Annotated[AggFormat, typer.Option("--format", "-f", help="Output format.")] = AggFormat.table,
+    db: DbOption = None,
+) -> None:
+    """One ranking from several rankings or score tables: Kemeny-Young, Borda, mean of normalised scores.
+
+    Each column (benchmark, task, category) ranks the models it measured; the rankings are
+    aggregated by Kemeny-Young consensus (exact up to 12 systems, local search beyond) and Borda
+    count, beside the mean of z-scored columns. A bootstrap over tasks gives each model's rank
+    interval and the share of replicates keeping its rank; pairs the methods order differently are listed.
+    """
+    from arena.tables import aggregate_inputs
+
+    store = open_store(db, readonly=True) if run else None
+    res = aggregate_inputs(
+        inputs or [], runs=run or [], store=store, level=level.value, columns=column or [], exclude=exclude or [],
+        lower_better=lower_better or [], bootstrap=bootstrap, seed=seed, conf=level_ci,
+    )
+    for msg in res.warnings:
+        typer.echo(f"Warning: {msg}", err=True)
+    if format is AggFormat.json:
+        print_json(res.to_dict())
+        return
+    print_aggregate(res)
+
+
+def _rank_cell(row, method: str) -> str:
+    r = row.ranks[method]
+    if method in row.rank_lo:
+        lo, hi = int(row.rank_lo[method]), int(row.rank_hi[method])
+        span = f"{lo}-{hi}" if lo != hi else f"{lo}"
+        return f"{r} ({span}, {100 * row.p_same[method]:.0f}%)"
+    return str(r)
+
+
+def print_aggregate(res) -> None:
+    """The aggregate ranking as a rich table, then the pairs the methods disagree on."""
+    from rich.table import Table
+
+    exact = "exact" if res.kemeny_exact else "local search"
+    boot = f"; rank (interval over {res.bootstrap} task replicates, share keeping the rank)" if res.bootstrap else ""
+    t = Table(title=f"Aggregate of {len(res.tasks)} tasks, {len(res.rows)} models (Kemeny {exact}, agrees with {100 * res.kemeny_agreement:.1f}% of task preferences){boot}")
+    t.add_column("model", overflow="fold")
+    t.add_column("tasks", justify="right")
+    t.add_column("Kemeny", justify="right", no_wrap=True)
+    t.add_column("Borda", justify="right", no_wrap=True)
+    t.add_column("Borda score", justify="right")
+    t.add_column("mean z", justify="right", no_wrap=True)
+    t.add_column("z", justify="right")
+    for r in res.rows:
+        t.add_row(
+            r.model, str(r.tasks), _rank_cell(r, "kemeny"), _rank_cell(r, "borda"), f"{r.values['borda']:.3f}",
+            _rank_cell(r, "mean_normalised"), f"{r.values['mean_normalised']:+.2f}",
+        )
+    con = console()
+    con.print(t)
+    if res.disagreements:
+        con.print(f"Methods disagree on {len(res.disagreements)} pair(s):")
+        for a, b, o in res.disagreements:
+            parts = ", ".join(f"{m} {'>' if v == 'a' else '<' if v == 'b' else '='}" for m, v in o.items())
+            con.print(f"  {a} vs {b}: {parts}", markup=False)
+    else:
+        con.print("The three methods order every pair the same way.")

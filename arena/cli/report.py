@@ -16,9 +16,16 @@ def report(
     format: Annotated[list[str] | None, typer.Option("--format", "-f", help="md, html, csv or json (repeatable; all by default). For compare: table or json.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the files (default reports/<run_id>).")] = None,
     bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap replicates (default: the spec's).", min=0, max=100_000)] = None,
+    reference: Annotated[Path | None, typer.Option("--reference", help="CSV of reference scores (a model column, numeric columns; empty = not measured). Default: the spec's.", show_default=False)] = None,
+    reference_column: Annotated[list[str] | None, typer.Option("--reference-column", help="Reference column to compare with (repeatable; default every numeric column).", show_default=False)] = None,
     db: DbOption = None,
 ) -> None:
-    """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs."""
+    """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs.
+
+    With --reference, the ranking is compared with every numeric column of the file (or the
+    --reference-column ones) and with their aggregate: Spearman and Kendall with intervals over
+    model subsets, and a z-score against the references' agreement with each other (BenchBench).
+    """
     from arena.errors import BadInput
 
     store = open_store(db, readonly=True)
@@ -44,7 +51,9 @@ def report(
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise BadInput(f"--format: {bad[0]!r} is not a report format (expected one of {', '.join(FORMATS)})")
-    data = build_report(store, runs[0], bootstrap=bootstrap)
+    if reference_column and reference is None:
+        raise BadInput("--reference-column: give the reference file with --reference")
+    data = build_report(store, runs[0], bootstrap=bootstrap, reference=reference, reference_columns=reference_column)
     paths = write_reports(data, out or Path("reports") / slug(data["run"]["run_id"]), formats)
     for p in paths:
         typer.echo(str(p))

@@ -44,7 +44,7 @@ def agreement(leaderboard_or_ratings: Any, reference: Any, *, level: float = 0.9
 
     Either side is a `Leaderboard`, a dict model -> rating, a dict model -> {rating, ci_low,
     ci_high}, or model -> (ci_low, rating, ci_high). Returns `n_models`, `spearman`, `kendall`
-    (tau-b) and, when the first side has confidence intervals:
+    (tau-b; None when either side is all tied) and, when the first side has confidence intervals:
 
     - `separability`: share of model pairs whose intervals do not overlap;
     - `agreement_with_confidence`: mean over all pairs of +1 when both sides separate the pair
@@ -64,8 +64,9 @@ def agreement(leaderboard_or_ratings: Any, reference: Any, *, level: float = 0.9
     x = np.array([r1[m] for m in common])
     y = np.array([r2[m] for m in common])
     out: dict[str, Any] = {"n_models": len(common)}
-    out["spearman"] = float(spearmanr(x, y).statistic) if np.ptp(x) and np.ptp(y) else float("nan")
-    out["kendall"] = float(kendalltau(x, y).statistic) if np.ptp(x) and np.ptp(y) else float("nan")
+    defined = bool(np.ptp(x) and np.ptp(y))  # all tied on either side: no rank correlation
+    out["spearman"] = float(spearmanr(x, y).statistic) if defined else None
+    out["kendall"] = float(kendalltau(x, y).statistic) if defined else None
     if ci1 is None:
         return out
     pairs = list(combinations(range(len(common)), 2))
@@ -99,5 +100,5 @@ def agreement(leaderboard_or_ratings: Any, reference: Any, *, level: float = 0.9
             diff = r1[mi] - r1[mj]
             p = float(norm.cdf(diff / sd)) if sd > 0 else float(np.sign(diff) / 2 + 0.5)
         losses.append((p - truth) ** 2)
-    out["brier"] = float(np.mean(losses)) if losses else float("nan")
+    out["brier"] = float(np.mean(losses)) if losses else None
     return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import platform
 from collections import Counter
@@ -13,27 +12,28 @@ from arena.records import Usage
 from arena.resources import bundled_dir
 
 
-def read_reference(path: str | Path) -> tuple[dict[str, float], str]:
-    """A reference ranking CSV: a `model` column and one numeric column (the first one is used)."""
+def _reference_path(path: str | Path) -> Path:
     p = Path(path)
     if not p.exists() and p.parts and p.parts[0] == "data":
         p = bundled_dir("data").joinpath(*p.parts[1:])
     if not p.exists():
         raise BadInput(f"reference: {path}: no such file")
-    with open(p, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "model" not in rows[0]:
-        raise BadInput(f"{path}: expected a CSV with a 'model' column and a numeric score column")
-    column = next((k for k in rows[0] if k != "model"), None)
-    if column is None:
-        raise BadInput(f"{path}: expected a numeric score column beside 'model'")
-    out = {}
-    for i, r in enumerate(rows, 2):
-        try:
-            out[r["model"]] = float(r[column])
-        except (TypeError, ValueError):
-            raise BadInput(f"{path}:{i}: column {column!r} must be a number, got {r[column]!r}") from None
-    return out, column
+    return p
+
+
+def read_reference_table(path: str | Path, columns: list[str] | None = None):
+    """A reference file as an `arena.ratings.ScoreTable`: a model column and numeric columns
+    (every one, or the named `columns`); empty cells are models the reference did not measure."""
+    from arena.tables import read_score_table
+
+    return read_score_table(_reference_path(path), columns=columns or ())
+
+
+def read_reference(path: str | Path) -> tuple[dict[str, float], str]:
+    """A reference ranking CSV: a `model` column and numeric columns; the first one, as model -> score."""
+    table = read_reference_table(path)
+    col = table.scores[:, 0]
+    return {m: float(v) for m, v in zip(table.models, col) if v == v}, table.tasks[0]
 
 
 def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = None) -> dict:
@@ -75,12 +75,52 @@ def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = N
     }
 
 
-def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: int = 40) -> dict:
-    """The whole report as a dict: run, leaderboard, matrices, categories, judge stats, reference, sample."""
+def category_battles(store, pool: str | None, battles: list) -> dict[str, list]:
+    """Battles grouped by their prompt's category (prompts without one left out), sorted by name."""
+    categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
+    by_cat: dict[str, list] = {}
+    for b in battles:
+        c = categories.get(b.prompt_id)
+        if c:
+            by_cat.setdefault(c, []).append(b)
+    return dict(sorted(by_cat.items()))
+
+
+def _add_reference(report: dict, board, ref_path, columns: list[str] | None, *, n_boot: int, seed: int) -> None:
+    """`reference`: the first reference column with Arena-Hard's confidence-aware metrics;
+    `agreement`: every column, their aggregate and the z-score (BenchBench)."""
+    from arena.ratings import agreement, reference_agreement
+
+    table = read_reference_table(ref_path, columns)
+    report["agreement"] = {"path": str(ref_path), **reference_agreement(board.ratings, table, bootstrap=min(n_boot, 500), seed=seed)}
+    report["warnings"] += [f"reference: {w}" for w in report["agreement"]["warnings"]]
+    first = report["agreement"]["references"][0]
+    col = table.scores[:, table.tasks.index(first["column"])]
+    ref = {m: float(v) for m, v in zip(table.models, col) if v == v and m in board.ratings}
+    agr = agreement(board, ref)
+    report["reference"] = {"path": str(ref_path), "column": first["column"], "models": list(ref), **_jsonable(agr)}
+
+
+def build_report(
+    store,
+    run_id: str,
+    *,
+    bootstrap: int | None = None,
+    sample: int = 40,
+    reference: str | Path | None = None,
+    reference_columns: list[str] | None = None,
+) -> dict:
+    """The whole report as a dict: run, leaderboard, matrices, categories (and their aggregate),
+    judge stats, agreement with the reference(s), sample.
+
+    `reference` (default: the spec's) is a CSV of reference scores; every numeric column is a
+    reference ranking unless `reference_columns` names some. Given here, a bad reference raises
+    BadInput; the spec's only adds a warning."""
     import numpy as np
 
     from arena import __version__
-    from arena.ratings import agreement, battles_from_verdicts, fit_ratings
+    from arena.errors import RatingError
+    from arena.ratings import battles_from_verdicts, fit_ratings
 
     run = store.get_run(run_id)
     run_id = run["run_id"]
@@ -123,13 +163,17 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
     }
     report["_board"] = board  # for plots; dropped from JSON
 
+    from arena.ratings import checkpoint_monotonicity, prompts_to_separate
+
+    report["separation"] = prompts_to_separate(board, len({b.prompt_id for b in battles}))
+    if spec.get("checkpoints"):
+        try:
+            report["checkpoints"] = checkpoint_monotonicity(board, spec["checkpoints"])
+        except RatingError as e:
+            report["warnings"].append(str(e))
+
     # per-category leaderboards
-    categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
-    by_cat: dict[str, list] = {}
-    for b in battles:
-        c = categories.get(b.prompt_id)
-        if c:
-            by_cat.setdefault(c, []).append(b)
+    by_cat = category_battles(store, pool, battles)
     report["categories"] = {}
     if len(by_cat) > 1:
         for c, bs in sorted(by_cat.items()):
@@ -139,18 +183,22 @@ def build_report(store, run_id: str, *, bootstrap: int | None = None, sample: in
                 report["warnings"].append(f"category {c}: {e}")
                 continue
             report["categories"][c] = {"battles": len(bs), "leaderboard": cb.to_records()}
+    if len(report["categories"]) > 1:
+        from arena.ratings import aggregate_rankings, table_from_scores
 
-    ref_path = spec.get("reference")
+        table = table_from_scores({c: {r["model"]: r["rating"] for r in v["leaderboard"]} for c, v in report["categories"].items()})
+        try:
+            report["cross_category"] = aggregate_rankings(table, bootstrap=min(n_boot, 200), seed=seed).to_dict()
+        except RatingError as e:
+            report["warnings"].append(f"cross-category summary: {e}")
+
+    ref_path = reference or spec.get("reference")
     if ref_path:
         try:
-            ref, column = read_reference(ref_path)
-            shared = [m for m in board.models if m in ref]
-            if len(shared) >= 3:
-                agr = agreement(board, {m: ref[m] for m in shared})
-                report["reference"] = {"path": str(ref_path), "column": column, "models": shared, **_jsonable(agr)}
-            else:
-                report["warnings"].append(f"reference {ref_path}: fewer than 3 models in common")
-        except BadInput as e:
+            _add_reference(report, board, ref_path, reference_columns or spec.get("reference_columns"), n_boot=n_boot, seed=seed)
+        except (BadInput, RatingError) as e:
+            if reference:  # asked for on the command line: an error, not a footnote
+                raise BadInput(f"{ref_path}: {e}" if str(ref_path) not in str(e) else str(e)) from None
             report["warnings"].append(str(e))
 
     # a browsable sample of matches

@@ -25,7 +25,10 @@ def leaderboard_markdown(report: dict) -> str:
         )
     ref = report.get("reference")
     if ref:
-        lines += ["", f"Agreement with the reference ranking ({_md(ref['path'])}, {_md(ref['column'])}): Spearman {ref['spearman']:.3f}, Kendall {ref['kendall']:.3f}."]
+        lines += ["", f"Agreement with the reference ranking ({_md(ref['path'])}, {_md(ref['column'])}): Spearman {corr(ref['spearman'])}, Kendall {corr(ref['kendall'])}."]
+    lines += agreement_markdown(report.get("agreement"))
+    lines += cross_category_markdown(report.get("cross_category"))
+    lines += variance_markdown(report)
     js = report["judge_stats"]
     lines += [
         "",
@@ -41,6 +44,71 @@ def leaderboard_markdown(report: dict) -> str:
     lines.append("")
     lines.append("Rank (UB) is 1 + the number of models whose lower CI bound is above this model's upper bound.")
     return "\n".join(lines) + "\n"
+
+
+def corr(x) -> str:
+    """A correlation for people: three decimals, or why it is undefined (never `nan`)."""
+    return "undefined (all tied)" if x is None or x != x else f"{x:.3f}"
+
+
+def _ci(e: dict, key: str) -> str:
+    ci = e.get(f"{key}_ci")
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+
+
+def agreement_markdown(agr: dict | None) -> list[str]:
+    """Agreement with every reference column, their aggregate and the z-score (BenchBench)."""
+    if not agr:
+        return []
+    lines = ["", "## Agreement with the references", ""]
+    sizes = {e.get("subset_size") for e in [*agr["references"], agr["aggregate"]] if e.get("subset_size")}
+    note = f" (intervals: 95% range over random subsets of the shared models, sizes {', '.join(map(str, sorted(sizes)))})" if sizes else ""
+    lines += [f"{_md(agr['path'])}{note}:", "", "| reference | models | Spearman | Kendall |", "|---|---:|---:|---:|"]
+    for e in [*agr["references"], agr["aggregate"]]:
+        lines.append(f"| {_md(e['column'])} | {e['n_models']} | {corr(e['spearman'])}{_ci(e, 'spearman')} | {corr(e['kendall'])}{_ci(e, 'kendall')} |")
+    if agr.get("z_score") is not None:
+        ra = agr["references_agreement"]
+        lines += ["", f"z-score of the run's agreement with the aggregate against the references' agreement with each other"
+                  f" (mean {ra['mean']:.3f}, sd {ra['sd']:.3f} over {ra['n']}): {agr['z_score']:+.2f}."]
+    elif agr.get("z_note"):
+        lines += ["", f"No z-score: {agr['z_note']}."]
+    return lines
+
+
+def cross_category_markdown(cc: dict | None) -> list[str]:
+    """The run's categories aggregated into one ranking (Kemeny, Borda, mean of z-scores)."""
+    if not cc:
+        return []
+    lines = ["", f"## Across categories ({len(cc['tasks'])} category leaderboards aggregated)", "",
+             "| model | Kemeny | Borda | mean z | Kemeny rank kept over category bootstrap |", "|---|---:|---:|---:|---:|"]
+    for r in cc["rows"]:
+        kept = f"{100 * r['p_same']['kemeny']:.0f}%" if r["p_same"] else ""
+        lines.append(f"| {_md(r['model'])} | {r['ranks']['kemeny']} | {r['ranks']['borda']} | {r['ranks']['mean_normalised']} | {kept} |")
+    if cc["disagreements"]:
+        lines += ["", "Methods disagree on: " + "; ".join(f"{_md(d['model_a'])} vs {_md(d['model_b'])}" for d in cc["disagreements"]) + "."]
+    return lines
+
+
+def variance_markdown(report: dict) -> list[str]:
+    """Prompts needed to separate adjacent pairs; checkpoint monotonicity."""
+    lines = []
+    sep = report.get("separation") or []
+    if sep:
+        lines += ["", "## How many prompts separate each adjacent pair (95%, from the prompt bootstrap)", "",
+                  "| pair | difference | sd | separated now | prompts needed |", "|---|---:|---:|---|---:|"]
+        for p in sep:
+            need = "-" if p["prompts_needed"] is None else str(p["prompts_needed"])
+            lines.append(f"| {_md(p['model_a'])} > {_md(p['model_b'])} | {p['difference']:.1f} | {p['sd']:.1f} | {'yes' if p['separated'] else 'no'} | {need} |")
+    ck = report.get("checkpoints")
+    if ck:
+        p = "" if ck.get("p_monotone") is None else f"; in {100 * ck['p_monotone']:.0f}% of bootstrap replicates"
+        ci = f" [{ck['spearman_ci'][0]:.2f}, {ck['spearman_ci'][1]:.2f}]" if ck.get("spearman_ci") else ""
+        lines += ["", "## Checkpoints", "", f"{' < '.join(_md(m) for m in ck['series'])}: ranked in training order: {'yes' if ck['monotone'] else 'no'}{p};"
+                  f" Spearman of rating with step {corr(ck['spearman'])}{ci}."]
+        for s in ck["steps"]:
+            pi = "" if s["p_improves"] is None else f" (P(improves) {s['p_improves']:.2f})"
+            lines.append(f"- {_md(s['from'])} -> {_md(s['to'])}: {s['change']:+.1f}{pi}")
+    return lines
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")

@@ -92,6 +92,8 @@ class TournamentSpec(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     confirm_above_usd: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     reference: str | None = None
+    reference_columns: list[str] | None = None
+    checkpoints: list[str] | None = Field(default=None, description="one model's checkpoints, earliest first: the report says whether they rank in order")
     strong_weight: float = Field(default=3.0, ge=1, le=100, allow_inf_nan=False)
     bootstrap: int = Field(default=1000, ge=0, le=100_000)
     description: str = ""
