@@ -316,3 +316,14 @@ class Battle:
     outcome: Literal["a", "b", "tie"]
     weight: float = 1.0
     judge: str = ""
+
+
+def battle_of(match: Match, verdict: Verdict, *, strong_weight: float = 3.0, judge: str = "") -> Battle | None:
+    """The rating observation of a decided match, or None when it is not one (unresolved, forfeit).
+
+    `a`/`b` become a win for that side, with weight `strong_weight` when `strength >= 2` (a `>>`
+    verdict, as Arena-Hard counts it) and 1 otherwise; `tie` becomes a tie."""
+    if verdict.outcome not in ("a", "b", "tie"):
+        return None
+    weight = float(strong_weight) if (verdict.outcome != "tie" and verdict.strength >= 2) else 1.0
+    return Battle(match.prompt_id, match.model_a, match.model_b, verdict.outcome, weight, judge)

@@ -170,6 +170,17 @@ def spec_identity(spec, pool_fp: str, judge_preset: dict, judge_fingerprint: dic
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def find_run_to_resume(store, name: str, spec_hash: str) -> dict | None:
+    """The latest run of `name` with identity `spec_hash` (tournaments and the reliability mode
+    resume the same way), or None. A status `running` left by a killed process is corrected to
+    `interrupted` here: nobody is running it now."""
+    existing = store.find_resumable_run(name, spec_hash)
+    if existing is not None and existing["status"] == RunStatus.RUNNING:
+        existing["status"] = RunStatus.INTERRUPTED
+        store.set_run_status(existing["run_id"], RunStatus.INTERRUPTED)
+    return existing
+
+
 def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | None = None, new: bool = False, create: bool = True) -> PreparedRun:
     """Find the run to resume (same name and identity, not `--new`) or prepare a fresh one.
 
@@ -181,13 +192,9 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     prompts, outputs, models = select(spec, store.prompts(pool), store.outputs(pool))
     fp = pool_fingerprint(PoolData(prompts, outputs))
     ident = spec_identity(spec, fp, judge_preset, judge_fingerprint)
-    existing = None if new else store.find_resumable_run(spec.name, ident)
+    existing = None if new else find_run_to_resume(store, spec.name, ident)
     if existing is not None:
-        status = existing["status"]
-        if status == RunStatus.RUNNING:  # left by a process that was killed: nobody is running it now
-            status = RunStatus.INTERRUPTED
-            store.set_run_status(existing["run_id"], status)
-        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, status)
+        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"])
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     base = f"{slug(spec.name)}-{stamp}-{ident[:6]}"  # a run id names its reports folder: never a path
     run_id, n = base, 1
@@ -263,6 +270,39 @@ class RunLease:
 
 
 # -- running -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Size:
+    expected: float
+    worst: int
+    forfeits: int = 0
+    exact: int | None = None
+
+
+class FixedMatches:
+    """A schedule that is a fixed list of matches, all released at the start: what the reliability
+    mode runs (one match per labelled pair) through the same engine as a tournament."""
+
+    kind = "fixed"
+
+    def __init__(self, matches: Sequence[Match]) -> None:
+        self.matches = list(matches)
+        self.finished = False
+
+    def start(self) -> list[Match]:
+        self.finished = True
+        return list(self.matches)
+
+    def update(self, decided) -> list[Match]:
+        return []
+
+    def forfeits(self) -> list:
+        return []
+
+    def size(self) -> _Size:
+        return _Size(len(self.matches), len(self.matches), 0, len(self.matches))
+
 
 
 class Runner:

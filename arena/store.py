@@ -18,9 +18,10 @@ from typing import Any
 import sqlite_utils
 
 from arena.callcache import request_key  # noqa: F401 (re-exported: the cache key lives with the protocol)
-from arena.errors import BadInput, NotFound
+from arena.errors import BadInput, NotFound, RatingError
 from arena.records import (
     SCHEMA_VERSION,
+    Battle,
     Game,
     Match,
     MatchRow,
@@ -32,6 +33,7 @@ from arena.records import (
     RunSummary,
     Usage,
     Verdict,
+    battle_of,
     cached_part,
 )
 
@@ -561,6 +563,27 @@ class Store:
             Verdict(r["match_id"], r["outcome"], r["strength"], None if r["consistent"] is None else bool(r["consistent"]), r["label"])
             for r in self._rows("SELECT * FROM verdicts WHERE run_id = ? ORDER BY created, match_id", [run_id])
         ]
+
+    def decided(self, run_id: str) -> list[tuple[Match, Verdict]]:
+        """A run's matches with their verdicts (every outcome), in the order they were decided."""
+        return [
+            (
+                Match(r["match_id"], r["prompt_id"], r["model_a"], r["model_b"], int(r["round"] or 0)),
+                Verdict(r["match_id"], r["outcome"], int(r["strength"] or 0), None if r["consistent"] is None else bool(r["consistent"]), r["label"]),
+            )
+            for r in self.verdicts(run_id)
+        ]
+
+    def battles(self, run_id: str, *, strong_weight: float = 3.0) -> list[Battle]:
+        """A run's decided matches as rating observations (`records.battle_of`): what the ratings take."""
+        out = []
+        for m, v in self.decided(run_id):
+            if v.outcome not in ("a", "b", "tie", "unresolved") and not v.outcome.startswith("forfeit"):
+                raise RatingError(f"verdict {m.match_id}: unknown outcome {v.outcome!r}")
+            b = battle_of(m, v, strong_weight=strong_weight)
+            if b is not None:
+                out.append(b)
+        return out
 
     def verdicts(self, run_id: str) -> list[dict]:
         sql = """

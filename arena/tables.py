@@ -160,7 +160,7 @@ def _read_rankings(p: Path, text: str) -> ScoreTable:
 def run_table(store, run_id: str, *, level: str = "category") -> ScoreTable:
     """A run's ratings as a ScoreTable: one task per category (`level="category"`; the run's
     per-category leaderboards) or its overall leaderboard (`"overall"`), tasks named `run:...`."""
-    from arena.reports._data import build_report
+    from arena.reports import build_report
 
     rep = build_report(store, run_id, bootstrap=0)
     rid = rep["run"]["run_id"]

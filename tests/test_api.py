@@ -152,3 +152,16 @@ def test_report_extras_come_from_the_judge_kinds_hook():
     extras = report_extras("panel", games)
     assert extras == {"member_agreement": {"x": {"agree": 2, "n": 2, "rate": 1.0}, "y": {"agree": 1, "n": 2, "rate": 0.5}}}
     assert report_extras("llm", games) == {} and report_extras("no-such-kind", games) == {}
+
+
+def test_the_store_gives_the_ratings_battle_records(tmp_path):
+    from arena.ratings import battles_from_verdicts
+    from arena.store import Store
+
+    result = arena.run_tournament(_spec(tmp_path), db=tmp_path / "b.db", write_reports=False)
+    store = Store(tmp_path / "b.db")
+    battles = store.battles(result.run_id, strong_weight=4.0)
+    assert len(battles) == 72 and all(isinstance(b, arena.Battle) for b in battles)
+    assert {b.weight for b in battles} <= {1.0, 4.0}
+    assert battles == battles_from_verdicts(store.verdicts(result.run_id), strong_weight=4.0)  # same as from rows
+    store.close()

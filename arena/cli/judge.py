@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
+from arena.cli._common import DbOption, OutFormat, console, print_json
 
 NAME = "judge"
 app = typer.Typer(
@@ -96,34 +96,24 @@ def eval_cmd(
 
     Re-running the same command resumes: pairs already decided are read back from the store.
     """
-    from arena.reliability import build_result, evaluate_judge, read_pairs, render_result, write_result
+    from arena.api import evaluate_judge
+    from arena.reliability import read_pairs, render_result, write_result
 
-    pairset = read_pairs(pairs, input_format.value if input_format else None, limit=limit)
+    fmt = input_format.value if input_format else None
     if dry_run:
-        _print_plan(judge, pairset, format)
+        _print_plan(judge, read_pairs(pairs, fmt, limit=limit), format)
         return
-    store = open_store(db)
-    try:
-        run = evaluate_judge(judge, pairset, store=store, concurrency=concurrency, no_cache=no_cache)
-    finally:
-        store.close()
-    result = build_result(
-        pairset,
-        run.games,
-        judge={"name": run.judge_name, "kind": run.judge_kind, "model": run.judge_model, "description": run.judge_description},
-        source="eval",
-        replicates=replicates,
-        seed=seed,
-        time_s=run.total_elapsed_s,
-        run={"name": run.run_name, "run_id": run.run_id, "judged": run.judged, "resumed": run.resumed, "db": db},
+    result = evaluate_judge(
+        judge, pairs, format=fmt, limit=limit, db=db, concurrency=concurrency, no_cache=no_cache, replicates=replicates, seed=seed
     )
+    run = result["run"]
     path = write_result(result, out or _default_out(judge, pairs))
     if format is OutFormat.json:
         print_json(result)
     else:
         c = console()
         render_result(result, c)
-        c.print(f"Run {run.run_name} ({run.run_id}): {run.judged} pairs judged, {run.resumed} read back. Result written to {path}.", highlight=False)
+        c.print(f"Run {run['name']} ({run['run_id']}): {run['judged']} pairs judged, {run['resumed']} read back. Result written to {path}.", highlight=False)
     failed = result["counts"]["games_by_pick"]["error"]
     if failed:
         from arena.errors import RunFailed

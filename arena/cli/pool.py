@@ -33,13 +33,14 @@ def import_(
     db: DbOption = None,
 ) -> None:
     """Read model outputs into a named pool (one transaction: all or nothing)."""
-    from arena.pools import import_pool
+    from arena.api import import_pool
+    from arena.store import default_db_path
 
-    store = open_store(db)
-    data = import_pool(store, name, paths, format.value if format else None, replace=replace)
+    path = db or default_db_path()
+    data = import_pool(name, paths, format=format.value if format else None, replace=replace, db=path)
     typer.echo(
         f"Imported {len(data.outputs)} answers from {len(data.models)} models"
-        f" ({len(data.prompts)} new prompts) into pool {name!r} in {store.path}"
+        f" ({len(data.prompts)} new prompts) into pool {name!r} in {path}"
     )
 
 

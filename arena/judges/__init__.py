@@ -17,6 +17,7 @@ from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
 from arena.resources import bundled_dir, resolve
 
 __all__ = [
+    "build_judge",
     "CallEstimate",
     "Judge",
     "JudgeResult",
@@ -70,17 +71,23 @@ def check_env(judge: Judge, where: str) -> None:
 def load_judge(name_or_path: str | Path, **options) -> Judge:
     """Build the judge a preset describes. `options` pass runtime things (store, no_cache, backend overrides)."""
     preset, path = load_preset(name_or_path)
-    kind = preset["kind"]
+    judge = build_judge(preset, name=path.stem, base_dir=path.parent, where=f"{path}: key 'kind'", **options)
+    judge.preset_path = path  # named by errors about it (an unset api_key_env)
+    return judge
+
+
+def build_judge(preset: dict, *, name: str, base_dir: Path, where: str = "key 'kind'", **options) -> Judge:
+    """The one build path of every judge kind: `preset["kind"]` names the module
+    `arena/judges/<kind>.py`, whose `build(preset, name=..., base_dir=..., **options)` makes the
+    judge (which receives its preset and name in its constructor). `where` prefixes errors."""
+    kind = preset.get("kind")
     if not isinstance(kind, str) or not kind.isidentifier() or kind.startswith("_"):
-        raise SpecError(f"{path}: key 'kind': {kind!r} is not a judge kind")
+        raise SpecError(f"{where}: {kind!r} is not a judge kind")
     try:
         module = importlib.import_module(f"arena.judges.{kind}")
     except ModuleNotFoundError:
-        raise SpecError(f"{path}: key 'kind': unknown judge kind {kind!r} (expected one of: {', '.join(judge_kinds())})") from None
-    judge = module.build(preset, name=path.stem, base_dir=path.parent, **options)
-    judge.preset = preset  # a panel's fingerprint records it for a member read from a file
-    judge.preset_path = path
-    return judge
+        raise SpecError(f"{where}: unknown judge kind {kind!r} (expected one of: {', '.join(judge_kinds())})") from None
+    return module.build(preset, name=name, base_dir=Path(base_dir), **options)
 
 
 def report_extras(kind: str, games: list) -> dict:

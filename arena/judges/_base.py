@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from arena.errors import SpecError
 from arena.records import LABEL_SCORE, Game, MatchContext, Verdict, cached_part  # noqa: F401 (cached_part: re-exported for old imports)
 
@@ -38,12 +40,13 @@ class Judge(ABC):
     """
 
     kind: ClassVar[str]
-    preset: dict | None = None  # the preset it was built from, when `load_judge` read it from a file
-    preset_path: Path | None = None  # and that file
+    preset: dict | None = None  # the preset it was built from
+    preset_path: Path | None = None  # the preset file, when `load_judge` read one
 
-    def __init__(self, name: str, description: str = "") -> None:
+    def __init__(self, name: str, description: str = "", *, preset: dict | None = None) -> None:
         self.name = name
         self.description = description or name
+        self.preset = preset
 
     @abstractmethod
     def calls_per_match(self) -> int:
@@ -132,3 +135,41 @@ def preset_error(where: str, e, what: str, fields, missing_hint: str = ""):
     if err["type"] == "missing":
         return SpecError(f"{where}: key {key!r} is missing{missing_hint}")
     return SpecError(f"{where}: key {key!r}: {err['msg']} (got {err.get('input')!r})")
+
+
+# -- the settings and build path the LLM-calling kinds share ------------------------------------------
+
+RUNTIME_KEYS = ("seed", "backoff_base", "backoff_max", "backend")
+"""Options of `build(...)` that are not preset keys: the runtime's (a test's backend, its backoff)."""
+
+
+class BackendSettings(BaseModel):
+    """The preset keys of every judge kind that calls a completion backend (llm, network): the
+    model, where and how to reach it, and the client policy (concurrency, rate limits, timeout,
+    retries). A kind's preset model subclasses it and adds its own keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    description: str = ""
+    api_base: str | None = None
+    api_key_env: str | None = None
+    temperature: float = 0.0
+    concurrency: int = Field(16, gt=0)
+    rpm: float | None = Field(None, gt=0)
+    tpm: float | None = Field(None, gt=0)
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    extra_params: dict = Field(default_factory=dict)  # more sampling parameters (top_p, seed, ...)
+
+
+def parse_settings(model: type[BaseModel], preset: dict, options: dict, *, where: str, what: str) -> tuple[BaseModel, dict]:
+    """(validated settings, runtime options) for a kind's `build`: `options` that name preset keys
+    override them (None leaves the preset's), the `RUNTIME_KEYS` are returned apart. Raises a
+    one-line `SpecError` naming `where` and the first bad key."""
+    runtime = {k: options.pop(k) for k in RUNTIME_KEYS if k in options}
+    merged = {**preset, **{k: v for k, v in options.items() if v is not None and k in model.model_fields}}
+    try:
+        return model(**merged), runtime
+    except ValidationError as e:
+        raise preset_error(where, e, what, model.model_fields) from None

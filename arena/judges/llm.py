@@ -18,10 +18,19 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
-from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error, record_cached
+from arena.judges._base import (
+    BackendSettings,
+    CallEstimate,
+    Judge,
+    JudgeResult,
+    combine_games,
+    file_digest,
+    parse_settings,
+    record_cached,
+)
 from arena.judges._parse import RETRY_PROMPT, parse_label
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
 from arena.records import Game, MatchContext, Order, swap_label
@@ -32,34 +41,21 @@ from arena.store import BIG_RAW_CHARS
 TYPICAL_OUTPUT_TOKENS = 600
 
 
-class LLMPreset(BaseModel):
-    """The keys of an `llm` judge preset."""
-
-    model_config = ConfigDict(extra="forbid")
+class LLMPreset(BackendSettings):
+    """The keys of an `llm` judge preset (the backend keys are `BackendSettings`')."""
 
     kind: Literal["llm"] = "llm"
-    model: str
-    description: str = ""
-    api_base: str | None = None
-    api_key_env: str | None = None
     template: str = "pairwise"
-    temperature: float = 0.0
     max_tokens: int = Field(2048, gt=0)
     orders: Literal["both", "random"] = "both"
     strong_weight: float = Field(3.0, ge=1)
-    concurrency: int = Field(16, gt=0)
-    rpm: float | None = Field(None, gt=0)
-    tpm: float | None = Field(None, gt=0)
-    timeout: float = Field(120.0, gt=0)
-    max_retries: int = Field(4, ge=0)
-    extra_params: dict = Field(default_factory=dict)  # more sampling parameters (top_p, seed, ...)
 
 
 class LLMJudge(Judge):
     kind = "llm"
 
-    def __init__(self, name: str, cfg: LLMPreset, *, template, backend: Backend, seed: int = 0) -> None:
-        super().__init__(name, cfg.description or f"{cfg.model} ({cfg.orders} orders)")
+    def __init__(self, name: str, cfg: LLMPreset, *, template, backend: Backend, seed: int = 0, preset: dict | None = None) -> None:
+        super().__init__(name, cfg.description or f"{cfg.model} ({cfg.orders} orders)", preset=preset)
         self.cfg = cfg
         self.model = cfg.model
         self.template = template
@@ -172,12 +168,7 @@ class LLMJudge(Judge):
 def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool = False, **options) -> LLMJudge:
     """Build an LLM judge from a preset dict; `options` override preset keys and add runtime settings."""
     where = str(Path(base_dir) / f"{name}.toml")
-    runtime = {k: options.pop(k) for k in ("seed", "backoff_base", "backoff_max", "backend") if k in options}
-    merged = {**preset, **{k: v for k, v in options.items() if v is not None and k in LLMPreset.model_fields}}
-    try:
-        cfg = LLMPreset(**merged)
-    except ValidationError as e:
-        raise preset_error(where, e, "an llm judge", LLMPreset.model_fields) from None
+    cfg, runtime = parse_settings(LLMPreset, preset, options, where=where, what="an llm judge")
     template = load_template(cfg.template, Path(base_dir))
     backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
-    return LLMJudge(name, cfg, template=template, backend=backend, seed=int(runtime.get("seed") or 0))
+    return LLMJudge(name, cfg, template=template, backend=backend, seed=int(runtime.get("seed") or 0), preset=preset)

@@ -80,11 +80,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, file_digest, preset_error, record_cached
+from arena.judges._base import BackendSettings, CallEstimate, Judge, JudgeResult, file_digest, parse_settings, record_cached
 from arena.judges._render import fence_tag, load_template, render_messages
 from arena.records import Game, MatchContext, Order, Verdict
 
@@ -326,16 +326,10 @@ class RoleSpec(BaseModel):
     description: str = ""
 
 
-class NetworkPreset(BaseModel):
-    """The keys of a `network` judge preset."""
-
-    model_config = ConfigDict(extra="forbid")
+class NetworkPreset(BackendSettings):
+    """The keys of a `network` judge preset (the backend keys are `BackendSettings`')."""
 
     kind: Literal["network"] = "network"
-    model: str
-    description: str = ""
-    api_base: str | None = None
-    api_key_env: str | None = None
     width: int | None = Field(None, gt=0, le=64)
     depth: int = Field(2, gt=0, le=8)
     window: int | None = Field(None, ge=0)
@@ -346,18 +340,11 @@ class NetworkPreset(BaseModel):
     strong_share: float = Field(0.75, gt=0.5, le=1)
     quorum: float = Field(0.5, gt=0, le=1)
     reask: bool = True
-    temperature: float = 0.0
     max_tokens: int = Field(1024, gt=0)
     roles_max_tokens: int = Field(512, gt=0)
     roles_template: str = "network_roles"
     neuron_template: str = "network_neuron"
     review_template: str = "network_review"
-    concurrency: int = Field(16, gt=0)
-    rpm: float | None = Field(None, gt=0)
-    tpm: float | None = Field(None, gt=0)
-    timeout: float = Field(120.0, gt=0)
-    max_retries: int = Field(4, ge=0)
-    extra_params: dict = Field(default_factory=dict)
 
     @field_validator("roles", mode="before")
     @classmethod
@@ -425,7 +412,7 @@ def _cost(calls: list[Completion]) -> float | None:
 class NetworkJudge(Judge):
     kind = "network"
 
-    def __init__(self, name: str, cfg: NetworkPreset, *, templates: dict, backend: Backend) -> None:
+    def __init__(self, name: str, cfg: NetworkPreset, *, templates: dict, backend: Backend, preset: dict | None = None) -> None:
         self.cfg = cfg
         self.fixed_roles = [Role(_clean_name(r.name), _clean_description(r.description)) for r in cfg.roles] if cfg.roles else None
         if self.fixed_roles is not None and cfg.width is not None:
@@ -435,6 +422,7 @@ class NetworkJudge(Judge):
         super().__init__(
             name,
             cfg.description or f"{cfg.model} wide/deep network (width {self.width}, depth {self.depth}, {cfg.decision})",
+            preset=preset,
         )
         self.model = cfg.model
         self.templates = templates
@@ -702,12 +690,7 @@ def _token_counter(model: str):
 def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool = False, **options) -> NetworkJudge:
     """Build a network judge from a preset dict; `options` override preset keys and add runtime settings."""
     where = str(Path(base_dir) / f"{name}.toml")
-    runtime = {k: options.pop(k) for k in ("seed", "backoff_base", "backoff_max", "backend") if k in options}
-    merged = {**preset, **{k: v for k, v in options.items() if v is not None and k in NetworkPreset.model_fields}}
-    try:
-        cfg = NetworkPreset(**merged)
-    except ValidationError as e:
-        raise preset_error(where, e, "a network judge", NetworkPreset.model_fields) from None
+    cfg, runtime = parse_settings(NetworkPreset, preset, options, where=where, what="a network judge")
     if cfg.roles and cfg.width is not None and cfg.width > len(cfg.roles):
         raise SpecError(f"{where}: key 'width': {cfg.width} is more than the {len(cfg.roles)} fixed roles (give more roles, or drop width)")
     templates = {
@@ -716,4 +699,4 @@ def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool
         "review": load_template(cfg.review_template, Path(base_dir)),
     }
     backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
-    return NetworkJudge(name, cfg, templates=templates, backend=backend)
+    return NetworkJudge(name, cfg, templates=templates, backend=backend, preset=preset)

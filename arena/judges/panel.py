@@ -50,7 +50,6 @@ member.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import math
 from collections import Counter
@@ -92,6 +91,7 @@ class Member:
     judge: Judge
     weight: float = 1.0
     weight_source: str = "equal"  # equal | fixed | <result file>
+    from_file: bool = False  # its preset was read from a file (an inline one is part of the panel's)
 
 
 # -- pure parts ------------------------------------------------------------------------------------
@@ -189,8 +189,10 @@ def member_agreement(games: Iterable[Game | dict]) -> dict[str, dict]:
 class PanelJudge(Judge):
     kind = "panel"
 
-    def __init__(self, name: str, cfg: PanelPreset, members: list[Member]) -> None:
-        super().__init__(name, cfg.description or f"panel of {len(members)} ({cfg.aggregation}): " + ", ".join(m.name for m in members))
+    def __init__(self, name: str, cfg: PanelPreset, members: list[Member], *, preset: dict | None = None) -> None:
+        super().__init__(
+            name, cfg.description or f"panel of {len(members)} ({cfg.aggregation}): " + ", ".join(m.name for m in members), preset=preset
+        )
         self.cfg = cfg
         self.members = members
 
@@ -198,7 +200,7 @@ class PanelJudge(Judge):
         """Each member's name, weight, own preset (when it was read from a file) and fingerprint."""
         return {
             "members": [
-                {"name": m.name, "weight": m.weight, "preset": m.judge.preset, **m.judge.fingerprint()} for m in self.members
+                {"name": m.name, "weight": m.weight, "preset": m.judge.preset if m.from_file else None, **m.judge.fingerprint()} for m in self.members
             ]
         }
 
@@ -334,8 +336,6 @@ def _resolve_member(ref: str, base_dir: Path) -> str | Path:
 
 def build(preset: dict, *, name: str, base_dir: Path, _panel_chain: tuple[str, ...] = (), **options) -> PanelJudge:
     """Build a panel judge; each member is built with the runtime options (store, no_cache, ...)."""
-    from arena.judges import load_judge, load_preset
-
     base_dir = Path(base_dir)
     where = str(base_dir / f"{name}.toml")
     try:
@@ -348,7 +348,7 @@ def build(preset: dict, *, name: str, base_dir: Path, _panel_chain: tuple[str, .
     try:
         for i, raw in enumerate(cfg.members):
             key = f"members[{i}]"
-            members.append(_build_member(raw, key, where, base_dir, chain, runtime, cfg, load_judge, load_preset))
+            members.append(_build_member(raw, key, where, base_dir, chain, runtime, cfg))
     except BaseException:
         for m in members:
             _close_quietly(m.judge)
@@ -357,10 +357,12 @@ def build(preset: dict, *, name: str, base_dir: Path, _panel_chain: tuple[str, .
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise SpecError(f"{where}: key 'members': two members are named {dup!r} (give one a `name`)")
-    return PanelJudge(name, cfg, members)
+    return PanelJudge(name, cfg, members, preset=preset)
 
 
-def _build_member(raw, key, where, base_dir, chain, runtime, cfg, load_judge, load_preset) -> Member:
+def _build_member(raw, key, where, base_dir, chain, runtime, cfg) -> Member:
+    from arena.judges import build_judge, load_judge, load_preset
+
     if isinstance(raw, str):
         raw = {"preset": raw}
     if not isinstance(raw, dict):
@@ -387,17 +389,11 @@ def _build_member(raw, key, where, base_dir, chain, runtime, cfg, load_judge, lo
             judge.name = str(own["name"])
     else:
         kind = inline["kind"]
-        if not isinstance(kind, str) or not kind.isidentifier() or kind.startswith("_"):
-            raise SpecError(f"{where}: key '{key}.kind': {kind!r} is not a judge kind")
-        try:
-            module = importlib.import_module(f"arena.judges.{kind}")
-        except ModuleNotFoundError:
-            raise SpecError(f"{where}: key '{key}.kind': unknown judge kind {kind!r}") from None
         mname = str(own.get("name") or f"{Path(where).stem}-{key.replace('[', '').replace(']', '')}")
         opts = dict(runtime)
         if kind == "panel":
             opts["_panel_chain"] = chain
-        judge = module.build(inline, name=mname, base_dir=base_dir, **opts)
+        judge = build_judge(inline, name=mname, base_dir=base_dir, where=f"{where}: key '{key}.kind'", **opts)
     weight, source = 1.0, "equal"
     if "weight" in own:
         w = own["weight"]
@@ -408,11 +404,11 @@ def _build_member(raw, key, where, base_dir, chain, runtime, cfg, load_judge, lo
         weight, source = _weight_from_result(own["reliability"], key, where, base_dir, cfg)
     if cfg.aggregation == "weighted" and source == "equal":
         raise SpecError(f"{where}: key '{key}': aggregation = \"weighted\" needs `reliability` (a result file of `arena judge eval`) or `weight` for each member")
-    return Member(judge.name, judge, weight, source)
+    return Member(judge.name, judge, weight, source, from_file="preset" in own)
 
 
 def _weight_from_result(ref, key: str, where: str, base_dir: Path, cfg: PanelPreset) -> tuple[float, str]:
-    from arena.reliability.report import read_result
+    from arena.results import read_result
 
     p = Path(str(ref))
     if not p.is_absolute():

@@ -31,8 +31,10 @@ DESCRIPTION = "surrogate (imitates {imitates}; offline)"
 class SurrogateJudge(Judge):
     kind = "surrogate"
 
-    def __init__(self, name: str, model, description: str = "", *, strong_weight: float = 3.0, weights_digest: str | None = None) -> None:
-        super().__init__(name, description or DESCRIPTION.format(imitates="GPT-4-Turbo"))
+    def __init__(
+        self, name: str, model, description: str = "", *, strong_weight: float = 3.0, weights_digest: str | None = None, preset: dict | None = None
+    ) -> None:
+        super().__init__(name, description or DESCRIPTION.format(imitates="GPT-4-Turbo"), preset=preset)
         self.model = model
         self.strong_weight = strong_weight
         self.weights_digest = weights_digest
@@ -106,4 +108,4 @@ def build(preset: dict, *, name: str, base_dir: Path, **options) -> SurrogateJud
     imitates = str(preset.get("imitates") or "GPT-4-Turbo")
     strong_weight = _float(preset, "strong_weight", 3.0, 1.0, 100.0, where)
     digest = file_digest(path or WEIGHTS_FILE)
-    return SurrogateJudge(name, model, DESCRIPTION.format(imitates=imitates), strong_weight=strong_weight, weights_digest=digest)
+    return SurrogateJudge(name, model, DESCRIPTION.format(imitates=imitates), strong_weight=strong_weight, weights_digest=digest, preset=preset)

@@ -89,7 +89,10 @@ class StyleFeatures:
 
 
 def battles_from_verdicts(rows: Iterable[dict], strong_weight: float = 3.0, judge: str = "") -> list[Battle]:
-    """Turn store verdict rows (`Store.verdicts(run_id)`) into battles.
+    """Turn verdict rows (dicts with prompt_id, model_a, model_b, outcome, strength) into battles.
+
+    A run's battles come from `Store.battles(run_id)` (typed records, `records.battle_of`); this
+    reads the same rows from elsewhere (exports, files).
 
     `a`/`b` become a win for that side, with weight `strong_weight` when `strength == 2`
     (a `>>` verdict, as Arena-Hard counts it) and 1 otherwise; `tie` becomes a tie. Unresolved

@@ -17,11 +17,13 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from arena.estimate import sample_calls
 from arena.judges import Judge, JudgeResult, check_env, combine_games, load_judge, load_preset
-from arena.records import Game, Match, MatchContext, cached_part, swap_label
+from arena.records import Game, Match, MatchContext, Output, Prompt, RunStatus, cached_part, swap_label
 from arena.reliability.formats import LABEL_PICK, GameRecord, Pair, PairSet
+from arena.runner import FixedMatches, PreparedRun, RunEvent, Runner, find_run_to_resume
 
 RUN_PREFIX = "judge-eval"
 
@@ -112,6 +114,19 @@ async def _judge_safely(judge: Judge, ctx: MatchContext) -> list[Game]:
         return [Game(ctx.match_id, judge.name, "AB", "error", error=f"{type(e).__name__}: {e}", calls=0)]
 
 
+class _PairJudge:
+    """A judge seen by the run engine on labelled pairs: each match is a pair, played in both
+    orders (asked again with the answers swapped when the judge played only one)."""
+
+    def __init__(self, judge: Judge, pairs: dict[str, Pair]) -> None:
+        self.inner, self.pairs = judge, pairs
+        self.name, self.description = judge.name, judge.description
+
+    async def judge(self, ctx: MatchContext) -> JudgeResult:
+        games = await judge_pair(self.inner, self.pairs[ctx.match_id])
+        return JudgeResult(games, combine_games(ctx.match_id, games))
+
+
 def run_name(judge: str, pairs_path: str) -> str:
     return f"{RUN_PREFIX}:{judge}:{pairs_path}"
 
@@ -146,7 +161,7 @@ async def evaluate_judge_async(
     name = run_name(label, str(pairs.path))
     content_sha = file_sha256(pairs.path)
     spec_hash = _spec_hash(preset, pairs, content_sha, judge.fingerprint())
-    run = store.find_resumable_run(name, spec_hash)
+    run = find_run_to_resume(store, name, spec_hash)
     if run is None:
         run_id = "je-" + uuid.uuid4().hex[:12]
         spec = {"mode": "judge-eval", "judge": label, "preset": preset, "pairs": str(pairs.path), "format": pairs.format, "sha256": content_sha}
@@ -155,34 +170,29 @@ async def evaluate_judge_async(
     else:
         run_id = run["run_id"]
         previous_elapsed = float((run.get("summary") or {}).get("total_elapsed_s") or 0.0)
-        store.set_run_status(run_id, "running")
-    store.add_matches(run_id, [Match(p.pair_id, p.pair_id, "a", "b") for p in pairs.pairs])
-    status = {m.match_id: m.status for m in store.match_rows(run_id)}
-    wanted = {p.pair_id for p in pairs.pairs}
-    stored: dict[str, list[Game]] = {}
-    for g in store.game_records(run_id):
-        if g.match_id in wanted and status.get(g.match_id) == "done":
-            stored.setdefault(g.match_id, []).append(g)
-    todo = [p for p in pairs.pairs if p.pair_id not in stored]
-    records: dict[str, list[GameRecord]] = {pid: records_from_games(pid, judge.name, gs) for pid, gs in stored.items()}
-    done = len(stored)
+    by_id = {p.pair_id: p for p in pairs.pairs}
+    records: dict[str, list[GameRecord]] = {}
     total = len(pairs.pairs)
-    sem = asyncio.Semaphore(max(1, concurrency))
+
+    def on_event(event: RunEvent) -> None:
+        if event.decided is None:
+            return
+        pid = event.decided.match.match_id
+        records[pid] = records_from_games(pid, judge.name, event.decided.games)
+        if on_pair is not None and not event.decided.resumed:
+            on_pair(len(records), total)
+
+    # one engine with tournaments: resume from stored verdicts, `concurrency` pairs in flight, status
+    engine_spec = SimpleNamespace(name=name, seed=0, concurrency=concurrency, max_calls=None, max_cost_usd=None)
+    prompts = [Prompt(p.pair_id, p.prompt, p.category) for p in pairs.pairs]
+    outputs = [Output(p.pair_id, m, text) for p in pairs.pairs for m, text in (("a", p.a), ("b", p.b))]
+    prepared = PreparedRun(
+        run_id, run is not None, engine_spec, "", prompts, outputs, ["a", "b"], spec_hash, status=(run or {}).get("status", RunStatus.RUNNING)
+    )
+    runner = Runner(store, prepared, _PairJudge(judge, by_id), FixedMatches([Match(p.pair_id, p.pair_id, "a", "b") for p in pairs.pairs]), on_event=on_event)
     started = time.perf_counter()
-
-    async def one(pair: Pair) -> None:
-        nonlocal done
-        async with sem:
-            games = await judge_pair(judge, pair)
-        verdict = combine_games(pair.pair_id, games)
-        store.record_verdict(run_id, verdict, games)
-        records[pair.pair_id] = records_from_games(pair.pair_id, judge.name, games)
-        done += 1
-        if on_pair is not None:
-            on_pair(done, total)
-
     try:
-        await asyncio.gather(*(one(p) for p in todo))
+        stats = await runner.run()
     finally:
         elapsed = time.perf_counter() - started
         all_games = [g for p in pairs.pairs for g in records.get(p.pair_id, [])]
@@ -192,6 +202,7 @@ async def evaluate_judge_async(
             "done" if len(records) == total and not errors else "errors",
             {"total_elapsed_s": previous_elapsed + elapsed, "pairs": total, "error_games": errors},
         )
+    resumed = stats.matches_resumed
     return EvalRun(
         run_id,
         name,
@@ -202,8 +213,8 @@ async def evaluate_judge_async(
         all_games,
         elapsed,
         previous_elapsed + elapsed,
-        len(todo),
-        len(stored),
+        stats.matches_done - resumed,
+        resumed,
     )
 
 

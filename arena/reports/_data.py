@@ -120,7 +120,7 @@ def build_report(
 
     from arena import __version__
     from arena.errors import RatingError
-    from arena.ratings import battles_from_verdicts, fit_ratings
+    from arena.ratings import fit_ratings
 
     run = store.get_run(run_id)
     run_id = run["run_id"]
@@ -132,7 +132,7 @@ def build_report(
     seed = int(run["seed"] or 0)
     verdicts = store.verdicts(run_id)
     games = store.games(run_id)
-    battles = battles_from_verdicts(verdicts, strong_weight=strong_weight)
+    battles = store.battles(run_id, strong_weight=strong_weight)
     report: dict = {
         "arena_version": __version__,
         "python": platform.python_version(),

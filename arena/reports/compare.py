@@ -7,7 +7,7 @@ def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None)
     import numpy as np
     from scipy.stats import spearmanr
 
-    from arena.ratings import battles_from_verdicts, fit_ratings
+    from arena.ratings import fit_ratings
 
     boards = []
     ids = []
@@ -15,7 +15,7 @@ def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None)
         run = store.get_run(rid)
         spec = (run["spec"] or {}).get("spec", {})
         n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
-        battles = battles_from_verdicts(store.verdicts(run["run_id"]), strong_weight=float(spec.get("strong_weight") or 3.0))
+        battles = store.battles(run["run_id"], strong_weight=float(spec.get("strong_weight") or 3.0))
         boards.append(fit_ratings(battles, bootstrap=n_boot, seed=int(run["seed"] or 0)))
         ids.append(run["run_id"])
     a, b = boards
