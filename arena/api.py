@@ -84,6 +84,7 @@ def import_pool(
     *,
     format: str | None = None,
     replace: bool = False,
+    allow_partial: bool = False,
     db: str | Path | Store | None = None,
 ) -> PoolData:
     """Read model-output files into the pool `name` of the store `db`, in one transaction.
@@ -91,13 +92,16 @@ def import_pool(
     `paths`: files or folders in one of the formats `native`, `alpaca_eval`, `arena_hard`, `varco`,
     `jsonl` (detected from the path when `format` is None). Adding files to an existing pool adds
     models and keeps its prompts; `replace=True` drops the pool's prompts and answers first.
-    Returns the `PoolData` read (prompts, outputs, models). Raises `PoolError` (a `BadInput`) with
-    `path:line` for a malformed record; the store is then unchanged."""
+    Prompts are matched across files on `arena.io.prompt_key` (NFC, whitespace collapsed).
+    Returns the `PoolData` read (prompts, outputs, models, each model's `overlap` with the pool's
+    prompts). Raises `PoolError`/`RecordError` (a `BadInput`) with `path:line` or `path:item N`
+    for a malformed record or a multi-turn one, and when a model answers fewer than half of the
+    pool's prompts unless `allow_partial`; the store is then unchanged."""
     from arena.pools import import_pool as _import_pool
 
     store, opened = _open(db)
     try:
-        return _import_pool(store, name, list(paths), format, replace=replace)
+        return _import_pool(store, name, list(paths), format, replace=replace, allow_partial=allow_partial)
     finally:
         if opened:
             store.close()
@@ -178,6 +182,7 @@ def run_tournament(
     report_dir: str | Path | None = None,
     write_reports: bool = True,
     handle_sigint: bool = True,
+    allow_unknown_price: bool = False,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
 ) -> RunResult:
@@ -203,6 +208,9 @@ def run_tournament(
     - `wait` / `on_wait`: one process at a time runs a run (a lease in the store, see
       `arena.runner.RunLease`); if another holds it, raise `RunBusy` ("run R is in progress in
       process P since T"), or with `wait=True` call `on_wait(that line)` and wait for it to end.
+    - `allow_unknown_price`: run with `max_cost_usd` although a judge model's price is unknown
+      (the cap cannot be enforced); without it, and without `max_calls`, `BadInput` is raised
+      naming the model and nothing is written (`arena.tournaments.plan.check_budget`).
 
     A run is identified by its spec name and a hash of what decides its verdicts; running the
     same spec again resumes it and pays no call twice (see `arena.runner`). Raises `SpecError`,
@@ -228,7 +236,7 @@ def run_tournament(
         lease.acquire(wait=wait, on_wait=on_wait)
         try:
             return _run_leased(store, tspec, judge, prepared, lease, sink, yes=yes, confirm=confirm, handle_sigint=handle_sigint,
-                               write_reports=write_reports, report_dir=report_dir)
+                               write_reports=write_reports, report_dir=report_dir, allow_unknown_price=allow_unknown_price)
         finally:
             lease.release()
     finally:
@@ -236,7 +244,9 @@ def run_tournament(
             store.close()
 
 
-def _run_leased(store, tspec, judge, prepared, lease, sink, *, yes, confirm, handle_sigint, write_reports, report_dir) -> RunResult:
+def _run_leased(
+    store, tspec, judge, prepared, lease, sink, *, yes, confirm, handle_sigint, write_reports, report_dir, allow_unknown_price
+) -> RunResult:
     """`run_tournament` once this process holds the run's lease."""
     from arena.judges import check_env
     from arena.names import slug
@@ -244,10 +254,11 @@ def _run_leased(store, tspec, judge, prepared, lease, sink, *, yes, confirm, han
     from arena.reports import write_reports as _write_reports
     from arena.runner import RunEvent, Runner, RunPlanned, create_run
     from arena.tournaments import answered_from_outputs, make_scheduler
-    from arena.tournaments.plan import plan_tournament
+    from arena.tournaments.plan import check_budget, plan_tournament
 
     scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
     the_plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
+    check_budget(the_plan, tspec, allow_unknown_price=allow_unknown_price)
     runner = Runner(store, prepared, judge, scheduler, on_event=sink)
     sink(RunEvent("planned", runner.stats, planned=RunPlanned(
         prepared.run_id, prepared.resumed, len(prepared.prompts), len(prepared.models), tspec.scheduler.kind,

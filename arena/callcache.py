@@ -8,9 +8,11 @@ import json
 from typing import Protocol
 
 
-def request_key(model: str, messages: list[dict], params: dict) -> str:
-    """sha256 of (model, messages, sampling parameters): the call cache's key."""
-    blob = json.dumps([model, messages, params], sort_keys=True, ensure_ascii=False)
+def request_key(model: str, messages: list[dict], params: dict, api_base: str | None = None) -> str:
+    """sha256 of everything that can change a reply: model, messages, every sampling parameter and
+    the deployment (`api_base`; two servers behind one model name do not share answers)."""
+    parts = [model, messages, params] if api_base is None else [model, messages, params, {"api_base": api_base.rstrip("/")}]
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -24,6 +26,9 @@ class CallCache(Protocol):
         self, key: str, model: str, response: str, input_tokens: int, output_tokens: int, cost_usd: float | None
     ) -> None:
         """Keep a completion (cost in US dollars, None when unknown)."""
+
+    def cache_forget(self, key: str) -> None:
+        """Drop a kept completion (a reply that held no verdict is asked again, not replayed)."""
 
     def claim_call(self, key: str, owner: str, timeout_s: float) -> bool:
         """Register call `key` as being made by `owner`; False while another live owner has it

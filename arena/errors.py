@@ -13,7 +13,11 @@ class BadInput(ArenaError):
     """A file, spec or argument is not what was expected."""
 
 
-class PoolError(BadInput):
+class RecordError(BadInput):
+    """A record file (JSON, JSON lines, CSV) cannot be decoded, or a record in it is malformed."""
+
+
+class PoolError(RecordError):
     """A prompt pool or a model-output file is malformed."""
 
 

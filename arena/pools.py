@@ -1,7 +1,8 @@
 """Prompt pools and model outputs: the import formats, validation, and export.
 
-Readers are pure apart from reading the files: they return `PoolData` (prompts and outputs)
-or raise `PoolError` with one line naming the file, the line (or key) and what was expected.
+Readers are pure apart from reading the files (through `arena.io`, with a pydantic row model per
+format): they return `PoolData` (prompts and outputs) or raise `PoolError`/`RecordError` with one
+line naming the file, the line (or `item N`) and what was expected.
 Nothing touches the store until every file has been read and checked; the store then writes
 the whole pool in one transaction.
 
@@ -9,24 +10,33 @@ Formats:
 - `native`: a folder with `prompts.jsonl` (prompt_id, text, optional category, reference) and
   `outputs/<model>.jsonl` (prompt_id, output).
 - `alpaca_eval`: AlpacaEval `model_outputs.json` files (a JSON list of instruction, output,
-  generator, dataset; `.json.gz` too); prompts are matched by instruction text.
+  generator, dataset; `.json.gz` too); prompts are matched by instruction text, on
+  `arena.io.prompt_key` (Unicode NFC, whitespace runs and line endings collapsed; the first
+  file's text is the one kept).
 - `arena_hard`: an Arena-Hard folder with `question.jsonl` and `model_answer/*.jsonl`
-  (answers in `choices[0].turns` or in `messages`).
-- `varco`: Varco Arena / Arena-Lite, one jsonl per model (model_id, instruction, generated, task).
+  (answers in `choices[0].turns` or in `messages`; the model is `model_id`/`model`, else the
+  file's name).
+- `varco`: Varco Arena / Arena-Lite, one jsonl per model (model_id, instruction, generated, task),
+  matched by instruction text like AlpacaEval.
+
+Multi-turn records (a question or answer with several user turns) are refused: conversations
+are not supported yet.
 - `jsonl`: what `arena pool export --format jsonl` writes: one prompt a line with every model's answer.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
+
+from pydantic import AliasChoices, Field
 
 from arena.errors import PoolError
+from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records, loads, prompt_key, read_text
 from arena.names import slug_map
 from arena.records import Output, Prompt
 
@@ -40,75 +50,114 @@ class PoolData:
     outputs: list[Output]
     format: str = "native"
     sources: list[str] = field(default_factory=list)
+    overlap: list[Overlap] = field(default_factory=list)
 
     @property
     def models(self) -> list[str]:
         return sorted({o.model for o in self.outputs})
 
 
-# -- reading files -------------------------------------------------------------------------
+# -- row models (one per format's record) -----------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise PoolError(f"{path}: no such file or directory")
-    if path.is_dir():
-        raise PoolError(f"{path}: is a folder, expected a file")
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except OSError as e:
-            raise PoolError(f"{path}: not a valid gzip file ({e})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise PoolError(f"{path}: not UTF-8 text (invalid byte at offset {e.start}); save it as UTF-8") from None
-    if not text.strip():
-        raise PoolError(f"{path}: empty file, expected {'JSON lines' if '.jsonl' in path.name else 'JSON'}")
-    return text.removeprefix("\ufeff")
+class NativePrompt(Row):
+    """A line of a native `prompts.jsonl` (and of the `jsonl` export, with `outputs`)."""
+
+    prompt_id: Id
+    text: Text
+    category: OptText = None
+    reference: OptText = None
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line; one clear error for bad JSON or a non-object."""
-    text = _read_text(path)
-    loads = json.loads
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = loads(line)
-        except json.JSONDecodeError as e:
-            raise PoolError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(obj, dict):
-            raise PoolError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-        yield lineno, obj
+class NativeOutput(Row):
+    """A line of a native `outputs/<model>.jsonl`."""
+
+    prompt_id: Id
+    output: Text
 
 
-def read_json(path: Path) -> object:
-    text = _read_text(path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise PoolError(f"{path}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+class ExportRow(NativePrompt):
+    """A line of `arena pool export --format jsonl`: a prompt and every model's answer."""
+
+    outputs: dict[Name, Text]
 
 
-def _field(obj: dict, key: str, where: str, *, kind: type | tuple = str, optional: bool = False):
-    if key not in obj or obj[key] is None:
-        if optional:
-            return None
-        raise PoolError(f"{where}: missing field '{key}'")
-    value = obj[key]
-    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool) and key.endswith("id"):
-        return str(value)
-    if not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise PoolError(f"{where}: field '{key}' must be {_article(names)}, got {type(value).__name__}")
-    return value
+class AlpacaEvalRow(Row):
+    """An item of AlpacaEval's `model_outputs.json`."""
+
+    what: ClassVar[str] = "{instruction, output, generator}"
+
+    instruction: Text
+    output: Text
+    generator: Name
+    dataset: OptText = None
+
+    def parts(self) -> tuple[str, str, str, str | None]:
+        """(model, prompt text, answer, category)."""
+        return self.generator, self.instruction, self.output, self.dataset
 
 
-def _article(name: str) -> str:
-    return {"str": "a string", "list": "a list", "dict": "an object", "int": "an integer"}.get(name, name)
+class VarcoRow(Row):
+    """A line of a Varco Arena / Arena-Lite file (one file per model)."""
+
+    model_id: Name
+    instruction: Text
+    generated: Text
+    task: OptText = None
+
+    def parts(self) -> tuple[str, str, str, str | None]:
+        """(model, prompt text, answer, category)."""
+        return self.model_id, self.instruction, self.generated, self.task
+
+
+class Turn(Row):
+    content: Text
+
+
+TurnItem = Text | Turn  # MT-Bench writes turns as strings, Arena-Hard v0.1 as {"content": ...}
+
+
+def _turn_text(t: str | Turn) -> str:
+    return t if isinstance(t, str) else t.content
+
+
+class AnswerContent(Row):
+    answer: Text
+
+
+class Message(Row):
+    role: Text
+    content: Text | AnswerContent | None = None
+
+
+class Choice(Row):
+    turns: list[TurnItem]
+
+
+class ArenaHardQuestion(Row):
+    """A line of Arena-Hard's `question.jsonl` (v0.1: `question_id` + `turns`; v2: `uid` + `prompt`)."""
+
+    question_id: Id = Field(validation_alias=AliasChoices("question_id", "uid"))
+    turns: list[TurnItem] | None = None
+    prompt: Text | None = None
+    category: OptText = None
+    subcategory: OptText = None
+
+
+class ArenaHardAnswer(Row):
+    """A line of Arena-Hard's `model_answer/<model>.jsonl` (`choices[0].turns` or chat `messages`)."""
+
+    question_id: Id = Field(validation_alias=AliasChoices("question_id", "uid"))
+    model_id: Name | None = Field(None, validation_alias=AliasChoices("model_id", "model"))
+    choices: list[Choice] | None = None
+    messages: list[Message] | None = None
+
+
+def _multi_turn(where: str, n: int, what: str) -> PoolError:
+    return PoolError(
+        f"{where}: {what} has {n} user turns; multi-turn conversations are not supported yet"
+        " (import single-turn records only)"
+    )
 
 
 def text_id(text: str, prefix: str = "p") -> str:
@@ -117,27 +166,42 @@ def text_id(text: str, prefix: str = "p") -> str:
 
 
 class _Builder:
-    """Collects prompts and outputs while checking duplicates and unknown prompts."""
+    """Collects prompts and outputs while checking duplicates and unknown prompts.
+
+    Prompts are matched on `arena.io.prompt_key` (NFC, whitespace collapsed). `origin` records
+    which model's file introduced a prompt (None: a prompt file or the store), for `overlap`.
+    """
 
     def __init__(self, known: Sequence[Prompt] = (), known_models: Sequence[str] = ()) -> None:
         self.prompts: list[Prompt] = []
         self.prompt_where: dict[str, str] = {}
         self.by_text: dict[str, str] = {}
         self.known_ids = {p.prompt_id for p in known}
+        self.known_order = [p.prompt_id for p in known]
         for p in known:
-            self.by_text.setdefault(p.text.strip(), p.prompt_id)
+            self.by_text.setdefault(prompt_key(p.text), p.prompt_id)
+        self.origin: dict[str, str | None] = {}
         self.known_models = set(known_models)
         self.outputs: dict[tuple[str, str], Output] = {}
         self.output_where: dict[tuple[str, str], str] = {}
         self.model_source: dict[str, str] = {}
 
-    def add_prompt(self, p: Prompt, where: str) -> None:
+    def add_prompt(self, p: Prompt, where: str, origin: str | None = None) -> None:
         if p.prompt_id in self.prompt_where:
             raise PoolError(f"{where}: duplicate prompt_id {p.prompt_id!r} (first at {self.prompt_where[p.prompt_id]})")
         self.prompt_where[p.prompt_id] = where
-        self.by_text.setdefault(p.text.strip(), p.prompt_id)
+        self.by_text.setdefault(prompt_key(p.text), p.prompt_id)
         if p.prompt_id not in self.known_ids:
             self.prompts.append(p)
+            self.origin[p.prompt_id] = origin
+
+    def match_text(self, text: str, where: str, model: str, prefix: str, category: str | None) -> str:
+        """The id of the prompt with this text (on the normalised key), adding it if new."""
+        pid = self.by_text.get(prompt_key(text))
+        if pid is None:
+            pid = text_id(text, prefix)
+            self.add_prompt(Prompt(pid, text, category), where, origin=model)
+        return pid
 
     def has_prompt(self, prompt_id: str) -> bool:
         return prompt_id in self.prompt_where or prompt_id in self.known_ids
@@ -162,8 +226,56 @@ class _Builder:
         self.output_where[key] = where
         self.outputs[key] = o
 
+    def overlap(self) -> list[Overlap]:
+        """Each imported model's overlap with the prompts it was expected to answer (see `Overlap`)."""
+        answered: dict[str, set[str]] = {}
+        for model, pid in self.outputs:
+            answered.setdefault(pid, set()).add(model)
+        all_ids = self.known_order + [p.prompt_id for p in self.prompts]
+        rows = []
+        for model in sorted({m for m, _ in self.outputs}):
+            n_shared = matched = own = 0
+            for pid in all_ids:
+                by = answered.get(pid, set())
+                if self.origin.get(pid) is None or len(by - {model}) > 0:
+                    n_shared += 1
+                    matched += model in by
+                elif model in by:
+                    own += 1
+            rows.append(Overlap(model, self.model_source.get(model, ""), matched, n_shared, own))
+        return rows
+
     def data(self, fmt: str, sources: list[str]) -> PoolData:
-        return PoolData(self.prompts, list(self.outputs.values()), fmt, sources)
+        return PoolData(self.prompts, list(self.outputs.values()), fmt, sources, self.overlap())
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """How many of the pool's prompts an imported model answers.
+
+    `prompts`: the pool's prompts this model could be matched against: those in the store or in
+    a prompt file (`prompts.jsonl`, `question.jsonl`, an export), and those another model's file
+    brought (AlpacaEval and Varco files carry their own prompt texts). `matched`: how many of
+    them it answers. `own`: prompts only this model's file has (its texts matched no other).
+    """
+
+    model: str
+    source: str
+    matched: int
+    prompts: int
+    own: int
+
+    @property
+    def partial(self) -> bool:
+        """Fewer than half of the pool's prompts matched (a first model alone is never partial)."""
+        return self.prompts > 0 and 2 * self.matched < self.prompts
+
+    def line(self) -> str:
+        if self.prompts == 0:
+            return f"{self.model}: {self.own} prompt{'s' * (self.own != 1)} (the first model of the pool)"
+        pct = 100 * self.matched // self.prompts  # floored: 804 of 805 is 99%, not 100%
+        extra = f"; {self.own} prompt{'s' * (self.own != 1)} of its own matched no other file" if self.own else ""
+        return f"{self.model}: answers {self.matched} of the pool's {self.prompts} prompts ({pct}%){extra}"
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -177,26 +289,18 @@ def read_native(path: Path, b: _Builder) -> list[str]:
         raise PoolError(f"{path}: no such file or directory")
     if not prompts_file.exists():
         raise PoolError(f"{folder}: expected prompts.jsonl in the native pool folder")
-    for lineno, obj in iter_jsonl(prompts_file):
-        where = f"{prompts_file}:{lineno}"
-        b.add_prompt(
-            Prompt(
-                _field(obj, "prompt_id", where),
-                _field(obj, "text", where),
-                _field(obj, "category", where, optional=True),
-                _field(obj, "reference", where, optional=True),
-            ),
-            where,
-        )
+    for rec in iter_records(prompts_file, "jsonl"):
+        row = NativePrompt.parse(rec)
+        b.add_prompt(Prompt(row.prompt_id, row.text, row.category, row.reference), rec.where)
     out_dir = folder / "outputs"
     files = sorted(out_dir.glob("*.jsonl")) if out_dir.is_dir() else []
     names = _model_map(out_dir / MODEL_MAP)
     for f in files:
-        model = names.get(f.name, f.stem)
+        model = check_name(names.get(f.name, f.stem), str(f), "model name (the file's name, or models.json)")
         b.claim_model(model, str(f))
-        for lineno, obj in iter_jsonl(f):
-            where = f"{f}:{lineno}"
-            b.add_output(Output(_field(obj, "prompt_id", where), model, _field(obj, "output", where)), where)
+        for rec in iter_records(f, "jsonl"):
+            row = NativeOutput.parse(rec)
+            b.add_output(Output(row.prompt_id, model, row.output), rec.where)
     return [str(prompts_file), *map(str, files)]
 
 
@@ -207,7 +311,7 @@ def _model_map(path: Path) -> dict[str, str]:
     """A native folder's `outputs/models.json`: {file name: model name} for files named by a slug."""
     if not path.exists():
         return {}
-    obj = read_json(path)
+    obj = loads(read_text(path, expected="a JSON object"), path)
     if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in obj.items()):
         raise PoolError(f"{path}: expected a JSON object mapping file names to model names (strings)")
     return obj
@@ -218,42 +322,36 @@ def read_alpaca_eval(path: Path, b: _Builder) -> list[str]:
     files = sorted(path.glob("*.json*")) if path.is_dir() else [path]
     if not files:
         raise PoolError(f"{path}: no .json files in this folder")
-    for f in files:
-        rows = read_json(f)
-        if not isinstance(rows, list):
-            raise PoolError(f"{f}: expected a JSON list of {{instruction, output, generator}} objects")
-        seen_models: set[str] = set()
-        for i, obj in enumerate(rows):
-            where = f"{f}: item {i}"
-            if not isinstance(obj, dict):
-                raise PoolError(f"{where}: expected a JSON object")
-            instruction = _field(obj, "instruction", where)
-            model = _field(obj, "generator", where)
-            if model not in seen_models:
-                b.claim_model(model, str(f))
-                seen_models.add(model)
-            pid = b.by_text.get(instruction.strip())
-            if pid is None:
-                pid = text_id(instruction, "ae")
-                b.add_prompt(Prompt(pid, instruction, _field(obj, "dataset", where, optional=True)), where)
-            b.add_output(Output(pid, model, _field(obj, "output", where)), where)
+    _read_text_matched(files, b, AlpacaEvalRow, "json", "ae")
     return [str(f) for f in files]
 
 
-def _arena_hard_answer(obj: dict, where: str) -> str:
-    if "choices" in obj:
-        choices = _field(obj, "choices", where, kind=list)
-        if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("turns"), list):
+def _read_text_matched(files: list[Path], b: _Builder, row_model: type[AlpacaEvalRow | VarcoRow], fmt, prefix: str) -> None:
+    """Files whose records carry their prompt's text (AlpacaEval, Varco): prompts matched on it."""
+    for f in files:
+        for rec in iter_records(f, fmt, what=row_model.what):
+            model, text, answer, category = row_model.parse(rec).parts()
+            b.claim_model(model, str(f))
+            pid = b.match_text(text, rec.where, model, prefix, category)
+            b.add_output(Output(pid, model, answer), rec.where)
+
+
+def _arena_hard_answer(row: ArenaHardAnswer, where: str) -> str:
+    if row.choices is not None:
+        if not row.choices:
             raise PoolError(f"{where}: field 'choices' must be a list whose first item has 'turns'")
-        turns = choices[0]["turns"]
-        return "\n\n".join(t.get("content", "") if isinstance(t, dict) else str(t) for t in turns)
-    if "messages" in obj:
-        msgs = _field(obj, "messages", where, kind=list)
+        turns = row.choices[0].turns
+        if len(turns) > 1:
+            raise _multi_turn(where, len(turns), "the answer")
+        return _turn_text(turns[0]) if turns else ""
+    if row.messages is not None:
+        users = sum(1 for m in row.messages if m.role == "user")
+        if users > 1:
+            raise _multi_turn(where, users, "the conversation")
         parts = []
-        for m in msgs:
-            if isinstance(m, dict) and m.get("role") == "assistant":
-                c = m.get("content")
-                parts.append(c.get("answer", "") if isinstance(c, dict) else str(c or ""))
+        for m in row.messages:
+            if m.role == "assistant":
+                parts.append(m.content.answer if isinstance(m.content, AnswerContent) else m.content or "")
         return "\n\n".join(parts)
     raise PoolError(f"{where}: missing field 'choices' or 'messages' (the model's answer)")
 
@@ -266,31 +364,24 @@ def read_arena_hard(path: Path, b: _Builder) -> list[str]:
     qfile = folder / "question.jsonl"
     if not qfile.exists():
         raise PoolError(f"{folder}: expected question.jsonl in the Arena-Hard folder")
-    for lineno, obj in iter_jsonl(qfile):
-        where = f"{qfile}:{lineno}"
-        qid = obj.get("question_id", obj.get("uid"))
-        if qid is None:
-            raise PoolError(f"{where}: missing field 'question_id'")
-        if "turns" in obj:
-            turns = _field(obj, "turns", where, kind=list)
-            text = "\n\n".join(t.get("content", "") if isinstance(t, dict) else str(t) for t in turns)
+    for rec in iter_records(qfile, "jsonl"):
+        q = ArenaHardQuestion.parse(rec)
+        if q.turns is not None:
+            if len(q.turns) > 1:
+                raise _multi_turn(rec.where, len(q.turns), "the question")
+            text = _turn_text(q.turns[0]) if q.turns else ""
+        elif q.prompt is not None:
+            text = q.prompt
         else:
-            text = _field(obj, "prompt", where)
-        category = obj.get("subcategory") or obj.get("category")
-        b.add_prompt(Prompt(str(qid), text, category if isinstance(category, str) else None), where)
+            raise PoolError(f"{rec.where}: missing field 'turns' or 'prompt' (the question)")
+        b.add_prompt(Prompt(q.question_id, text, q.subcategory or q.category), rec.where)
     files = sorted((folder / "model_answer").glob("*.jsonl"))
     for f in files:
-        claimed = set()
-        for lineno, obj in iter_jsonl(f):
-            where = f"{f}:{lineno}"
-            model = obj.get("model_id") or obj.get("model") or f.stem
-            if model not in claimed:
-                b.claim_model(model, str(f))
-                claimed.add(model)
-            qid = obj.get("question_id", obj.get("uid"))
-            if qid is None:
-                raise PoolError(f"{where}: missing field 'question_id'")
-            b.add_output(Output(str(qid), model, _arena_hard_answer(obj, where)), where)
+        for rec in iter_records(f, "jsonl"):
+            row = ArenaHardAnswer.parse(rec)
+            model = row.model_id or check_name(f.stem, str(f), "model name (the file's name)")
+            b.claim_model(model, str(f))
+            b.add_output(Output(row.question_id, model, _arena_hard_answer(row, rec.where)), rec.where)
     return [str(qfile), *map(str, files)]
 
 
@@ -299,22 +390,7 @@ def read_varco(path: Path, b: _Builder) -> list[str]:
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
     if not files:
         raise PoolError(f"{path}: no .jsonl files in this folder")
-    for f in files:
-        claimed = set()
-        for lineno, obj in iter_jsonl(f):
-            where = f"{f}:{lineno}"
-            model = _field(obj, "model_id", where)
-            if model not in claimed:
-                b.claim_model(model, str(f))
-                claimed.add(model)
-            instruction = _field(obj, "instruction", where)
-            key = instruction.strip()
-            task = _field(obj, "task", where, optional=True)
-            pid = b.by_text.get(key)
-            if pid is None:
-                pid = text_id(instruction, "v")
-                b.add_prompt(Prompt(pid, instruction, task), where)
-            b.add_output(Output(pid, model, _field(obj, "generated", where)), where)
+    _read_text_matched(files, b, VarcoRow, "jsonl", "v")
     return [str(f) for f in files]
 
 
@@ -344,7 +420,8 @@ def detect_format(path: Path) -> str:
     elif path.name.endswith((".json", ".json.gz")):
         return "alpaca_eval"
     elif path.suffix == ".jsonl":
-        first = next(iter_jsonl(path), (0, {}))[1]
+        rec = next(iter_records(path, "jsonl"), None)
+        first = rec.data if rec is not None else {}
         return "jsonl" if "outputs" in first and "prompt_id" in first else "varco"
     raise PoolError(f"{path}: cannot tell its format; pass --format one of {', '.join(FORMATS)}")
 
@@ -374,8 +451,22 @@ def load_pool_files(
     return b.data(fmt_used or "native", sources)
 
 
-def import_pool(store, name: str, paths: Sequence[str | Path], format: str | None = None, *, replace: bool = False) -> PoolData:
-    """Read files and write them as pool `name`, all or nothing. Adds models to an existing pool."""
+def import_pool(
+    store,
+    name: str,
+    paths: Sequence[str | Path],
+    format: str | None = None,
+    *,
+    replace: bool = False,
+    allow_partial: bool = False,
+) -> PoolData:
+    """Read files and write them as pool `name`, all or nothing. Adds models to an existing pool.
+
+    Returns the `PoolData` read, with each imported model's `overlap` with the pool's prompts.
+    Raises `PoolError` (a `RecordError`, `BadInput`) for any bad record, and when a model
+    answers fewer than half of the pool's prompts (`Overlap.partial`: its prompt texts likely
+    differ from the others') unless `allow_partial`; the store is then left untouched.
+    """
     known_prompts: list[Prompt] = []
     known_models: list[str] = []
     if store.pool_exists(name) and not replace:
@@ -384,6 +475,14 @@ def import_pool(store, name: str, paths: Sequence[str | Path], format: str | Non
     data = load_pool_files(paths, format, known_prompts=known_prompts, known_models=known_models)
     if not data.prompts and not known_prompts:
         raise PoolError(f"{', '.join(map(str, paths))}: no prompts found")
+    partial = [o for o in data.overlap if o.partial]
+    if partial and not allow_partial:
+        o = partial[0]
+        raise PoolError(
+            f"{o.source}: model {o.model!r} answers only {o.matched} of the pool's {o.prompts} prompts"
+            f"{f' ({o.own} of its prompts match no other file)' if o.own else ''}; check that the files hold"
+            " the same prompts, or pass --allow-partial to import it anyway"
+        )
     store.write_pool(name, data.prompts, data.outputs, source=";".join(data.sources), format=data.format, replace=replace)
     return data
 
@@ -482,17 +581,10 @@ def read_export_jsonl(path: Path, b: _Builder) -> list[str]:
     """The `jsonl` format: what `arena pool export --format jsonl` wrote, one prompt a line with every answer."""
     if path.is_dir():
         raise PoolError(f"{path}: is a folder, expected the .jsonl file that `arena pool export` wrote")
-    models: set[str] = set()
-    for lineno, obj in iter_jsonl(path):
-        where = f"{path}:{lineno}"
-        pid = _field(obj, "prompt_id", where)
-        b.add_prompt(Prompt(pid, _field(obj, "text", where), obj.get("category"), obj.get("reference")), where)
-        outs = _field(obj, "outputs", where, kind=dict)
-        for model, text in outs.items():
-            if model not in models:
-                b.claim_model(model, str(path))
-                models.add(model)
-            if not isinstance(text, str):
-                raise PoolError(f"{where}: outputs[{model!r}] must be a string")
-            b.add_output(Output(pid, model, text), where)
+    for rec in iter_records(path, "jsonl"):
+        row = ExportRow.parse(rec)
+        b.add_prompt(Prompt(row.prompt_id, row.text, row.category, row.reference), rec.where)
+        for model, text in row.outputs.items():
+            b.claim_model(model, str(path))
+            b.add_output(Output(row.prompt_id, model, text), rec.where)
     return [str(path)]

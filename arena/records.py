@@ -318,11 +318,18 @@ class Battle:
     judge: str = ""
 
 
-def battle_of(match: Match, verdict: Verdict, *, strong_weight: float = 3.0, judge: str = "") -> Battle | None:
-    """The rating observation of a decided match, or None when it is not one (unresolved, forfeit).
+def battle_of(match: Match, verdict: Verdict, *, strong_weight: float = 3.0, judge: str = "", forfeit: str = "loss") -> Battle | None:
+    """The rating observation of a decided match, or None when it is not one (unresolved; a forfeit
+    with `forfeit="skip"`).
 
     `a`/`b` become a win for that side, with weight `strong_weight` when `strength >= 2` (a `>>`
-    verdict, as Arena-Hard counts it) and 1 otherwise; `tie` becomes a tie."""
+    verdict, as Arena-Hard counts it) and 1 otherwise; `tie` becomes a tie. A forfeit (`forfeit_a`:
+    B had no usable answer) is, with `forfeit="loss"` (the default), a win of weight 1 for the side
+    that answered: a model that answered few prompts cannot rank first on them."""
+    if verdict.outcome in ("forfeit_a", "forfeit_b"):
+        if forfeit == "skip":
+            return None
+        return Battle(match.prompt_id, match.model_a, match.model_b, verdict.outcome[-1], 1.0, judge)  # type: ignore[arg-type]
     if verdict.outcome not in ("a", "b", "tie"):
         return None
     weight = float(strong_weight) if (verdict.outcome != "tie" and verdict.strength >= 2) else 1.0

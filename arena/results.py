@@ -4,7 +4,6 @@ reliability from one without importing the reliability mode."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from arena.errors import BadInput, NotFound
@@ -20,21 +19,21 @@ def write_result(result: dict, path: str | Path) -> Path:
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    from arena.strict_json import dumps
+
+    path.write_text(dumps(result, indent=2) + "\n", encoding="utf-8")
     return path
 
 
 def read_result(path: str | Path) -> dict:
     """A result file, checked enough to build a leaderboard from it."""
+    from arena.io import check_unicode, loads, read_text
+
     path = Path(path)
     if not path.exists():
         raise NotFound(f"{path}: no such file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ResultFileError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
-    except UnicodeDecodeError:
-        raise ResultFileError(f"{path}: not UTF-8 text") from None
+    data = loads(read_text(path, expected="a result file that `arena judge eval` wrote"), path)
+    check_unicode(data, str(path))
     if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise ResultFileError(f"{path}: key 'schema': expected {RESULT_SCHEMA!r} (a file `arena judge eval` wrote), got {got!r}")

@@ -55,6 +55,8 @@ class RunStats:
     calls_saved: int = 0
     retries: int = 0
     errors: int = 0
+    permanent_errors: int = 0  # games whose error another attempt cannot fix (HTTP 400/401/404, context length)
+    permanent_reasons: Counter = field(default_factory=Counter)  # reason -> games
     unparsed: int = 0
     inconsistent: int = 0
     input_tokens: int = 0
@@ -163,7 +165,7 @@ def spec_identity(spec, pool_fp: str, judge_preset: dict, judge_fingerprint: dic
     `judge_fingerprint` (`Judge.fingerprint()`): digests of the files the judge read (templates,
     weights, a panel's member presets), so that editing one starts a fresh run."""
     d = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
-    for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference", "reference_columns", "checkpoints"):
+    for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference", "reference_columns", "checkpoints", "forfeit"):
         d.pop(k, None)
     parts = [d, pool_fp, judge_preset] + ([judge_fingerprint] if judge_fingerprint else [])
     blob = json.dumps(parts, sort_keys=True, default=str)
@@ -333,19 +335,50 @@ class Runner:
             expected_matches=size.expected + size.forfeits,
             worst_matches=size.worst + size.forfeits,
         )
+        self.coverage = answer_coverage(prepared.prompts, prepared.outputs, prepared.models)
+        # budget reservations: a match starts only when its worst case fits in what the caps leave
+        self.max_calls_per_match = int(judge.max_calls_per_match()) if hasattr(judge, "max_calls_per_match") else int(judge.calls_per_match())
+        self.reserved_calls = 0
+        self.reserved_cost = 0.0
+        self._reservations: dict[str, tuple[int, float]] = {}
         self.stop = asyncio.Event()
 
     def context(self, m: Match) -> MatchContext:
         return self.view.context(m)
 
-    def _budget_left(self) -> bool:
-        if self.max_calls is not None and self.stats.calls >= self.max_calls:
+    def worst_cost(self, m: Match) -> float:
+        """The most `m` can cost: its worst-case calls (re-asks included) at their largest input and
+        `max_tokens` output, priced from litellm's table (0 where the price is unknown: a run with an
+        unknown price and a cost cap starts only with `max_calls` or `--allow-unknown-price`)."""
+        from arena.backends import price
+
+        estimates = self.judge.worst_call_estimates(self.context(m)) if hasattr(self.judge, "worst_call_estimates") else []
+        total = 0.0
+        for e in estimates:
+            c = price(e.model, e.input_tokens, e.output_tokens_max) if e.model else None
+            total += c or 0.0
+        return total
+
+    def _reserve(self, m: Match) -> bool:
+        """Reserve `m`'s worst case against max_calls and max_cost_usd before it is sent; False (and
+        a stop reason) when it does not fit, so the caps are never passed. `_release` frees it."""
+        calls = self.max_calls_per_match
+        cost = self.worst_cost(m) if self.max_cost is not None else 0.0
+        if self.max_calls is not None and self.stats.calls + self.reserved_calls + calls > self.max_calls:
             self.stats.stop_reason = f"max_calls={self.max_calls} reached"
             return False
-        if self.max_cost is not None and self.stats.cost_usd >= self.max_cost:
+        if self.max_cost is not None and self.stats.cost_usd + self.reserved_cost + cost > self.max_cost + 1e-12:
             self.stats.stop_reason = f"max_cost_usd={self.max_cost} reached"
             return False
+        self.reserved_calls += calls
+        self.reserved_cost += cost
+        self._reservations[m.match_id] = (calls, cost)
         return True
+
+    def _unreserve(self, m: Match) -> None:
+        calls, cost = self._reservations.pop(m.match_id, (0, 0.0))
+        self.reserved_calls -= calls
+        self.reserved_cost -= cost
 
     def _count(self, games: Sequence[Game], verdict: Verdict) -> None:
         s = self.stats
@@ -363,6 +396,9 @@ class Runner:
                 s.cost_usd += max(0.0, g.cost_usd - cached_cost)
             if g.label == "error":
                 s.errors += 1
+                if g.detail.get("permanent"):
+                    s.permanent_errors += 1
+                    s.permanent_reasons[_reason(g.error)] += 1
             elif g.label == "unparsed":
                 s.unparsed += 1
         if verdict.consistent is False:
@@ -437,6 +473,7 @@ class Runner:
         if stored:
             for g in store.game_records(run_id):
                 stored_games.setdefault(g.match_id, []).append(g)
+        self._previous = store.get_run(run_id).get("summary") or None
         store.set_run_status(run_id, RunStatus.RUNNING)
         self.on_event(RunEvent("started", self.stats))
 
@@ -458,7 +495,7 @@ class Runner:
                     decided.append((m, v))
                     self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, stored_games.get(m.match_id, []), True)))
                     continue
-                if not self._budget_left():
+                if not self._reserve(m):
                     break
                 queue.popleft()
                 inflight.add(asyncio.ensure_future(self._judge(m)))
@@ -481,7 +518,13 @@ class Runner:
                 self.on_event(RunEvent("tick", self.stats))  # the dashboard shows pauses as they run
                 continue
             decided.extend(self._collect(done))
+            self._checkpoint()
         unfinished = bool(queue) or not self.scheduler.finished
+        sched_reason = getattr(self.scheduler, "stop_reason", "")
+        if sched_reason and not unfinished and not self.stats.stop_reason:
+            self.stats.stop_reason = {"separated": "target reached: every adjacent pair separated", "max_matches": "max_matches reached"}.get(
+                sched_reason, sched_reason
+            )
         if self.stop.is_set() and unfinished:
             self.stats.stop_reason = self.stats.stop_reason or "interrupted"
             status = RunStatus.INTERRUPTED
@@ -502,6 +545,7 @@ class Runner:
                 self.stop.set()
                 continue
             m, v, games = task.result()
+            self._unreserve(m)
             self.store.record_verdict(self.p.run_id, v, games)
             self._count(games, v)
             self.stats.matches_done += 1
@@ -510,7 +554,24 @@ class Runner:
             self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
         return decided
 
+    CHECKPOINT_S = 2.0
+    """While judging, the run's summary (with its totals over every invocation) is written at most
+    this often, so a run killed outright still counts the calls it paid in its totals."""
+
+    def _checkpoint(self) -> None:
+        now = time.monotonic()
+        if now - getattr(self, "_last_checkpoint", 0.0) >= self.CHECKPOINT_S:
+            self._last_checkpoint = now
+            self.store.set_run_status(self.p.run_id, RunStatus.RUNNING, self.summary())
+
     def summary(self) -> dict:
+        """This invocation's counters, plus `totals` over every invocation of the run (each one adds
+        its share when it ends, interrupted or not) and `invocations`."""
+        out = self._invocation_summary()
+        out["totals"], out["invocations"] = add_totals(getattr(self, "_previous", None), out)
+        return out
+
+    def _invocation_summary(self) -> dict:
         s = self.stats
         return {
             "matches_done": s.matches_done,
@@ -522,6 +583,8 @@ class Runner:
             "calls_saved": s.calls_saved,
             "retries": s.retries,
             "errors": s.errors,
+            "permanent_errors": s.permanent_errors,
+            "permanent_reasons": dict(s.permanent_reasons),
             "unparsed": s.unparsed,
             "inconsistent": s.inconsistent,
             "input_tokens": s.input_tokens,
@@ -530,7 +593,47 @@ class Runner:
             "cost_unknown": s.cost_unknown,
             "elapsed_s": round(s.elapsed, 2),
             "stop_reason": s.stop_reason,
+            "target_reached": getattr(self.scheduler, "target_reached", None),
+            "coverage": self.coverage,
         }
+
+
+TOTAL_KEYS = ("calls", "cached_calls", "input_tokens", "output_tokens", "cost_usd", "errors", "unparsed", "games")
+
+
+def add_totals(previous: dict | None, latest: dict) -> tuple[dict, int]:
+    """(totals over every invocation, number of invocations): `previous` (the run's stored summary
+    before this invocation: its `totals`, or its own counters when it predates them) plus `latest`.
+    A cost is None (unknown) when any invocation's is unknown while it made paid calls."""
+    prev = (previous or {}).get("totals") or ({k: previous.get(k) for k in TOTAL_KEYS} if previous else None)
+    n = int((previous or {}).get("invocations") or (1 if previous else 0)) + 1
+    totals = {}
+    for k in TOTAL_KEYS:
+        a, b = (prev or {}).get(k, 0 if prev is None else None), latest.get(k)
+        if k == "cost_usd":
+            unknown = (a is None and prev is not None and (prev.get("calls") or 0) > 0) or (b is None and (latest.get("calls") or 0) > 0)
+            totals[k] = None if unknown else round((a or 0.0) + (b or 0.0), 6)
+        else:
+            totals[k] = int(a or 0) + int(b or 0)
+    return totals, n
+
+
+def answer_coverage(prompts: Sequence[Prompt], outputs: Sequence[Output], models: Sequence[str]) -> dict[str, float]:
+    """model -> the share of `prompts` it has a usable answer to (not missing, empty, or only
+    whitespace and invisible characters); a missing answer is a forfeit in the run."""
+    from arena.tournaments import answered_from_outputs
+
+    ids = {p.prompt_id for p in prompts}
+    answered = answered_from_outputs(o for o in outputs if o.prompt_id in ids)
+    n = len(ids)
+    return {m: (sum(m in answered.get(pid, ()) for pid in ids) / n if n else 0.0) for m in models}
+
+
+def _reason(error: str | None) -> str:
+    """A failed game's error without its attempt count, for grouping (`AuthenticationError: ...`)."""
+    import re
+
+    return re.sub(r"\s*\(after \d+ attempts?\)\s*$", "", error or "unknown error")[:200]
 
 
 def judge_failure(match_id: str, judge_name: str, error: BaseException) -> tuple[Verdict, list[Game]]:

@@ -149,6 +149,12 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
 }
 
 
+def _strict_dumps(obj) -> str:
+    from arena.strict_json import dumps
+
+    return dumps(obj)
+
+
 class StoreError(BadInput):
     """The database file is unusable: not SQLite, damaged, unwritable, newer, or its disk is full."""
 
@@ -415,16 +421,35 @@ class Store:
         )
 
     def get_run(self, run_id: str) -> dict:
-        row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        if row is None:
-            # accept a unique prefix or a run name (latest run of that name)
-            rows = self._rows(
-                "SELECT * FROM runs WHERE run_id LIKE ? OR name = ? ORDER BY started DESC", [run_id + "%", run_id]
-            )
-            if not rows:
-                raise NotFound(f"run {run_id!r} is not in {self.path} (see `arena tournament list`)")
-            return _run_row(rows[0])
-        return _run_row(dict(zip([d[0] for d in self.db.execute("SELECT * FROM runs LIMIT 0").description], row)))
+        """The run `run_id` names (see `resolve_run`)."""
+        return self.resolve_run(run_id)[0]
+
+    def resolve_run(self, ref: str) -> tuple[dict, str]:
+        """The run a `RUN` argument names, and how it was chosen: an exact run id; else a spec name
+        (its latest run); else a unique run-id prefix. Raises `NotFound` when nothing matches and
+        `BadInput` when a prefix is ambiguous, listing the candidates (never picks another spec's run)."""
+        from arena.errors import BadInput
+
+        row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", [ref]).fetchone()
+        if row is not None:
+            return _run_row(dict(zip([d[0] for d in self.db.execute("SELECT * FROM runs LIMIT 0").description], row))), "exact id"
+        named = self._rows("SELECT * FROM runs WHERE name = ? ORDER BY started DESC, rowid DESC LIMIT 1", [ref])
+        if named:
+            return _run_row(named[0]), f"latest run of spec {ref!r}"
+        escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._rows("SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started DESC", [escaped + "%"])
+        # a prefix must reach past the run's spec name: `surr-adaptive` is not a prefix of the runs of `surr-adaptive3`
+        near = [r for r in rows if len(ref) <= len(r["name"])]
+        rows = [r for r in rows if len(ref) > len(r["name"])]
+        if len(rows) == 1:
+            return _run_row(rows[0]), "unique id prefix"
+        if near and not rows:
+            names = ", ".join(sorted({r["name"] for r in near}))
+            raise NotFound(f"run {ref!r} is not in {self.path}: no run id or spec name {ref!r} (specs with runs that start so: {names})")
+        if rows:
+            shown = ", ".join(r["run_id"] for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise BadInput(f"RUN {ref!r}: the prefix matches {len(rows)} runs ({shown}); give more of the id, or a spec name")
+        raise NotFound(f"run {ref!r} is not in {self.path}: no run id, id prefix or spec name matches (see `arena tournament list`)")
 
     def find_resumable_run(self, name: str, spec_hash: str) -> dict | None:
         rows = self._rows(
@@ -451,7 +476,7 @@ class Store:
         finished = time.time() if RunStatus(status).finished else None
         self.db.execute(
             "UPDATE runs SET status = ?, finished = ?, summary = COALESCE(?, summary) WHERE run_id = ?",
-            [status, finished, json.dumps(summary) if summary is not None else None, run_id],
+            [status, finished, _strict_dumps(summary) if summary is not None else None, run_id],
         )
 
     # -- matches, games, verdicts ------------------------------------------------------
@@ -574,13 +599,16 @@ class Store:
             for r in self.verdicts(run_id)
         ]
 
-    def battles(self, run_id: str, *, strong_weight: float = 3.0) -> list[Battle]:
-        """A run's decided matches as rating observations (`records.battle_of`): what the ratings take."""
+    def battles(self, run_id: str, *, strong_weight: float = 3.0, forfeit: str = "loss") -> list[Battle]:
+        """A run's decided matches as rating observations (`records.battle_of`): what the ratings take.
+        `forfeit`: "loss" (a forfeit is a battle lost by the side without an answer) or "skip"."""
+        if forfeit not in ("loss", "skip"):
+            raise RatingError(f"forfeit must be 'loss' or 'skip', got {forfeit!r}")
         out = []
         for m, v in self.decided(run_id):
             if v.outcome not in ("a", "b", "tie", "unresolved") and not v.outcome.startswith("forfeit"):
                 raise RatingError(f"verdict {m.match_id}: unknown outcome {v.outcome!r}")
-            b = battle_of(m, v, strong_weight=strong_weight)
+            b = battle_of(m, v, strong_weight=strong_weight, forfeit=forfeit)
             if b is not None:
                 out.append(b)
         return out
@@ -685,6 +713,10 @@ class Store:
 
     def release_call(self, key: str, owner: str) -> None:
         self.db.execute("DELETE FROM calls_in_flight WHERE key = ? AND owner = ?", [key, owner])
+
+    def cache_forget(self, key: str) -> None:
+        """Drop one cached answer (a reply that was no verdict must be asked again, not replayed)."""
+        self.db.execute("DELETE FROM call_cache WHERE key = ?", [key])
 
     # -- helpers -------------------------------------------------------------------------
     def _rows(self, sql: str, params: list | None = None) -> list[dict]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from arena.errors import BadInput, NotFound
+from arena.errors import BadInput
 from arena.ratings import ScoreTable, table_from_scores
 
 
@@ -28,14 +27,14 @@ class TableError(BadInput):
 
 
 def _read_text(path: Path) -> str:
+    """The file's text through `arena.io` (UTF-8, BOM dropped, `.gz` read); errors are `TableError` lines."""
+    from arena.errors import RecordError
+    from arena.io import read_text
+
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise NotFound(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise TableError(f"{path}: is a folder (expected a CSV or JSON file)") from None
-    except UnicodeDecodeError as e:
-        raise TableError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        return read_text(path, expected="a CSV score table or a JSON rankings file")
+    except RecordError as e:
+        raise TableError(str(e)) from None
 
 
 def _number(path: Path, where: str, column: str, cell: str) -> float:
@@ -115,42 +114,44 @@ def _task_scores(p: Path, where: str, v: object) -> dict[str, float]:
     """One task of a rankings file: a list of models best first, or an object model -> score."""
     if isinstance(v, list):
         if not all(isinstance(m, str) and m.strip() for m in v):
-            raise TableError(f"{p}: {where}: a ranking must be a list of model names (non-empty strings), best first")
+            raise TableError(f"{where}: a ranking must be a list of model names (non-empty strings), best first")
         if len(set(v)) != len(v):
             dup = next(m for m in v if v.count(m) > 1)
-            raise TableError(f"{p}: {where}: ranking names model {dup!r} twice")
+            raise TableError(f"{where}: ranking names model {dup!r} twice")
         return {m: float(-k) for k, m in enumerate(v)}
     if isinstance(v, dict):
         vals = {}
         for m, x in v.items():
             if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-                raise TableError(f"{p}: {where}: score of {m!r} must be a finite number, got {x!r}")
+                raise TableError(f"{where}: score of {m!r} must be a finite number, got {x!r}")
             vals[str(m)] = float(x)
         return vals
-    raise TableError(f"{p}: {where}: expected a list of models best first or an object model -> score")
+    raise TableError(f"{where}: expected a list of models best first or an object model -> score")
 
 
 def _read_rankings(p: Path, text: str) -> ScoreTable:
+    from arena.errors import RecordError
+    from arena.io import check_unicode, loads
+
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise TableError(f"{p}:{e.lineno}: invalid JSON ({e.msg})") from None
-    except RecursionError:
-        raise TableError(f"{p}: JSON nested too deeply") from None
+        data = loads(text, p)
+        check_unicode(data, str(p))
+    except RecordError as e:
+        raise TableError(str(e)) from None
     items: list[tuple[str, str, object]] = []
     if isinstance(data, dict):
-        items = [(f"key {k!r}", str(k), v) for k, v in data.items()]
+        items = [(f"{p}: key {k!r}", str(k), v) for k, v in data.items()]
     elif isinstance(data, list):
         for n, rec in enumerate(data, 1):
             if not isinstance(rec, dict) or "ranking" not in rec:
-                raise TableError(f"{p}: item {n}: expected an object with 'task' and 'ranking' (models best first)")
-            items.append((f"item {n}", str(rec.get("task", f"task{n}")), rec["ranking"]))
+                raise TableError(f"{p}:item {n}: expected an object with 'task' and 'ranking' (models best first)")
+            items.append((f"{p}:item {n}", str(rec.get("task", f"task{n}")), rec["ranking"]))
     else:
         raise TableError(f"{p}:1: expected a JSON object task -> ranking, or a list of {{task, ranking}}")
     scored: dict[str, dict[str, float]] = {}
     for where, task, v in items:
         if task in scored:
-            raise TableError(f"{p}: {where}: task {task!r} appears twice")
+            raise TableError(f"{where}: task {task!r} appears twice")
         scored[task] = _task_scores(p, where, v)
     if not scored:
         raise TableError(f"{p}: no rankings")

@@ -175,7 +175,7 @@ def test_names_are_not_rich_markup_in_the_terminal_leaderboard():
     from arena.cli._common import console
     from arena.cli._tournament_run import _leaderboard_table
 
-    report = {"leaderboard": [{"rank_ub": 1, "model": "[/]oops[bold]", "rating": 1000.0, "ci_low": 990.0, "ci_high": 1010.0, "win_rate": 0.5, "battles": 3}]}
+    report = {"leaderboard": [{"rank_ub": 1, "model": "[/]oops[bold]", "rating": 1000.0, "ci_low": 990.0, "ci_high": 1010.0, "win_rate": 0.5, "battles": 3, "wins": 1, "losses": 1, "ties": 1, "coverage": 1.0}]}
     c = console()
     with c.capture() as cap:
         c.print(_leaderboard_table(report, "[/]spec"))

@@ -404,7 +404,10 @@ def test_battles_from_verdicts():
         {"prompt_id": "p6", "model_a": "x", "model_b": "y", "outcome": "forfeit_b", "strength": 0},
     ]
     bs = battles_from_verdicts(rows, judge="j")
-    assert [(b.outcome, b.weight) for b in bs] == [("a", 3.0), ("b", 1.0), ("tie", 1.0)]
+    # a forfeit is a battle lost by the side without an answer (forfeit="loss", the default)
+    assert [(b.outcome, b.weight) for b in bs] == [("a", 3.0), ("b", 1.0), ("tie", 1.0), ("a", 1.0), ("b", 1.0)]
+    skipped = battles_from_verdicts(rows, judge="j", forfeit="skip")
+    assert [(b.outcome, b.weight) for b in skipped] == [("a", 3.0), ("b", 1.0), ("tie", 1.0)]
     assert all(b.judge == "j" for b in bs)
     assert battles_from_verdicts(rows[:1], strong_weight=5)[0].weight == 5.0
     with pytest.raises(RatingError, match="unknown outcome 'draw'"):

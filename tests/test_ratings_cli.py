@@ -98,12 +98,12 @@ def test_warnings_go_to_stderr(cli, tmp_path):
         ("bad.csv", "model_a,model_b,outcome,weight\nx,y,a,heavy\n", "{p}:2: weight must be a number, got 'heavy'"),
         ("bad.csv", "model_a,model_b,outcome\nx,x,a\n", "{p}:2: model_a and model_b are both 'x'"),
         ("bad.csv", "model_a,model_b,outcome\nx,y,a,extra\n", "{p}:2: more fields than the header has"),
-        ("bad.jsonl", '{"model_a": "x", "model_b": "y", "outcome": "a"}\n{"model_a": "x",\n', "{p}:2: invalid JSON (Expecting property name enclosed in double quotes)"),
+        ("bad.jsonl", '{"model_a": "x", "model_b": "y", "outcome": "a"}\n{"model_a": "x",\n', "{p}:2: invalid JSON (Expecting property name enclosed in double quotes at column 17)"),
         ("bad.jsonl", '{"model_a": "x", "model_b": "y", "outcome": "a"}\n[1, 2]\n', "{p}:2: expected a JSON object, got list"),
-        ("bad.json", '[{"model_a": "x", "model_b": "y", "outcome": "q"}]', "{p}: item 1: outcome must be a, b or tie, got 'q'"),
-        ("bad.json", '{"a": 1}', "{p}:1: expected a JSON list of battle objects"),
-        ("empty.csv", "", "{p}:1: empty file (expected a header with model_a, model_b, winner)"),
-        ("empty.jsonl", "\n", "{p}: no battles found"),
+        ("bad.json", '[{"model_a": "x", "model_b": "y", "outcome": "q"}]', "{p}:item 1: outcome must be a, b or tie, got 'q'"),
+        ("bad.json", '{"a": 1}', "{p}:1: expected a JSON list of battle objects (or an object with a 'battles' list)"),
+        ("empty.csv", "", "{p}: empty file, expected a CSV header and rows"),
+        ("empty.jsonl", "\n", "{p}: empty file, expected JSON lines"),
     ],
 )
 def test_bad_files_give_one_line_errors(cli, tmp_path, name, text, message):

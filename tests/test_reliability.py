@@ -250,14 +250,21 @@ def test_compare_builds_a_leaderboard(cli, tmp_path):
     a, b = tmp_path / "gpt4.json", tmp_path / "gpt35.json"
     assert cli("judge", "score", "--verdicts", LLMBAR_GPT4, "--pairs", LLMBAR, "-o", a, "--replicates", "100", "-f", "json").code == 0
     assert cli("judge", "score", "--verdicts", PANDA_GPT35, "--pairs", PANDA, "-o", b, "--replicates", "100", "-n", "gpt35", "-f", "json").code == 0
+    # different datasets are not ranked in one table unless asked
     r = cli("judge", "compare", b, a, "--format", "json")
+    assert r.code == 2 and r.err.startswith("Error: the results are on 2 different datasets (")
+    assert "llmbar_natural.json (100 pairs" in r.err and "--allow-mixed" in r.err and r.err.count("\n") == 1
+    r = cli("judge", "compare", b, a, "--format", "json", "--allow-mixed")
     assert r.code == 0, r.err
     rows = json.loads(r.out)
+    assert rows[0]["dataset"].startswith("llmbar_natural.json (100 pairs, ")
     assert [x["judge"] for x in rows] == ["llmbar_natural_gpt4_vanilla", "gpt35"]
     assert rows[0]["score"] > rows[1]["score"] and rows[0]["good_enough"] and not rows[1]["good_enough"]
     assert rows[0]["consistency"] == pytest.approx(0.95)
-    t = cli("judge", "compare", b, a)
-    assert t.code == 0 and "Judge leaderboard" in t.out and "gpt35" in t.out
+    t = cli("judge", "compare", b, a, "--allow-mixed")
+    assert t.code == 0 and "Judge leaderboard" in t.out and "gpt35" in t.out and "llmbar_natural.json" in t.out
+    same = cli("judge", "compare", a, a, "--format", "json")
+    assert same.code == 0 and len(json.loads(same.out)) == 2
 
 
 # -- bad input: one line, the file and the line or key, exit 2 -----------------------------------------
@@ -267,24 +274,24 @@ def test_bad_label_names_file_line_and_key(cli, tmp_path):
     p = _write_jsonl(tmp_path / "p.jsonl", [{"prompt": "q", "a": "x", "b": "y", "label": "a"}, {"prompt": "q", "a": "x", "b": "y", "label": "maybe"}])
     r = cli("judge", "score", "--verdicts", p, "--pairs", p)
     assert r.code == 2
-    assert r.err == f"Error: {p}: line 2: key 'label': expected a, b or tie, got 'maybe'\n"
+    assert r.err == f"Error: {p}:2: field 'label': expected 'a', 'b' or 'tie', got 'maybe'\n"
 
 
 def test_bad_json_and_unknown_format(cli, tmp_path):
     p = tmp_path / "p.jsonl"
     p.write_text('{"prompt": "q", "a": "x", "b": "y", "label": "a"}\n{"prompt": \n')
     r = cli("judge", "score", "--verdicts", p, "--pairs", p)
-    assert r.code == 2 and r.err.startswith(f"Error: {p}: line 2: not valid JSON") and r.err.count("\n") == 1
+    assert r.code == 2 and r.err.startswith(f"Error: {p}:2: invalid JSON") and r.err.count("\n") == 1
     q = _write_jsonl(tmp_path / "q.jsonl", [{"question": "q", "x": 1}])
     r = cli("judge", "score", "--verdicts", q, "--pairs", q)
-    assert r.code == 2 and r.err.startswith(f"Error: {q}: line 1: cannot tell the pairs format") and r.err.count("\n") == 1
+    assert r.code == 2 and r.err.startswith(f"Error: {q}:1: cannot tell the pairs format") and r.err.count("\n") == 1
 
 
 def test_missing_key_and_verdicts_for_unknown_pair(cli, tmp_path):
     bad = tmp_path / "llm.json"
     bad.write_text(json.dumps([{"input": "q", "output_1": "x", "output_2": "y"}]))
     r = cli("judge", "score", "--verdicts", bad, "--pairs", bad)
-    assert r.code == 2 and r.err == f"Error: {bad}: item 0: key 'label' is missing\n"
+    assert r.code == 2 and r.err == f"Error: {bad}:item 1: missing field 'label'\n"
     v = tmp_path / "v.json"
     v.write_text(json.dumps([{"idx": 99999, "gpt_result": "1"}]))
     r = cli("judge", "score", "--verdicts", v, "--pairs", PANDA)

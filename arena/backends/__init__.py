@@ -17,7 +17,7 @@ from arena.backends._base import (
     RateLimiter,
     RawResult,
 )
-from arena.backends._pricing import count_tokens, price, unit_prices
+from arena.backends._pricing import count_tokens, input_limit, price, unit_prices
 
 
 def load_litellm():
@@ -32,6 +32,7 @@ __all__ = [
     "Backend",
     "BackendStats",
     "count_tokens",
+    "input_limit",
     "CallError",
     "Completion",
     "CompletionRequest",

@@ -71,8 +71,8 @@ class CompletionRequest:
     timeout: float = 120.0
 
     def key(self) -> str:
-        """The call-cache key: sha256 of (model, messages, params)."""
-        return request_key(self.model, self.messages, self.params)
+        """The call-cache key: sha256 of (model, messages, params, api_base); never the key itself."""
+        return request_key(self.model, self.messages, self.params, self.api_base)
 
 
 @dataclass(slots=True)
@@ -82,6 +82,8 @@ class Completion:
     `cost_usd` is the price of the call (None when the price is unknown); for a cached answer
     it is the price paid when it was first made, and `cached` is True, so a caller sums paid
     and saved money separately. `attempts` counts backend attempts (0 for a cache hit).
+    `permanent` marks an error another attempt cannot fix (HTTP 400/401/403/404, context length
+    exceeded, a missing key): re-running the same call would fail the same way.
     """
 
     text: str
@@ -93,6 +95,7 @@ class Completion:
     attempts: int = 0
     error: str | None = None
     cache_key: str | None = None  # the call-cache row holding this answer, when there is one
+    permanent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -249,6 +252,11 @@ class Backend(ABC):
             hit = self.store.cache_get(key)
             if hit is not None:
                 return self._from_cache(hit, key)
+        too_long = self.over_input_limit(req)
+        if too_long is not None:  # never sent: it cannot succeed
+            self.stats.errors += 1
+            return Completion(text="", attempts=0, error=too_long, permanent=True)
+        if key is not None:
             # another process (a second run needing the same call) may be making it right now:
             # the store's in-flight registry lets us wait for its answer instead of paying twice
             timeout = self.policy.timeout if self.policy.timeout is not None else req.timeout
@@ -271,6 +279,25 @@ class Backend(ABC):
             if claimed:
                 self.store.release_call(key, self.owner)
         return result
+
+    def over_input_limit(self, req: CompletionRequest) -> str | None:
+        """Why `req` cannot be sent (its prompt is longer than the model's input limit from litellm's
+        model information), or None (it fits, or the limit is unknown)."""
+        from arena.backends._pricing import count_tokens, input_limit
+
+        limit = input_limit(req.model)
+        if limit is None:
+            return None
+        n = count_tokens(req.model, req.messages)
+        if n <= limit:
+            return None
+        return f"context length exceeded: the prompt has {n:,} tokens, above {req.model}'s input limit of {limit:,} (not sent)"
+
+    def forget(self, req: CompletionRequest) -> None:
+        """Drop `req`'s answer from the call cache: a reply that held no verdict is asked again on
+        the next run instead of being replayed."""
+        if self.store is not None:
+            self.store.cache_forget(req.key())
 
     async def complete_many(self, reqs: list[CompletionRequest]) -> list[Completion]:
         """Answer many requests concurrently (within the backend's limits), in order."""
@@ -325,7 +352,7 @@ class Backend(ABC):
             failure = await self._prepare_once()
             if failure is not None:
                 self.stats.errors += 1
-                return Completion(text="", attempts=0, error=failure)
+                return Completion(text="", attempts=0, error=failure, permanent=True)
         secrets = env_secrets([req.api_key_env])  # redacted from every error text before it is cut
         attempts = 0
         last_error = "no attempt made"
@@ -385,6 +412,7 @@ class Backend(ABC):
                     latency_s=time.perf_counter() - start,
                     attempts=attempts,
                     error=f"{last_error} (after {attempts} attempt{'s' if attempts != 1 else ''})",
+                    permanent=not retryable,
                 )
             self.stats.retries += 1
             await self._sleep(self.backoff(attempts, retry_after))

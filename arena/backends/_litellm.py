@@ -23,6 +23,7 @@ _FATAL = {
     "UnprocessableEntityError",
     "InvalidRequestError",
 }
+_FATAL_STATUS = {400, 401, 403, 404, 413, 422}  # HTTP statuses another attempt cannot fix
 _FATAL_TEXT = ("Missing credentials", "api_key client option must be set", "LLM Provider NOT provided")
 
 
@@ -117,6 +118,6 @@ def _classify(e: Exception, key: str | None) -> CallError:
         return CallError(f"rate limited (429): {message}", retry_after=retry_after_of(e), status=429)
     if name == "Timeout" or "timed out" in message.lower():
         return CallError(f"timed out: {message}", status=status if isinstance(status, int) else None)
-    if name in _FATAL or any(t in message for t in _FATAL_TEXT):
+    if name in _FATAL or status in _FATAL_STATUS or any(t in message for t in _FATAL_TEXT):
         return CallError(f"{name}: {message}", retryable=False, status=status if isinstance(status, int) else None)
     return CallError(f"{name}: {message}", retry_after=retry_after_of(e), status=status if isinstance(status, int) else None)

@@ -44,3 +44,19 @@ def count_tokens(model: str, messages: list[dict]) -> int:
         return int(_load().token_counter(model=model.removeprefix("vllm/"), messages=messages))
     except Exception:
         return sum(len(str(m.get("content") or "")) for m in messages) // 4
+
+
+@functools.lru_cache(maxsize=256)
+def input_limit(model: str) -> int | None:
+    """The most prompt tokens `model` accepts, from litellm's model information (offline), or None
+    when unknown (a local or unlisted model)."""
+    if model.startswith("vllm/"):
+        return None
+    from arena.backends._litellm import _load
+
+    try:
+        info = _load().get_model_info(model)
+    except Exception:
+        return None
+    value = info.get("max_input_tokens") if isinstance(info, dict) else None
+    return int(value) if value else None

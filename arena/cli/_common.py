@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,7 +47,19 @@ def finite(value: float | None) -> float | None:
 
 
 def print_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+    """Print `obj` as strict JSON (no NaN / Infinity: null instead)."""
+    from arena.strict_json import dumps
+
+    typer.echo(dumps(obj, indent=2))
+
+
+def resolve_run(store, ref: str) -> str:
+    """The run id a `RUN` argument names (exact id, spec name's latest run, or unique id prefix);
+    says on stderr which run it chose when `ref` was not the exact id."""
+    row, how = store.resolve_run(ref)
+    if how != "exact id":
+        typer.echo(f"Run: {row['run_id']} ({how})", err=True)
+    return row["run_id"]
 
 
 def console():

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, store_exists
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, resolve_run, store_exists
 
 
 def _leaderboard_table(report: dict, title: str):
@@ -16,7 +16,11 @@ def _leaderboard_table(report: dict, title: str):
     from rich.text import Text
 
     t = Table(title=escape(title))
-    for col, just in (("rank (UB)", "right"), ("model", "left"), ("rating", "right"), ("95% CI", "right"), ("win rate", "right"), ("battles", "right")):
+    from arena.reports.text import battles_cell, pct
+
+    cols = (("rank (UB)", "right"), ("model", "left"), ("rating", "right"), ("95% CI", "right"), ("win rate", "right"), ("W/L/T", "right"),
+            ("battles", "right"), ("coverage", "right"))
+    for col, just in cols:
         t.add_column(col, justify=just)
     for r in report["leaderboard"]:
         t.add_row(
@@ -24,8 +28,10 @@ def _leaderboard_table(report: dict, title: str):
             Text(str(r["model"])),  # a name is data, not rich markup
             f"{r['rating']:.0f}",
             f"{r['ci_low'] - r['rating']:+.0f} / {r['ci_high'] - r['rating']:+.0f}",
-            f"{100 * r['win_rate']:.1f}%",
-            str(r["battles"]),
+            pct(r["win_rate"]),
+            f"{r['wins']}/{r['losses']}/{r['ties']}",
+            battles_cell(r),
+            pct(r.get("coverage"), 0),
         )
     return t
 
@@ -43,6 +49,9 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/<run_id>).")] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Games in flight (overrides the spec).", min=1)] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another process is running this run, wait for it to end, then resume.")] = False,
+    allow_unknown_price: Annotated[
+        bool, typer.Option("--allow-unknown-price", help="Run with max_cost_usd although the judge's price is unknown (the cap is then not enforced).")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Run a tournament: plan, estimate cost, judge, store, rate, report. Re-running resumes.
@@ -57,7 +66,8 @@ def run(
     try:
         result = run_tournament(
             spec, db=db or None, on_event=sink, new=new, no_cache=no_cache, concurrency=concurrency, yes=yes,
-            confirm=_confirm, report_dir=out, wait=wait, on_wait=lambda holder: typer.echo(f"Waiting: {holder}"),
+            confirm=_confirm, report_dir=out, allow_unknown_price=allow_unknown_price,
+            wait=wait, on_wait=lambda holder: typer.echo(f"Waiting: {holder}"),
         )
     finally:
         sink.close()
@@ -82,15 +92,37 @@ def run(
         f"Calls: {s.calls} paid, {s.cached_calls} cached, {s.calls_saved} saved by resuming;"
         f" {s.errors} errors, {s.unparsed} unparsed; cost {_money(None if s.cost_unknown and not s.cost_usd else s.cost_usd)}"
     )
+    summary = report.get("summary") or {}
+    if (summary.get("invocations") or 1) > 1 and summary.get("totals"):
+        t = summary["totals"]
+        con.print(
+            f"Run totals over {summary['invocations']} invocations: {t['calls']} paid calls, {t['cached_calls']} cached,"
+            f" tokens {t['input_tokens']:,} in / {t['output_tokens']:,} out, cost {_money(t['cost_usd'])} (the line above is this invocation's share)"
+        )
+    js = report["judge_stats"]
+    if js.get("first_slot_win_rate") is not None:
+        from arena.reports.text import consistency, pct
+
+        con.print(
+            f"Judge: position consistency {consistency(js)}, first-slot win rate {pct(js['first_slot_win_rate'])}"
+            f" (95% CI {pct(js.get('first_slot_ci_low'))} - {pct(js.get('first_slot_ci_high'))})"
+        )
     for w in report.get("warnings", []):
         con.print(f"[yellow]Warning:[/] {w}")
     con.print("Reports: " + ", ".join(str(p) for p in result.report_paths))
+    if s.stop_reason and result.status not in ("stopped", "errors"):
+        reached = report.get("target_reached")
+        con.print(f"Stopped: {s.stop_reason}" + ("" if reached is None else f"; target reached: {'yes' if reached else 'no'}"))
     if result.status == "stopped":
         con.print(f"Stopped early ({s.stop_reason}); raise the budget in the spec and run again to continue.")
     if result.status == "errors":
-        raise RunFailed(
-            f"Finished with errors: {result.unresolved} matches unresolved after retries (see the report); run again to retry them."
-        )
+        for reason, n in s.permanent_reasons.most_common():
+            con.print(f"[red]Failed permanently:[/] {n} games: {reason} (retrying cannot fix this: fix the cause, then run again)")
+        if s.errors - s.permanent_errors or not s.permanent_errors:
+            raise RunFailed(
+                f"Finished with errors: {result.unresolved} matches unresolved after retries (see the report); run again to retry them."
+            )
+        raise RunFailed(f"Finished with errors: {result.unresolved} matches unresolved; no retryable failure remains.")
 
 
 def _confirm(plan) -> bool:
@@ -116,9 +148,12 @@ class _RunScreen:
                 f" {p.scheduler}, judge {p.judge}"
             )
             self.con.print(
-                f"Plan: {plan.matches} matches, {plan.judge_calls} judge calls, cost expected"
-                f" {_money(plan.cost_usd_expected)}, worst {_money(plan.cost_usd_worst)}"
+                f"Plan: {plan.matches} matches, {plan.judge_calls} judge calls (at most {plan.judge_calls_worst} with re-asks),"
+                f" cost expected {_money(plan.cost_usd_expected)}, worst {_money(plan.cost_usd_worst)}"
             )
+            for w in plan.warnings:
+                if "input limit" in w:
+                    self.con.print(f"[yellow]Warning:[/] {w}")
             self.strong_weight = p.strong_weight
             return
         if self.display is None:
@@ -140,6 +175,7 @@ def list_runs(
     rows = []
     for r in open_store(db, readonly=True).list_runs() if store_exists(db) else []:
         s = r.get("summary") or {}
+        t = s.get("totals") or s
         rows.append(
             {
                 "run_id": r["run_id"],
@@ -147,8 +183,11 @@ def list_runs(
                 "status": r["status"],
                 "started": r["started"],
                 "matches": s.get("matches_done"),
-                "calls": s.get("calls"),
-                "cost_usd": s.get("cost_usd"),
+                "calls": t.get("calls"),
+                "cost_usd": t.get("cost_usd"),
+                "invocations": s.get("invocations") or (1 if s else 0),
+                "latest_calls": s.get("calls"),
+                "latest_cost_usd": s.get("cost_usd"),
             }
         )
     if format is OutFormat.json:
@@ -158,10 +197,13 @@ def list_runs(
 
     from rich.table import Table
 
-    t = Table("run", "name", "status", "started (UTC)", "matches", "calls", "cost")
+    t = Table("run", "name", "status", "started (UTC)", "matches", "calls (latest)", "cost (latest)")
     for r in rows:
         started = datetime.fromtimestamp(r["started"], timezone.utc).strftime("%Y-%m-%d %H:%M") if r["started"] else ""
-        t.add_row(r["run_id"], r["name"], r["status"], started, str(r["matches"] or 0), str(r["calls"] or 0), _money(r["cost_usd"]))
+        latest = r["invocations"] > 1
+        calls = f"{r['calls'] or 0}" + (f" ({r['latest_calls'] or 0})" if latest else "")
+        cost = _money(r["cost_usd"]) + (f" ({_money(r['latest_cost_usd'])})" if latest else "")
+        t.add_row(r["run_id"], r["name"], r["status"], started, str(r["matches"] or 0), calls, cost)
     console().print(t if rows else "No runs yet: `arena tournament run`.")
 
 
@@ -172,7 +214,7 @@ def show(
 ) -> None:
     """Status, progress and cost of one run."""
     store = open_store(db, readonly=True)
-    r = store.get_run(run_id)
+    r = store.get_run(resolve_run(store, run_id))
     rid = r["run_id"]
     counts = store.match_counts(rid)
     outcomes = store.verdict_counts(rid)
@@ -187,6 +229,8 @@ def show(
         "games": store.game_count(rid),
         **usage.to_dict(),
         "summary": r.get("summary"),
+        "totals": (r.get("summary") or {}).get("totals"),
+        "invocations": (r.get("summary") or {}).get("invocations"),
     }
     if format is OutFormat.json:
         print_json(info)
@@ -196,6 +240,13 @@ def show(
     con.print("matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     con.print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     con.print(f"games {info['games']}, calls {info['calls']} paid + {info['cached_calls']} cached, tokens {info['input_tokens']:,} in / {info['output_tokens']:,} out, cost {_money(info['cost_usd'])}")
+    t = info["totals"]
+    if t:
+        latest = info["summary"] or {}
+        con.print(
+            f"over {info['invocations']} invocations: calls {t['calls']} paid + {t['cached_calls']} cached, tokens {t['input_tokens']:,} in /"
+            f" {t['output_tokens']:,} out, cost {_money(t['cost_usd'])}; latest invocation: calls {latest.get('calls')}, cost {_money(latest.get('cost_usd'))}"
+        )
 
 
 def attach(app: typer.Typer) -> None:

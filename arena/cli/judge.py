@@ -191,11 +191,12 @@ def score_cmd(
 def compare_cmd(
     results: Annotated[list[Path], typer.Argument(help="Result files written by `arena judge eval` (or `score --out`).", show_default=False)],
     format: FormatOption = OutFormat.table,
+    allow_mixed: Annotated[bool, typer.Option("--allow-mixed", help="Rank results from different datasets in one table.")] = False,
 ) -> None:
-    """A judge leaderboard: score with its 95% CI, consistency, cost per 1,000 pairs and time."""
+    """A judge leaderboard: each result's dataset, score with its 95% CI, consistency, cost per 1,000 pairs and time."""
     from arena.reliability import leaderboard, read_result, render_leaderboard
 
-    rows = leaderboard([read_result(p) for p in results])
+    rows = leaderboard([read_result(p) for p in results], allow_mixed=allow_mixed)
     if format is OutFormat.json:
         print_json(rows)
         return

@@ -30,18 +30,27 @@ def import_(
         PoolFormat | None, typer.Option("--format", "-f", help="Input format (detected from the path when omitted).")
     ] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Drop the pool's prompts and answers first.")] = False,
+    allow_partial: Annotated[
+        bool, typer.Option("--allow-partial", help="Import a model that answers fewer than half of the pool's prompts.")
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """Read model outputs into a named pool (one transaction: all or nothing)."""
+    """Read model outputs into a named pool (one transaction: all or nothing).
+
+    Prints each model's overlap with the pool's prompts; a model matching fewer than half of
+    them is refused (its prompt texts probably differ) unless --allow-partial.
+    """
     from arena.api import import_pool
     from arena.store import default_db_path
 
     path = db or default_db_path()
-    data = import_pool(name, paths, format=format.value if format else None, replace=replace, db=path)
+    data = import_pool(name, paths, format=format.value if format else None, replace=replace, allow_partial=allow_partial, db=path)
     typer.echo(
         f"Imported {len(data.outputs)} answers from {len(data.models)} models"
         f" ({len(data.prompts)} new prompts) into pool {name!r} in {path}"
     )
+    for o in data.overlap:
+        typer.echo(f"  {o.line()}")
 
 
 @app.command("list")

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from arena.cli._common import DbOption, console, finite, open_store, print_json
-from arena.errors import BadInput, NotFound
+from arena.errors import BadInput
 
 NAME = "ratings"
 app = typer.Typer(
     help="Fit ratings from battle files (CSV, JSONL, JSON; Chatbot Arena's battle format included).",
     no_args_is_help=True,
 )
-
-
-class BattleFileError(BadInput):
-    """A battle file is malformed (names the file and line)."""
 
 
 class OutFormat(str, Enum):
@@ -39,231 +34,6 @@ class ByOption(str, Enum):
 class TiesOption(str, Enum):
     half = "half"
     davidson = "davidson"
-
-
-_WINNER = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "tie"}
-_OUTCOME = {"a": "a", "b": "b", "tie": "tie"}
-_STYLE_KEYS = ("length", "headers", "lists", "bold")
-
-
-def _iter_records(path: Path):
-    """(location, record) pairs: `path:LINE` for CSV/JSONL lines, `path: item N` for a JSON list."""
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise NotFound(f"{path}: no such battle file") from None
-    except UnicodeDecodeError as e:
-        raise BattleFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
-        if not reader.fieldnames:
-            raise BattleFileError(f"{path}:1: empty file (expected a header with model_a, model_b, winner)")
-        for rec in reader:
-            if None in rec:
-                raise BattleFileError(f"{path}:{reader.line_num}: more fields than the header has")
-            yield f"{path}:{reader.line_num}", rec
-        return
-    if suffix == ".json" or (suffix != ".jsonl" and text.lstrip().startswith("[")):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise BattleFileError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
-        if isinstance(data, dict) and isinstance(data.get("battles"), list):
-            data = data["battles"]
-        if not isinstance(data, list):
-            raise BattleFileError(f"{path}:1: expected a JSON list of battle objects")
-        for k, rec in enumerate(data, 1):
-            if not isinstance(rec, dict):
-                raise BattleFileError(f"{path}: item {k}: expected an object, got {type(rec).__name__}")
-            yield f"{path}: item {k}", rec
-        return
-    for ln, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BattleFileError(f"{path}:{ln}: invalid JSON ({e.msg})") from None
-        if not isinstance(rec, dict):
-            raise BattleFileError(f"{path}:{ln}: expected a JSON object, got {type(rec).__name__}")
-        yield f"{path}:{ln}", rec
-
-
-def _count(v: Any) -> float:
-    if isinstance(v, dict):
-        return float(sum(float(x) for x in v.values()))
-    return float(v)
-
-
-def _style_counts(where: str, rec: dict) -> tuple[list[float], list[float]]:
-    meta = rec.get("conv_metadata")
-    try:
-        if isinstance(meta, str) and meta.strip().startswith("{"):
-            meta = json.loads(meta)
-        if isinstance(meta, dict):
-            keys = ("sum_assistant_{}_tokens", "header_count_{}", "list_count_{}", "bold_count_{}")
-            return ([_count(meta[k.format("a")]) for k in keys], [_count(meta[k.format("b")]) for k in keys])
-        if "answer_a" in rec and "answer_b" in rec:
-            from arena.ratings import style_counts
-
-            return list(style_counts(str(rec["answer_a"]))), list(style_counts(str(rec["answer_b"])))
-        if all(f"{k}_a" in rec and f"{k}_b" in rec for k in _STYLE_KEYS):
-            return [float(rec[f"{k}_a"]) for k in _STYLE_KEYS], [float(rec[f"{k}_b"]) for k in _STYLE_KEYS]
-    except (KeyError, TypeError, ValueError) as e:
-        raise BattleFileError(f"{where}: bad style metadata ({e})") from None
-    raise BattleFileError(
-        f"{where}: --style needs per-battle style data: conv_metadata (Chatbot Arena), answer_a/answer_b texts,"
-        " or length_a/length_b, headers_a/_b, lists_a/_b, bold_a/_b counts"
-    )
-
-
-def read_battles(path: Path, *, style: bool = False):
-    """Battles (and style features when asked) from a CSV, TSV, JSONL or JSON battle file."""
-    from arena.ratings import STYLE_NAMES, BattleArrays, style_from_counts
-
-    models: dict[str, int] = {}
-    prompts: dict[str, int] = {}
-    a, b, s, w, p = [], [], [], [], []
-    ca, cb = [], []
-    n = 0
-    for where, rec in _iter_records(path):
-        ma, mb = rec.get("model_a"), rec.get("model_b")
-        if not ma or not mb:
-            raise BattleFileError(f"{where}: missing model_a or model_b")
-        ma, mb = str(ma), str(mb)
-        if ma == mb:
-            raise BattleFileError(f"{where}: model_a and model_b are both {ma!r}")
-        if "winner" in rec and rec["winner"] not in (None, ""):
-            outcome = _WINNER.get(str(rec["winner"]).strip())
-            if outcome is None:
-                raise BattleFileError(
-                    f"{where}: winner must be model_a, model_b, tie or 'tie (bothbad)', got {rec['winner']!r}"
-                )
-        elif "outcome" in rec:
-            outcome = _OUTCOME.get(str(rec["outcome"]).strip().lower())
-            if outcome is None:
-                raise BattleFileError(f"{where}: outcome must be a, b or tie, got {rec['outcome']!r}")
-        else:
-            raise BattleFileError(f"{where}: missing winner (model_a|model_b|tie|tie (bothbad)) or outcome (a|b|tie)")
-        weight = rec.get("weight")
-        if weight in (None, ""):
-            weight = 1.0
-        try:
-            weight = float(weight)
-        except (TypeError, ValueError):
-            raise BattleFileError(f"{where}: weight must be a number, got {weight!r}") from None
-        if not weight >= 0 or weight == float("inf"):
-            raise BattleFileError(f"{where}: weight must be a finite number >= 0, got {weight!r}")
-        pid = rec.get("question_id", rec.get("prompt_id"))
-        pid = f"#line{n}" if pid in (None, "") else str(pid)
-        if style:
-            xa, xb = _style_counts(where, rec)
-            ca.append(xa)
-            cb.append(xb)
-        a.append(models.setdefault(ma, len(models)))
-        b.append(models.setdefault(mb, len(models)))
-        s.append({"a": 1.0, "b": 0.0, "tie": 0.5}[outcome])
-        w.append(weight)
-        p.append(prompts.setdefault(pid, len(prompts)))
-        n += 1
-    if n == 0:
-        raise BattleFileError(f"{path}: no battles found")
-    arrays = BattleArrays(list(models), a, b, s, w, p, list(prompts))
-    feats = style_from_counts(ca, cb, STYLE_NAMES) if style else None
-    return arrays, feats
-
-
-_SAMPLE_ID = ("sample_id", "prompt_id", "question_id")
-_SCORE_KEYS = ("score", "correct", "pass", "passed")
-
-
-def is_sample_file(path: Path) -> bool:
-    """Whether a record file holds sample-level measurements (`model` + score, or `ranking`) rather than battles."""
-    for _, rec in _iter_records(path):
-        return "model_a" not in rec and ("ranking" in rec or "model" in rec)
-    return False
-
-
-def _score(where: str, key: str, v: Any) -> float:
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, str):
-        t = v.strip().lower()
-        if t in ("true", "pass", "passed", "yes"):
-            return 1.0
-        if t in ("false", "fail", "failed", "no"):
-            return 0.0
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise BattleFileError(f"{where}: {key} must be a number or pass/fail, got {v!r}") from None
-    if x != x or x in (float("inf"), float("-inf")):
-        raise BattleFileError(f"{where}: {key} must be a finite number, got {v!r}")
-    return x
-
-
-def read_samples(path: Path):
-    """Sample-level measurements from a CSV, JSONL or JSON file: records `{sample_id, model, score}`
-    (or `correct`/`pass` true/false; `prompt_id`/`question_id` name the sample too), or
-    `{sample_id, ranking: [models best first]}` (in CSV, `ranking` as `a>b>c`)."""
-    import numpy as np
-
-    from arena.ratings import SampleMeasurements
-
-    models: dict[str, int] = {}
-    samples: dict[str, int] = {}
-    first: dict[str, str] = {}
-    seen: dict[tuple[int, int], str] = {}
-    si, mi, sc = [], [], []
-    for n, (where, rec) in enumerate(_iter_records(path)):
-        sid = next((rec[k] for k in _SAMPLE_ID if rec.get(k) not in (None, "")), None)
-        if "ranking" in rec:
-            ranking = rec["ranking"]
-            if isinstance(ranking, str):
-                ranking = [m.strip() for m in ranking.split(">")]
-            if not isinstance(ranking, list) or not all(isinstance(m, str) and m.strip() for m in ranking):
-                raise BattleFileError(f"{where}: ranking must be a list of model names, best first")
-            if len(set(ranking)) != len(ranking):
-                dup = next(m for m in ranking if ranking.count(m) > 1)
-                raise BattleFileError(f"{where}: ranking names model {dup!r} twice")
-            if len(ranking) < 2:
-                raise BattleFileError(f"{where}: a ranking needs at least two models, got {len(ranking)}")
-            s = samples.setdefault(f"#item{n}" if sid is None else str(sid), len(samples))
-            for pos, m in enumerate(ranking):
-                k = models.setdefault(m, len(models))
-                if (s, k) in seen:
-                    raise BattleFileError(f"{where}: sample {sid!r} measures model {m!r} twice (also at {seen[s, k]})")
-                seen[s, k] = where
-                si.append(s)
-                mi.append(k)
-                sc.append(-float(pos))
-            continue
-        m = rec.get("model")
-        if not isinstance(m, str) or not m.strip():
-            raise BattleFileError(f"{where}: expected a model name and a score, or a ranking")
-        if sid is None:
-            raise BattleFileError(f"{where}: missing sample_id (or prompt_id / question_id): the sample this score belongs to")
-        key = next((k for k in _SCORE_KEYS if k in rec), None)
-        if key is None:
-            raise BattleFileError(f"{where}: missing score (a number) or correct/pass (true/false)")
-        s = samples.setdefault(str(sid), len(samples))
-        k = models.setdefault(m, len(models))
-        if (s, k) in seen:
-            raise BattleFileError(f"{where}: sample {sid!r} measures model {m!r} twice (also at {seen[s, k]})")
-        seen[s, k] = where
-        first.setdefault(str(sid), where)
-        si.append(s)
-        mi.append(k)
-        sc.append(_score(where, key, rec[key]))
-    if not si:
-        raise BattleFileError(f"{path}: no measurements found")
-    per = np.bincount(np.asarray(si), minlength=len(samples))
-    lone = np.flatnonzero(per < 2)
-    if len(lone):
-        name = list(samples)[lone[0]]
-        raise BattleFileError(f"{first.get(name, path)}: sample {name!r} measures only one model (a sample must compare at least two; {len(lone)} such samples)")
-    return SampleMeasurements(list(models), list(samples), np.asarray(si), np.asarray(mi), np.asarray(sc, float))
 
 
 def _fmt(x: float, nd: int = 1) -> str:
@@ -294,6 +64,7 @@ def fit(
     sample_id, ranking: models best first) are fitted by Plackett-Luce over the comparisons each
     sample implies, with intervals resampling samples; missing cells are fine.
     """
+    from arena.battle_file import is_sample_file, read_battle_file
     from arena.ratings import DEFAULT_PRIOR, fit_ratings
 
     if is_sample_file(battles):
@@ -301,7 +72,7 @@ def fit(
             raise BadInput(f"{battles}: --style, --ties, --anchor and --by apply to battle files, not to sample-level measurements")
         _fit_samples(battles, format=format, bootstrap=bootstrap, level=level, seed=seed, prior=prior)
         return
-    arrays, feats = read_battles(battles, style=style)
+    arrays, feats = read_battle_file(battles, style=style)
     lb = fit_ratings(
         arrays,
         anchor=anchor,
@@ -346,7 +117,7 @@ def fit(
             _fmt(r.rating),
             f"-{_fmt(r.rating - r.ci_low, 0)}/+{_fmt(r.ci_high - r.rating, 0)}",
             f"{r.rank_lo}-{r.rank_hi}" if r.rank_lo != r.rank_hi else str(r.rank_lo),
-            str(r.battles),
+            f"{r.battles} (insufficient data)" if r.insufficient_data else str(r.battles),
             _fmt(r.win_rate * 100),
         )
     out = console()
@@ -362,6 +133,7 @@ def fit(
 
 
 def _fit_samples(path: Path, *, format: OutFormat, bootstrap: int, level: float, seed: int, prior: float | None) -> None:
+    from arena.battle_file import read_samples
     from arena.ratings import PL_PRIOR, fit_plackett_luce
 
     res = fit_plackett_luce(read_samples(path), bootstrap=bootstrap, level=level, seed=seed, prior=PL_PRIOR if prior is None else prior)
@@ -397,9 +169,10 @@ def elo(
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
 ) -> None:
     """Online Elo ratings over the battles in file order (a second view next to Bradley-Terry)."""
+    from arena.battle_file import read_battle_file
     from arena.ratings import elo_online
 
-    arrays, _ = read_battles(battles)
+    arrays, _ = read_battle_file(battles)
     ratings = elo_online(arrays, k=k)
     rows = [{"model": m, "elo": round(v, 2)} for m, v in sorted(ratings.items(), key=lambda kv: -kv[1])]
     if format is OutFormat.json:

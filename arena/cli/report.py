@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, open_store, print_json
+from arena.cli._common import DbOption, console, open_store, print_json, resolve_run
 from arena.names import slug
 
 
@@ -37,7 +37,7 @@ def report(
         fmt = (format or ["table"])[0]
         if fmt not in ("table", "json"):
             raise BadInput(f"--format: {fmt!r} for compare (expected table or json)")
-        result = compare_runs(store, runs[1], runs[2], bootstrap=bootstrap)
+        result = compare_runs(store, resolve_run(store, runs[1]), resolve_run(store, runs[2]), bootstrap=bootstrap)
         if fmt == "json":
             print_json(result)
         else:
@@ -53,7 +53,7 @@ def report(
         raise BadInput(f"--format: {bad[0]!r} is not a report format (expected one of {', '.join(FORMATS)})")
     if reference_column and reference is None:
         raise BadInput("--reference-column: give the reference file with --reference")
-    data = build_report(store, runs[0], bootstrap=bootstrap, reference=reference, reference_columns=reference_column)
+    data = build_report(store, resolve_run(store, runs[0]), bootstrap=bootstrap, reference=reference, reference_columns=reference_column)
     paths = write_reports(data, out or Path("reports") / slug(data["run"]["run_id"]), formats)
     for p in paths:
         typer.echo(str(p))

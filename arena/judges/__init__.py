@@ -38,6 +38,10 @@ def load_preset(name_or_path: str | Path) -> tuple[dict, Path]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not valid TOML: nested too deeply") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read: {e}") from None
     if "kind" not in data:
         raise SpecError(f"{path}: key 'kind' is missing (expected one of: llm, surrogate, network, panel)")
     for url in preset_values(data, "api_base"):  # stored with every run: no credential inside

@@ -56,6 +56,16 @@ class Judge(ABC):
         """One estimate per completion call this judge would make for `ctx` (empty when offline)."""
         return []
 
+    def worst_call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        """Every completion call `ctx` can cost at most, re-asks included, each at its largest input
+        (a re-ask carries the first reply, up to `max_tokens`). Plans' worst case and the runner's
+        budget reservations read it, so they are true bounds. Default: `call_estimates`."""
+        return self.call_estimates(ctx)
+
+    def max_calls_per_match(self) -> int:
+        """The most completion calls one match can cost, re-asks included."""
+        return self.calls_per_match()
+
     @abstractmethod
     async def judge(self, ctx: MatchContext) -> JudgeResult:
         """Decide one match."""
@@ -68,6 +78,19 @@ class Judge(ABC):
         read (templates, weights) and its members' presets. A run's identity includes it, so editing
         one of those files starts a fresh run instead of mixing two judges' verdicts in one."""
         return {}
+
+
+REASK_EXTRA_TOKENS = 120
+"""Input tokens a re-ask adds beyond the first reply (the follow-up message and chat framing)."""
+
+
+def with_reasks(estimates: list[CallEstimate]) -> list[CallEstimate]:
+    """`estimates` plus, for each, the re-ask it may trigger: the same prompt, the first reply at
+    its `output_tokens_max` and the follow-up message as input."""
+    return list(estimates) + [
+        CallEstimate(e.model, e.input_tokens + e.output_tokens_max + REASK_EXTRA_TOKENS, e.output_tokens_expected, e.output_tokens_max)
+        for e in estimates
+    ]
 
 
 def record_cached(detail: dict, parts: Iterable[tuple[int, float]]) -> None:

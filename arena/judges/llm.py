@@ -3,10 +3,13 @@
 Each match is two games by default, the second with the answers swapped; the BA game's label
 is mapped back to A's point of view and `combine_games` makes the verdict (strength adds,
 disagreement is an inconsistent tie). `orders = "random"` plays one game in an order drawn
-from (seed, match_id), for half the cost. A reply without a label is asked once more to end
-with one (as Arena-Hard does); still none: `unparsed`, kept with the raw text.
+from (seed, match_id), for half the cost. A reply without a single final verdict (none, or
+contradictory labels) is asked once more to end with one; still none: `unparsed`, kept with the
+raw text.
 
-Preset keys (TOML): kind = "llm", model, api_base, api_key_env, template, temperature (0),
+Preset keys (TOML): kind = "llm", model, api_base, api_key_env, template, verdict_format
+("labels" | "mt_bench" | "scores" | "json": what the template asks for, see
+`arena.judges._parse`), temperature (0),
 max_tokens, orders ("both" | "random"), strong_weight, concurrency, rpm, tpm, timeout,
 max_retries, description. Runtime options (`load_judge(..., **options)`) may override them and
 add store, no_cache, seed, backoff_base, backoff_max, backend.
@@ -30,8 +33,9 @@ from arena.judges._base import (
     file_digest,
     parse_settings,
     record_cached,
+    with_reasks,
 )
-from arena.judges._parse import RETRY_PROMPT, parse_label
+from arena.judges._parse import VerdictFormat, parse_verdict, reask_prompt
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
 from arena.records import Game, MatchContext, Order, swap_label
 from arena.store import BIG_RAW_CHARS
@@ -46,6 +50,7 @@ class LLMPreset(BackendSettings):
 
     kind: Literal["llm"] = "llm"
     template: str = "pairwise"
+    verdict_format: VerdictFormat = VerdictFormat.LABELS  # the verdict format the template asks for
     max_tokens: int = Field(2048, gt=0)
     orders: Literal["both", "random"] = "both"
     strong_weight: float = Field(3.0, ge=1)
@@ -86,6 +91,12 @@ class LLMJudge(Judge):
             for order in self.orders_for(ctx)
         ]
 
+    def worst_call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        return with_reasks(self.call_estimates(ctx))  # each game may ask once more
+
+    def max_calls_per_match(self) -> int:
+        return 2 * self.calls_per_match()
+
     # -- one game --------------------------------------------------------------------------------
     def messages(self, ctx: MatchContext, order: Order) -> list[dict]:
         first, second = (ctx.answer_a, ctx.answer_b) if order == "AB" else (ctx.answer_b, ctx.answer_a)
@@ -105,23 +116,32 @@ class LLMJudge(Judge):
 
     async def play(self, ctx: MatchContext, order: Order) -> Game:
         messages = self.messages(ctx, order)
-        first = await self.backend.complete(self.request(messages))
+        request = self.request(messages)
+        first = await self.backend.complete(request)
         calls = [first]
         detail: dict = {}
         if first.error is not None:
             return self._game(ctx, order, "error", first.text, "error", calls, first.error, detail)
-        label = parse_label(first.text)
+        parsed = parse_verdict(first.text, self.cfg.verdict_format)
+        label = parsed.label
         status = "ok"
         if label is None:
-            followup = messages + [{"role": "assistant", "content": first.text}, {"role": "user", "content": RETRY_PROMPT}]
-            second = await self.backend.complete(self.request(followup))
+            detail["parse_problem"] = parsed.problem
+            ask = reask_prompt(self.cfg.verdict_format, parsed.problem)
+            followup = messages + [{"role": "assistant", "content": first.text}, {"role": "user", "content": ask}]
+            second_request = self.request(followup)
+            second = await self.backend.complete(second_request)
             calls.append(second)
             detail["reask"] = second.text
             if second.error is not None:
                 return self._game(ctx, order, "error", first.text, "error", calls, second.error, detail)
-            label = parse_label(second.text)
+            label = parse_verdict(second.text, self.cfg.verdict_format).label
             status = "retried" if label is not None else "unparsed"
         if label is None:
+            # no verdict even after the re-ask: neither reply stays in the call cache, so running
+            # again asks the judge again instead of replaying text that holds no verdict
+            self.backend.forget(request)
+            self.backend.forget(second_request)
             return self._game(ctx, order, "unparsed", first.text, "unparsed", calls, None, detail)
         if order == "BA":
             detail["presented_label"] = label
@@ -136,6 +156,8 @@ class LLMJudge(Judge):
         record_cached(detail, ((1, c.cost_usd or 0.0) for c in calls if c.cached))
         if calls[0].cache_key and raw and raw == calls[0].text and len(raw) >= BIG_RAW_CHARS:
             detail["raw_call"] = calls[0].cache_key  # the store keeps a big reply once, in the call cache
+        if error is not None and any(c.permanent for c in calls if c.error):
+            detail["permanent"] = True  # another attempt cannot fix it (HTTP 400/401/404, context length)
         return Game(
             match_id=ctx.match_id,
             judge=self.name,

@@ -84,7 +84,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
-from arena.judges._base import BackendSettings, CallEstimate, Judge, JudgeResult, file_digest, parse_settings, record_cached
+from arena.judges._base import BackendSettings, CallEstimate, Judge, JudgeResult, file_digest, parse_settings, record_cached, with_reasks
+from arena.judges._parse import parse_scores
 from arena.judges._render import fence_tag, load_template, render_messages
 from arena.records import Game, MatchContext, Order, Verdict
 
@@ -222,48 +223,6 @@ def complete_roles(parsed: list[Role], width: int) -> tuple[list[Role], str]:
         if source == "generated":
             source = "generated+fallback"
     return roles, source
-
-
-_NUM = r"(\d+(?:\.\d+)?)"
-_SCORE_PATTERNS = [
-    # Score A: 7 | Score for A: 7/10 | **Score A**: 7 | Score of Assistant A = 7
-    re.compile(
-        r"score\s*(?:for|of)?\s*(?:assistant|answer|response)?\s*(?P<who>[AB])\b[\s*_]*[:=\-–]\s*[*_]*\s*" + _NUM + r"(?:\s*/\s*10)?",
-        re.IGNORECASE,
-    ),
-    # Assistant A: 7/10 | Answer A score: 7
-    re.compile(r"(?:assistant|answer|response)\s*(?P<who>[AB])\b[\s*_]*(?:score)?[\s*_]*[:=\-–]\s*[*_]*\s*" + _NUM + r"(?:\s*/\s*10)?", re.IGNORECASE),
-    # "score_a": 7
-    re.compile(r"[\"']?score_(?P<who>[ab])[\"']?\s*[:=]\s*" + _NUM, re.IGNORECASE),
-]
-
-
-def parse_scores(text: str | None) -> tuple[float, float] | None:
-    """The neuron's (score A, score B), 1 to 10, from the end of its reply; None when absent.
-
-    The last score given for each of A and B wins (a score quoted earlier, from an answer, is
-    overridden by the lines the neuron ends with). Accepted: `Score A: 7`, `Score for A: 7/10`,
-    `**Score A**: 7`, `Assistant A: 7/10`, `"score_a": 7`. A score outside 1..10 is no score.
-    """
-    if not text:
-        return None
-    best: dict[str, tuple[int, float]] = {}
-    for pat in _SCORE_PATTERNS:
-        for m in pat.finditer(text):
-            who = m["who"].upper()
-            try:
-                value = float(m.group(2))
-            except (TypeError, ValueError):
-                continue
-            pos = m.start()
-            if who not in best or pos > best[who][0]:
-                best[who] = (pos, value)
-    if "A" not in best or "B" not in best:
-        return None
-    a, b = best["A"][1], best["B"][1]
-    if not (1 <= a <= 10 and 1 <= b <= 10):
-        return None
-    return a, b
 
 
 def window_neighbours(i: int, width: int, window: int | None) -> list[int]:
@@ -437,6 +396,17 @@ class NetworkJudge(Judge):
     def calls_per_match(self) -> int:
         return (0 if self.fixed_roles else 1) + 2 * self.width * self.depth
 
+    def max_calls_per_match(self) -> int:
+        neurons = 2 * self.width * self.depth
+        return (0 if self.fixed_roles else 1) + neurons * (2 if self.cfg.reask else 1)
+
+    def worst_call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        est = self.call_estimates(ctx)
+        if not self.cfg.reask:
+            return est
+        roles = [] if self.fixed_roles else est[:1]
+        return roles + with_reasks(est[len(roles):])  # each neuron may be asked once more
+
     def call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
         count = _token_counter(self.model)
         out: list[CallEstimate] = []
@@ -524,7 +494,8 @@ class NetworkJudge(Judge):
             others = [prev[j] for j in window_neighbours(i, self.width, self.cfg.window) if prev[j].text and prev[j].ok]
         messages = self.neuron_messages(ctx, order, i, role, layer, own, others)
         ev = Evaluation(order, layer, i, role.name)
-        first = await self.backend.complete(self.request(messages))
+        requests = [self.request(messages)]
+        first = await self.backend.complete(requests[0])
         ev.calls.append(first)
         if first.error is not None:
             ev.status, ev.error = "error", first.error
@@ -533,7 +504,8 @@ class NetworkJudge(Judge):
         scores = parse_scores(first.text)
         if scores is None and self.cfg.reask:
             followup = messages + [{"role": "assistant", "content": first.text}, {"role": "user", "content": REASK_PROMPT}]
-            second = await self.backend.complete(self.request(followup))
+            requests.append(self.request(followup))
+            second = await self.backend.complete(requests[-1])
             ev.calls.append(second)
             if second.error is not None:
                 ev.status, ev.error = "error", second.error
@@ -543,6 +515,8 @@ class NetworkJudge(Judge):
                 ev.status = "retried"
                 ev.text = first.text.rstrip() + "\n" + second.text.strip()
         if scores is None:
+            for req in requests:  # asked again on the next run, never replayed from the cache
+                self.backend.forget(req)
             ev.status, ev.error = "unparsed", "no scores in the reply"
             return ev
         ev.score_a, ev.score_b = scores
@@ -624,6 +598,8 @@ class NetworkJudge(Judge):
             first = next((e.error for e in failed if e.status == "error"), None) or "no scores in the replies"
             error = f"{len(failed)} of {len(self.used(evs))} neuron evaluations failed (quorum {self.cfg.quorum:g}): {first}" if any_error else None
             raw = f"no quorum: {len(ok)} of {len(self.used(evs))} evaluations usable"
+            if any_error and all(c.permanent for e in failed if e.status == "error" for c in e.calls if c.error):
+                detail["permanent"] = True
         return Game(
             match_id=ctx.match_id,
             judge=self.name,

@@ -210,6 +210,12 @@ class PanelJudge(Judge):
     def call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
         return [e for m in self.members for e in m.judge.call_estimates(ctx)]
 
+    def worst_call_estimates(self, ctx: MatchContext) -> list[CallEstimate]:
+        return [e for m in self.members for e in m.judge.worst_call_estimates(ctx)]
+
+    def max_calls_per_match(self) -> int:
+        return sum(m.judge.max_calls_per_match() for m in self.members)
+
     async def _member(self, m: Member, ctx: MatchContext) -> JudgeResult | BaseException:
         try:
             return await m.judge.judge(ctx)

@@ -88,7 +88,7 @@ class StyleFeatures:
         return self.diffs.shape[0]
 
 
-def battles_from_verdicts(rows: Iterable[dict], strong_weight: float = 3.0, judge: str = "") -> list[Battle]:
+def battles_from_verdicts(rows: Iterable[dict], strong_weight: float = 3.0, judge: str = "", forfeit: str = "loss") -> list[Battle]:
     """Turn verdict rows (dicts with prompt_id, model_a, model_b, outcome, strength) into battles.
 
     A run's battles come from `Store.battles(run_id)` (typed records, `records.battle_of`); this
@@ -96,13 +96,21 @@ def battles_from_verdicts(rows: Iterable[dict], strong_weight: float = 3.0, judg
 
     `a`/`b` become a win for that side, with weight `strong_weight` when `strength == 2`
     (a `>>` verdict, as Arena-Hard counts it) and 1 otherwise; `tie` becomes a tie. Unresolved
-    verdicts and forfeits (one side had no answer) are not battles and are skipped.
+    verdicts are skipped. A forfeit (one side had no usable answer) is, with `forfeit="loss"`
+    (the default), a battle lost by the side without an answer (weight 1), so a model that
+    answered few prompts cannot rank first on them; with `forfeit="skip"` it is left out.
     """
+    if forfeit not in ("loss", "skip"):
+        raise RatingError(f"forfeit must be 'loss' or 'skip', got {forfeit!r}")
     out: list[Battle] = []
     for row in rows:
         outcome = row.get("outcome")
-        if outcome in ("unresolved", "forfeit_a", "forfeit_b", None):
+        if outcome in ("unresolved", None):
             continue
+        if outcome in ("forfeit_a", "forfeit_b"):
+            if forfeit == "skip":
+                continue
+            outcome = outcome[-1]
         if outcome not in ("a", "b", "tie"):
             raise RatingError(f"verdict {row.get('match_id', '?')}: unknown outcome {outcome!r}")
         strength = int(row.get("strength") or 0)

@@ -17,6 +17,42 @@ from arena.records import Battle
 BOOT_PRIOR_FLOOR = 1e-3
 """Bootstrap replicates of a `prior=0` fit use this prior, as a replicate may lose a model's only win."""
 
+MIN_BATTLES = 10
+"""A model with fewer battles than this is marked `insufficient_data` in every leaderboard output."""
+
+MIN_CLUSTERS = 10
+"""A model whose battles fall in fewer resampling units (prompts, or battles with `by="battle"`)
+than this, or that never won or never lost, has a bootstrap that cannot vary enough: its interval
+is widened to at least the Laplace interval of the penalised fit (see `laplace_sd`)."""
+
+
+def laplace_sd(ps, ties: Ties, prior: float, theta: np.ndarray, gamma: float | None, anchor_index: int | None) -> np.ndarray:
+    """Standard deviations (n,) in Elo of each rating (relative to the anchor, or to the mean) from
+    the Laplace approximation: the inverse of the negative Hessian of the prior-penalised
+    log-likelihood at the point estimate (the prior described in `arena.ratings._bt` keeps it finite
+    under perfect separation and for a model with one battle). The anchor's is 0."""
+    from arena.ratings._bt import problem_from_stats
+
+    n = len(theta)
+    if len(ps.i) == 0:
+        return np.zeros(n)
+    problem = problem_from_stats(ps, ties, prior)
+    x = theta if gamma is None else np.append(theta, gamma)
+    _, H = problem.grad_hess(x[None, :], problem.stats)
+    cov = np.linalg.pinv(H[0])[:n, :n]
+    C = np.eye(n) - (np.eye(n)[anchor_index][None, :] if anchor_index is not None else np.full((n, n), 1.0 / n))
+    var = np.einsum("ij,jk,ik->i", C, cov, C)
+    return ELO_SCALE * np.sqrt(np.maximum(var, 0.0))
+
+
+def _clusters_per_model(arrays: BattleArrays, by: str) -> np.ndarray:
+    n = arrays.n_models
+    unit = arrays.prompt if by == "prompt" else np.arange(len(arrays))
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = len(np.unique(unit[(arrays.a == i) | (arrays.b == i)]))
+    return out
+
 
 @dataclass(slots=True)
 class ModelRating:
@@ -24,8 +60,10 @@ class ModelRating:
 
     `rank_ub` = 1 + the number of models whose lower CI bound is above this model's upper bound;
     `rank_lo`..`rank_hi` is the central `level` range of the ranks this model takes in the
-    bootstrap replicates. `win_rate` is the observed (weighted) score against all opponents,
-    ties half; `pred_win_rate` the model-predicted win probability against each other model,
+    bootstrap replicates. `battles`, `wins`, `losses` and `ties` count battles (wins + losses +
+    ties = battles); `score` is the weighted score (a strong win counts its weight, a tie half a
+    battle's weight) and `win_rate` the weighted score over the weighted total, ties half;
+    `insufficient_data` is true below `MIN_BATTLES` battles; `pred_win_rate` the model-predicted win probability against each other model,
     averaged uniformly over the field (ties count half); `pred_vs_anchor` against the anchor
     model (without one, against a model at the mean rating).
     """
@@ -39,12 +77,14 @@ class ModelRating:
     rank_lo: int
     rank_hi: int
     battles: int
-    wins: float
-    losses: float
-    ties: float
+    wins: int
+    losses: int
+    ties: int
     win_rate: float
     pred_win_rate: float
     pred_vs_anchor: float = 0.5
+    score: float = 0.0
+    insufficient_data: bool = False
 
 
 @dataclass(slots=True)
@@ -88,10 +128,12 @@ class Leaderboard:
                     "rank_lo": r.rank_lo,
                     "rank_hi": r.rank_hi,
                     "battles": r.battles,
-                    "wins": round(r.wins, 3),
-                    "losses": round(r.losses, 3),
-                    "ties": round(r.ties, 3),
-                    "win_rate": round(r.win_rate, 4),
+                    "wins": r.wins,
+                    "losses": r.losses,
+                    "ties": r.ties,
+                    "score": round(r.score, 3),
+                    "win_rate": None if r.win_rate != r.win_rate else round(r.win_rate, 4),
+                    "insufficient_data": r.insufficient_data,
                     "pred_win_rate": round(r.pred_win_rate, 4),
                     "pred_vs_anchor": round(r.pred_vs_anchor, 4),
                 }
@@ -114,6 +156,17 @@ def ranks_desc(values: np.ndarray) -> np.ndarray:
     # number strictly greater = n - (index of first element > v)
     higher = n - np.stack([np.searchsorted(order[r], v[r], side="right") for r in range(v.shape[0])])
     return 1 + higher
+
+
+def _battle_counts(arrays: BattleArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Battles each model won, lost and tied (counts, whatever the battles' weights)."""
+    n = arrays.n_models
+    out = [np.zeros(n, dtype=np.int64) for _ in range(3)]
+    s = arrays.score_a
+    for k, (ma, mb) in enumerate(((s == 1.0, s == 0.0), (s == 0.0, s == 1.0), (s == 0.5, s == 0.5))):
+        np.add.at(out[k], arrays.a[ma], 1)
+        np.add.at(out[k], arrays.b[mb], 1)
+    return out[0], out[1], out[2]
 
 
 def _predicted(theta: np.ndarray, ties: Ties, gamma: float | None) -> np.ndarray:
@@ -211,6 +264,22 @@ def fit_ratings(
     else:
         lo = hi = rating.copy()
         rlo = rhi = ranks_desc(rating)
+    # where the bootstrap cannot vary (one battle, one prompt, perfect separation) or was not run,
+    # the interval is at least the Laplace interval of the penalised fit: never zero-width but the anchor's
+    from scipy.stats import norm
+
+    wins_w = np.zeros(n)
+    losses_w = np.zeros(n)
+    np.add.at(wins_w, ps.i, ps.wins)
+    np.add.at(wins_w, ps.j, ps.losses)
+    np.add.at(losses_w, ps.i, ps.losses)
+    np.add.at(losses_w, ps.j, ps.wins)
+    thin = (_clusters_per_model(arrays, by) < MIN_CLUSTERS) | (wins_w == 0) | (losses_w == 0) | (bootstrap == 0)
+    if thin.any() and style is None:
+        sd = laplace_sd(ps, ties, prior if prior > 0 else boot_prior, theta, gamma, ai)
+        z = float(norm.ppf(1 - alpha))
+        lo = np.where(thin, np.minimum(lo, rating - z * sd), lo)
+        hi = np.where(thin, np.maximum(hi, rating + z * sd), hi)
     rank = ranks_desc(rating)
     rank_ub = rank_upper_bound(lo, hi)
     # matrices (row vs column)
@@ -227,15 +296,7 @@ def fit_ratings(
         win_matrix = np.where(tot > 0, sc / tot, np.nan)
     pred = _predicted(theta, ties, gamma)
     np.fill_diagonal(pred, 0.5)
-    wins = np.zeros(n)
-    losses = np.zeros(n)
-    tiesv = np.zeros(n)
-    np.add.at(wins, ps.i, ps.wins)
-    np.add.at(wins, ps.j, ps.losses)
-    np.add.at(losses, ps.i, ps.losses)
-    np.add.at(losses, ps.j, ps.wins)
-    np.add.at(tiesv, ps.i, ps.ties)
-    np.add.at(tiesv, ps.j, ps.ties)
+    wins, losses, tiesv = _battle_counts(arrays)
     played = count.sum(axis=1)
     wtot = tot.sum(axis=1)
     ref_theta = theta[ai] if ai is not None else theta.mean()
@@ -254,9 +315,11 @@ def fit_ratings(
                 rank_lo=int(rlo[i]),
                 rank_hi=int(rhi[i]),
                 battles=int(played[i]),
-                wins=float(wins[i]),
-                losses=float(losses[i]),
-                ties=float(tiesv[i]),
+                wins=int(wins[i]),
+                losses=int(losses[i]),
+                ties=int(tiesv[i]),
+                score=float(sc[i].sum()),
+                insufficient_data=bool(played[i] < MIN_BATTLES),
                 win_rate=float(sc[i].sum() / wtot[i]) if wtot[i] > 0 else float("nan"),
                 pred_win_rate=float(pred[i, others].mean()) if others else 0.5,
                 pred_vs_anchor=float(vs_anchor[i]),

@@ -21,14 +21,17 @@ Verdict formats (games recorded by some judge, from the original A's point of vi
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from arena.errors import BadInput, NotFound
+from annotated_types import Len
+from pydantic import AliasChoices, BeforeValidator, Field
+
+from arena.errors import RecordError
+from arena.io import Id, OptText, Record, Row, Text, read_records
 
 Gold = Literal["a", "b", "tie"]
 Pick = Literal["a", "b", "tie", "unparsed", "error"]
@@ -47,7 +50,7 @@ LABEL_PICK: dict[str, Pick] = {
 }
 
 
-class PairsFileError(BadInput):
+class PairsFileError(RecordError):
     """A pairs or verdicts file is not in the format expected."""
 
 
@@ -90,42 +93,91 @@ class GameRecord:
 # -- reading records ------------------------------------------------------------------------
 
 
-def _records(path: Path) -> list[tuple[str, dict]]:
-    """(where, record) for each object of a JSON array or a JSON-lines file."""
-    if not path.exists():
-        raise NotFound(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise PairsFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    stripped = text.lstrip()
-    if not stripped:
-        raise PairsFileError(f"{path}: the file is empty (expected a JSON array or JSON lines of pairs)")
-    out: list[tuple[str, dict]] = []
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise PairsFileError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
-        for i, rec in enumerate(data):
-            if not isinstance(rec, dict):
-                raise PairsFileError(f"{path}: item {i}: expected a JSON object, got {type(rec).__name__}")
-            out.append((f"item {i}", rec))
-        return out
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise PairsFileError(f"{path}: line {n}: not valid JSON ({e.msg})") from None
-        if not isinstance(rec, dict):
-            raise PairsFileError(f"{path}: line {n}: expected a JSON object, got {type(rec).__name__}")
-        out.append((f"line {n}", rec))
-    if not out:
-        raise PairsFileError(f"{path}: no records found")
-    return out
+def _records(path: Path) -> list[Record]:
+    """Each object of a JSON array or a JSON-lines file (`arena.io`: `path:line` / `path:item N`)."""
+    return read_records(path, "auto", what="pair")
 
+
+def _answer_text(v: object) -> object:
+    """An answer's text; a JSON number or boolean (PandaLM has answers that are `true`) becomes its text."""
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    if isinstance(v, int | float):
+        return str(v)
+    return v
+
+
+Answer = Annotated[str, BeforeValidator(_answer_text)]
+
+
+def _digit(v: object) -> object:
+    return int(v) if isinstance(v, str) and v.strip().isdigit() else v
+
+
+Vote = Annotated[Literal[0, 1, 2], BeforeValidator(_digit)]
+
+
+class JudgeBenchPair(Row):
+    pair_id: Id | None = None
+    question: Text
+    response_A: Answer
+    response_B: Answer
+    label: Literal["A>B", "A>>B", "B>A", "B>>A", "A=B"]
+    source: OptText = None
+
+    def pair(self, i: int) -> Pair:
+        gold = {"A>B": "a", "A>>B": "a", "B>A": "b", "B>>A": "b", "A=B": "tie"}[self.label]
+        pid = self.pair_id if self.pair_id is not None else str(i)
+        return Pair(pid, self.question, self.response_A, self.response_B, gold, self.source)  # type: ignore[arg-type]
+
+
+class LLMBarPair(Row):
+    input: Text
+    output_1: Answer
+    output_2: Answer
+    label: Annotated[Literal[1, 2], BeforeValidator(_digit)]
+    category: OptText = None
+
+    def pair(self, i: int) -> Pair:
+        return Pair(str(i), self.input, self.output_1, self.output_2, "a" if self.label == 1 else "b", self.category)
+
+
+class PandaLMPair(Row):
+    idx: Id
+    instruction: Text
+    input: OptText = None
+    response1: Answer
+    response2: Answer
+    annotator1: Vote
+    annotator2: Vote
+    annotator3: Vote
+    motivation_app: OptText = None
+
+    def pair(self, i: int) -> Pair:
+        extra = self.input or ""
+        prompt = f"{self.instruction}\n\n{extra}" if extra.strip() else self.instruction
+        gold = pandalm_majority([self.annotator1, self.annotator2, self.annotator3])
+        return Pair(self.idx, prompt, self.response1, self.response2, gold, self.motivation_app)
+
+
+class NativePair(Row):
+    id: Id | None = Field(None, validation_alias=AliasChoices("id", "pair_id"))
+    prompt: Text
+    a: Answer
+    b: Answer
+    label: Literal["a", "b", "tie"]
+    category: OptText = None
+
+    def pair(self, i: int) -> Pair:
+        return Pair(self.id if self.id is not None else str(i), self.prompt, self.a, self.b, self.label, self.category)
+
+
+PAIR_ROWS: dict[str, type[Row]] = {
+    "judgebench": JudgeBenchPair,
+    "llmbar": LLMBarPair,
+    "pandalm": PandaLMPair,
+    "jsonl": NativePair,
+}
 
 _PAIR_KEYS: dict[str, tuple[str, ...]] = {
     "judgebench": ("question", "response_A", "response_B", "label"),
@@ -135,61 +187,18 @@ _PAIR_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def detect_pairs_format(path: Path, records: list[tuple[str, dict]] | None = None) -> str:
+def detect_pairs_format(path: Path, records: list[Record] | None = None) -> str:
     """The pair format of a file, from the keys of its first record."""
     records = records if records is not None else _records(path)
-    where, first = records[0]
+    first = records[0]
     for fmt, keys in _PAIR_KEYS.items():
-        if keys[1] in first and keys[2] in first:
+        if keys[1] in first.data and keys[2] in first.data:
             return fmt
     raise PairsFileError(
-        f"{path}: {where}: cannot tell the pairs format from its keys {sorted(first)[:8]} "
+        f"{first.where}: cannot tell the pairs format from its keys {sorted(first.data)[:8]} "
         f"(expected judgebench: response_A/response_B, llmbar: output_1/output_2, pandalm: response1/response2, "
         f"jsonl: prompt/a/b; or pass --input-format)"
     )
-
-
-def _need(path: Path, where: str, rec: dict, key: str, types: tuple[type, ...] = (str,)):
-    if key not in rec:
-        raise PairsFileError(f"{path}: {where}: key '{key}' is missing")
-    v = rec[key]
-    if not isinstance(v, types) or isinstance(v, bool):
-        names = " or ".join(t.__name__ for t in types)
-        raise PairsFileError(f"{path}: {where}: key '{key}': expected {names}, got {type(v).__name__}")
-    return v
-
-
-def _answer(path: Path, where: str, rec: dict, key: str) -> str:
-    """An answer's text; a JSON number or boolean (PandaLM has answers that are `true`) becomes its text."""
-    if key not in rec:
-        raise PairsFileError(f"{path}: {where}: key '{key}' is missing")
-    v = rec[key]
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "True" if v else "False"
-    if isinstance(v, int | float):
-        return str(v)
-    raise PairsFileError(f"{path}: {where}: key '{key}': expected text, got {type(v).__name__}")
-
-
-def _gold_judgebench(path: Path, where: str, rec: dict) -> Gold:
-    label = _need(path, where, rec, "label")
-    table = {"A>B": "a", "A>>B": "a", "B>A": "b", "B>>A": "b", "A=B": "tie"}
-    if label not in table:
-        raise PairsFileError(f"{path}: {where}: key 'label': expected \"A>B\" or \"B>A\", got {label!r}")
-    return table[label]  # type: ignore[return-value]
-
-
-def _gold_llmbar(path: Path, where: str, rec: dict) -> Gold:
-    label = rec.get("label")
-    if label in (1, "1"):
-        return "a"
-    if label in (2, "2"):
-        return "b"
-    if "label" not in rec:
-        raise PairsFileError(f"{path}: {where}: key 'label' is missing")
-    raise PairsFileError(f"{path}: {where}: key 'label': expected 1 or 2, got {label!r}")
 
 
 def pandalm_majority(votes: list[int]) -> Gold:
@@ -200,73 +209,6 @@ def pandalm_majority(votes: list[int]) -> Gold:
     return {0: "tie", 1: "a", 2: "b"}[value]  # type: ignore[return-value]
 
 
-def _gold_pandalm(path: Path, where: str, rec: dict) -> Gold:
-    votes = []
-    for k in ("annotator1", "annotator2", "annotator3"):
-        v = rec.get(k)
-        if k not in rec:
-            raise PairsFileError(f"{path}: {where}: key '{k}' is missing")
-        if isinstance(v, str) and v.strip().isdigit():
-            v = int(v)
-        if v not in (0, 1, 2) or isinstance(v, bool):
-            raise PairsFileError(f"{path}: {where}: key '{k}': expected 0 (tie), 1 or 2, got {v!r}")
-        votes.append(v)
-    return pandalm_majority(votes)
-
-
-def _pair(path: Path, fmt: str, i: int, where: str, rec: dict) -> Pair:
-    if fmt == "judgebench":
-        pid = rec.get("pair_id", i)
-        return Pair(
-            str(pid),
-            _need(path, where, rec, "question"),
-            _answer(path, where, rec, "response_A"),
-            _answer(path, where, rec, "response_B"),
-            _gold_judgebench(path, where, rec),
-            rec.get("source") if isinstance(rec.get("source"), str) else None,
-        )
-    if fmt == "llmbar":
-        return Pair(
-            str(i),
-            _need(path, where, rec, "input"),
-            _answer(path, where, rec, "output_1"),
-            _answer(path, where, rec, "output_2"),
-            _gold_llmbar(path, where, rec),
-            rec.get("category") if isinstance(rec.get("category"), str) else None,
-        )
-    if fmt == "pandalm":
-        instruction = _need(path, where, rec, "instruction")
-        extra = rec.get("input") or ""
-        if not isinstance(extra, str):
-            raise PairsFileError(f"{path}: {where}: key 'input': expected str, got {type(extra).__name__}")
-        prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
-        pid = _need(path, where, rec, "idx", (int, str))
-        return Pair(
-            str(pid),
-            prompt,
-            _answer(path, where, rec, "response1"),
-            _answer(path, where, rec, "response2"),
-            _gold_pandalm(path, where, rec),
-            rec.get("motivation_app") if isinstance(rec.get("motivation_app"), str) else None,
-        )
-    # native jsonl
-    label = _need(path, where, rec, "label")
-    if label not in ("a", "b", "tie"):
-        raise PairsFileError(f"{path}: {where}: key 'label': expected a, b or tie, got {label!r}")
-    cat = rec.get("category")
-    if cat is not None and not isinstance(cat, str):
-        raise PairsFileError(f"{path}: {where}: key 'category': expected str, got {type(cat).__name__}")
-    pid = rec.get("id", rec.get("pair_id", i))
-    return Pair(
-        str(pid),
-        _need(path, where, rec, "prompt"),
-        _answer(path, where, rec, "a"),
-        _answer(path, where, rec, "b"),
-        label,
-        cat,
-    )
-
-
 def read_pairs(path: str | Path, fmt: str | None = None, *, limit: int | None = None) -> PairSet:
     """Read labelled pairs; the format is detected from the first record when not given."""
     path = Path(path)
@@ -274,15 +216,16 @@ def read_pairs(path: str | Path, fmt: str | None = None, *, limit: int | None = 
         raise PairsFileError(f"{path}: unknown input format {fmt!r} (expected one of: {', '.join(PAIR_FORMATS)})")
     records = _records(path)
     fmt = fmt or detect_pairs_format(path, records)
+    row_model = PAIR_ROWS[fmt]
     pairs: list[Pair] = []
     seen: dict[str, str] = {}
-    for i, (where, rec) in enumerate(records):
+    for i, rec in enumerate(records):
         if limit is not None and len(pairs) >= limit:
             break
-        p = _pair(path, fmt, i, where, rec)
+        p = row_model.parse(rec).pair(i)  # type: ignore[attr-defined]
         if p.pair_id in seen:
-            raise PairsFileError(f"{path}: {where}: pair id {p.pair_id!r} repeats the one at {seen[p.pair_id]}")
-        seen[p.pair_id] = where
+            raise PairsFileError(f"{rec.where}: pair id {p.pair_id!r} repeats the one at {seen[p.pair_id]}")
+        seen[p.pair_id] = rec.where
         pairs.append(p)
     return PairSet(path, fmt, pairs, limit is not None and len(records) > len(pairs))
 
@@ -292,8 +235,8 @@ def read_pairs(path: str | Path, fmt: str | None = None, *, limit: int | None = 
 VerdictFormat = Literal["judgebench", "llmbar", "pandalm", "jsonl"]
 
 
-def detect_verdicts_format(path: Path, records: list[tuple[str, dict]]) -> str:
-    where, first = records[0]
+def detect_verdicts_format(path: Path, records: list[Record]) -> str:
+    first = records[0].data
     if "results" in first:
         return "llmbar"
     if "judgments" in first:
@@ -303,9 +246,29 @@ def detect_verdicts_format(path: Path, records: list[tuple[str, dict]]) -> str:
     if "pair_id" in first and "order" in first:
         return "jsonl"
     raise PairsFileError(
-        f"{path}: {where}: cannot tell the verdicts format from its keys {sorted(first)[:8]} (expected llmbar: results, "
+        f"{records[0].where}: cannot tell the verdicts format from its keys {sorted(first)[:8]} (expected llmbar: results, "
         "judgebench: judgments, pandalm: idx and <judge>_result, jsonl: pair_id/order/label)"
     )
+
+
+class LLMBarVerdict(Row):
+    input: Text | None = None
+    results: Annotated[list[dict[str, Any]], Len(min_length=1)]
+
+
+class JudgeBenchGame(Row):
+    decision: Any = None
+
+
+class JudgeBenchVerdict(Row):
+    pair_id: Id
+    judgments: Annotated[list[JudgeBenchGame | None], Len(min_length=1, max_length=2)]
+
+
+class NativeVerdict(Row):
+    pair_id: Id
+    order: Literal["AB", "BA"]
+    label: Text
 
 
 def _winner_pick(value) -> Pick:
@@ -349,63 +312,70 @@ def judgebench_pick(decision) -> Pick:
 _FLIP: dict[str, Pick] = {"a": "b", "b": "a"}
 
 
-def _iter_verdicts(path: Path, fmt: str, records: list[tuple[str, dict]], pairs: PairSet) -> Iterator[GameRecord]:
-    if fmt == "llmbar":
-        if pairs.format != "llmbar":
-            raise PairsFileError(f"{path}: llmbar verdicts join by position with llmbar pairs, not {pairs.format} pairs")
-        if len(records) < len(pairs.pairs):
-            raise PairsFileError(f"{path}: {len(records)} verdict records for {len(pairs.pairs)} pairs in {pairs.path}")
-        for (where, rec), pair in zip(records, pairs.pairs):
-            if "input" in rec and rec["input"] != pair.prompt:
-                raise PairsFileError(f"{path}: {where}: key 'input' differs from pair {pair.pair_id} of {pairs.path}")
-            results = rec.get("results")
-            if not isinstance(results, list) or not results or not isinstance(results[0], dict):
-                raise PairsFileError(f"{path}: {where}: key 'results': expected a list of one object per evaluation")
-            for key, order in (("swap = False", "AB"), ("swap = True", "BA")):
-                game = results[0].get(key)
-                if game is None:
-                    continue
-                if not isinstance(game, dict) or "winner" not in game:
-                    raise PairsFileError(f"{path}: {where}: key 'results[0][\"{key}\"].winner' is missing")
-                yield GameRecord(pair.pair_id, order, _winner_pick(game["winner"]))  # type: ignore[arg-type]
-        return
-    if fmt == "pandalm":
-        for where, rec in records:
-            keys = [k for k in rec if k.endswith("_result")]
-            if "idx" not in rec or len(keys) != 1:
-                raise PairsFileError(f"{path}: {where}: expected key 'idx' and exactly one '<judge>_result' key")
-            yield GameRecord(str(rec["idx"]), "AB", pandalm_pick(rec[keys[0]]))
-        return
-    if fmt == "judgebench":
-        for where, rec in records:
-            judgments = rec.get("judgments")
-            if "pair_id" not in rec:
-                raise PairsFileError(f"{path}: {where}: key 'pair_id' is missing")
-            if not isinstance(judgments, list) or not 1 <= len(judgments) <= 2:
-                raise PairsFileError(f"{path}: {where}: key 'judgments': expected a list of one or two games")
-            for k, (j, order) in enumerate(zip(judgments, ("AB", "BA"))):
-                if j is not None and not isinstance(j, dict):
-                    raise PairsFileError(f"{path}: {where}: key 'judgments[{k}]': expected an object or null")
-                pick = judgebench_pick(None if j is None else j.get("decision"))
-                if order == "BA":
-                    pick = _FLIP.get(pick, pick)
-                yield GameRecord(str(rec["pair_id"]), order, pick)  # type: ignore[arg-type]
-        return
-    for where, rec in records:
-        for key in ("pair_id", "order", "label"):
-            if key not in rec:
-                raise PairsFileError(f"{path}: {where}: key '{key}' is missing")
-        if rec["order"] not in ("AB", "BA"):
-            raise PairsFileError(f"{path}: {where}: key 'order': expected AB or BA, got {rec['order']!r}")
-        label = rec["label"]
-        pick = LABEL_PICK.get(label) if isinstance(label, str) else None
-        if pick is None and label in ("a", "b", "tie"):
-            pick = label
+def _llmbar_verdicts(path: Path, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
+    if pairs.format != "llmbar":
+        raise PairsFileError(f"{path}: llmbar verdicts join by position with llmbar pairs, not {pairs.format} pairs")
+    if len(records) < len(pairs.pairs):
+        raise PairsFileError(f"{path}: {len(records)} verdict records for {len(pairs.pairs)} pairs in {pairs.path}")
+    for rec, pair in zip(records, pairs.pairs):
+        v = LLMBarVerdict.parse(rec)
+        if v.input is not None and v.input != pair.prompt:
+            raise PairsFileError(f"{rec.where}: field 'input' differs from pair {pair.pair_id} of {pairs.path}")
+        for key, order in (("swap = False", "AB"), ("swap = True", "BA")):
+            game = v.results[0].get(key)
+            if game is None:
+                continue
+            if not isinstance(game, dict) or "winner" not in game:
+                raise PairsFileError(f"{rec.where}: missing field 'results[0][\"{key}\"].winner'")
+            yield GameRecord(pair.pair_id, order, _winner_pick(game["winner"]))  # type: ignore[arg-type]
+
+
+def _pandalm_verdicts(path: Path, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
+    for rec in records:
+        keys = [k for k in rec.data if k.endswith("_result")]
+        if "idx" not in rec.data or len(keys) != 1:
+            raise PairsFileError(f"{rec.where}: expected field 'idx' and exactly one '<judge>_result' field")
+        yield GameRecord(PandaLMVerdictId.parse(rec).idx, "AB", pandalm_pick(rec.data[keys[0]]))
+
+
+def _judgebench_verdicts(path: Path, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
+    for rec in records:
+        jb = JudgeBenchVerdict.parse(rec)
+        for j, order in zip(jb.judgments, ("AB", "BA")):
+            pick = judgebench_pick(None if j is None else j.decision)
+            if order == "BA":
+                pick = _FLIP.get(pick, pick)
+            yield GameRecord(jb.pair_id, order, pick)  # type: ignore[arg-type]
+
+
+def _native_verdicts(path: Path, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
+    for rec in records:
+        nv = NativeVerdict.parse(rec)
+        pick = LABEL_PICK.get(nv.label)
+        if pick is None and nv.label in ("a", "b", "tie"):
+            pick = nv.label  # type: ignore[assignment]
         if pick is None:
             raise PairsFileError(
-                f"{path}: {where}: key 'label': expected a five-way label (A>>B .. B>>A), a, b, tie, unparsed or error; got {label!r}"
+                f"{rec.where}: field 'label': expected a five-way label (A>>B .. B>>A), a, b, tie, unparsed or error;"
+                f" got {nv.label!r}"
             )
-        yield GameRecord(str(rec["pair_id"]), rec["order"], pick)
+        yield GameRecord(nv.pair_id, nv.order, pick)
+
+
+_VERDICT_READERS = {
+    "llmbar": _llmbar_verdicts,
+    "pandalm": _pandalm_verdicts,
+    "judgebench": _judgebench_verdicts,
+    "jsonl": _native_verdicts,
+}
+
+
+def _iter_verdicts(path: Path, fmt: str, records: list[Record], pairs: PairSet) -> Iterator[GameRecord]:
+    return _VERDICT_READERS[fmt](path, records, pairs)
+
+
+class PandaLMVerdictId(Row):
+    idx: Id
 
 
 def read_verdicts(path: str | Path, pairs: PairSet, fmt: str | None = None) -> list[GameRecord]:

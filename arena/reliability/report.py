@@ -18,10 +18,13 @@ A panel judge weighting members by measured reliability can read `metrics.accura
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from arena.errors import BadInput
 from arena.reliability.formats import GameRecord, PairSet
 from arena.reliability.metrics import (
     BOOTSTRAP_REPLICATES,
@@ -62,7 +65,7 @@ def build_result(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "source": source,
         "judge": judge,
-        "pairs": {"path": str(pairs.path), "format": pairs.format, "n": len(pairs.pairs), "limited": pairs.limited},
+        "pairs": {"path": str(pairs.path), "format": pairs.format, "n": len(pairs.pairs), "limited": pairs.limited, "digest": pairs_digest(pairs)},
         "verdicts": verdicts_path,
         "run": run,
         "bootstrap": {"replicates": replicates, "seed": seed, "level": CI_LEVEL, "unit": "pair"},
@@ -178,8 +181,38 @@ def render_result(result: dict, console) -> None:
     )
 
 
-def leaderboard(results: Sequence[dict]) -> list[dict]:
-    """One row per result, best JudgeBench score first; `good_enough`: its interval reaches the best's."""
+def pairs_digest(pairs: PairSet) -> str:
+    """sha256 (16 hex digits) of the pairs' ids, texts and gold labels: the dataset's identity."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in pairs.pairs:
+        h.update(json.dumps([p.pair_id, p.prompt, p.a, p.b, str(p.gold), p.category], ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def dataset_of(result: dict) -> str:
+    """A result's dataset, shown in `judge compare`: the pairs file's name, its size, and its digest
+    (older result files without one: the file name and size)."""
+    p = result.get("pairs") or {}
+    name = Path(str(p.get("path") or "?")).name
+    return f"{name} ({p.get('n')} pairs{', ' + p['digest'][:8] if p.get('digest') else ''})"
+
+
+def _dataset_key(result: dict) -> tuple:
+    p = result.get("pairs") or {}
+    return (p.get("digest"), p.get("n")) if p.get("digest") else (Path(str(p.get("path") or "")).name, p.get("n"), p.get("format"))
+
+
+def leaderboard(results: Sequence[dict], *, allow_mixed: bool = False) -> list[dict]:
+    """One row per result, best JudgeBench score first; `good_enough`: its interval reaches the best's.
+
+    Scores on different datasets are not comparable: results whose pairs differ (digest, or file
+    name, size and format for older files) raise `BadInput` naming them, unless `allow_mixed`."""
+    keys = {_dataset_key(r) for r in results}
+    if len(keys) > 1 and not allow_mixed:
+        shown = "; ".join(f"{r.get('_path') or r['judge'].get('name')}: {dataset_of(r)}" for r in results)
+        raise BadInput(f"the results are on {len(keys)} different datasets ({shown}); pass --allow-mixed to rank them in one table anyway")
     rows = []
     for r in results:
         s = r["metrics"]["judgebench_score"]
@@ -189,6 +222,7 @@ def leaderboard(results: Sequence[dict]) -> list[dict]:
                 "kind": r["judge"].get("kind"),
                 "description": r["judge"].get("description"),
                 "pairs": r["pairs"].get("path"),
+                "dataset": dataset_of(r),
                 "n": r["pairs"].get("n"),
                 "score": s.get("value"),
                 "score_lo": s.get("lo"),
@@ -217,7 +251,7 @@ def render_leaderboard(rows: Sequence[dict], console) -> None:
     for col, just in (
         ("#", "right"),
         ("judge", "left"),
-        ("pairs", "right"),
+        ("dataset", "left"),
         ("score [95% CI]", "right"),
         ("consist.", "right"),
         ("$/1k pairs", "right"),
@@ -229,7 +263,7 @@ def render_leaderboard(rows: Sequence[dict], console) -> None:
         t.add_row(
             str(r["rank"]),
             str(r["judge"]),
-            str(r["n"]),
+            str(r["dataset"]),
             fmt_metric("judgebench_score", {"value": r["score"], "lo": r["score_lo"], "hi": r["score_hi"]}),
             fmt_metric("consistency", {"value": r["consistency"]}, ci=False),
             _money(r["cost_per_1000_pairs_usd"]).lstrip("$") if r["cost_per_1000_pairs_usd"] is not None else "unknown",

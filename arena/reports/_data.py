@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from collections import Counter
 from pathlib import Path
@@ -36,6 +35,53 @@ def read_reference(path: str | Path) -> tuple[dict[str, float], str]:
     return {m: float(v) for m, v in zip(table.models, col) if v == v}, table.tasks[0]
 
 
+COVERAGE_WARN = 0.9
+"""A model that answered fewer than this share of a run's prompts gets a named warning."""
+CONSISTENCY_WARN = 0.6
+"""A judge whose position consistency (both orders agree) is below this gets a named warning."""
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float | None, float | None]:
+    """Wilson score interval (95% by default) of a proportion k/n; (None, None) when n = 0."""
+    if n <= 0:
+        return None, None
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def coverage_warnings(coverage: dict[str, float]) -> list[str]:
+    """`low coverage` warnings for models below `COVERAGE_WARN` of the run's prompts."""
+    return [
+        f"low coverage: {m} answered {100 * c:.0f}% of the prompts (below {100 * COVERAGE_WARN:.0f}%); each missing answer is a forfeit"
+        for m, c in sorted(coverage.items())
+        if c < COVERAGE_WARN
+    ]
+
+
+def judge_bias_warnings(js: dict) -> list[str]:
+    """`judge bias` warnings: position consistency below `CONSISTENCY_WARN`, or a first-slot win rate
+    whose 95% Wilson interval excludes 0.5 (the judge favours one position, as MT-Bench's and
+    Arena-Hard's authors measure it)."""
+    out = []
+    c = js.get("position_consistency")
+    if c is not None and c < CONSISTENCY_WARN:
+        out.append(
+            f"judge bias: position consistency {100 * c:.1f}% is below {100 * CONSISTENCY_WARN:.0f}%"
+            " (the verdict often flips when the answers are swapped)"
+        )
+    lo, hi, r = js.get("first_slot_ci_low"), js.get("first_slot_ci_high"), js.get("first_slot_win_rate")
+    if lo is not None and hi is not None and (lo > 0.5 or hi < 0.5):
+        side = "first" if lo > 0.5 else "second"
+        out.append(
+            f"judge bias: first-slot win rate {100 * r:.1f}% (95% CI {100 * lo:.1f}%-{100 * hi:.1f}%) excludes 50%"
+            f" (the judge favours the answer shown {side})"
+        )
+    return out
+
+
 def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = None) -> dict:
     """Counts of a run's games and verdicts; calls, tokens and cost from `usage` (`Store.usage`),
     summed from the rows when not given."""
@@ -66,6 +112,8 @@ def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = N
         "tie_rate": (sum(1 for v in decided if v["outcome"] == "tie") / len(decided)) if decided else None,
         "position_consistency": (sum(1 for v in two if v["consistent"]) / len(two)) if two else None,
         "first_slot_win_rate": first_slot / judged_orders if judged_orders else None,
+        "first_slot_games": judged_orders,
+        **dict(zip(("first_slot_ci_low", "first_slot_ci_high"), wilson(first_slot, judged_orders))),
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cost_usd": None if usage.cost_usd is None else round(usage.cost_usd, 6),
@@ -101,6 +149,23 @@ def _add_reference(report: dict, board, ref_path, columns: list[str] | None, *, 
     report["reference"] = {"path": str(ref_path), "column": first["column"], "models": list(ref), **_jsonable(agr)}
 
 
+def _forfeit(spec: dict) -> str:
+    return spec.get("forfeit") or "loss"
+
+
+def _integrity(report: dict, summary: dict, spec: dict) -> None:
+    """Coverage, stop reason, forfeit rule and their warnings, and the judge-bias warnings."""
+    report.update(
+        coverage=summary.get("coverage"),
+        stop_reason=summary.get("stop_reason"),
+        target_reached=summary.get("target_reached"),
+        forfeit=_forfeit(spec),
+    )
+    report["warnings"] += coverage_warnings(report["coverage"] or {})
+    report["judge_bias"] = judge_bias_warnings(report["judge_stats"])
+    report["warnings"] += report["judge_bias"]
+
+
 def build_report(
     store,
     run_id: str,
@@ -132,12 +197,13 @@ def build_report(
     seed = int(run["seed"] or 0)
     verdicts = store.verdicts(run_id)
     games = store.games(run_id)
-    battles = store.battles(run_id, strong_weight=strong_weight)
+    battles = store.battles(run_id, strong_weight=strong_weight, forfeit=_forfeit(spec))
+    summary = run.get("summary") or {}
     report: dict = {
         "arena_version": __version__,
         "python": platform.python_version(),
         "run": {k: run[k] for k in ("run_id", "name", "status", "seed", "started", "finished")},
-        "summary": run.get("summary") or {},
+        "summary": summary,
         "spec": spec,
         "judge": {"preset": judge_preset, "description": judge_preset.get("description") or judge_preset.get("model") or ""},
         "pool": pool,
@@ -146,6 +212,7 @@ def build_report(
         "warnings": [],
         "judge_stats": judge_stats(games, verdicts, store.usage(run_id)),
     }
+    _integrity(report, summary, spec)
     from arena.judges import report_extras
 
     report["judge_stats"].update(report_extras(judge_preset.get("kind"), games))
@@ -153,7 +220,7 @@ def build_report(
         report["warnings"].append("no decided battles yet: nothing to rate")
         return report
     board = fit_ratings(battles, bootstrap=n_boot, seed=seed)
-    report["leaderboard"] = board.to_records()
+    report["leaderboard"] = [dict(r, coverage=(report["coverage"] or {}).get(r["model"])) for r in board.to_records()]
     report["warnings"] += list(board.warnings)
     report["models"] = list(board.models)
     report["matrices"] = {
@@ -246,4 +313,7 @@ def _jsonable(obj):
 
 
 def to_json(report: dict) -> str:
-    return json.dumps(_jsonable({k: v for k, v in report.items() if not k.startswith("_")}), indent=2, ensure_ascii=False, default=str)
+    """The report as strict JSON (run.json): no NaN or Infinity, null instead."""
+    from arena.strict_json import dumps
+
+    return dumps({k: v for k, v in report.items() if not k.startswith("_")}, indent=2)

@@ -15,7 +15,7 @@ def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None)
         run = store.get_run(rid)
         spec = (run["spec"] or {}).get("spec", {})
         n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
-        battles = store.battles(run["run_id"], strong_weight=float(spec.get("strong_weight") or 3.0))
+        battles = store.battles(run["run_id"], strong_weight=float(spec.get("strong_weight") or 3.0), forfeit=spec.get("forfeit") or "loss")
         boards.append(fit_ratings(battles, bootstrap=n_boot, seed=int(run["seed"] or 0)))
         ids.append(run["run_id"])
     a, b = boards

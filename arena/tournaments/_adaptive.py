@@ -255,6 +255,13 @@ class Adaptive(Scheduler):
     def finished(self) -> bool:
         return self._done
 
+    @property
+    def target_reached(self) -> bool | None:
+        """Whether the stopping target was met (every adjacent gap separated); None without a target."""
+        if self.params.target == "none":
+            return None
+        return self.stop_reason == "separated"
+
     def size(self) -> PlanSize:
         # when the target is met cannot be known in advance: expected = worst = the budget
         return PlanSize(None, float(self.max_matches), self.max_matches, 0)

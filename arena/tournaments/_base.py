@@ -71,10 +71,13 @@ def keyed_float(seed: int, *parts: object) -> float:
 
 
 def answered_from_outputs(outputs: Iterable) -> dict[str, set[str]]:
-    """prompt_id -> the models with a (non-empty) answer to it, from `Output` records."""
+    """prompt_id -> the models with a usable answer to it, from `Output` records: an answer that is
+    missing, empty, or only whitespace and invisible characters (zero-width, BOM, ...) is none."""
+    from arena.judges._parse import strip_invisible
+
     out: dict[str, set[str]] = {}
     for o in outputs:
-        if o.text is not None and str(o.text).strip():
+        if o.text is not None and strip_invisible(str(o.text)).strip():
             out.setdefault(o.prompt_id, set()).add(o.model)
     return out
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from arena.estimate import CallSample, sample_calls
+from arena.estimate import CallSample, TokenMemo, sample_calls
 from arena.records import Match, Output, PoolView, Prompt
 from arena.tournaments import make_scheduler
 from arena.tournaments._base import DisconnectedPlan, Scheduler, answered_from_outputs, keyed_rng, match_id
@@ -38,6 +38,7 @@ class Plan:
     matches_worst: int
     forfeits: int
     calls_per_match: int
+    max_calls_per_match: int  # re-asks included
     judge_calls: int  # expected, after the max_calls cap
     judge_calls_worst: int
     input_tokens: int  # expected
@@ -51,6 +52,9 @@ class Plan:
     unknown_price_models: list[str] = field(default_factory=list)
     sampled_matches: int = 0
     connected: bool = True
+    over_input_limit: int = 0  # judge calls whose prompt exceeds the judge model's input limit
+    largest_input_tokens: int = 0  # the largest judge prompt found
+    input_limits: dict = field(default_factory=dict)  # judge model -> its input limit (litellm), where known
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -120,8 +124,9 @@ def plan_tournament(
     size = sched.size()
     warnings: list[str] = []
     cpm = int(judge.calls_per_match())
+    mcpm = int(judge.max_calls_per_match()) if hasattr(judge, "max_calls_per_match") else cpm
     calls_exp = size.expected * cpm
-    calls_worst = size.worst * cpm
+    calls_worst = size.worst * mcpm
     if spec.max_calls is not None and calls_worst > spec.max_calls:
         warnings.append(f"the schedule needs up to {calls_worst:,.0f} judge calls; max_calls = {spec.max_calls:,} stops it earlier")
         calls_exp = min(calls_exp, spec.max_calls)
@@ -131,11 +136,13 @@ def plan_tournament(
         warnings.append(f"{missing} (prompt, model) answers are missing: those models forfeit or sit out there")
 
     counted = CallSample()
+    tokens = TokenMemo()
+    over = 0
     n_sampled = 0
     if cpm > 0 and calls_worst > 0:
         view = PoolView(chosen, outputs)
         sampled = _sample_matches(sched, chosen, models, spec.seed, sample)
-        counted = sample_calls(judge, (view.context(m) for m in sampled))
+        counted = sample_calls(judge, (view.context(m) for m in sampled), tokens)
         n_sampled = len(sampled)
     calls_sampled = counted.calls
     in_tok = out_exp = out_max = 0.0
@@ -148,16 +155,29 @@ def plan_tournament(
         warnings.append("the judge gives no token estimates: tokens and cost unknown")
     if calls_sampled:
         # scale the sampled calls to the plan's calls; each judge model keeps its share of calls
-        est = counted.scaled(calls_exp / calls_sampled, calls_worst / calls_sampled)
+        # the worst case scales the worst-case calls (re-asks at their largest input) to the plan's worst
+        est = counted.scaled(calls_exp / calls_sampled, calls_worst / max(counted.worst_calls, 1))
         in_tok, out_exp, out_max = est.input_tokens, est.output_tokens_expected, est.output_tokens_worst
         cost_exp, cost_worst, unknown = est.cost_usd_expected, est.cost_usd_worst, est.unknown_price_models
         if unknown:
             warnings.append(f"no known price for {', '.join(unknown)}: cost unknown")
-        in_worst = int(round(in_tok * (calls_worst / calls_exp))) if calls_exp else 0
+        in_worst = int(round(est.input_tokens_worst))
+        if counted.limits:
+            per_match = {m: v[3] / max(n_sampled, 1) for m, v in counted.per_model.items()}
+            over, big = _over_input_limit(sched, chosen, outputs, counted, per_match, tokens)
+            counted.largest = max(counted.largest, big)
+        if over:
+            lim = ", ".join(f"{m} {v:,}" for m, v in sorted(counted.limits.items()))
+            at_most = "" if isinstance(sched, _Fixed) else "up to "
+            warnings.append(
+                f"{at_most}{over:,} judge calls have a prompt above the judge model's input limit ({lim} tokens; the largest has"
+                f" {counted.largest:,}): they are recorded as permanent errors without being sent"
+            )
     else:
         in_worst = 0
     if cost_worst is not None and spec.max_cost_usd is not None and cost_worst > spec.max_cost_usd:
         warnings.append(f"worst-case cost ${cost_worst:,.2f} is above max_cost_usd = ${spec.max_cost_usd:,.2f}: the run stops at the limit")
+        cost_worst = float(spec.max_cost_usd)  # the runner reserves each match's worst case: the cap is never passed
     return Plan(
         name=spec.name,
         pool=spec.pool,
@@ -171,6 +191,7 @@ def plan_tournament(
         matches_worst=int(size.worst),
         forfeits=size.forfeits,
         calls_per_match=cpm,
+        max_calls_per_match=mcpm,
         judge_calls=int(math.ceil(calls_exp)),
         judge_calls_worst=int(calls_worst),
         input_tokens=int(round(in_tok)),
@@ -183,7 +204,53 @@ def plan_tournament(
         judge_models=sorted(counted.per_model),
         unknown_price_models=unknown,
         sampled_matches=n_sampled,
+        over_input_limit=int(over),
+        largest_input_tokens=int(counted.largest),
+        input_limits=dict(counted.limits),
         warnings=warnings,
+    )
+
+
+def _over_input_limit(sched, chosen, outputs, counted: CallSample, per_match: dict, tokens: TokenMemo) -> tuple[int, int]:
+    """(judge calls whose prompt exceeds their model's input limit, the largest such prompt) over every
+    match of a fixed schedule, or every pair of answerers of each prompt for a dynamic one (an upper
+    bound). A call's prompt is the judge's measured overhead plus the prompt and both answers; texts
+    whose UTF-8 bytes (at least one per token) cannot reach the limit are not token-counted."""
+    text = {(o.prompt_id, o.model): o.text or "" for o in outputs}
+    by_id = {p.prompt_id: p.text for p in chosen}
+    if isinstance(sched, _Fixed):
+        matches = [(m.prompt_id, m.model_a, m.model_b) for m in sched.planned()]
+    else:
+        from itertools import combinations
+
+        matches = [(pid, a, b) for pid in by_id for a, b in combinations(sorted(sched.answered.get(pid, ())), 2)]
+    over = largest = 0
+    for model, limit in counted.limits.items():
+        extra = counted.overhead.get(model, 0)
+        for pid, a, b in matches:
+            parts = (by_id.get(pid, ""), text.get((pid, a), ""), text.get((pid, b), ""))
+            if extra + sum(len(t.encode("utf-8")) for t in parts) <= limit:
+                continue
+            n = extra + sum(tokens(model, t) for t in parts)
+            if n > limit:
+                over += int(round(per_match.get(model, 1)))
+                largest = max(largest, n)
+    return over, largest
+
+
+def check_budget(plan: Plan, spec: TournamentSpec, *, allow_unknown_price: bool = False) -> None:
+    """Refuse a run whose `max_cost_usd` cannot be enforced: a judge model without a known price
+    (litellm's table) and no `max_calls` to bound it. Raises `BadInput` (exit 2) naming the model,
+    unless `allow_unknown_price`."""
+    from arena.errors import BadInput
+
+    if spec.max_cost_usd is None or plan.price_known or spec.max_calls is not None or allow_unknown_price:
+        return
+    where = str(spec.path) if spec.path else spec.name
+    models = ", ".join(plan.unknown_price_models) or plan.judge
+    raise BadInput(
+        f"{where}: max_cost_usd: no known price for the judge model {models}, so the cost cap cannot be enforced;"
+        " set max_calls as well, or pass --allow-unknown-price"
     )
 
 

@@ -15,6 +15,7 @@ A spec (see `tournaments/demo.toml`)::
     reference = "data/demo/reference_rankings.csv"   # optional
     strong_weight = 3.0
     bootstrap = 1000
+    forfeit = "loss"              # a model with no usable answer loses that match ("skip": left out)
 
     [scheduler]
     kind = "single-elimination"   # round-robin, anchored, swiss, adaptive
@@ -96,6 +97,7 @@ class TournamentSpec(BaseModel):
     checkpoints: list[str] | None = Field(default=None, description="one model's checkpoints, earliest first: the report says whether they rank in order")
     strong_weight: float = Field(default=3.0, ge=1, le=100, allow_inf_nan=False)
     bootstrap: int = Field(default=1000, ge=0, le=100_000)
+    forfeit: Literal["loss", "skip"] = "loss"  # a model without a usable answer loses that match, or it is left out
     description: str = ""
 
     _path: Path | None = PrivateAttr(default=None)
@@ -222,6 +224,8 @@ def load_spec(path_or_name: str | Path) -> TournamentSpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not valid TOML: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: cannot read: {e}") from None
     if "name" not in data:
