@@ -337,7 +337,8 @@ class Runner:
         )
         self.coverage = answer_coverage(prepared.prompts, prepared.outputs, prepared.models)
         # budget reservations: a match starts only when its worst case fits in what the caps leave
-        self.max_calls_per_match = int(judge.max_calls_per_match()) if hasattr(judge, "max_calls_per_match") else int(judge.calls_per_match())
+        most = getattr(judge, "max_calls_per_match", None) or getattr(judge, "calls_per_match", None)
+        self.max_calls_per_match = int(most()) if most is not None else 0
         self.reserved_calls = 0
         self.reserved_cost = 0.0
         self._reservations: dict[str, tuple[int, float]] = {}
