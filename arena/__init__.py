@@ -6,12 +6,16 @@ Public names are re-exported here; importing this package must stay cheap (no li
 from arena.api import (
     Run,
     RunResult,
+    compare_pools,
+    curate_pool,
     evaluate_judge,
     fit_ratings,
     import_pool,
     load_run,
     load_spec,
     plan,
+    plan_rejudge,
+    rejudge,
     run_tournament,
 )
 from arena.errors import ArenaError, BadInput
@@ -56,11 +60,15 @@ __all__ = [
     "Usage",
     "Verdict",
     "__version__",
+    "compare_pools",
+    "curate_pool",
     "evaluate_judge",
     "fit_ratings",
     "import_pool",
     "load_run",
     "load_spec",
     "plan",
+    "plan_rejudge",
+    "rejudge",
     "run_tournament",
 ]

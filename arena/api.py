@@ -44,6 +44,8 @@ __all__ = [
     "load_run",
     "load_spec",
     "plan",
+    "plan_rejudge",
+    "rejudge",
     "run_tournament",
 ]
 
@@ -403,6 +405,73 @@ def load_run(run_id: str, *, db: str | Path | Store | None = None) -> Run:
             store.close()
 
 
+# -- re-judging: where the variance comes from ---------------------------------------------------
+
+
+def plan_rejudge(run_id: str, n: int, *, temperature: float | None = None, db: str | Path | Store | None = None):
+    """Size and price re-judging `n` of a run's decided matches, before any call (nothing is written).
+
+    Returns an `arena.replays.RejudgePlan`: matches still to judge (those already replayed under
+    the same setting are free), judge calls, tokens and cost in US dollars (None when the judge
+    model's price is unknown), and whether the judge is deterministic (offline, no calls).
+    Raises `BadInput` for `n` outside 1..decided matches, a temperature outside 0..2 or for a
+    judge kind without one, a run whose judge or pool changed since it ran; `NotFound` for an
+    unknown run or store."""
+    from arena.replays import _close, prepare
+
+    store, opened = _open(db, create=False)
+    try:
+        prepared = prepare(store, run_id, n, temperature=temperature)
+        _close(prepared.judge)
+        return prepared.plan
+    finally:
+        if opened:
+            store.close()
+
+
+def rejudge(
+    run_id: str,
+    n: int,
+    *,
+    temperature: float | None = None,
+    db: str | Path | Store | None = None,
+    yes: bool = False,
+    confirm: Callable[[Any], bool] | None = None,
+):
+    """Re-judge `n` of a run's decided matches to measure the judge's noise; resumable, never paying twice.
+
+    The sample is the first `n` of a fixed permutation of the decided matches (asking for more
+    later extends it). Each replay goes through the run's judge (at `temperature` when given, an
+    `llm` judge only) with the call cache read and written under a replay namespace, and is
+    stored in the `replays` table, apart from the run's games and verdicts (its ratings do not
+    change). The report (`Run.report()`, `arena report RUN`) then shows the judge's
+    self-agreement and the split of each rating's variance into prompt sampling and judge noise
+    (`arena.ratings.variance_sources`).
+
+    Like `run_tournament`, a worst-case cost above the spec's `confirm_above_usd` (or unknown for a
+    paying judge) needs `yes=True` or `confirm(plan)` returning True, else `BadInput` is raised
+    before any call. Returns `arena.replays.RejudgeResult` (plan, judged, failed, usage now and
+    in total). Raises as `plan_rejudge`."""
+    from arena.replays import _close, prepare
+    from arena.replays import run as _run
+
+    store, opened = _open(db, create=False)
+    try:
+        prepared = prepare(store, run_id, n, temperature=temperature)
+        plan_ = prepared.plan
+        worst = plan_.cost_usd_worst
+        limit = load_run(plan_.run_id, db=store).spec.confirm_above_usd
+        if not yes and plan_.judge_calls > 0 and (worst is None or worst > limit):
+            if confirm is None or not confirm(plan_):
+                _close(prepared.judge)
+                money = "unknown" if worst is None else f"${worst:.4f}"
+                raise BadInput(f"rejudge: the worst-case cost {money} is above confirm_above_usd={limit}; pass --yes to re-judge without asking")
+        return _run(store, prepared)
+    finally:
+        if opened:
+            store.close()
+
+
 # -- ratings and judges ---------------------------------------------------------------------------------
 
 
@@ -458,3 +527,72 @@ def evaluate_judge(
         time_s=run.total_elapsed_s,
         run={"name": run.run_name, "run_id": run.run_id, "judged": run.judged, "resumed": run.resumed, "db": store.path},
     )
+
+
+def curate_pool(
+    pool: str,
+    out: str,
+    *,
+    size: int,
+    annotator: str | Path | None = None,
+    pilot: str | None = None,
+    threshold: int = 6,
+    balance: str = "none",
+    clusters: int | None = None,
+    seed: int = 0,
+    embedding_model: str | None = None,
+    embedding_api_base: str | None = None,
+    embedding_key_env: str | None = None,
+    replace: bool = False,
+    no_cache: bool = False,
+    db: str | Path | Store | None = None,
+    on_plan: Any = None,
+    on_record: Any = None,
+):
+    """Build pool `out` from the best prompts of pool `pool` (BenchBuilder, Li et al. 2024): an LLM
+    annotator (the model of the judge preset `annotator`, kind llm) answers seven yes/no criteria
+    per prompt, prompts meeting `threshold` are kept up to `size`; `pilot` (a run on `pool`) takes
+    the prompts on which its models differ most first. See `arena.curate.curate_pool` for the
+    options; `on_plan(CurationPlan)` runs before any call (raise to stop), `on_record` after each
+    annotation. Returns `arena.curate.CurationResult`. Raises BadInput (size outside 1..pool size,
+    threshold outside 0-7, ...) before any call, RunFailed (exit 3) when annotator calls fail."""
+    from arena.curate import curate_pool as _curate_pool
+    from arena.curate import load_annotator
+
+    store, opened = _open(db, create=False)
+    try:
+        ann = load_annotator(annotator, store=store, no_cache=no_cache) if annotator else None
+        return _curate_pool(
+            store, pool, out, ann, size=size, threshold=threshold, n_clusters=clusters, seed=seed, balance=balance,
+            embedding_model=embedding_model, embedding_api_base=embedding_api_base, embedding_key_env=embedding_key_env,
+            pilot_run=pilot, replace=replace, on_plan=on_plan, on_record=on_record,
+        )
+    finally:
+        if opened:
+            store.close()
+
+
+def compare_pools(
+    pool_a: str,
+    pool_b: str,
+    run_a: str,
+    run_b: str,
+    *,
+    reference: str | Path | None = None,
+    replicates: int = 50,
+    bootstrap: int = 200,
+    seed: int = 0,
+    db: str | Path | Store | None = None,
+) -> dict:
+    """Benchmark quality of two pools, each judged in one run of the same models, side by side:
+    separability, agreement with confidence, Brier score, Spearman (against `reference`, a CSV
+    ranking), mean CI width and that width at 1,000 judge calls, each with a 95% interval from
+    `replicates` prompt resamples. See `arena.reports.pool_compare.compare_pools`."""
+    from arena.reports.pool_compare import compare_pools as _compare_pools
+
+    store, opened = _open(db, create=False)
+    try:
+        return _compare_pools(store, pool_a, pool_b, run_a, run_b, reference=reference, n_outer=replicates, n_boot=bootstrap, seed=seed)
+    finally:
+        if opened:
+            store.close()

@@ -34,6 +34,7 @@ class CallSample:
     largest sampled call's input tokens."""
 
     per_model: dict[str, list[float]] = field(default_factory=dict)
+    per_context: list[float] = field(default_factory=list)  # input tokens of each context's calls (its sampling error)
     worst: dict[str, list[float]] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)
     overhead: dict[str, int] = field(default_factory=dict)
@@ -107,7 +108,9 @@ def sample_calls(judge, contexts: Iterable[MatchContext], tokens: TokenMemo | No
     sample = CallSample()
     for ctx in contexts:
         estimates = judge.call_estimates(ctx)
+        sample.per_context.append(0.0)
         for e in estimates:
+            sample.per_context[-1] += e.input_tokens
             acc = sample.per_model.setdefault(e.model, [0.0, 0.0, 0.0, 0.0])
             acc[0] += e.input_tokens
             acc[1] += e.output_tokens_expected

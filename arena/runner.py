@@ -337,6 +337,7 @@ class Runner:
         )
         self.coverage = answer_coverage(prepared.prompts, prepared.outputs, prepared.models)
         # budget reservations: a match starts only when its worst case fits in what the caps leave
+        # (a judge that does not say, such as the reliability mode's pair wrapper, reserves nothing)
         most = getattr(judge, "max_calls_per_match", None) or getattr(judge, "calls_per_match", None)
         self.max_calls_per_match = int(most()) if most is not None else 0
         self.reserved_calls = 0

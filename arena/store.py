@@ -133,6 +133,26 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
     ),
     # judge calls being made now, so a second process needing the same call waits for its answer
     "calls_in_flight": ({"key": str, "owner": str, "started": float, "deadline": float}, "key", []),
+    "replays": (  # re-judged matches (arena.replays): kept apart from the run's games and verdicts
+        {
+            "run_id": str,
+            "match_id": str,
+            "setting": str,  # what the replay changed, e.g. "as run" or "temperature=0.7"
+            "outcome": str,
+            "strength": int,
+            "consistent": int,
+            "label": str,
+            "games": str,  # JSON: [{order, label, raw, error}]
+            "calls": int,
+            "cached_calls": int,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "created": float,
+        },
+        ["run_id", "match_id", "setting"],
+        [],
+    ),
     "call_cache": (
         {
             "key": str,
@@ -144,6 +164,31 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
             "created": float,
         },
         "key",
+        [],
+    ),
+    # prompt curation (arena.curate): one annotator's seven criteria per prompt, topic clusters
+    "prompt_annotations": (
+        {
+            "pool": str,
+            "prompt_id": str,
+            "annotator_key": str,
+            "annotator": str,
+            "status": str,
+            "score": int,
+            "criteria": str,
+            "raw": str,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "error": str,
+            "created": float,
+        },
+        ["pool", "prompt_id", "annotator_key"],
+        [],
+    ),
+    "prompt_clusters": (
+        {"pool": str, "prompt_id": str, "cluster": int, "name": str, "method": str},
+        ["pool", "prompt_id"],
         [],
     ),
 }
@@ -382,7 +427,7 @@ class Store:
 
     def delete_pool(self, pool: str) -> None:
         with self.transaction():
-            for table in ("pools", "prompts", "outputs"):
+            for table in ("pools", "prompts", "outputs", "prompt_annotations", "prompt_clusters"):
                 self.db.execute(f"DELETE FROM {table} WHERE pool = ?", [pool])
 
     def require_pool(self, pool: str) -> None:
@@ -403,6 +448,50 @@ class Store:
 
     def models(self, pool: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM outputs WHERE pool = ? ORDER BY model", [pool])]
+
+    # -- prompt annotations and clusters (arena.curate) ---------------------------------------
+    def write_annotation(self, pool: str, annotator_key: str, annotator: str, rec) -> None:
+        """Store one `arena.curate.AnnotationRecord` (replacing an earlier one of the same annotator)."""
+        criteria = None if rec.criteria is None else json.dumps({c: {"met": m, "reason": r} for c, (m, r) in rec.criteria.items()})
+        self.db.execute(
+            "INSERT OR REPLACE INTO prompt_annotations (pool, prompt_id, annotator_key, annotator, status, score, criteria,"
+            " raw, input_tokens, output_tokens, cost_usd, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [pool, rec.prompt_id, annotator_key, annotator, rec.status, rec.score, criteria, rec.raw,
+             rec.input_tokens, rec.output_tokens, rec.cost_usd, rec.error, time.time()],
+        )
+
+    def annotations(self, pool: str, annotator_key: str | None = None) -> list[dict]:
+        """A pool's annotations (`criteria` decoded to {criterion: {met, reason}}), latest first per prompt."""
+        sql = "SELECT * FROM prompt_annotations WHERE pool = ?" + (" AND annotator_key = ?" if annotator_key else "")
+        rows = self._rows(sql + " ORDER BY created DESC", [pool] + ([annotator_key] if annotator_key else []))
+        for r in rows:
+            r["criteria"] = json.loads(r["criteria"]) if r["criteria"] else None
+        return rows
+
+    def copy_annotations(self, src: str, dst: str, annotator_key: str, prompt_ids: set[str]) -> None:
+        """Copy one annotator's annotations of some prompts from pool `src` to pool `dst`."""
+        with self.transaction():
+            for pid in prompt_ids:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO prompt_annotations SELECT ?, prompt_id, annotator_key, annotator, status, score,"
+                    " criteria, raw, input_tokens, output_tokens, cost_usd, error, created FROM prompt_annotations"
+                    " WHERE pool = ? AND prompt_id = ? AND annotator_key = ?",
+                    [dst, src, pid, annotator_key],
+                )
+
+    def write_clusters(self, pool: str, method: str, rows: Iterable[tuple[str, int, str]]) -> None:
+        """Replace a pool's topic clusters: (prompt_id, cluster, cluster name) rows."""
+        with self.transaction():
+            self.db.execute("DELETE FROM prompt_clusters WHERE pool = ?", [pool])
+            self.db.conn.executemany(
+                "INSERT INTO prompt_clusters (pool, prompt_id, cluster, name, method) VALUES (?, ?, ?, ?, ?)",
+                ((pool, pid, c, name, method) for pid, c, name in rows),
+            )
+
+    def clusters(self, pool: str) -> dict[str, tuple[int, str]]:
+        """prompt_id -> (cluster, cluster name) for a curated or clustered pool (empty otherwise)."""
+        rows = self._rows("SELECT prompt_id, cluster, name FROM prompt_clusters WHERE pool = ?", [pool])
+        return {r["prompt_id"]: (r["cluster"], r["name"]) for r in rows}
 
     # -- runs ---------------------------------------------------------------------
     def create_run(self, run_id: str, name: str, spec: dict, spec_hash: str, seed: int) -> None:
@@ -482,11 +571,12 @@ class Store:
     # -- matches, games, verdicts ------------------------------------------------------
     def add_matches(self, run_id: str, matches: Iterable[Match], status: str = "pending") -> None:
         now = time.time()
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO matches (run_id, match_id, prompt_id, model_a, model_b, round, status, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ((run_id, m.match_id, m.prompt_id, m.model_a, m.model_b, m.round, status, now) for m in matches),
-        )
+        with self.transaction():  # one commit, not one per row (50,000 matches: 7 s -> 0.1 s)
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO matches (run_id, match_id, prompt_id, model_a, model_b, round, status, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ((run_id, m.match_id, m.prompt_id, m.model_a, m.model_b, m.round, status, now) for m in matches),
+            )
 
     def match_rows(self, run_id: str) -> list[MatchRow]:
         """A run's matches as typed records, in the order they were released."""
@@ -644,6 +734,40 @@ class Store:
             [run_id],
         ).fetchone()
         return Usage(g[0] or 0, g[1] or 0, g[2] or 0, g[3] or 0, None if g[5] else max(0.0, g[4] or 0.0))
+
+    # -- replays (re-judged matches) ---------------------------------------------------------
+    def record_replay(self, run_id: str, setting: str, verdict: Verdict, games: Iterable[Game]) -> None:
+        """Keep one re-judged match's verdict and games; the run's own games and verdicts are untouched."""
+        games = list(games)
+        paid = sum(g.calls - cached_part(g)[0] for g in games)
+        cached = sum(cached_part(g)[0] for g in games)
+        costs = [g.cost_usd for g in games]
+        cost = None if any(c is None for c in costs) else sum(c - cached_part(g)[1] for c, g in zip(costs, games))
+        self.db.execute(
+            "INSERT OR REPLACE INTO replays (run_id, match_id, setting, outcome, strength, consistent, label, games, calls,"
+            " cached_calls, input_tokens, output_tokens, cost_usd, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id, verdict.match_id, setting, verdict.outcome, verdict.strength,
+                None if verdict.consistent is None else int(verdict.consistent), verdict.label,
+                json.dumps([{"order": g.order, "label": g.label, "raw": g.raw, "error": g.error} for g in games]),
+                paid, cached, sum(g.input_tokens for g in games), sum(g.output_tokens for g in games), cost, time.time(),
+            ],
+        )
+
+    def replays(self, run_id: str, setting: str | None = None) -> list[dict]:
+        """A run's re-judged matches (with the match's prompt and models), oldest first; one `setting` or all."""
+        sql = """
+        SELECT r.*, m.prompt_id, m.model_a, m.model_b FROM replays r
+        JOIN matches m ON m.run_id = r.run_id AND m.match_id = r.match_id
+        WHERE r.run_id = ?""" + (" AND r.setting = ?" if setting is not None else "") + " ORDER BY r.created, r.match_id"
+        return self._rows(sql, [run_id] + ([setting] if setting is not None else []))
+
+    def replay_usage(self, run_id: str, setting: str | None = None) -> Usage:
+        """Calls, tokens and cost of a run's replays (never part of `usage`, the run's own totals)."""
+        rows = self.replays(run_id, setting)
+        cost = None if any(r["cost_usd"] is None for r in rows) else sum(r["cost_usd"] for r in rows)
+        return Usage(sum(r["calls"] or 0 for r in rows), sum(r["cached_calls"] or 0 for r in rows),
+                     sum(r["input_tokens"] or 0 for r in rows), sum(r["output_tokens"] or 0 for r in rows), cost)
 
     # -- call cache --------------------------------------------------------------------
     def cache_get(self, key: str) -> dict | None:

@@ -9,6 +9,7 @@ What it answers
   reads the hidden quality marker of each answer (`quality=7`, e.g. in an HTML comment) and
   ends with the label that prefers the higher one (`[[A>>B]]` when the gap is >= 2).
 - Anything else: `Loopback answer to: <start of the last user message>`.
+- `/v1/embeddings`: hashed bag-of-words vectors (`embed`), for litellm's embedding API.
 - A `hook(request) -> Reply | str | None` overrides the rule per request (None falls through).
 
 Faults (each a probability per request, drawn from a seeded generator)
@@ -138,6 +139,50 @@ def scripted_judge(p_correct: float = 1.0, p_first: float = 0.0, *, seed: int = 
     return hook
 
 
+def sampling_judge(p_flip: float = 0.2, *, seed: int = 0) -> Callable[[Request], str | None]:
+    """A hook: a pairwise judge that is noisy only when sampled. At temperature 0 it prefers the
+    answer with the higher quality marker, always the same way; at a temperature above 0 each
+    reply's label is reversed (A>B <-> B>A) with probability `p_flip`, drawn from a hash of
+    (seed, the request's `seed` parameter, prompt text, how many times this exact request was
+    seen), so a repeated request is an independent draw, yet the whole server is deterministic.
+    Non-judge requests fall through to the default rule."""
+    import hashlib
+
+    seen: collections.Counter[str] = collections.Counter()
+
+    def hook(req: Request) -> str | None:
+        blocks = req.fenced()
+        a = next((v for k, v in blocks.items() if k.endswith("A's Answer")), None)
+        b = next((v for k, v in blocks.items() if k.endswith("B's Answer")), None)
+        if a is None or b is None:
+            return None
+        qa, qb = quality(a) or 0.0, quality(b) or 0.0
+        d = qa - qb
+        label = "A>>B" if d >= 2 else "A>B" if d > 0 else "A=B" if d == 0 else "B>A" if d > -2 else "B>>A"
+        if float(req.body.get("temperature") or 0) > 0:
+            key = f"{seed}\x1f{req.body.get('seed')}\x1f{req.text}"
+            seen[key] += 1
+            h = hashlib.sha256(f"{key}\x1f{seen[key]}".encode()).digest()
+            if int.from_bytes(h[:8], "little") / 2**64 < p_flip:
+                label = label.translate(str.maketrans("AB", "BA"))
+        return f"Sampled judgement.\n\nMy final verdict is: [[{label}]]"
+
+    return hook
+
+
+EMBED_DIM = 32
+
+
+def embed(text: str) -> list[float]:
+    """The loopback embedding of a text: word counts hashed into EMBED_DIM buckets."""
+    import hashlib
+
+    v = [0.0] * EMBED_DIM
+    for word in re.findall(r"[a-z]+", text.lower()):
+        v[hashlib.sha256(word.encode()).digest()[0] % EMBED_DIM] += 1.0
+    return v
+
+
 def default_rule(req: Request) -> str:
     verdict = judge_rule(req)
     if verdict is not None:
@@ -240,6 +285,8 @@ class LoopbackServer:
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/chat/completions", self._handle)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/embeddings", self._embeddings)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, backlog=4096)
@@ -265,6 +312,20 @@ class LoopbackServer:
     # -- handlers --------------------------------------------------------------------------
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "loopback", "object": "model"}]})
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """OpenAI-style embeddings: a bag of words hashed into EMBED_DIM buckets (deterministic),
+        so texts sharing words get similar vectors. Counted in `requests` and `counts["embeddings"]`."""
+        self.requests += 1
+        self.counts["embeddings"] += 1
+        body = json.loads(await request.read())
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [{"object": "embedding", "index": i, "embedding": embed(str(t))} for i, t in enumerate(inputs)]
+        tokens = sum(len(str(t).split()) for t in inputs)
+        return web.json_response(
+            {"object": "list", "data": data, "model": body.get("model", ""), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         index = self.requests

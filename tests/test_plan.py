@@ -200,3 +200,15 @@ def test_plan_command_reads_a_pool_from_the_store(cli, tmp_path, db_path, fake_j
     p.write_text('name = "s"\npool = "no-such-pool"\n')
     r = cli("tournament", "plan", p)
     assert r.code == 2 and "pool 'no-such-pool' is not in" in r.err
+
+
+def test_a_sampled_plan_states_its_error_and_the_margin_covers_the_truth(pool):
+    prompts, outputs = pool
+    full = plan_tournament(spec(), prompts, outputs, FakeJudge())
+    assert full.input_tokens_error == 0  # every call counted: no sampling error
+    covered = 0
+    for seed in range(20):
+        part = plan_tournament(spec(seed=seed), prompts, outputs, FakeJudge(), sample=8)
+        assert part.sampled_matches == 8 and part.input_tokens_error > 0
+        covered += abs(part.input_tokens - full.input_tokens) <= part.input_tokens_error
+    assert covered >= 16  # a 95% margin: most samples' margins hold the full count

@@ -1,8 +1,9 @@
-"""Completion backends: litellm (any API or OpenAI-compatible server) and vllm in process.
+"""Completion backends: litellm (any API), a fast path for OpenAI-compatible servers, vllm in process.
 
 `make_backend(model, ...)` picks one from the model string: `vllm/<model>` runs vllm in this
-process (optional extra `arena[vllm]`); anything else goes through litellm. Neither library is
-imported until the first call.
+process (optional extra `arena[vllm]`); `openai/...` and `hosted_vllm/...` get the fast path
+(direct HTTP when the request has an `api_base`, litellm otherwise; `client="litellm"` forces
+litellm); anything else goes through litellm. Neither library is imported until the first call.
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ __all__ = [
 ]
 
 
-def make_backend(model: str, *, store=None, no_cache: bool = False, policy: Policy | None = None, **options) -> Backend:
+def make_backend(
+    model: str, *, store=None, no_cache: bool = False, policy: Policy | None = None, client: str = "auto", **options
+) -> Backend:
     """The backend for `model`. `options` may hold Policy fields (concurrency, rpm, tpm, max_retries,
-    timeout, backoff_base, backoff_max), `seed` (jitter) and, for vllm, `engine_options`."""
+    timeout, backoff_base, backoff_max), `seed` (jitter) and, for vllm, `engine_options`.
+    `client` is "auto" (the fast path for OpenAI-compatible endpoints where it applies) or "litellm"."""
     defaults = policy is None
     if policy is None:
         policy = Policy.from_options(options)
@@ -58,6 +62,12 @@ def make_backend(model: str, *, store=None, no_cache: bool = False, policy: Poli
         if defaults and "concurrency" not in options:
             policy.concurrency = 256
         return VLLMBackend(model, store=store, no_cache=no_cache, policy=policy, seed=seed, engine_options=options.get("engine_options"))
+    if client not in ("auto", "litellm"):
+        raise ValueError(f"client must be 'auto' or 'litellm', got {client!r}")
+    from arena.backends._openai_compat import PREFIXES, OpenAICompatBackend
+
+    if client == "auto" and model.startswith(PREFIXES):
+        return OpenAICompatBackend(store=store, no_cache=no_cache, policy=policy, seed=seed)
     from arena.backends._litellm import LiteLLMBackend
 
     return LiteLLMBackend(store=store, no_cache=no_cache, policy=policy, seed=seed)
@@ -78,4 +88,5 @@ def backend_for_preset(cfg, runtime: dict, *, store=None, no_cache: bool = False
         backoff_base=runtime.get("backoff_base", 1.0),
         backoff_max=runtime.get("backoff_max", 60.0),
     )
-    return make_backend(cfg.model, store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"))
+    client = runtime.get("client") or getattr(cfg, "client", "auto")
+    return make_backend(cfg.model, store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"), client=client)

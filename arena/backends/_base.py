@@ -108,7 +108,10 @@ class CallError(Exception):
     def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None, status: int | None = None):
         super().__init__(message)
         self.retryable = retryable
-        self.retry_after = retry_after
+        # a provider's header is untrusted: NaN, infinite or negative values count as absent
+        # (either backend path: litellm's or the aiohttp fast path); the cap is applied in backoff
+        ok = retry_after is not None and retry_after == retry_after and 0 <= retry_after < float("inf")
+        self.retry_after = retry_after if ok else None
         self.status = status
 
 
@@ -370,7 +373,8 @@ class Backend(ABC):
                 self.stats.in_flight += 1
                 t0 = time.perf_counter()
                 try:
-                    raw = await asyncio.wait_for(self._call(req, timeout), timeout)
+                    async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for
+                        raw = await self._call(req, timeout)
                     if not (raw.text or "").strip():
                         raise CallError("empty response from the model", retryable=True)
                 except CallError as e:

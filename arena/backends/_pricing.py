@@ -1,8 +1,83 @@
-"""Prices from litellm's table (loaded lazily): for plans and cost estimates before any call."""
+"""Prices and token counts for plans and cost estimates before any call, without importing litellm.
+
+`import litellm` takes 3-4 s, the larger part of a run's start-up; plans and the fast path need
+only two things from it, both read from the files the installed litellm ships:
+
+- prices: its price table (`model_prices_and_context_window_backup.json`, the one litellm uses
+  with LITELLM_LOCAL_MODEL_COST_MAP=True), looked up once per model; models the plain look-up
+  cannot settle (other providers' aliases, tiered prices) go to `litellm.cost_per_token`;
+- token counts: tiktoken with the encodings litellm bundles, by litellm's message formula (3
+  tokens a message, each string field, 3 to prime the reply); o200k_base for the GPT-4o, 4.1,
+  5 and o-series families, cl100k_base otherwise, which is what `litellm.token_counter` falls back
+  to for models without a bundled tokenizer. Against `litellm.token_counter` the counts agree
+  within 1% (tests/test_pricing_fast.py; litellm extrapolates long texts from chunks, ours is
+  tiktoken's exact count); models that litellm counts with a Hugging Face tokenizer (Llama,
+  DeepSeek; which needs a download, retried for about 20 s when offline) get the tiktoken count.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+
+_O200K = re.compile(r"^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|o\d)", re.IGNORECASE)
+# table keys that mean the plain per-token price is not the whole story
+_TIERED = ("_above_", "tiered_pricing")
+# providers whose unknown models are unknown to litellm too (no aliases to resolve)
+_DIRECT_PREFIXES = ("openai/", "hosted_vllm/")
+
+
+def _litellm_dir() -> Path | None:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+@functools.cache
+def _table() -> dict | None:
+    """litellm's bundled price table, or None when litellm should be asked (a remote table wanted)."""
+    if os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP", "True").lower() not in ("true", "1"):
+        return None
+    d = _litellm_dir()
+    path = d / "model_prices_and_context_window_backup.json" if d else None
+    if path is None or not path.exists():
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+_ASK_LITELLM = object()
+
+
+def _entry(table: dict, model: str) -> dict | None:
+    """The table's entry for `model`, by its full name or by its name without the provider prefix
+    when the entry belongs to that provider."""
+    prefix, _, bare = model.partition("/") if "/" in model else ("", "", model)
+    entry = table.get(model)
+    if entry is None and prefix:
+        cand = table.get(bare)
+        if cand is not None and cand.get("litellm_provider") == prefix:
+            entry = cand
+    return entry
+
+
+def _from_table(model: str):
+    """(in, out) USD per token from the table, None for a model litellm cannot price either, or
+    _ASK_LITELLM when the plain look-up cannot settle it."""
+    table = _table()
+    if table is None:
+        return _ASK_LITELLM
+    entry = _entry(table, model)
+    if entry is None:
+        return None if model.startswith(_DIRECT_PREFIXES) else _ASK_LITELLM
+    if any(t in k for k in entry for t in _TIERED) or "input_cost_per_token" not in entry or "output_cost_per_token" not in entry:
+        return _ASK_LITELLM
+    return (float(entry["input_cost_per_token"]), float(entry["output_cost_per_token"]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -13,6 +88,14 @@ def unit_prices(model: str) -> tuple[float, float] | None:
     """
     if model.startswith("vllm/"):
         return (0.0, 0.0)
+    got = _from_table(model)
+    if got is not _ASK_LITELLM:
+        return got  # type: ignore[return-value]
+    return litellm_unit_prices(model)
+
+
+def litellm_unit_prices(model: str) -> tuple[float, float] | None:
+    """`unit_prices` as litellm computes it (imports litellm): the reference for the table look-up."""
     from arena.backends._litellm import _load
 
     litellm = _load()
@@ -35,15 +118,32 @@ def price(model: str, input_tokens: int, output_tokens: int) -> float | None:
     return input_tokens * unit[0] + output_tokens * unit[1]
 
 
-def count_tokens(model: str, messages: list[dict]) -> int:
-    """Prompt tokens of `messages` for `model` by litellm's token counter (4 characters a token
-    when the model's tokenizer is unknown or unavailable)."""
-    from arena.backends._litellm import _load
+@functools.cache
+def _encoding(name: str):
+    d = _litellm_dir()
+    if d is not None and (d / "litellm_core_utils" / "tokenizers").is_dir():
+        # litellm's offline copies of tiktoken's files (it sets the same variable when imported)
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(d / "litellm_core_utils" / "tokenizers"))
+    import tiktoken
 
+    return tiktoken.get_encoding(name)
+
+
+def count_tokens(model: str, messages: list[dict]) -> int:
+    """Prompt tokens of `messages` for `model` (see the module docstring for the method and its
+    agreement with litellm); 4 characters a token when tiktoken is unavailable."""
+    bare = model.removeprefix("vllm/").rsplit("/", 1)[-1]
     try:
-        return int(_load().token_counter(model=model.removeprefix("vllm/"), messages=messages))
+        enc = _encoding("o200k_base" if _O200K.match(bare) else "cl100k_base")
     except Exception:
         return sum(len(str(m.get("content") or "")) for m in messages) // 4
+    n = 3
+    for m in messages:
+        n += 3
+        for k, v in m.items():
+            if isinstance(v, str):
+                n += len(enc.encode_ordinary(v)) + (1 if k == "name" else 0)
+    return n
 
 
 @functools.lru_cache(maxsize=256)
@@ -52,6 +152,11 @@ def input_limit(model: str) -> int | None:
     when unknown (a local or unlisted model)."""
     if model.startswith("vllm/"):
         return None
+    table = _table()
+    if table is not None and model.startswith(_DIRECT_PREFIXES):  # no litellm import for these
+        entry = _entry(table, model) or {}
+        value = entry.get("max_input_tokens")
+        return int(value) if value else None
     from arena.backends._litellm import _load
 
     try:

@@ -11,7 +11,7 @@ import typer
 from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, store_exists
 
 NAME = "pool"
-app = typer.Typer(help="Prompt pools: import model outputs, show coverage, list, export.", no_args_is_help=True)
+app = typer.Typer(help="Prompt pools: import model outputs, show coverage, list, export, curate, compare.", no_args_is_help=True)
 
 
 class PoolFormat(str, Enum):
@@ -76,9 +76,10 @@ def show(
     name: Annotated[str, typer.Argument(help="Pool name.")],
     format: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     limit: Annotated[int, typer.Option(help="Prompts to list (0 for none).", min=0)] = 10,
+    reasons: Annotated[bool, typer.Option("--reasons", help="With the listed prompts, each criterion's answer and reason (curated pools).")] = False,
     db: DbOption = None,
 ) -> None:
-    """Print a pool's prompts, categories, models and a coverage table."""
+    """Print a pool's prompts, categories, models and a coverage table (and a curation's criteria and clusters)."""
     from collections import Counter
 
     from arena.pools import coverage
@@ -88,6 +89,7 @@ def show(
     outputs = store.outputs(name)
     cov = coverage(prompts, outputs)
     categories = Counter(p.category or "(none)" for p in prompts)
+    notes = _prompt_notes(store, name)
     if format is OutFormat.json:
         print_json(
             {
@@ -97,6 +99,9 @@ def show(
                 "models": [c.model for c in cov],
                 "coverage": [
                     {"model": c.model, "answers": c.answers, "missing": c.missing, "empty": c.empty} for c in cov
+                ],
+                "prompt_list": [
+                    {"prompt_id": p.prompt_id, "category": p.category, **notes.get(p.prompt_id, {})} for p in prompts[:limit]
                 ],
             }
         )
@@ -111,12 +116,60 @@ def show(
         missing = ", ".join(c.missing[:5]) + (" ..." if len(c.missing) > 5 else "")
         table.add_row(c.model, str(c.answers), str(len(c.missing)), str(len(c.empty)), missing)
     con.print(table)
+    if notes:
+        statuses = Counter(n.get("status", "not annotated") for n in notes.values())
+        con.print("Annotations: " + ", ".join(f"{k} ({v})" for k, v in statuses.most_common()), highlight=False, markup=False)
     if limit:
-        pt = Table("prompt_id", "category", "text", title=f"First {min(limit, len(prompts))} prompts")
+        has_cluster = any("cluster" in n for n in notes.values())
+        has_criteria = any("status" in n for n in notes.values())
+        cols = ["prompt_id", "category"] + ["cluster"] * has_cluster + ["criteria met"] * has_criteria + ["text"]
+        pt = Table(*cols, title=f"First {min(limit, len(prompts))} prompts")
         for p in prompts[:limit]:
             text = p.text.replace("\n", " ")
-            pt.add_row(p.prompt_id, p.category or "", text[:80] + ("..." if len(text) > 80 else ""))
+            n = notes.get(p.prompt_id, {})
+            extra = [_cluster_cell(n)] * has_cluster + [_criteria_cell(n)] * has_criteria
+            pt.add_row(p.prompt_id, p.category or "", *extra, text[:80] + ("..." if len(text) > 80 else ""))
         con.print(pt)
+        if reasons:
+            for p in prompts[:limit]:
+                crit = notes.get(p.prompt_id, {}).get("criteria")
+                if crit:
+                    con.print(f"{p.prompt_id}:", highlight=False, markup=False)
+                    for k, v in crit.items():
+                        con.print(f"  {k}: {'yes' if v['met'] else 'no'} | {v['reason']}", highlight=False, markup=False)
+
+
+_SHORT = {"specificity": "spec", "domain_knowledge": "domain", "complexity": "complex", "problem_solving": "problem",
+          "creativity": "creative", "technical_accuracy": "technical", "real_world": "real-world"}
+
+
+def _prompt_notes(store, pool: str) -> dict[str, dict]:
+    """prompt_id -> {cluster, cluster_name, score, status, criteria (with reasons), annotator} from a curation."""
+    notes: dict[str, dict] = {}
+    for pid, (c, cname) in store.clusters(pool).items():
+        notes[pid] = {"cluster": c, "cluster_name": cname}
+    seen = set()
+    for r in store.annotations(pool):  # latest first
+        if r["prompt_id"] in seen:
+            continue
+        seen.add(r["prompt_id"])
+        notes.setdefault(r["prompt_id"], {}).update(
+            {"score": r["score"], "status": r["status"], "criteria": r["criteria"], "annotator": r["annotator"]}
+        )
+    return notes
+
+
+def _cluster_cell(n: dict) -> str:
+    return "" if "cluster" not in n else f"{n['cluster']} ({n['cluster_name']})" if n.get("cluster_name") else str(n["cluster"])
+
+
+def _criteria_cell(n: dict) -> str:
+    if "status" not in n:
+        return ""
+    if not n.get("criteria"):
+        return n["status"]
+    met = [_SHORT.get(k, k) for k, v in n["criteria"].items() if v["met"]]
+    return f"{n['score']}/7 " + " ".join(met)
 
 
 @app.command("export")
@@ -158,3 +211,9 @@ except ImportError:  # pragma: no cover
     _generate = None
 if _generate is not None:
     app.command("generate")(_generate)
+
+from arena.cli._curate import compare as _compare
+from arena.cli._curate import curate as _curate
+
+app.command("curate")(_curate)
+app.command("compare")(_compare)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from arena.cli._common import DbOption, console, open_store, print_json, resolve_run
+from arena.cli._tournament_run import _money
 from arena.names import slug
 
 
@@ -18,6 +19,10 @@ def report(
     bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap replicates (default: the spec's).", min=0, max=100_000)] = None,
     reference: Annotated[Path | None, typer.Option("--reference", help="CSV of reference scores (a model column, numeric columns; empty = not measured). Default: the spec's.", show_default=False)] = None,
     reference_column: Annotated[list[str] | None, typer.Option("--reference-column", help="Reference column to compare with (repeatable; default every numeric column).", show_default=False)] = None,
+    rejudge: Annotated[int | None, typer.Option("--rejudge", help="First re-judge N of the run's decided matches (planned and priced first; resumable) to split the intervals into prompt sampling and judge noise.", show_default=False)] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature of the replays (an llm judge; default: the judge as run).", show_default=False)] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before re-judging above the spec's confirm_above_usd.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --rejudge: print the plan (calls, tokens, cost) and stop.")] = False,
     db: DbOption = None,
 ) -> None:
     """Write a run's reports (leaderboard.md, report.html, leaderboard.csv, run.json), or compare two runs.
@@ -25,6 +30,10 @@ def report(
     With --reference, the ranking is compared with every numeric column of the file (or the
     --reference-column ones) and with their aggregate: Spearman and Kendall with intervals over
     model subsets, and a z-score against the references' agreement with each other (BenchBench).
+
+    With --rejudge N, N matches are judged again first (kept apart from the run's verdicts) and
+    the report shows the judge's self-agreement and how much of each rating's variance is judge
+    noise and how much prompt sampling.
     """
     from arena.errors import BadInput
 
@@ -53,10 +62,70 @@ def report(
         raise BadInput(f"--format: {bad[0]!r} is not a report format (expected one of {', '.join(FORMATS)})")
     if reference_column and reference is None:
         raise BadInput("--reference-column: give the reference file with --reference")
-    data = build_report(store, resolve_run(store, runs[0]), bootstrap=bootstrap, reference=reference, reference_columns=reference_column)
+    if rejudge is None and (temperature is not None or dry_run):
+        raise BadInput(f"{'--temperature' if temperature is not None else '--dry-run'}: only with --rejudge N")
+    run_id = resolve_run(store, runs[0])
+    failed = 0
+    if rejudge is not None:
+        store.close()
+        failed = _rejudge(run_id, rejudge, temperature, yes, dry_run, db)
+        if dry_run:
+            return
+        store = open_store(db, readonly=True)
+    data = build_report(store, run_id, bootstrap=bootstrap, reference=reference, reference_columns=reference_column)
     paths = write_reports(data, out or Path("reports") / slug(data["run"]["run_id"]), formats)
     for p in paths:
         typer.echo(str(p))
+    for e in data.get("variance_sources", []):
+        _print_sources(e)
+    if failed:
+        from arena.errors import RunFailed
+
+        raise RunFailed(f"{failed} re-judged matches failed after retries (left out of the report); run the same command again to retry them")
+
+
+def _rejudge(run: str, n: int, temperature: float | None, yes: bool, dry_run: bool, db) -> int:
+    """Plan, then re-judge; returns how many replays failed after retries."""
+    from arena.api import plan_rejudge
+    from arena.api import rejudge as _rejudge_matches
+
+    plan = plan_rejudge(run, n, temperature=temperature, db=db or None)
+    typer.echo(
+        f"Re-judge plan for {plan.run_id} ({plan.setting}): {plan.requested} matches, {plan.done} already re-judged,"
+        f" {plan.matches} to judge: {plan.judge_calls} judge calls, cost expected {_money(plan.cost_usd_expected)},"
+        f" worst {_money(plan.cost_usd_worst)}" + (" (offline, deterministic judge)" if plan.deterministic else ""),
+        err=True,
+    )
+    if dry_run:
+        return 0
+    result = _rejudge_matches(run, n, temperature=temperature, db=db or None, yes=yes, confirm=_confirm)
+    u = result.usage
+    typer.echo(f"Re-judged {result.judged} matches ({result.failed} failed): {u.calls} paid calls, {u.cached_calls} cached, cost {_money(u.cost_usd)}", err=True)
+    return result.failed
+
+
+def _confirm(plan) -> bool:
+    import sys
+
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(f"Re-judging costs at worst {_money(plan.cost_usd_worst)}. Continue?", abort=True)
+
+
+def _print_sources(e: dict) -> None:
+    a = e["agreement"]
+    if a["rate"] is None:
+        typer.echo(f"Re-judged ({e['setting']}): no decided replay yet ({e['failed']} failed)")
+        return
+    if "kappa" not in e:
+        typer.echo(f"Self-agreement ({e['setting']}): {100 * a['rate']:.1f}% of {a['n']} re-judged matches; {e.get('note', '')}")
+        return
+    share = e.get("judge_share_mean")
+    typer.echo(
+        f"Self-agreement ({e['setting']}): {100 * a['rate']:.1f}% [{100 * a['ci'][0]:.1f}%, {100 * a['ci'][1]:.1f}%] of {a['n']} re-judged matches;"
+        f" judge noise {'-' if share is None else f'{100 * share:.0f}%'} of the rating variance on average, prompt sampling the rest"
+        f" (kappa {e['kappa']:.3f})"
+    )
 
 
 def _print_compare(result: dict) -> None:

@@ -72,7 +72,8 @@ def print_plan(plan) -> None:
     t.add_row("judge calls", f"{plan.judge_calls:,} expected, {plan.judge_calls_worst:,} at most (re-asks included)")
     if plan.over_input_limit:
         t.add_row("too long", f"~{plan.over_input_limit:,} calls above the input limit (largest prompt {plan.largest_input_tokens:,} tokens)")
-    t.add_row("input tokens", f"{num(plan.input_tokens)} expected, {num(plan.input_tokens_worst)} at most")
+    margin = f" (± {num(plan.input_tokens_error)} at 95%: {plan.sampled_matches} matches token-counted)" if plan.input_tokens_error else ""
+    t.add_row("input tokens", f"{num(plan.input_tokens)} expected{margin}, {num(plan.input_tokens_worst)} at most")
     t.add_row("output tokens", f"{num(plan.output_tokens_expected)} expected, {num(plan.output_tokens_worst)} at most")
     t.add_row("cost", f"{format_cost(plan.cost_usd_expected)} expected, {format_cost(plan.cost_usd_worst)} at most")
     c = console()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from arena.credentials import check_api_base, missing_env, preset_values
 from arena.errors import SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error
+from arena.judges._render import fence_tag, load_template, render_messages
 from arena.resources import bundled_dir, resolve
 
 __all__ = [
@@ -23,9 +24,14 @@ __all__ = [
     "JudgeResult",
     "check_env",
     "combine_games",
+    "fence_tag",
+    "file_digest",
     "list_presets",
     "load_judge",
     "load_preset",
+    "load_template",
+    "preset_error",
+    "render_messages",
     "report_extras",
     "required_env",
 ]

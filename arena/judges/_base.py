@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -184,6 +184,7 @@ class BackendSettings(BaseModel):
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
     extra_params: dict = Field(default_factory=dict)  # more sampling parameters (top_p, seed, ...)
+    client: Literal["auto", "litellm"] = "auto"  # "litellm" turns off the fast path for OpenAI-compatible servers
 
 
 def parse_settings(model: type[BaseModel], preset: dict, options: dict, *, where: str, what: str) -> tuple[BaseModel, dict]:

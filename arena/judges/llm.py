@@ -11,7 +11,7 @@ Preset keys (TOML): kind = "llm", model, api_base, api_key_env, template, verdic
 ("labels" | "mt_bench" | "scores" | "json": what the template asks for, see
 `arena.judges._parse`), temperature (0),
 max_tokens, orders ("both" | "random"), strong_weight, concurrency, rpm, tpm, timeout,
-max_retries, description. Runtime options (`load_judge(..., **options)`) may override them and
+max_retries, client ("auto" | "litellm"), description. Runtime options (`load_judge(..., **options)`) may override them and
 add store, no_cache, seed, backoff_base, backoff_max, backend.
 """
 

@@ -39,8 +39,9 @@ from arena.ratings._plackett_luce import (
     fit_pl,
     fit_plackett_luce,
 )
+from arena.ratings._quality import QUALITY_METRICS, Estimate, PoolQuality, pool_quality
 from arena.ratings._style import STYLE_NAMES, style_counts, style_features, style_from_counts
-from arena.ratings._variance import checkpoint_monotonicity, prompts_to_separate
+from arena.ratings._variance import checkpoint_monotonicity, prompts_to_separate, self_agreement, variance_sources
 
 __all__ = [
     "MIN_OVERLAP",
@@ -49,6 +50,8 @@ __all__ = [
     "reference_agreement",
     "checkpoint_monotonicity",
     "prompts_to_separate",
+    "self_agreement",
+    "variance_sources",
     "PL_PRIOR",
     "Choices",
     "PLResult",
@@ -70,11 +73,14 @@ __all__ = [
     "table_from_scores",
     "BattleArrays",
     "DEFAULT_PRIOR",
+    "Estimate",
     "ELO_INIT",
     "ELO_SCALE",
     "Leaderboard",
     "ModelRating",
     "PairStats",
+    "PoolQuality",
+    "QUALITY_METRICS",
     "StyleFeatures",
     "agreement",
     "battles_from_verdicts",
@@ -85,6 +91,7 @@ __all__ = [
     "elo_online",
     "fit_ratings",
     "pair_stats",
+    "pool_quality",
     "rank_upper_bound",
     "STYLE_NAMES",
     "style_counts",

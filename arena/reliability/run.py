@@ -122,6 +122,16 @@ class _PairJudge:
         self.inner, self.pairs = judge, pairs
         self.name, self.description = judge.name, judge.description
 
+    def calls_per_match(self) -> int:
+        return self.inner.calls_per_match()
+
+    def max_calls_per_match(self) -> int:
+        # a judge that plays one order is asked again swapped: at most twice its own worst case
+        return 2 * self.inner.max_calls_per_match()
+
+    def worst_call_estimates(self, ctx: MatchContext) -> list:
+        return 2 * list(self.inner.worst_call_estimates(ctx))
+
     async def judge(self, ctx: MatchContext) -> JudgeResult:
         games = await judge_pair(self.inner, self.pairs[ctx.match_id])
         return JudgeResult(games, combine_games(ctx.match_id, games))

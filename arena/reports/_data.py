@@ -126,12 +126,76 @@ def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = N
 def category_battles(store, pool: str | None, battles: list) -> dict[str, list]:
     """Battles grouped by their prompt's category (prompts without one left out), sorted by name."""
     categories = {p.prompt_id: p.category for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
-    by_cat: dict[str, list] = {}
+    return group_battles(battles, categories)
+
+
+def group_battles(battles: list, group_of: dict[str, str | None]) -> dict[str, list]:
+    """Battles grouped by `group_of[prompt_id]` (prompts without a group left out), sorted by name
+    (a leading number as a number: cluster "2: ..." before "10: ...")."""
+    by_group: dict[str, list] = {}
     for b in battles:
-        c = categories.get(b.prompt_id)
-        if c:
-            by_cat.setdefault(c, []).append(b)
-    return dict(sorted(by_cat.items()))
+        g = group_of.get(b.prompt_id)
+        if g:
+            by_group.setdefault(g, []).append(b)
+    return dict(sorted(by_group.items(), key=lambda kv: _natural(kv[0])))
+
+
+def _add_variance(report: dict, store, run_id: str, board, battles: list, spec: dict, *, strong_weight: float, n_boot: int, seed: int) -> None:
+    """How much of a difference is noise: prompts needed per adjacent pair, where the variance
+    comes from (when matches were re-judged), checkpoint monotonicity (the spec's `checkpoints`)."""
+    from arena.errors import RatingError
+    from arena.ratings import checkpoint_monotonicity, prompts_to_separate
+
+    report["separation"] = prompts_to_separate(board, len({b.prompt_id for b in battles}))
+    sources = variance_sources_of_run(store, run_id, board, strong_weight=strong_weight, forfeit=_forfeit(spec), n_boot=n_boot, seed=seed)
+    if sources:
+        report["variance_sources"] = sources
+    if spec.get("checkpoints"):
+        try:
+            report["checkpoints"] = checkpoint_monotonicity(board, spec["checkpoints"])
+        except RatingError as e:
+            report["warnings"].append(str(e))
+
+
+def variance_sources_of_run(store, run_id: str, board, *, strong_weight: float, forfeit: str, n_boot: int, seed: int) -> list[dict]:
+    """For each replay setting of the run (`arena.rejudge`): the judge's self-agreement and the
+    split of the rating variance into prompt sampling and judge noise (`variance_sources`), over
+    the same battles the ratings took (`Store.battles`; forfeits count, with no judge noise)."""
+    from arena.ratings import compile_battles, self_agreement, variance_sources
+    from arena.records import Verdict, battle_of
+
+    replays = store.replays(run_id)
+    if not replays:
+        return []
+    observed = [(m, v, battle_of(m, v, strong_weight=strong_weight, forfeit=forfeit)) for m, v in store.decided(run_id)]
+    observed = [(m, v, b) for m, v, b in observed if b is not None]
+    arrays = compile_battles([b for _, _, b in observed], board.models)
+    index = {m.match_id: i for i, (m, _, _) in enumerate(observed)}
+    judged = [v.outcome in ("a", "b", "tie") for _, v, _ in observed]
+    out = []
+    for setting in sorted({r["setting"] for r in replays}):
+        rows = [r for r in replays if r["setting"] == setting and r["match_id"] in index and judged[index[r["match_id"]]]]
+        ok = [r for r in rows if r["outcome"] in ("a", "b", "tie")]
+        entry: dict = {
+            "setting": setting,
+            "replayed": len(ok),
+            "failed": len(rows) - len(ok),
+            "usage": store.replay_usage(run_id, setting).to_dict(),
+            "agreement": self_agreement([observed[index[r["match_id"]]][1].outcome for r in ok], [r["outcome"] for r in ok]),
+        }
+        entry["deterministic"] = bool(ok) and entry["usage"]["calls"] + entry["usage"]["cached_calls"] == 0
+        if ok and board.boot.shape[0] >= 2:
+            again = [battle_of(observed[index[r["match_id"]]][0], Verdict(r["match_id"], r["outcome"], int(r["strength"] or 0), None, r["label"]),
+                               strong_weight=strong_weight) for r in ok]
+            score = {"a": 1.0, "b": 0.0, "tie": 0.5}
+            entry.update(variance_sources(
+                board, arrays, [index[r["match_id"]] for r in ok], [score[b.outcome] for b in again],
+                [b.weight for b in again], judged=judged, bootstrap=min(n_boot, 1000), seed=seed,
+            ))
+        elif ok:
+            entry["note"] = "no bootstrap replicates (bootstrap = 0): no variance to split"
+        out.append(entry)
+    return out
 
 
 def _add_reference(report: dict, board, ref_path, columns: list[str] | None, *, n_boot: int, seed: int) -> None:
@@ -230,26 +294,13 @@ def build_report(
     }
     report["_board"] = board  # for plots; dropped from JSON
 
-    from arena.ratings import checkpoint_monotonicity, prompts_to_separate
+    _add_variance(report, store, run_id, board, battles, spec, strong_weight=strong_weight, n_boot=n_boot, seed=seed)
 
-    report["separation"] = prompts_to_separate(board, len({b.prompt_id for b in battles}))
-    if spec.get("checkpoints"):
-        try:
-            report["checkpoints"] = checkpoint_monotonicity(board, spec["checkpoints"])
-        except RatingError as e:
-            report["warnings"].append(str(e))
-
-    # per-category leaderboards
-    by_cat = category_battles(store, pool, battles)
-    report["categories"] = {}
-    if len(by_cat) > 1:
-        for c, bs in sorted(by_cat.items()):
-            try:
-                cb = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed)
-            except Exception as e:  # noqa: BLE001 - a thin category must not break the report
-                report["warnings"].append(f"category {c}: {e}")
-                continue
-            report["categories"][c] = {"battles": len(bs), "leaderboard": cb.to_records()}
+    # per-category leaderboards, and per topic cluster for a curated (clustered) pool
+    report["categories"] = group_leaderboards(category_battles(store, pool, battles), n_boot, seed, report["warnings"], "category")
+    clusters = store.clusters(pool) if pool and store.pool_exists(pool) else {}
+    names = {pid: f"{c}: {name}" if name else str(c) for pid, (c, name) in clusters.items()}
+    report["clusters"] = group_leaderboards(group_battles(battles, names), n_boot, seed, report["warnings"], "cluster")
     if len(report["categories"]) > 1:
         from arena.ratings import aggregate_rankings, table_from_scores
 
@@ -296,6 +347,29 @@ def build_report(
         for v in decided[::step][:sample]
     ]
     return report
+
+
+def group_leaderboards(by_group: dict[str, list], n_boot: int, seed: int, warnings: list[str], what: str) -> dict:
+    """One leaderboard per group of battles (`group_battles`), when there are at least two groups:
+    {group: {"battles": n, "leaderboard": records}}. A group too thin to rate adds a warning."""
+    from arena.ratings import fit_ratings
+
+    out: dict = {}
+    if len(by_group) > 1:
+        for g, bs in by_group.items():
+            try:
+                board = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed)
+            except Exception as e:  # noqa: BLE001 - a thin group must not break the report
+                warnings.append(f"{what} {g}: {e}")
+                continue
+            out[g] = {"battles": len(bs), "leaderboard": board.to_records()}
+    return out
+
+
+def _natural(key: str) -> tuple:
+    """Sort "10: x" after "2: y": a leading number compares as a number."""
+    head = key.split(":", 1)[0]
+    return (0, int(head), key) if head.isdigit() else (1, 0, key)
 
 
 def _jsonable(obj):

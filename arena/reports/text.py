@@ -50,6 +50,7 @@ def leaderboard_markdown(report: dict) -> str:
     lines += agreement_markdown(report.get("agreement"))
     lines += cross_category_markdown(report.get("cross_category"))
     lines += variance_markdown(report)
+    lines += variance_sources_markdown(report.get("variance_sources"))
     js = report["judge_stats"]
     lines += [
         "",
@@ -146,6 +147,45 @@ def variance_markdown(report: dict) -> list[str]:
         for s in ck["steps"]:
             pi = "" if s["p_improves"] is None else f" (P(improves) {s['p_improves']:.2f})"
             lines.append(f"- {_md(s['from'])} -> {_md(s['to'])}: {s['change']:+.1f}{pi}")
+    return lines
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def variance_sources_markdown(sources: list | None) -> list[str]:
+    """The judge's self-agreement and each rating's variance split into prompt sampling and judge noise."""
+    lines: list[str] = []
+    for e in sources or []:
+        a = e["agreement"]
+        lines += ["", f"## Where the variance comes from (re-judged: {e['replayed']} matches, {e['setting']})", ""]
+        if a["rate"] is None:
+            lines.append(f"No re-judged match decided yet ({e['failed']} failed; re-judge again to retry them).")
+            continue
+        u = e["usage"]
+        cost = "unknown" if u["cost_usd"] is None else f"${u['cost_usd']:.4f}"
+        lines.append(f"Self-agreement: the replay's verdict equals the run's on {a['agree']} of {a['n']} matches,"
+                     f" {100 * a['rate']:.1f}% [{100 * a['ci'][0]:.1f}%, {100 * a['ci'][1]:.1f}%] (95% Wilson)."
+                     f" Replays: {u['calls']} paid calls ({u['cached_calls']} cached), cost {cost}.")
+        if e.get("deterministic"):
+            lines.append("The judge made no completion call (offline, deterministic): a replay reproduces its verdict, so judge noise is zero.")
+        if "kappa" not in e:
+            lines.append(f"Variance not split: {e.get('note', 'no bootstrap replicates')}.")
+            continue
+        ci = e.get("kappa_ci")
+        ci_text = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        lines += [f"Judge noise as a share of the Bernoulli variance the ratings imply: kappa = {e['kappa']:.3f}{ci_text}."
+                  " Variance in Elo points squared; total = the prompt bootstrap's, judge noise from the replays"
+                  " (sandwich over the Bradley-Terry score equations), prompt sampling = total - judge noise.", "",
+                  "| model | total var | prompt sampling | judge noise | judge share |", "|---|---:|---:|---:|---:|"]
+        for r in e["models"]:
+            lines.append(f"| {_md(r['model'])} | {r['total_var']:.1f} | {r['prompt_var']:.1f} | {r['judge_var']:.1f} | {_pct(r['judge_share'])} |")
+        if e["pairs"]:
+            lines += ["", "| adjacent pair | difference | judge share of its variance | prompts needed with a noiseless judge |", "|---|---:|---:|---:|"]
+            for p in e["pairs"]:
+                need = "-" if p["prompts_needed_noiseless_judge"] is None else str(p["prompts_needed_noiseless_judge"])
+                lines.append(f"| {_md(p['model_a'])} > {_md(p['model_b'])} | {p['difference']:.1f} | {_pct(p['judge_share'])} | {need} |")
     return lines
 
 

@@ -19,7 +19,9 @@ from arena.tournaments._schedulers import _Fixed
 from arena.tournaments.spec import TournamentSpec, select_models, select_prompts
 
 SAMPLE_CONTEXTS = 40
-"""Matches whose judge calls are token-counted; the rest are extrapolated from their mean."""
+"""Matches whose judge calls are token-counted; the rest are extrapolated from their mean, with
+the sampling error stated (`Plan.input_tokens_error`). Counting is tiktoken's (no litellm import),
+so a plan of 100,000 calls costs the same as one of 100."""
 
 
 @dataclass(slots=True)
@@ -51,6 +53,7 @@ class Plan:
     judge_models: list[str] = field(default_factory=list)
     unknown_price_models: list[str] = field(default_factory=list)
     sampled_matches: int = 0
+    input_tokens_error: int = 0  # 95% margin of `input_tokens` from sampling the calls (0: every call counted)
     connected: bool = True
     over_input_limit: int = 0  # judge calls whose prompt exceeds the judge model's input limit
     largest_input_tokens: int = 0  # the largest judge prompt found
@@ -162,6 +165,7 @@ def plan_tournament(
         if unknown:
             warnings.append(f"no known price for {', '.join(unknown)}: cost unknown")
         in_worst = int(round(est.input_tokens_worst))
+        in_err = _sampling_error(counted.per_context, calls_exp / cpm)
         if counted.limits:
             per_match = {m: v[3] / max(n_sampled, 1) for m, v in counted.per_model.items()}
             over, big = _over_input_limit(sched, chosen, outputs, counted, per_match, tokens)
@@ -175,6 +179,7 @@ def plan_tournament(
             )
     else:
         in_worst = 0
+        in_err = 0
     if cost_worst is not None and spec.max_cost_usd is not None and cost_worst > spec.max_cost_usd:
         warnings.append(f"worst-case cost ${cost_worst:,.2f} is above max_cost_usd = ${spec.max_cost_usd:,.2f}: the run stops at the limit")
         cost_worst = float(spec.max_cost_usd)  # the runner reserves each match's worst case: the cap is never passed
@@ -204,11 +209,28 @@ def plan_tournament(
         judge_models=sorted(counted.per_model),
         unknown_price_models=unknown,
         sampled_matches=n_sampled,
+        input_tokens_error=in_err,
         over_input_limit=int(over),
         largest_input_tokens=int(counted.largest),
         input_limits=dict(counted.limits),
         warnings=warnings,
     )
+
+
+def _sampling_error(sample: Sequence[float], total: float, level: float = 0.95) -> int:
+    """Margin (at `level`) of a total estimated as `total` x the mean of `sample`, the matches
+    sampled (a match's calls are one cluster: its two orders have nearly the same tokens). Simple
+    random sampling without replacement: t s / sqrt(n) x sqrt(1 - n / N), times N (Cochran,
+    Sampling Techniques, ch. 2). 0 when every match was counted."""
+    from scipy.special import stdtrit  # scipy.stats would add seconds of import to start-up
+
+    n = len(sample)
+    if n < 2 or total <= n:
+        return 0
+    mean = sum(sample) / n
+    var = sum((x - mean) ** 2 for x in sample) / (n - 1)
+    q = float(stdtrit(n - 1, 0.5 + level / 2))
+    return int(round(q * math.sqrt(var / n) * math.sqrt(1 - n / total) * total))
 
 
 def _over_input_limit(sched, chosen, outputs, counted: CallSample, per_match: dict, tokens: TokenMemo) -> tuple[int, int]:

@@ -1,0 +1,345 @@
+"""Throughput and scale: the judge path against references measured in the same run (issue 18).
+
+Sections (all by default; `--only judge,startup,adaptive,memory` picks some):
+
+judge     A zero-latency loopback OpenAI-compatible server (tests/loopback.py, its own process)
+          at concurrency 64. In alternating rounds, the same number of judge calls through:
+            aiohttp   a bare aiohttp client posting pre-rendered judge prompts (the machine's limit);
+            fast      arena's LLM judge on the fast path (`openai/...` with api_base): prompt
+                      rendering with fences, call cache reads and writes in a SQLite file, the
+                      retry/rate-limit policy, label parsing, `Store.record_verdict` per match;
+            litellm   bare `litellm.acompletion` with the same prompts;
+            arena-ll  arena's LLM judge forced onto litellm (`client = "litellm"`).
+          Prints calls/s and fast/aiohttp (target >= 0.25, and >= 1,000 calls/s) and
+          arena-ll/litellm (target >= 0.80).
+startup   Seconds from a plan of N calls (round-robin over a synthetic pool) to its token estimate,
+          the old way (every call token-counted) beside the sampled estimate with its stated error.
+adaptive  Milliseconds per adaptive wave at 16 / 50 / 100 models, the per-pick reference
+          implementation (tests/test_adaptive_vectorised.py) beside the vectorised one, with the
+          picks compared; and `simulate`'s adaptive time over round-robin's at 100 models.
+
+The machine has 2 cores shared with other work: the rounds alternate so drifting load hits
+every contender alike; run it when `uptime` shows a low load, and more than once.
+
+    .venv/bin/python bench/throughput.py                       # everything
+    .venv/bin/python bench/throughput.py --only judge --calls 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+MODEL = "openai/bench-judge"
+KEY_ENV = "ARENA_BENCH_KEY"
+
+
+# -- judge ---------------------------------------------------------------------------------------
+def start_server(delay: float = 0.0) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "loopback.py"), "--delay", str(delay)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise SystemExit(f"loopback server did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
+def contexts(n_matches: int, tag: str):
+    from arena.records import MatchContext
+
+    out = []
+    for i in range(n_matches):
+        qa, qb = (i * 7) % 10, (i * 3) % 10
+        out.append(
+            MatchContext(
+                match_id=f"{tag}-m{i}",
+                prompt_id=f"p{i}",
+                prompt=f"[{tag}] Explain topic number {i} to a curious student in three short paragraphs.",
+                model_a="alpha",
+                model_b="beta",
+                answer_a=f"Alpha's answer to {i}. " + "It explains the idea carefully. " * 20 + f"<!-- quality={qa} -->",
+                answer_b=f"Beta's answer to {i}. " + "It covers the basics quickly. " * 20 + f"<!-- quality={qb} -->",
+            )
+        )
+    return out
+
+
+async def bare_aiohttp(api_base: str, messages: list[list[dict]], concurrency: int) -> float:
+    import aiohttp
+
+    sem = asyncio.Semaphore(concurrency)
+    url = api_base + "/chat/completions"
+    headers = {"Authorization": f"Bearer {os.environ[KEY_ENV]}"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def one(m):
+            async with sem:
+                async with session.post(url, json={"model": "bench-judge", "messages": m, "temperature": 0, "max_tokens": 1024}, headers=headers) as r:
+                    data = await r.json()
+                    return data["choices"][0]["message"]["content"]
+
+        t0 = time.perf_counter()
+        out = await asyncio.gather(*(one(m) for m in messages))
+        dt = time.perf_counter() - t0
+    assert all(out)
+    return dt
+
+
+async def bare_litellm(api_base: str, messages: list[list[dict]], concurrency: int) -> float:
+    import litellm
+
+    sem = asyncio.Semaphore(concurrency)
+    key = os.environ[KEY_ENV]
+
+    async def one(m):
+        async with sem:
+            r = await litellm.acompletion(
+                model=MODEL, messages=m, api_base=api_base, api_key=key, temperature=0, max_tokens=1024,
+                timeout=60, num_retries=0, max_retries=0,
+            )
+            return r.choices[0].message.content
+
+    t0 = time.perf_counter()
+    out = await asyncio.gather(*(one(m) for m in messages))
+    dt = time.perf_counter() - t0
+    assert all(out)
+    return dt
+
+
+async def judge_path(judge, store, run_id: str, ctxs) -> float:
+    async def one(c):
+        r = await judge.judge(c)
+        store.record_verdict(run_id, r.verdict, r.games)
+        assert r.verdict.outcome != "unresolved", r.games[0].error
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(c) for c in ctxs))
+    return time.perf_counter() - t0
+
+
+def bench_judge(calls: int, concurrency: int, rounds: int) -> dict:
+    os.environ.setdefault(KEY_ENV, "sk-bench-not-a-key")
+    proc, port = start_server(0.0)
+    api_base = f"http://127.0.0.1:{port}/v1"
+    try:
+        from arena.backends._litellm import _load
+        from arena.judges.llm import build
+        from arena.store import Store
+
+        _load()
+        preset = {"kind": "llm", "model": MODEL, "api_base": api_base, "api_key_env": KEY_ENV, "template": "pairwise",
+                  "max_tokens": 1024, "concurrency": concurrency, "timeout": 60, "max_retries": 2}
+        totals = {"aiohttp": 0.0, "fast": 0.0, "litellm": 0.0, "arena-ll": 0.0}
+        cpu = dict.fromkeys(totals, 0.0)  # this process's CPU (the server runs in its own)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(Path(tmp) / "bench.db")
+            fast = build(preset, name="bench", base_dir=ROOT / "judges", store=store)
+            slow = build({**preset, "client": "litellm"}, name="bench", base_dir=ROOT / "judges", store=store)
+            assert type(fast.backend).__name__ == "OpenAICompatBackend" and type(slow.backend).__name__ == "LiteLLMBackend"
+            store.create_run("bench", "bench", {}, "h", 0)
+            per_round = max(2, calls // rounds) // 2  # matches: 2 calls each
+
+            async def run_all():
+                warm = contexts(64, "warm")
+                msgs = [fast.messages(c, "AB") for c in warm]
+                await bare_aiohttp(api_base, msgs, concurrency)
+                await bare_litellm(api_base, msgs, concurrency)
+                await judge_path(fast, store, "bench", contexts(64, "warm-f"))
+                await judge_path(slow, store, "bench", contexts(64, "warm-s"))
+                for r in range(rounds):
+                    ctx = {k: contexts(per_round, f"{k}-{r}") for k in totals}
+                    for k in ("aiohttp", "litellm"):
+                        msgs = [m for c in ctx[k] for m in (fast.messages(c, "AB"), fast.messages(c, "BA"))]
+                        fn = bare_aiohttp if k == "aiohttp" else bare_litellm
+                        c0 = time.process_time()
+                        totals[k] += await fn(api_base, msgs, concurrency)
+                        cpu[k] += time.process_time() - c0
+                    for k, judge in (("fast", fast), ("arena-ll", slow)):
+                        c0 = time.process_time()
+                        totals[k] += await judge_path(judge, store, "bench", ctx[k])
+                        cpu[k] += time.process_time() - c0
+                await fast.aclose()
+                await slow.aclose()
+
+            asyncio.run(run_all())
+            store.close()
+        n = 2 * per_round * rounds
+        rate = {k: n / v for k, v in totals.items()}
+        print(f"judge path, zero-latency loopback, concurrency {concurrency}, {n:,} calls each in {rounds} alternating rounds:")
+        for k, label in (("aiohttp", "bare aiohttp client"), ("fast", "arena judge, fast path"), ("litellm", "bare litellm.acompletion"),
+                         ("arena-ll", "arena judge, litellm path")):
+            print(f"  {label:<28} {rate[k]:>8,.0f} calls/s   client CPU {cpu[k] / n * 1000:.3f} ms a call")
+        r1 = rate["fast"] / rate["aiohttp"]
+        r2 = rate["arena-ll"] / rate["litellm"]
+        print(f"  fast / aiohttp      = {r1:.2f}x  (target >= 0.25x) {'PASS' if r1 >= 0.25 else 'FAIL'}")
+        print(f"  fast calls/s        = {rate['fast']:,.0f}  (target >= 1,000) {'PASS' if rate['fast'] >= 1000 else 'FAIL'}")
+        print(f"  arena-ll / litellm  = {r2:.2f}x  (target >= 0.80x) {'PASS' if r2 >= 0.80 else 'FAIL'}")
+        print(f"  fast / litellm path = {rate['fast'] / rate['arena-ll']:.1f}x")
+        return rate
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+
+
+# -- adaptive ------------------------------------------------------------------------------------
+def _adaptive_at(n: int, cls, matches_before: int) -> tuple[float, float, list[str]]:
+    """Milliseconds (wall, CPU) of one adaptive wave at n models after about `matches_before`
+    decided matches, and the wave's match ids."""
+    import hashlib
+
+    import numpy as np
+
+    from arena.records import Prompt, Verdict
+
+    models = [f"m{i:03d}" for i in range(n)]
+    strength = {m: 400 * float(x) for m, x in zip(models, np.linspace(-1, 1, n))}
+    prompts = [Prompt(f"p{i:04d}", "") for i in range(max(200, matches_before // 10))]
+    answered = {p.prompt_id: set(models) for p in prompts}
+    s = cls(prompts, answered, models, 0, target="none", max_matches=10**7)
+    todo = s.start()
+    timed = 0.0
+    last: list[str] = []
+    while todo:
+        verdicts = []
+        for m in todo:
+            u = int.from_bytes(hashlib.sha256(m.match_id.encode()).digest()[:4], "big") / 2**32
+            pa = 1 / (1 + 10 ** ((strength[m.model_b] - strength[m.model_a]) / 400))
+            o = "a" if u < pa else "b"
+            verdicts.append((m, Verdict(m.match_id, o, 1, True)))
+        last_released = len(s._released)
+        t0, c0 = time.perf_counter(), time.process_time()
+        todo = s.update(verdicts)
+        timed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        last = [m.match_id for m in todo]
+        if last_released >= matches_before:
+            break
+    return timed * 1000, cpu * 1000, last
+
+
+def bench_adaptive() -> None:
+    from test_adaptive_vectorised import ReferenceAdaptive
+
+    from arena.tournaments._adaptive import Adaptive
+
+    print("adaptive: one wave (fit + selection), per-pick reference vs vectorised, same picks asserted:")
+    for n in (16, 50, 100):
+        before = 10 * n
+        old_ms, old_cpu, old_pick = _adaptive_at(n, ReferenceAdaptive, before)
+        new_ms, new_cpu, new_pick = _adaptive_at(n, Adaptive, before)
+        same = "same picks" if old_pick == new_pick else "PICKS DIFFER"
+        print(f"  {n:>3} models, wave of {len(new_pick):>4}: reference {old_ms:7.1f} ms ({old_cpu:7.1f} ms CPU), "
+              f"vectorised {new_ms:6.1f} ms ({new_cpu:6.1f} ms CPU) = {old_cpu / max(new_cpu, 1e-9):.1f}x less CPU, {same}"
+              + ("" if n != 100 else f"; target < 50 ms: {'PASS' if new_ms < 50 else 'FAIL (wall)'}"))
+    from arena.tournaments.simulate import simulate
+    from arena.tournaments.spec import SCHEDULERS
+
+    t, c = {}, {}
+    for label, kind, cls in (("round-robin", "round-robin", None), ("adaptive (reference)", "adaptive", ReferenceAdaptive),
+                             ("adaptive", "adaptive", Adaptive)):
+        if cls is not None:
+            SCHEDULERS["adaptive"] = cls
+        t0, c0 = time.perf_counter(), time.process_time()
+        simulate(n_models=100, n_prompts=200, schedulers=[kind], budgets=[20000], trials=1, seed=0)
+        t[label], c[label] = time.perf_counter() - t0, time.process_time() - c0
+    SCHEDULERS["adaptive"] = Adaptive
+    print("  simulate, 100 models, 20,000 calls, 1 trial (wall, CPU; ratio to round-robin):")
+    for label in t:
+        print(f"    {label:<21} {t[label]:6.2f} s  {c[label]:6.2f} s CPU  = {t[label] / t['round-robin']:.2f}x wall, "
+              f"{c[label] / c['round-robin']:.2f}x CPU" + ("  (target <= 2x)" if label == "adaptive" else ""))
+
+
+# -- main -------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="judge,startup,adaptive", help="comma-separated sections")
+    ap.add_argument("--calls", type=int, default=8000, help="judge calls per contender (judge section)")
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=4)
+    args = ap.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
+    if "judge" in only:
+        bench_judge(args.calls, args.concurrency, args.rounds)
+    if "startup" in only:
+        bench_startup()
+    if "adaptive" in only:
+        bench_adaptive()
+
+
+def _startup_fixture(tmp: Path, n_prompts: int, n_models: int, api_base: str) -> tuple[Path, Path]:
+    """A store with a synthetic pool (answers of about 1 KB) and a round-robin spec over it."""
+    from arena.records import Output, Prompt
+    from arena.store import Store
+
+    db = tmp / "startup.db"
+    store = Store(db)
+    models = [f"model-{k}" for k in range(n_models)]
+    prompts = [Prompt(f"p{i:06d}", f"Question {i}: explain idea {i % 97} in detail.") for i in range(n_prompts)]
+    outputs = [Output(p.prompt_id, m, f"{m} answers {p.prompt_id}. " + "Some reasoning words here. " * 36) for p in prompts for m in models]
+    store.write_pool("big", prompts, outputs, source="bench", format="native")
+    store.close()
+    judge = tmp / "fastjudge.toml"
+    judge.write_text(
+        f'kind = "llm"\nmodel = "openai/bench-judge"\napi_base = "{api_base}"\napi_key_env = "{KEY_ENV}"\n'
+        'template = "pairwise"\nmax_tokens = 512\nconcurrency = 64\n'
+    )
+    spec = tmp / "big.toml"
+    spec.write_text(f'name = "big"\npool = "big"\njudge = "{judge}"\nconcurrency = 64\nmax_calls = 1000000\n'
+                    'max_cost_usd = 1000000.0\n[scheduler]\nkind = "round-robin"\n')
+    return db, spec
+
+
+def bench_startup(n_prompts: int = 5000, n_models: int = 5) -> None:
+    """Seconds from `arena tournament run` starting to the first judge request reaching the server."""
+    import threading
+
+    from loopback import LoopbackServer
+
+    os.environ.setdefault(KEY_ENV, "sk-bench-not-a-key")
+    first: list[float] = []
+    got = threading.Event()
+
+    def hook(req):
+        if not first:
+            first.append(time.perf_counter())
+            got.set()
+        return None
+
+    calls = n_prompts * n_models * (n_models - 1) // 2 * 2
+    with LoopbackServer(hook=hook, record=False) as srv, tempfile.TemporaryDirectory() as tmp:
+        db, spec = _startup_fixture(Path(tmp), n_prompts, n_models, srv.api_base)
+        env = {**os.environ, "ARENA_DB": str(db)}
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "arena", "tournament", "run", str(spec), "--yes", "--plain"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp)
+        ok = got.wait(300)
+        proc.kill()
+        out = proc.communicate()[0]
+        if not ok:
+            print(out[-2000:])
+            raise SystemExit("start-up: no judge request within 300 s")
+        plan_line = next((ln for ln in out.splitlines() if ln.startswith("Plan:")), "")
+        print(f"start-up: `arena tournament run` on {n_prompts:,} prompts x {n_models} models, round-robin ({calls:,} calls): "
+              f"first judge request after {first[0] - t0:.2f} s (process start included)")
+        print(f"  {plan_line}")
+
+
+if __name__ == "__main__":
+    main()

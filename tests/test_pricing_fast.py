@@ -1,0 +1,76 @@
+"""Prices and token counts read from litellm's files without importing litellm agree with litellm."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from arena.backends._pricing import count_tokens, litellm_unit_prices, unit_prices
+
+MODELS = [
+    "openai/gpt-4o-mini",
+    "gpt-4o",
+    "openai/gpt-4-turbo",
+    "gpt-3.5-turbo",
+    "openai/o3-mini",
+    "openai/not-a-real-model",
+    "hosted_vllm/Qwen/Qwen2.5-7B-Instruct",
+    "hosted_vllm/loopback",
+    "anthropic/claude-3-haiku-20240307",
+    "gemini/gemini-1.5-flash",
+]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_table_prices_equal_litellms(model):
+    got, ref = unit_prices(model), litellm_unit_prices(model)
+    if ref is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(ref, rel=1e-12, abs=0)
+
+
+MESSAGES = [
+    [{"role": "user", "content": "hi"}],
+    [{"role": "system", "content": "You are a fair judge."}, {"role": "user", "content": "Compare these two answers.\n\n" * 40}],
+    [{"role": "user", "content": "héllo wörld 😀 " * 30}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "再来一次"}],
+    [{"role": "user", "content": "def f(x):\n    return x ** 2  # code\n" * 20, "name": "alice"}],
+]
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "gpt-4o", "openai/gpt-4-turbo", "hosted_vllm/Qwen/Qwen2.5-7B-Instruct", "openai/o3-mini"])
+def test_token_counts_equal_litellms(model):
+    import litellm
+
+    for m in MESSAGES:
+        ours, ref = count_tokens(model, m), litellm.token_counter(model=model, messages=m)
+        # litellm extrapolates the count of a long text from chunks; ours is tiktoken's exact count
+        assert abs(ours - ref) <= max(1, 0.01 * ref), (ours, ref)
+    assert count_tokens(model, MESSAGES[0]) == litellm.token_counter(model=model, messages=MESSAGES[0])
+
+
+def test_plans_and_fast_path_prices_do_not_import_litellm():
+    code = (
+        "import sys; from arena.backends._pricing import unit_prices, count_tokens;"
+        "assert unit_prices('openai/gpt-4o-mini')[0] > 0 and unit_prices('hosted_vllm/x/y') is None;"
+        "assert count_tokens('openai/gpt-4o-mini', [{'role': 'user', 'content': 'hello'}]) > 0;"
+        "print('litellm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "openai/gpt-4-turbo", "openai/not-a-real-model", "hosted_vllm/Qwen/Qwen2.5-7B-Instruct"])
+def test_table_input_limits_equal_litellms(model):
+    import litellm
+
+    from arena.backends._pricing import input_limit
+
+    try:
+        ref = litellm.get_model_info(model).get("max_input_tokens")
+    except Exception:
+        ref = None
+    assert input_limit(model) == (int(ref) if ref else None)
