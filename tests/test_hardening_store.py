@@ -293,6 +293,26 @@ def test_retry_after_is_capped_and_ctrl_c_ends_the_pause_at_once(loopback):
     assert 60 < left <= RETRY_AFTER_MAX_S and took < 1.0
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-5"])
+def test_a_nonsense_retry_after_is_ignored_on_the_fast_path(loopback, value):
+    """The aiohttp fast path (openai/ + api_base) shares the base policy: a NaN, infinite or
+    negative Retry-After is no pause at all, and the call is retried after the usual backoff."""
+    from loopback import Reply
+
+    from arena.backends import CompletionRequest, Policy, make_backend
+    from arena.backends._base import CallError, pause_left
+
+    assert CallError("x", retry_after=float(value)).retry_after is None
+    seen = []
+    loopback.hook = lambda req: (seen.append(1), Reply(status=429, headers={"Retry-After": value}) if len(seen) == 1 else None)[1]
+    b = make_backend("openai/loopback", policy=Policy(max_retries=2, backoff_base=0.01))
+    req = CompletionRequest("openai/loopback", [{"role": "user", "content": "x"}], {"max_tokens": 8}, api_base=loopback.api_base, api_key_env="ARENA_TEST_KEY", timeout=5)
+    t0 = time.monotonic()
+    c = asyncio.run(b.complete(req))
+    assert c.ok and c.attempts == 2 and b.fast_calls == 2
+    assert pause_left() == 0 and time.monotonic() - t0 < 5
+
+
 def test_the_plain_display_shows_a_pause():
     import io
 
