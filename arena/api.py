@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arena.errors import BadInput
+from arena.errors import BadInput, ReportsInterrupted
 from arena.records import Battle, RunRecord, RunStatus, RunSummary, Usage
 
 if TYPE_CHECKING:
@@ -55,13 +55,13 @@ __all__ = [
 # -- opening things ----------------------------------------------------------------------------------
 
 
-def _open(db: str | Path | Store | None, *, create: bool = True) -> tuple[Store, bool]:
+def _open(db: str | Path | Store | None, *, create: bool = True, readonly: bool = False) -> tuple[Store, bool]:
     """(store, opened here): a Store passed in is used as is and left open."""
     from arena.store import Store, default_db_path
 
     if isinstance(db, Store):
         return db, False
-    return Store(db if db is not None else default_db_path(), create=create), True
+    return Store(db if db is not None else default_db_path(), create=create, readonly=readonly), True
 
 
 def load_spec(spec: str | Path | dict | TournamentSpec) -> TournamentSpec:
@@ -159,7 +159,7 @@ def load_spec_pool(spec: TournamentSpec, db: str | Path | Store | None = None):
 
     if pool_source(spec) is not None:
         return _load_spec_pool(spec, None)
-    store, opened = _open(db, create=False)
+    store, opened = _open(db, readonly=True)
     try:
         return _load_spec_pool(spec, store)
     finally:
@@ -183,8 +183,7 @@ def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | N
 
     tspec = load_spec(spec)
     prompts, outputs = load_spec_pool(tspec, db)
-    judge_ref = tspec.resolve_path(tspec.judge, "judges") if tspec.judge.endswith(".toml") else None
-    judge = load_judge(judge_ref or tspec.judge)
+    judge = load_judge(tspec.judge_ref())
     return plan_tournament(tspec, prompts, outputs, judge)
 
 
@@ -232,6 +231,8 @@ def run_tournament(
     style: bool | None = None,
     anchor: str | None = None,
     allow_unknown_price: bool = False,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run (or resume) a tournament: plan, judge concurrently, store every verdict, rate, report.
 
@@ -249,8 +250,12 @@ def run_tournament(
       True; otherwise `BadInput` is raised and nothing is written.
     - `report_dir`: where the reports go (default `reports/<run_id>`); `write_reports=False`
       builds the report data without writing files.
-    - `handle_sigint`: on the main thread, the first Ctrl-C stops releasing matches and waits
-      for the calls in flight (status interrupted), a second cancels them.
+    - `handle_sigint`: on the main thread, the first Ctrl-C stops releasing matches, ends any
+      Retry-After pause or backoff at once and waits for the calls in flight (status
+      interrupted), a second cancels them.
+    - `wait` / `on_wait`: one process at a time runs a run (a lease in the store, see
+      `arena.runner.RunLease`); if another holds it, raise `RunBusy` ("run R is in progress in
+      process P since T"), or with `wait=True` call `on_wait(that line)` and wait for it to end.
     - `ties` ("half" or "davidson"), `style` (style control) and `anchor` (the baseline) override
       the spec's rating options `ties`, `style`, `baseline`; they are not part of the run's
       identity, so changing them on a finished run only rebuilds its report.
@@ -260,15 +265,14 @@ def run_tournament(
 
     A run is identified by its spec name and a hash of what decides its verdicts; running the
     same spec again resumes it and pays no call twice (see `arena.runner`). Raises `SpecError`,
-    `NotFound`, `PoolError` for bad input (store unchanged), `BackendError` for a misconfigured
-    judge backend. A judge that raises inside a match makes that match unresolved (status
+    `NotFound`, `PoolError` for bad input (store unchanged; an unset `api_key_env` variable is
+    one of them, checked before any call), `BackendError` for a misconfigured judge backend,
+    `StoreError` / `DiskFull` when the store fails (the run is then marked interrupted), and
+    `ReportsInterrupted` (exit 130) for Ctrl-C while the reports are written. A judge that
+    raises inside a match makes that match unresolved (status
     errors), not an exception here."""
     from arena.judges import load_judge, load_preset
-    from arena.reports import build_report
-    from arena.reports import write_reports as _write_reports
-    from arena.runner import Runner, RunPlanned, create_run, prepare_run
-    from arena.tournaments import answered_from_outputs, make_scheduler
-    from arena.tournaments.plan import check_budget, plan_tournament
+    from arena.runner import RunLease, prepare_run
 
     tspec = load_spec(spec)
     if concurrency is not None:
@@ -281,49 +285,76 @@ def run_tournament(
     sink = on_event or (lambda e: None)
     store, opened = _open(db)
     try:
-        judge_ref = (tspec.resolve_path(tspec.judge, "judges") if tspec.judge.endswith(".toml") else None) or tspec.judge  # relative to the spec, as plan() reads it
-        preset, _ = load_preset(judge_ref)
-        judge = load_judge(judge_ref, store=store, no_cache=no_cache)
+        preset, _ = load_preset(tspec.judge_ref())
+        judge = load_judge(tspec.judge_ref(), store=store, no_cache=no_cache)
         prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
-        scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
-        the_plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
-        check_budget(the_plan, tspec, allow_unknown_price=allow_unknown_price)
-        runner = Runner(store, prepared, judge, scheduler, on_event=sink)
-        from arena.runner import RunEvent
-
-        sink(RunEvent("planned", runner.stats, planned=RunPlanned(
-            prepared.run_id, prepared.resumed, len(prepared.prompts), len(prepared.models), tspec.scheduler.kind,
-            runner.stats.judge, the_plan, tspec.strong_weight,
-        )))
-        worst = the_plan.cost_usd_worst
-        if not yes and (worst is None and judge.calls_per_match() > 0 or (worst or 0) > tspec.confirm_above_usd):
-            if confirm is None or not confirm(the_plan):
-                money = "unknown" if worst is None else f"${worst:.4f}"
-                raise BadInput(
-                    f"the worst-case cost {money} is above confirm_above_usd={tspec.confirm_above_usd}; pass --yes to run without asking"
-                )
-        create_run(store, prepared)
-        asyncio.run(_drive(runner, judge, handle_sigint))
-        result = RunResult(
-            prepared.run_id, tspec.name, RunStatus(prepared.status), prepared.resumed, store.usage(prepared.run_id), runner.stats,
-            unresolved=store.verdict_counts(prepared.run_id).get("unresolved", 0),
-        )
-        if result.status == RunStatus.INTERRUPTED:
-            return result
-        # the rating options come from this spec (a resumed run may have been started without them)
-        report = build_report(store, prepared.run_id, anchor=tspec.baseline, ties=tspec.ties, style=tspec.style)
-        result.report = report
-        result.leaderboard = report["leaderboard"]
-        if write_reports:
-            out_dir = Path(report_dir) if report_dir is not None else Path("reports") / prepared.run_id
-            result.report_paths = _write_reports(report, out_dir)
-        return result
+        lease = RunLease(store, prepared.run_id)
+        lease.acquire(wait=wait, on_wait=on_wait)
+        try:
+            return _run_leased(store, tspec, judge, prepared, lease, sink, yes=yes, confirm=confirm, handle_sigint=handle_sigint,
+                               write_reports=write_reports, report_dir=report_dir, allow_unknown_price=allow_unknown_price)
+        finally:
+            lease.release()
     finally:
         if opened:
             store.close()
 
 
-async def _drive(runner, judge, handle_sigint: bool) -> None:
+def _run_leased(
+    store, tspec, judge, prepared, lease, sink, *, yes, confirm, handle_sigint, write_reports, report_dir, allow_unknown_price
+) -> RunResult:
+    """`run_tournament` once this process holds the run's lease."""
+    from arena.judges import check_env
+    from arena.names import slug
+    from arena.reports import build_report
+    from arena.reports import write_reports as _write_reports
+    from arena.runner import RunEvent, Runner, RunPlanned, create_run
+    from arena.tournaments import answered_from_outputs, make_scheduler
+    from arena.tournaments.plan import check_budget, plan_tournament
+
+    scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
+    the_plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
+    check_budget(the_plan, tspec, allow_unknown_price=allow_unknown_price)
+    runner = Runner(store, prepared, judge, scheduler, on_event=sink)
+    sink(RunEvent("planned", runner.stats, planned=RunPlanned(
+        prepared.run_id, prepared.resumed, len(prepared.prompts), len(prepared.models), tspec.scheduler.kind,
+        runner.stats.judge, the_plan, tspec.strong_weight,
+    )))
+    worst = the_plan.cost_usd_worst
+    if not yes and (worst is None and judge.calls_per_match() > 0 or (worst or 0) > tspec.confirm_above_usd):
+        if confirm is None or not confirm(the_plan):
+            money = "unknown" if worst is None else f"${worst:.4f}"
+            raise BadInput(
+                f"the worst-case cost {money} is above confirm_above_usd={tspec.confirm_above_usd}; pass --yes to run without asking"
+            )
+    check_env(judge, str(judge.preset_path or tspec.judge))  # before any call: one line naming the variable
+    create_run(store, prepared)
+    asyncio.run(_drive(runner, judge, handle_sigint, lease))
+    result = RunResult(
+        prepared.run_id, tspec.name, RunStatus(prepared.status), prepared.resumed, store.usage(prepared.run_id), runner.stats,
+        unresolved=store.verdict_counts(prepared.run_id).get("unresolved", 0),
+    )
+    if result.status == RunStatus.INTERRUPTED:
+        return result
+    try:
+        # the rating options come from this spec (a resumed run may have been started without them)
+        report = build_report(store, prepared.run_id, anchor=tspec.baseline, ties=tspec.ties, style=tspec.style)
+        result.report = report
+        result.leaderboard = report["leaderboard"]
+        if write_reports:  # a run id names its folder, never a path (arena.names.slug)
+            out_dir = Path(report_dir) if report_dir is not None else Path("reports") / slug(prepared.run_id)
+            result.report_paths = _write_reports(report, out_dir)
+    except KeyboardInterrupt:
+        raise ReportsInterrupted(
+            f"interrupted while writing the reports: run {prepared.run_id} is {prepared.status} and stored."
+            f" Write the reports again with `arena report {prepared.run_id}`."
+        ) from None
+    return result
+
+
+async def _drive(runner, judge, handle_sigint: bool, lease=None) -> None:
+    from arena.backends._base import interrupt_pauses
+
     loop = asyncio.get_running_loop()
     interrupts = 0
 
@@ -331,6 +362,7 @@ async def _drive(runner, judge, handle_sigint: bool) -> None:
         nonlocal interrupts
         interrupts += 1
         runner.stop.set()
+        interrupt_pauses()  # a Retry-After pause or a backoff ends now (nothing paid for those calls)
         if interrupts > 1:
             for t in asyncio.all_tasks(loop):
                 t.cancel()
@@ -342,9 +374,12 @@ async def _drive(runner, judge, handle_sigint: bool) -> None:
             installed = True
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
+    beat = asyncio.ensure_future(lease.keep()) if lease is not None else None
     try:
         await runner.run()
     finally:
+        if beat is not None:
+            beat.cancel()
         if installed:
             loop.remove_signal_handler(signal.SIGINT)
         await judge.aclose()
@@ -391,7 +426,7 @@ class Run:
         """The run's report data (`arena.reports.build_report`): leaderboard, matrices, judge stats."""
         from arena.reports import build_report
 
-        store, _ = _open(self.db, create=False)
+        store, _ = _open(self.db, readonly=True)
         try:
             return build_report(store, self.run_id, bootstrap=bootstrap)
         finally:
@@ -405,7 +440,7 @@ def load_run(run_id: str, *, db: str | Path | Store | None = None) -> Run:
     from arena.errors import ArenaError
     from arena.tournaments.spec import spec_from_dict
 
-    store, opened = _open(db, create=False)
+    store, opened = _open(db, readonly=True)
     try:
         record = store.run_record(run_id)
         stored = record.spec

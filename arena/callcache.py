@@ -29,3 +29,10 @@ class CallCache(Protocol):
 
     def cache_forget(self, key: str) -> None:
         """Drop a kept completion (a reply that held no verdict is asked again, not replayed)."""
+
+    def claim_call(self, key: str, owner: str, timeout_s: float) -> bool:
+        """Register call `key` as being made by `owner`; False while another live owner has it
+        (the caller then waits for its answer in the cache instead of paying for it again)."""
+
+    def release_call(self, key: str, owner: str) -> None:
+        """The call `key` is no longer in flight (answered and cached, or failed)."""

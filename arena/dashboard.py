@@ -29,6 +29,13 @@ def _eta(stats: RunStats) -> str:
     return f"{secs:.0f}s" if secs < 120 else f"{secs / 60:.1f}min"
 
 
+def _pause_note(stats: RunStats) -> str:
+    if stats.paused_s <= 0:
+        return ""
+    cap = f" (Retry-After capped at {stats.paused_cap_s:.0f} s)" if stats.paused_cap_s else ""
+    return f"; paused {stats.paused_s:.0f} s more: the provider asked to wait{cap}"
+
+
 def _money(stats: RunStats) -> str:
     if stats.cost_unknown and not stats.cost_usd:
         return "unknown"
@@ -83,12 +90,16 @@ class PlainDisplay:
         self.stream = stream or sys.stderr
         self.every = every
         self.last = 0.0
+        self.paused = False
 
     def __call__(self, event: RunEvent) -> None:
         if event.kind == "planned":  # before the run starts: the caller prints the plan
             return
         s = event.stats
         now = time.monotonic()
+        was_paused, self.paused = self.paused, s.paused_s > 0
+        if s.paused_s > 0 and not was_paused:  # a pause is news: say it at once
+            self.last = 0.0
         if event.kind == "started":
             print(f"run {s.run_id}: pool {s.pool}, {s.scheduler}, judge {s.judge}, seed {s.seed}", file=self.stream, flush=True)
         elif event.kind == "finished" or now - self.last >= self.every:
@@ -96,7 +107,8 @@ class PlainDisplay:
             print(
                 f"[{s.elapsed:6.1f}s] matches {s.matches_done}/{s.expected_matches:.0f} games {s.games}"
                 f" in flight {s.in_flight}/{s.concurrency} calls {s.calls} (cached {s.cached_calls}, saved {s.calls_saved})"
-                f" retries {s.retries} errors {s.errors} unparsed {s.unparsed} cost {_money(s)} eta {_eta(s)}",
+                f" retries {s.retries} errors {s.errors} unparsed {s.unparsed} cost {_money(s)} eta {_eta(s)}"
+                + _pause_note(s),
                 file=self.stream,
                 flush=True,
             )
@@ -145,6 +157,7 @@ class RichDisplay:
 
     def render(self, force_fit: bool = False):
         from rich.console import Group
+        from rich.markup import escape
         from rich.panel import Panel
         from rich.progress_bar import ProgressBar
         from rich.table import Table
@@ -153,8 +166,8 @@ class RichDisplay:
         if s is None:
             return Panel("starting ...")
         header = Table.grid(padding=(0, 2))
-        header.add_row(f"[bold]run[/] {s.run_id}", f"[bold]pool[/] {s.pool}", f"[bold]scheduler[/] {s.scheduler}")
-        header.add_row(f"[bold]judge[/] {s.judge}", f"[bold]seed[/] {s.seed}", f"[bold]models[/] {len(s.models)}")
+        header.add_row(f"[bold]run[/] {escape(s.run_id)}", f"[bold]pool[/] {escape(s.pool)}", f"[bold]scheduler[/] {s.scheduler}")
+        header.add_row(f"[bold]judge[/] {escape(s.judge)}", f"[bold]seed[/] {s.seed}", f"[bold]models[/] {len(s.models)}")
 
         prog = Table.grid(padding=(0, 2))
         total = max(s.expected_matches, 1)
@@ -176,6 +189,8 @@ class RichDisplay:
             f"{s.calls} paid, {s.cached_calls} cached, {s.calls_saved} saved by resume",
             f"retries {s.retries}  errors {s.errors}  unparsed {s.unparsed}  inconsistent {s.inconsistent}",
         )
+        if s.paused_s > 0:
+            prog.add_row("[yellow]paused[/]", _pause_note(s).strip("; "), "Ctrl-C stops now; run again to resume")
         prog.add_row("spend", f"{s.input_tokens:,} in / {s.output_tokens:,} out tokens", f"{_money(s)} so far, {_projected(s)} projected")
 
         board = self.battles.refit(force=force_fit)
@@ -184,12 +199,12 @@ class RichDisplay:
             lb.add_column(col, justify="right" if col != "model" else "left")
         if board is not None:
             for r in board.rows:
-                lb.add_row(f"{r.rank_ub}", r.model, f"{r.rating:.0f}", f"{r.ci_low:.0f} .. {r.ci_high:.0f}", str(r.battles))
+                lb.add_row(f"{r.rank_ub}", escape(r.model), f"{r.rating:.0f}", f"{r.ci_low:.0f} .. {r.ci_high:.0f}", str(r.battles))
         latest = Table(title="latest verdicts", expand=False)
         for col in ("prompt", "A", "B", "verdict"):
             latest.add_column(col)
         for d in self.latest:
-            latest.add_row(d.match.prompt_id, d.match.model_a, d.match.model_b, d.verdict.label + (" (resumed)" if d.resumed else ""))
+            latest.add_row(escape(d.match.prompt_id), escape(d.match.model_a), escape(d.match.model_b), d.verdict.label + (" (resumed)" if d.resumed else ""))
         body = Table.grid(padding=(0, 2))
         body.add_row(lb, latest)
         return Panel(Group(header, "", prog, "", body), title="arena", border_style="cyan")

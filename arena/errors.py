@@ -49,3 +49,7 @@ class Interrupted(ArenaError):
     """The user stopped a run (Ctrl-C); it is saved and resumes when run again."""
 
     exit_code = 130
+
+
+class ReportsInterrupted(Interrupted):
+    """Ctrl-C while the reports were written: the run is stored; `arena report RUN` writes them again."""

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
+from arena.credentials import check_api_base, missing_env
+from arena.errors import BadInput
 from arena.records import Output, Prompt
 
 DEFAULT_MAX_TOKENS = 2048
@@ -84,6 +86,9 @@ async def agenerate(
     """Generate `model`'s answers to every prompt of `pool` that lacks one and store them under `name`."""
     started = time.perf_counter()
     name = name or model
+    check_api_base(api_base, "--api-base")
+    if missing_env([api_key_env]):
+        raise BadInput(f"--api-key-env: the environment variable {api_key_env} is not set; export it with the API key")
     prompts = store.prompts(pool)  # raises NotFound for an unknown pool
     have = {o.prompt_id for o in store.outputs(pool, [name])} if not overwrite else set()
     todo = [p for p in prompts if p.prompt_id not in have]

@@ -36,7 +36,8 @@ from typing import ClassVar, Literal
 from pydantic import AliasChoices, Field
 
 from arena.errors import PoolError
-from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records, prompt_key
+from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records, loads, prompt_key, read_text
+from arena.names import slug_map
 from arena.records import Output, Prompt
 
 Format = Literal["native", "alpaca_eval", "arena_hard", "varco", "jsonl"]
@@ -293,13 +294,27 @@ def read_native(path: Path, b: _Builder) -> list[str]:
         b.add_prompt(Prompt(row.prompt_id, row.text, row.category, row.reference), rec.where)
     out_dir = folder / "outputs"
     files = sorted(out_dir.glob("*.jsonl")) if out_dir.is_dir() else []
+    names = _model_map(out_dir / MODEL_MAP)
     for f in files:
-        model = check_name(f.stem, str(f), "model name (the file's name)")
+        model = check_name(names.get(f.name, f.stem), str(f), "model name (the file's name, or models.json)")
         b.claim_model(model, str(f))
         for rec in iter_records(f, "jsonl"):
             row = NativeOutput.parse(rec)
             b.add_output(Output(row.prompt_id, model, row.output), rec.where)
     return [str(prompts_file), *map(str, files)]
+
+
+MODEL_MAP = "models.json"
+
+
+def _model_map(path: Path) -> dict[str, str]:
+    """A native folder's `outputs/models.json`: {file name: model name} for files named by a slug."""
+    if not path.exists():
+        return {}
+    obj = loads(read_text(path, expected="a JSON object"), path)
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in obj.items()):
+        raise PoolError(f"{path}: expected a JSON object mapping file names to model names (strings)")
+    return obj
 
 
 def read_alpaca_eval(path: Path, b: _Builder) -> list[str]:
@@ -547,11 +562,19 @@ def write_native(folder: Path, prompts: Sequence[Prompt], outputs: Sequence[Outp
     for o in outputs:
         by_model.setdefault(o.model, []).append(o)
     order = {p.prompt_id: i for i, p in enumerate(prompts)}
+    # model names are data, not paths: files are named by a slug, and models.json maps back
+    slugs = slug_map(by_model)
     for model, rows in by_model.items():
         rows.sort(key=lambda o: order.get(o.prompt_id, 1 << 30))
-        with open(folder / "outputs" / f"{model}.jsonl", "w", encoding="utf-8") as f:
+        with open(folder / "outputs" / f"{slugs[model]}.jsonl", "w", encoding="utf-8") as f:
             for o in rows:
                 f.write(json.dumps({"prompt_id": o.prompt_id, "output": o.text}, ensure_ascii=False) + "\n")
+    mapping = {f"{s}.jsonl": m for m, s in sorted(slugs.items()) if s != m}
+    map_file = folder / "outputs" / MODEL_MAP
+    if mapping:
+        map_file.write_text(json.dumps(mapping, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    elif map_file.exists():
+        map_file.unlink()
 
 
 def read_export_jsonl(path: Path, b: _Builder) -> list[str]:

@@ -48,6 +48,16 @@ class ReplayCache:
     def cache_put(self, key: str, model: str, response: str, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
         self.store.cache_put(self._key(key), model, response, input_tokens, output_tokens, cost_usd)
 
+    def cache_forget(self, key: str) -> None:
+        self.store.cache_forget(self._key(key))
+
+    def claim_call(self, key: str, owner: str, timeout_s: float) -> bool:
+        """The store's in-flight registry, under the same namespaced key as the cache."""
+        return self.store.claim_call(self._key(key), owner, timeout_s)
+
+    def release_call(self, key: str, owner: str) -> None:
+        self.store.release_call(self._key(key), owner)
+
 
 @dataclass(slots=True)
 class RejudgePlan:

@@ -11,17 +11,21 @@ when the budget is raised.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from arena.backends._base import RETRY_AFTER_MAX_S, pause_left
+from arena.errors import ArenaError
+from arena.names import slug
 from arena.records import Game, Match, MatchContext, Output, PoolView, Prompt, RunStatus, Verdict, cached_part
-from arena.resources import bundled_dir
+from arena.store import LEASE_HEARTBEAT_S, describe_sqlite_error
 
 # -- events --------------------------------------------------------------------------------------
 
@@ -62,6 +66,8 @@ class RunStats:
     rounds: Counter = field(default_factory=Counter)  # round -> matches decided
     rounds_released: Counter = field(default_factory=Counter)
     stop_reason: str | None = None
+    paused_s: float = 0.0  # seconds a provider's Retry-After (capped) or a backoff still pauses calls
+    paused_cap_s: float = 0.0  # that cap (Policy.retry_after_max)
 
     @property
     def elapsed(self) -> float:
@@ -92,7 +98,7 @@ class RunPlanned:
 
 @dataclass(slots=True)
 class RunEvent:
-    kind: str  # "planned", "started", "decided", "released", "finished"
+    kind: str  # "planned", "started", "decided", "released", "tick" (once a second while waiting), "finished"
     stats: RunStats
     decided: MatchDecided | None = None
     planned: RunPlanned | None = None
@@ -128,9 +134,6 @@ def resolve_pool(store, spec) -> str:
     from arena.pools import load_pool_files, pool_fingerprint
 
     path = spec.resolve_path(spec.pool, "data") if hasattr(spec, "resolve_path") else None
-    if path is None and Path(spec.pool).parts[:1] == ("data",):
-        shipped = bundled_dir("data").joinpath(*Path(spec.pool).parts[1:])
-        path = shipped if shipped.exists() else None
     if path is None:
         store.require_pool(spec.pool)  # a pool name; a clear error when unknown
         return spec.pool
@@ -195,7 +198,7 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     existing = None if new else find_run_to_resume(store, spec.name, ident)
     if existing is not None:
         return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"])
-    run_id = store.new_run_id(spec.name, ident)
+    run_id = store.new_run_id(slug(spec.name), ident)  # a run id names its reports folder: never a path
     prepared = PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident, judge_preset=judge_preset)
     if create:
         create_run(store, prepared)
@@ -212,6 +215,56 @@ def create_run(store, prepared: PreparedRun) -> None:
         prepared.run_id, spec.name, {"spec": spec_json, "judge": prepared.judge_preset, "pool": prepared.pool}, prepared.spec_hash, spec.seed
     )
     prepared.created = True
+
+
+# -- one writer per run ---------------------------------------------------------------------------
+
+
+class RunBusy(ArenaError):
+    """Another live process holds the run's lease."""
+
+
+class RunLease:
+    """The store's lease on one run for this process: `acquire` (or raise RunBusy / wait),
+    `keep()` (an asyncio task refreshing the heartbeat every LEASE_HEARTBEAT_S) and `release`.
+    A lease without a heartbeat for LEASE_STALE_S (60 s), or whose process is gone, is taken over."""
+
+    def __init__(self, store, run_id: str) -> None:
+        import os
+        import socket
+        import uuid
+
+        self.store, self.run_id = store, run_id
+        self.owner = f"{os.getpid()}@{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.held = False
+
+    def acquire(self, *, wait: bool = False, poll_s: float = 2.0, on_wait: Callable[[str], None] | None = None) -> None:
+        """Hold the lease; raises RunBusy ("run R is in progress in process P since T") unless `wait`."""
+        told = False
+        while True:
+            holder = self.store.acquire_lease(self.run_id, self.owner)
+            if holder is None:
+                self.held = True
+                return
+            since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder["since"]))
+            what = f"run {self.run_id} is in progress in process {holder['pid']} on {holder['host']} since {since}"
+            if not wait:
+                raise RunBusy(f"{what}; wait for it to end, or pass --wait to resume it then")
+            if on_wait is not None and not told:
+                on_wait(what)
+                told = True
+            time.sleep(poll_s)
+
+    async def keep(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_HEARTBEAT_S)
+            self.store.heartbeat(self.run_id, self.owner)
+
+    def release(self) -> None:
+        if self.held:
+            with contextlib.suppress(Exception):  # a full disk must not hide the error that ended the run
+                self.store.release_lease(self.run_id, self.owner)
+            self.held = False
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -379,9 +432,23 @@ class Runner:
 
     async def run(self) -> RunStats:
         """Judge until the scheduler is finished, the budget is spent or `stop` is set; the run's
-        status is then done, errors, stopped or interrupted (failed when the runner itself raised)."""
+        status is then done, errors, stopped or interrupted (failed when the runner itself raised).
+
+        A store failure (a full disk, a damaged file) stops the run: the matches in flight are
+        cancelled, the run is marked `interrupted` (resumable) and a StoreError / DiskFull is
+        raised; every verdict already written is whole (one transaction each)."""
+        self._inflight: set[asyncio.Task] = set()
         try:
             return await self._run()
+        except sqlite3.Error as e:
+            for t in self._inflight:
+                t.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                self._finish(RunStatus.INTERRUPTED)
+            self.p.status = RunStatus.INTERRUPTED
+            raise describe_sqlite_error(self.store.path, e) from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             self._finish(RunStatus.INTERRUPTED)
             raise
@@ -421,7 +488,7 @@ class Runner:
         queue: deque[Match] = deque(self.scheduler.start())
         self._release(list(queue))
         self._record_forfeits()
-        inflight: set[asyncio.Task] = set()
+        inflight = self._inflight
         decided: list[tuple[Match, Verdict]] = []
         while True:
             while queue and len(inflight) < self.concurrency and not self.stop.is_set():
@@ -450,17 +517,15 @@ class Runner:
                 continue
             if not inflight:
                 break
-            done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            done, inflight = await asyncio.wait(inflight, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            self._inflight = inflight
             self.stats.in_flight = len(inflight)
-            for task in done:
-                m, v, games = task.result()
-                self._unreserve(m)
-                store.record_verdict(run_id, v, games)
-                self._count(games, v)
-                self.stats.matches_done += 1
-                self.stats.rounds[m.round] += 1
-                decided.append((m, v))
-                self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
+            self.stats.paused_s = pause_left()
+            self.stats.paused_cap_s = RETRY_AFTER_MAX_S
+            if not done:
+                self.on_event(RunEvent("tick", self.stats))  # the dashboard shows pauses as they run
+                continue
+            decided.extend(self._collect(done))
             self._checkpoint()
         unfinished = bool(queue) or not self.scheduler.finished
         sched_reason = getattr(self.scheduler, "stop_reason", "")
@@ -479,6 +544,23 @@ class Runner:
         self.p.status = status
         self.on_event(RunEvent("finished", self.stats))
         return self.stats
+
+    def _collect(self, done: set[asyncio.Task]) -> list[tuple[Match, Verdict]]:
+        """Store the verdicts of finished matches (each with its games, in one transaction)."""
+        decided = []
+        for task in done:
+            if task.cancelled():  # Ctrl-C during a pause: nothing paid, the match stays pending
+                self.stop.set()
+                continue
+            m, v, games = task.result()
+            self._unreserve(m)
+            self.store.record_verdict(self.p.run_id, v, games)
+            self._count(games, v)
+            self.stats.matches_done += 1
+            self.stats.rounds[m.round] += 1
+            decided.append((m, v))
+            self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
+        return decided
 
     CHECKPOINT_S = 2.0
     """While judging, the run's summary (with its totals over every invocation) is written at most

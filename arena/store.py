@@ -18,7 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from arena.callcache import request_key  # noqa: F401 (re-exported: the cache key lives with the protocol)
-from arena.errors import NotFound, RatingError
+from arena.errors import BadInput, NotFound, RatingError
 from arena.records import (
     SCHEMA_VERSION,
     Battle,
@@ -125,6 +125,14 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
         ["run_id", "match_id"],
         [],
     ),
+    # one writer per run: the process executing a run holds its lease (see Store.acquire_lease)
+    "leases": (
+        {"run_id": str, "owner": str, "pid": int, "host": str, "since": float, "heartbeat": float},
+        "run_id",
+        [],
+    ),
+    # judge calls being made now, so a second process needing the same call waits for its answer
+    "calls_in_flight": ({"key": str, "owner": str, "started": float, "deadline": float}, "key", []),
     "replays": (  # re-judged matches (arena.replays): kept apart from the run's games and verdicts
         {
             "run_id": str,
@@ -192,37 +200,141 @@ def _strict_dumps(obj) -> str:
     return dumps(obj)
 
 
-class Store:
-    """A handle on one arena database file (or `:memory:`)."""
+class StoreError(BadInput):
+    """The database file is unusable: not SQLite, damaged, unwritable, newer, or its disk is full."""
 
-    def __init__(self, path: str | Path | None = None, *, create: bool = True) -> None:
+
+class NewerSchema(StoreError, NotFound):
+    """The database was written by a newer arena (a schema version above SCHEMA_VERSION)."""
+
+
+class DiskFull(StoreError):
+    """The disk (or the database's size limit) is full; the transaction in progress was rolled back."""
+
+
+def describe_sqlite_error(path: str, e: BaseException) -> StoreError:
+    """A sqlite3 error as one line naming the file and what is wrong with it."""
+    msg = str(e)
+    low = msg.lower()
+    code = getattr(e, "sqlite_errorcode", None)
+    if "disk is full" in low or code == 13:  # SQLITE_FULL
+        return DiskFull(f"the disk holding {path} is full: nothing of the last step was written; free space and run the command again")
+    if "not a database" in low or "malformed" in low or code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return StoreError(f"{path}: not an arena database, or a damaged one (SQLite says: {msg}); point --db at another file")
+    if "readonly" in low or "read-only" in low or code == 8:
+        return StoreError(f"{path}: the database (or its folder) is read-only; arena needs to write next to it (its -wal file)")
+    if "unable to open" in low or code == 14:
+        what = "is a folder" if Path(path).is_dir() else "cannot be opened (check the folder exists and is writable)"
+        return StoreError(f"{path}: {what}; --db expects an arena database file")
+    if "locked" in low or "busy" in low:
+        return StoreError(f"{path}: the database is locked by another process for too long; try again")
+    return StoreError(f"{path}: SQLite error: {msg}")
+
+
+# A judge reply at least this long is stored once, in the call cache, and the game refers to it.
+BIG_RAW_CHARS = 8192
+
+# How long a run's lease lives without a heartbeat before another process may take it over.
+# The holder beats every LEASE_HEARTBEAT_S; a process killed with SIGKILL leaves a lease that
+# goes stale after LEASE_STALE_S (or at once, when its pid is gone on the same host).
+LEASE_HEARTBEAT_S = 10.0
+LEASE_STALE_S = 60.0
+# A judge call registered as in flight by another process is waited for at most this long
+# past its own timeout; then it counts as abandoned and this process makes the call.
+INFLIGHT_GRACE_S = 30.0
+
+
+_LAST_PATH = [DEFAULT_DB]
+
+
+def last_path() -> str:
+    """The database file the last Store opened (for naming it in an error raised outside the store)."""
+    return _LAST_PATH[0]
+
+
+class Store:
+    """A handle on one arena database file (or `:memory:`).
+
+    `create=False`: the file must exist (NotFound otherwise). `readonly=True` (commands that
+    only read) also never writes: no folder, no file, no table is created, and a file that is
+    not an arena database is a StoreError. Every SQLite failure while opening is a StoreError
+    naming the file (exit 2).
+    """
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = True, readonly: bool = False) -> None:
+        create = create and not readonly
         path = str(path if path is not None else default_db_path())
         self.path = path
+        _LAST_PATH[0] = path
+        self.readonly = readonly
+        self.immutable = False
         if path != ":memory:":
             p = Path(path)
+            if p.is_dir():
+                raise StoreError(f"{path}: is a folder; --db expects an arena database file")
             if not create and not p.exists():
                 raise NotFound(f"{path}: no arena database here (run `arena pool import` or `arena tournament run` first)")
-            if p.parent and not p.parent.exists():
-                p.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.db = sqlite_utils.Database(conn)
-        if path != ":memory:":
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=10000")
-        self._ensure_schema()
+            if p.exists() and not os.access(p, os.R_OK):
+                raise StoreError(f"{path}: cannot be read (permission denied)")
+            if p.exists() and not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+                if not readonly:
+                    raise StoreError(f"{path}: the database (or its folder) is read-only; arena needs to write next to it (its -wal file)")
+                self.immutable = True
+            if create and not p.parent.exists():
+                try:
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise StoreError(f"{path}: cannot create its folder: {e.strerror or e}") from None
+        try:
+            if self.immutable:
+                # a read-only file or folder: no -wal/-shm can be made, so read it as immutable
+                conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+            else:
+                conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            if path != ":memory:" and not create:
+                self._check_arena_file()  # before any pragma that writes
+            if path != ":memory:" and not self.immutable:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            if not readonly:
+                self._ensure_schema()
+        except sqlite3.Error as e:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise describe_sqlite_error(path, e) from None
+        except StoreError:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
 
     # -- schema -----------------------------------------------------------------
+    def _check_arena_file(self) -> None:
+        """A read-only open: the file must already be an arena database of a version we read."""
+        names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in names or "runs" not in names:
+            raise StoreError(f"{self.path}: an SQLite file, but not an arena database (no meta/runs tables)")
+        self._check_version(self.get_meta("schema_version"))
+
+    def _check_version(self, version: str | None) -> None:
+        if version is not None and (not version.isdigit() or int(version) > SCHEMA_VERSION):
+            raise NewerSchema(
+                f"{self.path}: schema version {version} is newer than this arena's ({SCHEMA_VERSION}); upgrade arena"
+            )
+
     def _ensure_schema(self) -> None:
-        """Create missing tables; migrate an older database (arena/migrations.py); refuse a newer one."""
+        """Create missing tables; migrate an older database (arena/migrations.py); refuse a newer one
+        before touching anything. Tables added without a version step (leases, calls_in_flight)
+        are created here when missing, like every table of SCHEMA."""
         from arena.migrations import MIGRATIONS
 
+        names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = self.get_meta("schema_version") if "meta" in names else None
+        self._check_version(version)
         with self.transaction():
             version = self.get_meta("schema_version") if self.db["meta"].exists() else None
-            if version is not None and int(version) > SCHEMA_VERSION:
-                raise NotFound(
-                    f"{self.path}: schema version {version} is newer than this arena's ({SCHEMA_VERSION}); upgrade arena"
-                )
+            self._check_version(version)  # again inside the transaction: another process may have upgraded it
             for table, (columns, pk, indexes) in SCHEMA.items():
                 t = self.db[table]
                 if not t.exists():
@@ -256,10 +368,16 @@ class Store:
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (SQLITE_FULL)
+                conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         self.db.conn.close()
@@ -494,7 +612,7 @@ class Store:
         now = time.time()
         rows = [
             (
-                run_id, g.match_id, g.judge, g.order, g.label, g.raw, g.parse_status, g.input_tokens, g.output_tokens,
+                run_id, g.match_id, g.judge, g.order, g.label, self._raw_once(g), g.parse_status, g.input_tokens, g.output_tokens,
                 g.cost_usd, g.latency_s, int(g.cached), g.attempts, g.calls, *cached_part(g), g.error,
                 json.dumps(g.detail) if g.detail else None, now,
             )
@@ -502,6 +620,15 @@ class Store:
         ]
         if rows:
             self.db.conn.executemany(self._GAME_SQL, rows)
+
+    def _raw_once(self, g: Game) -> str | None:
+        """A big reply already in the call cache (`detail.raw_call` names its key) is stored there
+        only: the game keeps NULL and `games()` reads it back (a 2 MB reply is not stored twice)."""
+        key = g.detail.get("raw_call") if isinstance(g.detail, dict) else None
+        if key is None or len(g.raw or "") < BIG_RAW_CHARS:
+            return g.raw
+        row = self.db.execute("SELECT response = ? FROM call_cache WHERE key = ?", [g.raw, key]).fetchone()
+        return None if row is not None and row[0] else g.raw
 
     def record_verdict(self, run_id: str, verdict: Verdict, games: Iterable[Game] = ()) -> None:
         """Store a match's games and its verdict together, and mark the match decided."""
@@ -553,7 +680,18 @@ class Store:
         return dict(rows)
 
     def games(self, run_id: str) -> list[dict]:
-        return self._rows("SELECT * FROM games WHERE run_id = ? ORDER BY created", [run_id])
+        """A run's games; a big reply stored once in the call cache is read back from there."""
+        rows = self._rows(
+            "SELECT g.*, c.response AS _cached_raw FROM games g LEFT JOIN call_cache c"
+            " ON g.raw IS NULL AND g.detail IS NOT NULL AND c.key = json_extract(g.detail, '$.raw_call')"
+            " WHERE g.run_id = ? ORDER BY g.created",
+            [run_id],
+        )
+        for r in rows:
+            cached = r.pop("_cached_raw")
+            if r["raw"] is None and cached is not None:
+                r["raw"] = cached
+        return rows
 
     def game_records(self, run_id: str) -> list[Game]:
         """A run's stored games as `Game` records (detail parsed), in the order they were written."""
@@ -679,11 +817,66 @@ class Store:
     def cache_put(
         self, key: str, model: str, response: str, input_tokens: int, output_tokens: int, cost_usd: float | None
     ) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO call_cache (key, model, response, input_tokens, output_tokens, cost_usd, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [key, model, response, input_tokens, output_tokens, cost_usd, time.time()],
-        )
+        with self.transaction():
+            old = self.db.execute("SELECT response FROM call_cache WHERE key = ?", [key]).fetchone()
+            if old is not None and old[0] != response:  # games that refer to the old answer keep it
+                self.db.execute(
+                    "UPDATE games SET raw = ? WHERE raw IS NULL AND instr(detail, ?) > 0", [old[0], f'"raw_call": "{key}"']
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO call_cache (key, model, response, input_tokens, output_tokens, cost_usd, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [key, model, response, input_tokens, output_tokens, cost_usd, time.time()],
+            )
+
+    # -- leases: one writer per run ---------------------------------------------------------
+    def acquire_lease(self, run_id: str, owner: str, *, now: float | None = None) -> dict | None:
+        """Take run `run_id`'s lease for `owner` (`pid@host`); returns None when taken, else the
+        live holder's row ({owner, pid, host, since, heartbeat}). A lease whose heartbeat is older
+        than LEASE_STALE_S, or whose process is gone on this host, is stale and taken over."""
+        import socket
+
+        now = time.time() if now is None else now
+        pid, host = os.getpid(), socket.gethostname()
+        with self.transaction():
+            rows = self._rows("SELECT * FROM leases WHERE run_id = ?", [run_id])
+            if rows and rows[0]["owner"] != owner and not _lease_stale(rows[0], now):
+                return rows[0]
+            self.db.execute(
+                "INSERT OR REPLACE INTO leases (run_id, owner, pid, host, since, heartbeat) VALUES (?, ?, ?, ?, ?, ?)",
+                [run_id, owner, pid, host, now, now],
+            )
+        return None
+
+    def heartbeat(self, run_id: str, owner: str) -> bool:
+        """Refresh the lease; False when it is no longer ours (taken over after going stale)."""
+        cur = self.db.execute("UPDATE leases SET heartbeat = ? WHERE run_id = ? AND owner = ?", [time.time(), run_id, owner])
+        return cur.rowcount == 1
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        self.db.execute("DELETE FROM leases WHERE run_id = ? AND owner = ?", [run_id, owner])
+
+    # -- calls in flight across processes ----------------------------------------------------------
+    def claim_call(self, key: str, owner: str, timeout_s: float) -> bool:
+        """Register call `key` as being made by `owner`; False when another live owner has it
+        (its deadline, `timeout_s` plus INFLIGHT_GRACE_S after it started, has not passed)."""
+        now = time.time()
+        with self.transaction():
+            row = self.db.execute("SELECT owner, deadline FROM calls_in_flight WHERE key = ?", [key]).fetchone()
+            if row is not None and row[0] != owner and row[1] > now:
+                return False
+            self.db.execute(
+                "INSERT OR REPLACE INTO calls_in_flight (key, owner, started, deadline) VALUES (?, ?, ?, ?)",
+                [key, owner, now, now + timeout_s + INFLIGHT_GRACE_S],
+            )
+        return True
+
+    def call_in_flight(self, key: str) -> bool:
+        row = self.db.execute("SELECT deadline FROM calls_in_flight WHERE key = ?", [key]).fetchone()
+        return row is not None and row[0] > time.time()
+
+    def release_call(self, key: str, owner: str) -> None:
+        self.db.execute("DELETE FROM calls_in_flight WHERE key = ? AND owner = ?", [key, owner])
 
     def cache_forget(self, key: str) -> None:
         """Drop one cached answer (a reply that was no verdict must be asked again, not replayed)."""
@@ -694,6 +887,21 @@ class Store:
         cur = self.db.execute(sql, params or [])
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _lease_stale(row: dict, now: float) -> bool:
+    import socket
+
+    if now - (row.get("heartbeat") or 0) > LEASE_STALE_S:
+        return True
+    if row.get("host") == socket.gethostname() and row.get("pid"):
+        try:
+            os.kill(int(row["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, OverflowError, ValueError):
+            return False
+    return False
 
 
 def _run_row(row: dict) -> dict:

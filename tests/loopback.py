@@ -60,6 +60,7 @@ class Request:
     body: dict
     model: str
     messages: list[dict]
+    headers: dict = field(default_factory=dict)  # the HTTP request headers (Authorization, ...)
 
     @property
     def text(self) -> str:
@@ -82,6 +83,7 @@ class Reply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     headers: dict = field(default_factory=dict)
+    error: str | None = None  # the error body's message for a non-200 status
 
 
 def quality(text: str) -> float | None:
@@ -344,7 +346,7 @@ class LoopbackServer:
             return web.json_response({"error": {"message": "request is not JSON"}}, status=400)
         if self.record:
             self.bodies.append(body)
-        req = Request(index, request.path, body, str(body.get("model", "")), list(body.get("messages") or []))
+        req = Request(index, request.path, body, str(body.get("model", "")), list(body.get("messages") or []), dict(request.headers))
         reply: Reply | None = None
         if self.hook is not None:
             got = self.hook(req)
@@ -369,7 +371,7 @@ class LoopbackServer:
         if reply is not None and reply.status != 200:
             self.counts[str(reply.status)] += 1
             return web.json_response(
-                {"error": {"message": f"scripted status {reply.status}", "type": "scripted"}},
+                {"error": {"message": reply.error or f"scripted status {reply.status}", "type": "scripted"}},
                 status=reply.status,
                 headers=reply.headers,
             )

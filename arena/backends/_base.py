@@ -15,13 +15,44 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import socket
 import time
+import uuid
+import weakref
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 
 from arena.callcache import CallCache, request_key
+from arena.credentials import env_secrets, redact
 from arena.errors import ArenaError
+
+RETRY_AFTER_MAX_S = 120.0
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # backends alive in this process (for pauses and Ctrl-C)
+
+
+def pause_left() -> float:
+    """Seconds the longest backend pause (Retry-After or backoff) still has to run; 0 when none."""
+    now = time.monotonic()
+    return max([b._sleeping_until - now for b in list(_LIVE)] + [0.0])
+
+
+def interrupt_pauses() -> int:
+    """Cancel every backend task sleeping in a Retry-After pause or a backoff (Ctrl-C): nothing
+    was paid for those calls, so their matches simply stay pending. Returns how many were cancelled."""
+    n = 0
+    for b in list(_LIVE):
+        b._interrupted = True
+        for t in list(b._sleepers):
+            if not t.done():
+                t.cancel()
+                n += 1
+    return n
+
+
+# who registers calls in flight in the store: this process (unique even across hosts and pid reuse)
+_OWNER = f"{os.getpid()}@{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+_INFLIGHT_POLL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +94,7 @@ class Completion:
     cached: bool = False
     attempts: int = 0
     error: str | None = None
+    cache_key: str | None = None  # the call-cache row holding this answer, when there is one
     permanent: bool = False
 
     @property
@@ -76,7 +108,10 @@ class CallError(Exception):
     def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None, status: int | None = None):
         super().__init__(message)
         self.retryable = retryable
-        self.retry_after = retry_after
+        # a provider's header is untrusted: NaN, infinite or negative values count as absent
+        # (either backend path: litellm's or the aiohttp fast path); the cap is applied in backoff
+        ok = retry_after is not None and retry_after == retry_after and 0 <= retry_after < float("inf")
+        self.retry_after = retry_after if ok else None
         self.status = status
 
 
@@ -124,7 +159,9 @@ class Policy:
     timeout: float | None = None  # overrides the request's timeout when set
     backoff_base: float = 1.0  # first retry waits about this long
     backoff_max: float = 60.0
-    retry_after_max: float = 300.0
+    # A provider's Retry-After (a 429 may say 3600) is honoured up to this many seconds; the
+    # pause shows in the dashboard and Ctrl-C ends it at once (see `interrupt_pauses`).
+    retry_after_max: float = RETRY_AFTER_MAX_S
 
     @classmethod
     def from_options(cls, options: dict) -> Policy:
@@ -185,27 +222,65 @@ class Backend(ABC):
         self._rng = random.Random(seed)
         self._prepared = False
         self._prepare_lock: asyncio.Lock | None = None
+        self._sleepers: set[asyncio.Task] = set()
+        self._sleeping_until = 0.0
+        self._interrupted = False
+        self.owner = _OWNER  # this process, in the store's registry of calls in flight
+        _LIVE.add(self)
+
+    async def _sleep(self, seconds: float) -> None:
+        """A pause that Ctrl-C (`interrupt_pauses`) cancels at once."""
+        if seconds <= 0:
+            return
+        task = asyncio.current_task()
+        if self._interrupted:
+            raise asyncio.CancelledError
+        self._sleepers.add(task)
+        self._sleeping_until = max(self._sleeping_until, time.monotonic() + seconds)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._sleepers.discard(task)
+            if not self._sleepers:
+                self._sleeping_until = 0.0
 
     # -- the public surface -----------------------------------------------------------------
     async def complete(self, req: CompletionRequest) -> Completion:
         """Answer one request: from the cache, or by calling with retries. Never raises for a failing call."""
         self.stats.requests += 1
         key = None
+        claimed = False
         if self.store is not None and not self.no_cache:
             key = req.key()
             hit = self.store.cache_get(key)
             if hit is not None:
-                return self._from_cache(hit)
+                return self._from_cache(hit, key)
         too_long = self.over_input_limit(req)
         if too_long is not None:  # never sent: it cannot succeed
             self.stats.errors += 1
             return Completion(text="", attempts=0, error=too_long, permanent=True)
-        result = await self._with_policy(req)
-        if result.error is None and self.store is not None:
-            # --no-cache bypasses reads, but a fresh answer is still worth keeping
-            self.store.cache_put(
-                key or req.key(), req.model, result.text, result.input_tokens, result.output_tokens, result.cost_usd
-            )
+        if key is not None:
+            # another process (a second run needing the same call) may be making it right now:
+            # the store's in-flight registry lets us wait for its answer instead of paying twice
+            timeout = self.policy.timeout if self.policy.timeout is not None else req.timeout
+            claimed = self.store.claim_call(key, self.owner, timeout * (self.policy.max_retries + 1))
+            while not claimed:
+                await asyncio.sleep(_INFLIGHT_POLL_S)
+                hit = self.store.cache_get(key)
+                if hit is not None:
+                    return self._from_cache(hit, key)
+                claimed = self.store.claim_call(key, self.owner, timeout * (self.policy.max_retries + 1))
+        try:
+            result = await self._with_policy(req)
+            if result.error is None and self.store is not None:
+                # --no-cache bypasses reads, but a fresh answer is still worth keeping
+                result.cache_key = key or req.key()
+                self.store.cache_put(
+                    result.cache_key, req.model, result.text, result.input_tokens, result.output_tokens, result.cost_usd
+                )
+        finally:
+            if claimed:
+                self.store.release_call(key, self.owner)
         return result
 
     def over_input_limit(self, req: CompletionRequest) -> str | None:
@@ -235,7 +310,7 @@ class Backend(ABC):
         """Release connections or engines."""
 
     # -- policy --------------------------------------------------------------------------------
-    def _from_cache(self, row: dict) -> Completion:
+    def _from_cache(self, row: dict, key: str | None = None) -> Completion:
         self.stats.cache_hits += 1
         cost = row.get("cost_usd")
         if cost is not None:
@@ -248,6 +323,7 @@ class Backend(ABC):
             latency_s=0.0,
             cached=True,
             attempts=0,
+            cache_key=key,
         )
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -280,6 +356,7 @@ class Backend(ABC):
             if failure is not None:
                 self.stats.errors += 1
                 return Completion(text="", attempts=0, error=failure, permanent=True)
+        secrets = env_secrets([req.api_key_env])  # redacted from every error text before it is cut
         attempts = 0
         last_error = "no attempt made"
         start = time.perf_counter()
@@ -289,7 +366,7 @@ class Backend(ABC):
             async with sem:
                 pause = self._pause_until - time.monotonic()
                 if pause > 0:
-                    await asyncio.sleep(pause)
+                    await self._sleep(pause)
                 if self._limiter is not None:
                     await self._limiter.acquire(estimate_tokens(req))
                 self.stats.attempts += 1
@@ -301,7 +378,7 @@ class Backend(ABC):
                     if not (raw.text or "").strip():
                         raise CallError("empty response from the model", retryable=True)
                 except CallError as e:
-                    last_error = str(e)
+                    last_error = _one_line(redact(str(e), secrets), 600)
                     retryable = e.retryable
                     retry_after = e.retry_after
                     if e.status == 429:
@@ -315,13 +392,13 @@ class Backend(ABC):
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:  # a backend bug or an unclassified failure: retry, then report
-                    last_error = f"{type(e).__name__}: {_one_line(str(e))}"
+                    last_error = f"{type(e).__name__}: {_one_line(redact(str(e), secrets))}"
                     retryable = True
                 else:
                     latency = time.perf_counter() - t0
                     self._account(raw)
                     return Completion(
-                        text=raw.text,
+                        text=redact(raw.text, secrets, patterns=False) if secrets else raw.text,
                         input_tokens=raw.input_tokens,
                         output_tokens=raw.output_tokens,
                         cost_usd=raw.cost_usd,
@@ -342,7 +419,7 @@ class Backend(ABC):
                     permanent=not retryable,
                 )
             self.stats.retries += 1
-            await asyncio.sleep(self.backoff(attempts, retry_after))
+            await self._sleep(self.backoff(attempts, retry_after))
 
     def _account(self, raw: RawResult) -> None:
         s = self.stats

@@ -7,6 +7,7 @@ environment variable per request. litellm is imported on the first call, and its
 from __future__ import annotations
 
 from arena.backends._base import Backend, CallError, CompletionRequest, RawResult, _one_line, api_key
+from arena.credentials import redact
 
 _litellm = None
 
@@ -112,9 +113,7 @@ def _cost(litellm, resp) -> float | None:
 def _classify(e: Exception, key: str | None) -> CallError:
     name = type(e).__name__
     status = getattr(e, "status_code", None)
-    message = _one_line(str(e))
-    if key:
-        message = message.replace(key, "***")
+    message = _one_line(redact(str(e), [key]))  # redact first: a cut must not leave part of a key
     if name == "RateLimitError" or status == 429:
         return CallError(f"rate limited (429): {message}", retry_after=retry_after_of(e), status=429)
     if name == "Timeout" or "timed out" in message.lower():

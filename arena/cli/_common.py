@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,10 +24,26 @@ DbOption = Annotated[
 ]
 
 
-def open_store(db: str | None, *, create: bool = True):
+def open_store(db: str | None, *, create: bool = True, readonly: bool = False):
+    """The store at --db; `readonly` for commands that only read (they never create or change it)."""
     from arena.store import Store, default_db_path
 
-    return Store(db or default_db_path(), create=create)
+    return Store(db or default_db_path(), create=create, readonly=readonly)
+
+
+def store_exists(db: str | None) -> bool:
+    from arena.store import default_db_path
+
+    return Path(db or default_db_path()).exists()
+
+
+def finite(value: float | None) -> float | None:
+    """A float option's callback: NaN and infinities are refused (click's ranges let NaN through)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter("expected a finite number")
+    return value
 
 
 def print_json(obj: Any) -> None:
@@ -117,3 +134,13 @@ def run_cli(app: typer.Typer, argv: list[str]) -> int:
         message = " ".join(e.format_message().split())  # one line
         typer.echo(f"Error: {message}", err=True)
         return exit_code_for(e)
+    except Exception as e:  # the store failed mid-command (full disk, damaged file)
+        import sqlite3
+
+        if not isinstance(e, sqlite3.Error):
+            raise
+        from arena.store import describe_sqlite_error, last_path
+
+        err = describe_sqlite_error(last_path(), e)
+        typer.echo(f"Error: {err}", err=True)
+        return exit_code_for(err)

@@ -6,22 +6,22 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
+from arena.cli._common import DbOption, OutFormat, console, finite, open_store, print_json
 
 
 def generate(
     model: Annotated[str, typer.Option("--model", "-m", help="Model as litellm names it (openai/gpt-4o-mini, hosted_vllm/..., ollama/...), or vllm/<model> for vllm in process.", show_default=False)],
     pool: Annotated[str, typer.Option("--pool", "-p", help="Pool whose prompts to answer.", show_default=False)],
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per answer.", min=1)] = 2048,
-    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature.")] = 0.0,
+    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature.", min=0, max=2, callback=finite)] = 0.0,
     name: Annotated[str | None, typer.Option("--name", help="Store answers under this model name (default: --model).", show_default=False)] = None,
     system: Annotated[str | None, typer.Option("--system", help="A system message for every prompt.", show_default=False)] = None,
     api_base: Annotated[str | None, typer.Option("--api-base", help="Server URL, e.g. http://localhost:8000/v1 for vllm serve.", show_default=False)] = None,
     api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Environment variable that holds the API key (the key is never stored).", show_default=False)] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Calls in flight.", min=1)] = 8,
-    rpm: Annotated[float | None, typer.Option("--rpm", help="Requests per minute limit.", show_default=False)] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per call.")] = 300.0,
-    limit: Annotated[int | None, typer.Option("--limit", help="Answer at most this many prompts.", show_default=False)] = None,
+    rpm: Annotated[float | None, typer.Option("--rpm", help="Requests per minute limit.", show_default=False, min=0.001, callback=finite)] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per call.", min=0.1, max=86_400, callback=finite)] = 300.0,
+    limit: Annotated[int | None, typer.Option("--limit", help="Answer at most this many prompts.", show_default=False, min=1)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Answer again prompts this model already answered.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer from the call cache.")] = False,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output: table or json.")] = OutFormat.table,

@@ -7,15 +7,17 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, resolve_run
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, resolve_run, store_exists
 
 
 def _leaderboard_table(report: dict, title: str):
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from arena.reports.text import vs_baseline_text
 
-    t = Table(title=title)
+    t = Table(title=escape(title))
     from arena.reports.text import battles_cell, pct
 
     base = report.get("baseline")
@@ -27,7 +29,7 @@ def _leaderboard_table(report: dict, title: str):
     for r in report["leaderboard"]:
         t.add_row(
             str(r["rank_ub"]),
-            r["model"],
+            Text(str(r["model"])),  # a name is data, not rich markup
             f"{r['rating']:.0f}",
             f"{r['ci_low'] - r['rating']:+.0f} / {r['ci_high'] - r['rating']:+.0f}",
             *([vs_baseline_text(r)] if base else []),
@@ -54,12 +56,16 @@ def run(
     ties: Annotated[str | None, typer.Option("--ties", help="half or davidson: how the ratings count ties (overrides the spec).")] = None,
     style: Annotated[bool | None, typer.Option("--style/--no-style", help="Style control in the ratings (overrides the spec).")] = None,
     anchor: Annotated[str | None, typer.Option("--anchor", "--baseline", help="Baseline model for the ratings and the win rate against it (overrides the spec).")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="If another process is running this run, wait for it to end, then resume.")] = False,
     allow_unknown_price: Annotated[
         bool, typer.Option("--allow-unknown-price", help="Run with max_cost_usd although the judge's price is unknown (the cap is then not enforced).")
     ] = False,
     db: DbOption = None,
 ) -> None:
-    """Run a tournament: plan, estimate cost, judge, store, rate, report. Re-running resumes."""
+    """Run a tournament: plan, estimate cost, judge, store, rate, report. Re-running resumes.
+
+    One process at a time runs a given run (a lease in the store); a second one exits 2 naming
+    the first, or waits with --wait."""
     from arena.api import run_tournament
     from arena.errors import Interrupted, RunFailed
 
@@ -69,6 +75,7 @@ def run(
         result = run_tournament(
             spec, db=db or None, on_event=sink, new=new, no_cache=no_cache, concurrency=concurrency, yes=yes,
             confirm=_confirm, report_dir=out, ties=ties, style=style, anchor=anchor, allow_unknown_price=allow_unknown_price,
+            wait=wait, on_wait=lambda holder: typer.echo(f"Waiting: {holder}"),
         )
     finally:
         sink.close()
@@ -179,9 +186,8 @@ def list_runs(
     db: DbOption = None,
 ) -> None:
     """List tournament runs in the store, newest first."""
-    store = open_store(db)
     rows = []
-    for r in store.list_runs():
+    for r in open_store(db, readonly=True).list_runs() if store_exists(db) else []:
         s = r.get("summary") or {}
         t = s.get("totals") or s
         rows.append(
@@ -221,7 +227,7 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Status, progress and cost of one run."""
-    store = open_store(db, create=False)
+    store = open_store(db, readonly=True)
     r = store.get_run(resolve_run(store, run_id))
     rid = r["run_id"]
     counts = store.match_counts(rid)

@@ -31,7 +31,7 @@ InputFormatOption = Annotated[
     typer.Option("--input-format", help="Format of the pairs file (detected from its keys when omitted).", show_default=False),
 ]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Use only the first N pairs.", show_default=False)]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resampling.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resampling.", min=0)]
 ReplicatesOption = Annotated[int, typer.Option("--replicates", min=10, help="Bootstrap resamples for the 95% intervals.")]
 
 SURROGATE_DESCRIPTION = "surrogate (imitates {imitates}; offline)"

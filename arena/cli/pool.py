@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
+from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, store_exists
 
 NAME = "pool"
 app = typer.Typer(help="Prompt pools: import model outputs, show coverage, list, export, curate, compare.", no_args_is_help=True)
@@ -59,8 +59,7 @@ def list_(
     db: DbOption = None,
 ) -> None:
     """List the pools in the store."""
-    store = open_store(db)
-    rows = store.list_pools()
+    rows = open_store(db, readonly=True).list_pools() if store_exists(db) else []
     if format is OutFormat.json:
         print_json(rows)
         return
@@ -76,7 +75,7 @@ def list_(
 def show(
     name: Annotated[str, typer.Argument(help="Pool name.")],
     format: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
-    limit: Annotated[int, typer.Option(help="Prompts to list (0 for none).")] = 10,
+    limit: Annotated[int, typer.Option(help="Prompts to list (0 for none).", min=0)] = 10,
     reasons: Annotated[bool, typer.Option("--reasons", help="With the listed prompts, each criterion's answer and reason (curated pools).")] = False,
     db: DbOption = None,
 ) -> None:
@@ -85,7 +84,7 @@ def show(
 
     from arena.pools import coverage
 
-    store = open_store(db, create=False)
+    store = open_store(db, readonly=True)
     prompts = store.prompts(name)
     outputs = store.outputs(name)
     cov = coverage(prompts, outputs)
@@ -184,7 +183,7 @@ def export(
     from arena.errors import BadInput
     from arena.pools import export_jsonl, write_native
 
-    store = open_store(db, create=False)
+    store = open_store(db, readonly=True)
     prompts, outputs = store.prompts(name), store.outputs(name)
     if format == "jsonl":
         if out is None:

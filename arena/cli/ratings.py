@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, open_store, print_json
+from arena.cli._common import DbOption, console, finite, open_store, print_json
 from arena.errors import BadInput
 
 NAME = "ratings"
@@ -45,13 +45,13 @@ def fit(
     battles: Annotated[Path, typer.Argument(help="Battle file: .csv/.tsv, .jsonl or .json.", show_default=False)],
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
     anchor: Annotated[str | None, typer.Option("--anchor", help="Model fixed at 1000 (default: mean 1000).")] = None,
-    anchor_rating: Annotated[float, typer.Option("--anchor-rating", help="Rating of the anchor (or of the mean).")] = 1000.0,
+    anchor_rating: Annotated[float, typer.Option("--anchor-rating", help="Rating of the anchor (or of the mean).", min=-1e6, max=1e6, callback=finite)] = 1000.0,
     bootstrap: Annotated[int, typer.Option("--bootstrap", "-b", min=0, help="Bootstrap replicates (0: no intervals).")] = 1000,
     by: Annotated[ByOption, typer.Option("--by", help="Resample prompts (clustered) or battles.")] = ByOption.prompt,
     ties: Annotated[TiesOption, typer.Option("--ties", help="Ties as half wins, or Davidson's tie model.")] = TiesOption.half,
     style: Annotated[bool, typer.Option("--style", help="Style control: length and markdown covariates.")] = False,
     level: Annotated[float, typer.Option("--level", min=0.5, max=0.999, help="Confidence level.")] = 0.95,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.", min=0)] = 0,
     prior: Annotated[float | None, typer.Option("--prior", min=0.0, help="Virtual draws per model vs an average model (keeps ratings finite).")] = None,
     strong_weight: Annotated[float, typer.Option("--strong-weight", min=1.0, help="Wins a strong `label` (A>>B) counts for (Arena-Hard: 3).")] = 3.0,
 ) -> None:
@@ -178,7 +178,7 @@ def _fit_samples(path: Path, *, format: OutFormat, bootstrap: int, level: float,
 @app.command("elo")
 def elo(
     battles: Annotated[Path, typer.Argument(help="Battle file: .csv/.tsv, .jsonl or .json.", show_default=False)],
-    k: Annotated[float, typer.Option("--k", help="Elo K factor.")] = 4.0,
+    k: Annotated[float, typer.Option("--k", help="Elo K factor.", min=0, max=1000, callback=finite)] = 4.0,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
 ) -> None:
     """Online Elo ratings over the battles in file order (a second view next to Bradley-Terry)."""
@@ -234,7 +234,7 @@ def aggregate(
     """
     from arena.tables import aggregate_inputs
 
-    store = open_store(db, create=False) if run else None
+    store = open_store(db, readonly=True) if run else None
     res = aggregate_inputs(
         inputs or [], runs=run or [], store=store, level=level.value, columns=column or [], exclude=exclude or [],
         lower_better=lower_better or [], bootstrap=bootstrap, seed=seed, conf=level_ci,

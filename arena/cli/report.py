@@ -9,13 +9,14 @@ import typer
 
 from arena.cli._common import DbOption, console, open_store, print_json, resolve_run
 from arena.cli._tournament_run import _money
+from arena.names import slug
 
 
 def report(
     runs: Annotated[list[str], typer.Argument(help="RUN, or `compare RUN_A RUN_B`.", show_default=False)],
     format: Annotated[list[str] | None, typer.Option("--format", "-f", help="md, html, csv or json (repeatable; all by default). For compare: table or json.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the files (default reports/<run_id>).")] = None,
-    bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap replicates (default: the spec's).")] = None,
+    bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap replicates (default: the spec's).", min=0, max=100_000)] = None,
     anchor: Annotated[str | None, typer.Option("--anchor", "--baseline", help="Baseline model fixed at 1000; adds the win rate against it (default: the run's baseline).")] = None,
     ties: Annotated[str | None, typer.Option("--ties", help="half or davidson (default: the spec's, else half).")] = None,
     style: Annotated[bool | None, typer.Option("--style/--no-style", help="Style control: length and markdown covariates (default: the spec's).")] = None,
@@ -40,7 +41,7 @@ def report(
     """
     from arena.errors import BadInput
 
-    store = open_store(db, create=False)
+    store = open_store(db, readonly=True)
     if runs[0] == "compare":
         if len(runs) != 3:
             raise BadInput("compare: expected two runs: `arena report compare RUN_A RUN_B`")
@@ -76,10 +77,10 @@ def report(
         failed = _rejudge(run_id, rejudge, temperature, yes, dry_run, db)
         if dry_run:
             return
-        store = open_store(db, create=False)
+        store = open_store(db, readonly=True)
     data = build_report(store, run_id, bootstrap=bootstrap, anchor=anchor, ties=ties, style=style, lc=lc,
                         reference=reference, reference_columns=reference_column)
-    paths = write_reports(data, out or Path("reports") / data["run"]["run_id"], formats)
+    paths = write_reports(data, out or Path("reports") / slug(data["run"]["run_id"]), formats)
     for p in paths:
         typer.echo(str(p))
     for e in data.get("variance_sources", []):

@@ -6,16 +6,16 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import console, print_json
+from arena.cli._common import console, finite, print_json
 
 
 def simulate_cmd(
-    models: Annotated[int, typer.Option("--models", help="Models in each synthetic arena.")] = 16,
-    prompts: Annotated[int, typer.Option("--prompts", help="Prompts in the synthetic pool.")] = 5000,
+    models: Annotated[int, typer.Option("--models", help="Models in each synthetic arena.", min=2, max=1000)] = 16,
+    prompts: Annotated[int, typer.Option("--prompts", help="Prompts in the synthetic pool.", min=1, max=1_000_000)] = 5000,
     judge_accuracy: Annotated[
-        float, typer.Option("--judge-accuracy", help="P(the judge picks the truly better answer) when position plays no part.")
+        float, typer.Option("--judge-accuracy", help="P(the judge picks the truly better answer) when position plays no part.", min=0, max=1, callback=finite)
     ] = 0.8,
-    position_bias: Annotated[float, typer.Option("--position-bias", help="P(the judge picks whichever answer it sees first).")] = 0.1,
+    position_bias: Annotated[float, typer.Option("--position-bias", help="P(the judge picks whichever answer it sees first).", min=0, max=1, callback=finite)] = 0.1,
     schedulers: Annotated[
         list[str] | None,
         typer.Option(
@@ -27,17 +27,17 @@ def simulate_cmd(
     budgets: Annotated[
         str, typer.Option("--budgets", help="Comma-separated budgets in judge calls.")
     ] = "500,1000,2000,4000,8000",
-    trials: Annotated[int, typer.Option("--trials", help="Synthetic arenas per scheduler.")] = 20,
-    spread: Annotated[float, typer.Option("--spread", help="Elo points from the best true rating to the worst.")] = 300.0,
+    trials: Annotated[int, typer.Option("--trials", help="Synthetic arenas per scheduler.", min=1, max=10_000)] = 20,
+    spread: Annotated[float, typer.Option("--spread", help="Elo points from the best true rating to the worst.", min=0, max=10_000, callback=finite)] = 300.0,
     orders: Annotated[int, typer.Option("--orders", help="Games per match: 2 (both orders) or 1.", min=1, max=2)] = 2,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates for CI width and coverage (0: skip).")] = 100,
-    target: Annotated[float, typer.Option("--target", help="Mean Spearman whose judge-call cost is reported.")] = 0.95,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates for CI width and coverage (0: skip).", min=0, max=100_000)] = 100,
+    target: Annotated[float, typer.Option("--target", help="Mean Spearman whose judge-call cost is reported.", min=-1, max=1, callback=finite)] = 0.95,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.", min=0)] = 0,
     cheap_accuracy: Annotated[
-        float | None, typer.Option("--cheap-accuracy", help="Add a cheap judge stage (a cascade) right this often on the matches it decides.")
+        float | None, typer.Option("--cheap-accuracy", help="Add a cheap judge stage (a cascade) right this often on the matches it decides.", min=0, max=1, callback=finite)
     ] = None,
     cheap_confident: Annotated[
-        float, typer.Option("--cheap-confident", help="Share of matches the cheap stage is confident enough to decide (the rest escalate).")
+        float, typer.Option("--cheap-confident", help="Share of matches the cheap stage is confident enough to decide (the rest escalate).", min=0, max=1, callback=finite)
     ] = 0.7,
     format: Annotated[str, typer.Option("--format", "-f", help="Output format: table or json.")] = "table",
 ) -> None:

@@ -31,7 +31,7 @@ def _pct(x: float) -> str:
 def train_cmd(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", help="Where to write the weights (.npz).", show_default=False)],
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the split of models into folds.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split of models into folds.", min=0)] = 0,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Folds over models for the held-out metrics.")] = 4,
     buckets: Annotated[int, typer.Option("--buckets", min=2, help="Size of the hashed n-gram space (a power of two; the shipped weights use 262144).")] = 1 << 18,
     cv: Annotated[bool, typer.Option("--cv/--no-cv", help="Cross-validate by model and record the held-out metrics (slower).")] = True,

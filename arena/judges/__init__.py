@@ -11,6 +11,7 @@ import importlib
 import tomllib
 from pathlib import Path
 
+from arena.credentials import check_api_base, missing_env, preset_values
 from arena.errors import SpecError
 from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error
 from arena.judges._render import fence_tag, load_template, render_messages
@@ -21,6 +22,7 @@ __all__ = [
     "CallEstimate",
     "Judge",
     "JudgeResult",
+    "check_env",
     "combine_games",
     "fence_tag",
     "file_digest",
@@ -31,6 +33,7 @@ __all__ = [
     "preset_error",
     "render_messages",
     "report_extras",
+    "required_env",
 ]
 
 
@@ -47,13 +50,40 @@ def load_preset(name_or_path: str | Path) -> tuple[dict, Path]:
         raise SpecError(f"{path}: cannot read: {e}") from None
     if "kind" not in data:
         raise SpecError(f"{path}: key 'kind' is missing (expected one of: llm, surrogate, network, panel)")
+    for url in preset_values(data, "api_base"):  # stored with every run: no credential inside
+        check_api_base(url, f"{path}: key 'api_base'")
     return data, path
+
+
+def required_env(judge: Judge) -> list[str]:
+    """The environment variables (`api_key_env`) a built judge's calls read, panel members included."""
+    names = [n for n in preset_values(getattr(judge, "preset", None) or {}, "api_key_env") if isinstance(n, str)]
+    cfg = getattr(judge, "cfg", None)
+    if isinstance(getattr(cfg, "api_key_env", None), str):
+        names.append(cfg.api_key_env)
+    for member in getattr(judge, "members", None) or []:
+        names += required_env(getattr(member, "judge", member))
+    return sorted(set(names))
+
+
+def check_env(judge: Judge, where: str) -> None:
+    """Raise BadInput naming the first unset `api_key_env` variable, before any call is made
+    (otherwise every game would fail with the same reason, found only in run.json)."""
+    missing = missing_env(required_env(judge))
+    if missing:
+        more = f" (and {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        raise SpecError(
+            f"{where}: key 'api_key_env': the environment variable {missing[0]}{more} is not set;"
+            f" export it with the API key (the key is read from it at call time, never stored)"
+        )
 
 
 def load_judge(name_or_path: str | Path, **options) -> Judge:
     """Build the judge a preset describes. `options` pass runtime things (store, no_cache, backend overrides)."""
     preset, path = load_preset(name_or_path)
-    return build_judge(preset, name=path.stem, base_dir=path.parent, where=f"{path}: key 'kind'", **options)
+    judge = build_judge(preset, name=path.stem, base_dir=path.parent, where=f"{path}: key 'kind'", **options)
+    judge.preset_path = path  # named by errors about it (an unset api_key_env)
+    return judge
 
 
 def build_judge(preset: dict, *, name: str, base_dir: Path, where: str = "key 'kind'", **options) -> Judge:

@@ -41,6 +41,7 @@ class Judge(ABC):
 
     kind: ClassVar[str]
     preset: dict | None = None  # the preset it was built from
+    preset_path: Path | None = None  # the preset file, when `load_judge` read one
 
     def __init__(self, name: str, description: str = "", *, preset: dict | None = None) -> None:
         self.name = name

@@ -48,9 +48,14 @@ def fence(name: str, text: str | None, tag: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _environment(folder: str):
+    """Jinja2's immutable sandbox: a template (from a preset anyone may share) can reach no
+    attribute starting with `_`, call no unsafe method and mutate nothing, so it cannot run
+    commands or read files; includes stay inside the template's folder (FileSystemLoader
+    refuses `..`)."""
     import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return jinja2.Environment(
+    return ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
@@ -76,9 +81,27 @@ def _load(path: str):
 
     p = Path(path)
     try:
+        if not p.read_text(encoding="utf-8").strip():
+            raise SpecError(f"{p}: the template is empty (expected the judge's prompt, see prompts/pairwise.j2)")
         return _environment(str(p.parent)).get_template(p.name)
     except jinja2.TemplateSyntaxError as e:
-        raise SpecError(f"{p}:{e.lineno}: template syntax error: {e.message}") from None
+        raise SpecError(f"{e.filename or p}:{e.lineno}: template syntax error: {e.message}") from None
+    except jinja2.TemplateNotFound as e:
+        raise SpecError(f"{p}: template {e.name!r} it includes was not found next to it") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{p}: cannot read the template: {e}") from None
+
+
+def _where(template, exc: BaseException) -> str:
+    """`file:line` of the template line that failed (Jinja2 rewrites tracebacks to template lines)."""
+    import traceback
+
+    name = getattr(template, "filename", None) or "<template>"
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == name or frame.filename.endswith((".j2", ".jinja", ".jinja2", ".txt")):
+            name, line = frame.filename, frame.lineno
+    return f"{name}:{line}" if line else name
 
 
 def load_template(name_or_path: str | Path, base_dir: Path | None = None):
@@ -106,7 +129,15 @@ def render_messages(template, variables: dict[str, Any], *, tag: str) -> list[di
             return messages
         return [{"role": "user", "content": template.render(env_vars).strip()}]
     except jinja2.UndefinedError as e:
-        raise SpecError(f"{template.filename}: {e.message} (variables: {', '.join(sorted(env_vars))})") from None
+        raise SpecError(f"{_where(template, e)}: {e.message} (variables: {', '.join(sorted(env_vars))})") from None
+    except jinja2.exceptions.SecurityError as e:
+        raise SpecError(f"{_where(template, e)}: the template tried something unsafe, refused by the sandbox ({e})") from None
+    except jinja2.TemplateNotFound as e:
+        raise SpecError(f"{_where(template, e)}: included template {e.name!r} was not found") from None
+    except jinja2.TemplateError as e:
+        raise SpecError(f"{_where(template, e)}: {type(e).__name__}: {e}") from None
+    except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError, RecursionError) as e:
+        raise SpecError(f"{_where(template, e)}: the template failed to render: {type(e).__name__}: {e}") from None
 
 
 def pairwise_variables(question: str, first: str, second: str, *, reference: str | None = None, category: str | None = None) -> dict:

@@ -38,6 +38,7 @@ from arena.judges._base import (
 from arena.judges._parse import VerdictFormat, parse_verdict, reask_prompt
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
 from arena.records import Game, MatchContext, Order, swap_label
+from arena.store import BIG_RAW_CHARS
 
 # A typical Arena-Hard judgement (own answer, comparison, label) runs 400-700 output tokens;
 # plans use this figure as the expected output, and max_tokens as the ceiling.
@@ -154,6 +155,8 @@ class LLMJudge(Judge):
         costs = [c.cost_usd for c in calls if c.error is None]
         cost = None if any(c is None for c in costs) else float(sum(costs))  # type: ignore[arg-type]
         record_cached(detail, ((1, c.cost_usd or 0.0) for c in calls if c.cached))
+        if calls[0].cache_key and raw and raw == calls[0].text and len(raw) >= BIG_RAW_CHARS:
+            detail["raw_call"] = calls[0].cache_key  # the store keeps a big reply once, in the call cache
         if error is not None and any(c.permanent for c in calls if c.error):
             detail["permanent"] = True  # another attempt cannot fix it (HTTP 400/401/404, context length)
         return Game(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from arena.estimate import sample_calls
-from arena.judges import Judge, JudgeResult, combine_games, load_judge, load_preset
+from arena.judges import Judge, JudgeResult, check_env, combine_games, load_judge, load_preset
 from arena.records import Game, Match, MatchContext, Output, Prompt, RunStatus, cached_part, swap_label
 from arena.reliability.formats import LABEL_PICK, GameRecord, Pair, PairSet
 from arena.runner import FixedMatches, PreparedRun, RunEvent, Runner, find_run_to_resume
@@ -245,6 +245,7 @@ def evaluate_judge(
     if no_cache:
         options["no_cache"] = True
     judge = load_judge(preset_name, **options)
+    check_env(judge, str(judge.preset_path or preset_name))
 
     async def main() -> EvalRun:
         try:

@@ -20,6 +20,7 @@ def _plt():
 
     matplotlib.use("Agg", force=True)
     matplotlib.rcParams["svg.fonttype"] = "none"
+    matplotlib.rcParams["text.parse_math"] = False  # names are data: `$`, `\\` and `_` drawn as typed
     import matplotlib.pyplot as plt
 
     return plt

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 
 INSUFFICIENT = "insufficient data"
 
@@ -65,7 +67,10 @@ def settings_line(report: dict) -> str:
 def leaderboard_markdown(report: dict) -> str:
     run = report["run"]
     lines = [f"# Leaderboard: {_md(run['name'])}", ""]
-    lines.append(f"Run `{run['run_id']}` ({run['status']}), pool `{report.get('pool')}`, judge {_md(report['judge']['description'])}, seed {run['seed']}.")
+    lines.append(
+        f"Run {_md(run['run_id'])} ({run['status']}), pool {_md(report.get('pool'))},"
+        f" judge {_md(report['judge']['description'])}, seed {run['seed']}."
+    )
     lines.append("")
     lines.append(settings_line(report))
     lines.append("")
@@ -84,7 +89,7 @@ def leaderboard_markdown(report: dict) -> str:
             lines.append(f"| {_md(r['model'])} | {r['lc_win_rate']:.1f}% | {r['lc_standard_error']:.2f} | {r['win_rate']:.1f}% | {r['standard_error']:.2f} |")
     ref = report.get("reference")
     if ref:
-        lines += ["", f"Agreement with the reference ranking (`{ref['path']}`, {_md(ref['column'])}): Spearman {corr(ref['spearman'])}, Kendall {corr(ref['kendall'])}."]
+        lines += ["", f"Agreement with the reference ranking ({_md(ref['path'])}, {_md(ref['column'])}): Spearman {corr(ref['spearman'])}, Kendall {corr(ref['kendall'])}."]
     lines += agreement_markdown(report.get("agreement"))
     lines += cross_category_markdown(report.get("cross_category"))
     lines += variance_markdown(report)
@@ -111,13 +116,13 @@ def leaderboard_markdown(report: dict) -> str:
         )
     for name, m in (js.get("member_agreement") or {}).items():
         if m["rate"] is not None:
-            lines.append(f"- panel member {name}: agrees with the panel on {100 * m['rate']:.1f}% of {m['n']} games")
+            lines.append(f"- panel member {_md(name)}: agrees with the panel on {100 * m['rate']:.1f}% of {m['n']} games")
     if js.get("cascade"):
         from arena.cascade import report_lines
 
         lines += [""] + [f"- {_md(x)}" for x in report_lines(js["cascade"])]
     if report.get("warnings"):
-        lines += ["", "Warnings:", *[f"- {w}" for w in report["warnings"]]]
+        lines += ["", "Warnings:", *[f"- {_md(w)}" for w in report["warnings"]]]
     lines.append("")
     lines.append("Rank (UB) is 1 + the number of models whose lower CI bound is above this model's upper bound.")
     lines.append(
@@ -144,7 +149,7 @@ def agreement_markdown(agr: dict | None) -> list[str]:
     lines = ["", "## Agreement with the references", ""]
     sizes = {e.get("subset_size") for e in [*agr["references"], agr["aggregate"]] if e.get("subset_size")}
     note = f" (intervals: 95% range over random subsets of the shared models, sizes {', '.join(map(str, sorted(sizes)))})" if sizes else ""
-    lines += [f"`{agr['path']}`{note}:", "", "| reference | models | Spearman | Kendall |", "|---|---:|---:|---:|"]
+    lines += [f"{_md(agr['path'])}{note}:", "", "| reference | models | Spearman | Kendall |", "|---|---:|---:|---:|"]
     for e in [*agr["references"], agr["aggregate"]]:
         lines.append(f"| {_md(e['column'])} | {e['n_models']} | {corr(e['spearman'])}{_ci(e, 'spearman')} | {corr(e['kendall'])}{_ci(e, 'kendall')} |")
     if agr.get("z_score") is not None:
@@ -231,8 +236,15 @@ def variance_sources_markdown(sources: list | None) -> list[str]:
     return lines
 
 
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def _md(text) -> str:
+    """Untrusted text (names, descriptions) as literal Markdown: HTML escaped like the HTML
+    report does, the punctuation that starts inline markup mid-line backslash-escaped, and
+    line breaks flattened so a name cannot end a table row."""
+    s = html.escape(" ".join(str(text).split()), quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", s)
 
 
 def leaderboard_csv(report: dict) -> str:

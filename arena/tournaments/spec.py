@@ -27,6 +27,7 @@ A spec (see `tournaments/demo.toml`)::
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from arena.errors import SpecError
 from arena.records import Prompt
-from arena.resources import resolve
+from arena.resources import bundled_dir, resolve
 from arena.tournaments._adaptive import Adaptive
 from arena.tournaments._base import keyed_rng
 from arena.tournaments._schedulers import Anchored, RoundRobin, SingleElimination, Swiss
@@ -89,16 +90,16 @@ class TournamentSpec(BaseModel):
     prompts: PromptSelection = PromptSelection()
     scheduler: SchedulerSpec = SchedulerSpec(kind="single-elimination")
     judge: str = "surrogate"
-    seed: int = 0
-    concurrency: int = Field(default=16, ge=1)
-    max_calls: int | None = Field(default=None, ge=1)
-    max_cost_usd: float | None = Field(default=None, ge=0)
-    confirm_above_usd: float = Field(default=1.0, ge=0)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    concurrency: int = Field(default=16, ge=1, le=4096)
+    max_calls: int | None = Field(default=None, ge=1, le=10**9)
+    max_cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    confirm_above_usd: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     reference: str | None = None
     reference_columns: list[str] | None = None
     checkpoints: list[str] | None = Field(default=None, description="one model's checkpoints, earliest first: the report says whether they rank in order")
-    strong_weight: float = Field(default=3.0, ge=1)
-    bootstrap: int = Field(default=1000, ge=0)
+    strong_weight: float = Field(default=3.0, ge=1, le=100, allow_inf_nan=False)
+    bootstrap: int = Field(default=1000, ge=0, le=100_000)
     baseline: str | None = Field(default=None, min_length=1)
     ties: Literal["half", "davidson"] = "half"
     style: bool = False
@@ -142,9 +143,14 @@ class TournamentSpec(BaseModel):
         return self._path.parent if self._path is not None else Path.cwd()
 
     def resolve_path(self, value: str, kind: str = "data") -> Path | None:
-        """A path named in the spec: as given, relative to the spec's folder, or a shipped file; None if none exists."""
+        """A path named in the spec (pool, judge, reference), the same way in every command:
+        relative to the spec file's folder first, then as given (the working folder), then the
+        spec folder's parent, then a shipped file (`data/demo` works from anywhere); None if none exists."""
         p = Path(value).expanduser()
-        for cand in (p, self.base_dir() / p, self.base_dir().parent / p):
+        cands = [p] if p.is_absolute() else [self.base_dir() / p, p, self.base_dir().parent / p]
+        if not p.is_absolute() and p.parts[:1] == (kind,):
+            cands.append(bundled_dir(kind).joinpath(*p.parts[1:]))
+        for cand in cands:
             if cand.exists():
                 return cand
         try:
@@ -152,9 +158,22 @@ class TournamentSpec(BaseModel):
         except Exception:
             return None
 
+    def judge_ref(self) -> str:
+        """`judge` as a preset file resolved like every path of the spec, or the shipped preset name."""
+        p = Path(self.judge).expanduser()
+        cands = [p] if p.is_absolute() else [self.base_dir() / p, p, self.base_dir().parent / p]
+        for cand in cands:
+            if cand.is_file():
+                return str(cand)
+        return self.judge
+
+
+# pydantic names a union's branches in `loc` (`int`, `list[str]`, `literal['all']`, `function-after[...]`)
+_UNION_BRANCH = re.compile(r"^(int|str|float|bool|none|(list|dict|literal|tuple)\[.*\]|function-.*)$")
+
 
 def _describe_error(err: dict) -> tuple[str, str]:
-    loc = [str(x) for x in err.get("loc", ()) if not str(x).startswith(("function-", "literal[", "list[", "int", "str", "float"))]
+    loc = [str(x) for x in err.get("loc", ()) if not _UNION_BRANCH.match(str(x))]
     # pydantic puts union branch names in `loc`; keep only real keys
     key = ".".join(loc)
     kind = err.get("type", "")
@@ -219,6 +238,10 @@ def load_spec(path_or_name: str | Path) -> TournamentSpec:
         data["name"] = path.stem
     spec = spec_from_dict(data, str(path))
     spec._path = path
+    if spec.reference:  # read at report time, from wherever: fixed now, against the spec's folder
+        ref = spec.resolve_path(spec.reference)
+        if ref is not None:
+            spec.reference = str(ref.resolve())
     return spec
 
 
