@@ -97,11 +97,7 @@ def fit(
         print_json(records)
         return
     if format is OutFormat.csv:
-        buf = io.StringIO()
-        wr = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
-        wr.writeheader()
-        wr.writerows(records)
-        typer.echo(buf.getvalue(), nl=False)
+        _echo_csv(records)
         return
     from rich.table import Table
 
@@ -129,7 +125,6 @@ def fit(
             f"-{_fmt(r.rating - r.ci_low, 0)}/+{_fmt(r.ci_high - r.rating, 0)}",
             f"{r.rank_lo}-{r.rank_hi}" if r.rank_lo != r.rank_hi else str(r.rank_lo),
             *vs,
-            str(r.battles),
             f"{r.battles} (insufficient data)" if r.insufficient_data else str(r.battles),
             _fmt(r.win_rate * 100),
         )
@@ -145,6 +140,15 @@ def fit(
         out.print(f"Davidson tie parameter nu = {lb.tie_param:.3f}")
 
 
+def _echo_csv(records: list[dict]) -> None:
+    """Leaderboard records as CSV on stdout, header from the first record's keys."""
+    buf = io.StringIO()
+    wr = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+    wr.writeheader()
+    wr.writerows(records)
+    typer.echo(buf.getvalue(), nl=False)
+
+
 def _fit_samples(path: Path, *, format: OutFormat, bootstrap: int, level: float, seed: int, prior: float | None) -> None:
     from arena.battle_file import read_samples
     from arena.ratings import PL_PRIOR, fit_plackett_luce
@@ -158,11 +162,7 @@ def _fit_samples(path: Path, *, format: OutFormat, bootstrap: int, level: float,
                     "components": res.components, "warnings": res.warnings, "leaderboard": records})
         return
     if format is OutFormat.csv:
-        buf = io.StringIO()
-        wr = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
-        wr.writeheader()
-        wr.writerows(records)
-        typer.echo(buf.getvalue(), nl=False)
+        _echo_csv(records)
         return
     from rich.table import Table
 
