@@ -387,7 +387,7 @@ class Backend(ABC):
                     raise
                 except Exception as e:  # a backend bug or an unclassified failure: retry, then report
                     last_error = f"{type(e).__name__}: {_one_line(redact(str(e), secrets))}"
-                    retryable = True
+                    retryable = self._attempt_failed(sent, CallError(last_error))
                 else:
                     latency = time.perf_counter() - t0
                     self._account(raw)

@@ -153,6 +153,8 @@ def preset_error(where: str, e, what: str, fields, missing_hint: str = ""):
     the file, the first bad key and what was expected. `what` names the setting kind ("an llm judge")."""
     err = e.errors()[0]
     key = ".".join(str(x) for x in err["loc"]) or "?"
+    if err["type"] == "extra_forbidden" and len(err["loc"]) == 3 and err["loc"][0] == "deployments":
+        what, fields = "a deployment", DeploymentSettings.model_fields  # a key inside [[deployments]]
     if err["type"] == "extra_forbidden":
         return SpecError(f"{where}: key {key!r} is not {what} setting (expected one of: {', '.join(fields)})")
     if err["type"] == "missing":
