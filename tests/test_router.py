@@ -170,11 +170,14 @@ def test_a_deployment_refusing_the_key_is_left_for_the_others(servers, tmp_path)
 
 
 def test_rate_limits_are_shared_per_key_and_deployment_across_presets(servers, tmp_path):
-    """Two presets (say two panel members) calling the same server with the same key variable
-    draw on one limiter; the stricter limit holds; another key variable has its own."""
+    """Two presets (say two panel members: one a fleet, one a plain preset) calling the same
+    server with the same key variable draw on one limiter; the stricter limit holds; another key
+    variable has its own."""
     store = Store(tmp_path / "s.db")
     a = judge_of(fleet_preset(servers[:1], rpm=1000), store)
-    b = judge_of({**fleet_preset(servers[:1], rpm=500), "template": "pairwise", "orders": "random"}, store)
+    plain = {k: v for k, v in fleet_preset(servers[:1], rpm=500, orders="random").items() if k != "deployments"}
+    b = judge_of({**plain, "api_base": servers[0].api_base}, store)
+    assert not isinstance(b.backend, RouterBackend)
 
     async def go():
         try:
@@ -244,3 +247,14 @@ def test_the_shipped_fleet_preset_builds_a_router(store):
     assert isinstance(backend, RouterBackend) and backend.strategy == "least-busy" and backend.cooldown == 30
     assert [d.api_base for d in backend.deployments] == ["http://localhost:8000/v1", "http://localhost:8001/v1"]
     assert all(d.model == judge.model for d in backend.deployments)
+
+
+def test_a_retry_goes_to_another_deployment_before_any_cooldown(servers, tmp_path):
+    """allowed_fails = 5: a failing server is not cooled down yet, but a call that failed on it
+    retries on another one at once (no call needs a third attempt)."""
+    servers[0].hook = lambda req: Reply(status=500, error="worker died")
+    judge = judge_of(fleet_preset(servers[:2], allowed_fails=5), Store(tmp_path / "s.db"))
+    results = run_games(judge, contexts(8))
+    games = [g for r in results for g in r.games]
+    assert all(g.error is None for g in games) and max(g.attempts for g in games) <= 2
+    assert judge.backend.stats.retries == servers[0].requests >= 1

@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 from arena.backends._base import CallError, CompletionRequest
@@ -48,6 +49,7 @@ STRATEGIES = ("simple-shuffle", "least-busy")
 _FLEET_FINAL = {401, 403, 404}  # final for one server, but another deployment may answer
 _ROUTERS: dict[tuple, object] = {}  # fleet identity -> litellm Router (process-wide: shared cooldowns)
 _IN_FLIGHT: Counter = Counter()  # deployment id -> calls in flight from this process (least-busy)
+_LAST_FAILED: ContextVar[str | None] = ContextVar("arena_router_last_failed", default=None)  # per call (task)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,10 @@ class RouterBackend(OpenAICompatBackend):
     # -- the Router ----------------------------------------------------------------------------------
     async def prepare(self) -> None:
         """Build (or reuse) the process's litellm Router for this fleet."""
-        self._router = _router_for(self)
+        try:
+            self._router = _router_for(self)
+        except Exception as e:  # litellm refused the fleet: every call of it fails the same way
+            raise CallError(f"litellm Router: {type(e).__name__}: {e}", retryable=False) from None
 
     def _cooling(self) -> set[str]:
         """Ids of this fleet's deployments cooling down now."""
@@ -119,20 +124,28 @@ class RouterBackend(OpenAICompatBackend):
         return {model_id for model_id, _ in cooldowns.get_active_cooldowns(self._ids, None)}
 
     async def _pick(self, req: CompletionRequest) -> Deployment | None:
-        """The deployment for the next attempt, or None when every one is cooling down."""
+        """The deployment for the next attempt, or None when every one is cooling down. A retry
+        avoids the deployment its call just failed on while another one is available."""
         cooling = self._cooling()
         if len(cooling) == len(self._ids):
             return None
+        avoid = _LAST_FAILED.get()
         if self.strategy == "least-busy":
             ready = [d for d in self.deployments if d.id not in cooling]
+            ready = [d for d in ready if d.id != avoid] or ready
             low = min(_IN_FLIGHT[d.id] for d in ready)
             return random.choice([d for d in ready if _IN_FLIGHT[d.id] == low])
-        try:
-            picked = await self._router.select(self.group, {}, messages=req.messages)
-        except Exception:  # litellm found none available (a cooldown began since): wait, then ask again
-            return None
-        model_id = (picked.get("model_info") or {}).get("id") if isinstance(picked, dict) else None
-        return next((d for d in self.deployments if d.id == model_id), None)
+        dep = None
+        for _ in range(4):  # litellm's weighted draw, drawn again when it lands on the one to avoid
+            try:
+                picked = await self._router.select(self.group, {}, messages=req.messages)
+            except Exception:  # litellm found none available (a cooldown began since): wait, then ask again
+                return None
+            model_id = (picked.get("model_info") or {}).get("id") if isinstance(picked, dict) else None
+            dep = next((d for d in self.deployments if d.id == model_id), None)
+            if dep is None or dep.id != avoid:
+                break
+        return dep
 
     # -- the policy hooks ------------------------------------------------------------------------------
     async def _admit(self, req: CompletionRequest) -> CompletionRequest:
@@ -155,15 +168,18 @@ class RouterBackend(OpenAICompatBackend):
     async def _call(self, req: CompletionRequest, timeout: float):
         dep = self._by_key[deployment_key(req.model, req.api_base, req.api_key_env)]
         try:
-            return await super()._call(req, timeout)
+            raw = await super()._call(req, timeout)
         finally:
             _IN_FLIGHT[dep.id] -= 1
+        _LAST_FAILED.set(None)  # the task's next call (a re-ask) may use any deployment again
+        return raw
 
     def _attempt_failed(self, sent: CompletionRequest, error: CallError) -> bool:
         """Tell the Router which deployment failed and how (it may cool it down); never pause the
         whole fleet. Returns whether another attempt may succeed (on another deployment)."""
         dep = self._by_key[deployment_key(sent.model, sent.api_base, sent.api_key_env)]
         self.failures_by_deployment[dep.label] += 1
+        _LAST_FAILED.set(dep.id)
         status = error.status or 503  # a refused connection or an unclassified failure: unavailable
         if status not in (400, 413, 422):  # a bad request fails on every deployment alike
             health = self._router.health()
@@ -177,8 +193,9 @@ class RouterBackend(OpenAICompatBackend):
         return error.retryable
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
-        """No wait while another deployment is available (fail over at once); else the usual backoff."""
-        if self._router is not None and len(self._cooling()) < len(self._ids):
+        """No wait while a deployment other than the one that just failed is available (fail over
+        at once); else the usual backoff."""
+        if self._router is not None and set(self._ids) - self._cooling() - {_LAST_FAILED.get()}:
             return 0.0
         return super().backoff(attempt, retry_after)
 
