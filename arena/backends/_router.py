@@ -7,7 +7,9 @@ variable, `rpm` / `tpm`, a `weight`) and a `routing_strategy`. Each attempt of a
 1. picks a deployment with litellm's `Router` (`Router.select`: the deployments not cooling down,
    then the strategy: "simple-shuffle", litellm's default, draws one weighted by `weight`, else
    `rpm`, else `tpm`; "least-busy" takes the one with the fewest calls in flight from this
-   process). When every deployment is cooling down, the attempt waits for the first to come back.
+   process, counted here: litellm's own least-busy counts through its call logging, which arena's
+   direct calls do not go through). When every deployment is cooling down, the attempt waits for
+   the first to come back.
 2. waits for room under that deployment's rate limits, which are shared by every backend of the
    process calling the same deployment with the same key variable (`arena.backends._limits`);
 3. sends the request to it, on the fast path for OpenAI-compatible servers (`openai/...`,
