@@ -16,10 +16,14 @@ every match must end as a verdict or a recorded error, and no call is paid twice
 got an answer equal the new rows of the call cache, two per decided match).
 
 The machine's 2 cores are shared with other work, and the client's CPU is part of what is
-measured: run it when `uptime` shows a low load, and more than once.
+measured: at load 10 the judge path's own work (prompt, cache, parse, store: a few ms a call on
+a loaded core) starts to limit four servers above ~60 calls/s, so the default cap is 10 calls/s a
+server (a real judge call of ~600 output tokens takes seconds, not 0.4 s). Measured at load 10:
+3.78x with `--delay 0.4`, 3.49x with `--delay 0.2`. Run it when `uptime` shows a low load, and
+more than once.
 
-    .venv/bin/python bench/router.py                     # 400 calls a contender, 0.2 s a call, 4 at once
-    .venv/bin/python bench/router.py --calls 2000 --delay 0.1
+    .venv/bin/python bench/router.py                     # 400 calls a contender, 0.4 s a call, 4 at once
+    .venv/bin/python bench/router.py --calls 2000 --delay 0.2
 """
 
 from __future__ import annotations
@@ -142,7 +146,7 @@ async def run_bench(args, store, servers, build, cap: float, per_round: int) -> 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=400, help="judge calls per contender (2 per match)")
-    ap.add_argument("--delay", type=float, default=0.2, help="seconds each server takes per call")
+    ap.add_argument("--delay", type=float, default=0.4, help="seconds each server takes per call")
     ap.add_argument("--max-concurrency", type=int, default=4, help="calls each server serves at once")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args(argv)
