@@ -212,18 +212,10 @@ async def _replay(store, prepared: _Prepared, run_id: str) -> tuple[int, int, Us
             store.record_replay(run_id, plan.setting, verdict, games)
             judged += 1
             failed += verdict.outcome == "unresolved"
-            usage = usage + sum((_Usage.of_game_row(_row(g)) for g in games), _Usage())
+            usage = usage + sum((g.usage for g in games), _Usage())
     finally:
         await prepared.judge.aclose()
     return judged, failed, usage
-
-
-def _row(g) -> dict:
-    from arena.records import cached_part
-
-    cached_calls, cached_cost = cached_part(g)
-    return {"calls": g.calls, "cached_calls": cached_calls, "input_tokens": g.input_tokens, "output_tokens": g.output_tokens,
-            "cost_usd": g.cost_usd, "cached_cost_usd": cached_cost}
 
 
 def run(store, prepared: _Prepared) -> RejudgeResult:

@@ -360,14 +360,14 @@ def test_a_big_judge_reply_is_stored_once(tmp_path, loopback):
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert all(g.raw == big for g in r.games)
     stored = store.games("run")
-    assert len(stored) == 2 and all(g["raw"] == big for g in stored)  # read back whole
+    assert len(stored) == 2 and all(g.raw == big for g in stored)  # read back whole
     assert store.db.execute("SELECT COUNT(*) FROM games WHERE raw IS NULL").fetchone()[0] == 2
     assert db.stat().st_size < 2 * len(big) * 1.2  # two calls cached once each, no copy in the games
     # a --no-cache call that replaces the cache row leaves the old games their own reply
     other = "other " * 2000 + "[[B>A]]"
     loopback.hook = lambda req: other
     asyncio.run(make_judge(loopback, store, no_cache=True).judge(ctx(1, 9, 1)))
-    assert all(g["raw"] == big for g in store.games("run"))
+    assert all(g.raw == big for g in store.games("run"))
 
 
 @pytest.mark.slow

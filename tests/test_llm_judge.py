@@ -183,7 +183,7 @@ def test_cached_rerun_makes_zero_requests_and_reports_cost_separately(loopback, 
     for r1, r2 in zip(first, second):
         for g1, g2 in zip(r1.games, r2.games):
             assert g2.cached and g2.attempts == 0 and g2.raw == g1.raw
-            assert g2.detail["cached_cost_usd"] == pytest.approx(g1.cost_usd)
+            assert g2.cached_cost_usd == pytest.approx(g1.cost_usd)
     assert again.backend.stats.cache_hits == 12 and again.backend.stats.cost_usd == 0
     assert again.backend.stats.cost_saved_usd == pytest.approx(sum(g.cost_usd for r in first for g in r.games))
     # --no-cache calls again

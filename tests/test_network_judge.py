@@ -446,7 +446,7 @@ def test_tokens_and_cost_add_up_to_the_calls(loopback, store):
     r2 = run(again.judge(ctx()))
     assert loopback.requests == 0 and r2.verdict == r.verdict
     assert all(g.cached for g in r2.games)
-    assert sum(g.detail["cached_cost_usd"] for g in r2.games) == pytest.approx(total, rel=1e-12)
+    assert sum(g.cached_cost_usd for g in r2.games) == pytest.approx(total, rel=1e-12)
     # an unpriced model: cost unknown, never $0
     loopback.hook = NetworkScript()
     r3 = run(make_judge(loopback, no_cache=True).judge(ctx(5)))

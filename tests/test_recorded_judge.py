@@ -44,8 +44,8 @@ def test_anchored_tournament_replays_the_recorded_verdicts(cli, db_path, tmp_pat
             flip = {"a": "b", "b": "a", "tie": "tie"}
             assert v["outcome"] == flip[outcome]
     games = store.games(replay["run_id"])
-    assert all(g["calls"] == 0 and g["cost_usd"] == 0 for g in games)
-    assert all(json.loads(g["detail"])["recorded_judge"] == "weighted_alpaca_eval_gpt4_turbo" for g in games)
+    assert all(g.calls == 0 and g.cost_usd == 0 for g in games)
+    assert all(g.detail["recorded_judge"] == "weighted_alpaca_eval_gpt4_turbo" for g in games)
     data = json.loads((tmp_path / "rep" / "run.json").read_text())
     assert data["baseline"] == BASE and all("win_rate_vs_baseline" in row for row in data["leaderboard"])
 
@@ -58,13 +58,13 @@ def test_a_pair_never_recorded_is_a_permanent_not_recorded_error(cli, db_path, t
     assert r.code == 3  # some matches could not be decided
     store = Store(db_path)
     run = next(x for x in store.list_runs() if x["name"] == "replay")
-    errors = [g for g in store.games(run["run_id"]) if g["label"] == "error"]
+    errors = [g for g in store.games(run["run_id"]) if g.label == "error"]
     decided = [v for v in store.verdicts(run["run_id"]) if v["outcome"] in ("a", "b", "tie")]
     assert errors and decided
-    assert all(g["error"].startswith("not recorded:") and json.loads(g["detail"])["permanent"] for g in errors)
+    assert all(g.error.startswith("not recorded:") and g.detail["permanent"] for g in errors)
     # exactly the pairs without the baseline are the ones not recorded
     matches = {m["match_id"]: m for m in store.matches(run["run_id"])}
-    assert all(BASE not in (matches[g["match_id"]]["model_a"], matches[g["match_id"]]["model_b"]) for g in errors)
+    assert all(BASE not in (matches[g.match_id]["model_a"], matches[g.match_id]["model_b"]) for g in errors)
     assert all(BASE in (v["model_a"], v["model_b"]) for v in decided)
 
 

@@ -148,7 +148,7 @@ class PartlyCachedJudge(ScriptedJudge):
     async def judge(self, ctx: MatchContext) -> JudgeResult:
         res = await super().judge(ctx)
         games = [
-            Game(g.match_id, g.judge, g.order, g.label, raw=g.raw, calls=3, cost_usd=0.3, detail={"cached_calls": 2, "cached_cost_usd": 0.2})
+            Game(g.match_id, g.judge, g.order, g.label, raw=g.raw, calls=3, cost_usd=0.3, cached_calls=2, cached_cost_usd=0.2)
             for g in res.games
         ]
         return JudgeResult(games, res.verdict)
@@ -165,7 +165,7 @@ def test_calls_served_from_the_cache_inside_a_game_are_not_counted_as_paid(store
     assert (stats.calls, stats.cached_calls) == (n_games, 2 * n_games)
     assert stats.cost_usd == pytest.approx(0.1 * n_games)
     games = store.games(prepared.run_id)
-    assert cached_part(games[0]) == (2, pytest.approx(0.2))  # a stored row: detail is JSON text
+    assert cached_part(games[0]) == (2, pytest.approx(0.2))  # read back from the store: usage in columns
     js = judge_stats(games, store.verdicts(prepared.run_id))  # the report counts the same
     assert (js["calls"], js["cached_calls"]) == (n_games, 2 * n_games)
     assert js["cost_usd"] == pytest.approx(0.1 * n_games)
