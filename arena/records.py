@@ -245,6 +245,29 @@ class MatchRow:
 
 
 @dataclass(frozen=True, slots=True)
+class VerdictRow:
+    """A stored verdict with its match (`Store.verdicts`): who played, on which prompt, and how it ended."""
+
+    match_id: str
+    prompt_id: str
+    model_a: str
+    model_b: str
+    round: int
+    outcome: Outcome
+    strength: int
+    consistent: bool | None
+    label: Label
+
+    @property
+    def match(self) -> Match:
+        return Match(self.match_id, self.prompt_id, self.model_a, self.model_b, self.round)
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.match_id, self.outcome, self.strength, self.consistent, self.label)
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """The counters a run's last invocation stored when it finished (`Runner.summary()`);
     `extra` keeps keys of other modes (the reliability mode's `total_elapsed_s`, `pairs`...)."""

@@ -137,7 +137,7 @@ def prepare(store, run_id: str, n: int, *, temperature: float | None = None) -> 
         raise BadInput(f"temperature: expected a number from 0 to 2, got {temperature!r}")
     spec = spec_from_dict(stored["spec"], source=f"run {run_id}")
     verdicts = store.verdicts(run_id)
-    decided = sorted(v["match_id"] for v in verdicts if v["outcome"] in ("a", "b", "tie"))
+    decided = sorted(v.match_id for v in verdicts if v.outcome in ("a", "b", "tie"))
     if not decided:
         raise BadInput(f"rejudge: run {run_id!r} has no decided matches to re-judge")
     if not 1 <= n <= len(decided):

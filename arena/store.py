@@ -33,6 +33,7 @@ from arena.records import (
     RunSummary,
     Usage,
     Verdict,
+    VerdictRow,
     battle_of,
     cached_part,
 )
@@ -722,13 +723,7 @@ class Store:
 
     def decided(self, run_id: str) -> list[tuple[Match, Verdict]]:
         """A run's matches with their verdicts (every outcome), in the order they were decided."""
-        return [
-            (
-                Match(r["match_id"], r["prompt_id"], r["model_a"], r["model_b"], int(r["round"] or 0)),
-                Verdict(r["match_id"], r["outcome"], int(r["strength"] or 0), None if r["consistent"] is None else bool(r["consistent"]), r["label"]),
-            )
-            for r in self.verdicts(run_id)
-        ]
+        return [(v.match, v.verdict) for v in self.verdicts(run_id)]
 
     def battles(self, run_id: str, *, strong_weight: float = 3.0, forfeit: str = "loss") -> list[Battle]:
         """A run's decided matches as rating observations (`records.battle_of`): what the ratings take.
@@ -744,13 +739,17 @@ class Store:
                 out.append(b)
         return out
 
-    def verdicts(self, run_id: str) -> list[dict]:
+    def verdicts(self, run_id: str) -> list[VerdictRow]:
+        """A run's verdicts with their matches, in the order they were decided."""
         sql = """
-        SELECT v.*, m.prompt_id, m.model_a, m.model_b, m.round FROM verdicts v
-        JOIN matches m ON m.run_id = v.run_id AND m.match_id = v.match_id
+        SELECT v.match_id, m.prompt_id, m.model_a, m.model_b, m.round, v.outcome, v.strength, v.consistent, v.label
+        FROM verdicts v JOIN matches m ON m.run_id = v.run_id AND m.match_id = v.match_id
         WHERE v.run_id = ? ORDER BY v.created, v.match_id
         """
-        return self._rows(sql, [run_id])
+        return [
+            VerdictRow(r[0], r[1], r[2], r[3], int(r[4] or 0), r[5], int(r[6] or 0), None if r[7] is None else bool(r[7]), r[8])
+            for r in self.db.execute(sql, [run_id]).fetchall()
+        ]
 
     def match_counts(self, run_id: str) -> dict[str, int]:
         """{match status: count} of a run."""

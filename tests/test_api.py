@@ -3,6 +3,7 @@ a judge that raises inside a match is that match's error (exit 3), not a run lef
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -163,7 +164,7 @@ def test_the_store_gives_the_ratings_battle_records(tmp_path):
     battles = store.battles(result.run_id, strong_weight=4.0)
     assert len(battles) == 72 and all(isinstance(b, arena.Battle) for b in battles)
     assert {b.weight for b in battles} <= {1.0, 4.0}
-    assert battles == battles_from_verdicts(store.verdicts(result.run_id), strong_weight=4.0)  # same as from rows
+    assert battles == battles_from_verdicts([dataclasses.asdict(v) for v in store.verdicts(result.run_id)], strong_weight=4.0)  # same as from rows
     store.close()
 
 

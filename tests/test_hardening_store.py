@@ -171,7 +171,7 @@ def test_disk_full_during_a_run_marks_it_interrupted_and_it_resumes(tmp_path):
     with pytest.raises(DiskFull, match=f"the disk holding {db} is full"):
         asyncio.run(Runner(store, prepared, FillsTheDisk(), sched).run())
     assert store.get_run(prepared.run_id)["status"] == "interrupted"
-    partial = len([v for v in store.verdicts(prepared.run_id) if not v["outcome"].startswith("forfeit")])
+    partial = len([v for v in store.verdicts(prepared.run_id) if not v.outcome.startswith("forfeit")])
     assert 0 < partial < len(store.matches(prepared.run_id))
     # every stored verdict has its games: nothing half-written
     assert store.db.execute(

@@ -59,14 +59,14 @@ def test_single_elimination_run_decides_n_minus_1_matches_per_prompt(store):
     stats = asyncio.run(Runner(store, prepared, judge, sched).run())
     verdicts = store.verdicts(prepared.run_id)
     assert len(verdicts) == 101 * 7  # N-1 per prompt, forfeits included
-    forfeits = [v for v in verdicts if v["outcome"].startswith("forfeit")]
+    forfeits = [v for v in verdicts if v.outcome.startswith("forfeit")]
     assert len(forfeits) == 1 and stats.forfeits == 1  # llama's one missing answer
     assert judge.calls == 2 * (101 * 7 - 1)
     assert store.get_run(prepared.run_id)["status"] == "done"
     # three rounds for 8 models; one final per prompt
-    last = max(v["round"] for v in verdicts)
-    assert len({v["round"] for v in verdicts}) == 3
-    assert len([v for v in verdicts if v["round"] == last]) == 101
+    last = max(v.round for v in verdicts)
+    assert len({v.round for v in verdicts}) == 3
+    assert len([v for v in verdicts if v.round == last]) == 101
 
 
 def test_interrupted_run_resumes_without_repeating_a_match(store):
@@ -82,14 +82,14 @@ def test_interrupted_run_resumes_without_repeating_a_match(store):
     asyncio.run(runner.run())
     assert store.get_run(prepared.run_id)["status"] == "interrupted"
     first_calls = judge.calls
-    done_before = {v["match_id"]: v["outcome"] for v in store.verdicts(prepared.run_id)}
+    done_before = {v.match_id: v.outcome for v in store.verdicts(prepared.run_id)}
     assert 200 <= len(done_before) < 707
 
     spec2, prepared2, sched2 = _setup(store)
     assert prepared2.resumed and prepared2.run_id == prepared.run_id
     judge2 = ScriptedJudge()
     stats = asyncio.run(Runner(store, prepared2, judge2, sched2).run())
-    after = {v["match_id"]: v["outcome"] for v in store.verdicts(prepared.run_id)}
+    after = {v.match_id: v.outcome for v in store.verdicts(prepared.run_id)}
     assert len(after) == 707
     assert all(after[k] == v for k, v in done_before.items())
     # nothing judged twice: the second run judged exactly the matches the first did not
@@ -103,7 +103,7 @@ def test_interrupted_run_resumes_without_repeating_a_match(store):
     fresh = Store(":memory:")
     _, p3, s3 = _setup(fresh)
     asyncio.run(Runner(fresh, p3, ScriptedJudge(), s3).run())
-    assert {v["match_id"]: v["outcome"] for v in fresh.verdicts(p3.run_id)} == after
+    assert {v.match_id: v.outcome for v in fresh.verdicts(p3.run_id)} == after
 
 
 def test_budget_stops_and_a_raised_budget_continues(store):

@@ -108,12 +108,12 @@ def test_judgebench_second_game_swapped_and_gold_kept(store):
     from arena.verdicts import import_verdicts
 
     s = import_verdicts(store, FIX / "judgebench_outputs.jsonl", "judgebench", name="jb")
-    verdicts = {v["prompt_id"]: v for v in store.verdicts(s.run_id)}
-    assert verdicts["jb-0"]["outcome"] == "a" and verdicts["jb-0"]["consistent"] == 1
-    assert verdicts["jb-1"]["outcome"] == "b"
-    assert verdicts["jb-4"]["outcome"] == "tie" and verdicts["jb-4"]["consistent"] == 0  # the two games disagree
-    assert verdicts["jb-5"]["consistent"] is None  # game 2 failed: recorded as error, verdict from game 1 only
-    assert verdicts["jb-5"]["outcome"] == "unresolved"
+    verdicts = {v.prompt_id: v for v in store.verdicts(s.run_id)}
+    assert verdicts["jb-0"].outcome == "a" and verdicts["jb-0"].consistent == 1
+    assert verdicts["jb-1"].outcome == "b"
+    assert verdicts["jb-4"].outcome == "tie" and verdicts["jb-4"].consistent == 0  # the two games disagree
+    assert verdicts["jb-5"].consistent is None  # game 2 failed: recorded as error, verdict from game 1 only
+    assert verdicts["jb-5"].outcome == "unresolved"
 
 
 @pytest.mark.parametrize(

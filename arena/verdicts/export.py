@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from arena.errors import BadInput
-from arena.records import Game, swap_label
+from arena.records import Game, VerdictRow, swap_label
 from arena.verdicts.formats import LABEL_PREFERENCE
 
 
@@ -95,7 +95,7 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     base = run_baseline(spec, baseline)
     if base is None:
         raise BadInput(f"--format {fmt}: run {rid} has no baseline (pass --baseline NAME)")
-    verdicts = {v["match_id"]: v for v in store.verdicts(rid)}
+    verdicts = {v.match_id: v for v in store.verdicts(rid)}
     per_model: dict[tuple[str, str], list[dict]] = {}
     for m in matches:
         if base not in (m["model_a"], m["model_b"]) or m["model_a"] == m["model_b"]:
@@ -166,7 +166,7 @@ def _arena_hard_row(m: dict, gs: list[Game], base: str, model: str, judge: str, 
     return {"question_id": m["prompt_id"], "model": model, "judge": judge, "baseline": base, "games": row_games}
 
 
-def _alpaca_eval_row(m: dict, gs: list[Game], v: dict | None, base: str, model: str, judge: str, flip: bool,
+def _alpaca_eval_row(m: dict, gs: list[Game], v: VerdictRow | None, base: str, model: str, judge: str, flip: bool,
                      prompts: dict, answers: dict) -> dict:
     """One AlpacaEval annotation: the recorded preference where the match has one, else the verdict's."""
     pref = None
@@ -174,8 +174,8 @@ def _alpaca_eval_row(m: dict, gs: list[Game], v: dict | None, base: str, model: 
         pref = gs[0].detail.get("preference")
         if pref is not None and flip:
             pref = 3.0 - pref
-    if pref is None and v is not None and v["label"] in LABEL_PREFERENCE:
-        pref = LABEL_PREFERENCE[swap_label(v["label"]) if flip else v["label"]]
+    if pref is None and v is not None and v.label in LABEL_PREFERENCE:
+        pref = LABEL_PREFERENCE[swap_label(v.label) if flip else v.label]
     p = prompts.get(m["prompt_id"])
     return {
         "instruction": p.text if p is not None else m["prompt_id"],
