@@ -28,7 +28,7 @@ KEY_ENV = "ARENA_TEST_KEY"
 
 
 @pytest.fixture
-def servers(monkeypatch):
+def servers(monkeypatch, litellm_loaded):
     """Four loopback servers, each serving 2 requests at once with a 20 ms delay."""
     monkeypatch.setenv(KEY_ENV, "sk-router-test-0123456789")
     started = [LoopbackServer(delay_s=0.02, max_concurrency=2, retry_after_s=30).start() for _ in range(4)]
@@ -73,6 +73,9 @@ def test_a_fleet_gives_the_verdicts_and_usage_of_one_deployment(servers, tmp_pat
         store.close()
     assert rows["single"] == rows["one"] == rows["four"]
     assert all(s.requests > 0 for s in servers)  # the four-server fleet used every server
+    from arena.backends import load_litellm  # the Router left litellm's price table as it was:
+
+    assert "hosted_vllm/Qwen/Qwen2.5-7B-Instruct" not in load_litellm().model_cost  # unpriced stays unknown
 
 
 def test_a_server_killed_mid_run_every_match_ends_and_no_call_is_paid_twice(servers, tmp_path):
@@ -112,13 +115,13 @@ def test_a_server_killed_mid_run_every_match_ends_and_no_call_is_paid_twice(serv
     prepared, judge, stats = run_once()
     n_matches = 16 * 3  # 16 prompts x 3 pairs of models
     verdicts = store.verdicts(prepared.run_id)
-    errors = {g["match_id"] for g in store.games(prepared.run_id) if g["error"]}
-    decided = {v["match_id"] for v in verdicts if v["outcome"] != "unresolved"}
+    errors = {g.match_id for g in store.games(prepared.run_id) if g.error}
+    decided = {v.match_id for v in verdicts if v.outcome != "unresolved"}
     assert len(decided | errors) == n_matches and prepared.status == "done"
     assert len(decided) == n_matches  # three healthy servers carry every match
     for v in verdicts:  # and the verdicts are the quality rule's
-        better = v["model_a"] if MODELS[v["model_a"]] > MODELS[v["model_b"]] else v["model_b"]
-        assert (v["model_a"] if v["outcome"] == "a" else v["model_b"]) == better
+        better = v.model_a if MODELS[v.model_a] > MODELS[v.model_b] else v.model_b
+        assert (v.model_a if v.outcome == "a" else v.model_b) == better
     paid = sum((s.answered for s in servers), start=type(servers[0].answered)())
     assert paid and max(paid.values()) == 1  # no call answered twice across the fleet
     assert sum(paid.values()) == stats.calls == 2 * n_matches

@@ -217,6 +217,7 @@ def _router_for(backend: RouterBackend):
                 if getattr(d, k) is not None:
                     params[k] = getattr(d, k)
             model_list.append({"model_name": backend.group, "litellm_params": params, "model_info": {"id": d.id}})
+        known = set(litellm.model_cost)
         router = litellm.Router(
             model_list=model_list,
             routing_strategy="simple-shuffle",
@@ -224,6 +225,11 @@ def _router_for(backend: RouterBackend):
             allowed_fails=backend.allowed_fails,
             cooldown_time=backend.cooldown,
         )
+        # the Router registers its deployments' models in litellm's price table without prices,
+        # which would make litellm price an unpriced model at 0.0 from then on, process-wide:
+        # unknown must stay unknown (picks do not read the table)
+        for name in set(litellm.model_cost) - known:
+            litellm.model_cost.pop(name, None)
         _ROUTERS[backend._fleet] = router
     return router
 
