@@ -162,3 +162,25 @@ def test_simulate_with_a_cheap_stage_counts_only_expensive_calls():
     assert plain.rows[0].calls == pytest.approx(300) and cascade.rows[0].calls == pytest.approx(300)
     with pytest.raises(SimulationError):
         simulate(**kw, cheap_accuracy=0.9, cheap_confident=1.0)
+
+
+def test_the_pilot_is_a_seeded_sample_of_the_plan_started_first(cli, tmp_path):
+    from arena.judges import load_judge
+    from arena.records import Match
+
+    _spec(cli, tmp_path)
+    plan = [Match(f"m{i:03d}", f"p{i}", BASE, "x") for i in range(72)]
+    judge = load_judge(tmp_path / "cas.toml")
+    order = judge.arrange(plan, 7)
+    pilot = {plan[i].match_id for i in pilot_indices(72, 30, 7)}
+    assert judge.pilot_ids == pilot and {m.match_id for m in order[:30]} == pilot
+    assert sorted(m.match_id for m in order) == [m.match_id for m in plan]  # a reordering, nothing lost
+    assert pilot != {m.match_id for m in plan[:30]}  # not the first matches released
+    assert load_judge(tmp_path / "cas.toml").arrange(plan, 7) == order  # same seed, same pilot
+    assert {m.match_id for m in load_judge(tmp_path / "cas.toml").arrange(plan, 8)[:30]} != pilot
+    # a later release adds nothing once the pilot is full; a first release smaller than the pilot is taken whole
+    assert judge.arrange([Match("late", "q", BASE, "x")], 7)[0].match_id == "late" and "late" not in judge.pilot_ids
+    small = load_judge(tmp_path / "cas.toml")
+    small.arrange(plan[:10], 7)
+    small.arrange(plan[10:], 7)
+    assert len(small.pilot_ids) == 30 and set(m.match_id for m in plan[:10]) <= small.pilot_ids

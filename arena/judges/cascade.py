@@ -10,12 +10,14 @@ panel's vote share, which can be lower):
 - network: 0.5 + 0.5 * tanh(|statistic|), its score margin between the two answers;
 - recorded: 1 (the verdicts are final).
 
-Thresholds: calibrated on a pilot (`arena.cascade`, Jung, Brahman, Choi, ICLR 2025): the first
-`pilot` matches the run judges are judged by every stage (their verdict is the final stage's);
-when they are done each non-final stage's threshold is the lowest grid confidence whose agreement
-with the final stage is >= `agreement` with confidence 1 - `delta` (one-sided Clopper-Pearson,
-fixed-sequence testing). A stage that certifies nothing escalates every match. Matches that start
-after the pilot's slots are taken wait for the calibration. Every game's detail carries
+Thresholds: calibrated on a pilot (`arena.cascade`, Jung, Brahman, Choi, ICLR 2025): `pilot`
+matches drawn with the run's seed from the matches the scheduler releases (`arrange`: for a fixed
+schedule a uniform sample of the whole plan, for an adaptive one of its first waves) are judged
+by every stage (their verdict is the final stage's) and go first; when they are done each
+non-final stage's threshold is the lowest grid confidence whose agreement with the final stage is
+>= `agreement` with confidence 1 - `delta` (one-sided Clopper-Pearson, fixed-sequence testing).
+A stage that certifies nothing escalates every match. Other matches wait for the calibration.
+Used outside a runner (no `arrange` call), the first `pilot` matches judged are the pilot. Every game's detail carries
 `cascade = {stage, confidence, pilot}`; games after the calibration carry it too (report hook).
 
 Preset keys:
@@ -33,14 +35,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import SpecError
 from arena.judges._base import CallEstimate, Judge, JudgeResult, preset_error
-from arena.records import Game, MatchContext
+from arena.records import Game, Match, MatchContext
 
 kind = "cascade"
 CONFIDENT_KINDS = ("surrogate", "llm", "panel", "network", "recorded")
@@ -94,8 +96,9 @@ class CascadeJudge(Judge):
         self.cfg = cfg
         self.stages = stages
         self.pilot_started = 0
-        self.pilot_done = 0
+        self._pilot_finished_ids: set[str] = set()
         self.pilot_rows: list[tuple[list[float | None], list[bool]]] = []
+        self.pilot_ids: set[str] | None = None  # the seeded pilot sample once `arrange` has drawn it
         self.calibration = None
         self._calibrated = asyncio.Event()
 
@@ -137,11 +140,14 @@ class CascadeJudge(Judge):
             if c and c.get("pilot") and "agrees_with_final" in c:
                 rows.setdefault(g.match_id, {})[int(c["stage"])] = c
         n = len(self.stages)
+        if rows:
+            self.pilot_ids = (self.pilot_ids or set()) | set(rows)
         for cs in rows.values():
             if len(cs) == n:
                 self.pilot_rows.append(([cs[i]["confidence"] for i in range(n)], [bool(cs[i]["agrees_with_final"]) for i in range(n)]))
-        self.pilot_started = self.pilot_done = len(rows)
-        if self.pilot_done >= self.cfg.pilot:
+        self._pilot_finished_ids |= set(rows)
+        self.pilot_started = self.pilot_done
+        if self._pilot_complete():
             self.calibrate()
 
     def expected_calls(self, matches: float) -> float:
@@ -167,15 +173,52 @@ class CascadeJudge(Judge):
                               f"(preset key assume_escalation); worst case: every match reaches every stage",
                 "agreement": self.cfg.agreement, "delta": self.cfg.delta}
 
+    def arrange(self, matches: Sequence[Match], seed: int) -> list[Match]:
+        """The runner's hook on every release: draw the pilot from `matches` with `seed` while it is
+        not full (`arena.cascade.pilot_indices`: a uniform sample without replacement; a release no
+        larger than what the pilot still needs is taken whole) and return `matches` with the pilot
+        first, so its matches start before any match that must wait for the calibration.
+        Deterministic: a resumed run replays the same releases and draws the same pilot."""
+        from arena.cascade import pilot_indices
+
+        first = self.pilot_ids is None
+        chosen = set(self.pilot_ids or ())
+        fresh = [m for m in matches if m.match_id not in chosen]
+        need = self.cfg.pilot if first else self.cfg.pilot - len(chosen)
+        if need > 0 and fresh:
+            if first:  # the first release: the sample ignores what a resumed run restored, so it is the same draw
+                fresh = list(matches)
+            picks = range(len(fresh)) if len(fresh) <= need else pilot_indices(len(fresh), need, seed)
+            chosen |= {fresh[i].match_id for i in picks}
+        self.pilot_ids = chosen
+        return [m for m in matches if m.match_id in chosen] + [m for m in matches if m.match_id not in chosen]
+
+    def _is_pilot(self, match_id: str) -> bool:
+        if self.pilot_ids is not None:
+            return match_id in self.pilot_ids
+        return self.calibration is None and self.pilot_started < self.cfg.pilot  # no runner: first come
+
+    @property
+    def pilot_done(self) -> int:
+        return len(self._pilot_finished_ids)
+
+    def _pilot_complete(self) -> bool:
+        """Every pilot match is done: `pilot` of them, or the whole drawn sample when it is larger."""
+        return self.pilot_done >= max(self.cfg.pilot, len(self.pilot_ids or ()))
+
     async def judge(self, ctx: MatchContext) -> JudgeResult:
-        if self.calibration is None and self.pilot_started < self.cfg.pilot:
+        if self._is_pilot(ctx.match_id):
             self.pilot_started += 1
             return await self._pilot(ctx)
         await self._calibrated.wait()
         return await self._cascade(ctx)
 
     async def _pilot(self, ctx: MatchContext) -> JudgeResult:
-        results = [await s.judge(ctx) for s in self.stages]
+        try:
+            results = [await s.judge(ctx) for s in self.stages]
+        except BaseException:
+            self._pilot_finished(ctx.match_id)  # a failed pilot match must not keep the others waiting forever
+            raise
         final = results[-1]
         confs = [confidence(s, r) for s, r in zip(self.stages, results)]
         resolved = final.verdict.outcome in ("a", "b", "tie")
@@ -186,10 +229,13 @@ class CascadeJudge(Judge):
         for i, (s, r) in enumerate(zip(self.stages, results)):
             for g in r.games:
                 games.append(_tag(g, i, confs[i], True, s.name, decides=i == len(self.stages) - 1, agrees=agree[i]))
-        self.pilot_done += 1
-        if self.pilot_done >= self.cfg.pilot and not self._calibrated.is_set():
-            self.calibrate()
+        self._pilot_finished(ctx.match_id)
         return JudgeResult(games, final.verdict, {"cascade": {"stage": len(self.stages) - 1, "pilot": True}})
+
+    def _pilot_finished(self, match_id: str) -> None:
+        self._pilot_finished_ids.add(match_id)
+        if self._pilot_complete() and not self._calibrated.is_set():
+            self.calibrate()
 
     async def _cascade(self, ctx: MatchContext) -> JudgeResult:
         assert self.calibration is not None
