@@ -36,18 +36,8 @@ from arena.cascade import calibrate_threshold, pilot_indices  # noqa: E402
 DATA = ROOT.parent / "shared" / "data"
 
 
-def outcome_from_pref(pref: np.ndarray) -> np.ndarray:
-    """AlpacaEval preference (1 = output_1 better, 2 = output_2 better) -> 'a' / 'b' / 'tie'."""
-    return np.where(pref > 1.5, "b", np.where(pref < 1.5, "a", "tie"))
-
-
-def surrogate_outcome(p2: np.ndarray, tie: float = 0.10) -> tuple[np.ndarray, np.ndarray]:
-    """The surrogate judge's outcome and its confidence max(P, 1-P) (arena.judges.cascade.confidence)."""
-    out = np.where(np.abs(p2 - 0.5) <= tie, "tie", np.where(p2 > 0.5, "b", "a"))
-    return out, np.maximum(p2, 1 - p2)
-
-
 def win(out: np.ndarray) -> np.ndarray:
+    """Model B's score per match (B is the evaluated model, A the baseline): 1 win, 0.5 tie, 0 loss."""
     return np.where(out == "b", 1.0, np.where(out == "tie", 0.5, 0.0))
 
 
@@ -57,15 +47,75 @@ def spearman(x, y) -> float:
     return float(spearmanr(x, y).statistic)
 
 
-def cascade_fold(p2, pref, models, *, target, delta, pilot, seed):
-    n = len(pref)
-    ref = outcome_from_pref(pref)
-    sur, conf = surrogate_outcome(p2)
-    pil = np.zeros(n, bool)
-    pil[pilot_indices(n, min(pilot, n), seed)] = True
-    cal = calibrate_threshold(conf[pil], sur[pil] == ref[pil], target=target, delta=delta, stage="surrogate")
-    decided = ~pil & (conf >= cal.threshold)
-    final = np.where(decided, sur, ref)
+class FoldSurrogate:
+    """The surrogate trained without a fold's models, served to `SurrogateJudge` by the texts of a
+    match: P(A better) for the pairs it was asked about (`arena.surrogate.train.predict`)."""
+
+    def __init__(self, p2: dict[tuple[str, str, str], float]) -> None:
+        self.p2 = p2  # (instruction, output_1, output_2) -> P(output_2 better)
+        self.length_control = False
+
+    def prob_a(self, prompt: str, a: str, b: str) -> float:
+        if (prompt, a, b) in self.p2:
+            return 1.0 - self.p2[(prompt, a, b)]
+        return self.p2[(prompt, b, a)]
+
+    def label(self, p: float) -> str:
+        from arena.surrogate.model import label_for
+
+        return label_for(p)
+
+
+def recorded_judge(folder: Path):
+    """GPT-4-Turbo's recorded AlpacaEval 2 verdicts as arena's `recorded` judge kind."""
+    from arena.judges.recorded import build
+
+    return build({"kind": "recorded", "format": "alpaca_eval", "files": [str(folder)]}, name="gpt-4-turbo", base_dir=folder.parent)
+
+
+def contexts(rec) -> list:
+    """Every recorded match as the MatchContext a runner would build (baseline as A)."""
+    from arena.records import MatchContext
+
+    seen, out = set(), []
+    for m in rec.index.values():
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        out.append(MatchContext(f"{m.prompt_id}:{m.model_b}", m.prompt_id, m.prompt, m.model_a, m.model_b, m.answer_a, m.answer_b))
+    return out
+
+
+async def _judge_all(judge, ctxs) -> list:
+    import asyncio
+
+    return await asyncio.gather(*(judge.judge(c) for c in ctxs))
+
+
+def cascade_fold(ctxs, sur_judge, rec, *, args, seed):
+    """One fold through arena's `cascade` judge: [surrogate, recorded GPT-4-Turbo], pilot drawn with
+    `seed` (`CascadeJudge.arrange`), thresholds calibrated on it; against all-GPT-4-Turbo."""
+    import asyncio
+
+    from arena.judges.cascade import CascadeJudge, CascadeSettings
+    from arena.records import Match
+
+    cfg = CascadeSettings(kind="cascade", stages=["surrogate", "gpt-4-turbo"], agreement=args.target, delta=args.delta,
+                          pilot=min(args.pilot, len(ctxs)), win_rate_error=args.win_rate_error)
+    judge = CascadeJudge("cascade", cfg, [sur_judge, rec])
+    by_id = {c.match_id: c for c in ctxs}
+    order = judge.arrange([Match(c.match_id, c.prompt_id, c.model_a, c.model_b) for c in ctxs], seed)
+    ordered = [by_id[m.match_id] for m in order]
+    res = asyncio.run(_judge_all(judge, ordered))
+    refs = asyncio.run(_judge_all(rec, ordered))
+    n = len(ordered)
+    ref = np.array([r.verdict.outcome for r in refs])
+    final = np.array([r.verdict.outcome for r in res])
+    stage = np.array([r.extra["cascade"]["stage"] for r in res])
+    pil = np.array([r.extra["cascade"]["pilot"] for r in res])
+    models = np.array([c.model_b for c in ordered])
+    cal = judge.calibration.stages[0]
+    decided = stage == 0
     expensive = int((~decided).sum())
     names = sorted(set(models))
     wr_ref = np.array([win(ref[models == m]).mean() for m in names])
@@ -79,36 +129,56 @@ def cascade_fold(p2, pref, models, *, target, delta, pilot, seed):
         rand_err.append(np.abs(wr - wr_ref).mean() * 100)
         rand_max.append(np.abs(wr - wr_ref).max() * 100)
         rand_sp.append(spearman(wr, wr_ref))
+    agree_kept = final[decided] == ref[decided]
     return {
         "models": len(names), "matches": n, "pilot": int(pil.sum()),
         "threshold": cal.threshold, "pilot_agreement": cal.agreement, "pilot_lower": cal.lower, "certified": cal.certified,
-        "expensive": expensive, "share": expensive / n,
+        "changed_upper": cal.changed_upper,
+        "expensive": expensive, "share": expensive / n, "min_model_share": min(float((~decided)[models == m].mean()) for m in names),
         "decided_by_surrogate": int(decided.sum()),
-        "agreement_non_pilot": float((sur[decided] == ref[decided]).mean()) if decided.any() else float("nan"),
+        "agreement_non_pilot": float(agree_kept.mean()) if decided.any() else float("nan"),
         "wr_mae": float(np.abs(wr_cas - wr_ref).mean() * 100), "wr_max": float(np.abs(wr_cas - wr_ref).max() * 100),
         "spearman": spearman(wr_cas, wr_ref),
         "random_wr_mae": float(np.median(rand_err)), "random_wr_max": float(np.median(rand_max)), "random_spearman": float(np.median(rand_sp)),
-        "_wr": dict(zip(names, wr_cas)), "_wr_ref": dict(zip(names, wr_ref)), "_decided_agree": (int((sur[decided] == ref[decided]).sum()), int(decided.sum())),
+        "_wr": dict(zip(names, wr_cas)), "_wr_ref": dict(zip(names, wr_ref)), "_decided_agree": (int(agree_kept.sum()), int(decided.sum())),
     }
 
 
 def alpaca(args) -> list[dict]:
+    from arena.judges.surrogate import SurrogateJudge
     from arena.surrogate.data import load_judgments
     from arena.surrogate.train import TrainParams, dense_scale, featurise, fit, model_folds, predict
 
-    pairs = load_judgments(DATA / "alpaca_eval" / "judgments_gpt4_turbo")
+    folder = DATA / "alpaca_eval" / "judgments_gpt4_turbo"
+    rec = recorded_judge(folder)
+    ctxs = contexts(rec)
+    pairs = load_judgments(folder)
     params = TrainParams()
-    fx = featurise(pairs, params.n_buckets)
-    scale = dense_scale(fx.dense)
-    groups = model_folds(fx.model, params.folds, params.seed)
+    groups = model_folds([p.generator_2 for p in pairs], params.folds, params.seed)
+    cache = Path(args.predictions) if args.predictions else None
+    if cache is not None and cache.exists():  # the held-out predictions of an earlier run on the same data
+        with np.load(cache, allow_pickle=False) as z:
+            P2, FOLD = z["p2"], z["fold"]
+        if len(P2) != len(pairs):
+            raise SystemExit(f"{cache}: predictions for {len(P2)} verdicts, the data has {len(pairs)}")
+    else:  # each fold's surrogate trained on the other folds' models only
+        fx = featurise(pairs, params.n_buckets)
+        scale = dense_scale(fx.dense)
+        P2, FOLD = np.full(len(pairs), np.nan), np.full(len(pairs), -1)
+        for k, held in enumerate(groups):
+            test = np.isin(fx.model, held) & (fx.i1 != fx.i2)
+            train = ~np.isin(fx.model, held) & (fx.i1 != fx.i2)
+            wd, wh, _ = fit(fx, np.flatnonzero(train), params, scale)
+            t = np.flatnonzero(test)
+            P2[t], FOLD[t] = predict(fx, t, wd, wh, scale), k
+        if cache is not None:
+            np.savez(cache, p2=P2, fold=FOLD)
     rows = []
     for k, held in enumerate(groups):
-        test = np.isin(fx.model, held) & (fx.i1 != fx.i2)
-        train = ~np.isin(fx.model, held) & (fx.i1 != fx.i2)
-        wd, wh, _ = fit(fx, np.flatnonzero(train), params, scale)
-        t = np.flatnonzero(test)
-        p2 = predict(fx, t, wd, wh, scale)
-        r = cascade_fold(p2, fx.pref[t], fx.model[t], target=args.target, delta=args.delta, pilot=args.pilot, seed=args.seed + k)
+        t = np.flatnonzero(FOLD == k)
+        sur = SurrogateJudge("surrogate", FoldSurrogate({(pairs[i].instruction, pairs[i].output_1, pairs[i].output_2): float(P2[i]) for i in t}))
+        fold_ctxs = [c for c in ctxs if c.model_b in set(held)]
+        r = cascade_fold(fold_ctxs, sur, rec, args=args, seed=args.seed + k)
         r["fold"] = k
         rows.append(r)
         print(fmt(r, f"fold {k}"), flush=True)
@@ -118,8 +188,10 @@ def alpaca(args) -> list[dict]:
 def fmt(r: dict, name: str) -> str:
     thr = "none (escalate all)" if not r["certified"] else f"{r['threshold']:.3f}"
     return (f"{name:8s} models {r['models']:2d} matches {r['matches']:5d} pilot {r['pilot']:4d} threshold {thr:>6s} "
-            f"(pilot agreement {r['pilot_agreement']:.3f}, lower {r['pilot_lower']:.3f})\n"
-            f"         GPT-4-Turbo verdicts used {r['share']:.1%} ({r['expensive']}); surrogate decided {r['decided_by_surrogate']}, "
+            f"(pilot agreement {r['pilot_agreement']:.3f}, lower {r['pilot_lower']:.3f}"
+            + ("" if r.get("changed_upper") is None else f", changed <= {r['changed_upper']:.4f}") + ")\n"
+            f"         GPT-4-Turbo verdicts used {r['share']:.1%} ({r['expensive']}; fewest for a model {r['min_model_share']:.1%}); "
+            f"surrogate decided {r['decided_by_surrogate']}, "
             f"agreement there {r['agreement_non_pilot']:.4f}\n"
             f"         cascade: win-rate error mean {r['wr_mae']:.2f} max {r['wr_max']:.2f} pts, Spearman {r['spearman']:.3f} | "
             f"random same size: mean {r['random_wr_mae']:.2f} max {r['random_wr_max']:.2f} pts, Spearman {r['random_spearman']:.3f}")
@@ -138,6 +210,12 @@ def overall(rows: list[dict]) -> dict:
     return {"models": len(names), "matches": n, "expensive": e, "share": e / n, "agreement_non_pilot": agreed / decided if decided else float("nan"),
             "wr_mae": float(np.abs(a - b).mean() * 100), "wr_max": float(np.abs(a - b).max() * 100), "spearman": spearman(a, b),
             "min_fold_agreement": min(r["agreement_non_pilot"] for r in rows)}
+
+
+def surrogate_outcome(p2: np.ndarray, tie: float = 0.10) -> tuple[np.ndarray, np.ndarray]:
+    """The surrogate judge's outcome and its confidence max(P, 1-P) (arena.judges.cascade.confidence)."""
+    out = np.where(np.abs(p2 - 0.5) <= tie, "tie", np.where(p2 > 0.5, "b", "a"))
+    return out, np.maximum(p2, 1 - p2)
 
 
 def pandalm(args) -> dict | None:
@@ -164,7 +242,8 @@ def pandalm(args) -> dict | None:
     n = len(recs)
     pil = np.zeros(n, bool)
     pil[pilot_indices(n, min(args.pilot, n), args.seed)] = True
-    cal = calibrate_threshold(conf[pil], sur[pil] == gpt_out[pil], target=args.target, delta=args.delta, stage="surrogate")
+    cal = calibrate_threshold(conf[pil], sur[pil] == gpt_out[pil], target=args.target, delta=args.delta, stage="surrogate",
+                              win_rate_error=args.win_rate_error)
     decided = ~pil & (conf >= cal.threshold)
     final = np.where(decided, sur, gpt_out)
     return {"matches": n, "pilot": int(pil.sum()), "certified": cal.certified, "threshold": cal.threshold,
@@ -179,6 +258,8 @@ def main() -> int:
     ap.add_argument("--delta", type=float, default=0.1)
     ap.add_argument("--pilot", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--win-rate-error", type=float, default=None, help="also bound the share of matches the surrogate changes (e.g. 0.01)")
+    ap.add_argument("--predictions", help="an .npz of the folds' held-out surrogate predictions: read when present, else computed and written")
     ap.add_argument("--skip-pandalm", action="store_true")
     ap.add_argument("--only-pandalm", action="store_true")
     args = ap.parse_args()

@@ -33,6 +33,25 @@ def test_threshold_is_the_lowest_certified_confidence_and_stops_at_the_first_fai
     assert agree[conf >= cal.threshold].mean() >= 0.95
 
 
+def test_a_win_rate_error_bound_raises_the_threshold_until_few_matches_change():
+    from arena.cascade import clopper_pearson_upper
+
+    rng = np.random.default_rng(1)
+    conf = rng.uniform(0.5, 1.0, 4000)
+    # 97% agreement everywhere above 0.6: per-match agreement alone keeps nearly everything, and
+    # changes ~2.4% of all verdicts; bounding that share at 1% must keep far fewer
+    agree = np.where(conf >= 0.6, rng.random(4000) < np.where(conf >= 0.9, 0.998, 0.97), rng.random(4000) < 0.5)
+    plain = calibrate_threshold(conf, agree, target=0.95, delta=0.1)
+    bound = calibrate_threshold(conf, agree, target=0.95, delta=0.1, win_rate_error=0.01)
+    assert plain.certified and bound.certified and bound.threshold > plain.threshold
+    kept = conf >= bound.threshold
+    assert bound.changed == int((kept & ~agree).sum()) and bound.changed_upper <= 0.01
+    assert bound.changed_upper == pytest.approx(clopper_pearson_upper(bound.changed, 4000, 0.1))
+    assert (kept & ~agree).mean() <= 0.01 < (~agree & (conf >= plain.threshold)).mean()
+    with pytest.raises(ValueError):
+        calibrate_threshold(conf, agree, target=0.95, delta=0.1, win_rate_error=1.5)
+
+
 def test_a_pilot_too_small_certifies_nothing_and_escalates_everything():
     cal = calibrate_threshold(np.full(5, 0.99), np.ones(5, bool), target=0.95, delta=0.1)
     assert not cal.certified and cal.threshold == NEVER

@@ -26,6 +26,8 @@ Preset keys:
     agreement = 0.95                     # target agreement with the final stage, in (0.5, 1)
     delta = 0.1                          # 1 - the confidence of the guarantee, in (0, 0.5)
     pilot = 300                          # matches judged by every stage (at least 1, at most the plan)
+    win_rate_error = 0.01                # optional: also bound the share of matches a cheap stage changes
+                                         # (the match-weighted mean win-rate error), a share in (0, 1)
     assume_escalation = 0.35             # what `tournament plan` assumes escalates at each stage
     description = "..."
 """
@@ -56,6 +58,7 @@ class CascadeSettings(BaseModel):
     agreement: float = Field(default=0.95, gt=0.5, lt=1.0)
     delta: float = Field(default=0.1, gt=0.0, lt=0.5)
     pilot: int = Field(default=300, ge=1)
+    win_rate_error: float | None = Field(default=None, gt=0.0, lt=1.0)
     assume_escalation: float = Field(default=0.35, ge=0.0, le=1.0)
     description: str = ""
 
@@ -127,8 +130,9 @@ class CascadeJudge(Judge):
         for i, s in enumerate(self.stages[:-1]):
             conf = np.array([c[i] if c[i] is not None else -1.0 for c, _ in self.pilot_rows])
             agree = np.array([a[i] for _, a in self.pilot_rows], dtype=bool)
-            out.append(calibrate_threshold(conf, agree, target=self.cfg.agreement, delta=self.cfg.delta, stage=s.name))
-        self.calibration = Calibration(self.cfg.agreement, self.cfg.delta, len(self.pilot_rows), out)
+            out.append(calibrate_threshold(conf, agree, target=self.cfg.agreement, delta=self.cfg.delta, stage=s.name,
+                                           win_rate_error=self.cfg.win_rate_error))
+        self.calibration = Calibration(self.cfg.agreement, self.cfg.delta, len(self.pilot_rows), out, self.cfg.win_rate_error)
         self._calibrated.set()
 
     def restore(self, games: Iterable[Game]) -> None:
