@@ -51,14 +51,18 @@ class FoldSurrogate:
     """The surrogate trained without a fold's models, served to `SurrogateJudge` by the texts of a
     match: P(A better) for the pairs it was asked about (`arena.surrogate.train.predict`)."""
 
-    def __init__(self, p2: dict[tuple[str, str, str], float]) -> None:
-        self.p2 = p2  # (instruction, output_1, output_2) -> P(output_2 better)
+    def __init__(self, p2: dict[tuple[str, str, str], tuple[float, float]]) -> None:
+        self.p2 = p2  # (instruction, output_1, output_2) -> P(output_2 better), with and without the length terms
         self.length_control = False
 
-    def prob_a(self, prompt: str, a: str, b: str) -> float:
+    def prob_a_views(self, prompt: str, a: str, b: str) -> tuple[float, float]:
         if (prompt, a, b) in self.p2:
-            return 1.0 - self.p2[(prompt, a, b)]
+            full, no_length = self.p2[(prompt, a, b)]
+            return 1.0 - full, 1.0 - no_length
         return self.p2[(prompt, b, a)]
+
+    def prob_a(self, prompt: str, a: str, b: str) -> float:
+        return self.prob_a_views(prompt, a, b)[0]
 
     def label(self, p: float) -> str:
         from arena.surrogate.model import label_for
@@ -158,25 +162,26 @@ def alpaca(args) -> list[dict]:
     cache = Path(args.predictions) if args.predictions else None
     if cache is not None and cache.exists():  # the held-out predictions of an earlier run on the same data
         with np.load(cache, allow_pickle=False) as z:
-            P2, FOLD = z["p2"], z["fold"]
+            P2, P2LC, FOLD = z["p2"], z["p2_lc"], z["fold"]
         if len(P2) != len(pairs):
             raise SystemExit(f"{cache}: predictions for {len(P2)} verdicts, the data has {len(pairs)}")
     else:  # each fold's surrogate trained on the other folds' models only
         fx = featurise(pairs, params.n_buckets)
         scale = dense_scale(fx.dense)
-        P2, FOLD = np.full(len(pairs), np.nan), np.full(len(pairs), -1)
+        P2, P2LC, FOLD = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan), np.full(len(pairs), -1)
         for k, held in enumerate(groups):
             test = np.isin(fx.model, held) & (fx.i1 != fx.i2)
             train = ~np.isin(fx.model, held) & (fx.i1 != fx.i2)
             wd, wh, _ = fit(fx, np.flatnonzero(train), params, scale)
             t = np.flatnonzero(test)
-            P2[t], FOLD[t] = predict(fx, t, wd, wh, scale), k
+            P2[t], P2LC[t], FOLD[t] = predict(fx, t, wd, wh, scale), predict(fx, t, wd, wh, scale, length_control=True), k
         if cache is not None:
-            np.savez(cache, p2=P2, fold=FOLD)
+            np.savez(cache, p2=P2, p2_lc=P2LC, fold=FOLD)
     rows = []
     for k, held in enumerate(groups):
         t = np.flatnonzero(FOLD == k)
-        sur = SurrogateJudge("surrogate", FoldSurrogate({(pairs[i].instruction, pairs[i].output_1, pairs[i].output_2): float(P2[i]) for i in t}))
+        sur = SurrogateJudge("surrogate", FoldSurrogate({(pairs[i].instruction, pairs[i].output_1, pairs[i].output_2): (float(P2[i]), float(P2LC[i]))
+                                                        for i in t}), preset={"kind": "surrogate", "confidence": args.confidence})
         fold_ctxs = [c for c in ctxs if c.model_b in set(held)]
         r = cascade_fold(fold_ctxs, sur, rec, args=args, seed=args.seed + k)
         r["fold"] = k
@@ -260,6 +265,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--win-rate-error", type=float, default=None, help="also bound the share of matches the surrogate changes (e.g. 0.01)")
     ap.add_argument("--predictions", help="an .npz of the folds' held-out surrogate predictions: read when present, else computed and written")
+    ap.add_argument("--confidence", choices=["probability", "length_consistent"], default="probability",
+                    help="the surrogate's confidence (judges/surrogate.toml key `confidence`)")
     ap.add_argument("--skip-pandalm", action="store_true")
     ap.add_argument("--only-pandalm", action="store_true")
     args = ap.parse_args()
@@ -274,7 +281,8 @@ def main() -> int:
 
 
 def alpaca_part(args) -> None:
-    print(f"AlpacaEval 2, surrogate -> GPT-4-Turbo (recorded), target {args.target}, delta {args.delta}, pilot {args.pilot} per fold")
+    print(f"AlpacaEval 2, surrogate -> GPT-4-Turbo (recorded), target {args.target}, delta {args.delta}, pilot {args.pilot} per fold, "
+          f"win-rate error bound {args.win_rate_error}, surrogate confidence {args.confidence}")
     rows = alpaca(args)
     o = overall(rows)
     print(f"overall  models {o['models']} matches {o['matches']}: GPT-4-Turbo verdicts used {o['share']:.1%}; agreement on surrogate-decided "

@@ -203,3 +203,27 @@ def test_the_pilot_is_a_seeded_sample_of_the_plan_started_first(cli, tmp_path):
     small.arrange(plan[:10], 7)
     small.arrange(plan[10:], 7)
     assert len(small.pilot_ids) == 30 and set(m.match_id for m in plan[:10]) <= small.pilot_ids
+
+
+def test_the_length_consistent_surrogate_confidence_needs_both_views_to_agree(tmp_path):
+    from arena.errors import SpecError
+    from arena.judges import load_judge
+    from arena.judges.cascade import confidence
+    from arena.records import MatchContext
+
+    (tmp_path / "two.toml").write_text('kind = "surrogate"\nconfidence = "length_consistent"\n')
+    (tmp_path / "one.toml").write_text('kind = "surrogate"\n')
+    two, one = load_judge(tmp_path / "two.toml"), load_judge(tmp_path / "one.toml")
+    prompt = "List three primary colours."
+    short, long_ = "Red, blue, yellow.", "Red, blue and yellow are the three primary colours of paint. " * 12
+    ctx = MatchContext("m", "p", prompt, "x", "y", short, long_)
+    r2, r1 = two.judge_sync(ctx), one.judge_sync(ctx)
+    p, q = r2.extra["p_a"], r2.extra["p_a_no_length"]
+    assert p == pytest.approx(r1.extra["p_a"]) and "p_a_no_length" not in r1.extra and r2.games[0].detail["p_a_no_length"] == round(q, 6)
+    assert p != pytest.approx(q)  # the length terms move this match
+    c = confidence(two, r2)
+    assert c == (0.5 if (p - 0.5) * (q - 0.5) <= 0 else pytest.approx(min(max(p, 1 - p), max(q, 1 - q))))
+    assert c <= confidence(one, r1) == pytest.approx(max(p, 1 - p))
+    (tmp_path / "bad.toml").write_text('kind = "surrogate"\nconfidence = "margin"\n')
+    with pytest.raises(SpecError, match="'confidence'"):
+        load_judge(tmp_path / "bad.toml")

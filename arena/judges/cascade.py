@@ -3,7 +3,10 @@ confidence reaches that stage's calibrated threshold; the last stage always deci
 
 Confidence each kind reports with its verdict (`confidence(judge, result)`, in [0.5, 1] except a
 panel's vote share, which can be lower):
-- surrogate: max(P, 1 - P), P its probability that A is better;
+- surrogate: max(P, 1 - P), P its probability that A is better; with `confidence =
+  "length_consistent"` in its preset the smaller of that and the same margin without the length
+  terms, 0.5 when the two views pick different winners (two views that must agree, as an llm
+  judge's two orders);
 - llm: label strength and the agreement of its two orders: a strong verdict 1.0, a plain one 0.75,
   a tie 0.5; orders that disagree 0.5; one order only: halfway between 0.5 and that value;
 - panel: its vote share (members whose verdict equals the panel's / members who voted);
@@ -73,8 +76,14 @@ def confidence(judge: Judge, result: JudgeResult) -> float | None:
     if k == "recorded":
         return 1.0
     if k == "surrogate":
-        p = result.extra.get("p_a")
-        return None if p is None else max(float(p), 1.0 - float(p))
+        p, q = result.extra.get("p_a"), result.extra.get("p_a_no_length")
+        if p is None:
+            return None
+        if q is None:
+            return max(float(p), 1.0 - float(p))
+        if (p - 0.5) * (q - 0.5) <= 0:  # the two views pick different winners: the verdict hangs on length
+            return 0.5
+        return min(max(float(p), 1.0 - float(p)), max(float(q), 1.0 - float(q)))
     if k == "llm":
         base = {0: 0.5, 1: 0.75, 2: 1.0}.get(int(v.strength), 0.5)
         if v.consistent is False:
