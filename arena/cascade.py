@@ -223,8 +223,10 @@ def report_lines(stats: dict) -> list[str]:
     for name, a in stats["pilot_agreement"].items():
         lo, hi = a["interval_95"]
         rate = "n/a" if a["rate"] is None else f"{100 * a['rate']:.1f}%"
-        thr = next((s["threshold"] for s in (stats.get("calibration") or {}).get("stages", []) if s["stage"] == name), None)
+        cal = next((s for s in (stats.get("calibration") or {}).get("stages", []) if s["stage"] == name), {})
+        thr, up = cal.get("threshold"), cal.get("changed_upper")
+        changed = "" if up is None else f"; verdicts it would change: {cal.get('changed', 0)} of the pilot, at most {100 * up:.2f}% of all matches (upper bound)"
         lines.append(f"Stage {name}: pilot agreement with the final stage {rate} of {a['n']} (95% CI {100 * lo:.1f}-{100 * hi:.1f}%); "
-                     f"threshold {'none (escalates everything)' if thr is None else f'{thr:.3f}'}.")
+                     f"threshold {'none (escalates everything)' if thr is None else f'{thr:.3f}'}{changed}.")
     lines.append(f"Guarantee: {stats['guarantee']}.")
     return lines
