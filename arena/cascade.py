@@ -148,8 +148,10 @@ def calibrate_threshold(confidence: np.ndarray, agree: np.ndarray, *, target: fl
     confidence: (n,) the stage's confidence per pilot match; agree: (n,) bool, the stage's verdict
     equals the final stage's. Tests go down `grid` (descending) and stop at the first threshold whose
     one-sided Clopper-Pearson lower bound falls below `target` (fixed-sequence testing). A threshold
-    whose set is too small to pass even with full agreement is skipped, not failed: which tests run
-    then depends on the confidences alone, so the level-delta guarantee (conditional on them) holds.
+    whose set is too small to pass with agreement halfway between the target and 1 is skipped, not
+    failed (else one early miss among the first few dozen most confident matches ends the sequence
+    before any test had power): which tests run then depends on the confidences alone, so the
+    level-delta guarantee (conditional on them) holds.
 
     `win_rate_error` (a share, e.g. 0.01 for one point) adds a second test at each threshold, in
     the manner of Learn-then-Test (Angelopoulos et al., 2021): the one-sided Clopper-Pearson upper
@@ -176,8 +178,8 @@ def calibrate_threshold(confidence: np.ndarray, agree: np.ndarray, *, target: fl
     for lam in sorted(set(float(g) for g in grid), reverse=True):
         sel = confidence >= lam
         n = int(sel.sum())
-        if n == 0 or clopper_pearson_lower(n, n, delta) < target:
-            continue  # too few matches to certify even if all agreed: no test (the order depends on confidences only)
+        if n == 0 or clopper_pearson_lower(n - int((1 - target) / 2 * n), n, delta) < target:
+            continue  # too few matches to certify at agreement (1 + target) / 2: no test (the order depends on confidences only)
         k = int(agree[sel].sum())
         lower = clopper_pearson_lower(k, n, delta)
         upper = clopper_pearson_upper(n - k, total, delta) if win_rate_error is not None else None
@@ -188,6 +190,21 @@ def calibrate_threshold(confidence: np.ndarray, agree: np.ndarray, *, target: fl
         return best
     k = int(agree.sum())
     return StageCalibration(stage, NEVER, total, 0, 0, 0.0, clopper_pearson_interval(k, total), False)
+
+
+def pilot_size(win_rate_error: float, delta: float, changed: float | None = None) -> int:
+    """The smallest pilot that can certify a cheap stage changing a share `changed` of the verdicts
+    (default: half of `win_rate_error`) under the bound: the least n with the one-sided (1 - delta)
+    Clopper-Pearson upper bound on round(changed * n) of n at most `win_rate_error`. With
+    changed = 0 it is the pilot below which nothing can ever be certified (log delta / log(1 - e)).
+    Raises ValueError when `changed` is not below `win_rate_error`."""
+    c = win_rate_error / 2 if changed is None else changed
+    if not 0 <= c < win_rate_error < 1:
+        raise ValueError(f"changed {c} must be in [0, win_rate_error {win_rate_error})")
+    n = max(1, int(np.ceil(np.log(delta) / np.log1p(-win_rate_error))))
+    while clopper_pearson_upper(int(round(c * n)), n, delta) > win_rate_error:
+        n += 1
+    return n
 
 
 def route(confidences: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
