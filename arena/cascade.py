@@ -85,6 +85,7 @@ class StageCalibration:
     certified: bool
     changed: int = 0  # pilot matches at or above the threshold whose win-rate score differs from the final stage's
     changed_upper: float | None = None  # one-sided (1 - delta) Clopper-Pearson upper bound on changed / pilot
+    escalated: tuple[str, ...] = ()  # models whose matches always escalate (`flag_strata`)
 
     @property
     def agreement(self) -> float:
@@ -94,6 +95,7 @@ class StageCalibration:
         d = asdict(self)
         d["threshold"] = None if self.threshold == NEVER else self.threshold
         d["interval"] = list(self.interval)
+        d["escalated"] = list(self.escalated)
         d["agreement"] = self.agreement
         return d
 
@@ -103,7 +105,7 @@ class StageCalibration:
         up = d.get("changed_upper")
         return cls(d["stage"], NEVER if t is None else float(t), int(d["pilot"]), int(d["kept"]), int(d["agreed"]),
                    float(d["lower"]), tuple(d["interval"]), bool(d["certified"]),  # type: ignore[arg-type]
-                   int(d.get("changed", 0)), None if up is None else float(up))
+                   int(d.get("changed", 0)), None if up is None else float(up), tuple(d.get("escalated") or ()))
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,33 @@ def calibrate_threshold(confidence: np.ndarray, agree: np.ndarray, *, target: fl
     return StageCalibration(stage, NEVER, total, 0, 0, 0.0, clopper_pearson_interval(k, total), False)
 
 
+def flag_strata(confidence: np.ndarray, agree: np.ndarray, strata: Sequence[Sequence[str]], *, threshold: float,
+                target: float, delta: float) -> tuple[str, ...]:
+    """Stratified escalation: the strata (models) on which the stage is shown worse than the target.
+
+    confidence, agree: (n,) per pilot match as in `calibrate_threshold`; strata: per pilot match
+    the models it involves. For each model, among its pilot matches at or above `threshold`, k
+    disagreements of n: it is flagged when the one-sided (1 - delta) Clopper-Pearson lower bound on
+    its disagreement rate exceeds 1 - target, i.e. the pilot shows the stage misjudges that model
+    (a model the cheap judge never learnt to read: another language, a copied answer, an unusual
+    style). A flagged model's matches always go to the next stage. Escalating more only removes
+    matches from what the stage decides, so the `win_rate_error` bound (a share of all matches
+    changed) still holds; it guards the per-model errors a pooled threshold cannot see.
+    Returns the flagged models, sorted.
+    """
+    confidence = np.asarray(confidence, dtype=float)
+    agree = np.asarray(agree, dtype=bool)
+    kept = confidence >= threshold
+    counts: dict[str, list[int]] = {}
+    for keep, ok, models in zip(kept, agree, strata):
+        if keep:
+            for m in set(models):
+                c = counts.setdefault(m, [0, 0])
+                c[0] += int(not ok)
+                c[1] += 1
+    return tuple(sorted(m for m, (k, n) in counts.items() if clopper_pearson_lower(k, n, delta) > 1 - target))
+
+
 def pilot_size(win_rate_error: float, delta: float, changed: float | None = None) -> int:
     """The smallest pilot that can certify a cheap stage changing a share `changed` of the verdicts
     (default: half of `win_rate_error`) under the bound: the least n with the one-sided (1 - delta)
@@ -237,6 +266,10 @@ def report_lines(stats: dict) -> list[str]:
     if "calls_per_stage" in stats:
         calls = ", ".join(f"{name} {n:,} (${stats['cost_usd_per_stage'].get(name, 0.0):.4f})" for name, n in stats["calls_per_stage"].items())
         lines.append(f"Calls (cost) per stage: {calls}; final-stage calls saved about {stats['final_stage_calls_saved']:,}.")
+    for st in (stats.get("calibration") or {}).get("stages", []):
+        if st.get("escalated"):
+            lines.append(f"Stage {st['stage']}: always escalates the matches of {', '.join(st['escalated'])} "
+                         f"(its pilot shows it misjudges them: stratified escalation).")
     for name, a in stats["pilot_agreement"].items():
         lo, hi = a["interval_95"]
         rate = "n/a" if a["rate"] is None else f"{100 * a['rate']:.1f}%"

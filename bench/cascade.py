@@ -64,6 +64,8 @@ class FoldSurrogate:
         self.length_control = False
 
     def prob_a_views(self, prompt: str, a: str, b: str) -> tuple[float, float]:
+        if a == b:  # identical answers: 0.5 by antisymmetry (such pairs are left out of training and prediction)
+            return 0.5, 0.5
         if (prompt, a, b) in self.p2:
             full, no_length = self.p2[(prompt, a, b)]
             return 1.0 - full, 1.0 - no_length
@@ -221,7 +223,8 @@ def alpaca(args) -> None:
         cal = run["calibration"]
         thr = "none (escalate all)" if not cal.certified else f"{cal.threshold:.3f}"
         head = f"surrogate confidence {conf_kind}, win-rate error bound {wre}: threshold {thr} (pilot agreement {cal.agreement:.3f}, lower {cal.lower:.3f}" + (
-            "" if cal.changed_upper is None else f", changed {cal.changed} of {cal.pilot}, upper {cal.changed_upper:.4f}") + ")"
+            "" if cal.changed_upper is None else f", changed {cal.changed} of {cal.pilot}, upper {cal.changed_upper:.4f}") + ")" + (
+            f"; always escalated (stratified): {', '.join(cal.escalated)}" if cal.escalated else "")
         print(("* " if (conf_kind, wre) == main_cfg else "  ") + head, flush=True)
         o = metrics(ref, run["final"], run["decided"], models, seed=args.seed)
         print(fmt(o, "overall"))

@@ -19,7 +19,10 @@ schedule a uniform sample of the whole plan, for an adaptive one of its first wa
 by every stage (their verdict is the final stage's) and go first; when they are done each
 non-final stage's threshold is the lowest grid confidence whose agreement with the final stage is
 >= `agreement` with confidence 1 - `delta` (one-sided Clopper-Pearson, fixed-sequence testing).
-A stage that certifies nothing escalates every match. Other matches wait for the calibration.
+A stage that certifies nothing escalates every match. Stratified escalation: a model whose pilot
+matches above the threshold show the stage disagreeing with the final one significantly more
+than 1 - `agreement` has all its matches escalated (`arena.cascade.flag_strata`). Other matches
+wait for the calibration.
 Used outside a runner (no `arrange` call), the first `pilot` matches judged are the pilot. Every game's detail carries
 `cascade = {stage, confidence, pilot}`; games after the calibration carry it too (report hook).
 
@@ -109,7 +112,7 @@ class CascadeJudge(Judge):
         self.stages = stages
         self.pilot_started = 0
         self._pilot_finished_ids: set[str] = set()
-        self.pilot_rows: list[tuple[list[float | None], list[bool]]] = []
+        self.pilot_rows: list[tuple[list[float | None], list[bool], tuple[str, ...]]] = []  # confidences, agreements, models
         self.pilot_ids: set[str] | None = None  # the seeded pilot sample once `arrange` has drawn it
         self.calibration = None
         self._calibrated = asyncio.Event()
@@ -131,16 +134,22 @@ class CascadeJudge(Judge):
 
     def calibrate(self) -> None:
         """Set the thresholds from the pilot rows gathered so far (`arena.cascade.calibrate_threshold`)."""
+        from dataclasses import replace
+
         import numpy as np
 
-        from arena.cascade import Calibration, calibrate_threshold
+        from arena.cascade import NEVER, Calibration, calibrate_threshold, flag_strata
 
         out = []
         for i, s in enumerate(self.stages[:-1]):
-            conf = np.array([c[i] if c[i] is not None else -1.0 for c, _ in self.pilot_rows])
-            agree = np.array([a[i] for _, a in self.pilot_rows], dtype=bool)
-            out.append(calibrate_threshold(conf, agree, target=self.cfg.agreement, delta=self.cfg.delta, stage=s.name,
-                                           win_rate_error=self.cfg.win_rate_error))
+            conf = np.array([c[i] if c[i] is not None else -1.0 for c, _, _ in self.pilot_rows])
+            agree = np.array([a[i] for _, a, _ in self.pilot_rows], dtype=bool)
+            cal = calibrate_threshold(conf, agree, target=self.cfg.agreement, delta=self.cfg.delta, stage=s.name,
+                                      win_rate_error=self.cfg.win_rate_error)
+            if cal.threshold != NEVER:
+                cal = replace(cal, escalated=flag_strata(conf, agree, [m for _, _, m in self.pilot_rows], threshold=cal.threshold,
+                                                         target=self.cfg.agreement, delta=self.cfg.delta))
+            out.append(cal)
         self.calibration = Calibration(self.cfg.agreement, self.cfg.delta, len(self.pilot_rows), out, self.cfg.win_rate_error)
         self._calibrated.set()
 
@@ -157,7 +166,8 @@ class CascadeJudge(Judge):
             self.pilot_ids = (self.pilot_ids or set()) | set(rows)
         for cs in rows.values():
             if len(cs) == n:
-                self.pilot_rows.append(([cs[i]["confidence"] for i in range(n)], [bool(cs[i]["agrees_with_final"]) for i in range(n)]))
+                self.pilot_rows.append(([cs[i]["confidence"] for i in range(n)], [bool(cs[i]["agrees_with_final"]) for i in range(n)],
+                                        tuple(cs[0].get("models") or ())))
         self._pilot_finished_ids |= set(rows)
         self.pilot_started = self.pilot_done
         if self._pilot_complete():
@@ -236,12 +246,13 @@ class CascadeJudge(Judge):
         confs = [confidence(s, r) for s, r in zip(self.stages, results)]
         resolved = final.verdict.outcome in ("a", "b", "tie")
         agree = [r.verdict.outcome == final.verdict.outcome if resolved else None for r in results]
+        models = (ctx.model_a, ctx.model_b)
         if resolved:
-            self.pilot_rows.append((confs, [bool(a) for a in agree]))
+            self.pilot_rows.append((confs, [bool(a) for a in agree], models))
         games = []
         for i, (s, r) in enumerate(zip(self.stages, results)):
             for g in r.games:
-                games.append(_tag(g, i, confs[i], True, s.name, decides=i == len(self.stages) - 1, agrees=agree[i]))
+                games.append(_tag(g, i, confs[i], True, s.name, decides=i == len(self.stages) - 1, agrees=agree[i], models=models))
         self._pilot_finished(ctx.match_id)
         return JudgeResult(games, final.verdict, {"cascade": {"stage": len(self.stages) - 1, "pilot": True}})
 
@@ -257,7 +268,8 @@ class CascadeJudge(Judge):
             r = await s.judge(ctx)
             c = confidence(s, r)
             last = i == len(self.stages) - 1
-            decides = last or (c is not None and c >= self.calibration.stages[i].threshold)
+            cal = None if last else self.calibration.stages[i]
+            decides = last or (c is not None and c >= cal.threshold and ctx.model_a not in cal.escalated and ctx.model_b not in cal.escalated)
             games += [_tag(g, i, c, False, s.name, decides=decides, calibration=self.calibration.to_dict()) for g in r.games]
             if decides:
                 return JudgeResult(games, r.verdict, {"cascade": {"stage": i, "pilot": False, "confidence": c}})
@@ -265,12 +277,14 @@ class CascadeJudge(Judge):
 
 
 def _tag(g: Game, stage: int, conf: float | None, pilot: bool, name: str, *, decides: bool, agrees: bool | None = None,
-         calibration: dict | None = None) -> Game:
+         calibration: dict | None = None, models: tuple[str, str] | None = None) -> Game:
     from dataclasses import replace
 
     info = {"stage": stage, "stage_judge": name, "confidence": conf, "pilot": pilot, "decides": decides}
     if agrees is not None:
         info["agrees_with_final"] = agrees
+    if models is not None:
+        info["models"] = list(models)
     if calibration is not None:
         info["calibration"] = calibration
     return replace(g, detail={**(g.detail or {}), "cascade": info})
