@@ -203,22 +203,30 @@ def flag_strata(confidence: np.ndarray, agree: np.ndarray, strata: Sequence[Sequ
     disagreements of n: it is flagged when the one-sided (1 - delta) Clopper-Pearson lower bound on
     its disagreement rate exceeds 1 - target, i.e. the pilot shows the stage misjudges that model
     (a model the cheap judge never learnt to read: another language, a copied answer, an unusual
-    style). A flagged model's matches always go to the next stage. Escalating more only removes
-    matches from what the stage decides, so the `win_rate_error` bound (a share of all matches
-    changed) still holds; it guards the per-model errors a pooled threshold cannot see.
-    Returns the flagged models, sorted.
+    style). Models are flagged one at a time, the most clearly misjudged first, each time over the
+    matches not involving a model already flagged (so a baseline that meets every model is not
+    flagged for one bad opponent's disagreements). A flagged model's matches always go to the next
+    stage. Escalating more only removes matches from what the stage decides, so the
+    `win_rate_error` bound (a share of all matches changed) still holds; it guards the per-model
+    errors a pooled threshold cannot see. Returns the flagged models, sorted.
     """
     confidence = np.asarray(confidence, dtype=float)
     agree = np.asarray(agree, dtype=bool)
-    kept = confidence >= threshold
-    counts: dict[str, list[int]] = {}
-    for keep, ok, models in zip(kept, agree, strata):
-        if keep:
-            for m in set(models):
+    rows = [(bool(ok), set(models)) for keep, ok, models in zip(confidence >= threshold, agree, strata) if keep]
+    flagged: set[str] = set()
+    while True:
+        counts: dict[str, list[int]] = {}
+        for ok, models in rows:
+            if models & flagged:
+                continue
+            for m in models:
                 c = counts.setdefault(m, [0, 0])
                 c[0] += int(not ok)
                 c[1] += 1
-    return tuple(sorted(m for m, (k, n) in counts.items() if clopper_pearson_lower(k, n, delta) > 1 - target))
+        worst = max(((clopper_pearson_lower(k, n, delta), m) for m, (k, n) in counts.items()), default=(0.0, ""))
+        if worst[0] <= 1 - target:
+            return tuple(sorted(flagged))
+        flagged.add(worst[1])
 
 
 def pilot_size(win_rate_error: float, delta: float, changed: float | None = None) -> int:

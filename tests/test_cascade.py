@@ -227,3 +227,35 @@ def test_the_length_consistent_surrogate_confidence_needs_both_views_to_agree(tm
     (tmp_path / "bad.toml").write_text('kind = "surrogate"\nconfidence = "margin"\n')
     with pytest.raises(SpecError, match="'confidence'"):
         load_judge(tmp_path / "bad.toml")
+
+
+def test_stratified_escalation_flags_the_model_the_cheap_stage_misjudges_not_the_baseline():
+    from arena.cascade import flag_strata
+
+    models = [(BASE, "bad")] * 12 + [(BASE, "good")] * 40 + [(BASE, "fine")] * 40
+    agree = np.array([i % 3 == 0 for i in range(12)] + [True] * 40 + [i != 5 for i in range(40)])  # bad: 8 of 12 wrong
+    conf = np.full(len(models), 0.9)
+    assert flag_strata(conf, agree, models, threshold=0.8, target=0.95, delta=0.1) == ("bad",)
+    # below the threshold nothing is kept, so nothing is shown misjudged
+    assert flag_strata(conf, agree, models, threshold=0.95, target=0.95, delta=0.1) == ()
+
+
+def test_a_flagged_model_escalates_every_match_in_a_run(cli, tmp_path):
+    import asyncio
+
+    from arena.cascade import Calibration, StageCalibration
+    from arena.judges import load_judge
+    from arena.records import MatchContext
+
+    _spec(cli, tmp_path)
+    judge = load_judge(tmp_path / "cas.toml")
+    judge.calibration = Calibration(0.6, 0.2, 30, [StageCalibration("surrogate", 0.5, 30, 30, 30, 0.9, (0.9, 1.0), True, escalated=("bad",))])
+    judge.pilot_ids = set()
+    judge._calibrated.set()
+
+    def ctx(b):
+        return MatchContext(f"m-{b}", "p", "Say hi.", BASE, b, "Hi!", "Hello there, how can I help?")
+
+    stage = [asyncio.run(judge.judge(ctx(b))).extra["cascade"]["stage"] for b in ("bad", "good")]
+    assert stage[0] == 1  # escalated: the recorded stage answers (here: "not recorded", still the final stage)
+    assert stage[1] == 0  # threshold 0.5: the surrogate decides
