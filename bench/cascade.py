@@ -245,6 +245,35 @@ def alpaca(args) -> None:
         esc, agr = oracle_share(ref, so, conf, models)
         print(f"oracle ({conf_kind}): the best single threshold chosen with all labels needs {esc:.0%} GPT-4-Turbo verdicts for mean "
               f"win-rate error <= 1 point (agreement {agr:.4f} on the rest); the surrogate alone agrees on {(so == ref).mean():.4f} of all matches")
+        for wre in (None, 0.01):
+            spread(ref, so, conf, models, fold, args=args, win_rate_error=wre, label=f"{conf_kind}, bound {wre}")
+
+
+def spread(ref, sur, conf, models, fold, *, args, win_rate_error, label: str, draws: int = 10) -> None:
+    """The same calibration (`calibrate_threshold` + `flag_strata`, as `CascadeJudge.calibrate`) over
+    `draws` pilot draws: a single draw can be lucky, the targets must hold across them."""
+    from arena.cascade import calibrate_threshold, flag_strata
+
+    n, rows = len(ref), []
+    names = sorted(set(models))
+    wr_ref = np.array([win(ref[models == m]).mean() for m in names])
+    for seed in range(draws):
+        pil = np.zeros(n, bool)
+        pil[pilot_indices(n, min(args.pilot, n), seed)] = True
+        agree = sur == ref
+        cal = calibrate_threshold(conf[pil], agree[pil], target=args.target, delta=args.delta, win_rate_error=win_rate_error)
+        esc = flag_strata(conf[pil], agree[pil], [("A", m) for m in models[pil]], threshold=cal.threshold, target=args.target,
+                          delta=args.delta) if cal.certified else ()
+        kept = ~pil & (conf >= cal.threshold) & ~np.isin(models, list(esc))
+        final = np.where(kept, sur, ref)
+        wr = np.array([win(final[models == m]).mean() for m in names])
+        folds = min(float(agree[kept & (fold == k)].mean()) if (kept & (fold == k)).any() else 1.0 for k in sorted(set(fold)))
+        rows.append(((~kept).mean(), np.abs(wr - wr_ref).mean() * 100, spearman(wr, wr_ref), folds))
+    r = np.array(rows)
+    met = np.mean((r[:, 0] <= 0.30) & (r[:, 1] <= 1.0) & (r[:, 2] >= 0.98) & (r[:, 3] >= args.target))
+    print(f"    {draws} pilot draws ({label}): share {r[:, 0].mean():.1%} [{r[:, 0].min():.1%}, {r[:, 0].max():.1%}], win-rate error mean "
+          f"{r[:, 1].mean():.2f} [worst draw {r[:, 1].max():.2f}] pts, Spearman {r[:, 2].mean():.3f} [worst {r[:, 2].min():.3f}], "
+          f"lowest fold agreement {r[:, 3].min():.4f}; all four targets met in {met:.0%} of draws")
 
 
 def fmt(r: dict, name: str) -> str:
@@ -288,7 +317,7 @@ def pandalm(args) -> dict | None:
     decided = ~pil & (conf >= cal.threshold)
     final = np.where(decided, sur, gpt_out)
     return {"matches": n, "pilot": int(pil.sum()), "certified": cal.certified, "threshold": cal.threshold,
-            "pilot_agreement_with_gpt35": cal.agreement, "share_gpt35": float((~decided).mean()),
+            "pilot_agreement_with_gpt35": float((sur[pil] == gpt_out[pil]).mean()), "kept_agreement": cal.agreement, "share_gpt35": float((~decided).mean()),
             "cascade_vs_human": float((final == human).mean()), "gpt35_vs_human": float((gpt_out == human).mean()),
             "surrogate_alone_vs_human": float((sur == human).mean())}
 
@@ -327,7 +356,7 @@ def pandalm_part(args) -> None:
     p = pandalm(args)
     if p:
         print(f"PandaLM  {p['matches']} matches, pilot {p['pilot']}, threshold {'none' if not p['certified'] else round(p['threshold'], 3)} "
-              f"(surrogate vs GPT-3.5 on the pilot {p['pilot_agreement_with_gpt35']:.3f}): GPT-3.5 verdicts used {p['share_gpt35']:.1%}; "
+              f"(surrogate agrees with GPT-3.5 on {p['pilot_agreement_with_gpt35']:.3f} of the pilot): GPT-3.5 verdicts used {p['share_gpt35']:.1%}; "
               f"agreement with the human majority: cascade {p['cascade_vs_human']:.3f}, GPT-3.5 alone {p['gpt35_vs_human']:.3f}, "
               f"surrogate alone {p['surrogate_alone_vs_human']:.3f}")
 
