@@ -146,8 +146,9 @@ class RouterBackend(OpenAICompatBackend):
             model_id = (picked.get("model_info") or {}).get("id") if isinstance(picked, dict) else None
             dep = next((d for d in self.deployments if d.id == model_id), None)
             if dep is None or dep.id != avoid:
-                break
-        return dep
+                return dep
+        others = [d for d in self.deployments if d.id not in cooling and d.id != avoid]
+        return random.choice(others) if others else dep  # four draws on the one to avoid: another
 
     # -- the policy hooks ------------------------------------------------------------------------------
     async def _admit(self, req: CompletionRequest) -> CompletionRequest:
