@@ -36,4 +36,27 @@ def v1_to_v2(db) -> None:
     db.executemany("UPDATE games SET cached_calls = ?, cached_cost_usd = ? WHERE rowid = ?", updates)
 
 
-MIGRATIONS: dict[int, Callable] = {2: v1_to_v2}
+def v2_to_v3(db) -> None:
+    """Batch API jobs (`arena.backends._batch`): `batches`, one row per submitted batch (its provider
+    ids, arena's state of it, who submitted it) and `batch_calls`, the call-cache keys each batch
+    answers, so a process killed while a batch is pending polls it again instead of resubmitting."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS batches (
+            ref TEXT PRIMARY KEY,       -- arena's id of the job, known before anything is uploaded
+            provider TEXT, model TEXT, api_base TEXT,
+            input_file_id TEXT, batch_id TEXT, output_file_id TEXT, error_file_id TEXT,
+            state TEXT NOT NULL,        -- preparing | uploaded | submitted | ingested | failed
+            status TEXT,                -- the provider's last status (validating, in_progress, completed, ...)
+            n_calls INTEGER NOT NULL DEFAULT 0, owner TEXT, error TEXT,
+            created FLOAT, updated FLOAT)"""
+    )
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS batch_calls (
+            ref TEXT NOT NULL, key TEXT NOT NULL, error TEXT, permanent INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (ref, key))"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS idx_batch_calls_key ON batch_calls (key)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_batches_state ON batches (state)")
+
+
+MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3}
