@@ -45,16 +45,12 @@ def v2_to_v3(db) -> None:
             ref TEXT PRIMARY KEY,       -- arena's id of the job, known before anything is uploaded
             provider TEXT, model TEXT, api_base TEXT,
             input_file_id TEXT, batch_id TEXT, output_file_id TEXT, error_file_id TEXT,
-            state TEXT NOT NULL,        -- preparing | uploaded | submitted | ingested | failed
+            state TEXT,                 -- preparing | uploaded | submitted | ingested | failed
             status TEXT,                -- the provider's last status (validating, in_progress, completed, ...)
-            n_calls INTEGER NOT NULL DEFAULT 0, owner TEXT, error TEXT,
+            n_calls INTEGER, owner TEXT, error TEXT,
             created FLOAT, updated FLOAT)"""
     )
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS batch_calls (
-            ref TEXT NOT NULL, key TEXT NOT NULL, error TEXT, permanent INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (ref, key))"""
-    )
+    db.execute("CREATE TABLE IF NOT EXISTS batch_calls (ref TEXT, key TEXT, error TEXT, permanent INTEGER, PRIMARY KEY (ref, key))")
     db.execute("CREATE INDEX IF NOT EXISTS idx_batch_calls_key ON batch_calls (key)")
     db.execute("CREATE INDEX IF NOT EXISTS idx_batches_state ON batches (state)")
 

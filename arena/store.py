@@ -191,6 +191,30 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
         ["pool", "prompt_id"],
         [],
     ),
+    # Batch API jobs (arena.backends._batch; an older file gets them from migration step 3): one row
+    # per job with its provider ids and state, and the call-cache keys each job answers
+    "batches": (
+        {
+            "ref": str,  # arena's id of the job, known before anything is uploaded
+            "provider": str,
+            "model": str,
+            "api_base": str,
+            "input_file_id": str,
+            "batch_id": str,
+            "output_file_id": str,
+            "error_file_id": str,
+            "state": str,  # preparing | uploaded | submitted | ingested | failed
+            "status": str,  # the provider's last status (validating, in_progress, completed, ...)
+            "n_calls": int,
+            "owner": str,
+            "error": str,
+            "created": float,
+            "updated": float,
+        },
+        "ref",
+        [["state"]],
+    ),
+    "batch_calls": ({"ref": str, "key": str, "error": str, "permanent": int}, ["ref", "key"], [["key"]]),
 }
 
 
@@ -341,10 +365,9 @@ class Store:
                     t.create(columns, pk=pk)
                     for idx in indexes:
                         t.create_index(idx, if_not_exists=True)
-            # a fresh database runs every step too (each is idempotent): tables that only a
-            # migration creates (batches, batch_calls) exist whatever version the file started at
-            for step in range(int(version) + 1 if version is not None else 2, SCHEMA_VERSION + 1):
-                MIGRATIONS[step](self.db.conn)
+            if version is not None:
+                for step in range(int(version) + 1, SCHEMA_VERSION + 1):
+                    MIGRATIONS[step](self.db.conn)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     @property
@@ -905,8 +928,9 @@ class Store:
 
     def batch_update(self, ref: str, **fields) -> None:
         """Set columns of batch job `ref` (input_file_id, batch_id, state, status, ...)."""
+        fields = {"updated": time.time(), **fields}
         cols = ", ".join(f"{k} = ?" for k in fields)
-        self.db.execute(f"UPDATE batches SET {cols}, updated = ? WHERE ref = ?", [*fields.values(), time.time(), ref])
+        self.db.execute(f"UPDATE batches SET {cols} WHERE ref = ?", [*fields.values(), ref])
 
     def batch_jobs_holding(self, keys: Iterable[str]) -> dict[str, dict]:
         """key -> the live batch job (a row of `batches`) that holds it, for the keys of `keys` held."""

@@ -23,7 +23,6 @@ import json
 import time
 
 from aiohttp import web
-
 from loopback import LoopbackServer, Reply, Request, _completion, default_rule
 
 

@@ -105,6 +105,17 @@ def test_single_elimination_submits_one_batch_per_round(tmp_path, server):
     assert rounds == [3 * 4 * 2, 3 * 2 * 2, 3 * 1 * 2]
 
 
+def test_adaptive_submits_one_batch_per_wave(tmp_path, server):
+    spec = _spec(tmp_path, server.api_base, kind="adaptive\"\nmax_matches = 30\ntarget = \"none")
+    result = _run(spec, tmp_path / "ad.db")
+    assert result.status == "done"
+    rows = Store(tmp_path / "ad.db").match_rows(result.run_id)
+    waves = sorted({r.round for r in rows})
+    assert len(waves) >= 3 and server.batch_creations == len(waves)  # each wave waits for the one before
+    sizes = [server.contents[b["input_file_id"]].count(b"\n") for b in server.batches.values()]
+    assert sizes == [2 * sum(r.round == w for r in rows) for w in waves]
+
+
 def test_failed_lines_are_retried_in_a_later_batch_and_permanent_ones_recorded(tmp_path, server):
     seen: dict[str, int] = {}
 
@@ -272,3 +283,25 @@ def test_a_run_killed_while_its_batch_is_pending_resumes_polling_without_resubmi
     plan = _arena("tournament", "plan", spec, "--db", db)
     shown, _ = plan.communicate(timeout=120)
     assert plan.returncode == 0 and "batch price" in shown and "litellm's batch price" in shown, shown
+
+
+def test_the_batch_tables_come_from_a_migration_step_on_an_older_file(tmp_path):
+    import shutil
+
+    from arena.migrations import MIGRATIONS
+    from arena.records import SCHEMA_VERSION
+
+    step = MIGRATIONS[SCHEMA_VERSION]  # the step that adds the batch tables
+    con = sqlite3.connect(":memory:")
+    step(con)
+    step(con)  # idempotent
+    cols = {r[1] for r in con.execute("PRAGMA table_info(batches)")}
+    assert {"ref", "batch_id", "input_file_id", "state", "status", "owner"} <= cols
+    assert {r[1] for r in con.execute("PRAGMA table_info(batch_calls)")} == {"ref", "key", "error", "permanent"}
+    # a schema-1 file opened by this arena has them, and claims work on it
+    v1 = tmp_path / "v1.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "store" / "v1.db", v1)
+    store = Store(v1)
+    assert store.batch_claim("r1", "me", ["k1", "k2"], provider="openai", model=JUDGE_MODEL, api_base=None) == ["k1", "k2"]
+    assert store.batch_claim("r2", "me", ["k2", "k3"], provider="openai", model=JUDGE_MODEL, api_base=None) == ["k3"]  # k2 is held
+    assert set(store.batch_jobs_holding(["k1", "k2", "k3", "k4"])) == {"k1", "k2", "k3"}

@@ -107,13 +107,13 @@ def test_a_database_newer_than_the_code_is_refused_with_one_line(v1):
     before = _raw(v1, "SELECT name FROM sqlite_master ORDER BY name")
     with pytest.raises(NotFound) as e:
         Store(v1)
-    assert "\n" not in str(e.value) and "schema version 99 is newer than this arena's (2); upgrade arena" in str(e.value)
+    assert "\n" not in str(e.value) and f"schema version 99 is newer than this arena's ({SCHEMA_VERSION}); upgrade arena" in str(e.value)
     assert _raw(v1, "SELECT name FROM sqlite_master ORDER BY name") == before  # nothing changed
 
 
 def test_the_cli_says_so_for_a_newer_database(v1, cli):
     con = sqlite3.connect(v1)
-    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
     con.commit()
     con.close()
     r = cli("tournament", "list", "--db", v1)
