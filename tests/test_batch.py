@@ -305,3 +305,13 @@ def test_the_batch_tables_come_from_a_migration_step_on_an_older_file(tmp_path):
     assert store.batch_claim("r1", "me", ["k1", "k2"], provider="openai", model=JUDGE_MODEL, api_base=None) == ["k1", "k2"]
     assert store.batch_claim("r2", "me", ["k2", "k3"], provider="openai", model=JUDGE_MODEL, api_base=None) == ["k3"]  # k2 is held
     assert set(store.batch_jobs_holding(["k1", "k2", "k3", "k4"])) == {"k1", "k2", "k3"}
+
+
+def test_a_reply_echoing_the_key_is_kept_redacted(tmp_path, server):
+    import asyncio
+
+    server.hook = lambda req: "the key is sk-loopback-test, and my final verdict is: [[A>B]]"
+    store = Store(tmp_path / "k.db")
+    (c,) = asyncio.run(_gather(_backend(store, server), _requests(server, 1)))
+    assert c.ok and "sk-loopback-test" not in c.text and "***" in c.text
+    assert "sk-loopback-test" not in store.cache_get(c.cache_key)["response"]

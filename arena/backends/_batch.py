@@ -233,10 +233,7 @@ class BatchBackend(Backend):
             self._queue[key] = (req, [fut])
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            raise
+        return await fut
 
     async def _flush(self) -> None:
         """Cut a batch once the queue has stopped growing for `settle_s`, and dispatch it."""
@@ -410,7 +407,8 @@ class BatchBackend(Backend):
         except CallError as e:
             self._resolve(keys, error=e)
         except Exception as e:  # noqa: BLE001 - this job's calls fail; the run goes on
-            self._resolve(keys, error=CallError(f"batch {ref}: {type(e).__name__}: {_one_line(str(e))}"))
+            secrets = env_secrets([req.api_key_env])
+            self._resolve(keys, error=CallError(f"batch {ref}: {type(e).__name__}: {_one_line(redact(str(e), secrets))}"))
 
     async def _follow_job(self, ref: str, keys: list[str], req: CompletionRequest) -> None:
         litellm = self._litellm()
@@ -479,9 +477,11 @@ class BatchBackend(Backend):
         for key in keys:
             if key not in results:
                 results[key] = CallError(f"no result in batch {b.id} ({b.status}{': ' + why if why else ''})")
-        secrets_text = [s for s in secrets if s]
-        answers = [(k, model, r.text if not secrets_text else redact(r.text, secrets_text, patterns=False), r.input_tokens, r.output_tokens, r.cost_usd)
-                   for k, r in results.items() if isinstance(r, RawResult)]
+        if any(secrets):  # a reply that echoes the key keeps it nowhere (as on the other paths)
+            for r in results.values():
+                if isinstance(r, RawResult):
+                    r.text = redact(r.text, secrets, patterns=False)
+        answers = [(k, model, r.text, r.input_tokens, r.output_tokens, r.cost_usd) for k, r in results.items() if isinstance(r, RawResult)]
         errors = [(k, str(e)[:500], not e.retryable) for k, e in results.items() if isinstance(e, CallError)]
         self.store.batch_finish(ref, answers, errors, state="ingested" if b.status != "failed" else "failed", status=b.status)
         self._resolve(keys, results=results)
