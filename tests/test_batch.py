@@ -132,7 +132,7 @@ def test_failed_lines_are_retried_in_a_later_batch_and_permanent_ones_recorded(t
     spec = _spec(tmp_path, server.api_base)
     result = _run(spec, tmp_path / "f.db")
     store = Store(tmp_path / "f.db")
-    games = store.game_records(result.run_id)
+    games = store.games(result.run_id)
     errors = [g for g in games if g.label == "error"]
     # delta's 3 matches on q00, both orders: permanent errors with the server's reason
     assert len(errors) == 6 and all("HTTP 400 in batch" in g.error and "refused" in g.error for g in errors)
@@ -152,7 +152,7 @@ def test_lines_failing_every_time_stop_at_max_retries(tmp_path, server):
     server.hook = lambda req: Reply(status=500) if "Answer of alpha to 2." in req.text else None
     spec = _spec(tmp_path, server.api_base, max_retries=1)
     result = _run(spec, tmp_path / "m.db")
-    games = Store(tmp_path / "m.db").game_records(result.run_id)
+    games = Store(tmp_path / "m.db").games(result.run_id)
     errors = [g for g in games if g.label == "error"]
     assert len(errors) == 6 and all(g.attempts == 2 and "(after 2 attempts)" in g.error for g in errors)
     assert server.batch_creations == 2 and result.status == "errors"
@@ -298,10 +298,18 @@ def test_the_batch_tables_come_from_a_migration_step_on_an_older_file(tmp_path):
     cols = {r[1] for r in con.execute("PRAGMA table_info(batches)")}
     assert {"ref", "batch_id", "input_file_id", "state", "status", "owner"} <= cols
     assert {r[1] for r in con.execute("PRAGMA table_info(batch_calls)")} == {"ref", "key", "error", "permanent"}
-    # a schema-1 file opened by this arena has them, and claims work on it
-    v1 = tmp_path / "v1.db"
-    shutil.copy(Path(__file__).parent / "fixtures" / "store" / "v1.db", v1)
-    store = Store(v1)
+    # a file of the schema before (v3: tests/fixtures/store/v2.db upgraded by this arena's step 3)
+    # gets them from the step alone, and claims work on it
+    v3 = tmp_path / "v3.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "store" / "v2.db", v3)
+    con = sqlite3.connect(v3)
+    MIGRATIONS[3](con)
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.commit()
+    assert not {"batches", "batch_calls"} & {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    con.close()
+    store = Store(v3)
+    assert store.schema_version == SCHEMA_VERSION
     assert store.batch_claim("r1", "me", ["k1", "k2"], provider="openai", model=JUDGE_MODEL, api_base=None) == ["k1", "k2"]
     assert store.batch_claim("r2", "me", ["k2", "k3"], provider="openai", model=JUDGE_MODEL, api_base=None) == ["k3"]  # k2 is held
     assert set(store.batch_jobs_holding(["k1", "k2", "k3", "k4"])) == {"k1", "k2", "k3"}
