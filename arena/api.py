@@ -185,6 +185,11 @@ def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | N
     from arena.tournaments.shard import apply_shard
 
     tspec = apply_shard(load_spec(spec), shard)
+    if tspec.shard is not None:
+        from arena.judges import load_preset
+        from arena.tournaments.shard import check_shard_judge
+
+        check_shard_judge(tspec, *load_preset(tspec.judge_ref()))
     prompts, outputs = load_spec_pool(tspec, db)
     judge = load_judge(tspec.judge_ref())
     return plan_tournament(tspec, prompts, outputs, judge)
@@ -283,9 +288,11 @@ def run_tournament(
     from arena.judges import load_judge, load_preset
     from arena.runner import RunLease, prepare_run
 
-    from arena.tournaments.shard import apply_shard
+    from arena.tournaments.shard import apply_shard, check_shard_judge
 
     tspec = apply_shard(load_spec(spec), shard)
+    preset, preset_path = load_preset(tspec.judge_ref())
+    check_shard_judge(tspec, preset, preset_path)  # before the store is opened: nothing written
     if concurrency is not None:
         tspec = tspec.model_copy(update={"concurrency": concurrency})
     if ties is not None and ties not in ("half", "davidson"):
@@ -296,7 +303,6 @@ def run_tournament(
     sink = on_event or (lambda e: None)
     store, opened = _open(db)
     try:
-        preset, _ = load_preset(tspec.judge_ref())
         judge = load_judge(tspec.judge_ref(), store=store, no_cache=no_cache)
         prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
         lease = RunLease(store, prepared.run_id)

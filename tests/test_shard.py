@@ -239,6 +239,29 @@ def test_llm_judge_shards_merge_usage_and_call_cache(tmp_path, loopback):
     assert loopback.requests == before and fresh.stats.cached_calls == calls_whole and fresh.stats.calls == 0
 
 
+def test_a_shard_left_with_errors_merges_and_is_finished_on_the_merged_store(tmp_path, loopback):
+    judge = tmp_path / "loop.toml"
+    judge.write_text(
+        f'kind = "llm"\nmodel = "openai/gpt-4o-mini"\napi_base = "{loopback.api_base}"\napi_key_env = "ARENA_TEST_KEY"\n'
+        'max_tokens = 64\ntimeout = 5\nmax_retries = 0\nconcurrency = 4\n'
+    )
+    spec = {"name": "err", "pool": str(_loop_pool(tmp_path / "pool", 6)), "judge": str(judge), "seed": 1, "bootstrap": 50,
+            "scheduler": {"kind": "anchored", "baseline": "delta"}}
+    whole = _run(spec, tmp_path / "whole.db")
+    _run(spec, tmp_path / "s1.db", "1/2")
+    loopback.set_faults(**{"500": 1.0})  # shard 2's judge fails every call
+    broken = _run(spec, tmp_path / "s2.db", "2/2")
+    assert broken.status == RunStatus.ERRORS and broken.unresolved == 9
+    merged = arena.merge_runs(tmp_path / "m.db", [tmp_path / "s1.db", tmp_path / "s2.db"])
+    assert merged.status == RunStatus.ERRORS and merged.usage.input_tokens == whole.usage.input_tokens // 2  # failed calls carry no tokens
+    loopback.set_faults(**{"500": 0.0})
+    before = loopback.requests
+    done = _run(spec, tmp_path / "m.db")  # the whole spec on the merged store judges only what shard 2 left
+    assert done.run_id == merged.run_id and done.status == RunStatus.DONE
+    assert loopback.requests - before == whole.usage.calls // 2
+    assert _comparable(done.report) == _comparable(whole.report)
+
+
 # -- refusals: one line, exit 2, OUT untouched ----------------------------------------------------------
 
 
@@ -253,6 +276,14 @@ def shard_stores(tmp_path_factory):
     _run(_demo(prompts=12, bootstrap=50, seed=4), d / "seed4_s2.db", "2/2")
     _run(_demo(prompts=12, bootstrap=50, judge="surrogate", models=["gpt4_0613", "Yi-34B-Chat", "vicuna-7b-v1.5"]), d / "models_s2.db", "2/2")
     _run(spec, d / "of3.db", "2/3")
+    from arena.resources import resolve
+
+    preset = resolve("judges", "surrogate", ".toml").read_text()
+    judge = d / "judge.toml"  # the same preset file, edited between two shards
+    judge.write_text(preset)
+    _run(_demo(prompts=12, bootstrap=50, judge=str(judge)), d / "judge_s1.db", "1/2")
+    judge.write_text(preset.replace("tie = 0.10", "tie = 0.12"))
+    _run(_demo(prompts=12, bootstrap=50, judge=str(judge)), d / "judge_s2.db", "2/2")
     _run(spec, d / "whole.db")
     shutil.copy(d / "s1.db", d / "s1_copy.db")
     shutil.copy(d / "s2.db", d / "s2_unfinished.db")
@@ -274,6 +305,7 @@ def _digest(path: Path) -> str | None:
         (["s1.db", "s1_copy.db", "s2.db"], r"^Error: shard 1/2 is given twice: .*s1.db: shard 1/2 \(run sh-shard1of2-.*\) and .*s1_copy.db"),
         (["s1.db", "seed4_s2.db"], r"^Error: .*seed4_s2.db: shard 2/2 \(run .*\) is of another tournament than .*s1.db: shard 1/2 \(run .*\): seed 3 vs 4$"),
         (["s1.db", "models_s2.db"], r"is of another tournament than .*: spec models 'all' vs \['gpt4_0613'"),
+        (["judge_s1.db", "judge_s2.db"], r"is of another tournament than .*judge_s1.db: shard 1/2 \(run .*\): judge preset tie 0.1 vs 0.12$"),
         (["s1.db", "of3.db"], r"^Error: .*of3.db: shard 2/3 \(run .*\) splits the tournament into 3 shards, .*s1.db: shard 1/2 .* into 2$"),
         (["s1.db", "s2_unfinished.db"], r"^Error: .*s2_unfinished.db: shard 2/2 \(run .*\) is interrupted, not finished: run `arena tournament run SPEC --shard 2/2 --db .*` again"),
         (["s1.db", "whole.db"], r"^Error: .*whole.db: holds no shard run"),
@@ -281,7 +313,7 @@ def _digest(path: Path) -> str | None:
         (["s1.db", "nowhere.db"], r"^Error: .*nowhere.db: no arena database here"),
         ([], r"^Error: Missing argument 'shards'"),
     ],
-    ids=["missing", "duplicate", "other-seed", "other-models", "other-count", "unfinished", "no-shard", "same-file", "no-file", "no-shards"],
+    ids=["missing", "duplicate", "other-seed", "other-models", "other-judge", "other-count", "unfinished", "no-shard", "same-file", "no-file", "no-shards"],
 )
 @pytest.mark.parametrize("out_exists", [False, True], ids=["new-out", "existing-out"])
 def test_merge_refuses_with_one_line_and_leaves_out_untouched(cli, shard_stores, tmp_path, inputs, message, out_exists):
@@ -348,4 +380,7 @@ def test_cli_shard_option_refusals_write_nothing(cli, tmp_path):
     assert r.code == 2 and "--shard: a swiss tournament cannot be split by prompt: each round is paired by the running scores" in r.err
     r = cli("tournament", "plan", spec, "--shard", "1/2", "--db", db)
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+    # a cascade calibrates on a pilot of the run's matches: a shard would calibrate on another pilot
+    r = cli("tournament", "run", "cascade", "--shard", "1/2", "--db", db)
+    assert r.code == 2 and "--shard: the cascade judge" in r.err and "cannot judge a shard" in r.err
     assert not db.exists()

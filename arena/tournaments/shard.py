@@ -88,3 +88,18 @@ def apply_shard(spec, shard: str | Shard | None = None):
         if reason:
             raise SchedulerError(f"{where}: a {spec.scheduler.kind} tournament cannot be split by prompt: {reason}")
     return spec
+
+
+# judge kinds whose verdict on a match depends on other matches of the run
+_STATEFUL_JUDGES = {
+    "cascade": "it calibrates its thresholds on a pilot of the run's matches, so each shard would calibrate on its own pilot"
+    " and decide differently from the unsplit run",
+}
+
+
+def check_shard_judge(spec, preset: dict, path=None) -> None:
+    """Refuse (`BadInput`) a shard whose judge carries state across matches (a cascade): split, its
+    verdicts would not be the unsplit run's. Nothing happens for an unsplit spec."""
+    kind = preset.get("kind")
+    if spec.shard is not None and kind in _STATEFUL_JUDGES:
+        raise BadInput(f"--shard: the {kind} judge {str(path or spec.judge)!r} cannot judge a shard: {_STATEFUL_JUDGES[kind]}; run it unsplit")
