@@ -78,7 +78,7 @@ class MergeResult:
             "out": self.out, "run_id": self.run_id, "name": self.name, "status": str(self.status),
             "shards": [{"index": s.index, "count": s.count, "db": s.path, "run_id": s.run_id, "status": s.status} for s in self.shards],
             "matches": self.matches, "verdicts": self.verdicts, "games": self.games, "cache_entries": self.cache_entries,
-            "usage": self.usage.to_dict() if hasattr(self.usage, "to_dict") else vars(self.usage),
+            "usage": self.usage.to_dict(),
         }
 
 
