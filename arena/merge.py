@@ -102,8 +102,10 @@ def merge_runs(out: str | Path, shards: Sequence[str | Path]) -> MergeResult:
     out = str(out)
     paths = [str(p) for p in shards]
     _check_paths(out, paths)
-    sources = [_open_shard_store(p) for p in paths]
+    sources: list = []
     try:
+        for p in paths:
+            sources.append(_open_shard_store(p))
         found = [run for store, path in zip(sources, paths) for run in _shard_runs(store, path)]
         ordered = _check_shards(found)
         by_path = dict(zip(paths, sources))
