@@ -173,17 +173,25 @@ def _shard_runs(store, path: str) -> list[ShardRun]:
     """The latest run of each shard identity in `store` (as `tournament run` would resume it)."""
     seen: set[str] = set()
     out = []
-    for r in store.list_runs():  # newest first
-        stored = r.get("spec") or {}
-        shard = stored.get("shard") if isinstance(stored, dict) else None
-        if not isinstance(shard, dict) or r["spec_hash"] in seen:
+    for r in store.run_records():  # newest first
+        shard = r.spec.get("shard") if isinstance(r.spec, dict) else None
+        if not isinstance(shard, dict) or r.spec_hash in seen:
             continue
-        seen.add(r["spec_hash"])
-        out.append(ShardRun(path, r["run_id"], int(shard["index"]), int(shard["count"]), str(shard["whole"]), r["status"], stored,
-                            r.get("summary") or {}, r.get("started"), r.get("finished")))
+        seen.add(r.spec_hash)
+        out.append(ShardRun(path, r.run_id, int(shard["index"]), int(shard["count"]), str(shard["whole"]), r.status, r.spec,
+                            _summary_dict(r.summary), r.started, r.finished))
     if not out:
         raise BadInput(f"{path}: holds no shard run (a run of `arena tournament run SPEC --shard K/N`)")
     return out
+
+
+def _summary_dict(summary) -> dict:
+    """A stored `RunSummary` as the dict the runner wrote (its `extra` keys: totals, invocations, ...)."""
+    if summary is None:
+        return {}
+    from dataclasses import fields
+
+    return {**{f.name: getattr(summary, f.name) for f in fields(summary) if f.name != "extra"}, **summary.extra}
 
 
 def _check_shards(found: list[ShardRun]) -> list[ShardRun]:
@@ -261,9 +269,9 @@ def _check_out(out: str, first: ShardRun, src, pool: str) -> None:
 
     target = Store(out, create=False, readonly=True)
     try:
-        for r in target.list_runs():
-            if r["spec_hash"] == first.whole and not (r.get("spec") or {}).get("shard"):
-                raise BadInput(f"{out}: already holds run {r['run_id']} of this tournament (merged before?); merge into another file")
+        for r in target.run_records():
+            if r.spec_hash == first.whole and not (r.spec or {}).get("shard"):
+                raise BadInput(f"{out}: already holds run {r.run_id} of this tournament (merged before, or run unsplit there); merge into another file")
         if target.pool_exists(pool) and _pool_fingerprint(target, pool) != _pool_fingerprint(src, pool):
             raise BadInput(f"{out}: holds a pool {pool!r} with other prompts or answers than the shards'; merge into another file")
     finally:
