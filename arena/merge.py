@@ -179,19 +179,10 @@ def _shard_runs(store, path: str) -> list[ShardRun]:
             continue
         seen.add(r.spec_hash)
         out.append(ShardRun(path, r.run_id, int(shard["index"]), int(shard["count"]), str(shard["whole"]), r.status, r.spec,
-                            _summary_dict(r.summary), r.started, r.finished))
+                            r.summary.to_dict() if r.summary is not None else {}, r.started, r.finished))
     if not out:
         raise BadInput(f"{path}: holds no shard run (a run of `arena tournament run SPEC --shard K/N`)")
     return out
-
-
-def _summary_dict(summary) -> dict:
-    """A stored `RunSummary` as the dict the runner wrote (its `extra` keys: totals, invocations, ...)."""
-    if summary is None:
-        return {}
-    from dataclasses import fields
-
-    return {**{f.name: getattr(summary, f.name) for f in fields(summary) if f.name != "extra"}, **summary.extra}
 
 
 def _check_shards(found: list[ShardRun]) -> list[ShardRun]:

@@ -339,6 +339,10 @@ def test_merge_refuses_out_among_inputs_and_a_second_merge(cli, shard_stores, tm
     r = cli("run", "merge", out, shard_stores / "s1.db", shard_stores / "s2.db")
     assert r.code == 0, r.err
     assert "Merged 2 shards" in r.out and "arena report sh-" in r.out
+    r = cli("tournament", "show", "sh", "--db", out)
+    assert r.code == 0 and "merged from shards: 1/2 sh-shard1of2-" in r.out
+    r = cli("tournament", "show", "sh", "--db", shard_stores / "s2.db")
+    assert r.code == 0 and "shard 2/2 of the prompts (6)" in r.out
     before = _digest(out)
     r = cli("run", "merge", out, shard_stores / "s1.db", shard_stores / "s2.db")
     assert r.code == 2 and "already holds run sh-" in r.err and _digest(out) == before

@@ -254,12 +254,20 @@ def show(
         "summary": summary,
         "totals": r.summary.totals if r.summary is not None else None,
         "invocations": (summary or {}).get("invocations"),
+        "shard": r.record.spec.get("shard"),
+        "merged": r.record.spec.get("merged"),
     }
     if format is OutFormat.json:
         print_json(info)
         return
     con = console()
     con.print(f"[bold]{rid}[/] ({r.name}): {r.status}, seed {r.record.seed}")
+    shard, merged = r.record.spec.get("shard"), r.record.spec.get("merged")
+    if isinstance(shard, dict):
+        con.print(f"shard {shard.get('index')}/{shard.get('count')} of the prompts ({shard.get('prompts')}); merge the shards with `arena run merge`", markup=False)
+    if isinstance(merged, dict):
+        con.print("merged from shards: " + ", ".join(f"{m.get('index')}/{merged.get('count')} {m.get('run_id')} ({m.get('db')})" for m in merged.get("shards", [])),
+                  markup=False, highlight=False)
     con.print("matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     con.print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     con.print(f"games {info['games']}, calls {info['calls']} paid + {info['cached_calls']} cached, tokens {info['input_tokens']:,} in / {info['output_tokens']:,} out, cost {_money(info['cost_usd'])}")
