@@ -287,7 +287,6 @@ def run_tournament(
     errors), not an exception here."""
     from arena.judges import load_judge, load_preset
     from arena.runner import RunLease, prepare_run
-
     from arena.tournaments.shard import apply_shard, check_shard_judge
 
     tspec = apply_shard(load_spec(spec), shard)
