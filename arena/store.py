@@ -192,6 +192,30 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
         ["pool", "prompt_id"],
         [],
     ),
+    # Batch API jobs (arena.backends._batch; an older file gets them from migration step 4): one row
+    # per job with its provider ids and state, and the call-cache keys each job answers
+    "batches": (
+        {
+            "ref": str,  # arena's id of the job, known before anything is uploaded
+            "provider": str,
+            "model": str,
+            "api_base": str,
+            "input_file_id": str,
+            "batch_id": str,
+            "output_file_id": str,
+            "error_file_id": str,
+            "state": str,  # preparing | uploaded | submitted | ingested | failed
+            "status": str,  # the provider's last status (validating, in_progress, completed, ...)
+            "n_calls": int,
+            "owner": str,
+            "error": str,
+            "created": float,
+            "updated": float,
+        },
+        "ref",
+        [["state"]],
+    ),
+    "batch_calls": ({"ref": str, "key": str, "error": str, "permanent": int}, ["ref", "key"], [["key"]]),
 }
 
 
@@ -722,7 +746,7 @@ class Store:
         ]
 
     def decided(self, run_id: str) -> list[tuple[Match, Verdict]]:
-        """A run's matches with their verdicts (every outcome), in the order they were decided."""
+        """A run's matches with their verdicts (every outcome), in match-id order (see `verdicts`)."""
         return [(v.match, v.verdict) for v in self.verdicts(run_id)]
 
     def battles(self, run_id: str, *, strong_weight: float = 3.0, forfeit: str = "loss") -> list[Battle]:
@@ -740,11 +764,13 @@ class Store:
         return out
 
     def verdicts(self, run_id: str) -> list[VerdictRow]:
-        """A run's verdicts with their matches, in the order they were decided."""
+        """A run's verdicts with their matches, in match-id order: ratings, reports and exports read
+        the same battles in the same order however the verdicts arrived (concurrency, a resume,
+        shards merged by `arena.merge`), so the same verdicts give bit-for-bit the same leaderboard."""
         sql = """
         SELECT v.match_id, m.prompt_id, m.model_a, m.model_b, m.round, v.outcome, v.strength, v.consistent, v.label
         FROM verdicts v JOIN matches m ON m.run_id = v.run_id AND m.match_id = v.match_id
-        WHERE v.run_id = ? ORDER BY v.created, v.match_id
+        WHERE v.run_id = ? ORDER BY v.match_id
         """
         return [
             VerdictRow(r[0], r[1], r[2], r[3], int(r[4] or 0), r[5], int(r[6] or 0), None if r[7] is None else bool(r[7]), r[8])
@@ -878,6 +904,136 @@ class Store:
     def cache_forget(self, key: str) -> None:
         """Drop one cached answer (a reply that was no verdict must be asked again, not replayed)."""
         self.db.execute("DELETE FROM call_cache WHERE key = ?", [key])
+
+    # -- Batch API jobs (arena.backends._batch; tables from migration v3) -------------------------
+    LIVE_BATCH_STATES = ("preparing", "uploaded", "submitted")
+
+    def batch_claim(self, ref: str, owner: str, keys: list[str], *, provider: str, model: str, api_base: str | None) -> list[str]:
+        """Record a new batch job `ref` (state `preparing`) for the keys of `keys` that no live job
+        (preparing, uploaded or submitted) holds yet, in one transaction; returns those keys, in order.
+        Two processes needing the same call therefore never both submit it."""
+        now = time.time()
+        with self.transaction():
+            held = set(self.batch_jobs_holding(keys))
+            free = [k for k in dict.fromkeys(keys) if k not in held]
+            if free:
+                self.db.execute(
+                    "INSERT INTO batches (ref, provider, model, api_base, state, n_calls, owner, created, updated)"
+                    " VALUES (?, ?, ?, ?, 'preparing', ?, ?, ?, ?)",
+                    [ref, provider, model, api_base, len(free), owner, now, now],
+                )
+                self.db.conn.executemany("INSERT INTO batch_calls (ref, key) VALUES (?, ?)", [(ref, k) for k in free])
+        return free
+
+    def batch_update(self, ref: str, **fields) -> None:
+        """Set columns of batch job `ref` (input_file_id, batch_id, state, status, ...)."""
+        fields = {"updated": time.time(), **fields}
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE batches SET {cols} WHERE ref = ?", [*fields.values(), ref])
+
+    def batch_jobs_holding(self, keys: Iterable[str]) -> dict[str, dict]:
+        """key -> the live batch job (a row of `batches`) that holds it, for the keys of `keys` held."""
+        keys = list(keys)
+        out: dict[str, dict] = {}
+        marks = ", ".join("?" for _ in self.LIVE_BATCH_STATES)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            sql = (
+                f"SELECT c.key AS call_key, b.* FROM batch_calls c JOIN batches b ON b.ref = c.ref"
+                f" WHERE b.state IN ({marks}) AND c.key IN ({', '.join('?' for _ in chunk)})"
+            )
+            for row in self._rows(sql, [*self.LIVE_BATCH_STATES, *chunk]):
+                out[row.pop("call_key")] = row
+        return out
+
+    def batch_job(self, ref: str) -> dict | None:
+        rows = self._rows("SELECT * FROM batches WHERE ref = ?", [ref])
+        return rows[0] if rows else None
+
+    def batch_jobs(self) -> list[dict]:
+        """Every batch job, oldest first."""
+        return self._rows("SELECT * FROM batches ORDER BY created, ref")
+
+    def batch_keys(self, ref: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT key FROM batch_calls WHERE ref = ? ORDER BY rowid", [ref])]
+
+    def batch_finish(self, ref: str, answers: Iterable[tuple], errors: Iterable[tuple[str, str, bool]], *, state: str, status: str | None) -> None:
+        """Ingest a finished batch in one transaction: each answer `(key, model, text, input_tokens,
+        output_tokens, cost_usd)` into the call cache, each failed line's `(key, error, permanent)`
+        beside its key, and the job's `state` (ingested or failed) and provider `status`."""
+        with self.transaction():
+            for key, model, text, tin, tout, cost in answers:
+                self.cache_put(key, model, text, tin, tout, cost)
+            self.db.conn.executemany(
+                "UPDATE batch_calls SET error = ?, permanent = ? WHERE ref = ? AND key = ?",
+                [(err, int(perm), ref, key) for key, err, perm in errors],
+            )
+            self.batch_update(ref, state=state, status=status)
+
+    def batch_drop(self, ref: str) -> None:
+        """Forget a job that never reached the provider (a `preparing` job of a process that died)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM batch_calls WHERE ref = ?", [ref])
+            self.db.execute("DELETE FROM batches WHERE ref = ?", [ref])
+
+    # -- merging stores (arena.merge: shards of one tournament into one run) -----------------------
+    def columns(self, table: str) -> list[str]:
+        """The column names of `table` in this file (its schema version decides which)."""
+        return [r[1] for r in self.db.execute(f"PRAGMA table_info([{table}])").fetchall()]
+
+    def copy_rows(self, src: Store, table: str, where: dict[str, Any], *, set_values: dict[str, Any] | None = None, ignore: bool = False) -> int:
+        """Copy the rows of `src`'s `table` whose columns equal `where` into this store, with the
+        columns in `set_values` replaced (a run id); columns this file lacks are left out. `ignore`:
+        a row whose key is already here is kept as it is (INSERT OR IGNORE), else it is an error
+        (sqlite3.IntegrityError). Returns the rows read. Streams: any number of rows."""
+        if table not in SCHEMA:
+            raise ValueError(f"not an arena table: {table!r}")
+        mine = set(self.columns(table))
+        cols = [c for c in src.columns(table) if c in mine]
+        set_values = set_values or {}
+        cond = " AND ".join(f"[{k}] = ?" for k in where) or "1"
+        cur = src.db.execute(f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM [{table}] WHERE {cond}", list(where.values()))
+        repl = {i: set_values[c] for i, c in enumerate(cols) if c in set_values}
+        sql = f"INSERT {'OR IGNORE ' if ignore else ''}INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
+        n = 0
+        with self.transaction():
+            while rows := cur.fetchmany(5000):
+                if repl:
+                    rows = [tuple(repl[i] if i in repl else v for i, v in enumerate(r)) for r in rows]
+                self.db.conn.executemany(sql, rows)
+                n += len(rows)
+        return n
+
+    def inline_foreign_raw(self, run_id: str, src: Store) -> int:
+        """Games of `run_id` copied from `src` whose big reply lives in the call cache (`raw` NULL,
+        `detail.raw_call` its key): where this store's cache holds another answer under that key (or
+        none), the reply `src` holds is written into the game itself. Returns the games changed."""
+        rows = self.db.execute(
+            "SELECT match_id, judge, [order], json_extract(detail, '$.raw_call') FROM games"
+            " WHERE run_id = ? AND raw IS NULL AND detail IS NOT NULL AND json_extract(detail, '$.raw_call') IS NOT NULL",
+            [run_id],
+        ).fetchall()
+        n = 0
+        for match_id, judge, order, key in rows:
+            theirs = src.cache_get(key)
+            mine = self.cache_get(key)
+            if theirs is not None and (mine is None or mine["response"] != theirs["response"]):
+                self.db.execute(
+                    "UPDATE games SET raw = ? WHERE run_id = ? AND match_id = ? AND judge = ? AND [order] = ?",
+                    [theirs["response"], run_id, match_id, judge, order],
+                )
+                n += 1
+        return n
+
+    def create_run_record(self, record: RunRecord, summary: dict | None) -> None:
+        """Write a whole run row at once (a merged run: its status, times and summary are known)."""
+        self.db.execute(
+            "INSERT INTO runs (run_id, name, spec, spec_hash, seed, status, started, finished, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                record.run_id, record.name, json.dumps(record.spec, sort_keys=True), record.spec_hash, record.seed, str(record.status),
+                record.started, record.finished, _strict_dumps(summary) if summary is not None else None,
+            ],
+        )
 
     # -- helpers -------------------------------------------------------------------------
     def _rows(self, sql: str, params: list | None = None) -> list[dict]:
