@@ -178,8 +178,8 @@ async def evaluate_judge_async(
         store.create_run(run_id, name, spec, spec_hash, 0)
         previous_elapsed = 0.0
     else:
-        run_id = run["run_id"]
-        previous_elapsed = float((run.get("summary") or {}).get("total_elapsed_s") or 0.0)
+        run_id = run.run_id
+        previous_elapsed = float((run.summary.extra if run.summary is not None else {}).get("total_elapsed_s") or 0.0)
     by_id = {p.pair_id: p for p in pairs.pairs}
     records: dict[str, list[GameRecord]] = {}
     total = len(pairs.pairs)
