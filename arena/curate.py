@@ -276,9 +276,9 @@ def pilot_priority(store, pool: str, run_id: str, prompt_ids: Sequence[str]) -> 
 
     run, run_pool, _spec, battles, _calls = run_battles(store, run_id)
     if run_pool is not None and run_pool != pool:
-        raise BadInput(f"--pilot: run {run['run_id']} was judged on pool {run_pool!r}, not {pool!r}")
+        raise BadInput(f"--pilot: run {run.run_id} was judged on pool {run_pool!r}, not {pool!r}")
     if not battles:
-        raise BadInput(f"--pilot: run {run['run_id']} has no decided battles yet")
+        raise BadInput(f"--pilot: run {run.run_id} has no decided battles yet")
     _models, pids, scores = prompt_scores(battles)
     spread = dict(zip(pids, prompt_spread(scores)))
     return np.array([spread.get(p, -np.inf) for p in prompt_ids])

@@ -339,8 +339,8 @@ def test_ctrl_c_while_writing_reports_says_how_to_write_them_again(cli, db_path,
     run = Store(db_path).list_runs()[0]
     assert run.status == "done"
     assert r.err.strip().splitlines()[-1] == (
-        f"Error: interrupted while writing the reports: run {run['run_id']} is done and stored."
-        f" Write the reports again with `arena report {run['run_id']}`."
+        f"Error: interrupted while writing the reports: run {run.run_id} is done and stored."
+        f" Write the reports again with `arena report {run.run_id}`."
     )
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
