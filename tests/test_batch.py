@@ -109,7 +109,7 @@ def test_adaptive_submits_one_batch_per_wave(tmp_path, server):
     spec = _spec(tmp_path, server.api_base, kind="adaptive\"\nmax_matches = 30\ntarget = \"none")
     result = _run(spec, tmp_path / "ad.db")
     assert result.status == "done"
-    rows = Store(tmp_path / "ad.db").match_rows(result.run_id)
+    rows = Store(tmp_path / "ad.db").matches(result.run_id)
     waves = sorted({r.round for r in rows})
     assert len(waves) >= 3 and server.batch_creations == len(waves)  # each wave waits for the one before
     sizes = [server.contents[b["input_file_id"]].count(b"\n") for b in server.batches.values()]
@@ -322,4 +322,4 @@ def test_a_reply_echoing_the_key_is_kept_redacted(tmp_path, server):
     store = Store(tmp_path / "k.db")
     (c,) = asyncio.run(_gather(_backend(store, server), _requests(server, 1)))
     assert c.ok and "sk-loopback-test" not in c.text and "***" in c.text
-    assert "sk-loopback-test" not in store.cache_get(c.cache_key)["response"]
+    assert "sk-loopback-test" not in store.cache_get(c.cache_key).response
