@@ -275,9 +275,9 @@ def test_a_run_killed_while_its_batch_is_pending_resumes_polling_without_resubmi
     assert server.lines == 72
     store = Store(db)
     (run,) = store.list_runs()
-    assert store.verdict_counts(run["run_id"]).get("unresolved", 0) == 0 and len(store.verdict_records(run["run_id"])) == 36
+    assert store.verdict_counts(run.run_id).get("unresolved", 0) == 0 and len(store.verdict_records(run.run_id)) == 36
     assert _jobs(db) == [("ingested", next(iter(server.batches)))]
-    u = store.usage(run["run_id"])
+    u = store.usage(run.run_id)
     assert u.calls == 72 and u.cost_usd == pytest.approx(u.input_tokens * 7.5e-08 + u.output_tokens * 3e-07)
 
     plan = _arena("tournament", "plan", spec, "--db", db)
