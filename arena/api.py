@@ -500,7 +500,7 @@ def load_run(run_id: str, *, db: str | Path | Store | None = None) -> Run:
     several runs. A Store passed as `db` is left open (and `Run.report()` reads it)."""
     store, opened = _open(db, readonly=True)
     try:
-        record, how = store.resolve_run_record(run_id)
+        record, how = store.resolve_run(run_id)
         return _run_of(store, record, how, keep=not opened)
     finally:
         if opened:
@@ -515,7 +515,7 @@ def list_runs(*, db: str | Path | Store | None = None) -> list[Run]:
         return []
     store, opened = _open(db, readonly=True)
     try:
-        return [_run_of(store, rec, "exact id", keep=not opened) for rec in store.run_records()]
+        return [_run_of(store, rec, "exact id", keep=not opened) for rec in store.list_runs()]
     finally:
         if opened:
             store.close()

@@ -195,7 +195,7 @@ def is_sample_file(path: str | Path) -> bool:
     return False
 
 
-def _score(where: str, key: str, v: Any) -> float:
+def _score(key: str, v: Any) -> float:
     if isinstance(v, bool):
         return float(v)
     if isinstance(v, str):
@@ -206,17 +206,67 @@ def _score(where: str, key: str, v: Any) -> float:
             return 0.0
     try:
         x = float(v)
-    except (TypeError, ValueError):
-        raise BattleFileError(f"{where}: {key} must be a number or pass/fail, got {v!r}") from None
-    if x != x or x in (float("inf"), float("-inf")):
-        raise BattleFileError(f"{where}: {key} must be a finite number, got {v!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{key} must be a number or pass/fail, got {v!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{key} must be a finite number, got {v!r}")
     return x
 
 
+class SampleRow(Row):
+    """One sample-level measurement: `{sample_id, model, score}` (or `correct` / `pass` / `passed`:
+    true/false, pass/fail; `prompt_id` / `question_id` name the sample too), or `{sample_id,
+    ranking}` with `ranking` a list of models best first (in CSV, text `a>b>c`).
+
+    CSV values are all strings, so numbers are parsed from text (lax mode); `sample_id` is None
+    only for a ranking (each such ranking is then its own sample)."""
+
+    model_config = ConfigDict(extra="ignore", strict=False, frozen=True)
+    what = "sample"
+
+    sample_id: Id | None = None
+    model: Name | None = None
+    score: float | None = None
+    ranking: tuple[Name, ...] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, d: Any) -> Any:
+        if not isinstance(d, dict):
+            return d
+        out: dict[str, Any] = {"sample_id": next((d[k] for k in _SAMPLE_ID if d.get(k) not in (None, "")), None)}
+        if "ranking" in d:
+            ranking = d["ranking"]
+            if isinstance(ranking, str):
+                ranking = [m.strip() for m in ranking.split(">")]
+            if not isinstance(ranking, list) or not all(isinstance(m, str) and m.strip() for m in ranking):
+                raise ValueError("ranking must be a list of model names, best first")
+            if len(set(ranking)) != len(ranking):
+                dup = next(m for m in ranking if ranking.count(m) > 1)
+                raise ValueError(f"ranking names model {dup!r} twice")
+            if len(ranking) < 2:
+                raise ValueError(f"a ranking needs at least two models, got {len(ranking)}")
+            return {**out, "ranking": tuple(ranking)}
+        m = d.get("model")
+        if not isinstance(m, str) or not m.strip():
+            raise ValueError("expected a model name and a score, or a ranking")
+        if out["sample_id"] is None:
+            raise ValueError("missing sample_id (or prompt_id / question_id): the sample this score belongs to")
+        key = next((k for k in _SCORE_KEYS if k in d), None)
+        if key is None:
+            raise ValueError("missing score (a number) or correct/pass (true/false)")
+        return {**out, "model": m, "score": _score(key, d[key])}
+
+
 def read_samples(path: str | Path):
-    """Sample-level measurements from a CSV, JSONL or JSON file: records `{sample_id, model, score}`
-    (or `correct`/`pass` true/false; `prompt_id`/`question_id` name the sample too), or
-    `{sample_id, ranking: [models best first]}` (in CSV, `ranking` as `a>b>c`)."""
+    """Sample-level measurements for Plackett-Luce from a CSV, TSV, JSONL or JSON file, one
+    `SampleRow` per record (a model's score on a sample, or a ranking of models on a sample).
+
+    Returns `SampleMeasurements`: models and samples indexed in order of first appearance, one
+    entry per (sample, model) with its score (a ranking's position p scores -p). Raises `NotFound`
+    (no file) or `RecordError` on one line (`path:line:` / `path:item N:`): a bad record, a sample
+    measuring a model twice or only one model, or no measurement at all. Method: Plackett-Luce
+    over per-sample orderings (Plackett 1975; Luce 1959), as `arena.ratings.fit_plackett_luce` fits it."""
     import numpy as np
 
     from arena.ratings import SampleMeasurements
@@ -226,47 +276,26 @@ def read_samples(path: str | Path):
     first: dict[str, str] = {}
     seen: dict[tuple[int, int], str] = {}
     si, mi, sc = [], [], []
-    for n, r in enumerate(_records(path)):
-        where, rec = r.where, r.data
-        sid = next((rec[k] for k in _SAMPLE_ID if rec.get(k) not in (None, "")), None)
-        if "ranking" in rec:
-            ranking = rec["ranking"]
-            if isinstance(ranking, str):
-                ranking = [m.strip() for m in ranking.split(">")]
-            if not isinstance(ranking, list) or not all(isinstance(m, str) and m.strip() for m in ranking):
-                raise BattleFileError(f"{where}: ranking must be a list of model names, best first")
-            if len(set(ranking)) != len(ranking):
-                dup = next(m for m in ranking if ranking.count(m) > 1)
-                raise BattleFileError(f"{where}: ranking names model {dup!r} twice")
-            if len(ranking) < 2:
-                raise BattleFileError(f"{where}: a ranking needs at least two models, got {len(ranking)}")
-            s = samples.setdefault(f"#item{n}" if sid is None else str(sid), len(samples))
-            for pos, m in enumerate(ranking):
-                k = models.setdefault(m, len(models))
-                if (s, k) in seen:
-                    raise BattleFileError(f"{where}: sample {sid!r} measures model {m!r} twice (also at {seen[s, k]})")
-                seen[s, k] = where
-                si.append(s)
-                mi.append(k)
-                sc.append(-float(pos))
-            continue
-        m = rec.get("model")
-        if not isinstance(m, str) or not m.strip():
-            raise BattleFileError(f"{where}: expected a model name and a score, or a ranking")
-        if sid is None:
-            raise BattleFileError(f"{where}: missing sample_id (or prompt_id / question_id): the sample this score belongs to")
-        key = next((k for k in _SCORE_KEYS if k in rec), None)
-        if key is None:
-            raise BattleFileError(f"{where}: missing score (a number) or correct/pass (true/false)")
-        s = samples.setdefault(str(sid), len(samples))
-        k = models.setdefault(m, len(models))
+
+    def add(where: str, sid: str, s: int, model: str, score: float) -> None:
+        k = models.setdefault(model, len(models))
         if (s, k) in seen:
-            raise BattleFileError(f"{where}: sample {sid!r} measures model {m!r} twice (also at {seen[s, k]})")
+            raise BattleFileError(f"{where}: sample {sid!r} measures model {model!r} twice (also at {seen[s, k]})")
         seen[s, k] = where
-        first.setdefault(str(sid), where)
         si.append(s)
         mi.append(k)
-        sc.append(_score(where, key, rec[key]))
+        sc.append(score)
+
+    for n, rec in enumerate(_records(path)):
+        row = SampleRow.parse(rec)
+        if row.ranking is not None:
+            s = samples.setdefault(f"#item{n}" if row.sample_id is None else row.sample_id, len(samples))
+            for pos, m in enumerate(row.ranking):
+                add(rec.where, row.sample_id, s, m, -float(pos))
+            continue
+        s = samples.setdefault(row.sample_id, len(samples))
+        first.setdefault(row.sample_id, rec.where)
+        add(rec.where, row.sample_id, s, row.model, row.score)
     if not si:
         raise BattleFileError(f"{path}: no measurements found")
     per = np.bincount(np.asarray(si), minlength=len(samples))

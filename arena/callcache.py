@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -16,11 +17,23 @@ def request_key(model: str, messages: list[dict], params: dict, api_base: str | 
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class CachedCall:
+    """A kept completion: the reply text, its tokens and its cost in US dollars (None when unknown)."""
+
+    key: str
+    model: str
+    response: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+
 class CallCache(Protocol):
     """Paid completions kept by request key, so that no call is paid twice."""
 
-    def cache_get(self, key: str) -> dict | None:
-        """The stored row (`response`, `input_tokens`, `output_tokens`, `cost_usd`) or None."""
+    def cache_get(self, key: str) -> CachedCall | None:
+        """The kept completion of request `key`, or None."""
 
     def cache_put(
         self, key: str, model: str, response: str, input_tokens: int, output_tokens: int, cost_usd: float | None

@@ -276,9 +276,9 @@ def pilot_priority(store, pool: str, run_id: str, prompt_ids: Sequence[str]) -> 
 
     run, run_pool, _spec, battles, _calls = run_battles(store, run_id)
     if run_pool is not None and run_pool != pool:
-        raise BadInput(f"--pilot: run {run['run_id']} was judged on pool {run_pool!r}, not {pool!r}")
+        raise BadInput(f"--pilot: run {run.run_id} was judged on pool {run_pool!r}, not {pool!r}")
     if not battles:
-        raise BadInput(f"--pilot: run {run['run_id']} has no decided battles yet")
+        raise BadInput(f"--pilot: run {run.run_id} has no decided battles yet")
     _models, pids, scores = prompt_scores(battles)
     spread = dict(zip(pids, prompt_spread(scores)))
     return np.array([spread.get(p, -np.inf) for p in prompt_ids])
@@ -523,7 +523,7 @@ def plan_curation(store, pool: str, annotator: Annotator) -> CurationPlan:
     from arena.backends import count_tokens, unit_prices
 
     prompts = store.prompts(pool)
-    done = {r["prompt_id"] for r in store.annotations(pool, annotator.key) if r["status"] != "error"}
+    done = {r.prompt_id for r in store.annotations(pool, annotator.key) if r.status != "error"}
     todo = [p for p in prompts if p.prompt_id not in done]
     cached = 0
     tokens = 0
@@ -549,7 +549,7 @@ def plan_curation(store, pool: str, annotator: Annotator) -> CurationPlan:
 async def annotate_pool(store, pool: str, annotator: Annotator, *, on_record: Callable[[AnnotationRecord], None] | None = None) -> list[AnnotationRecord]:
     """Annotate the prompts of `pool` not yet annotated (or failed) under this annotator, writing
     each annotation to the store as it arrives (a killed run resumes). Returns the new records."""
-    done = {r["prompt_id"] for r in store.annotations(pool, annotator.key) if r["status"] != "error"}
+    done = {r.prompt_id for r in store.annotations(pool, annotator.key) if r.status != "error"}
     todo = [p for p in store.prompts(pool) if p.prompt_id not in done]
     out: list[AnnotationRecord] = []
 
@@ -578,12 +578,12 @@ def _annotate_and_score(
     if annotator is None:
         return [len(CRITERIA)] * len(prompts), counts, []
     new = asyncio.run(annotate_pool(store, pool, annotator, on_record=on_record))
-    rows = {r["prompt_id"]: r for r in store.annotations(pool, annotator.key)}
+    rows = {r.prompt_id: r for r in store.annotations(pool, annotator.key)}
     scores: list[int | None] = []
     for p in prompts:
         r = rows.get(p.prompt_id)
-        counts[r["status"] if r else "error"] += 1
-        scores.append(r["score"] if r and r["status"] in ("ok", "retried") else None)
+        counts[r.status if r else "error"] += 1
+        scores.append(r.score if r and r.status in ("ok", "retried") else None)
     return scores, counts, new
 
 

@@ -98,12 +98,12 @@ async def agenerate(
     if backend is None:
         policy = Policy(concurrency=concurrency, max_retries=max_retries, rpm=rpm, tpm=tpm, timeout=timeout)
         backend = make_backend(model, store=store, no_cache=no_cache, policy=policy)
-    info = next((p for p in store.list_pools() if p["pool"] == pool), {})
+    info = next((p for p in store.list_pools() if p.pool == pool), None)
     pending: list[Output] = []
 
     def flush() -> None:
         if pending:
-            store.write_pool(pool, [], list(pending), source=info.get("source") or "", format=info.get("format") or "")
+            store.write_pool(pool, [], list(pending), source=info.source if info else "", format=info.format if info else "")
             pending.clear()
 
     async def one(p: Prompt) -> tuple[Prompt, Completion]:

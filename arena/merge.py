@@ -173,7 +173,7 @@ def _shard_runs(store, path: str) -> list[ShardRun]:
     """The latest run of each shard identity in `store` (as `tournament run` would resume it)."""
     seen: set[str] = set()
     out = []
-    for r in store.run_records():  # newest first
+    for r in store.list_runs():  # newest first
         shard = r.spec.get("shard") if isinstance(r.spec, dict) else None
         if not isinstance(shard, dict) or r.spec_hash in seen:
             continue
@@ -243,7 +243,7 @@ def _short(v) -> str:
 def _check_disjoint(ordered: list[ShardRun], stores: dict) -> None:
     owner: dict[str, ShardRun] = {}
     for r in ordered:
-        for m in stores[r.path].match_rows(r.run_id):
+        for m in stores[r.path].matches(r.run_id):
             if m.match_id in owner:
                 raise BadInput(f"{r.label} has match {m.match_id!r} that {owner[m.match_id].label} has too: the shards overlap")
             owner[m.match_id] = r
@@ -260,7 +260,7 @@ def _check_out(out: str, first: ShardRun, src, pool: str) -> None:
 
     target = Store(out, create=False, readonly=True)
     try:
-        for r in target.run_records():
+        for r in target.list_runs():
             if r.spec_hash == first.whole and not (r.spec or {}).get("shard"):
                 raise BadInput(f"{out}: already holds run {r.run_id} of this tournament (merged before, or run unsplit there); merge into another file")
         if target.pool_exists(pool) and _pool_fingerprint(target, pool) != _pool_fingerprint(src, pool):

@@ -329,6 +329,77 @@ class RunRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolInfo:
+    """A stored pool and its counts (`Store.list_pools`); `created` in Unix seconds."""
+
+    pool: str
+    format: str
+    source: str
+    created: float | None
+    prompts: int
+    models: int
+    outputs: int
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationRow:
+    """One annotator's stored annotation of a prompt (`Store.annotations`; arena.curate).
+    `criteria`: {criterion: {"met": bool, "reason": str}}, None when unparsed or failed; cost in US dollars."""
+
+    pool: str
+    prompt_id: str
+    annotator_key: str
+    annotator: str
+    status: str
+    score: int | None
+    criteria: dict | None
+    raw: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    error: str | None
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRow:
+    """A re-judged match (`Store.replays`; arena.replays) with its match's prompt and models.
+    `games`: [{order, label, raw, error}]; usage of the replay's own calls (cost in US dollars)."""
+
+    run_id: str
+    match_id: str
+    setting: str
+    prompt_id: str
+    model_a: str
+    model_b: str
+    outcome: Outcome
+    strength: int
+    consistent: bool | None
+    label: str | None
+    games: list
+    usage: Usage
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.match_id, self.outcome, self.strength, self.consistent, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The holder of a run's lease (`Store.acquire_lease`): `owner` is `pid@host`; times in Unix seconds."""
+
+    run_id: str
+    owner: str
+    pid: int
+    host: str
+    since: float
+    heartbeat: float
+
+
+@dataclass(frozen=True, slots=True)
 class Battle:
     """A rating observation. `outcome` is 'a', 'b' or 'tie'; `weight` counts repeated or strong wins."""
 

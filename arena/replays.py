@@ -24,6 +24,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
+from arena.callcache import CachedCall
 from arena.errors import BadInput
 from arena.records import Match, Usage
 
@@ -42,7 +43,7 @@ class ReplayCache:
     def _key(self, key: str) -> str:
         return hashlib.sha256(f"{self.namespace}\x1f{key}".encode()).hexdigest()
 
-    def cache_get(self, key: str) -> dict | None:
+    def cache_get(self, key: str) -> CachedCall | None:
         return self.store.cache_get(self._key(key))
 
     def cache_put(self, key: str, model: str, response: str, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
@@ -126,7 +127,7 @@ def prepare(store, run_id: str, n: int, *, temperature: float | None = None) -> 
     from arena.tournaments._base import keyed_rng
     from arena.tournaments.spec import spec_from_dict
 
-    record = store.run_record(run_id)
+    record = store.get_run(run_id)
     run_id = record.run_id
     stored = record.spec or {}
     if not isinstance(stored.get("spec"), dict):
@@ -160,8 +161,8 @@ def prepare(store, run_id: str, n: int, *, temperature: float | None = None) -> 
         )
     order = keyed_rng(spec.seed, "rejudge", run_id).permutation(len(decided))
     sample = [decided[i] for i in order[:n]]
-    already = {r["match_id"] for r in store.replays(run_id, setting) if r["outcome"] in ("a", "b", "tie")}
-    rows = {m.match_id: m for m in store.match_rows(run_id)}
+    already = {r.match_id for r in store.replays(run_id, setting) if r.outcome in ("a", "b", "tie")}
+    rows = {m.match_id: m for m in store.matches(run_id)}
     todo = [rows[mid].match for mid in sample if mid not in already]
     view = PoolView(prompts, outputs)
     plan = _price(judge, view, todo, run_id=run_id, setting=setting, requested=n, done=n - len(todo), decided=len(decided))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -24,7 +25,7 @@ from typing import Any
 from arena.backends._base import RETRY_AFTER_MAX_S, pause_left
 from arena.errors import ArenaError
 from arena.names import slug
-from arena.records import Game, Match, MatchContext, Output, PoolView, Prompt, RunStatus, Verdict
+from arena.records import Game, Match, MatchContext, Output, PoolView, Prompt, RunRecord, RunStatus, Verdict
 from arena.store import LEASE_HEARTBEAT_S, describe_sqlite_error
 
 # -- events --------------------------------------------------------------------------------------
@@ -185,14 +186,14 @@ def spec_identity(spec, pool_fp: str, judge_preset: dict, judge_fingerprint: dic
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def find_run_to_resume(store, name: str, spec_hash: str) -> dict | None:
+def find_run_to_resume(store, name: str, spec_hash: str) -> RunRecord | None:
     """The latest run of `name` with identity `spec_hash` (tournaments and the reliability mode
     resume the same way), or None. A status `running` left by a killed process is corrected to
     `interrupted` here: nobody is running it now."""
     existing = store.find_resumable_run(name, spec_hash)
-    if existing is not None and existing["status"] == RunStatus.RUNNING:
-        existing["status"] = RunStatus.INTERRUPTED
-        store.set_run_status(existing["run_id"], RunStatus.INTERRUPTED)
+    if existing is not None and existing.status == RunStatus.RUNNING:
+        existing = dataclasses.replace(existing, status=RunStatus.INTERRUPTED)
+        store.set_run_status(existing.run_id, RunStatus.INTERRUPTED)
     return existing
 
 
@@ -210,7 +211,7 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     shard = _shard_info(spec, prompts, fp, judge_preset, judge_fingerprint)
     existing = None if new else find_run_to_resume(store, spec.name, ident)
     if existing is not None:
-        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"], shard=shard)
+        return PreparedRun(existing.run_id, True, spec, pool, prompts, outputs, models, ident, existing.status, shard=shard)
     stem = spec.name if shard is None else f"{spec.name}-shard{shard['index']}of{shard['count']}"
     run_id = store.new_run_id(slug(stem), ident)  # a run id names its reports folder: never a path
     prepared = PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident, judge_preset=judge_preset, shard=shard)
@@ -274,8 +275,8 @@ class RunLease:
             if holder is None:
                 self.held = True
                 return
-            since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder["since"]))
-            what = f"run {self.run_id} is in progress in process {holder['pid']} on {holder['host']} since {since}"
+            since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder.since))
+            what = f"run {self.run_id} is in progress in process {holder.pid} on {holder.host} since {since}"
             if not wait:
                 raise RunBusy(f"{what}; wait for it to end, or pass --wait to resume it then")
             if on_wait is not None and not told:
@@ -531,7 +532,8 @@ class Runner:
     async def _run(self) -> RunStats:
         store, run_id = self.store, self.p.run_id
         stored, stored_games = self._load_stored()
-        self._previous = store.get_run(run_id).get("summary") or None
+        previous = store.get_run(run_id).summary
+        self._previous = previous.to_dict() if previous is not None else None
         store.set_run_status(run_id, RunStatus.RUNNING)
         self.on_event(RunEvent("started", self.stats))
 

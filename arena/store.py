@@ -17,17 +17,21 @@ from typing import Any
 
 import sqlite_utils
 
-from arena.callcache import request_key  # noqa: F401 (re-exported: the cache key lives with the protocol)
+from arena.callcache import CachedCall, request_key  # noqa: F401 (request_key re-exported: the cache key lives with the protocol)
 from arena.errors import BadInput, NotFound, RatingError
 from arena.records import (
     SCHEMA_VERSION,
+    AnnotationRow,
     Battle,
     Game,
+    Lease,
     Match,
     MatchRow,
     MatchStatus,
     Output,
+    PoolInfo,
     Prompt,
+    ReplayRow,
     RunRecord,
     RunStatus,
     RunSummary,
@@ -414,7 +418,8 @@ class Store:
     def pool_exists(self, pool: str) -> bool:
         return self.db.execute("SELECT 1 FROM pools WHERE pool = ?", [pool]).fetchone() is not None
 
-    def list_pools(self) -> list[dict]:
+    def list_pools(self) -> list[PoolInfo]:
+        """Every pool with its counts of prompts, models and answers, by name."""
         sql = """
         SELECT p.pool, p.format, p.source, p.created,
           (SELECT COUNT(*) FROM prompts q WHERE q.pool = p.pool) AS prompts,
@@ -422,7 +427,10 @@ class Store:
           (SELECT COUNT(*) FROM outputs o WHERE o.pool = p.pool) AS outputs
         FROM pools p ORDER BY p.pool
         """
-        return [dict(r) for r in self._rows(sql)]
+        return [
+            PoolInfo(r["pool"], r["format"] or "", r["source"] or "", r["created"], r["prompts"], r["models"], r["outputs"])
+            for r in self._rows(sql)
+        ]
 
     def write_pool(
         self,
@@ -460,7 +468,7 @@ class Store:
 
     def require_pool(self, pool: str) -> None:
         if not self.pool_exists(pool):
-            known = ", ".join(p["pool"] for p in self.list_pools()) or "none"
+            known = ", ".join(p.pool for p in self.list_pools()) or "none"
             raise NotFound(f"pool {pool!r} is not in {self.path} (pools: {known})")
 
     def prompts(self, pool: str) -> list[Prompt]:
@@ -488,13 +496,18 @@ class Store:
              rec.input_tokens, rec.output_tokens, rec.cost_usd, rec.error, time.time()],
         )
 
-    def annotations(self, pool: str, annotator_key: str | None = None) -> list[dict]:
+    def annotations(self, pool: str, annotator_key: str | None = None) -> list[AnnotationRow]:
         """A pool's annotations (`criteria` decoded to {criterion: {met, reason}}), latest first per prompt."""
         sql = "SELECT * FROM prompt_annotations WHERE pool = ?" + (" AND annotator_key = ?" if annotator_key else "")
         rows = self._rows(sql + " ORDER BY created DESC", [pool] + ([annotator_key] if annotator_key else []))
-        for r in rows:
-            r["criteria"] = json.loads(r["criteria"]) if r["criteria"] else None
-        return rows
+        return [
+            AnnotationRow(
+                r["pool"], r["prompt_id"], r["annotator_key"], r["annotator"], r["status"], r["score"],
+                json.loads(r["criteria"]) if r["criteria"] else None, r["raw"], r["input_tokens"] or 0,
+                r["output_tokens"] or 0, r["cost_usd"], r["error"], r["created"],
+            )
+            for r in rows
+        ]
 
     def copy_annotations(self, src: str, dst: str, annotator_key: str, prompt_ids: set[str]) -> None:
         """Copy one annotator's annotations of some prompts from pool `src` to pool `dst`."""
@@ -537,29 +550,27 @@ class Store:
             }
         )
 
-    def get_run(self, run_id: str) -> dict:
+    def get_run(self, run_id: str) -> RunRecord:
         """The run `run_id` names (see `resolve_run`)."""
         return self.resolve_run(run_id)[0]
 
-    def resolve_run(self, ref: str) -> tuple[dict, str]:
+    def resolve_run(self, ref: str) -> tuple[RunRecord, str]:
         """The run a `RUN` argument names, and how it was chosen: an exact run id; else a spec name
         (its latest run); else a unique run-id prefix. Raises `NotFound` when nothing matches and
         `BadInput` when a prefix is ambiguous, listing the candidates (never picks another spec's run)."""
-        from arena.errors import BadInput
-
-        row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", [ref]).fetchone()
-        if row is not None:
-            return _run_row(dict(zip([d[0] for d in self.db.execute("SELECT * FROM runs LIMIT 0").description], row))), "exact id"
+        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", [ref])
+        if rows:
+            return _run_record(rows[0]), "exact id"
         named = self._rows("SELECT * FROM runs WHERE name = ? ORDER BY started DESC, rowid DESC LIMIT 1", [ref])
         if named:
-            return _run_row(named[0]), f"latest run of spec {ref!r}"
+            return _run_record(named[0]), f"latest run of spec {ref!r}"
         escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._rows("SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started DESC", [escaped + "%"])
         # a prefix must reach past the run's spec name: `surr-adaptive` is not a prefix of the runs of `surr-adaptive3`
         near = [r for r in rows if len(ref) <= len(r["name"])]
         rows = [r for r in rows if len(ref) > len(r["name"])]
         if len(rows) == 1:
-            return _run_row(rows[0]), "unique id prefix"
+            return _run_record(rows[0]), "unique id prefix"
         if near and not rows:
             names = ", ".join(sorted({r["name"] for r in near}))
             raise NotFound(f"run {ref!r} is not in {self.path}: no run id or spec name {ref!r} (specs with runs that start so: {names})")
@@ -568,24 +579,12 @@ class Store:
             raise BadInput(f"RUN {ref!r}: the prefix matches {len(rows)} runs ({shown}); give more of the id, or a spec name")
         raise NotFound(f"run {ref!r} is not in {self.path}: no run id, id prefix or spec name matches (see `arena tournament list`)")
 
-    def find_resumable_run(self, name: str, spec_hash: str) -> dict | None:
+    def find_resumable_run(self, name: str, spec_hash: str) -> RunRecord | None:
+        """The latest run of spec `name` with identity `spec_hash` (the one a new invocation resumes), or None."""
         rows = self._rows(
             "SELECT * FROM runs WHERE name = ? AND spec_hash = ? ORDER BY started DESC LIMIT 1", [name, spec_hash]
         )
-        return _run_row(rows[0]) if rows else None
-
-    def run_record(self, run_id: str) -> RunRecord:
-        """The run `run_id` (or a unique prefix, or the latest run of that name) as a typed record."""
-        return _run_record(self.get_run(run_id))
-
-    def resolve_run_record(self, ref: str) -> tuple[RunRecord, str]:
-        """`resolve_run` as a typed record: (the run `ref` names, how it was chosen)."""
-        row, how = self.resolve_run(ref)
-        return _run_record(row), how
-
-    def run_records(self) -> list[RunRecord]:
-        """Every run in the store as typed records, newest first."""
-        return [_run_record(r) for r in self.list_runs()]
+        return _run_record(rows[0]) if rows else None
 
     def new_run_id(self, name: str, ident: str) -> str:
         """`<name>-<UTC stamp>-<ident[:6]>`, with `-2`, `-3`... added while such a run exists."""
@@ -600,8 +599,9 @@ class Store:
     def run_exists(self, run_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone() is not None
 
-    def list_runs(self) -> list[dict]:
-        return [_run_row(r) for r in self._rows("SELECT * FROM runs ORDER BY started DESC")]
+    def list_runs(self) -> list[RunRecord]:
+        """Every run in the store, newest first."""
+        return [_run_record(r) for r in self._rows("SELECT * FROM runs ORDER BY started DESC")]
 
     def set_run_status(self, run_id: str, status: str, summary: dict | None = None) -> None:
         finished = time.time() if RunStatus(status).finished else None
@@ -620,15 +620,12 @@ class Store:
                 ((run_id, m.match_id, m.prompt_id, m.model_a, m.model_b, m.round, status, now) for m in matches),
             )
 
-    def match_rows(self, run_id: str) -> list[MatchRow]:
-        """A run's matches as typed records, in the order they were released."""
+    def matches(self, run_id: str) -> list[MatchRow]:
+        """A run's matches with their status, in the order they were released."""
         return [
             MatchRow(r["run_id"], r["match_id"], r["prompt_id"], r["model_a"], r["model_b"], int(r["round"] or 0), MatchStatus(r["status"]))
-            for r in self.matches(run_id)
+            for r in self._rows("SELECT * FROM matches WHERE run_id = ? ORDER BY created, match_id", [run_id])
         ]
-
-    def matches(self, run_id: str) -> list[dict]:
-        return self._rows("SELECT * FROM matches WHERE run_id = ? ORDER BY created, match_id", [run_id])
 
     def set_match_status(self, run_id: str, match_id: str, status: str) -> None:
         self.db.execute("UPDATE matches SET status = ? WHERE run_id = ? AND match_id = ?", [status, run_id, match_id])
@@ -817,25 +814,34 @@ class Store:
             ],
         )
 
-    def replays(self, run_id: str, setting: str | None = None) -> list[dict]:
+    def replays(self, run_id: str, setting: str | None = None) -> list[ReplayRow]:
         """A run's re-judged matches (with the match's prompt and models), oldest first; one `setting` or all."""
         sql = """
         SELECT r.*, m.prompt_id, m.model_a, m.model_b FROM replays r
         JOIN matches m ON m.run_id = r.run_id AND m.match_id = r.match_id
         WHERE r.run_id = ?""" + (" AND r.setting = ?" if setting is not None else "") + " ORDER BY r.created, r.match_id"
-        return self._rows(sql, [run_id] + ([setting] if setting is not None else []))
+        return [
+            ReplayRow(
+                r["run_id"], r["match_id"], r["setting"], r["prompt_id"], r["model_a"], r["model_b"], r["outcome"],
+                int(r["strength"] or 0), None if r["consistent"] is None else bool(r["consistent"]), r["label"],
+                json.loads(r["games"]) if r["games"] else [],
+                Usage(r["calls"] or 0, r["cached_calls"] or 0, r["input_tokens"] or 0, r["output_tokens"] or 0, r["cost_usd"]),
+            )
+            for r in self._rows(sql, [run_id] + ([setting] if setting is not None else []))
+        ]
 
     def replay_usage(self, run_id: str, setting: str | None = None) -> Usage:
         """Calls, tokens and cost of a run's replays (never part of `usage`, the run's own totals)."""
-        rows = self.replays(run_id, setting)
-        cost = None if any(r["cost_usd"] is None for r in rows) else sum(r["cost_usd"] for r in rows)
-        return Usage(sum(r["calls"] or 0 for r in rows), sum(r["cached_calls"] or 0 for r in rows),
-                     sum(r["input_tokens"] or 0 for r in rows), sum(r["output_tokens"] or 0 for r in rows), cost)
+        return sum((r.usage for r in self.replays(run_id, setting)), Usage())
 
     # -- call cache --------------------------------------------------------------------
-    def cache_get(self, key: str) -> dict | None:
+    def cache_get(self, key: str) -> CachedCall | None:
+        """The kept completion of request `key` (`arena.callcache.CallCache`), or None."""
         rows = self._rows("SELECT * FROM call_cache WHERE key = ?", [key])
-        return rows[0] if rows else None
+        if not rows:
+            return None
+        r = rows[0]
+        return CachedCall(r["key"], r["model"] or "", r["response"] or "", r["input_tokens"] or 0, r["output_tokens"] or 0, r["cost_usd"])
 
     def cache_put(
         self, key: str, model: str, response: str, input_tokens: int, output_tokens: int, cost_usd: float | None
@@ -853,9 +859,9 @@ class Store:
             )
 
     # -- leases: one writer per run ---------------------------------------------------------
-    def acquire_lease(self, run_id: str, owner: str, *, now: float | None = None) -> dict | None:
+    def acquire_lease(self, run_id: str, owner: str, *, now: float | None = None) -> Lease | None:
         """Take run `run_id`'s lease for `owner` (`pid@host`); returns None when taken, else the
-        live holder's row ({owner, pid, host, since, heartbeat}). A lease whose heartbeat is older
+        live holder's `Lease`. A lease whose heartbeat is older
         than LEASE_STALE_S, or whose process is gone on this host, is stale and taken over."""
         import socket
 
@@ -863,8 +869,9 @@ class Store:
         pid, host = os.getpid(), socket.gethostname()
         with self.transaction():
             rows = self._rows("SELECT * FROM leases WHERE run_id = ?", [run_id])
-            if rows and rows[0]["owner"] != owner and not _lease_stale(rows[0], now):
-                return rows[0]
+            held = Lease(**rows[0]) if rows else None
+            if held is not None and held.owner != owner and not _lease_stale(held, now):
+                return held
             self.db.execute(
                 "INSERT OR REPLACE INTO leases (run_id, owner, pid, host, since, heartbeat) VALUES (?, ?, ?, ?, ?, ?)",
                 [run_id, owner, pid, host, now, now],
@@ -1042,14 +1049,14 @@ class Store:
         return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-def _lease_stale(row: dict, now: float) -> bool:
+def _lease_stale(lease: Lease, now: float) -> bool:
     import socket
 
-    if now - (row.get("heartbeat") or 0) > LEASE_STALE_S:
+    if now - (lease.heartbeat or 0) > LEASE_STALE_S:
         return True
-    if row.get("host") == socket.gethostname() and row.get("pid"):
+    if lease.host == socket.gethostname() and lease.pid:
         try:
-            os.kill(int(row["pid"]), 0)
+            os.kill(int(lease.pid), 0)
         except ProcessLookupError:
             return True
         except (PermissionError, OverflowError, ValueError):
@@ -1058,16 +1065,10 @@ def _lease_stale(row: dict, now: float) -> bool:
 
 
 def _run_record(r: dict) -> RunRecord:
-    summary = r.get("summary")
+    """A `runs` row (spec and summary as stored JSON text) as a typed record."""
+    spec = json.loads(r["spec"]) if r.get("spec") else {}
+    summary = json.loads(r["summary"]) if r.get("summary") else None
     return RunRecord(
-        r["run_id"], r["name"], r.get("spec") or {}, r["spec_hash"], int(r["seed"] or 0), RunStatus(r["status"]),
+        r["run_id"], r["name"], spec, r["spec_hash"], int(r["seed"] or 0), RunStatus(r["status"]),
         r["started"], r["finished"], RunSummary.from_dict(summary) if isinstance(summary, dict) else None,
     )
-
-
-def _run_row(row: dict) -> dict:
-    row = dict(row)
-    for k in ("spec", "summary"):
-        if row.get(k):
-            row[k] = json.loads(row[k])
-    return row

@@ -109,7 +109,7 @@ def test_adaptive_submits_one_batch_per_wave(tmp_path, server):
     spec = _spec(tmp_path, server.api_base, kind="adaptive\"\nmax_matches = 30\ntarget = \"none")
     result = _run(spec, tmp_path / "ad.db")
     assert result.status == "done"
-    rows = Store(tmp_path / "ad.db").match_rows(result.run_id)
+    rows = Store(tmp_path / "ad.db").matches(result.run_id)
     waves = sorted({r.round for r in rows})
     assert len(waves) >= 3 and server.batch_creations == len(waves)  # each wave waits for the one before
     sizes = [server.contents[b["input_file_id"]].count(b"\n") for b in server.batches.values()]
@@ -275,9 +275,9 @@ def test_a_run_killed_while_its_batch_is_pending_resumes_polling_without_resubmi
     assert server.lines == 72
     store = Store(db)
     (run,) = store.list_runs()
-    assert store.verdict_counts(run["run_id"]).get("unresolved", 0) == 0 and len(store.verdict_records(run["run_id"])) == 36
+    assert store.verdict_counts(run.run_id).get("unresolved", 0) == 0 and len(store.verdict_records(run.run_id)) == 36
     assert _jobs(db) == [("ingested", next(iter(server.batches)))]
-    u = store.usage(run["run_id"])
+    u = store.usage(run.run_id)
     assert u.calls == 72 and u.cost_usd == pytest.approx(u.input_tokens * 7.5e-08 + u.output_tokens * 3e-07)
 
     plan = _arena("tournament", "plan", spec, "--db", db)
@@ -322,4 +322,4 @@ def test_a_reply_echoing_the_key_is_kept_redacted(tmp_path, server):
     store = Store(tmp_path / "k.db")
     (c,) = asyncio.run(_gather(_backend(store, server), _requests(server, 1)))
     assert c.ok and "sk-loopback-test" not in c.text and "***" in c.text
-    assert "sk-loopback-test" not in store.cache_get(c.cache_key)["response"]
+    assert "sk-loopback-test" not in store.cache_get(c.cache_key).response

@@ -83,9 +83,9 @@ def test_cascade_tournament_decides_by_stage_and_reports_it(cli, db_path, tmp_pa
     r = cli("tournament", "run", spec, "--plain", "--yes", "--out", tmp_path / "rep")
     assert r.code == 0, r.out + r.err
     store = Store(db_path)
-    run = next(x for x in store.list_runs() if x["name"] == "cas")
-    games = store.games(run["run_id"])
-    verdicts = store.verdicts(run["run_id"])
+    run = next(x for x in store.list_runs() if x.name == "cas")
+    games = store.games(run.run_id)
+    verdicts = store.verdicts(run.run_id)
     assert len(verdicts) == 72
     by_match: dict[str, list[dict]] = {}
     for g in games:
@@ -138,10 +138,10 @@ def test_a_resumed_cascade_rebuilds_the_same_calibration_from_its_stored_pilot(c
     r = cli("tournament", "run", spec, "--plain", "--yes", "--out", tmp_path / "rep")
     assert r.code == 0, r.out + r.err
     store = Store(db_path)
-    run = next(x for x in store.list_runs() if x["name"] == "cas")
+    run = next(x for x in store.list_runs() if x.name == "cas")
     stored = json.loads((tmp_path / "rep" / "run.json").read_text())["judge_stats"]["cascade"]["calibration"]
     judge = load_judge(tmp_path / "cas.toml")
-    judge.restore(store.games(run["run_id"]))
+    judge.restore(store.games(run.run_id))
     assert judge.pilot_done == 30 and judge.calibration is not None
     assert judge.calibration.to_dict() == stored
     # a plan prices the cascade: the pilot pays every stage, the worst case escalates everything

@@ -231,10 +231,10 @@ def test_curate_cli_end_to_end(cli, db_path, annotator_preset, loopback):
     kept = store.prompts("hard")
     assert len(kept) == 6 and {p.prompt_id for p in kept} <= hard
     assert {o.model for o in store.outputs("hard")} == {"alpha", "beta"} and len(store.outputs("hard")) == 12
-    ann = {a["prompt_id"]: a for a in store.annotations("base")}
-    assert ann["p01"]["status"] == "unparsed" and ann["p01"]["score"] is None
-    assert ann["p02"]["status"] == "retried" and ann["p02"]["score"] == 6
-    assert ann["p00"]["criteria"]["specificity"] == {"met": True, "reason": "because 0"}
+    ann = {a.prompt_id: a for a in store.annotations("base")}
+    assert ann["p01"].status == "unparsed" and ann["p01"].score is None
+    assert ann["p02"].status == "retried" and ann["p02"].score == 6
+    assert ann["p00"].criteria["specificity"] == {"met": True, "reason": "because 0"}
     assert set(store.clusters("base")) == {p.prompt_id for p in prompts}
     store.close()
 
@@ -395,7 +395,7 @@ def test_curate_by_pilot_spread_without_annotator(cli, db_path, loopback):
     assert "highest spread first" in r.out and loopback.requests == 0
     store = Store(db_path)
     assert {p.prompt_id for p in store.prompts("sharp")} == decisive
-    assert "highest spread in run pilot" in next(p["source"] for p in store.list_pools() if p["pool"] == "sharp")
+    assert "highest spread in run pilot" in next(p.source for p in store.list_pools() if p.pool == "sharp")
     store.close()
     r = cli("pool", "curate", "base", "--pilot", "elsewhere", "--size", "5", "--out", "x")
     assert r.code == 2 and r.err.startswith("Error: --pilot: run elsewhere was judged on pool 'other', not 'base'")

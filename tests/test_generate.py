@@ -33,7 +33,7 @@ def test_generate_fills_the_pool_and_resumes(loopback, store):
     res2 = generate_answers(store, "demo", "openai/gpt-4o-mini", api_base=loopback.api_base, api_key_env=KEY_ENV, max_tokens=100)
     assert res2.written == 2 and res2.skipped == 3 and loopback.requests == 5
     assert store.models("demo") == ["old-model", "openai/gpt-4o-mini"]
-    assert store.list_pools()[0]["format"] == "jsonl"  # the pool's own metadata is kept
+    assert store.list_pools()[0].format == "jsonl"  # the pool's own metadata is kept
     # --overwrite asks again, but the call cache answers for free
     res3 = generate_answers(store, "demo", "openai/gpt-4o-mini", api_base=loopback.api_base, api_key_env=KEY_ENV, max_tokens=100, overwrite=True)
     assert res3.written == 5 and res3.cached == 5 and res3.cost_usd == 0 and res3.cost_saved_usd > 0 and loopback.requests == 5

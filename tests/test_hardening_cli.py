@@ -64,7 +64,7 @@ def test_spec_relative_paths_resolve_against_the_spec_folder_in_plan_and_run(cli
     from arena.store import Store
 
     s = Store(db_path)
-    run_id = s.list_runs()[0]["run_id"]
+    run_id = s.list_runs()[0].run_id
     assert p["judge"] == "my-judge" and runjson["judge"]["description"] == "the spec folder judge"  # both read it
     assert p["prompts"] == 6 and p["matches"] == len(s.matches(run_id))  # and the same pool
     assert runjson["reference"]["path"] == str((project / "specs" / "ref.csv").resolve())

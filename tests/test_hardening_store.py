@@ -170,7 +170,7 @@ def test_disk_full_during_a_run_marks_it_interrupted_and_it_resumes(tmp_path):
 
     with pytest.raises(DiskFull, match=f"the disk holding {db} is full"):
         asyncio.run(Runner(store, prepared, FillsTheDisk(), sched).run())
-    assert store.get_run(prepared.run_id)["status"] == "interrupted"
+    assert store.get_run(prepared.run_id).status == "interrupted"
     partial = len([v for v in store.verdicts(prepared.run_id) if not v.outcome.startswith("forfeit")])
     assert 0 < partial < len(store.matches(prepared.run_id))
     # every stored verdict has its games: nothing half-written
@@ -182,7 +182,7 @@ def test_disk_full_during_a_run_marks_it_interrupted_and_it_resumes(tmp_path):
     spec2, prepared2, sched2 = _setup(store, "round-robin")
     assert prepared2.run_id == prepared.run_id and prepared2.resumed
     stats = asyncio.run(Runner(store, prepared2, ScriptedJudge(), sched2).run())
-    assert store.get_run(prepared.run_id)["status"] == "done" and stats.matches_resumed == partial
+    assert store.get_run(prepared.run_id).status == "done" and stats.matches_resumed == partial
 
 
 # -- one writer per run ----------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_a_lease_is_held_refused_while_fresh_and_taken_over_when_stale(tmp_path)
     s = Store(tmp_path / "a.db")
     assert s.acquire_lease("r1", "me") is None
     holder = s.acquire_lease("r1", "other")
-    assert holder is not None and holder["owner"] == "me" and holder["pid"] == os.getpid()
+    assert holder is not None and holder.owner == "me" and holder.pid == os.getpid()
     assert s.acquire_lease("r1", "me") is None  # re-entrant for its owner
     assert s.acquire_lease("r1", "other", now=time.time() + LEASE_STALE_S + 1) is None  # stale: taken over
     assert not s.heartbeat("r1", "me") and s.heartbeat("r1", "other")
@@ -212,7 +212,7 @@ def test_a_second_run_of_the_same_run_exits_2_naming_the_first_or_waits(cli, db_
     spec = _spec(tmp_path)
     assert cli("tournament", "run", spec, "--yes", "--plain").code == 0
     s = Store(db_path)
-    run_id = s.list_runs()[0]["run_id"]
+    run_id = s.list_runs()[0].run_id
     assert s.db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0  # released at the end
     assert s.acquire_lease(run_id, "another-process") is None  # a live holder (this pid)
     r = cli("tournament", "run", spec, "--yes", "--plain")
@@ -337,15 +337,15 @@ def test_ctrl_c_while_writing_reports_says_how_to_write_them_again(cli, db_path,
     r = cli("tournament", "run", _spec(tmp_path), "--yes", "--plain")
     assert r.code == 130
     run = Store(db_path).list_runs()[0]
-    assert run["status"] == "done"
+    assert run.status == "done"
     assert r.err.strip().splitlines()[-1] == (
-        f"Error: interrupted while writing the reports: run {run['run_id']} is done and stored."
-        f" Write the reports again with `arena report {run['run_id']}`."
+        f"Error: interrupted while writing the reports: run {run.run_id} is done and stored."
+        f" Write the reports again with `arena report {run.run_id}`."
     )
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
-    assert cli("report", run["run_id"]).code == 0
-    assert json.loads((tmp_path / "reports" / run["run_id"] / "run.json").read_text())["run"]["status"] == "done"
+    assert cli("report", run.run_id).code == 0
+    assert json.loads((tmp_path / "reports" / run.run_id / "run.json").read_text())["run"]["status"] == "done"
 
 
 def test_a_big_judge_reply_is_stored_once(tmp_path, loopback):

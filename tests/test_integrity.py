@@ -210,9 +210,9 @@ def test_run_argument_resolution(store):
         store.db.execute("INSERT INTO runs (run_id, name, status, started) VALUES (?, ?, 'done', ?)", [rid, name, t])
     assert store.resolve_run("demo-20261128-abc") == (store.get_run("demo-20261128-abc"), "exact id")
     row, how = store.resolve_run("demo")
-    assert row["run_id"] == "demo-20261129-abd" and how == "latest run of spec 'demo'"
+    assert row.run_id == "demo-20261129-abd" and how == "latest run of spec 'demo'"
     row, how = store.resolve_run("demo-20261128")
-    assert row["run_id"] == "demo-20261128-abc" and how == "unique id prefix"
+    assert row.run_id == "demo-20261128-abc" and how == "unique id prefix"
     with pytest.raises(NotFound, match="specs with runs that start so: surr-adaptive3"):
         store.resolve_run("surr-adaptive")  # never another spec's run
     with pytest.raises(BadInput, match="matches 2 runs"):
@@ -242,10 +242,10 @@ def test_adaptive_runs_say_why_they_stopped(store):
 
     spec, prepared, sched = _setup(store, "adaptive", max_matches=400)
     stats = asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
-    summary = store.get_run(prepared.run_id)["summary"]
-    assert summary["stop_reason"] == stats.stop_reason and summary["stop_reason"]
-    assert summary["target_reached"] in (True, False)
-    assert summary["stop_reason"].startswith("target reached") == summary["target_reached"]
+    summary = store.get_run(prepared.run_id).summary
+    assert summary.stop_reason == stats.stop_reason and summary.stop_reason
+    assert summary.extra["target_reached"] in (True, False)
+    assert summary.stop_reason.startswith("target reached") == summary.extra["target_reached"]
 
 
 def test_totals_are_checkpointed_while_judging(store):
@@ -258,8 +258,8 @@ def test_totals_are_checkpointed_while_judging(store):
 
     class Peeking(ScriptedJudge):
         async def judge(self, ctx):
-            summary = store.get_run(prepared.run_id).get("summary") or {}
-            seen.append((summary.get("totals") or {}).get("games", 0))
+            summary = store.get_run(prepared.run_id).summary
+            seen.append(((summary.totals if summary is not None else None) or {}).get("games", 0))
             return await super().judge(ctx)
 
     spec, prepared, sched = _setup(store, "round-robin")

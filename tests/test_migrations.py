@@ -51,13 +51,13 @@ def test_a_v1_database_is_migrated_to_v2_with_its_usage_in_columns(v1):
     cols = {r[1] for r in store.db.execute("PRAGMA table_info(games)").fetchall()}
     assert {"cached_calls", "cached_cost_usd"} <= cols
     (run,) = store.list_runs()
-    assert run["status"] == RunStatus.STOPPED
-    usage = store.usage(run["run_id"])
-    assert (store.game_count(run["run_id"]), usage.calls, usage.input_tokens) == before
+    assert run.status == RunStatus.STOPPED
+    usage = store.usage(run.run_id)
+    assert (store.game_count(run.run_id), usage.calls, usage.input_tokens) == before
     assert usage.cached_calls == 0 and usage.calls == 10  # make_v1.py stopped at max_calls = 10
-    rows = store.match_rows(run["run_id"])
+    rows = store.matches(run.run_id)
     assert len(rows) == 12 and sum(r.status == MatchStatus.DONE for r in rows) == 5
-    assert store.run_record(run["run_id"]).summary.stop_reason == "max_calls=10 reached"
+    assert store.get_run(run.run_id).summary.stop_reason == "max_calls=10 reached"
     store.close()
     Store(v1).close()  # opening it again is a no-op
     assert _raw(v1, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
@@ -73,7 +73,7 @@ def test_a_cached_game_of_v1_is_migrated_as_cached(tmp_path, v1):
     con.close()
     store = Store(v1)
     (run,) = store.list_runs()
-    u = store.usage(run["run_id"])
+    u = store.usage(run.run_id)
     assert (u.calls, u.cached_calls) == (8, 2)
     store.close()
 
@@ -89,10 +89,10 @@ def _resume_without_repeating(db: Path, tmp_path: Path, loopback) -> None:
 
     store = Store(db)
     (row,) = store.list_runs()
-    stored = row["spec"]
+    stored = row.spec
     spec = spec_from_dict({**stored["spec"], "max_calls": 1000})  # the budget is not part of a run's identity
     preset = dict(stored["judge"])
-    paid = {(g.match_id, g.order) for g in store.games(row["run_id"])}
+    paid = {(g.match_id, g.order) for g in store.games(row.run_id)}
     assert len(paid) == 10
 
     # the same judge, served now by a live loopback server (its address is not in the identity we pass)
@@ -100,15 +100,15 @@ def _resume_without_repeating(db: Path, tmp_path: Path, loopback) -> None:
     judge_file.write_text("".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in {**preset, "api_base": loopback.api_base}.items()))
     judge = load_judge(judge_file, store=store)
     prepared = prepare_run(store, spec, preset, judge_fingerprint=judge.fingerprint(), create=False)
-    assert prepared.resumed and prepared.run_id == row["run_id"]
+    assert prepared.resumed and prepared.run_id == row.run_id
     sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
     stats = asyncio.run(Runner(store, prepared, judge, sched).run())
     assert prepared.status == RunStatus.DONE
     assert stats.matches_resumed == 5 and stats.matches_done == 12
     assert loopback.requests == 2 * (12 - 5)  # only the undecided matches were judged: nothing paid twice
-    requested = {(g.match_id, g.order) for g in store.games(row["run_id"])} - paid
+    requested = {(g.match_id, g.order) for g in store.games(row.run_id)} - paid
     assert len(requested) == 14
-    usage = store.usage(row["run_id"])
+    usage = store.usage(row.run_id)
     assert isinstance(usage, Usage) and usage.calls == 24 and usage.cached_calls == 0
     store.close()
 
@@ -146,7 +146,7 @@ def test_a_v2_database_gets_the_tables_v2_made_on_open_by_the_v3_step(v2):
     assert store.db.execute("SELECT (SELECT COUNT(*) FROM games), (SELECT COUNT(*) FROM verdicts), (SELECT COUNT(*) FROM call_cache)").fetchall() == counts
     (run,) = store.list_runs()
     # the tables work: a lease is taken, a replay kept, a call registered in flight
-    assert store.acquire_lease(run["run_id"], "me@here") is None
+    assert store.acquire_lease(run.run_id, "me@here") is None
     assert store.claim_call("k", "me@here", 5.0) and store.call_in_flight("k")
     store.close()
     Store(v2).close()  # opening it again is a no-op
@@ -166,9 +166,9 @@ def test_the_v3_step_moves_cached_usage_out_of_a_game_detail(v2):
     con.close()
     store = Store(v2)
     (run,) = store.list_runs()
-    u = store.usage(run["run_id"])
+    u = store.usage(run.run_id)
     assert (u.calls, u.cached_calls) == (7, 3)  # ten calls stored, three of them served by the cache
-    details = [g.detail for g in store.games(run["run_id"])]
+    details = [g.detail for g in store.games(run.run_id)]
     assert not any("cached_calls" in d or "cached_cost_usd" in d for d in details)
     assert {"roles": [1]} in details  # the judge kind's own explanation stays
     assert _raw(v2, "SELECT COUNT(*) FROM games WHERE detail = '{}'") == [(0,)]  # emptied details become NULL

@@ -105,7 +105,7 @@ def test_report_shows_each_panel_members_agreement(tmp_path, loopback, store):
     test_tournament_with_a_panel_judge(tmp_path, loopback, store)
     from arena.reports import build_report, render
 
-    run_id = store.list_runs()[0]["run_id"]
+    run_id = store.list_runs()[0].run_id
     report = build_report(store, run_id, bootstrap=20)
     assert report["judge_stats"]["member_agreement"]["liar"]["rate"] == 0.0
     html = render(report, "html")

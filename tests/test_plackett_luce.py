@@ -109,6 +109,8 @@ def test_cli_fit_sample_file(cli, tmp_path):
         ([{"sample_id": "p", "model": "x", "score": 1}, {"sample_id": "q", "model": "x", "score": 1}, {"sample_id": "q", "model": "y", "score": 0}], ":1: sample 'p' measures only one model"),
         ([{"sample_id": "p", "model": "x", "score": "high"}], ":1: score must be a number or pass/fail"),
         ([{"sample_id": "p", "model": "x"}], ":1: missing score"),
+        ([{"sample_id": "p", "model": "x", "score": 1}, {"sample_id": ["q"], "model": "x", "score": 1}], ":2: field 'sample_id' must be a string or an integer, got list"),
+        ([{"sample_id": "p", "model": "x", "score": 1}, {"sample_id": "p", "model": "x", "correct": True}], ":2: sample 'p' measures model 'x' twice (also at "),
     ],
 )
 def test_cli_fit_sample_bad_input(cli, tmp_path, rows, expected):

@@ -30,11 +30,11 @@ def test_anchored_tournament_replays_the_recorded_verdicts(cli, db_path, tmp_pat
     assert r.code == 0, r.out + r.err
     assert f"vs {BASE}" in r.out  # the CLI table has the win rate against the baseline
     store = Store(db_path)
-    imported = next(x for x in store.list_runs() if x["name"] == "ae")
-    replay = next(x for x in store.list_runs() if x["name"] == "replay")
+    imported = next(x for x in store.list_runs() if x.name == "ae")
+    replay = next(x for x in store.list_runs() if x.name == "replay")
     key = lambda v: (v.prompt_id, frozenset((v.model_a, v.model_b)))  # noqa: E731
-    want = {key(v): (v.model_a, v.outcome, v.label) for v in store.verdicts(imported["run_id"])}
-    got = store.verdicts(replay["run_id"])
+    want = {key(v): (v.model_a, v.outcome, v.label) for v in store.verdicts(imported.run_id)}
+    got = store.verdicts(replay.run_id)
     assert len(got) == len(want) == 72
     for v in got:
         a, outcome, label = want[key(v)]
@@ -43,7 +43,7 @@ def test_anchored_tournament_replays_the_recorded_verdicts(cli, db_path, tmp_pat
         else:  # the scheduler put the pair the other way round: the verdict is turned with it
             flip = {"a": "b", "b": "a", "tie": "tie"}
             assert v.outcome == flip[outcome]
-    games = store.games(replay["run_id"])
+    games = store.games(replay.run_id)
     assert all(g.calls == 0 and g.cost_usd == 0 for g in games)
     assert all(g.detail["recorded_judge"] == "weighted_alpaca_eval_gpt4_turbo" for g in games)
     data = json.loads((tmp_path / "rep" / "run.json").read_text())
@@ -57,14 +57,14 @@ def test_a_pair_never_recorded_is_a_permanent_not_recorded_error(cli, db_path, t
     r = cli("tournament", "run", spec, "--plain", "--yes", "--out", tmp_path / "rep")
     assert r.code == 3  # some matches could not be decided
     store = Store(db_path)
-    run = next(x for x in store.list_runs() if x["name"] == "replay")
-    errors = [g for g in store.games(run["run_id"]) if g.label == "error"]
-    decided = [v for v in store.verdicts(run["run_id"]) if v.outcome in ("a", "b", "tie")]
+    run = next(x for x in store.list_runs() if x.name == "replay")
+    errors = [g for g in store.games(run.run_id) if g.label == "error"]
+    decided = [v for v in store.verdicts(run.run_id) if v.outcome in ("a", "b", "tie")]
     assert errors and decided
     assert all(g.error.startswith("not recorded:") and g.detail["permanent"] for g in errors)
     # exactly the pairs without the baseline are the ones not recorded
-    matches = {m["match_id"]: m for m in store.matches(run["run_id"])}
-    assert all(BASE not in (matches[g.match_id]["model_a"], matches[g.match_id]["model_b"]) for g in errors)
+    matches = {m.match_id: m for m in store.matches(run.run_id)}
+    assert all(BASE not in (matches[g.match_id].model_a, matches[g.match_id].model_b) for g in errors)
     assert all(BASE in (v.model_a, v.model_b) for v in decided)
 
 

@@ -133,8 +133,8 @@ def test_eval_plays_both_orders_stores_games_and_writes_result(cli, scripted, tm
     assert ScriptedJudge.calls == 80
     store = Store(db)
     (run,) = store.list_runs()
-    assert run["name"] == f"judge-eval:scripted:{pairs}" and run["status"] == "done"
-    assert len(store.games(run["run_id"])) == 80 and len(store.verdicts(run["run_id"])) == 40
+    assert run.name == f"judge-eval:scripted:{pairs}" and run.status == "done"
+    assert len(store.games(run.run_id)) == 80 and len(store.verdicts(run.run_id)) == 40
     store.close()
 
 
@@ -177,7 +177,7 @@ def test_failed_games_are_errors_and_are_retried_on_resume(cli, scripted, tmp_pa
     assert res["metrics"]["error_rate"]["value"] == pytest.approx(4 / 20)
     assert res["usage"]["cost_per_pair_usd"] is None  # the failed games' cost is unknown
     store = Store(db)
-    assert store.list_runs()[0]["status"] == "errors"
+    assert store.list_runs()[0].status == "errors"
     store.close()
     fixed = scripted("flaky")  # same name, same file: the preset changed, so a new run
     ScriptedJudge.calls = 0

@@ -62,7 +62,7 @@ def test_single_elimination_run_decides_n_minus_1_matches_per_prompt(store):
     forfeits = [v for v in verdicts if v.outcome.startswith("forfeit")]
     assert len(forfeits) == 1 and stats.forfeits == 1  # llama's one missing answer
     assert judge.calls == 2 * (101 * 7 - 1)
-    assert store.get_run(prepared.run_id)["status"] == "done"
+    assert store.get_run(prepared.run_id).status == "done"
     # three rounds for 8 models; one final per prompt
     last = max(v.round for v in verdicts)
     assert len({v.round for v in verdicts}) == 3
@@ -80,7 +80,7 @@ def test_interrupted_run_resumes_without_repeating_a_match(store):
 
     runner.on_event = stop_after_200
     asyncio.run(runner.run())
-    assert store.get_run(prepared.run_id)["status"] == "interrupted"
+    assert store.get_run(prepared.run_id).status == "interrupted"
     first_calls = judge.calls
     done_before = {v.match_id: v.outcome for v in store.verdicts(prepared.run_id)}
     assert 200 <= len(done_before) < 707
@@ -111,13 +111,13 @@ def test_budget_stops_and_a_raised_budget_continues(store):
     spec = spec.model_copy(update={"max_calls": 100})
     prepared.spec = spec
     asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
-    assert store.get_run(prepared.run_id)["status"] == "stopped"
+    assert store.get_run(prepared.run_id).status == "stopped"
     n = len(store.verdicts(prepared.run_id))
     assert 50 <= n < 200
     _, prepared2, sched2 = _setup(store, "round-robin")
     assert prepared2.run_id == prepared.run_id  # budget is not part of the run's identity
     asyncio.run(Runner(store, prepared2, ScriptedJudge(), sched2).run())
-    assert store.get_run(prepared.run_id)["status"] == "done"
+    assert store.get_run(prepared.run_id).status == "done"
 
 
 @pytest.mark.parametrize("kind", ["round-robin", "anchored", "swiss", "adaptive"])
@@ -127,7 +127,7 @@ def test_every_scheduler_runs_to_the_end(store, kind):
     if kind in ("swiss", "adaptive"):
         prepared.spec = spec.model_copy(update={"max_calls": 300})
     asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
-    assert store.get_run(prepared.run_id)["status"] in ("done", "stopped")
+    assert store.get_run(prepared.run_id).status in ("done", "stopped")
     assert len(store.verdicts(prepared.run_id)) > 20
 
 

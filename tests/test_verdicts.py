@@ -63,14 +63,14 @@ def test_arena_hard_labels_follow_the_peers_positions(store):
     s = import_verdicts(store, AH_JUDGE, "arena_hard", baseline="gpt-4-0314", name="ah")
     rows = [json.loads(line) for line in (AH_JUDGE / "claude-3-opus.jsonl").read_text().splitlines()]
     games = {(g.match_id, g.order): g for g in store.games(s.run_id)}
-    matches = {m["prompt_id"]: m for m in store.matches(s.run_id) if m["model_b"] == "claude-3-opus"}
+    matches = {m.prompt_id: m for m in store.matches(s.run_id) if m.model_b == "claude-3-opus"}
     swap = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}
     for row in rows:
         m = matches[row["question_id"]]
-        assert m["model_a"] == "gpt-4-0314"  # the baseline is the match's A
-        assert games[(m["match_id"], "AB")].label == row["games"][0]["score"]
-        assert games[(m["match_id"], "BA")].label == swap[row["games"][1]["score"]]
-        assert games[(m["match_id"], "AB")].raw == row["games"][0]["judgment"]
+        assert m.model_a == "gpt-4-0314"  # the baseline is the match's A
+        assert games[(m.match_id, "AB")].label == row["games"][0]["score"]
+        assert games[(m.match_id, "BA")].label == swap[row["games"][1]["score"]]
+        assert games[(m.match_id, "AB")].raw == row["games"][0]["judgment"]
     # a game whose reply had no verdict is kept as unparsed, not turned into a tie
     assert sum(g.label == "unparsed" for g in games.values()) == 1
     # non-ASCII and '/' in a model name survive
@@ -89,7 +89,7 @@ def test_alpaca_eval_preference_kept_and_banded(store):
     assert preference_label(1.0) == "A>>B" and preference_label(1.5) == "A=B" and preference_label(1.95) == "B>>A"
     assert preference_label(1.7) == "B>A" and preference_label(1.3) == "A>B" and preference_label(1.59) == "A=B"
     # the texts became a pool: prompts and both answers
-    pool = store.get_run(s.run_id)["spec"]["pool"]
+    pool = store.get_run(s.run_id).spec["pool"]
     assert len(store.prompts(pool)) == 24 and len(store.models(pool)) == 4
 
 
@@ -366,7 +366,7 @@ def test_chatbot_arena_csv_with_string_fields(store, tmp_path):
     battles, ids = run_battles_with_ids(store, s.run_id)
     feats = run_style_features(store, store.get_run(s.run_id), battles, ids)
     assert feats.diffs.shape == (2, 4) and feats.diffs[0, 0] == pytest.approx((300 - 100) / 401)
-    assert [m["prompt_id"] for m in store.matches(s.run_id)] == ["q1", "q2:turn2"]
+    assert [m.prompt_id for m in store.matches(s.run_id)] == ["q1", "q2:turn2"]
 
 
 def test_battles_export_per_game_or_per_verdict(cli, db_path, tmp_path):

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 
-from arena.callcache import CallCache, request_key
+from arena.callcache import CachedCall, CallCache, request_key
 from arena.credentials import env_secrets, redact
 from arena.errors import ArenaError
 
@@ -309,15 +309,15 @@ class Backend(ABC):
         """Release connections or engines."""
 
     # -- policy --------------------------------------------------------------------------------
-    def _from_cache(self, row: dict, key: str | None = None) -> Completion:
+    def _from_cache(self, row: CachedCall, key: str | None = None) -> Completion:
         self.stats.cache_hits += 1
-        cost = row.get("cost_usd")
+        cost = row.cost_usd
         if cost is not None:
             self.stats.cost_saved_usd += cost
         return Completion(
-            text=row["response"],
-            input_tokens=row.get("input_tokens") or 0,
-            output_tokens=row.get("output_tokens") or 0,
+            text=row.response,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
             cost_usd=cost,
             latency_s=0.0,
             cached=True,

@@ -56,10 +56,10 @@ def print_json(obj: Any) -> None:
 def resolve_run(store, ref: str) -> str:
     """The run id a `RUN` argument names (exact id, spec name's latest run, or unique id prefix);
     says on stderr which run it chose when `ref` was not the exact id."""
-    row, how = store.resolve_run(ref)
+    run, how = store.resolve_run(ref)
     if how != "exact id":
-        typer.echo(f"Run: {row['run_id']} ({how})", err=True)
-    return row["run_id"]
+        typer.echo(f"Run: {run.run_id} ({how})", err=True)
+    return run.run_id
 
 
 def console():

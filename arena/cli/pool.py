@@ -61,13 +61,13 @@ def list_(
     """List the pools in the store."""
     rows = open_store(db, readonly=True).list_pools() if store_exists(db) else []
     if format is OutFormat.json:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     from rich.table import Table
 
     table = Table("pool", "format", "prompts", "models", "answers")
     for r in rows:
-        table.add_row(r["pool"], r["format"], str(r["prompts"]), str(r["models"]), str(r["outputs"]))
+        table.add_row(r.pool, r.format, str(r.prompts), str(r.models), str(r.outputs))
     console().print(table if rows else "No pools yet: `arena pool import PATH --name NAME`.")
 
 
@@ -150,12 +150,10 @@ def _prompt_notes(store, pool: str) -> dict[str, dict]:
         notes[pid] = {"cluster": c, "cluster_name": cname}
     seen = set()
     for r in store.annotations(pool):  # latest first
-        if r["prompt_id"] in seen:
+        if r.prompt_id in seen:
             continue
-        seen.add(r["prompt_id"])
-        notes.setdefault(r["prompt_id"], {}).update(
-            {"score": r["score"], "status": r["status"], "criteria": r["criteria"], "annotator": r["annotator"]}
-        )
+        seen.add(r.prompt_id)
+        notes.setdefault(r.prompt_id, {}).update({"score": r.score, "status": r.status, "criteria": r.criteria, "annotator": r.annotator})
     return notes
 
 

@@ -178,8 +178,8 @@ async def evaluate_judge_async(
         store.create_run(run_id, name, spec, spec_hash, 0)
         previous_elapsed = 0.0
     else:
-        run_id = run["run_id"]
-        previous_elapsed = float((run.get("summary") or {}).get("total_elapsed_s") or 0.0)
+        run_id = run.run_id
+        previous_elapsed = float((run.summary.extra if run.summary is not None else {}).get("total_elapsed_s") or 0.0)
     by_id = {p.pair_id: p for p in pairs.pairs}
     records: dict[str, list[GameRecord]] = {}
     total = len(pairs.pairs)
@@ -197,7 +197,7 @@ async def evaluate_judge_async(
     prompts = [Prompt(p.pair_id, p.prompt, p.category) for p in pairs.pairs]
     outputs = [Output(p.pair_id, m, text) for p in pairs.pairs for m, text in (("a", p.a), ("b", p.b))]
     prepared = PreparedRun(
-        run_id, run is not None, engine_spec, "", prompts, outputs, ["a", "b"], spec_hash, status=(run or {}).get("status", RunStatus.RUNNING)
+        run_id, run is not None, engine_spec, "", prompts, outputs, ["a", "b"], spec_hash, status=run.status if run is not None else RunStatus.RUNNING
     )
     runner = Runner(store, prepared, _PairJudge(judge, by_id), FixedMatches([Match(p.pair_id, p.pair_id, "a", "b") for p in pairs.pairs]), on_event=on_event)
     started = time.perf_counter()

@@ -173,23 +173,23 @@ def variance_sources_of_run(store, run_id: str, board, *, strong_weight: float, 
     index = {m.match_id: i for i, (m, _, _) in enumerate(observed)}
     judged = [v.outcome in ("a", "b", "tie") for _, v, _ in observed]
     out = []
-    for setting in sorted({r["setting"] for r in replays}):
-        rows = [r for r in replays if r["setting"] == setting and r["match_id"] in index and judged[index[r["match_id"]]]]
-        ok = [r for r in rows if r["outcome"] in ("a", "b", "tie")]
+    for setting in sorted({r.setting for r in replays}):
+        rows = [r for r in replays if r.setting == setting and r.match_id in index and judged[index[r.match_id]]]
+        ok = [r for r in rows if r.outcome in ("a", "b", "tie")]
         entry: dict = {
             "setting": setting,
             "replayed": len(ok),
             "failed": len(rows) - len(ok),
             "usage": store.replay_usage(run_id, setting).to_dict(),
-            "agreement": self_agreement([observed[index[r["match_id"]]][1].outcome for r in ok], [r["outcome"] for r in ok]),
+            "agreement": self_agreement([observed[index[r.match_id]][1].outcome for r in ok], [r.outcome for r in ok]),
         }
         entry["deterministic"] = bool(ok) and entry["usage"]["calls"] + entry["usage"]["cached_calls"] == 0
         if ok and board.boot.shape[0] >= 2:
-            again = [battle_of(observed[index[r["match_id"]]][0], Verdict(r["match_id"], r["outcome"], int(r["strength"] or 0), None, r["label"]),
+            again = [battle_of(observed[index[r.match_id]][0], Verdict(r.match_id, r.outcome, r.strength, None, r.label),
                                strong_weight=strong_weight) for r in ok]
             score = {"a": 1.0, "b": 0.0, "tie": 0.5}
             entry.update(variance_sources(
-                board, arrays, [index[r["match_id"]] for r in ok], [score[b.outcome] for b in again],
+                board, arrays, [index[r.match_id] for r in ok], [score[b.outcome] for b in again],
                 [b.weight for b in again], judged=judged, bootstrap=min(n_boot, 1000), seed=seed,
             ))
         elif ok:
@@ -263,24 +263,24 @@ def build_report(
     from arena.verdicts.export import run_baseline
 
     run = store.get_run(run_id)
-    run_id = run["run_id"]
-    spec = (run["spec"] or {}).get("spec", {})
-    judge_preset = (run["spec"] or {}).get("judge", {})
-    pool = (run["spec"] or {}).get("pool", spec.get("pool"))
+    run_id = run.run_id
+    spec = run.spec.get("spec", {})
+    judge_preset = run.spec.get("judge", {})
+    pool = run.spec.get("pool", spec.get("pool"))
     strong_weight = float(spec.get("strong_weight") or judge_preset.get("strong_weight") or 3.0)
     n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
     ties = ties or spec.get("ties") or "half"
     style = bool(spec.get("style")) if style is None else style
-    seed = int(run["seed"] or 0)
+    seed = run.seed
     verdicts = store.verdicts(run_id)
     games = store.games(run_id)
     battles, battle_ids = run_battles_with_ids(store, run_id, spec)
     baseline = run_baseline(spec, anchor)
-    summary = run.get("summary") or {}
+    summary = run.summary.to_dict() if run.summary is not None else {}
     report: dict = {
         "arena_version": __version__,
         "python": platform.python_version(),
-        "run": {k: run[k] for k in ("run_id", "name", "status", "seed", "started", "finished")},
+        "run": {k: getattr(run, k) for k in ("run_id", "name", "status", "seed", "started", "finished")},
         "summary": summary,
         "spec": spec,
         "judge": {"preset": judge_preset, "description": judge_preset.get("description") or judge_preset.get("model") or ""},
@@ -296,7 +296,7 @@ def build_report(
         "judge_stats": judge_stats(games, verdicts, store.usage(run_id)),
     }
     _integrity(report, summary, spec)
-    shard = (run["spec"] or {}).get("shard")
+    shard = run.spec.get("shard")
     if isinstance(shard, dict):  # one shard of a tournament split by prompt (arena.tournaments.shard)
         report["shard"] = {k: shard.get(k) for k in ("index", "count", "prompts")}
         report["warnings"].append(

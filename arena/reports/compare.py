@@ -14,11 +14,11 @@ def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None)
     ids = []
     for rid in (run_a, run_b):
         run = store.get_run(rid)
-        spec = (run["spec"] or {}).get("spec", {})
+        spec = run.spec.get("spec", {})
         n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
-        battles = run_battles(store, run["run_id"], spec)  # row weights and Arena-Hard's per-game counting included
-        boards.append(fit_ratings(battles, bootstrap=n_boot, seed=int(run["seed"] or 0)))
-        ids.append(run["run_id"])
+        battles = run_battles(store, run.run_id, spec)  # row weights and Arena-Hard's per-game counting included
+        boards.append(fit_ratings(battles, bootstrap=n_boot, seed=run.seed))
+        ids.append(run.run_id)
     a, b = boards
     models = sorted(set(a.models) | set(b.models), key=lambda m: -(b.ratings.get(m, a.ratings.get(m, 0))))
     rows = []

@@ -22,12 +22,12 @@ def run_length_controlled(store, run_id: str, baseline: str | None = None) -> di
     from arena.verdicts.export import run_baseline
 
     run = store.get_run(run_id)
-    rid = run["run_id"]
-    spec = (run["spec"] or {}).get("spec", {})
+    rid = run.run_id
+    spec = run.spec.get("spec", {})
     base = run_baseline(spec, baseline)
     if base is None:
         raise BadInput(f"run {rid}: the length-controlled win rate needs a baseline (pass --anchor NAME)")
-    pool = (run["spec"] or {}).get("pool")
+    pool = run.spec.get("pool")
     if not pool or not store.pool_exists(pool):
         raise BadInput(f"run {rid}: the length-controlled win rate needs the answers' texts (the run has no pool)")
     lengths = {(o.prompt_id, o.model): len(o.text) for o in store.outputs(pool)}

@@ -8,15 +8,15 @@ from arena.errors import BadInput, RatingError
 
 
 def run_battles(store, run_id: str):
-    """(run row, its pool, its spec, its battles, judge calls spent) of a stored run."""
+    """(run record, its pool, its spec, its battles, judge calls spent) of a stored run."""
     run = store.get_run(run_id)
-    spec = (run["spec"] or {}).get("spec", {})
-    judge_preset = (run["spec"] or {}).get("judge", {})
-    pool = (run["spec"] or {}).get("pool", spec.get("pool"))
+    spec = run.spec.get("spec", {})
+    judge_preset = run.spec.get("judge", {})
+    pool = run.spec.get("pool", spec.get("pool"))
     strong = float(spec.get("strong_weight") or judge_preset.get("strong_weight") or 3.0)
-    battles = store.battles(run["run_id"], strong_weight=strong)
-    usage = store.usage(run["run_id"])
-    calls = (usage.calls + usage.cached_calls) or store.game_count(run["run_id"])
+    battles = store.battles(run.run_id, strong_weight=strong)
+    usage = store.usage(run.run_id)
+    calls = (usage.calls + usage.cached_calls) or store.game_count(run.run_id)
     return run, pool, spec, battles, calls
 
 
@@ -50,9 +50,9 @@ def compare_pools(
     for pool, rid, opt in ((pool_a, run_a, "RUN_A"), (pool_b, run_b, "RUN_B")):
         run, run_pool, spec, battles, calls = run_battles(store, rid)
         if run_pool is not None and run_pool != pool:
-            raise BadInput(f"--runs: {opt} {run['run_id']} was judged on pool {run_pool!r}, not {pool!r}")
+            raise BadInput(f"--runs: {opt} {run.run_id} was judged on pool {run_pool!r}, not {pool!r}")
         if not battles:
-            raise BadInput(f"--runs: {opt} {run['run_id']} has no decided battles yet")
+            raise BadInput(f"--runs: {opt} {run.run_id} has no decided battles yet")
         sides.append((run, spec, battles, calls))
     models_a = {m for b in sides[0][2] for m in (b.model_a, b.model_b)}
     models_b = {m for b in sides[1][2] for m in (b.model_a, b.model_b)}
@@ -75,13 +75,13 @@ def compare_pools(
         try:
             q = pool_quality(kept, judge_calls=calls, reference=ref, reference_name=ref_name, models=common, n_outer=n_outer, n_boot=n_boot, seed=seed)
         except RatingError as e:
-            raise BadInput(f"--runs: {run['run_id']}: {e}") from None
+            raise BadInput(f"--runs: {run.run_id}: {e}") from None
         d = asdict(q)
-        d["run"] = run["run_id"]
+        d["run"] = run.run_id
         quality.append(d)
     return {
         "pools": [pool_a, pool_b],
-        "runs": [s[0]["run_id"] for s in sides],
+        "runs": [s[0].run_id for s in sides],
         "models": common,
         "reference": ref_name,
         "dropped_models": sorted((models_a | models_b) - set(common)),

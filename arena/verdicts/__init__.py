@@ -172,12 +172,12 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
     from arena.records import LABEL_SCORE, battle_of
 
     run = store.get_run(run_id)
-    rid = run["run_id"]
-    spec = spec if spec is not None else (run["spec"] or {}).get("spec", {})
+    rid = run.run_id
+    spec = spec if spec is not None else run.spec.get("spec", {})
     sw = float(spec.get("strong_weight") or 3.0)
     if (unit or spec.get("battle_unit")) == "game":
         weights = _game_weights(store, rid)
-        matches = {r["match_id"]: r for r in store.matches(rid)}
+        matches = {r.match_id: r for r in store.matches(rid)}
         out, ids = [], []
         for g in store.games(rid):
             s = LABEL_SCORE.get(g.label)
@@ -186,7 +186,7 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
                 continue
             outcome = "a" if s > 0 else "b" if s < 0 else "tie"
             w = (sw if abs(s) == 2 else 1.0) * weights.get(g.match_id, 1.0)
-            out.append(Battle(m["prompt_id"], m["model_a"], m["model_b"], outcome, w, g.judge))  # type: ignore[arg-type]
+            out.append(Battle(m.prompt_id, m.model_a, m.model_b, outcome, w, g.judge))  # type: ignore[arg-type]
             ids.append(g.match_id)
         return out, ids
     forfeit = spec.get("forfeit") or "loss"

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from arena.errors import BadInput
-from arena.records import Game, VerdictRow, swap_label
+from arena.records import Game, MatchRow, VerdictRow, swap_label
 from arena.verdicts.formats import LABEL_PREFERENCE
 
 
@@ -39,8 +39,8 @@ def slug(name: str, taken: set[str] | None = None) -> str:
 
 def _run_context(store, run_id: str):
     run = store.get_run(run_id)
-    spec = (run["spec"] or {}).get("spec", {})
-    pool = (run["spec"] or {}).get("pool")
+    spec = run.spec.get("spec", {})
+    pool = run.spec.get("pool")
     prompts, answers = {}, {}
     if pool and store.pool_exists(pool):
         prompts = {p.prompt_id: p for p in store.prompts(pool)}
@@ -83,7 +83,7 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
         raise BadInput(f"--per: {per!r} (expected verdict or game)")
     out = Path(out)
     run, spec, prompts, answers = _run_context(store, run_id)
-    rid = run["run_id"]
+    rid = run.run_id
     if fmt == "battles":
         return [_write(out, _rows_text(out, _battle_rows(store, rid, spec, prompts, per)))]
     games: dict[str, list[Game]] = {}
@@ -98,16 +98,16 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     verdicts = {v.match_id: v for v in store.verdicts(rid)}
     per_model: dict[tuple[str, str], list[dict]] = {}
     for m in matches:
-        if base not in (m["model_a"], m["model_b"]) or m["model_a"] == m["model_b"]:
+        if base not in (m.model_a, m.model_b) or m.model_a == m.model_b:
             continue
-        flip = m["model_b"] == base
-        model = m["model_a"] if flip else m["model_b"]
-        gs = games.get(m["match_id"], [])
+        flip = m.model_b == base
+        model = m.model_a if flip else m.model_b
+        gs = games.get(m.match_id, [])
         judge = gs[0].judge if gs else "recorded"
         if fmt == "arena_hard":
             row = _arena_hard_row(m, gs, base, model, judge, flip)
         else:
-            row = _alpaca_eval_row(m, gs, verdicts.get(m["match_id"]), base, model, judge, flip, prompts, answers)
+            row = _alpaca_eval_row(m, gs, verdicts.get(m.match_id), base, model, judge, flip, prompts, answers)
         if row is not None:
             per_model.setdefault((judge if fmt == "arena_hard" else "", model), []).append(row)
     if not per_model:
@@ -129,26 +129,26 @@ def _battle_rows(store, rid: str, spec: dict, prompts: dict, per: str | None) ->
     return rows
 
 
-def _game_lines(matches: list[dict], games: dict, prompts: dict, answers: dict) -> list[dict]:
+def _game_lines(matches: list[MatchRow], games: dict, prompts: dict, answers: dict) -> list[dict]:
     lines = []
     for m in matches:
-        for g in sorted(games.get(m["match_id"], []), key=lambda g: g.order):
-            rec = {"match_id": m["match_id"], "prompt_id": m["prompt_id"], "model_a": m["model_a"], "model_b": m["model_b"],
+        for g in sorted(games.get(m.match_id, []), key=lambda g: g.order):
+            rec = {"match_id": m.match_id, "prompt_id": m.prompt_id, "model_a": m.model_a, "model_b": m.model_b,
                    "order": g.order, "label": g.label, "judge": g.judge, "raw": g.raw or ""}
             detail = dict(g.detail)
             if "weight" in detail:
                 rec["weight"] = detail.pop("weight")
             if detail:
                 rec["detail"] = detail
-            p = prompts.get(m["prompt_id"])
+            p = prompts.get(m.prompt_id)
             if p is not None:
-                rec.update(prompt=p.text, category=p.category, answer_a=answers.get((m["prompt_id"], m["model_a"])),
-                           answer_b=answers.get((m["prompt_id"], m["model_b"])))
+                rec.update(prompt=p.text, category=p.category, answer_a=answers.get((m.prompt_id, m.model_a)),
+                           answer_b=answers.get((m.prompt_id, m.model_b)))
             lines.append(rec)
     return lines
 
 
-def _arena_hard_row(m: dict, gs: list[Game], base: str, model: str, judge: str, flip: bool) -> dict | None:
+def _arena_hard_row(m: MatchRow, gs: list[Game], base: str, model: str, judge: str, flip: bool) -> dict | None:
     """One Arena-Hard judgment line: game 1 with the baseline as A, game 2 swapped (scores in each game's positions)."""
     first, second = None, None
     for g in gs:
@@ -163,10 +163,10 @@ def _arena_hard_row(m: dict, gs: list[Game], base: str, model: str, judge: str, 
     if first is None and second is None:
         return None
     row_games = [first] if second is None else [first, second]  # game 2 keeps its place
-    return {"question_id": m["prompt_id"], "model": model, "judge": judge, "baseline": base, "games": row_games}
+    return {"question_id": m.prompt_id, "model": model, "judge": judge, "baseline": base, "games": row_games}
 
 
-def _alpaca_eval_row(m: dict, gs: list[Game], v: VerdictRow | None, base: str, model: str, judge: str, flip: bool,
+def _alpaca_eval_row(m: MatchRow, gs: list[Game], v: VerdictRow | None, base: str, model: str, judge: str, flip: bool,
                      prompts: dict, answers: dict) -> dict:
     """One AlpacaEval annotation: the recorded preference where the match has one, else the verdict's."""
     pref = None
@@ -176,13 +176,13 @@ def _alpaca_eval_row(m: dict, gs: list[Game], v: VerdictRow | None, base: str, m
             pref = 3.0 - pref
     if pref is None and v is not None and v.label in LABEL_PREFERENCE:
         pref = LABEL_PREFERENCE[swap_label(v.label) if flip else v.label]
-    p = prompts.get(m["prompt_id"])
+    p = prompts.get(m.prompt_id)
     return {
-        "instruction": p.text if p is not None else m["prompt_id"],
+        "instruction": p.text if p is not None else m.prompt_id,
         "dataset": p.category if p is not None else None,
-        "output_1": answers.get((m["prompt_id"], base), ""),
+        "output_1": answers.get((m.prompt_id, base), ""),
         "generator_1": base,
-        "output_2": answers.get((m["prompt_id"], model), ""),
+        "output_2": answers.get((m.prompt_id, model), ""),
         "generator_2": model,
         "annotator": judge,
         "preference": pref,

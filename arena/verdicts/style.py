@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 
 from arena.errors import BadInput
-from arena.records import Battle
+from arena.records import Battle, RunRecord
 
 
-def run_style_features(store, run: dict, battles: list[Battle], match_ids: list[str]):
+def run_style_features(store, run: RunRecord, battles: list[Battle], match_ids: list[str]):
     """`StyleFeatures` aligned with `battles` (from `run_battles_with_ids`): the counts of each
     battle's two answers from the run's pool, or Chatbot Arena's `conv_metadata` recorded with an
     imported battle. A forfeit's missing answer counts as an empty one (no length, no markdown).
     Raises `BadInput` naming the first battle that has neither."""
     from arena.ratings import STYLE_NAMES, conv_metadata_counts, style_counts, style_from_counts
 
-    rid = run["run_id"]
-    pool = (run["spec"] or {}).get("pool")
+    rid = run.run_id
+    pool = run.spec.get("pool")
     answers = {}
     if pool and store.pool_exists(pool):
         answers = {(o.prompt_id, o.model): o.text for o in store.outputs(pool)}
