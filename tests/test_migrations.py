@@ -71,7 +71,7 @@ def test_a_cached_game_of_v1_is_migrated_as_cached(tmp_path, v1):
 def test_a_migrated_v1_run_resumes_without_repeating_a_paid_call(v1, tmp_path, loopback):
     from arena.judges import load_judge
     from arena.runner import Runner, prepare_run
-    from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+    from arena.tournaments import make_scheduler, spec_from_dict
 
     store = Store(v1)
     (row,) = store.list_runs()
@@ -87,7 +87,7 @@ def test_a_migrated_v1_run_resumes_without_repeating_a_paid_call(v1, tmp_path, l
     judge = load_judge(judge_file, store=store)
     prepared = prepare_run(store, spec, preset, judge_fingerprint=judge.fingerprint(), create=False)
     assert prepared.resumed and prepared.run_id == row["run_id"]
-    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
     stats = asyncio.run(Runner(store, prepared, judge, sched).run())
     assert prepared.status == RunStatus.DONE
     assert stats.matches_resumed == 5 and stats.matches_done == 12
