@@ -405,7 +405,14 @@ def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 3) ->
         for label, code in code_trees(tmp).items():
             spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, judge, "round-robin")
             walls, cpus = [], []
+            fresh = spec.parent / "fixture.db"
+            shutil.copyfile(spec.parent / "arena.db", fresh)
             for _ in range(repeats):
+                # each repeat on a fresh copy: a killed run leaves its calls claimed in the store's
+                # in-flight registry, and the next run would rightly wait for them to expire
+                shutil.copyfile(fresh, spec.parent / "arena.db")
+                for extra in ("-wal", "-shm"):
+                    (spec.parent / f"arena.db{extra}").unlink(missing_ok=True)
                 first.clear()
                 got.clear()
                 c0 = _child_cpu()
