@@ -62,6 +62,7 @@ class Plan:
     input_limits: dict = field(default_factory=dict)  # judge model -> its input limit (litellm), where known
     warnings: list[str] = field(default_factory=list)
     cascade: dict | None = None  # a cascade judge's stages, pilot, expected and worst-case calls
+    shard: str | None = None  # "K/N": this plan is one shard's share of the tournament (`arena.tournaments.shard`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,7 +134,7 @@ def plan_tournament(
     `outputs`: the pool's answers, as `Output` records or an `arena.answers.Answers` (a run's
     `StoredAnswers` reads only the sampled matches' texts). `scheduler`: the run's own scheduler,
     not started yet, built over these prompts and models (a fixed schedule is then built once,
-    for the plan and the run); None builds one from the spec.
+    for the plan and the run); None, or a sharded spec, builds one from the spec.
 
     Matches come from the scheduler's `size()` (exact for fixed schedules, expected and worst
     for dynamic ones); judge calls = matches x `judge.calls_per_match()`, capped by
@@ -146,9 +147,16 @@ def plan_tournament(
     chosen = select_prompts(spec, prompts)
     wanted = set(models)
     answered = {pid: who & wanted for pid, who in answers.answered.items()}
-    sched = scheduler or make_scheduler(spec.scheduler, chosen, answered, models, spec.seed)
+    # a shard's run scheduler sees only its prompts; the plan checks the whole tournament's graph first
+    sched = scheduler if scheduler is not None and spec.shard_of() is None else make_scheduler(spec.scheduler, chosen, answered, models, spec.seed)
     where = str(spec.path) if spec.path else spec.name
-    check_connected(sched.comparison_pairs(), models, where)
+    check_connected(sched.comparison_pairs(), models, where)  # the whole tournament's graph, also for a shard
+    shard = spec.shard_of()
+    if shard is not None:  # one shard's matches, calls and cost (arena.tournaments.shard)
+        from arena.tournaments.shard import shard_items
+
+        chosen = shard_items(chosen, shard)
+        sched.restrict_to({p.prompt_id for p in chosen})
     size = sched.size()
     warnings: list[str] = []
     cpm = int(judge.calls_per_match())
@@ -246,6 +254,7 @@ def plan_tournament(
         input_limits=dict(counted.limits),
         warnings=warnings,
         cascade=cascade,
+        shard=spec.shard,
     )
 
 
