@@ -180,9 +180,11 @@ def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | N
     judge model's price is unknown, from litellm's price table). Raises `SpecError` for a bad
     spec, `NotFound` for an unknown pool or judge preset, `DisconnectedPlan` when the schedule
     cannot connect all models."""
+    from arena.answers import StoredAnswers
     from arena.judges import load_judge
     from arena.tournaments.plan import plan_tournament
     from arena.tournaments.shard import apply_shard
+    from arena.tournaments.spec import pool_source
 
     tspec = apply_shard(load_spec(spec), shard)
     if tspec.shard is not None:
@@ -190,9 +192,17 @@ def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | N
         from arena.tournaments.shard import check_shard_judge
 
         check_shard_judge(tspec, *load_preset(tspec.judge_ref()))
-    prompts, outputs = load_spec_pool(tspec, db)
-    judge = load_judge(tspec.judge_ref())
-    return plan_tournament(tspec, prompts, outputs, judge)
+    if pool_source(tspec) is not None:
+        prompts, outputs = load_spec_pool(tspec, db)
+        return plan_tournament(tspec, prompts, outputs, load_judge(tspec.judge_ref()))
+    store, opened = _open(db, readonly=True)
+    try:  # a stored pool: its answers are read in one streamed pass, never held (arena.answers)
+        prompts = store.prompts(tspec.pool)
+        answers = StoredAnswers(store, tspec.pool)
+        return plan_tournament(tspec, prompts, answers, load_judge(tspec.judge_ref()))
+    finally:
+        if opened:
+            store.close()
 
 
 @dataclass(slots=True)
@@ -325,13 +335,13 @@ def _run_leased(
     from arena.reports import build_report
     from arena.reports import write_reports as _write_reports
     from arena.runner import RunEvent, Runner, RunPlanned, create_run
-    from arena.tournaments import answered_from_outputs, make_scheduler
+    from arena.tournaments import make_scheduler
     from arena.tournaments.plan import check_budget, plan_tournament
 
     scheduler = make_scheduler(
-        tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed, shard=tspec.shard_of()
+        tspec.scheduler, prepared.prompts, prepared.answered, prepared.models, tspec.seed, shard=tspec.shard_of()
     )
-    the_plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
+    the_plan = plan_tournament(tspec, prepared.prompts, prepared.answers, judge, scheduler=scheduler)
     check_budget(the_plan, tspec, allow_unknown_price=allow_unknown_price)
     runner = Runner(store, prepared, judge, scheduler, on_event=sink)
     sink(RunEvent("planned", runner.stats, planned=RunPlanned(

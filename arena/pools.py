@@ -489,11 +489,12 @@ def import_pool(
 
 def pool_fingerprint(data: PoolData) -> str:
     """A hash of a pool's content, to tell whether files changed since they were imported."""
+    from arena.answers import hash_output, hash_prompts
+
     h = hashlib.sha256()
-    for p in data.prompts:
-        h.update(json.dumps([p.prompt_id, p.text, p.category, p.reference]).encode())
+    hash_prompts(h, data.prompts)
     for o in sorted(data.outputs, key=lambda o: (o.model, o.prompt_id)):
-        h.update(json.dumps([o.model, o.prompt_id, o.text]).encode())
+        hash_output(h, o.model, o.prompt_id, o.text)
     return h.hexdigest()[:16]
 
 

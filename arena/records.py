@@ -137,25 +137,29 @@ class MatchContext:
 
 
 class PoolView:
-    """A pool seen by a run: prompts by id and answers by (prompt, model); `context(match)` is the
-    one place a match's `MatchContext` is built (runner and planner). A missing answer reads ""."""
+    """A pool seen by a run: prompts by id and the answers (`arena.answers.Answers`: read from the
+    store when a match is played, or `Output` records in memory); `context(match)` is the one place
+    a match's `MatchContext` is built (runner and planner). A missing answer reads ""."""
 
     __slots__ = ("prompts", "answers")
 
-    def __init__(self, prompts: Iterable[Prompt], outputs: Iterable[Output]) -> None:
+    def __init__(self, prompts: Iterable[Prompt], outputs) -> None:
+        from arena.answers import as_answers
+
         self.prompts = {p.prompt_id: p for p in prompts}
-        self.answers = {(o.prompt_id, o.model): o.text for o in outputs}
+        self.answers = as_answers(outputs)
 
     def context(self, m: Match) -> MatchContext:
         p = self.prompts[m.prompt_id]
+        answer_a, answer_b = self.answers.pair(m.prompt_id, m.model_a, m.model_b)
         return MatchContext(
             m.match_id,
             m.prompt_id,
             p.text,
             m.model_a,
             m.model_b,
-            self.answers.get((m.prompt_id, m.model_a), ""),
-            self.answers.get((m.prompt_id, m.model_b), ""),
+            answer_a,
+            answer_b,
             p.category,
             p.reference,
         )

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from arena.answers import Answers, StoredAnswers
 from arena.backends._base import RETRY_AFTER_MAX_S, pause_left
 from arena.errors import ArenaError
 from arena.names import slug
@@ -113,12 +114,15 @@ EventSink = Callable[[RunEvent], None]
 
 @dataclass(slots=True)
 class PreparedRun:
+    """A run about to start or resume: its selected prompts and models, and the pool's answers
+    (`arena.answers.Answers`; for a stored pool read from the store when a match is played)."""
+
     run_id: str
     resumed: bool
     spec: Any
     pool: str
     prompts: list[Prompt]
-    outputs: list[Output]
+    answers: Answers
     models: list[str]
     spec_hash: str
     status: str = "running"
@@ -135,6 +139,11 @@ class PreparedRun:
 
         return shard_items(self.prompts, Shard(self.shard["index"], self.shard["count"]))
 
+    @property
+    def answered(self) -> dict[str, frozenset[str]]:
+        """prompt_id -> the models with a usable answer (what schedulers take)."""
+        return self.answers.answered
+
 
 def resolve_pool(store, spec) -> str:
     """The pool name in the store, importing pool files first when `spec.pool` is a path.
@@ -142,12 +151,12 @@ def resolve_pool(store, spec) -> str:
     A path is looked up as given, beside the spec, then among the shipped data (`data/demo`
     works from anywhere). The pool takes the folder's name and is re-imported when the files change.
     """
-    from arena.pools import load_pool_files, pool_fingerprint
-
     path = spec.resolve_path(spec.pool, "data") if hasattr(spec, "resolve_path") else None
     if path is None:
         store.require_pool(spec.pool)  # a pool name; a clear error when unknown
         return spec.pool
+    from arena.pools import load_pool_files, pool_fingerprint
+
     name = path.stem if path.is_file() else path.name
     data = load_pool_files([path])
     fp = pool_fingerprint(data)
@@ -202,19 +211,21 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
 
     With `create=False` a fresh run is not written yet: call `create_run(store, prepared)` once
     the user has confirmed, so a run that is declined leaves nothing behind."""
-    from arena.pools import PoolData, pool_fingerprint
+    from arena.tournaments import select_models, select_prompts
 
     pool = resolve_pool(store, spec)
-    prompts, outputs, models = select(spec, store.prompts(pool), store.outputs(pool))
-    fp = pool_fingerprint(PoolData(prompts, outputs))
+    models = select_models(spec, store.models(pool))
+    prompts = select_prompts(spec, store.prompts(pool))
+    answers = StoredAnswers(store, pool, prompts, models)  # one streamed read; texts stay in the store
+    fp = answers.fingerprint
     ident = spec_identity(spec, fp, judge_preset, judge_fingerprint)
     shard = _shard_info(spec, prompts, fp, judge_preset, judge_fingerprint)
     existing = None if new else find_run_to_resume(store, spec.name, ident)
     if existing is not None:
-        return PreparedRun(existing.run_id, True, spec, pool, prompts, outputs, models, ident, existing.status, shard=shard)
+        return PreparedRun(existing.run_id, True, spec, pool, prompts, answers, models, ident, existing.status, shard=shard)
     stem = spec.name if shard is None else f"{spec.name}-shard{shard['index']}of{shard['count']}"
     run_id = store.new_run_id(slug(stem), ident)  # a run id names its reports folder: never a path
-    prepared = PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident, judge_preset=judge_preset, shard=shard)
+    prepared = PreparedRun(run_id, False, spec, pool, prompts, answers, models, ident, judge_preset=judge_preset, shard=shard)
     if create:
         create_run(store, prepared)
     return prepared
@@ -362,7 +373,7 @@ class Runner:
         self.max_calls = getattr(spec, "max_calls", None)
         self.max_cost = getattr(spec, "max_cost_usd", None)
         own = prepared.own_prompts  # a shard judges (and covers) only its prompts
-        self.view = PoolView(own, prepared.outputs)
+        self.view = PoolView(own, prepared.answers)
         size = scheduler.size()
         self.stats = RunStats(
             run_id=prepared.run_id,
@@ -376,7 +387,7 @@ class Runner:
             expected_matches=size.expected + size.forfeits,
             worst_matches=size.worst + size.forfeits,
         )
-        self.coverage = answer_coverage(own, prepared.outputs, prepared.models)
+        self.coverage = answer_coverage(own, prepared.answered, prepared.models)
         # budget reservations: a match starts only when its worst case fits in what the caps leave
         # (a judge that does not say, such as the reliability mode's pair wrapper, reserves nothing)
         most = getattr(judge, "max_calls_per_match", None) or getattr(judge, "calls_per_match", None)
@@ -465,12 +476,25 @@ class Runner:
         arrange = getattr(self.judge, "arrange", None)
         return list(matches) if arrange is None else arrange(list(matches), int(getattr(self.p.spec, "seed", 0) or 0))
 
+    WRITE_CHUNK = 2000
+    """Released matches are written to the store (status pending) in chunks of this many between
+    waits, and always before they are judged: a run of 100,000 calls sends its first request
+    without first writing 50,000 rows (about half a second on 2 cores)."""
+
     def _release(self, matches: Sequence[Match]) -> None:
         if matches:
-            self.store.add_matches(self.p.run_id, matches)
+            self._unwritten.extend(matches)
             for m in matches:
                 self.stats.rounds_released[m.round] += 1
             self.on_event(RunEvent("released", self.stats))
+
+    def _write_released(self, n: int | None = None) -> None:
+        """Write the next `n` released matches (all when None) to the store, in release order."""
+        todo = self._unwritten
+        k = len(todo) if n is None else min(n, len(todo))
+        if k:
+            self.store.add_matches(self.p.run_id, [todo.popleft() for _ in range(k)])
+            self._written += k
 
     async def _judge(self, m: Match) -> tuple[Match, Verdict, list[Game]]:
         """Judge one match; a judge that raises makes that match's error (unresolved, retried on
@@ -489,6 +513,8 @@ class Runner:
         cancelled, the run is marked `interrupted` (resumable) and a StoreError / DiskFull is
         raised; every verdict already written is whole (one transaction each)."""
         self._inflight: set[asyncio.Task] = set()
+        self._unwritten: deque[Match] = deque()
+        self._written = 0  # released matches written so far; the queue is judged in the same order
         try:
             return await self._run()
         except sqlite3.Error as e:
@@ -501,6 +527,8 @@ class Runner:
             self.p.status = RunStatus.INTERRUPTED
             raise describe_sqlite_error(self.store.path, e) from None
         except (asyncio.CancelledError, KeyboardInterrupt):
+            with contextlib.suppress(sqlite3.Error):
+                self._write_released()
             self._finish(RunStatus.INTERRUPTED)
             raise
         except Exception:
@@ -542,11 +570,15 @@ class Runner:
         self._record_forfeits()
         inflight = self._inflight
         decided: list[tuple[Match, Verdict]] = []
+        taken = 0  # matches taken from the queue: the first `self._written` are in the store
         while True:
             while queue and len(inflight) < self.concurrency and not self.stop.is_set():
+                if taken >= self._written:
+                    self._write_released(2 * self.concurrency if self._written == 0 else self.WRITE_CHUNK)
                 m = queue[0]
                 if m.match_id in stored:
                     queue.popleft()
+                    taken += 1
                     v = stored[m.match_id]
                     self.stats.matches_done += 1
                     self.stats.matches_resumed += 1
@@ -558,6 +590,7 @@ class Runner:
                 if not self._reserve(m):
                     break
                 queue.popleft()
+                taken += 1
                 inflight.add(asyncio.ensure_future(self._judge(m)))
                 self.stats.in_flight = len(inflight)
             if decided:
@@ -571,6 +604,7 @@ class Runner:
                 break
             done, inflight = await asyncio.wait(inflight, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
             self._inflight = inflight
+            self._write_released(self.WRITE_CHUNK)  # the rest of the released matches, a chunk per wait
             self.stats.in_flight = len(inflight)
             self.stats.paused_s = pause_left()
             self.stats.paused_cap_s = RETRY_AFTER_MAX_S
@@ -579,6 +613,7 @@ class Runner:
                 continue
             decided.extend(self._collect(done))
             self._checkpoint()
+        self._write_released()  # a stopped run's released matches stay in the store as pending
         unfinished = bool(queue) or not self.scheduler.finished
         sched_reason = getattr(self.scheduler, "stop_reason", "")
         if sched_reason and not unfinished and not self.stats.stop_reason:
@@ -678,15 +713,18 @@ def add_totals(previous: dict | None, latest: dict) -> tuple[dict, int]:
     return totals, n
 
 
-def answer_coverage(prompts: Sequence[Prompt], outputs: Sequence[Output], models: Sequence[str]) -> dict[str, float]:
+def answer_coverage(prompts: Sequence[Prompt], answered: dict[str, frozenset[str]] | Sequence[Output], models: Sequence[str]) -> dict[str, float]:
     """model -> the share of `prompts` it has a usable answer to (not missing, empty, or only
-    whitespace and invisible characters); a missing answer is a forfeit in the run."""
-    from arena.tournaments import answered_from_outputs
-
+    whitespace and invisible characters); a missing answer is a forfeit in the run. `answered`:
+    prompt_id -> models with a usable answer (`Answers.answered`), or the `Output` records."""
     ids = {p.prompt_id for p in prompts}
-    answered = answered_from_outputs(o for o in outputs if o.prompt_id in ids)
+    if not isinstance(answered, dict):
+        from arena.tournaments import answered_from_outputs
+
+        answered = answered_from_outputs(o for o in answered if o.prompt_id in ids)
     n = len(ids)
-    return {m: (sum(m in answered.get(pid, ()) for pid in ids) / n if n else 0.0) for m in models}
+    per_model = Counter(m for pid in ids for m in answered.get(pid, ()))
+    return {m: (per_model[m] / n if n else 0.0) for m in models}
 
 
 def _reason(error: str | None) -> str:

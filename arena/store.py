@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -481,6 +481,32 @@ class Store:
         rows = self._rows("SELECT prompt_id, model, text FROM outputs WHERE pool = ? ORDER BY model, prompt_id", [pool])
         wanted = set(models) if models is not None else None
         return [Output(r["prompt_id"], r["model"], r["text"]) for r in rows if wanted is None or r["model"] in wanted]
+
+    def iter_outputs(self, pool: str) -> Iterator[tuple[str, str, str]]:
+        """(prompt_id, model, text) of every answer of `pool`, in (model, prompt_id) order, read row
+        by row from a cursor (memory does not grow with the pool; `arena.answers.StoredAnswers`)."""
+        self.require_pool(pool)
+        cur = self.db.conn.execute("SELECT prompt_id, model, text FROM outputs WHERE pool = ? ORDER BY model, prompt_id", [pool])
+        yield from cur
+
+    def output_sizes(self, pool: str) -> Iterator[tuple[str, str, int]]:
+        """(prompt_id, model, UTF-8 bytes of the text) of every answer of `pool`; the texts stay in SQLite."""
+        cur = self.db.conn.execute("SELECT prompt_id, model, COALESCE(length(CAST(text AS BLOB)), 0) FROM outputs WHERE pool = ?", [pool])
+        while rows := cur.fetchmany(1000):
+            yield from rows
+
+    def output_text(self, pool: str, prompt_id: str, model: str) -> str | None:
+        """One answer's text, or None when the model has none for that prompt."""
+        row = self.db.conn.execute("SELECT text FROM outputs WHERE pool = ? AND prompt_id = ? AND model = ?", [pool, prompt_id, model]).fetchone()
+        return row[0] if row else None
+
+    def output_texts(self, pool: str, prompt_id: str, models: Sequence[str]) -> dict[str, str]:
+        """model -> text of `models`' answers to one prompt (missing ones left out): one indexed SELECT."""
+        if not models:
+            return {}
+        marks = ", ".join("?" * len(models))
+        sql = f"SELECT model, text FROM outputs WHERE pool = ? AND prompt_id = ? AND model IN ({marks})"
+        return dict(self.db.conn.execute(sql, [pool, prompt_id, *models]).fetchall())
 
     def models(self, pool: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM outputs WHERE pool = ? ORDER BY model", [pool])]

@@ -1,6 +1,6 @@
 """Throughput and scale: the judge path against references measured in the same run (issue 18).
 
-Sections (all by default; `--only judge,startup,adaptive,memory` picks some):
+Sections (all by default; `--only judge,startup,memory,adaptive` picks some):
 
 judge     A zero-latency loopback OpenAI-compatible server (tests/loopback.py, its own process)
           at concurrency 64. In alternating rounds, the same number of judge calls through:
@@ -12,8 +12,15 @@ judge     A zero-latency loopback OpenAI-compatible server (tests/loopback.py, i
             arena-ll  arena's LLM judge forced onto litellm (`client = "litellm"`).
           Prints calls/s and fast/aiohttp (target >= 0.25, and >= 1,000 calls/s) and
           arena-ll/litellm (target >= 0.80).
-startup   Seconds from a plan of N calls (round-robin over a synthetic pool) to its token estimate,
-          the old way (every call token-counted) beside the sampled estimate with its stated error.
+startup   Seconds (wall and CPU, median of 3) from `arena tournament run` starting to the first
+          judge request reaching a loopback server: 5,000 prompts x 5 models of 1 KB answers,
+          round-robin (100,000 calls). Target: within 1 s.
+memory    Peak resident memory of a surrogate run over 50,000 prompts x 10 models of 1 KB answers
+          (single-elimination), sampled from /proc; each run is stopped after --memory-seconds of
+          judging. Target: under 500 MB.
+          Both print today's reference beside this tree: the commit REFERENCE_COMMIT (main before
+          this work), extracted with `git archive` and run in the same bench run on a fixture store
+          it builds itself (skipped with a note when git is not at hand).
 adaptive  Milliseconds per adaptive wave at 16 / 50 / 100 models, the per-pick reference
           implementation (tests/test_adaptive_vectorised.py) beside the vectorised one, with the
           picks compared; and `simulate`'s adaptive time over round-robin's at 100 models.
@@ -23,13 +30,16 @@ every contender alike; run it when `uptime` shows a low load, and more than once
 
     .venv/bin/python bench/throughput.py                       # everything
     .venv/bin/python bench/throughput.py --only judge --calls 20000
+    .venv/bin/python bench/throughput.py --only startup,memory --memory-seconds 60
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -271,7 +281,9 @@ def bench_adaptive() -> None:
 # -- main -------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="judge,startup,adaptive", help="comma-separated sections")
+    ap.add_argument("--only", default="judge,startup,memory,adaptive", help="comma-separated sections")
+    ap.add_argument("--memory-seconds", type=float, default=150.0, help="memory section: seconds each run judges at most")
+    ap.add_argument("--memory-prompts", type=int, default=50_000)
     ap.add_argument("--calls", type=int, default=8000, help="judge calls per contender (judge section)")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=4)
@@ -282,66 +294,217 @@ def main(argv: list[str] | None = None) -> None:
         bench_judge(args.calls, args.concurrency, args.rounds)
     if "startup" in only:
         bench_startup()
+    if "memory" in only:
+        bench_memory(args.memory_prompts, seconds=args.memory_seconds)
     if "adaptive" in only:
         bench_adaptive()
 
 
-def _startup_fixture(tmp: Path, n_prompts: int, n_models: int, api_base: str) -> tuple[Path, Path]:
-    """A store with a synthetic pool (answers of about 1 KB) and a round-robin spec over it."""
-    from arena.records import Output, Prompt
-    from arena.store import Store
+# -- start-up and memory: this tree beside today's reference, both run as `arena tournament run` ------
+REFERENCE_COMMIT = "bfcc9e297c98077a6dc3f5cae3145031c136fe52"
+"""main before issue 18's start-up and memory work (2026-11-30): today's reference, extracted with
+`git archive` and run in the same bench run as this tree, on a fixture store each builds itself."""
 
-    db = tmp / "startup.db"
-    store = Store(db)
-    models = [f"model-{k}" for k in range(n_models)]
-    prompts = [Prompt(f"p{i:06d}", f"Question {i}: explain idea {i % 97} in detail.") for i in range(n_prompts)]
-    outputs = [Output(p.prompt_id, m, f"{m} answers {p.prompt_id}. " + "Some reasoning words here. " * 36) for p in prompts for m in models]
-    store.write_pool("big", prompts, outputs, source="bench", format="native")
-    store.close()
-    judge = tmp / "fastjudge.toml"
-    judge.write_text(
-        f'kind = "llm"\nmodel = "openai/bench-judge"\napi_base = "{api_base}"\napi_key_env = "{KEY_ENV}"\n'
-        'template = "pairwise"\nmax_tokens = 512\nconcurrency = 64\n'
-    )
+_FIXTURE = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from arena.records import Output, Prompt
+from arena.store import Store
+db, n_prompts, n_models, answer_kb = Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+words = max(1, int(answer_kb * 1000 / 27) - 2)
+store = Store(db)
+models = [f"model-{k}" for k in range(n_models)]
+prompts = [Prompt(f"p{i:06d}", f"Question {i}: explain idea {i % 97} in detail.") for i in range(n_prompts)]
+def outputs():
+    for i, p in enumerate(prompts):
+        for k, m in enumerate(models):
+            yield Output(p.prompt_id, m, f"{m} answers {p.prompt_id}. " + "Some reasoning words here. " * (words + (i + k) % 3))
+store.write_pool("big", prompts, outputs(), source="bench", format="native")
+store.close()
+"""
+
+_RUN = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import arena
+assert arena.__file__.startswith(sys.argv[1]), arena.__file__
+from arena.cli import main
+sys.argv = ["arena", "tournament", "run", sys.argv[2], "--yes", "--plain", "--new"]
+main()
+"""
+
+
+def code_trees(tmp: Path) -> dict[str, Path]:
+    """{"today": the reference commit's tree, "now": this tree}; "today" is left out (with a note)
+    when git or the commit is not at hand."""
+    trees = {"now": ROOT}
+    ref = tmp / "reference"
+    ref.mkdir()
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", REFERENCE_COMMIT], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(ref)], input=archive, check=True)
+        trees = {"today": ref, "now": ROOT}
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"  (no reference tree: git archive {REFERENCE_COMMIT[:7]} failed: {e}; printing this tree's figures only)")
+    return trees
+
+
+def _fixture(code: Path, tmp: Path, n_prompts: int, n_models: int, answer_kb: float, judge_toml: str, scheduler: str) -> Path:
+    """A store with a synthetic pool `big` (answers of about `answer_kb` KB) built by `code`'s own
+    Store, and a spec over it; returns the spec path."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", _FIXTURE, str(code), str(tmp / "arena.db"), str(n_prompts), str(n_models), str(answer_kb)], check=True)
+    (tmp / "judge.toml").write_text(judge_toml)
     spec = tmp / "big.toml"
-    spec.write_text(f'name = "big"\npool = "big"\njudge = "{judge}"\nconcurrency = 64\nmax_calls = 1000000\n'
-                    'max_cost_usd = 1000000.0\n[scheduler]\nkind = "round-robin"\n')
-    return db, spec
+    spec.write_text(f'name = "big"\npool = "big"\njudge = "{tmp / "judge.toml"}"\nconcurrency = 64\nmax_calls = 1000000\n'
+                    f'max_cost_usd = 1000000.0\nbootstrap = 0\n[scheduler]\nkind = "{scheduler}"\n')
+    return spec
 
 
-def bench_startup(n_prompts: int = 5000, n_models: int = 5) -> None:
-    """Seconds from `arena tournament run` starting to the first judge request reaching the server."""
+def _start_run(code: Path, spec: Path) -> subprocess.Popen:
+    env = {**os.environ, "ARENA_DB": str(spec.parent / "arena.db")}
+    return subprocess.Popen([sys.executable, "-c", _RUN, str(code), str(spec)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=spec.parent)
+
+
+def _child_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 3) -> None:
+    """Seconds (wall and CPU) from `arena tournament run` starting to the first judge request
+    reaching the loopback server, today's reference beside this tree, median of `repeats` runs."""
+    import statistics
     import threading
 
     from loopback import LoopbackServer
 
     os.environ.setdefault(KEY_ENV, "sk-bench-not-a-key")
+    calls = n_prompts * n_models * (n_models - 1) // 2 * 2
     first: list[float] = []
     got = threading.Event()
 
     def hook(req):
-        if not first:
+        if not got.is_set():
             first.append(time.perf_counter())
             got.set()
         return None
 
-    calls = n_prompts * n_models * (n_models - 1) // 2 * 2
-    with LoopbackServer(hook=hook, record=False) as srv, tempfile.TemporaryDirectory() as tmp:
-        db, spec = _startup_fixture(Path(tmp), n_prompts, n_models, srv.api_base)
-        env = {**os.environ, "ARENA_DB": str(db)}
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "arena", "tournament", "run", str(spec), "--yes", "--plain"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp)
-        ok = got.wait(300)
-        proc.kill()
-        out = proc.communicate()[0]
-        if not ok:
-            print(out[-2000:])
-            raise SystemExit("start-up: no judge request within 300 s")
-        plan_line = next((ln for ln in out.splitlines() if ln.startswith("Plan:")), "")
-        print(f"start-up: `arena tournament run` on {n_prompts:,} prompts x {n_models} models, round-robin ({calls:,} calls): "
-              f"first judge request after {first[0] - t0:.2f} s (process start included)")
-        print(f"  {plan_line}")
+    print(f"start-up: `arena tournament run` on {n_prompts:,} prompts x {n_models} models (1 KB answers), round-robin, "
+          f"{calls:,} judge calls: seconds to the first judge request (process start included), median of {repeats}:")
+    with LoopbackServer(hook=hook, record=False) as srv, tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        judge = (f'kind = "llm"\nmodel = "openai/bench-judge"\napi_base = "{srv.api_base}"\napi_key_env = "{KEY_ENV}"\n'
+                 'template = "pairwise"\nmax_tokens = 512\nconcurrency = 64\n')
+        figures: dict[str, tuple[float, float]] = {}
+        plan_lines: dict[str, str] = {}
+        for label, code in code_trees(tmp).items():
+            spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, judge, "round-robin")
+            walls, cpus = [], []
+            fresh = spec.parent / "fixture.db"
+            shutil.copyfile(spec.parent / "arena.db", fresh)
+            for _ in range(repeats):
+                # each repeat on a fresh copy: a killed run leaves its calls claimed in the store's
+                # in-flight registry, and the next run would rightly wait for them to expire
+                shutil.copyfile(fresh, spec.parent / "arena.db")
+                for extra in ("-wal", "-shm"):
+                    (spec.parent / f"arena.db{extra}").unlink(missing_ok=True)
+                first.clear()
+                got.clear()
+                c0 = _child_cpu()
+                t0 = time.perf_counter()
+                proc = _start_run(code, spec)
+                ok = got.wait(600)
+                proc.kill()
+                out = proc.communicate()[0]
+                if not ok:
+                    print(out[-2000:])
+                    raise SystemExit(f"start-up ({label}): no judge request within 600 s")
+                walls.append(first[0] - t0)
+                cpus.append(_child_cpu() - c0)
+                plan_lines[label] = next((ln for ln in out.splitlines() if ln.startswith("Plan:")), "")
+            figures[label] = (statistics.median(walls), statistics.median(cpus))
+            print(f"  {label:<6} first request after {figures[label][0]:6.2f} s wall, {figures[label][1]:5.2f} s CPU"
+                  f"   (runs: {', '.join(f'{w:.2f}' for w in walls)} s)")
+        if "today" in figures:
+            (w0, c0), (w1, c1) = figures["today"], figures["now"]
+            print(f"  now / today: {w1 / w0:.2f}x wall, {c1 / c0:.2f}x CPU")
+        w, c = figures["now"]
+        print(f"  target: first request within 1 s: {'PASS' if w <= 1.0 else 'FAIL'} on wall ({w:.2f} s at load {os.getloadavg()[0]:.1f}), "
+              f"{'PASS' if c <= 1.0 else 'FAIL'} on CPU ({c:.2f} s)")
+        print(f"  {plan_lines.get('now', '')}")
+
+
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MB of a process, from /proc (Linux)."""
+    got = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                got[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return got.get("VmRSS", 0.0), got.get("VmHWM", 0.0)
+
+
+def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 150.0) -> None:
+    """Peak resident memory of a surrogate run over `n_prompts` x `n_models` answers of about 1 KB
+    (single-elimination), today's reference beside this tree: each runs until it finishes or for
+    `seconds` after its first decided match, sampled from /proc every 0.2 s."""
+    import sqlite3
+
+    if not Path("/proc/self/status").exists():
+        print("memory: skipped (needs /proc)")
+        return
+    print(f"memory: surrogate run, {n_prompts:,} prompts x {n_models} models (about 1 KB answers, "
+          f"{n_prompts * n_models / 1000:,.0f} MB of text), single-elimination: peak resident memory")
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        peaks: dict[str, float] = {}
+        for label, code in code_trees(tmp).items():
+            spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, 'kind = "surrogate"\n', "single-elimination")
+            db = spec.parent / "arena.db"
+            t0 = time.perf_counter()
+            proc = _start_run(code, spec)
+            peak = rss = 0.0
+            first_decided = None
+            decided = 0
+            while proc.poll() is None:
+                try:
+                    rss, hwm = _rss_mb(proc.pid)
+                except OSError:
+                    break
+                peak = max(peak, hwm)
+                now = time.perf_counter()
+                if int(now * 5) % 10 == 0:  # every 2 s: has the run started deciding?
+                    with contextlib.suppress(sqlite3.Error):
+                        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+                        decided = con.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+                        con.close()
+                    if decided and first_decided is None:
+                        first_decided = now
+                if first_decided is not None and now - first_decided > seconds:
+                    break
+                time.sleep(0.2)
+            finished = proc.poll() is not None
+            if not finished:
+                proc.kill()
+            out = proc.communicate()[0]
+            if finished and proc.returncode:
+                print(out[-2000:])
+            with contextlib.suppress(sqlite3.Error):
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+                decided = con.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+                con.close()
+            peaks[label] = peak
+            print(f"  {label:<6} peak resident {peak:7.0f} MB (resident {rss:.0f} MB at the end); {decided:,} matches decided in "
+                  f"{time.perf_counter() - t0:.0f} s, {'finished' if finished else 'stopped by the bench'}")
+            shutil.rmtree(spec.parent, ignore_errors=True)
+        if "today" in peaks:
+            print(f"  now / today: {peaks['now'] / peaks['today']:.2f}x peak resident memory")
+        print(f"  target: under 500 MB resident: {'PASS' if peaks['now'] < 500 else 'FAIL'} ({peaks['now']:.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -73,12 +73,12 @@ def test_all_tied_ratings_give_no_nan():
 def file_run(db_path):
     from arena.runner import Runner, prepare_run
     from arena.store import Store
-    from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+    from arena.tournaments import make_scheduler, spec_from_dict
 
     store = Store(db_path)
     spec = spec_from_dict({"name": "agree", "pool": str(DEMO), "scheduler": {"kind": "round-robin", "pairs_per_prompt": 6}, "judge": "scripted", "seed": 1, "bootstrap": 100})
     prepared = prepare_run(store, spec, {"kind": "scripted", "description": "scripted test judge"})
-    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
     asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
     yield store, prepared.run_id
     store.close()

@@ -85,7 +85,7 @@ def test_a_migrated_v1_run_resumes_without_repeating_a_paid_call(v1, tmp_path, l
 def _resume_without_repeating(db: Path, tmp_path: Path, loopback) -> None:
     from arena.judges import load_judge
     from arena.runner import Runner, prepare_run
-    from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+    from arena.tournaments import make_scheduler, spec_from_dict
 
     store = Store(db)
     (row,) = store.list_runs()
@@ -101,7 +101,7 @@ def _resume_without_repeating(db: Path, tmp_path: Path, loopback) -> None:
     judge = load_judge(judge_file, store=store)
     prepared = prepare_run(store, spec, preset, judge_fingerprint=judge.fingerprint(), create=False)
     assert prepared.resumed and prepared.run_id == row.run_id
-    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
     stats = asyncio.run(Runner(store, prepared, judge, sched).run())
     assert prepared.status == RunStatus.DONE
     assert stats.matches_resumed == 5 and stats.matches_done == 12

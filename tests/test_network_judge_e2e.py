@@ -11,7 +11,7 @@ from test_network_judge import KEY_ENV, NetworkScript
 
 from arena.judges import load_judge, load_preset
 from arena.runner import Runner, prepare_run
-from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+from arena.tournaments import make_scheduler, spec_from_dict
 
 MODELS = {"alpha": 9, "bravo": 6, "charlie": 2}
 
@@ -58,7 +58,7 @@ def test_tournament_with_a_network_judge(tmp_path, loopback, store, cli):
     spec = spec_from_dict({"name": "net-e2e", "pool": str(pool), "judge": str(judge_path), "scheduler": {"kind": "round-robin"}, "seed": 1, "concurrency": 4})
     preset, _ = load_preset(judge_path)
     prepared = prepare_run(store, spec, preset)
-    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
     judge = load_judge(judge_path, store=store)
 
     async def go():
@@ -84,7 +84,7 @@ def test_tournament_with_a_network_judge(tmp_path, loopback, store, cli):
     # running it again resumes: nothing is judged, nothing is called
     loopback.reset_counts()
     prepared2 = prepare_run(store, spec, preset)
-    sched2 = make_scheduler(spec.scheduler, prepared2.prompts, answered_from_outputs(prepared2.outputs), prepared2.models, spec.seed)
+    sched2 = make_scheduler(spec.scheduler, prepared2.prompts, prepared2.answered, prepared2.models, spec.seed)
     judge2 = load_judge(judge_path, store=store)
     stats2 = asyncio.run(Runner(store, prepared2, judge2, sched2).run())
     assert prepared2.run_id == prepared.run_id and stats2.matches_resumed == 6 and loopback.requests == 0

@@ -13,7 +13,7 @@ from test_panel_judge import llm_preset, panel_preset
 from arena.judges import load_judge, load_preset
 from arena.judges.panel import member_agreement
 from arena.runner import Runner, prepare_run
-from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+from arena.tournaments import make_scheduler, spec_from_dict
 
 
 def contrarian(loopback_module_rule, names):
@@ -48,7 +48,7 @@ def test_tournament_with_a_panel_judge(tmp_path, loopback, store):
     spec = spec_from_dict({"name": "panel-e2e", "pool": str(pool), "judge": str(panel), "scheduler": {"kind": "round-robin"}, "seed": 2, "concurrency": 3})
     preset, _ = load_preset(panel)
     prepared = prepare_run(store, spec, preset)
-    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
     judge = load_judge(panel, store=store)
     assert judge.calls_per_match() == 2 + 2 + 5
 

@@ -212,3 +212,14 @@ def test_a_sampled_plan_states_its_error_and_the_margin_covers_the_truth(pool):
         assert part.sampled_matches == 8 and part.input_tokens_error > 0
         covered += abs(part.input_tokens - full.input_tokens) <= part.input_tokens_error
     assert covered >= 16  # a 95% margin: most samples' margins hold the full count
+
+
+def test_t_quantile_agrees_with_scipy():
+    """The plan's sampling error uses a stdlib t quantile (no scipy import before the first call)."""
+    from scipy.special import stdtrit
+
+    from arena.tournaments.plan import t_quantile
+
+    for df in (2, 9, 10, 25, 39, 400):
+        for p in (0.9, 0.975, 0.995):
+            assert abs(t_quantile(p, df) - float(stdtrit(df, p))) < 1e-4 * (1 if df >= 10 else 1e-6), (df, p)

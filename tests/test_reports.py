@@ -13,7 +13,7 @@ from test_runner import DEMO, ScriptedJudge
 
 from arena.reports import build_report, write_reports
 from arena.runner import Runner, prepare_run
-from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+from arena.tournaments import make_scheduler, spec_from_dict
 
 EVIL = "<script>alert('owned')</script><img src=x onerror=alert(2)>"
 
@@ -45,7 +45,7 @@ def finished_run(store, evil_pool):
         }
     )
     prepared = prepare_run(store, spec, {"kind": "scripted", "description": "scripted test judge"})
-    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
     asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
     return prepared.run_id
 

@@ -21,7 +21,7 @@ from arena.judges import load_judge, load_preset
 from arena.judges.llm import build
 from arena.runner import Runner, prepare_run
 from arena.store import Store
-from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+from arena.tournaments import make_scheduler, spec_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_ENV = "ARENA_TEST_KEY"
@@ -101,7 +101,7 @@ def test_a_server_killed_mid_run_every_match_ends_and_no_call_is_paid_twice(serv
     def run_once():
         preset, _ = load_preset(preset_path)
         prepared = prepare_run(store, spec, preset)
-        sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+        sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
         judge = load_judge(preset_path, store=store, backoff_base=0.005, backoff_max=0.05)
 
         async def go():

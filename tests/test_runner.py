@@ -10,7 +10,7 @@ import pytest
 from arena.judges import Judge, JudgeResult, combine_games
 from arena.records import Game, MatchContext
 from arena.runner import Runner, prepare_run
-from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+from arena.tournaments import make_scheduler, spec_from_dict
 
 DEMO = Path(__file__).parent.parent / "data" / "demo"
 QUALITY = {
@@ -49,7 +49,7 @@ class ScriptedJudge(Judge):
 def _setup(store, kind="single-elimination", **extra):
     spec = spec_from_dict({"name": "t", "pool": str(DEMO), "scheduler": {"kind": kind, **extra}, "judge": "scripted", "seed": 3, "concurrency": 4})
     prepared = prepare_run(store, spec, {"kind": "scripted"})
-    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
     return spec, prepared, sched
 
 

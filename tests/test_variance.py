@@ -62,12 +62,12 @@ def test_checkpoint_monotonicity():
 
 def test_report_shows_separation_and_checkpoints(store):
     from arena.runner import Runner, prepare_run
-    from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
+    from arena.tournaments import make_scheduler, spec_from_dict
 
     series = ["vicuna-7b-v1.5", "llama-2-70b-chat-hf", "claude-3-opus-20240229"]
     spec = spec_from_dict({"name": "ck", "pool": str(DEMO), "scheduler": {"kind": "round-robin", "pairs_per_prompt": 6}, "judge": "scripted", "seed": 1, "bootstrap": 100, "checkpoints": series})
     prepared = prepare_run(store, spec, {"kind": "scripted", "description": "scripted test judge"})
-    sched = make_scheduler(spec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, spec.seed)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
     asyncio.run(Runner(store, prepared, ScriptedJudge(), sched).run())
     report = build_report(store, prepared.run_id, bootstrap=100)
     assert len(report["separation"]) == len(report["leaderboard"]) - 1

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from arena.answers import MemoryAnswers
 from arena.estimate import sample_calls
 from arena.judges import Judge, JudgeResult, check_env, combine_games, load_judge, load_preset
 from arena.records import Game, Match, MatchContext, Output, Prompt, RunStatus, cached_part, swap_label
@@ -197,7 +198,7 @@ async def evaluate_judge_async(
     prompts = [Prompt(p.pair_id, p.prompt, p.category) for p in pairs.pairs]
     outputs = [Output(p.pair_id, m, text) for p in pairs.pairs for m, text in (("a", p.a), ("b", p.b))]
     prepared = PreparedRun(
-        run_id, run is not None, engine_spec, "", prompts, outputs, ["a", "b"], spec_hash, status=run.status if run is not None else RunStatus.RUNNING
+        run_id, run is not None, engine_spec, "", prompts, MemoryAnswers(outputs), ["a", "b"], spec_hash, status=run.status if run is not None else RunStatus.RUNNING
     )
     runner = Runner(store, prepared, _PairJudge(judge, by_id), FixedMatches([Match(p.pair_id, p.pair_id, "a", "b") for p in pairs.pairs]), on_event=on_event)
     started = time.perf_counter()

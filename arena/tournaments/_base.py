@@ -72,18 +72,18 @@ def keyed_rng(seed: int, *parts: object) -> np.random.Generator:
 
 def keyed_float(seed: int, *parts: object) -> float:
     """A uniform number in [0, 1) fixed by (seed, parts), for seeded tie-breaks."""
-    blob = "\x1f".join(str(p) for p in (seed, *parts)).encode("utf-8")
+    blob = "\x1f".join(map(str, (seed, *parts))).encode("utf-8")
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") / 2**64
 
 
 def answered_from_outputs(outputs: Iterable) -> dict[str, set[str]]:
     """prompt_id -> the models with a usable answer to it, from `Output` records: an answer that is
     missing, empty, or only whitespace and invisible characters (zero-width, BOM, ...) is none."""
-    from arena.judges._parse import strip_invisible
+    from arena.answers import is_usable
 
     out: dict[str, set[str]] = {}
     for o in outputs:
-        if o.text is not None and strip_invisible(str(o.text)).strip():
+        if is_usable(o.text):
             out.setdefault(o.prompt_id, set()).add(o.model)
     return out
 
@@ -118,7 +118,12 @@ class Scheduler(ABC):
         wanted = set(self.models)
         self.prompts = list(prompts)
         self.prompt_ids = [p.prompt_id for p in self.prompts]
-        self.answered = {pid: set(answered.get(pid, ())) & wanted for pid in self.prompt_ids}
+        # one frozenset per distinct set of answerers, shared across prompts (compact at 50,000 prompts)
+        shared: dict[frozenset[str], frozenset[str]] = {}
+        self.answered: dict[str, frozenset[str]] = {}
+        for pid in self.prompt_ids:
+            who = frozenset(answered.get(pid, ())) & wanted
+            self.answered[pid] = shared.setdefault(who, who)
         self.seed = int(seed)
         self._forfeits: list[tuple[Match, Verdict]] = []
         self._released: dict[str, Match] = {}

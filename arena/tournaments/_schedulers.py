@@ -170,7 +170,7 @@ class _Fixed(Scheduler):
         return PlanSize(n, float(n), n, len(self._plan_forfeits))
 
     def comparison_pairs(self) -> set[tuple[str, str]]:
-        return {tuple(sorted((m.model_a, m.model_b))) for m in self.planned()}
+        return {(m.model_a, m.model_b) if m.model_a < m.model_b else (m.model_b, m.model_a) for m in self.planned()}
 
 
 class RoundRobin(_Fixed):

@@ -11,11 +11,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from arena.answers import Answers, as_answers
 from arena.errors import SpecError
 from arena.estimate import CallSample, TokenMemo, sample_calls
 from arena.records import Match, Output, PoolView, Prompt
 from arena.tournaments import make_scheduler
-from arena.tournaments._base import DisconnectedPlan, Scheduler, answered_from_outputs, keyed_rng, match_id
+from arena.tournaments._base import DisconnectedPlan, Scheduler, keyed_rng, match_id
 from arena.tournaments._schedulers import _Fixed
 from arena.tournaments.spec import TournamentSpec, select_models, select_prompts
 
@@ -69,15 +70,30 @@ class Plan:
 
 
 def check_connected(pairs: set[tuple[str, str]] | Sequence[tuple[str, str]], models: Sequence[str], what: str = "the plan") -> None:
-    """Raise `DisconnectedPlan` naming the components when the comparison graph is not connected."""
-    import networkx as nx
+    """Raise `DisconnectedPlan` naming the components when the comparison graph is not connected.
 
-    g = nx.Graph()
-    g.add_nodes_from(models)
-    g.add_edges_from(pairs)
-    if len(models) < 2 or nx.is_connected(g):
+    Components by union-find with path halving (Tarjan 1975) over the pairs: linear in the pairs, and
+    no graph library to import before a run's first call."""
+    parent = {m: m for m in models}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[ra] = rb
+    groups: dict[str, list[str]] = {}
+    for m in parent:
+        groups.setdefault(root(m), []).append(m)
+    if len(models) < 2 or len(groups) <= 1:
         return
-    comps = sorted((sorted(c) for c in nx.connected_components(g)), key=lambda c: (-len(c), c))
+    comps = sorted((sorted(c) for c in groups.values()), key=lambda c: (-len(c), c))
     shown = "; ".join("{" + ", ".join(c) + "}" for c in comps[:6]) + ("; ..." if len(comps) > 6 else "")
     raise DisconnectedPlan(
         f"{what}: the comparison graph has {len(comps)} separate groups, so their ratings cannot be compared: {shown} "
@@ -108,12 +124,18 @@ def _sample_matches(sched: Scheduler, prompts: Sequence[Prompt], models: Sequenc
 def plan_tournament(
     spec: TournamentSpec,
     prompts: Sequence[Prompt],
-    outputs: Sequence[Output],
+    outputs: Sequence[Output] | Answers,
     judge,
     *,
     sample: int = SAMPLE_CONTEXTS,
+    scheduler: Scheduler | None = None,
 ) -> Plan:
     """Size and price a tournament without calling its judge.
+
+    `outputs`: the pool's answers, as `Output` records or an `arena.answers.Answers` (a run's
+    `StoredAnswers` reads only the sampled matches' texts). `scheduler`: the run's own scheduler,
+    not started yet, built over these prompts and models (a fixed schedule is then built once,
+    for the plan and the run); None, or a sharded spec, builds one from the spec.
 
     Matches come from the scheduler's `size()` (exact for fixed schedules, expected and worst
     for dynamic ones); judge calls = matches x `judge.calls_per_match()`, capped by
@@ -121,11 +143,13 @@ def plan_tournament(
     extrapolated; prices from litellm's table for each judge model (None = unknown, never $0).
     Raises `DisconnectedPlan` when the comparison graph cannot connect all models.
     """
-    models = select_models(spec, sorted({o.model for o in outputs}))
+    answers = as_answers(outputs)
+    models = select_models(spec, answers.models)
     chosen = select_prompts(spec, prompts)
     wanted = set(models)
-    answered = answered_from_outputs(o for o in outputs if o.model in wanted)
-    sched = make_scheduler(spec.scheduler, chosen, answered, models, spec.seed)
+    answered = {pid: who & wanted for pid, who in answers.answered.items()}
+    # a shard's run scheduler sees only its prompts; the plan checks the whole tournament's graph first
+    sched = scheduler if scheduler is not None and spec.shard_of() is None else make_scheduler(spec.scheduler, chosen, answered, models, spec.seed)
     where = str(spec.path) if spec.path else spec.name
     check_connected(sched.comparison_pairs(), models, where)  # the whole tournament's graph, also for a shard
     shard = spec.shard_of()
@@ -159,7 +183,7 @@ def plan_tournament(
     over = 0
     n_sampled = 0
     if cpm > 0 and calls_worst > 0:
-        view = PoolView(chosen, outputs)
+        view = PoolView(chosen, answers)
         sampled = _sample_matches(sched, chosen, models, spec.seed, sample)
         counted = sample_calls(judge, (view.context(m) for m in sampled), tokens)
         n_sampled = len(sampled)
@@ -186,7 +210,7 @@ def plan_tournament(
         in_err = _sampling_error(counted.per_context, calls_exp / cpm)
         if counted.limits:
             per_match = {m: v[3] / max(n_sampled, 1) for m, v in counted.per_model.items()}
-            over, big = _over_input_limit(sched, chosen, outputs, counted, per_match, tokens)
+            over, big = _over_input_limit(sched, chosen, answers, counted, per_match, tokens)
             counted.largest = max(counted.largest, big)
         if over:
             lim = ", ".join(f"{m} {v:,}" for m, v in sorted(counted.limits.items()))
@@ -243,23 +267,44 @@ def _sampling_error(sample: Sequence[float], total: float, level: float = 0.95) 
     sampled (a match's calls are one cluster: its two orders have nearly the same tokens). Simple
     random sampling without replacement: t s / sqrt(n) x sqrt(1 - n / N), times N (Cochran,
     Sampling Techniques, ch. 2). 0 when every match was counted."""
-    from scipy.special import stdtrit  # scipy.stats would add seconds of import to start-up
-
     n = len(sample)
     if n < 2 or total <= n:
         return 0
     mean = sum(sample) / n
     var = sum((x - mean) ** 2 for x in sample) / (n - 1)
-    q = float(stdtrit(n - 1, 0.5 + level / 2))
+    q = t_quantile(0.5 + level / 2, n - 1)
     return int(round(q * math.sqrt(var / n) * math.sqrt(1 - n / total) * total))
 
 
-def _over_input_limit(sched, chosen, outputs, counted: CallSample, per_match: dict, tokens: TokenMemo) -> tuple[int, int]:
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile. For df >= 10 the Cornish-Fisher expansion around the normal quantile
+    (Abramowitz & Stegun 26.7.5, four terms: off by under 1e-4 at df = 10, 1e-7 at df = 39, the
+    plan's usual sample), from the standard library: importing scipy.special costs a run's start-up
+    a few hundred milliseconds. Below df = 10, scipy's `stdtrit`."""
+    if df < 10:
+        from scipy.special import stdtrit
+
+        return float(stdtrit(df, p))
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(p)
+    z3, z5, z7, z9 = z**3, z**5, z**7, z**9
+    return (
+        z
+        + (z3 + z) / (4 * df)
+        + (5 * z5 + 16 * z3 + 3 * z) / (96 * df**2)
+        + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df**3)
+        + (79 * z9 + 776 * z7 + 1482 * z5 - 1920 * z3 - 945 * z) / (92160 * df**4)
+    )
+
+
+def _over_input_limit(sched, chosen, answers: Answers, counted: CallSample, per_match: dict, tokens: TokenMemo) -> tuple[int, int]:
     """(judge calls whose prompt exceeds their model's input limit, the largest such prompt) over every
     match of a fixed schedule, or every pair of answerers of each prompt for a dynamic one (an upper
     bound). A call's prompt is the judge's measured overhead plus the prompt and both answers; texts
-    whose UTF-8 bytes (at least one per token) cannot reach the limit are not token-counted."""
-    text = {(o.prompt_id, o.model): o.text or "" for o in outputs}
+    whose UTF-8 bytes (at least one per token) cannot reach the limit are not token-counted (nor read:
+    the sizes come from the store)."""
+    size = {(pid, model): n for pid, model, n in answers.sizes()}
     by_id = {p.prompt_id: p.text for p in chosen}
     if isinstance(sched, _Fixed):
         matches = [(m.prompt_id, m.model_a, m.model_b) for m in sched.planned()]
@@ -271,10 +316,10 @@ def _over_input_limit(sched, chosen, outputs, counted: CallSample, per_match: di
     for model, limit in counted.limits.items():
         extra = counted.overhead.get(model, 0)
         for pid, a, b in matches:
-            parts = (by_id.get(pid, ""), text.get((pid, a), ""), text.get((pid, b), ""))
-            if extra + sum(len(t.encode("utf-8")) for t in parts) <= limit:
+            prompt = by_id.get(pid, "")
+            if extra + len(prompt.encode("utf-8")) + size.get((pid, a), 0) + size.get((pid, b), 0) <= limit:
                 continue
-            n = extra + sum(tokens(model, t) for t in parts)
+            n = extra + tokens(model, prompt) + sum(tokens(model, t) for t in answers.pair(pid, a, b))
             if n > limit:
                 over += int(round(per_match.get(model, 1)))
                 largest = max(largest, n)

@@ -1,0 +1,181 @@
+"""A pool's answers as a run reads them: from the store when a match is played, never all at once.
+
+A pool of 50,000 prompts x 10 models with 1 KB answers is 500 MB of text, about 1.8 GB as Python
+`Output` objects. Before its first call a run needs only who answered what (for the schedule and
+the coverage), a digest of the content (the run's identity) and the texts of a few sampled
+matches (the cost estimate); while it runs, only the two answers of each match being played.
+
+- `StoredAnswers(store, pool, prompts, models)` reads the pool's answers once, streaming, for
+  `answered`, `models` and `fingerprint` (memory bounded by the number of (prompt, model) pairs,
+  not by the answers' length), then `pair()` reads a match's two answers with one indexed SELECT.
+- `MemoryAnswers(outputs)` is the same interface over `Output` records already in memory (pool
+  files, the reliability mode's pairs, tests).
+
+Both give `answered` as prompt_id -> frozenset of models, with equal sets shared (a pool where every
+model answers every prompt holds one set, not one per prompt).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from arena.records import Output, Prompt
+
+_VISIBLE_FIRST_CACHE: dict[str, bool] = {}
+
+
+def is_usable(text: str | None) -> bool:
+    """Whether an answer counts: not missing, not empty, not only whitespace and invisible
+    characters (zero-width, BOM, bidirectional controls: `arena.judges._parse.strip_invisible`).
+
+    O(1) for the usual answer, whose first non-space character is visible; the full scan runs only
+    when it is not (at most 5 us a kilobyte)."""
+    if text is None:
+        return False
+    s = str(text).strip()
+    if not s:
+        return False
+    first = s[0]
+    visible = _VISIBLE_FIRST_CACHE.get(first)
+    if visible is None:
+        from arena.judges._parse import strip_invisible
+
+        visible = _VISIBLE_FIRST_CACHE.setdefault(first, strip_invisible(first) == first)
+    if visible:
+        return True
+    from arena.judges._parse import strip_invisible
+
+    return bool(strip_invisible(s).strip())
+
+
+def shared_sets(answered: dict[str, set[str]] | dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """`answered` with frozensets, one object per distinct set of models (compact at 50,000 prompts)."""
+    seen: dict[frozenset[str], frozenset[str]] = {}
+    out: dict[str, frozenset[str]] = {}
+    for pid, who in answered.items():
+        f = frozenset(who)
+        out[pid] = seen.setdefault(f, f)
+    return out
+
+
+# -- the pool's digest (a run's identity) ---------------------------------------------------------
+
+
+def hash_prompts(h, prompts: Iterable[Prompt]) -> None:
+    """Feed `prompts` (in order) into the sha256 `h`: the first part of `arena.pools.pool_fingerprint`."""
+    for p in prompts:
+        h.update(json.dumps([p.prompt_id, p.text, p.category, p.reference]).encode())
+
+
+def hash_output(h, model: str, prompt_id: str, text: str | None) -> None:
+    """Feed one answer into `h`; answers go in (model, prompt_id) order after the prompts."""
+    h.update(json.dumps([model, prompt_id, text]).encode())
+
+
+# -- the interface ------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Answers(Protocol):
+    """What a run reads of a pool's answers (`MemoryAnswers`, `StoredAnswers`).
+
+    - `models`: sorted models with at least one answer row (usable or not);
+    - `answered`: prompt_id -> models with a usable answer (`is_usable`);
+    - `pair(prompt_id, a, b)`: the two answers' texts ("" for a missing one);
+    - `text(prompt_id, model)`: one answer's text ("" when missing);
+    - `sizes()`: (prompt_id, model, UTF-8 bytes) of every answer, without holding the texts."""
+
+    models: list[str]
+    answered: dict[str, frozenset[str]]
+
+    def pair(self, prompt_id: str, model_a: str, model_b: str) -> tuple[str, str]: ...
+
+    def text(self, prompt_id: str, model: str) -> str: ...
+
+    def sizes(self) -> Iterator[tuple[str, str, int]]: ...
+
+
+class MemoryAnswers:
+    """`Answers` over `Output` records held in memory."""
+
+    __slots__ = ("texts", "models", "answered")
+
+    def __init__(self, outputs: Iterable[Output]) -> None:
+        self.texts: dict[tuple[str, str], str] = {}
+        answered: dict[str, set[str]] = {}
+        for o in outputs:
+            self.texts[(o.prompt_id, o.model)] = o.text
+            if is_usable(o.text):
+                answered.setdefault(o.prompt_id, set()).add(o.model)
+        self.models = sorted({m for _, m in self.texts})
+        self.answered = shared_sets(answered)
+
+    def text(self, prompt_id: str, model: str) -> str:
+        return self.texts.get((prompt_id, model)) or ""
+
+    def pair(self, prompt_id: str, model_a: str, model_b: str) -> tuple[str, str]:
+        return self.text(prompt_id, model_a), self.text(prompt_id, model_b)
+
+    def sizes(self) -> Iterator[tuple[str, str, int]]:
+        for (pid, model), text in self.texts.items():
+            yield pid, model, len((text or "").encode("utf-8"))
+
+
+class StoredAnswers:
+    """`Answers` of pool `pool` in `store`, restricted to `prompts` and `models` (None: all).
+
+    Construction reads every answer once, streaming (one SELECT in (model, prompt_id) order), to
+    fill `answered`, `models` and `fingerprint`: `arena.pools.pool_fingerprint` of the same prompts
+    and answers, byte for byte, so runs started before this reader resume as the same run. After
+    that only `pair` / `text` read texts, one indexed SELECT each. Use it on the thread that opened
+    `store` (an SQLite connection is not shared across threads)."""
+
+    __slots__ = ("store", "pool", "prompt_ids", "wanted", "models", "answered", "fingerprint", "count")
+
+    def __init__(self, store, pool: str, prompts: Sequence[Prompt] | None = None, models: Iterable[str] | None = None) -> None:
+        self.store, self.pool = store, pool
+        self.prompt_ids = None if prompts is None else {p.prompt_id for p in prompts}
+        self.wanted = None if models is None else set(models)
+        h = hashlib.sha256()
+        if prompts is not None:
+            hash_prompts(h, prompts)
+        answered: dict[str, set[str]] = {}
+        present: set[str] = set()
+        n = 0
+        for pid, model, text in store.iter_outputs(pool):
+            if not self._keeps(pid, model):
+                continue
+            n += 1
+            present.add(model)
+            hash_output(h, model, pid, text)
+            if is_usable(text):
+                answered.setdefault(pid, set()).add(model)
+        self.models = sorted(present)
+        self.answered = shared_sets(answered)
+        self.fingerprint = h.hexdigest()[:16]
+        self.count = n
+
+    def _keeps(self, pid: str, model: str) -> bool:
+        return (self.prompt_ids is None or pid in self.prompt_ids) and (self.wanted is None or model in self.wanted)
+
+    def text(self, prompt_id: str, model: str) -> str:
+        if not self._keeps(prompt_id, model):
+            return ""
+        return self.store.output_text(self.pool, prompt_id, model) or ""
+
+    def pair(self, prompt_id: str, model_a: str, model_b: str) -> tuple[str, str]:
+        got = self.store.output_texts(self.pool, prompt_id, [m for m in (model_a, model_b) if self._keeps(prompt_id, m)])
+        return got.get(model_a) or "", got.get(model_b) or ""
+
+    def sizes(self) -> Iterator[tuple[str, str, int]]:
+        for pid, model, nbytes in self.store.output_sizes(self.pool):
+            if self._keeps(pid, model):
+                yield pid, model, nbytes
+
+
+def as_answers(outputs: Answers | Iterable[Output]) -> Answers:
+    """`outputs` itself when it is an `Answers`, else `MemoryAnswers(outputs)`."""
+    return outputs if isinstance(outputs, (MemoryAnswers, StoredAnswers)) else MemoryAnswers(outputs)
