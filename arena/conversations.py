@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import AliasChoices, Field
 
 from arena.errors import PoolError
-from arena.io import Id, Name, OptText, Row, Text, iter_records
+from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records
 from arena.records import Message, Output, Prompt, answered_turns
 
 # -- building and checking -----------------------------------------------------------------------
@@ -140,6 +140,20 @@ def conversation(prompt: Prompt, answer_turns: Sequence[str] = ()) -> list[dict[
 def answered(prompt: Prompt, output: Output | None) -> bool:
     """True when `output` answers every answered turn of `prompt` (coverage counts nothing less)."""
     return output is not None and len(output.all_turns) == prompt.n_turns
+
+
+def refuse_judging(prompts: Sequence[Prompt], where: str) -> None:
+    """Raise `SpecError` when `prompts` hold a conversation: no judge reads whole dialogues yet, and
+    judging the first turn alone would give wrong verdicts with exit 0 (issue 17's verdict-integrity
+    rule). One line, before any call. (The judging side of issue 17 replaces this guard.)"""
+    from arena.errors import SpecError
+
+    conv = next((p for p in prompts if p.is_conversation), None)
+    if conv is not None:
+        raise SpecError(
+            f"{where}: prompt {conv.prompt_id!r} is a conversation ({conv.n_turns} answered turns); judging"
+            " conversations is not supported yet (a judge would see its first turn only)"
+        )
 
 
 # -- store columns -------------------------------------------------------------------------------
@@ -271,10 +285,12 @@ def read_mt_bench(path: Path, b) -> list[str]:
         b.prompt_extra[qid] = extra
     answer_files = _files(folder / "model_answer", "*")
     for f in answer_files:
+        # the model is the file's name, as FastChat's `load_model_answers` reads it: `model_id` inside
+        # may differ (vicuna-33b-v1.3.jsonl says "vicuna-30b-gpt4") and is kept as a peer field
+        model = check_name(_stem(f), str(f), "model name (the file's name)")
+        b.claim_model(model, str(f))
         for rec in iter_records(f, "jsonl"):
             a = MTBenchAnswer.parse(rec)
-            model = a.model_id or _stem(f)
-            b.claim_model(model, str(f))
             if not a.choices:
                 raise PoolError(f"{rec.where}: field 'choices' must be a list whose first item has 'turns'")
             b.add_output_turns(a.question_id, model, a.choices[0].turns, rec.where)

@@ -234,3 +234,25 @@ def test_single_turn_pools_are_stored_as_before(store):
     assert tuple(row) == (None, None, None)
     assert store.db.execute("SELECT turns FROM outputs").fetchone()[0] is None
     assert store.prompts("s") == [Prompt("p", "t", "c", "r")] and store.outputs("s") == [Output("p", "m", "a")]
+
+
+def test_a_tournament_on_conversations_is_refused_before_any_call(tmp_path, cli, loopback):
+    judge = tmp_path / "loop.toml"
+    judge.write_text(f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{loopback.api_base}"\napi_key_env = "ARENA_TEST_KEY"\n')
+    spec = tmp_path / "t.toml"
+    spec.write_text(f'name = "conv"\npool = "{MT}"\njudge = "{judge}"\nseed = 1\n[scheduler]\nkind = "round-robin"\n')
+    r = cli("tournament", "run", spec, "--yes", "--plain", "--db", tmp_path / "a.db", "--out", tmp_path / "out")
+    assert r.code == 2 and r.err.count("\n") == 1 and "prompt '81' is a conversation (2 answered turns)" in r.err, r.err
+    assert loopback.requests == 0
+
+
+def test_an_mt_bench_model_is_its_answer_files_name_as_fastchat_reads_it(tmp_path, store):
+    folder = tmp_path / "mt"
+    shutil.copytree(MT, folder)
+    (folder / "model_answer" / "claude-v1.jsonl").rename(folder / "model_answer" / "claude-renamed.jsonl")
+    data = import_pool(store, "mt", [folder], "mt_bench")
+    assert "claude-renamed" in data.models and "claude-v1" not in data.models  # model_id inside says claude-v1
+    from arena.verdicts.export import export_pool_peer
+
+    export_pool_peer(store, "mt", "mt_bench", tmp_path / "out")
+    assert (tmp_path / "out" / "model_answer" / "claude-renamed.jsonl").read_bytes() == (MT / "model_answer" / "claude-v1.jsonl").read_bytes()
