@@ -237,6 +237,18 @@ def _files(folder: Path, pattern: str) -> list[Path]:
     return sorted({*folder.glob(pattern + ".jsonl"), *folder.glob(pattern + ".jsonl.gz")})
 
 
+def question_file(path: Path, what: str) -> Path:
+    """The `question.jsonl` of a FastChat-style folder (MT-Bench, Arena-Hard) given the folder or a
+    file in it; `PoolError` when absent."""
+    if not path.exists():
+        raise PoolError(f"{path}: no such file or directory")
+    folder = path if path.is_dir() else path.parent
+    qfile = folder / "question.jsonl"
+    if not qfile.exists():
+        raise PoolError(f"{folder}: expected question.jsonl in the {what} folder")
+    return qfile
+
+
 def read_mt_bench(path: Path, b) -> list[str]:
     """An MT-Bench folder (FastChat's `data/mt_bench`): `question.jsonl`, `model_answer/*.jsonl[.gz]`
     and optional reference answers (`reference_answer/*.jsonl` or `reference_answer_*.jsonl`).
@@ -244,12 +256,8 @@ def read_mt_bench(path: Path, b) -> list[str]:
     References per turn come from the reference-answer files (what FastChat's `gen_judgment.py`
     gives the judge); a question that none covers keeps its own `reference` list, if any. `b` is
     `arena.pools._Builder`. Returns the files read; raises `PoolError`/`RecordError`."""
-    if not path.exists():
-        raise PoolError(f"{path}: no such file or directory")
-    folder = path if path.is_dir() else path.parent
-    qfile = folder / "question.jsonl"
-    if not qfile.exists():
-        raise PoolError(f"{folder}: expected question.jsonl in the MT-Bench folder")
+    qfile = question_file(path, "MT-Bench")
+    folder = qfile.parent
     questions: dict[str, tuple[MTBenchQuestion, dict, str]] = {}
     for rec in iter_records(qfile, "jsonl"):
         q = MTBenchQuestion.parse(rec)

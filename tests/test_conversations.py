@@ -196,7 +196,7 @@ def test_roles_that_do_not_alternate_are_refused(tmp_path, cli, messages, expect
     (tmp_path / "n" / "outputs").mkdir(parents=True)
     (tmp_path / "n" / "prompts.jsonl").write_text(json.dumps({"prompt_id": "ok", "text": "fine"}) + "\n" + json.dumps({"prompt_id": "c", "messages": messages}) + "\n")
     r = cli("pool", "import", tmp_path / "n", "--name", "n", "--db", tmp_path / "a.db")
-    assert r.code == 2 and r.err.count("\n") == 1 and f"prompts.jsonl:2: " in r.err and expected in r.err, r.err
+    assert r.code == 2 and r.err.count("\n") == 1 and "prompts.jsonl:2: " in r.err and expected in r.err, r.err
     assert not (tmp_path / "a.db").exists() or "n" not in [p["pool"] for p in Store(tmp_path / "a.db").list_pools()]
 
 
