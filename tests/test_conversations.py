@@ -256,3 +256,22 @@ def test_an_mt_bench_model_is_its_answer_files_name_as_fastchat_reads_it(tmp_pat
 
     export_pool_peer(store, "mt", "mt_bench", tmp_path / "out")
     assert (tmp_path / "out" / "model_answer" / "claude-renamed.jsonl").read_bytes() == (MT / "model_answer" / "claude-v1.jsonl").read_bytes()
+
+
+def test_verdict_export_writes_each_sides_turns_for_a_conversation(tmp_path, store):
+    from arena.errors import BadInput
+    from arena.records import Game, Match, Verdict
+    from arena.verdicts.export import export_verdicts
+
+    import_pool(store, "mt", [MT], "mt_bench")
+    store.create_run("r1", "conv", {"pool": "mt", "spec": {"baseline": "claude-v1"}}, "h", 1)
+    store.add_matches("r1", [Match("m1", "101", "claude-v1", "llama-13b")])
+    store.record_verdict("r1", Verdict("m1", "a", 1, None, "A>B"), [Game("m1", "j", "AB", "A>B", raw="[[A]]")])
+    (path,) = export_verdicts(store, "r1", "jsonl", tmp_path / "v.jsonl")
+    (rec,) = [json.loads(line) for line in path.read_text().splitlines()]
+    outs = {o.model: o for o in store.outputs("mt") if o.prompt_id == "101"}
+    assert rec["messages"] == [{"role": "user", "content": t} for t in store.prompts("mt")[1].user_turns]
+    assert rec["turns_a"] == list(outs["claude-v1"].turns) and rec["turns_b"] == list(outs["llama-13b"].turns)
+    assert rec["answer_a"] == outs["claude-v1"].turns[0]
+    with pytest.raises(BadInput, match="alpaca_eval: has no turns; prompt '101'"):
+        export_verdicts(store, "r1", "alpaca_eval", tmp_path / "ae")
