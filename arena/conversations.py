@@ -349,6 +349,7 @@ def mt_bench_files(
     from arena.names import slug
 
     pe, oe = prompt_extra or {}, output_extra or {}
+    refuse_fixed_turns(prompts, "mt_bench")
     q_lines, ref_lines = [], {}
     for p in prompts:
         ex = pe.get(p.prompt_id, {})
@@ -379,6 +380,19 @@ def mt_bench_files(
                           "choices": [{"index": 0, "turns": None}]}
             lines.append(_line(_with_turns(base, list(o.all_turns))))
         yield f"model_answer/{slug(model)}.jsonl", "".join(lines)
+
+
+def refuse_fixed_turns(prompts: Sequence[Prompt], fmt: str) -> None:
+    """`BadInput` when a prompt has a system message or fixed assistant turns, which `fmt` (MT-Bench,
+    Arena-Hard: user turns only) cannot hold: an export never drops part of a conversation."""
+    from arena.errors import BadInput
+
+    for p in prompts:
+        if any(m.role != "user" for m in p.messages):
+            raise BadInput(
+                f"--format: {fmt} holds user turns only; prompt {p.prompt_id!r} has a system message or fixed"
+                " assistant turns (export it as native or jsonl)"
+            )
 
 
 def _with_turns(record: dict, turns: list[str]) -> dict:

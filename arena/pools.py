@@ -101,7 +101,10 @@ class NativePrompt(Row):
         else:
             raise PoolError(f"{where}: missing field 'text'")
         refs = self.references if self.references is not None else ([self.reference] if self.reference is not None else [])
-        return make_prompt(self.prompt_id, msgs, where, category=self.category, references=refs)
+        p = make_prompt(self.prompt_id, msgs, where, category=self.category, references=refs)
+        if self.text is not None and self.text != p.text:
+            raise PoolError(f"{where}: field 'text': expected the conversation's first user turn (or no 'text'), got another text")
+        return p
 
 
 class NativeOutput(Row):

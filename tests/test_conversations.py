@@ -275,3 +275,22 @@ def test_verdict_export_writes_each_sides_turns_for_a_conversation(tmp_path, sto
     assert rec["answer_a"] == outs["claude-v1"].turns[0]
     with pytest.raises(BadInput, match="alpaca_eval: has no turns; prompt '101'"):
         export_verdicts(store, "r1", "alpaca_eval", tmp_path / "ae")
+
+
+def test_exports_that_cannot_hold_a_system_message_refuse_it(tmp_path, store):
+    from arena.errors import BadInput
+    from arena.verdicts.export import export_pool_peer
+
+    p = make_prompt("c", (Message("system", "S"), *user_messages(["a", "b"])), "x")
+    store.write_pool("s", [p], [Output("c", "m", "1", ("1", "2"))])
+    for fmt in ("mt_bench", "arena_hard"):
+        with pytest.raises(BadInput, match=f"{fmt} holds user turns only; prompt 'c' has a system message"):
+            export_pool_peer(store, "s", fmt, tmp_path / fmt)
+        assert not (tmp_path / fmt).exists()
+
+
+def test_native_text_must_be_the_first_turn(tmp_path, store):
+    (tmp_path / "n").mkdir()
+    (tmp_path / "n" / "prompts.jsonl").write_text(json.dumps({"prompt_id": "c", "text": "other", "turns": ["a", "b"]}) + "\n")
+    with pytest.raises(PoolError, match=r"prompts.jsonl:1: field 'text': expected the conversation's first user turn"):
+        import_pool(store, "n", [tmp_path / "n"], "native")

@@ -250,6 +250,9 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
     taken: set[str] = set()
     paths = []
     if fmt == "arena_hard":
+        from arena.conversations import refuse_fixed_turns
+
+        refuse_fixed_turns(prompts, fmt)
         q = "".join(
             json.dumps({"question_id": p.prompt_id, "category": p.category or "", "turns": [{"content": t} for t in p.user_turns]}, ensure_ascii=False) + "\n"
             for p in prompts
