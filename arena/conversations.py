@@ -31,7 +31,7 @@ from pydantic import AliasChoices, Field
 
 from arena.errors import PoolError
 from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records
-from arena.records import Message, Output, Prompt, answered_turns
+from arena.records import ROLES, Message, Output, Prompt, answered_turns
 
 # -- building and checking -----------------------------------------------------------------------
 
@@ -48,7 +48,7 @@ def check_messages(messages: Sequence[Message], where: str) -> None:
         raise PoolError(f"{where}: expected at least one user turn, got {'an empty conversation' if not messages else 'none'}")
     prev = None
     for i, m in enumerate(messages):
-        if m.role not in ("system", "user", "assistant"):
+        if m.role not in ROLES:
             raise PoolError(f"{where}: message {i + 1}: expected role 'system', 'user' or 'assistant', got {m.role!r}")
         if m.role == "system" and i > 0:
             raise PoolError(f"{where}: message {i + 1}: expected a user or assistant turn (a system message only first), got 'system'")
