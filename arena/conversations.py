@@ -277,6 +277,8 @@ def read_mt_bench(path: Path, b) -> list[str]:
                 raise PoolError(f"{rec.where}: field 'choices' must be a list whose first item has 'turns'")
             refs[r.question_id] = (list(r.choices[0].turns), _blank_turns(rec.data, in_choice=True), rec.where)
     for qid, (q, data, where) in questions.items():
+        if q.reference is not None and len(q.reference) > len(q.turns):  # checked even where a reference file wins
+            make_prompt(qid, user_messages(q.turns), where, references=q.reference)
         extra: dict[str, Any] = {"question": _blank_turns(data, in_choice=False)}
         if qid in refs:
             turns, ref_data, ref_where = refs[qid]

@@ -146,6 +146,10 @@ BAD = {
     "empty user turn": ("question.jsonl", 2, lambda r: r["turns"].__setitem__(1, "  "), "user turn 2: expected a non-empty user turn"),
     "reference for a missing turn": ("reference_answer_gpt-4.jsonl", 2, lambda r: r["choices"][0]["turns"].append("extra"),
                                      "expected at most 2 reference turns"),
+    "reference for an unknown question": ("reference_answer_gpt-4.jsonl", 1, lambda r: r.__setitem__("question_id", 998),
+                                          "reference for question_id '998', which is not in"),
+    "question reference for a missing turn": ("question.jsonl", 3, lambda r: r["reference"].append("x"),
+                                              "expected at most 2 references (one per answered user turn), got 3"),
     "unknown question": ("model_answer/gpt-3.5-turbo.jsonl", 3, lambda r: r.__setitem__("question_id", 999), "not in the pool's prompts"),
 }
 
