@@ -180,14 +180,14 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
         matches = {r["match_id"]: r for r in store.matches(rid)}
         out, ids = [], []
         for g in store.games(rid):
-            s = LABEL_SCORE.get(g["label"])
-            m = matches.get(g["match_id"])
+            s = LABEL_SCORE.get(g.label)
+            m = matches.get(g.match_id)
             if s is None or m is None:
                 continue
             outcome = "a" if s > 0 else "b" if s < 0 else "tie"
-            w = (sw if abs(s) == 2 else 1.0) * weights.get(g["match_id"], 1.0)
-            out.append(Battle(m["prompt_id"], m["model_a"], m["model_b"], outcome, w, g["judge"]))  # type: ignore[arg-type]
-            ids.append(g["match_id"])
+            w = (sw if abs(s) == 2 else 1.0) * weights.get(g.match_id, 1.0)
+            out.append(Battle(m["prompt_id"], m["model_a"], m["model_b"], outcome, w, g.judge))  # type: ignore[arg-type]
+            ids.append(g.match_id)
         return out, ids
     forfeit = spec.get("forfeit") or "loss"
     weights = _game_weights(store, rid)
