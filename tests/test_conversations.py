@@ -248,6 +248,8 @@ def test_a_tournament_on_conversations_is_refused_before_any_call(tmp_path, cli,
     r = cli("tournament", "run", spec, "--yes", "--plain", "--db", tmp_path / "a.db", "--out", tmp_path / "out")
     assert r.code == 2 and r.err.count("\n") == 1 and "prompt '81' is a conversation (2 answered turns)" in r.err, r.err
     assert loopback.requests == 0
+    pe, oe = Store(tmp_path / "a.db").pool_extras("mt_bench")  # a pool read from a spec's path keeps the peer fields
+    assert pe["81"]["question"]["question_id"] == 81 and oe[("claude-v1", "81")]["answer_id"]
 
 
 def test_an_mt_bench_model_is_its_answer_files_name_as_fastchat_reads_it(tmp_path, store):
