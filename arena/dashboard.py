@@ -12,7 +12,7 @@ from collections import deque
 from typing import Protocol
 
 from arena.records import Battle
-from arena.runner import RunEvent, RunStats
+from arena.runner import BATCH_IN_FLIGHT, RunEvent, RunStats
 
 
 class Display(Protocol):
@@ -106,7 +106,7 @@ class PlainDisplay:
             self.last = now
             print(
                 f"[{s.elapsed:6.1f}s] matches {s.matches_done}/{s.expected_matches:.0f} games {s.games}"
-                f" in flight {s.in_flight}/{s.concurrency} calls {s.calls} (cached {s.cached_calls}, saved {s.calls_saved})"
+                f" in flight {s.in_flight}/{_cap(s.concurrency)} calls {s.calls} (cached {s.cached_calls}, saved {s.calls_saved})"
                 f" retries {s.retries} errors {s.errors} unparsed {s.unparsed} cost {_money(s)} eta {_eta(s)}"
                 + _pause_note(s),
                 file=self.stream,
@@ -181,7 +181,7 @@ class RichDisplay:
             prog.add_row("rounds", rounds, "")
         prog.add_row(
             "games",
-            f"{s.games} done, {s.in_flight}/{s.concurrency} in flight, {self.games_per_second():.1f} matches/s",
+            f"{s.games} done, {s.in_flight}/{_cap(s.concurrency)} in flight, {self.games_per_second():.1f} matches/s",
             f"resumed {s.matches_resumed}, forfeits {s.forfeits}",
         )
         prog.add_row(
@@ -218,3 +218,8 @@ def make_display(plain: bool | None = None, strong_weight: float = 3.0) -> Displ
     if plain is None:
         plain = not sys.stdout.isatty()
     return PlainDisplay() if plain else RichDisplay(strong_weight=strong_weight)
+
+
+def _cap(concurrency: int) -> str:
+    """The in-flight cap as shown: `all` for a Batch API judge (every released match is in flight)."""
+    return "all" if concurrency >= BATCH_IN_FLIGHT else str(concurrency)

@@ -22,6 +22,7 @@ class CallsEstimate:
     cost_usd_expected: float | None = 0.0
     cost_usd_worst: float | None = 0.0
     unknown_price_models: list[str] = field(default_factory=list)
+    batch_rates: dict[str, str] = field(default_factory=dict)  # judge model -> where its Batch API rate comes from
 
 
 @dataclass(slots=True)
@@ -39,6 +40,7 @@ class CallSample:
     limits: dict[str, int] = field(default_factory=dict)
     overhead: dict[str, int] = field(default_factory=dict)
     largest: int = 0
+    batch: set[str] = field(default_factory=set)  # judge models whose calls go through the Batch API
 
     @property
     def calls(self) -> int:
@@ -52,10 +54,11 @@ class CallSample:
         """The sample scaled by `f_expected` (input tokens, expected output) and `f_worst` (worst case,
         applied to the worst-case calls, re-asks included): each judge model keeps its share."""
         est = CallsEstimate()
+        est.batch_rates = {m: _batch_rate(m) for m in sorted(self.batch)}
         for model, (i, o, _omax, _) in sorted(self.per_model.items()):
             est.input_tokens += i * f_expected
             est.output_tokens_expected += o * f_expected
-            c_exp = _price(model, i * f_expected, o * f_expected) if model else None
+            c_exp = _price(model, i * f_expected, o * f_expected, model in self.batch) if model else None
             if c_exp is None:
                 est.unknown_price_models.append(model or "(unnamed)")
             else:
@@ -63,7 +66,7 @@ class CallSample:
         for model, (i, omax, _) in sorted(self.worst.items()):
             est.input_tokens_worst += i * f_worst
             est.output_tokens_worst += omax * f_worst
-            c_worst = _price(model, i * f_worst, omax * f_worst) if model else None
+            c_worst = _price(model, i * f_worst, omax * f_worst, model in self.batch) if model else None
             if c_worst is None:
                 if (model or "(unnamed)") not in est.unknown_price_models:
                     est.unknown_price_models.append(model or "(unnamed)")
@@ -116,6 +119,8 @@ def sample_calls(judge, contexts: Iterable[MatchContext], tokens: TokenMemo | No
             acc[1] += e.output_tokens_expected
             acc[2] += e.output_tokens_max
             acc[3] += 1
+            if getattr(e, "batch", False):
+                sample.batch.add(e.model)
             limit = input_limit(e.model) if e.model else None
             if limit is not None:
                 sample.limits[e.model] = limit
@@ -130,8 +135,19 @@ def sample_calls(judge, contexts: Iterable[MatchContext], tokens: TokenMemo | No
     return sample
 
 
-def _price(model: str, input_tokens: float, output_tokens: float) -> float | None:
-    """Dollars for that usage from litellm's price table; None when the model has no known price."""
+def _price(model: str, input_tokens: float, output_tokens: float, batch: bool = False) -> float | None:
+    """Dollars for that usage from litellm's price table (its Batch API rate when `batch`); None when
+    the model has no known price."""
     from arena.backends import price
 
-    return price(model, max(int(round(input_tokens)), 0), max(int(round(output_tokens)), 0))
+    return price(model, max(int(round(input_tokens)), 0), max(int(round(output_tokens)), 0), batch=batch)
+
+
+def _batch_rate(model: str) -> str:
+    """`$0.075 / $0.30 per 1M tokens in / out (litellm's batch price)`: a judge model's Batch API rate and its source."""
+    from arena.backends import batch_unit_prices
+
+    unit, source = batch_unit_prices(model)
+    if unit is None:
+        return "unknown (no price in litellm's table)"
+    return f"${unit[0] * 1e6:,.4g} / ${unit[1] * 1e6:,.4g} per 1M tokens in / out ({source})"

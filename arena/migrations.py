@@ -79,8 +79,27 @@ def v2_to_v3(db) -> None:
 
 
 def v3_to_v4(db) -> None:
+    """Batch API jobs (`arena.backends._batch`): `batches`, one row per submitted batch (its provider
+    ids, arena's state of it, who submitted it) and `batch_calls`, the call-cache keys each batch
+    answers, so a process killed while a batch is pending polls it again instead of resubmitting."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS batches (
+            ref TEXT PRIMARY KEY,       -- arena's id of the job, known before anything is uploaded
+            provider TEXT, model TEXT, api_base TEXT,
+            input_file_id TEXT, batch_id TEXT, output_file_id TEXT, error_file_id TEXT,
+            state TEXT,                 -- preparing | uploaded | submitted | ingested | failed
+            status TEXT,                -- the provider's last status (validating, in_progress, completed, ...)
+            n_calls INTEGER, owner TEXT, error TEXT,
+            created FLOAT, updated FLOAT)"""
+    )
+    db.execute("CREATE TABLE IF NOT EXISTS batch_calls (ref TEXT, key TEXT, error TEXT, permanent INTEGER, PRIMARY KEY (ref, key))")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_batch_calls_key ON batch_calls (key)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_batches_state ON batches (state)")
+
+
+def v4_to_v5(db) -> None:
     """Conversations (arena/conversations.py): `prompts.messages`, `prompts.turn_references`,
-    `outputs.turns` (JSON, NULL for single-turn rows: every version-3 row stays as it was) and
+    `outputs.turns` (JSON, NULL for single-turn rows: every version-4 row stays as it was) and
     `extra` on both (peer fields kept for a faithful export)."""
     for table, cols in (("prompts", ("messages", "turn_references", "extra")), ("outputs", ("turns", "extra"))):
         have = _columns(db, table)
@@ -89,4 +108,4 @@ def v3_to_v4(db) -> None:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
 
 
-MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3, 4: v3_to_v4}
+MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3, 4: v3_to_v4, 5: v4_to_v5}

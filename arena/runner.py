@@ -332,6 +332,19 @@ class FixedMatches:
 
 
 
+BATCH_IN_FLIGHT = 10**9
+"""Matches in flight for a judge that calls through the Batch API: all that the scheduler released."""
+
+
+def uses_batch(judge) -> bool:
+    """Whether `judge` (or a panel member, cascade stage) calls through the Batch API
+    (`arena.backends._batch.BatchBackend`), so its matches should all be in flight at once."""
+    if getattr(getattr(judge, "backend", None), "batched", False):
+        return True
+    parts = [getattr(m, "judge", m) for m in getattr(judge, "members", None) or []] + list(getattr(judge, "stages", None) or [])
+    return any(uses_batch(p) for p in parts)
+
+
 class Runner:
     """Drives one run: releases matches from the scheduler, judges them with at most
     `concurrency` in flight, writes each verdict with its games as it completes."""
@@ -344,6 +357,8 @@ class Runner:
         self.on_event = on_event or (lambda e: None)
         spec = prepared.spec
         self.concurrency = max(1, int(getattr(spec, "concurrency", 8) or 8))
+        if uses_batch(judge):  # every released match in flight: a round or a wave is one batch
+            self.concurrency = BATCH_IN_FLIGHT
         self.max_calls = getattr(spec, "max_calls", None)
         self.max_cost = getattr(spec, "max_cost_usd", None)
         own = prepared.own_prompts  # a shard judges (and covers) only its prompts
@@ -383,7 +398,7 @@ class Runner:
         estimates = self.judge.worst_call_estimates(self.context(m)) if hasattr(self.judge, "worst_call_estimates") else []
         total = 0.0
         for e in estimates:
-            c = price(e.model, e.input_tokens, e.output_tokens_max) if e.model else None
+            c = price(e.model, e.input_tokens, e.output_tokens_max, batch=e.batch) if e.model else None
             total += c or 0.0
         return total
 

@@ -51,7 +51,7 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
     "pools": ({"pool": str, "created": float, "source": str, "format": str}, "pool", []),
     "prompts": (
         {"pool": str, "prompt_id": str, "seq": int, "text": str, "category": str, "reference": str,
-         # conversations (schema 4, arena/conversations.py): JSON, NULL for a single-turn prompt
+         # conversations (schema 5, arena/conversations.py): JSON, NULL for a single-turn prompt
          "messages": str, "turn_references": str, "extra": str},
         ["pool", "prompt_id"],
         [],
@@ -194,6 +194,30 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
         ["pool", "prompt_id"],
         [],
     ),
+    # Batch API jobs (arena.backends._batch; an older file gets them from migration step 4): one row
+    # per job with its provider ids and state, and the call-cache keys each job answers
+    "batches": (
+        {
+            "ref": str,  # arena's id of the job, known before anything is uploaded
+            "provider": str,
+            "model": str,
+            "api_base": str,
+            "input_file_id": str,
+            "batch_id": str,
+            "output_file_id": str,
+            "error_file_id": str,
+            "state": str,  # preparing | uploaded | submitted | ingested | failed
+            "status": str,  # the provider's last status (validating, in_progress, completed, ...)
+            "n_calls": int,
+            "owner": str,
+            "error": str,
+            "created": float,
+            "updated": float,
+        },
+        "ref",
+        [["state"]],
+    ),
+    "batch_calls": ({"ref": str, "key": str, "error": str, "permanent": int}, ["ref", "key"], [["key"]]),
 }
 
 
@@ -913,6 +937,77 @@ class Store:
     def cache_forget(self, key: str) -> None:
         """Drop one cached answer (a reply that was no verdict must be asked again, not replayed)."""
         self.db.execute("DELETE FROM call_cache WHERE key = ?", [key])
+
+    # -- Batch API jobs (arena.backends._batch; tables from migration v3) -------------------------
+    LIVE_BATCH_STATES = ("preparing", "uploaded", "submitted")
+
+    def batch_claim(self, ref: str, owner: str, keys: list[str], *, provider: str, model: str, api_base: str | None) -> list[str]:
+        """Record a new batch job `ref` (state `preparing`) for the keys of `keys` that no live job
+        (preparing, uploaded or submitted) holds yet, in one transaction; returns those keys, in order.
+        Two processes needing the same call therefore never both submit it."""
+        now = time.time()
+        with self.transaction():
+            held = set(self.batch_jobs_holding(keys))
+            free = [k for k in dict.fromkeys(keys) if k not in held]
+            if free:
+                self.db.execute(
+                    "INSERT INTO batches (ref, provider, model, api_base, state, n_calls, owner, created, updated)"
+                    " VALUES (?, ?, ?, ?, 'preparing', ?, ?, ?, ?)",
+                    [ref, provider, model, api_base, len(free), owner, now, now],
+                )
+                self.db.conn.executemany("INSERT INTO batch_calls (ref, key) VALUES (?, ?)", [(ref, k) for k in free])
+        return free
+
+    def batch_update(self, ref: str, **fields) -> None:
+        """Set columns of batch job `ref` (input_file_id, batch_id, state, status, ...)."""
+        fields = {"updated": time.time(), **fields}
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE batches SET {cols} WHERE ref = ?", [*fields.values(), ref])
+
+    def batch_jobs_holding(self, keys: Iterable[str]) -> dict[str, dict]:
+        """key -> the live batch job (a row of `batches`) that holds it, for the keys of `keys` held."""
+        keys = list(keys)
+        out: dict[str, dict] = {}
+        marks = ", ".join("?" for _ in self.LIVE_BATCH_STATES)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            sql = (
+                f"SELECT c.key AS call_key, b.* FROM batch_calls c JOIN batches b ON b.ref = c.ref"
+                f" WHERE b.state IN ({marks}) AND c.key IN ({', '.join('?' for _ in chunk)})"
+            )
+            for row in self._rows(sql, [*self.LIVE_BATCH_STATES, *chunk]):
+                out[row.pop("call_key")] = row
+        return out
+
+    def batch_job(self, ref: str) -> dict | None:
+        rows = self._rows("SELECT * FROM batches WHERE ref = ?", [ref])
+        return rows[0] if rows else None
+
+    def batch_jobs(self) -> list[dict]:
+        """Every batch job, oldest first."""
+        return self._rows("SELECT * FROM batches ORDER BY created, ref")
+
+    def batch_keys(self, ref: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT key FROM batch_calls WHERE ref = ? ORDER BY rowid", [ref])]
+
+    def batch_finish(self, ref: str, answers: Iterable[tuple], errors: Iterable[tuple[str, str, bool]], *, state: str, status: str | None) -> None:
+        """Ingest a finished batch in one transaction: each answer `(key, model, text, input_tokens,
+        output_tokens, cost_usd)` into the call cache, each failed line's `(key, error, permanent)`
+        beside its key, and the job's `state` (ingested or failed) and provider `status`."""
+        with self.transaction():
+            for key, model, text, tin, tout, cost in answers:
+                self.cache_put(key, model, text, tin, tout, cost)
+            self.db.conn.executemany(
+                "UPDATE batch_calls SET error = ?, permanent = ? WHERE ref = ? AND key = ?",
+                [(err, int(perm), ref, key) for key, err, perm in errors],
+            )
+            self.batch_update(ref, state=state, status=status)
+
+    def batch_drop(self, ref: str) -> None:
+        """Forget a job that never reached the provider (a `preparing` job of a process that died)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM batch_calls WHERE ref = ?", [ref])
+            self.db.execute("DELETE FROM batches WHERE ref = ?", [ref])
 
     # -- merging stores (arena.merge: shards of one tournament into one run) -----------------------
     def columns(self, table: str) -> list[str]:

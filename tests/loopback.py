@@ -287,11 +287,15 @@ class LoopbackServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/embeddings", self._embeddings)
+        self._routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, backlog=4096)
         await site.start()
         self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def _routes(self, app: web.Application) -> None:
+        """More routes of a subclass (tests/loopback_batch.py adds the files and batches API)."""
 
     def stop(self) -> None:
         if self._loop is None:

@@ -1,4 +1,4 @@
-"""The conversations migration step (arena/migrations.py) opens a database of the release before it
+"""The conversations migration step (arena/migrations.py) opens a database of an older release
 (tests/fixtures/store/v3_pool.db, made by make_v3_pool.py there at schema 3): its single-turn pool
 reads back unchanged, and the same file then takes a conversation pool."""
 

@@ -18,7 +18,7 @@ from arena.backends._base import (
     RateLimiter,
     RawResult,
 )
-from arena.backends._pricing import count_tokens, input_limit, price, unit_prices
+from arena.backends._pricing import batch_unit_prices, count_tokens, input_limit, price, unit_prices
 
 
 def load_litellm():
@@ -32,6 +32,7 @@ __all__ = [
     "load_litellm",
     "Backend",
     "BackendStats",
+    "batch_unit_prices",
     "count_tokens",
     "input_limit",
     "CallError",
@@ -75,7 +76,8 @@ def make_backend(
 
 def backend_for_preset(cfg, runtime: dict, *, store=None, no_cache: bool = False) -> Backend:
     """The backend a judge preset asks for: `runtime["backend"]` when a test or caller passes one,
-    else `make_backend` with the preset's policy keys (concurrency, rpm, tpm, max_retries, timeout)."""
+    the Batch API backend for `mode = "batch"`, else `make_backend` with the preset's policy keys
+    (concurrency, rpm, tpm, max_retries, timeout)."""
     backend = runtime.get("backend")
     if backend is not None:
         return backend
@@ -88,5 +90,10 @@ def backend_for_preset(cfg, runtime: dict, *, store=None, no_cache: bool = False
         backoff_base=runtime.get("backoff_base", 1.0),
         backoff_max=runtime.get("backoff_max", 60.0),
     )
+    if getattr(cfg, "mode", "sync") == "batch":
+        from arena.backends._batch import BatchBackend
+
+        return BatchBackend(store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"),
+                            poll_s=getattr(cfg, "batch_poll_s", 30.0), settle_s=runtime.get("batch_settle_s", 0.2))
     client = runtime.get("client") or getattr(cfg, "client", "auto")
     return make_backend(cfg.model, store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"), client=client)

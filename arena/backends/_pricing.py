@@ -110,9 +110,31 @@ def litellm_unit_prices(model: str) -> tuple[float, float] | None:
     return (pin / 1_000_000, pout / 1_000_000)
 
 
-def price(model: str, input_tokens: int, output_tokens: int) -> float | None:
-    """The USD cost of a call with these token counts, or None when the model is not priced."""
+BATCH_DISCOUNT = 0.5
+"""The Batch API's price as a share of the normal one where litellm's table lists no batch price:
+OpenAI's published discount for its Batch API (50%), which other providers' batch APIs match."""
+
+
+@functools.lru_cache(maxsize=256)
+def batch_unit_prices(model: str) -> tuple[tuple[float, float] | None, str]:
+    """((USD per input token, USD per output token) of a call through the Batch API, or None when
+    the model is not priced; where the rate comes from). litellm's table lists batch prices
+    (`input_cost_per_token_batches`, `output_cost_per_token_batches`) for some models; for the
+    others it is BATCH_DISCOUNT of the normal rate, and the second value says so."""
+    table = _table()
+    entry = _entry(table, model) if table is not None else None
+    if entry and "input_cost_per_token_batches" in entry and "output_cost_per_token_batches" in entry:
+        return (float(entry["input_cost_per_token_batches"]), float(entry["output_cost_per_token_batches"])), "litellm's batch price"
     unit = unit_prices(model)
+    if unit is None:
+        return None, "unknown"
+    return (unit[0] * BATCH_DISCOUNT, unit[1] * BATCH_DISCOUNT), f"{BATCH_DISCOUNT:.0%} of the normal rate (litellm lists no batch price)"
+
+
+def price(model: str, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float | None:
+    """The USD cost of a call with these token counts, or None when the model is not priced.
+    `batch`: the call goes through the Batch API, priced at `batch_unit_prices`."""
+    unit = batch_unit_prices(model)[0] if batch else unit_prices(model)
     if unit is None:
         return None
     return input_tokens * unit[0] + output_tokens * unit[1]

@@ -78,6 +78,8 @@ def print_plan(plan) -> None:
     t.add_row("input tokens", f"{num(plan.input_tokens)} expected{margin}, {num(plan.input_tokens_worst)} at most")
     t.add_row("output tokens", f"{num(plan.output_tokens_expected)} expected, {num(plan.output_tokens_worst)} at most")
     t.add_row("cost", f"{format_cost(plan.cost_usd_expected)} expected, {format_cost(plan.cost_usd_worst)} at most")
+    for model, rate in (plan.batch_rates or {}).items():
+        t.add_row("batch price", f"{model}: {rate}")
     if plan.cascade:
         cas = plan.cascade
         t.add_row("cascade", f"{' -> '.join(cas['stages'])}; pilot {cas['pilot']:,} matches judged by every stage; final stage on "

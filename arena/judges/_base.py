@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from arena.errors import SpecError
 from arena.records import LABEL_SCORE, Game, MatchContext, Verdict, cached_part, cached_totals  # noqa: F401 (re-exported for judge kinds)
@@ -21,6 +21,7 @@ class CallEstimate:
     input_tokens: int
     output_tokens_expected: int
     output_tokens_max: int
+    batch: bool = False  # the call goes through the Batch API (priced at its batch rate)
 
 
 @dataclass(slots=True)
@@ -86,7 +87,7 @@ def with_reasks(estimates: list[CallEstimate]) -> list[CallEstimate]:
     """`estimates` plus, for each, the re-ask it may trigger: the same prompt, the first reply at
     its `output_tokens_max` and the follow-up message as input."""
     return list(estimates) + [
-        CallEstimate(e.model, e.input_tokens + e.output_tokens_max + REASK_EXTRA_TOKENS, e.output_tokens_expected, e.output_tokens_max)
+        CallEstimate(e.model, e.input_tokens + e.output_tokens_max + REASK_EXTRA_TOKENS, e.output_tokens_expected, e.output_tokens_max, e.batch)
         for e in estimates
     ]
 
@@ -147,7 +148,7 @@ def preset_error(where: str, e, what: str, fields, missing_hint: str = ""):
 
 # -- the settings and build path the LLM-calling kinds share ------------------------------------------
 
-RUNTIME_KEYS = ("seed", "backoff_base", "backoff_max", "backend")
+RUNTIME_KEYS = ("seed", "backoff_base", "backoff_max", "backend", "batch_settle_s")
 """Options of `build(...)` that are not preset keys: the runtime's (a test's backend, its backoff)."""
 
 
@@ -170,6 +171,19 @@ class BackendSettings(BaseModel):
     max_retries: int = Field(4, ge=0)
     extra_params: dict = Field(default_factory=dict)  # more sampling parameters (top_p, seed, ...)
     client: Literal["auto", "litellm"] = "auto"  # "litellm" turns off the fast path for OpenAI-compatible servers
+    # "batch": calls go through the provider's Batch API (arena/backends/_batch.py), at its batch price
+    mode: Literal["sync", "batch"] = "sync"
+    batch_poll_s: float = Field(30.0, gt=0)  # seconds between checks of a pending batch's status
+
+    @field_validator("mode")
+    @classmethod
+    def _batch_provider(cls, mode: str, info: ValidationInfo) -> str:
+        model = str(info.data.get("model") or "")
+        if mode == "batch" and not model.startswith(("openai/", "hosted_vllm/")):
+            raise ValueError(
+                f"the Batch API is supported for openai/... and hosted_vllm/... models (litellm's OpenAI-format files and batches API), not {model!r}"
+            )
+        return mode
 
 
 def parse_settings(model: type[BaseModel], preset: dict, options: dict, *, where: str, what: str) -> tuple[BaseModel, dict]:

@@ -11,7 +11,8 @@ Preset keys (TOML): kind = "llm", model, api_base, api_key_env, template, verdic
 ("labels" | "mt_bench" | "scores" | "json": what the template asks for, see
 `arena.judges._parse`), temperature (0),
 max_tokens, orders ("both" | "random"), strong_weight, concurrency, rpm, tpm, timeout,
-max_retries, client ("auto" | "litellm"), description. Runtime options (`load_judge(..., **options)`) may override them and
+max_retries, client ("auto" | "litellm"), mode ("sync" | "batch": the provider's Batch API, one batch
+per round or wave, at the batch price; `arena.backends._batch`), batch_poll_s, description. Runtime options (`load_judge(..., **options)`) may override them and
 add store, no_cache, seed, backoff_base, backoff_max, backend.
 """
 
@@ -88,7 +89,7 @@ class LLMJudge(Judge):
 
         expected = min(TYPICAL_OUTPUT_TOKENS, self.cfg.max_tokens)
         return [
-            CallEstimate(self.model, count_tokens(self.model, self.messages(ctx, order)), expected, self.cfg.max_tokens)
+            CallEstimate(self.model, count_tokens(self.model, self.messages(ctx, order)), expected, self.cfg.max_tokens, self.cfg.mode == "batch")
             for order in self.orders_for(ctx)
         ]
 

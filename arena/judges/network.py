@@ -412,7 +412,8 @@ class NetworkJudge(Judge):
         out: list[CallEstimate] = []
         if not self.fixed_roles:
             msgs = self.roles_messages(ctx)
-            out.append(CallEstimate(self.model, count(msgs), min(TYPICAL_ROLES_OUTPUT_TOKENS, self.cfg.roles_max_tokens), self.cfg.roles_max_tokens))
+            out.append(CallEstimate(self.model, count(msgs), min(TYPICAL_ROLES_OUTPUT_TOKENS, self.cfg.roles_max_tokens), self.cfg.roles_max_tokens,
+                                   self.cfg.mode == "batch"))
             roles, _ = complete_roles([], self.width)
         else:
             roles = self.fixed_roles
@@ -422,7 +423,7 @@ class NetworkJudge(Judge):
             for layer in range(1, self.depth + 1):
                 for i in range(self.width):
                     seen = 0 if layer == 1 else (layer - 1) + len(window_neighbours(i, self.width, self.cfg.window))
-                    out.append(CallEstimate(self.model, base[i] + seen * (expected + 20), expected, self.cfg.max_tokens))
+                    out.append(CallEstimate(self.model, base[i] + seen * (expected + 20), expected, self.cfg.max_tokens, self.cfg.mode == "batch"))
         return out
 
     # -- rendering ---------------------------------------------------------------------------------

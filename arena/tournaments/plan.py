@@ -61,6 +61,7 @@ class Plan:
     input_limits: dict = field(default_factory=dict)  # judge model -> its input limit (litellm), where known
     warnings: list[str] = field(default_factory=list)
     cascade: dict | None = None  # a cascade judge's stages, pilot, expected and worst-case calls
+    batch_rates: dict = field(default_factory=dict)  # judge model -> its Batch API rate and source (mode = "batch")
     shard: str | None = None  # "K/N": this plan is one shard's share of the tournament (`arena.tournaments.shard`)
 
     def to_dict(self) -> dict:
@@ -167,6 +168,7 @@ def plan_tournament(
     cost_exp: float | None = 0.0
     cost_worst: float | None = 0.0
     unknown: list[str] = []
+    batch_rates: dict[str, str] = {}
     if cpm > 0 and calls_worst > 0 and not calls_sampled:
         cost_exp = cost_worst = None
         unknown.append(getattr(judge, "name", spec.judge))
@@ -177,6 +179,7 @@ def plan_tournament(
         est = counted.scaled(calls_exp / calls_sampled, calls_worst / max(counted.worst_calls, 1))
         in_tok, out_exp, out_max = est.input_tokens, est.output_tokens_expected, est.output_tokens_worst
         cost_exp, cost_worst, unknown = est.cost_usd_expected, est.cost_usd_worst, est.unknown_price_models
+        batch_rates = est.batch_rates
         if unknown:
             warnings.append(f"no known price for {', '.join(unknown)}: cost unknown")
         in_worst = int(round(est.input_tokens_worst))
@@ -230,6 +233,7 @@ def plan_tournament(
         input_limits=dict(counted.limits),
         warnings=warnings,
         cascade=cascade,
+        batch_rates=batch_rates,
         shard=spec.shard,
     )
 
