@@ -19,7 +19,13 @@ message. `server.set_faults(0.3)` spreads 30% over the five kinds.
 
 Counting
 --------
-`server.requests` (all requests), `server.counts` (by outcome), `server.bodies` (request JSON).
+`server.requests` (all requests), `server.counts` (by outcome), `server.bodies` (request JSON),
+`server.answered` (200 completions sent, by request digest: the calls a provider would bill).
+
+Capacity
+--------
+`max_concurrency=N` serves N requests at once and queues the rest, like a GPU server whose batch
+is full: with `delay_s` it caps the server at N / delay_s calls per second.
 
 Settings measured on this machine: TCP_NODELAY (aiohttp sets it on every connection) and a
 large listen backlog; without them calls stall ~50 ms and connections drop at ~200 in flight.
@@ -204,8 +210,10 @@ class LoopbackServer:
         hang_s: float = 30.0,
         record: bool = True,
         port: int = 0,
+        max_concurrency: int | None = None,
     ) -> None:
         self.delay_s = delay_s
+        self.max_concurrency = max_concurrency  # requests served at once (more wait in a queue), like a GPU server's batch
         self.hook = hook
         self.retry_after_s = retry_after_s
         self.hang_s = hang_s
@@ -218,6 +226,8 @@ class LoopbackServer:
         self.bodies: list[dict] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.answered: collections.Counter[str] = collections.Counter()  # request digest -> 200 completions sent (paid calls)
+        self._slots: asyncio.Semaphore | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -242,6 +252,7 @@ class LoopbackServer:
         self.counts.clear()
         self.bodies.clear()
         self.max_in_flight = 0
+        self.answered.clear()
 
     @property
     def port(self) -> int:
@@ -281,6 +292,7 @@ class LoopbackServer:
 
     async def _start(self) -> None:
         self._stopping = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.max_concurrency) if self.max_concurrency else None
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/chat/completions", self._handle)
@@ -337,7 +349,10 @@ class LoopbackServer:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            return await self._answer(request, index)
+            if self._slots is None:
+                return await self._answer(request, index)
+            async with self._slots:
+                return await self._answer(request, index)
         finally:
             self.in_flight -= 1
 
@@ -384,6 +399,7 @@ class LoopbackServer:
         prompt_chars = sum(len(str(m.get("content") or "")) for m in req.messages)
         usage_in = reply.input_tokens if reply is not None and reply.input_tokens is not None else max(1, prompt_chars // 4)
         usage_out = reply.output_tokens if reply is not None and reply.output_tokens is not None else max(1, len(text) // 4)
+        self.answered[digest(body)] += 1
         return web.json_response(_completion(req.model, text, usage_in, usage_out, index))
 
     async def _fault(self, kind: str) -> web.StreamResponse:
@@ -408,6 +424,13 @@ class LoopbackServer:
         raise ValueError(kind)
 
 
+def digest(body: dict) -> str:
+    """A request body's identity (sha256 of its canonical JSON): equal for a call sent twice."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def _completion(model: str, text: str, input_tokens: int, output_tokens: int, index: int) -> dict:
     return {
         "id": f"chatcmpl-loopback-{index}",
@@ -426,8 +449,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    ap.add_argument("--max-concurrency", type=int, default=None, help="requests served at once (the rest queue)")
     args = ap.parse_args(argv)
-    srv = LoopbackServer(delay_s=args.delay, port=args.port, record=False).start()
+    srv = LoopbackServer(delay_s=args.delay, port=args.port, record=False, max_concurrency=args.max_concurrency).start()
     print(f"PORT {srv.port}", flush=True)
     try:
         sys.stdin.read()  # run until stdin closes

@@ -76,8 +76,9 @@ def make_backend(
 
 def backend_for_preset(cfg, runtime: dict, *, store=None, no_cache: bool = False) -> Backend:
     """The backend a judge preset asks for: `runtime["backend"]` when a test or caller passes one,
-    the Batch API backend for `mode = "batch"`, else `make_backend` with the preset's policy keys
-    (concurrency, rpm, tpm, max_retries, timeout)."""
+    the Batch API backend for `mode = "batch"`, a `RouterBackend` over the preset's `deployments`
+    when it lists some, else `make_backend` with the preset's policy keys (concurrency, rpm, tpm,
+    max_retries, timeout)."""
     backend = runtime.get("backend")
     if backend is not None:
         return backend
@@ -96,4 +97,11 @@ def backend_for_preset(cfg, runtime: dict, *, store=None, no_cache: bool = False
         return BatchBackend(store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"),
                             poll_s=getattr(cfg, "batch_poll_s", 30.0), settle_s=runtime.get("batch_settle_s", 0.2))
     client = runtime.get("client") or getattr(cfg, "client", "auto")
+    if getattr(cfg, "deployments", None):
+        from arena.backends._router import RouterBackend, fleet
+
+        return RouterBackend(
+            fleet(cfg), strategy=cfg.routing_strategy, cooldown=cfg.cooldown, allowed_fails=cfg.allowed_fails,
+            store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"),
+        )
     return make_backend(cfg.model, store=store, no_cache=no_cache, policy=policy, seed=runtime.get("seed"), client=client)

@@ -217,7 +217,6 @@ class Backend(ABC):
         self.stats = BackendStats()
         self._sem: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._limiter: RateLimiter | None = None
         self._pause_until = 0.0
         self._rng = random.Random(seed)
         self._prepared = False
@@ -334,8 +333,6 @@ class Backend(ABC):
             self._loop = loop
             self._sem = asyncio.Semaphore(max(1, int(self.policy.concurrency)))
             self._prepare_lock = None
-            if self.policy.rpm or self.policy.tpm:
-                self._limiter = RateLimiter(self.policy.rpm, self.policy.tpm)
         return self._sem
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -367,33 +364,30 @@ class Backend(ABC):
                 pause = self._pause_until - time.monotonic()
                 if pause > 0:
                     await self._sleep(pause)
-                if self._limiter is not None:
-                    await self._limiter.acquire(estimate_tokens(req))
+                sent = await self._admit(req)  # the request this attempt sends (a router's: one deployment's)
                 self.stats.attempts += 1
                 self.stats.in_flight += 1
                 t0 = time.perf_counter()
                 try:
                     async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for
-                        raw = await self._call(req, timeout)
+                        raw = await self._call(sent, timeout)
                     if not (raw.text or "").strip():
                         raise CallError("empty response from the model", retryable=True)
                 except CallError as e:
                     last_error = _one_line(redact(str(e), secrets), 600)
-                    retryable = e.retryable
                     retry_after = e.retry_after
                     if e.status == 429:
                         self.stats.rate_limited += 1
-                        if retry_after:
-                            self._pause_until = max(self._pause_until, time.monotonic() + min(retry_after, p.retry_after_max))
+                    retryable = self._attempt_failed(sent, e)
                 except (TimeoutError, asyncio.TimeoutError):
                     self.stats.timeouts += 1
                     last_error = f"timed out after {timeout:g} s"
-                    retryable = True
+                    retryable = self._attempt_failed(sent, CallError(last_error, status=408))
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:  # a backend bug or an unclassified failure: retry, then report
                     last_error = f"{type(e).__name__}: {_one_line(redact(str(e), secrets))}"
-                    retryable = True
+                    retryable = self._attempt_failed(sent, CallError(last_error))
                 else:
                     latency = time.perf_counter() - t0
                     self._account(raw)
@@ -420,6 +414,23 @@ class Backend(ABC):
                 )
             self.stats.retries += 1
             await self._sleep(self.backoff(attempts, retry_after))
+
+    async def _admit(self, req: CompletionRequest) -> CompletionRequest:
+        """Wait for room under the rate limits of `req`'s deployment and return the request to send.
+        The limits are shared by every backend of this process calling the same deployment with the
+        same key variable (`arena.backends._limits`). A router backend picks a deployment here."""
+        if self.policy.rpm or self.policy.tpm:
+            from arena.backends._limits import shared_limiter
+
+            await shared_limiter(req.model, req.api_base, req.api_key_env, self.policy.rpm, self.policy.tpm).acquire(estimate_tokens(req))
+        return req
+
+    def _attempt_failed(self, sent: CompletionRequest, error: CallError) -> bool:
+        """After a failed attempt: pause the whole backend for a 429's Retry-After; returns whether
+        another attempt may succeed. A router backend cools the failed deployment down instead."""
+        if error.status == 429 and error.retry_after:
+            self._pause_until = max(self._pause_until, time.monotonic() + min(error.retry_after, self.policy.retry_after_max))
+        return error.retryable
 
     def _account(self, raw: RawResult) -> None:
         s = self.stats

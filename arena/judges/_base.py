@@ -139,6 +139,8 @@ def preset_error(where: str, e, what: str, fields, missing_hint: str = ""):
     the file, the first bad key and what was expected. `what` names the setting kind ("an llm judge")."""
     err = e.errors()[0]
     key = ".".join(str(x) for x in err["loc"]) or "?"
+    if err["type"] == "extra_forbidden" and len(err["loc"]) == 3 and err["loc"][0] == "deployments":
+        what, fields = "a deployment", DeploymentSettings.model_fields  # a key inside [[deployments]]
     if err["type"] == "extra_forbidden":
         return SpecError(f"{where}: key {key!r} is not {what} setting (expected one of: {', '.join(fields)})")
     if err["type"] == "missing":
@@ -152,10 +154,30 @@ RUNTIME_KEYS = ("seed", "backoff_base", "backoff_max", "backend", "batch_settle_
 """Options of `build(...)` that are not preset keys: the runtime's (a test's backend, its backoff)."""
 
 
+class DeploymentSettings(BaseModel):
+    """One entry of a preset's `deployments`: a server (or provider account) serving the judge
+    model. `model` defaults to the preset's, `api_key_env` to the preset's, `rpm` / `tpm` to the
+    preset's (each deployment's own limit); `weight` is its share under simple-shuffle."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_base: str | None = None
+    api_key_env: str | None = None
+    model: str | None = None
+    rpm: float | None = Field(None, gt=0)
+    tpm: float | None = Field(None, gt=0)
+    weight: float | None = Field(None, gt=0)
+
+
 class BackendSettings(BaseModel):
     """The preset keys of every judge kind that calls a completion backend (llm, network): the
     model, where and how to reach it, and the client policy (concurrency, rate limits, timeout,
-    retries). A kind's preset model subclasses it and adds its own keys."""
+    retries). A kind's preset model subclasses it and adds its own keys.
+
+    `deployments` (a list of `DeploymentSettings`) spreads the calls over several servers through
+    litellm's Router (`arena.backends._router`), with `routing_strategy`, `cooldown` (seconds a
+    failing deployment rests) and `allowed_fails` (failures a minute before it rests); the
+    preset's `api_base` must then be left out (each deployment has its own)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -171,6 +193,22 @@ class BackendSettings(BaseModel):
     max_retries: int = Field(4, ge=0)
     extra_params: dict = Field(default_factory=dict)  # more sampling parameters (top_p, seed, ...)
     client: Literal["auto", "litellm"] = "auto"  # "litellm" turns off the fast path for OpenAI-compatible servers
+    deployments: list[DeploymentSettings] = Field(default_factory=list)
+    routing_strategy: Literal["simple-shuffle", "least-busy"] = "simple-shuffle"
+    cooldown: float = Field(10.0, ge=0)
+    allowed_fails: int = Field(0, ge=0)
+
+    @field_validator("deployments")
+    @classmethod
+    def _one_place_for_the_server(cls, deployments: list[DeploymentSettings], info: ValidationInfo) -> list[DeploymentSettings]:
+        if deployments and info.data.get("api_base") is not None:
+            raise ValueError("each deployment has its own api_base: remove the preset's api_base")
+        model, key_env = info.data.get("model"), info.data.get("api_key_env")
+        keys = [(d.model or model, (d.api_base or "").rstrip("/"), d.api_key_env or key_env) for d in deployments]
+        if len(set(keys)) != len(keys):
+            raise ValueError("two deployments name the same model, api_base and api_key_env")
+        return deployments
+
     # "batch": calls go through the provider's Batch API (arena/backends/_batch.py), at its batch price
     mode: Literal["sync", "batch"] = "sync"
     batch_poll_s: float = Field(30.0, gt=0)  # seconds between checks of a pending batch's status

@@ -12,7 +12,10 @@ Preset keys (TOML): kind = "llm", model, api_base, api_key_env, template, verdic
 `arena.judges._parse`), temperature (0),
 max_tokens, orders ("both" | "random"), strong_weight, concurrency, rpm, tpm, timeout,
 max_retries, client ("auto" | "litellm"), mode ("sync" | "batch": the provider's Batch API, one batch
-per round or wave, at the batch price; `arena.backends._batch`), batch_poll_s, description. Runtime options (`load_judge(..., **options)`) may override them and
+per round or wave, at the batch price; `arena.backends._batch`), batch_poll_s, description; for a
+fleet of servers, `deployments` (a list of tables: api_base, api_key_env, model, rpm, tpm, weight),
+routing_strategy ("simple-shuffle" | "least-busy"), cooldown, allowed_fails (see
+`arena.backends._router`). Runtime options (`load_judge(..., **options)`) may override them and
 add store, no_cache, seed, backoff_base, backoff_max, backend.
 """
 
