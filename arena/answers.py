@@ -51,6 +51,11 @@ def is_usable(text: str | None) -> bool:
     return bool(strip_invisible(s).strip())
 
 
+def is_usable_answer(text: str | None, turns: Sequence[str] = ()) -> bool:
+    """`is_usable` for an answer; a conversation's answer counts only when every assistant turn does."""
+    return all(is_usable(t) for t in turns) if turns else is_usable(text)
+
+
 def shared_sets(answered: dict[str, set[str]] | dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
     """`answered` with frozensets, one object per distinct set of models (compact at 50,000 prompts)."""
     seen: dict[frozenset[str], frozenset[str]] = {}
@@ -67,12 +72,14 @@ def shared_sets(answered: dict[str, set[str]] | dict[str, frozenset[str]]) -> di
 def hash_prompts(h, prompts: Iterable[Prompt]) -> None:
     """Feed `prompts` (in order) into the sha256 `h`: the first part of `arena.pools.pool_fingerprint`."""
     for p in prompts:
-        h.update(json.dumps([p.prompt_id, p.text, p.category, p.reference]).encode())
+        conv = [[[m.role, m.content] for m in p.messages], list(p.references)] if p.messages else []
+        h.update(json.dumps([p.prompt_id, p.text, p.category, p.reference, *conv]).encode())
 
 
-def hash_output(h, model: str, prompt_id: str, text: str | None) -> None:
-    """Feed one answer into `h`; answers go in (model, prompt_id) order after the prompts."""
-    h.update(json.dumps([model, prompt_id, text]).encode())
+def hash_output(h, model: str, prompt_id: str, text: str | None, turns: Sequence[str] = ()) -> None:
+    """Feed one answer into `h`; answers go in (model, prompt_id) order after the prompts. `turns`:
+    a conversation's assistant turns (() for a single-turn answer, which hashes as before)."""
+    h.update(json.dumps([model, prompt_id, text, *([list(turns)] if turns else [])]).encode())
 
 
 # -- the interface ------------------------------------------------------------------------------------
@@ -86,6 +93,7 @@ class Answers(Protocol):
     - `answered`: prompt_id -> models with a usable answer (`is_usable`);
     - `pair(prompt_id, a, b)`: the two answers' texts ("" for a missing one);
     - `text(prompt_id, model)`: one answer's text ("" when missing);
+    - `outputs(prompt_id, models)`: model -> `Output` (a conversation's turns included) of those answering;
     - `sizes()`: (prompt_id, model, UTF-8 bytes) of every answer, without holding the texts."""
 
     models: list[str]
@@ -95,20 +103,25 @@ class Answers(Protocol):
 
     def text(self, prompt_id: str, model: str) -> str: ...
 
+    def outputs(self, prompt_id: str, models: Sequence[str]) -> dict[str, Output]: ...
+
     def sizes(self) -> Iterator[tuple[str, str, int]]: ...
 
 
 class MemoryAnswers:
     """`Answers` over `Output` records held in memory."""
 
-    __slots__ = ("texts", "models", "answered")
+    __slots__ = ("texts", "turns", "models", "answered")
 
     def __init__(self, outputs: Iterable[Output]) -> None:
         self.texts: dict[tuple[str, str], str] = {}
+        self.turns: dict[tuple[str, str], tuple[str, ...]] = {}  # conversations' assistant turns
         answered: dict[str, set[str]] = {}
         for o in outputs:
             self.texts[(o.prompt_id, o.model)] = o.text
-            if is_usable(o.text):
+            if o.turns:
+                self.turns[(o.prompt_id, o.model)] = o.turns
+            if is_usable_answer(o.text, o.turns):
                 answered.setdefault(o.prompt_id, set()).add(o.model)
         self.models = sorted({m for _, m in self.texts})
         self.answered = shared_sets(answered)
@@ -118,6 +131,10 @@ class MemoryAnswers:
 
     def pair(self, prompt_id: str, model_a: str, model_b: str) -> tuple[str, str]:
         return self.text(prompt_id, model_a), self.text(prompt_id, model_b)
+
+    def outputs(self, prompt_id: str, models: Sequence[str]) -> dict[str, Output]:
+        return {m: Output(prompt_id, m, self.texts[(prompt_id, m)], self.turns.get((prompt_id, m), ()))
+                for m in models if (prompt_id, m) in self.texts}
 
     def sizes(self) -> Iterator[tuple[str, str, int]]:
         for (pid, model), text in self.texts.items():
@@ -145,13 +162,13 @@ class StoredAnswers:
         answered: dict[str, set[str]] = {}
         present: set[str] = set()
         n = 0
-        for pid, model, text in store.iter_outputs(pool):
+        for pid, model, text, turns in store.iter_outputs(pool):
             if not self._keeps(pid, model):
                 continue
             n += 1
             present.add(model)
-            hash_output(h, model, pid, text)
-            if is_usable(text):
+            hash_output(h, model, pid, text, turns)
+            if is_usable_answer(text, turns):
                 answered.setdefault(pid, set()).add(model)
         self.models = sorted(present)
         self.answered = shared_sets(answered)
@@ -169,6 +186,9 @@ class StoredAnswers:
     def pair(self, prompt_id: str, model_a: str, model_b: str) -> tuple[str, str]:
         got = self.store.output_texts(self.pool, prompt_id, [m for m in (model_a, model_b) if self._keeps(prompt_id, m)])
         return got.get(model_a) or "", got.get(model_b) or ""
+
+    def outputs(self, prompt_id: str, models: Sequence[str]) -> dict[str, Output]:
+        return self.store.output_records(self.pool, prompt_id, [m for m in models if self._keeps(prompt_id, m)])
 
     def sizes(self) -> Iterator[tuple[str, str, int]]:
         for pid, model, nbytes in self.store.output_sizes(self.pool):

@@ -97,4 +97,15 @@ def v3_to_v4(db) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_batches_state ON batches (state)")
 
 
-MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3, 4: v3_to_v4}
+def v4_to_v5(db) -> None:
+    """Conversations (arena/conversations.py): `prompts.messages`, `prompts.turn_references`,
+    `outputs.turns` (JSON, NULL for single-turn rows: every version-4 row stays as it was) and
+    `extra` on both (peer fields kept for a faithful export)."""
+    for table, cols in (("prompts", ("messages", "turn_references", "extra")), ("outputs", ("turns", "extra"))):
+        have = _columns(db, table)
+        for col in cols:
+            if col not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
+
+
+MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3, 4: v3_to_v4, 5: v4_to_v5}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, get_args
 
-SCHEMA_VERSION = 4  # 2: games.cached_calls, games.cached_cost_usd; 3: every table by a step; 4: batches, batch_calls (arena/migrations.py)
+SCHEMA_VERSION = 5  # 2: games.cached_calls, games.cached_cost_usd; 3: every table by a step; 4: batches, batch_calls; 5: conversations (arena/migrations.py)
 
 Label = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A", "unparsed", "error"]
 LABELS: tuple[str, ...] = get_args(Label)
@@ -95,19 +95,83 @@ def swap_label(label: str) -> str:
     return table.get(label, label)
 
 
+Role = Literal["system", "user", "assistant"]
+ROLES: tuple[str, ...] = get_args(Role)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of a conversation (OpenAI chat roles). `content` is untrusted text."""
+
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
+    """One pool item: a single-turn prompt (the common case) or a conversation.
+
+    Single-turn: `text` is the prompt, `messages == ()`, `references == ()`.
+    Conversation: `messages` holds an optional leading system message, the user turns, and any fixed
+    assistant turns the pool gives (earlier turns written by the pool, not generated); `text` is its
+    first user turn; `references` holds one reference (or None) per answered user turn when the pool
+    has references, and `reference` is the first answered turn's. A user turn is *answered* when no
+    fixed assistant message follows it (the model writes that answer). MT-Bench: 2 answered turns.
+    """
+
     prompt_id: str
     text: str
     category: str | None = None
     reference: str | None = None
+    messages: tuple[Message, ...] = ()
+    references: tuple[str | None, ...] = ()
+
+    @property
+    def n_turns(self) -> int:
+        """User turns the model answers (1 for a single-turn prompt)."""
+        if not self.messages:
+            return 1
+        return len(answered_turns(self.messages))
+
+    @property
+    def is_conversation(self) -> bool:
+        """More than one answered turn, or any fixed assistant/system message."""
+        return self.n_turns > 1 or any(m.role != "user" for m in self.messages)
+
+    @property
+    def user_turns(self) -> tuple[str, ...]:
+        """The user turns' contents (answered or not), in order; `(text,)` for a single-turn prompt."""
+        if not self.messages:
+            return (self.text,)
+        return tuple(m.content for m in self.messages if m.role == "user")
+
+
+def answered_turns(messages: tuple[Message, ...]) -> tuple[int, ...]:
+    """Indices into `messages` of the user messages a model answers (those not followed by a fixed
+    assistant message)."""
+    out = []
+    for i, m in enumerate(messages):
+        if m.role == "user" and (i + 1 >= len(messages) or messages[i + 1].role != "assistant"):
+            out.append(i)
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
+    """A model's answer to one pool item.
+
+    Single-turn: `text` is the answer, `turns == ()`. Conversation: `turns` holds the model's assistant
+    turns, one per answered user turn, and `text` is the first of them. Untrusted text."""
+
     prompt_id: str
     model: str
     text: str
+    turns: tuple[str, ...] = ()
+
+    @property
+    def all_turns(self) -> tuple[str, ...]:
+        """The model's assistant turns; `(text,)` for a single-turn answer."""
+        return self.turns or (self.text,)
 
 
 @dataclass(frozen=True, slots=True)

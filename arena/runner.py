@@ -162,7 +162,8 @@ def resolve_pool(store, spec) -> str:
     fp = pool_fingerprint(data)
     if store.get_meta(f"pool_fingerprint:{name}") != fp or not store.pool_exists(name):
         with store.transaction():
-            store.write_pool(name, data.prompts, data.outputs, source=str(path), format=data.format, replace=True)
+            store.write_pool(name, data.prompts, data.outputs, source=str(path), format=data.format, replace=True,
+                             prompt_extra=data.prompt_extra, output_extra=data.output_extra)
             store.set_meta(f"pool_fingerprint:{name}", fp)
     return name
 

@@ -291,7 +291,7 @@ def test_the_batch_tables_come_from_a_migration_step_on_an_older_file(tmp_path):
     from arena.migrations import MIGRATIONS
     from arena.records import SCHEMA_VERSION
 
-    step = MIGRATIONS[SCHEMA_VERSION]  # the step that adds the batch tables
+    step = MIGRATIONS[4]  # the step that adds the batch tables (schema 4; later steps come after it)
     con = sqlite3.connect(":memory:")
     step(con)
     step(con)  # idempotent

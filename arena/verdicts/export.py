@@ -44,7 +44,7 @@ def _run_context(store, run_id: str):
     prompts, answers = {}, {}
     if pool and store.pool_exists(pool):
         prompts = {p.prompt_id: p for p in store.prompts(pool)}
-        answers = {(o.prompt_id, o.model): o.text for o in store.outputs(pool)}
+        answers = {(o.prompt_id, o.model): o for o in store.outputs(pool)}
     return run, spec, prompts, answers
 
 
@@ -142,8 +142,11 @@ def _game_lines(matches: list[MatchRow], games: dict, prompts: dict, answers: di
                 rec["detail"] = detail
             p = prompts.get(m.prompt_id)
             if p is not None:
-                rec.update(prompt=p.text, category=p.category, answer_a=answers.get((m.prompt_id, m.model_a)),
-                           answer_b=answers.get((m.prompt_id, m.model_b)))
+                a, b = answers.get((m.prompt_id, m.model_a)), answers.get((m.prompt_id, m.model_b))
+                rec.update(prompt=p.text, category=p.category, answer_a=a and a.text, answer_b=b and b.text)
+                if p.is_conversation:  # the whole dialogue: the pool's messages and each side's turns
+                    rec.update(messages=[{"role": x.role, "content": x.content} for x in p.messages],
+                               turns_a=a and list(a.all_turns), turns_b=b and list(b.all_turns))
             lines.append(rec)
     return lines
 
@@ -177,12 +180,15 @@ def _alpaca_eval_row(m: MatchRow, gs: list[Game], v: VerdictRow | None, base: st
     if pref is None and v is not None and v.label in LABEL_PREFERENCE:
         pref = LABEL_PREFERENCE[swap_label(v.label) if flip else v.label]
     p = prompts.get(m.prompt_id)
+    if p is not None and p.is_conversation:
+        raise BadInput(f"--format alpaca_eval: has no turns; prompt {p.prompt_id!r} of the run is a conversation ({p.n_turns} turns); use jsonl")
+    out_1, out_2 = answers.get((m.prompt_id, base)), answers.get((m.prompt_id, model))
     return {
         "instruction": p.text if p is not None else m.prompt_id,
         "dataset": p.category if p is not None else None,
-        "output_1": answers.get((m.prompt_id, base), ""),
+        "output_1": out_1.text if out_1 is not None else "",
         "generator_1": base,
-        "output_2": answers.get((m.prompt_id, model), ""),
+        "output_2": out_2.text if out_2 is not None else "",
         "generator_2": model,
         "annotator": judge,
         "preference": pref,
@@ -221,10 +227,21 @@ def _rows_text(path: Path, rows: list[dict]) -> str:
 def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
     """Write a pool's answers as the peers' scripts read them: `arena_hard` (`question.jsonl` and
     `model_answer/<model>.jsonl`, Arena-Hard-Auto v0.1) or `alpaca_eval` (`<model>.json`, a list of
-    `{instruction, output, generator, dataset}`, AlpacaEval's model_outputs). Returns the paths."""
+    `{instruction, output, generator, dataset}`, AlpacaEval's model_outputs) or `mt_bench`
+    (FastChat's `question.jsonl`, `model_answer/`, `reference_answer/`: see
+    `arena.conversations.mt_bench_files`). Conversations keep their turns (Arena-Hard: `turns`
+    per user turn and answer turn); AlpacaEval has no turns and refuses them. Returns the paths."""
     out = Path(out)
     prompts = store.prompts(pool)
     outputs = store.outputs(pool)
+    if fmt == "mt_bench":
+        from arena.conversations import mt_bench_files
+
+        return [_write(out / rel, text) for rel, text in mt_bench_files(prompts, outputs, *store.pool_extras(pool))]
+    if fmt == "alpaca_eval":
+        conv = next((p for p in prompts if p.is_conversation), None)
+        if conv is not None:
+            raise BadInput(f"--format: alpaca_eval has no turns; pool {pool!r} holds conversations ({conv.prompt_id!r}: {conv.n_turns} turns); use mt_bench, arena_hard, native or jsonl")
     by_model: dict[str, list] = {}
     for o in outputs:
         by_model.setdefault(o.model, []).append(o)
@@ -233,8 +250,11 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
     taken: set[str] = set()
     paths = []
     if fmt == "arena_hard":
+        from arena.conversations import refuse_fixed_turns
+
+        refuse_fixed_turns(prompts, fmt)
         q = "".join(
-            json.dumps({"question_id": p.prompt_id, "category": p.category or "", "turns": [{"content": p.text}]}, ensure_ascii=False) + "\n"
+            json.dumps({"question_id": p.prompt_id, "category": p.category or "", "turns": [{"content": t} for t in p.user_turns]}, ensure_ascii=False) + "\n"
             for p in prompts
         )
         paths.append(_write(out / "question.jsonl", q))
@@ -242,7 +262,7 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
             outs.sort(key=lambda o: order.get(o.prompt_id, 0))
             lines = "".join(
                 json.dumps({"question_id": o.prompt_id, "answer_id": f"{o.prompt_id}-{i}", "model_id": model,
-                            "choices": [{"index": 0, "turns": [{"content": o.text}]}]}, ensure_ascii=False) + "\n"
+                            "choices": [{"index": 0, "turns": [{"content": t} for t in o.all_turns]}]}, ensure_ascii=False) + "\n"
                 for i, o in enumerate(outs)
             )
             paths.append(_write(out / "model_answer" / f"{slug(model, taken)}.jsonl", lines))
@@ -254,4 +274,4 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
                      "dataset": text[o.prompt_id].category} for o in outs if o.prompt_id in text]
             paths.append(_write(out / f"{slug(model, taken)}.json", json.dumps(rows, ensure_ascii=False, indent=1)))
         return paths
-    raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard or alpaca_eval)")
+    raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard, mt_bench or alpaca_eval)")
