@@ -210,17 +210,33 @@ class MatchContext:
     answer_b: str
     category: str | None = None
     reference: str | None = None
+    messages: tuple[Message, ...] = ()  # a conversation's messages (`Prompt.messages`); () single-turn
+    turns_a: tuple[str, ...] = ()  # A's assistant turns, one per answered user turn (`Output.turns`)
+    turns_b: tuple[str, ...] = ()
+    references: tuple[str | None, ...] = ()  # one per answered user turn, when the pool has them
+
+    @property
+    def is_conversation(self) -> bool:
+        """The match is about a conversation (several answered turns, or a system / fixed assistant message)."""
+        return bool(self.messages) and (len(answered_turns(self.messages)) > 1 or any(m.role != "user" for m in self.messages))
+
+    @property
+    def n_turns(self) -> int:
+        """User turns the models answer (1 for a single-turn prompt)."""
+        return len(answered_turns(self.messages)) if self.messages else 1
 
 
 class PoolView:
     """A pool seen by a run: prompts by id and answers by (prompt, model); `context(match)` is the
     one place a match's `MatchContext` is built (runner and planner). A missing answer reads ""."""
 
-    __slots__ = ("prompts", "answers")
+    __slots__ = ("prompts", "answers", "turns")
 
     def __init__(self, prompts: Iterable[Prompt], outputs: Iterable[Output]) -> None:
         self.prompts = {p.prompt_id: p for p in prompts}
+        outputs = list(outputs) if not isinstance(outputs, list) else outputs
         self.answers = {(o.prompt_id, o.model): o.text for o in outputs}
+        self.turns = {(o.prompt_id, o.model): o.turns for o in outputs if o.turns}  # conversations only
 
     def context(self, m: Match) -> MatchContext:
         p = self.prompts[m.prompt_id]
@@ -234,6 +250,10 @@ class PoolView:
             self.answers.get((m.prompt_id, m.model_b), ""),
             p.category,
             p.reference,
+            p.messages,
+            self.turns.get((m.prompt_id, m.model_a), ()),
+            self.turns.get((m.prompt_id, m.model_b), ()),
+            p.references,
         )
 
 

@@ -11,7 +11,11 @@ Preset keys (TOML): kind = "llm", model, api_base, api_key_env, template, verdic
 ("labels" | "mt_bench" | "scores" | "json": what the template asks for, see
 `arena.judges._parse`), temperature (0),
 max_tokens, orders ("both" | "random"), strong_weight, concurrency, rpm, tpm, timeout,
-max_retries, client ("auto" | "litellm"), description. Runtime options (`load_judge(..., **options)`) may override them and
+max_retries, client ("auto" | "litellm"), description; for conversations (`arena.judges._conversation`):
+turn ("last" | "all" | "each" | N: which turn a game judges, the earlier ones shown as context;
+"each" plays every turn in its own games, MT-Bench's protocol), conversation_template (default by
+verdict_format: `pairwise_conversation` for labels, `pairwise_mt_bench_multi_turn` for mt_bench),
+references (true: the pool's reference answers, per turn, go to the template). Runtime options (`load_judge(..., **options)`) may override them and
 add store, no_cache, seed, backoff_base, backoff_max, backend.
 """
 
@@ -21,7 +25,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.judges._base import (
@@ -35,8 +39,10 @@ from arena.judges._base import (
     record_cached,
     with_reasks,
 )
+from arena.judges._conversation import TurnChoice, check_turn, combine_turns, conversation_variables, judged_turns, max_turns, shown_texts
 from arena.judges._parse import VerdictFormat, parse_verdict, reask_prompt
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
+from arena.errors import SpecError
 from arena.records import Game, MatchContext, Order, swap_label
 from arena.store import BIG_RAW_CHARS
 
@@ -54,16 +60,34 @@ class LLMPreset(BackendSettings):
     max_tokens: int = Field(2048, gt=0)
     orders: Literal["both", "random", "adaptive"] = "both"
     strong_weight: float = Field(3.0, ge=1)
+    turn: TurnChoice = "last"
+    conversation_template: str | None = None  # None: CONVERSATION_TEMPLATES[verdict_format]
+    references: bool = True
+
+    @field_validator("turn")
+    @classmethod
+    def _turn_from_one(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool) and v < 1:
+            raise ValueError('expected "last", "all", "each" or a turn number from 1')
+        return v
+
+
+CONVERSATION_TEMPLATES = {VerdictFormat.LABELS: "pairwise_conversation", VerdictFormat.MT_BENCH: "pairwise_mt_bench_multi_turn"}
+"""The shipped conversation template of each verdict format (others need `conversation_template`)."""
 
 
 class LLMJudge(Judge):
     kind = "llm"
 
-    def __init__(self, name: str, cfg: LLMPreset, *, template, backend: Backend, seed: int = 0, preset: dict | None = None) -> None:
+    def __init__(
+        self, name: str, cfg: LLMPreset, *, template, backend: Backend, seed: int = 0, preset: dict | None = None, conversation_template=None
+    ) -> None:
         super().__init__(name, cfg.description or f"{cfg.model} ({cfg.orders} orders)", preset=preset)
         self.cfg = cfg
         self.model = cfg.model
         self.template = template
+        self.conversation_template = conversation_template
+        self.turns_per_match = 1  # most turns a match judges in separate games (`turn = "each"`; set by check_prompts)
         self.backend = backend
         self.seed = seed
         self.strong_weight = cfg.strong_weight
@@ -71,11 +95,26 @@ class LLMJudge(Judge):
 
     # -- plans --------------------------------------------------------------------------------
     def fingerprint(self) -> dict:
-        return {"template": file_digest(getattr(self.template, "filename", None))}
+        fp = {"template": file_digest(getattr(self.template, "filename", None))}
+        if self.conversation_template is not None:
+            fp["conversation_template"] = file_digest(getattr(self.conversation_template, "filename", None))
+        return fp
+
+    def conversation_refusal(self) -> str | None:
+        if self.conversation_template is None:
+            return f'its verdict_format {self.cfg.verdict_format.value!r} has no shipped conversation template: set conversation_template in the preset'
+        return None
+
+    def check_prompts(self, prompts, where: str) -> None:
+        super().check_prompts(prompts, where)
+        check_turn(self.cfg.turn, prompts, where)
+        conversations = [p for p in prompts if p.is_conversation]
+        self.turns_per_match = max_turns(conversations) if self.cfg.turn == "each" and conversations else 1
 
     def calls_per_match(self) -> int:
-        """Calls a match costs at most (`adaptive` plays the second order only when the first verdict is not strong)."""
-        return 1 if self.cfg.orders == "random" else 2
+        """Calls a match costs at most (`adaptive` plays the second order only when the first verdict
+        is not strong), times the turns judged apart (`turn = "each"`)."""
+        return (1 if self.cfg.orders == "random" else 2) * self.turns_per_match
 
     def orders_for(self, ctx: MatchContext) -> list[Order]:
         if self.cfg.orders in ("both", "adaptive"):
@@ -88,7 +127,8 @@ class LLMJudge(Judge):
 
         expected = min(TYPICAL_OUTPUT_TOKENS, self.cfg.max_tokens)
         return [
-            CallEstimate(self.model, count_tokens(self.model, self.messages(ctx, order)), expected, self.cfg.max_tokens)
+            CallEstimate(self.model, count_tokens(self.model, self.messages(ctx, order, turn)), expected, self.cfg.max_tokens)
+            for turn in judged_turns(ctx, self.cfg.turn)
             for order in self.orders_for(ctx)
         ]
 
@@ -99,10 +139,18 @@ class LLMJudge(Judge):
         return 2 * self.calls_per_match()
 
     # -- one game --------------------------------------------------------------------------------
-    def messages(self, ctx: MatchContext, order: Order) -> list[dict]:
+    def messages(self, ctx: MatchContext, order: Order, turn: int | None = None) -> list[dict]:
+        """The chat messages of one game: `order` "AB" shows A first; a conversation shows each
+        side's dialogue up to `turn` (None: all of it) through the conversation template."""
+        if ctx.is_conversation:
+            if self.conversation_template is None:  # check_prompts refuses such a pool before any call
+                raise SpecError(f"{self.name}: {self.conversation_refusal()}")
+            variables = conversation_variables(ctx, "a" if order == "AB" else "b", turn, references=self.cfg.references)
+            return render_messages(self.conversation_template, variables, tag=fence_tag(*shown_texts(variables)))
         first, second = (ctx.answer_a, ctx.answer_b) if order == "AB" else (ctx.answer_b, ctx.answer_a)
-        tag = fence_tag(ctx.prompt, ctx.reference, first, second)
-        variables = pairwise_variables(ctx.prompt, first, second, reference=ctx.reference, category=ctx.category)
+        reference = ctx.reference if self.cfg.references else None
+        tag = fence_tag(ctx.prompt, reference, first, second)
+        variables = pairwise_variables(ctx.prompt, first, second, reference=reference, category=ctx.category)
         return render_messages(self.template, variables, tag=tag)
 
     def request(self, messages: list[dict]) -> CompletionRequest:
@@ -115,12 +163,12 @@ class LLMJudge(Judge):
             timeout=self.cfg.timeout,
         )
 
-    async def play(self, ctx: MatchContext, order: Order) -> Game:
-        messages = self.messages(ctx, order)
+    async def play(self, ctx: MatchContext, order: Order, turn: int | None = None) -> Game:
+        messages = self.messages(ctx, order, turn)
         request = self.request(messages)
         first = await self.backend.complete(request)
         calls = [first]
-        detail: dict = {}
+        detail: dict = {} if turn is None else {"turn": turn}
         if first.error is not None:
             return self._game(ctx, order, "error", first.text, "error", calls, first.error, detail)
         parsed = parse_verdict(first.text, self.cfg.verdict_format)
@@ -177,16 +225,24 @@ class LLMJudge(Judge):
             detail=detail,
         )
 
-    async def judge(self, ctx: MatchContext) -> JudgeResult:
+    async def _judge_turn(self, ctx: MatchContext, turn: int | None) -> list[Game]:
         import asyncio
 
         if self.cfg.orders == "adaptive":  # single-order economy: the swapped order only when the first verdict is not strong
-            first = await self.play(ctx, "AB")
-            games = [first] if first.label in ("A>>B", "B>>A") else [first, await self.play(ctx, "BA")]
-            return JudgeResult(games=games, verdict=combine_games(ctx.match_id, games))
-        orders = self.orders_for(ctx)
-        games = list(await asyncio.gather(*(self.play(ctx, o) for o in orders)))
-        return JudgeResult(games=games, verdict=combine_games(ctx.match_id, games))
+            first = await self.play(ctx, "AB", turn)
+            return [first] if first.label in ("A>>B", "B>>A") else [first, await self.play(ctx, "BA", turn)]
+        return list(await asyncio.gather(*(self.play(ctx, o, turn) for o in self.orders_for(ctx))))
+
+    async def judge(self, ctx: MatchContext) -> JudgeResult:
+        """Decide one match: its games in each order, for each judged turn (`judged_turns`); with
+        several turns, each turn's games make a verdict and `combine_turns` adds them up."""
+        import asyncio
+
+        turns = judged_turns(ctx, self.cfg.turn)
+        per_turn = list(await asyncio.gather(*(self._judge_turn(ctx, t) for t in turns)))
+        games = [g for gs in per_turn for g in gs]
+        verdict = combine_turns(ctx.match_id, [combine_games(ctx.match_id, gs) for gs in per_turn])
+        return JudgeResult(games=games, verdict=verdict)
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -197,5 +253,8 @@ def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool
     where = str(Path(base_dir) / f"{name}.toml")
     cfg, runtime = parse_settings(LLMPreset, preset, options, where=where, what="an llm judge")
     template = load_template(cfg.template, Path(base_dir))
+    conversation = cfg.conversation_template or CONVERSATION_TEMPLATES.get(cfg.verdict_format)
+    conversation_template = load_template(conversation, Path(base_dir)) if conversation else None
     backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
-    return LLMJudge(name, cfg, template=template, backend=backend, seed=int(runtime.get("seed") or 0), preset=preset)
+    return LLMJudge(name, cfg, template=template, backend=backend, seed=int(runtime.get("seed") or 0), preset=preset,
+                    conversation_template=conversation_template)

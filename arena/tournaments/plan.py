@@ -125,6 +125,8 @@ def plan_tournament(
     answered = answered_from_outputs(o for o in outputs if o.model in wanted)
     sched = make_scheduler(spec.scheduler, chosen, answered, models, spec.seed)
     where = str(spec.path) if spec.path else spec.name
+    if hasattr(judge, "check_prompts"):  # a judge refuses prompts it cannot judge (conversations) before any call
+        judge.check_prompts(chosen, str(getattr(judge, "preset_path", None) or spec.judge))
     check_connected(sched.comparison_pairs(), models, where)
     size = sched.size()
     warnings: list[str] = []
@@ -247,8 +249,8 @@ def _over_input_limit(sched, chosen, outputs, counted: CallSample, per_match: di
     match of a fixed schedule, or every pair of answerers of each prompt for a dynamic one (an upper
     bound). A call's prompt is the judge's measured overhead plus the prompt and both answers; texts
     whose UTF-8 bytes (at least one per token) cannot reach the limit are not token-counted."""
-    text = {(o.prompt_id, o.model): o.text or "" for o in outputs}
-    by_id = {p.prompt_id: p.text for p in chosen}
+    text = {(o.prompt_id, o.model): "\n".join(o.turns) if o.turns else o.text or "" for o in outputs}  # a conversation: every turn
+    by_id = {p.prompt_id: "\n".join(m.content for m in p.messages) if p.messages else p.text for p in chosen}
     if isinstance(sched, _Fixed):
         matches = [(m.prompt_id, m.model_a, m.model_b) for m in sched.planned()]
     else:
