@@ -233,3 +233,47 @@ def test_panel_of_llm_members_and_recorded_mt_bench_judgments_support_conversati
     last = build_judge({"kind": "recorded", "format": "mt_bench", "files": ["pair.jsonl"], "turn": "last"}, name="r", base_dir=tmp_path)
     assert asyncio.run(last.judge(ctx)).verdict.outcome == "a"  # turn 2: beta (A here) won once, tied once
     assert loopback.requests == 0
+
+
+# -- recorded MT-Bench judgments keep the turn: a leaderboard per turn ---------------------------------
+
+
+def _pair_rows(turn_winner: dict[int, str]) -> list[dict]:
+    """FastChat `model_judgment/gpt-4_pair.jsonl` rows (its keys, judge [model, prompt name], game 2
+    with the answers swapped) for 3 models on the 4 fixture questions, both turns: the model named by
+    `turn_winner[turn]` wins each of its games at that turn, the other pairs tie."""
+    models = ["gpt-3.5-turbo", "vicuna-33b-v1.3", "llama-13b"]
+    rows = []
+    for qid in (81, 101, 111, 129):
+        for turn in (1, 2):
+            for i, m1 in enumerate(models):
+                for m2 in models[i + 1:]:
+                    w = turn_winner[turn]
+                    g = "model_1" if w == m1 else "model_2" if w == m2 else "tie"
+                    rows.append({"question_id": qid, "model_1": m1, "model_2": m2, "g1_winner": g, "g2_winner": g,
+                                 "judge": ["gpt-4", "pair-v2" if turn == 1 else "pair-v2-multi-turn"],
+                                 "g1_user_prompt": "...", "g1_judgment": f"[[{'A' if g == 'model_1' else 'B' if g == 'model_2' else 'C'}]]",
+                                 "g2_user_prompt": "...", "g2_judgment": "...", "turn": turn, "tstamp": 1687222000.0})
+    return rows
+
+
+def test_imported_mt_bench_judgments_keep_the_turn_and_rate_each_turn(store, tmp_path):
+    from arena.reports import build_report
+    from arena.verdicts import import_verdicts, run_turn_battles
+
+    f = tmp_path / "gpt-4_pair.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in _pair_rows({1: "gpt-3.5-turbo", 2: "llama-13b"})) + "\n")
+    s = import_verdicts(store, f, "mt_bench", name="mtb")
+    assert s.matches == 24 and s.games == 48
+    by_turn = run_turn_battles(store, s.run_id)
+    assert sorted(by_turn) == [1, 2] and [len(v) for v in by_turn.values()] == [12, 12]
+    assert {b.prompt_id for b in by_turn[2]} == {"81:turn2", "101:turn2", "111:turn2", "129:turn2"}
+    report = build_report(store, s.run_id, bootstrap=50)
+    assert set(report["turns"]) == {"turn 1", "turn 2"} and {"turn 1", "turn 2"} <= set(report["categories"])
+    assert report["categories"]["turn 1"]["leaderboard"][0]["model"] == "gpt-3.5-turbo"
+    assert report["categories"]["turn 2"]["leaderboard"][0]["model"] == "llama-13b"
+    assert "cross_category" not in report  # the turns are not categories of prompts: no aggregate over them
+    from arena.reports import leaderboard_markdown
+
+    md = leaderboard_markdown(report)
+    assert "turn 1" in md and "turn 2" in md

@@ -31,6 +31,7 @@ __all__ = [
     "read_recorded",
     "run_battles",
     "run_battles_with_ids",
+    "run_turn_battles",
 ]
 
 EXPORT_FORMATS = ("battles", "arena_hard", "alpaca_eval", "jsonl")
@@ -199,6 +200,43 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
             battles.append(Battle(b.prompt_id, b.model_a, b.model_b, b.outcome, b.weight * weights.get(m.match_id, 1.0), judges.get(m.match_id, "")))
             ids.append(m.match_id)
     return battles, ids
+
+
+def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, list[Battle]]:
+    """A run's rating battles per conversation turn: {turn: battles}, from the games that judged one
+    turn (`detail.turn`: an llm judge's `turn = "each"`, "last" or N; `detail.meta.turn`: imported
+    MT-Bench or Chatbot Arena judgments). Each (match, turn)'s games make one verdict
+    (`combine_games`) and one battle (`records.battle_of`); a forfeit counts in every turn (the
+    conversation was not answered). Empty when no game judged a single turn."""
+    from arena.judges._base import combine_games
+    from arena.judges._conversation import game_turn
+    from arena.records import battle_of
+
+    rid = store.get_run(run_id)["run_id"]
+    spec = spec if spec is not None else (store.get_run(rid)["spec"] or {}).get("spec", {})
+    sw = float(spec.get("strong_weight") or 3.0)
+    forfeit = spec.get("forfeit") or "loss"
+    by_turn: dict[tuple[str, int], list[Game]] = {}
+    for g in store.game_records(rid):
+        t = game_turn(g)
+        if t is not None:
+            by_turn.setdefault((g.match_id, t), []).append(g)
+    if not by_turn:
+        return {}
+    matches = {m.match_id: m for m in (r.match for r in store.match_rows(rid))}
+    out: dict[int, list[Battle]] = {}
+    for (mid, t), games in sorted(by_turn.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        m = matches.get(mid)
+        b = battle_of(m, combine_games(mid, games), strong_weight=sw, forfeit=forfeit) if m is not None else None
+        if b is not None:
+            out.setdefault(t, []).append(b)
+    turns = sorted({t for _, t in by_turn})
+    for m, v in store.decided(rid):
+        if v.outcome.startswith("forfeit"):
+            b = battle_of(m, v, strong_weight=sw, forfeit=forfeit)
+            for t in turns if b is not None else ():
+                out.setdefault(t, []).append(b)
+    return dict(sorted(out.items()))
 
 
 from arena.verdicts.export import export_verdicts  # noqa: E402
