@@ -5,6 +5,12 @@ Arena-Hard's answer generation does).
 Answers are written to the store in small batches as they complete, so a stopped run keeps
 what it finished; prompts that already have an answer from this model are skipped unless
 `overwrite`, and the call cache answers repeated requests without paying again.
+
+Conversations are answered turn by turn, as MT-Bench's `gen_model_answer.py` does: the request for
+turn k holds the user turns 1..k and the model's own answers to turns 1..k-1 (fixed assistant
+turns of the pool in place). Each turn is its own call, so the call cache keeps every finished
+turn: a conversation stopped after turn 1 resumes at turn 2 without paying turn 1 again. A
+conversation is stored only once every turn is answered (coverage counts nothing less).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass, field
 from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
 from arena.credentials import check_api_base, missing_env
 from arena.errors import BadInput
+from arena.conversations import conversation
 from arena.records import Output, Prompt
 
 DEFAULT_MAX_TOKENS = 2048
@@ -31,7 +38,9 @@ class GenerateResult:
     prompts: int  # prompts in the pool
     skipped: int  # already answered by this model
     written: int
-    cached: int  # of the written, how many came from the call cache
+    cached: int  # of the written, how many came from the call cache (every turn)
+    turns: int = 0  # answer turns generated (cached ones included); a single-turn prompt is one
+    cached_turns: int = 0
     errors: list[dict] = field(default_factory=list)  # {prompt_id, error}
     input_tokens: int = 0
     output_tokens: int = 0
@@ -47,9 +56,13 @@ class GenerateResult:
 
 
 def answer_request(prompt: Prompt, model: str, *, max_tokens: int, temperature: float, system: str | None,
-                   api_base: str | None, api_key_env: str | None, timeout: float) -> CompletionRequest:
-    messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": prompt.text})
+                   api_base: str | None, api_key_env: str | None, timeout: float,
+                   answers: tuple[str, ...] = ()) -> CompletionRequest:
+    """The chat request for the next answer turn of `prompt` after the model's earlier `answers`
+    (`arena.conversations.conversation`); `system` is used unless the prompt has its own."""
+    messages = conversation(prompt, answers)
+    if system and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": system})
     return CompletionRequest(
         model=model,
         messages=messages,
@@ -82,15 +95,26 @@ async def agenerate(
     backend: Backend | None = None,
     flush_every: int = 25,
     on_answer: Callable[[str, Completion], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_turn: Callable[[str, int, Completion], None] | None = None,
 ) -> GenerateResult:
-    """Generate `model`'s answers to every prompt of `pool` that lacks one and store them under `name`."""
+    """Generate `model`'s answers to every prompt of `pool` that lacks one and store them under `name`.
+
+    Conversations go turn by turn (see the module docstring). Progress: `on_start(turns to
+    generate)` once, `on_turn(prompt_id, turn (1-based), completion)` after each turn's call
+    (an error included), `on_answer(prompt_id, completion)` after a prompt's last call.
+    Raises `BadInput` (api base, key variable), `NotFound` (pool)."""
     started = time.perf_counter()
     name = name or model
     check_api_base(api_base, "--api-base")
     if missing_env([api_key_env]):
         raise BadInput(f"--api-key-env: the environment variable {api_key_env} is not set; export it with the API key")
     prompts = store.prompts(pool)  # raises NotFound for an unknown pool
-    have = {o.prompt_id for o in store.outputs(pool, [name])} if not overwrite else set()
+    from arena.conversations import answered
+
+    by_id = {p.prompt_id: p for p in prompts}
+    have = {o.prompt_id for o in store.outputs(pool, [name]) if o.prompt_id in by_id and answered(by_id[o.prompt_id], o)}
+    have = have if not overwrite else set()
     todo = [p for p in prompts if p.prompt_id not in have]
     if limit is not None:
         todo = todo[:limit]
@@ -106,32 +130,48 @@ async def agenerate(
             store.write_pool(pool, [], list(pending), source=info.get("source") or "", format=info.get("format") or "")
             pending.clear()
 
-    async def one(p: Prompt) -> tuple[Prompt, Completion]:
-        req = answer_request(p, model, max_tokens=max_tokens or DEFAULT_MAX_TOKENS, temperature=temperature,
-                             system=system, api_base=api_base, api_key_env=api_key_env, timeout=timeout)
-        return p, await backend.complete(req)
-
     paid: float | None = 0.0
-    try:
-        for fut in asyncio.as_completed([one(p) for p in todo]):
-            p, c = await fut
+
+    async def one(p: Prompt) -> tuple[Prompt, Completion, tuple[str, ...], bool]:
+        """Answer every turn of `p` in order; stops at the first failed turn."""
+        nonlocal paid
+        answers: tuple[str, ...] = ()
+        all_cached = True
+        for turn in range(1, p.n_turns + 1):
+            req = answer_request(p, model, max_tokens=max_tokens or DEFAULT_MAX_TOKENS, temperature=temperature,
+                                 system=system, api_base=api_base, api_key_env=api_key_env, timeout=timeout, answers=answers)
+            c = await backend.complete(req)
             result.attempts += c.attempts
-            if on_answer is not None:
-                on_answer(p.prompt_id, c)
+            if on_turn is not None:
+                on_turn(p.prompt_id, turn, c)
             if c.error is not None:
-                result.errors.append({"prompt_id": p.prompt_id, "error": c.error})
-                continue
-            result.written += 1
+                return p, c, answers, False
+            result.turns += 1
             result.input_tokens += c.input_tokens
             result.output_tokens += c.output_tokens
             if c.cached:
-                result.cached += 1
+                result.cached_turns += 1
                 result.cost_saved_usd += c.cost_usd or 0.0
-            elif c.cost_usd is None:
-                paid = None
-            elif paid is not None:
-                paid += c.cost_usd
-            pending.append(Output(p.prompt_id, name, c.text))
+            else:
+                all_cached = False
+                paid = None if paid is None or c.cost_usd is None else paid + c.cost_usd
+            answers += (c.text,)
+        return p, c, answers, all_cached
+
+    if on_start is not None:
+        on_start(sum(p.n_turns for p in todo))
+    try:
+        for fut in asyncio.as_completed([one(p) for p in todo]):
+            p, c, answers, all_cached = await fut
+            if on_answer is not None:
+                on_answer(p.prompt_id, c)
+            if c.error is not None:
+                at = f" (turn {len(answers) + 1} of {p.n_turns})" if p.n_turns > 1 else ""
+                result.errors.append({"prompt_id": p.prompt_id, "error": c.error + at})
+                continue
+            result.written += 1
+            result.cached += all_cached
+            pending.append(Output(p.prompt_id, name, answers[0], answers if p.n_turns > 1 else ()))
             if len(pending) >= flush_every:
                 flush()
     finally:

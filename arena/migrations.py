@@ -36,4 +36,15 @@ def v1_to_v2(db) -> None:
     db.executemany("UPDATE games SET cached_calls = ?, cached_cost_usd = ? WHERE rowid = ?", updates)
 
 
-MIGRATIONS: dict[int, Callable] = {2: v1_to_v2}
+def v2_to_v3(db) -> None:
+    """Conversations (arena/conversations.py): `prompts.messages`, `prompts.turn_references`,
+    `outputs.turns` (JSON, NULL for single-turn rows: every version-2 row stays as it was) and
+    `extra` on both (peer fields kept for a faithful export)."""
+    for table, cols in (("prompts", ("messages", "turn_references", "extra")), ("outputs", ("turns", "extra"))):
+        have = _columns(db, table)
+        for col in cols:
+            if col not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
+
+
+MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3}

@@ -19,9 +19,14 @@ Formats:
 - `varco`: Varco Arena / Arena-Lite, one jsonl per model (model_id, instruction, generated, task),
   matched by instruction text like AlpacaEval.
 
-Multi-turn records (a question or answer with several user turns) are refused: conversations
-are not supported yet.
+- `mt_bench`: an MT-Bench folder (`question.jsonl`, `model_answer/*.jsonl[.gz]`, optional
+  `reference_answer/*.jsonl` or `reference_answer_*.jsonl`): two-turn conversations with references
+  per turn (`arena.conversations`).
 - `jsonl`: what `arena pool export --format jsonl` writes: one prompt a line with every model's answer.
+
+Conversations (several user turns, a system message, fixed assistant turns) are read from
+`mt_bench`, `arena_hard` (`turns` with several items, or chat `messages`) and `native`/`jsonl`
+(`turns` or `messages` on a prompt, `turns` on an answer); `arena.conversations` checks them.
 """
 
 from __future__ import annotations
@@ -38,10 +43,12 @@ from pydantic import AliasChoices, Field
 from arena.errors import PoolError
 from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records, loads, prompt_key, read_text
 from arena.names import slug_map
+from arena.conversations import make_output, make_prompt, read_mt_bench, user_messages
+from arena.records import Message as ChatMessage
 from arena.records import Output, Prompt
 
-Format = Literal["native", "alpaca_eval", "arena_hard", "varco", "jsonl"]
-FORMATS: tuple[str, ...] = ("native", "alpaca_eval", "arena_hard", "varco", "jsonl")
+Format = Literal["native", "alpaca_eval", "arena_hard", "mt_bench", "varco", "jsonl"]
+FORMATS: tuple[str, ...] = ("native", "alpaca_eval", "arena_hard", "mt_bench", "varco", "jsonl")
 
 
 @dataclass(slots=True)
@@ -51,6 +58,8 @@ class PoolData:
     format: str = "native"
     sources: list[str] = field(default_factory=list)
     overlap: list[Overlap] = field(default_factory=list)
+    prompt_extra: dict[str, dict] = field(default_factory=dict)  # peer fields kept for export (see Store.write_pool)
+    output_extra: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -60,26 +69,61 @@ class PoolData:
 # -- row models (one per format's record) -----------------------------------------------------
 
 
+class ChatTurn(Row):
+    role: Text
+    content: Text
+
+
 class NativePrompt(Row):
-    """A line of a native `prompts.jsonl` (and of the `jsonl` export, with `outputs`)."""
+    """A line of a native `prompts.jsonl` (and of the `jsonl` export, with `outputs`).
+
+    A conversation gives `turns` (its user turns) or `messages` (`{role, content}`: a system
+    message, user turns, fixed assistant turns) instead of `text`, and `references` per answered turn."""
 
     prompt_id: Id
-    text: Text
+    text: Text | None = None
     category: OptText = None
     reference: OptText = None
+    turns: list[Text] | None = None
+    messages: list[ChatTurn] | None = None
+    references: list[OptText] | None = None
+
+    def prompt(self, where: str) -> Prompt:
+        """The checked `Prompt` of this line (`PoolError` for a bad conversation)."""
+        if self.messages is not None:
+            msgs = tuple(ChatMessage(m.role, m.content) for m in self.messages)
+        elif self.turns is not None:
+            msgs = user_messages(self.turns)
+        elif self.text is not None:
+            if self.references is None:
+                return Prompt(self.prompt_id, self.text, self.category, self.reference)
+            msgs = user_messages([self.text])
+        else:
+            raise PoolError(f"{where}: missing field 'text'")
+        refs = self.references if self.references is not None else ([self.reference] if self.reference is not None else [])
+        return make_prompt(self.prompt_id, msgs, where, category=self.category, references=refs)
 
 
 class NativeOutput(Row):
-    """A line of a native `outputs/<model>.jsonl`."""
+    """A line of a native `outputs/<model>.jsonl`: `output`, or `turns` (one answer per answered turn)."""
 
     prompt_id: Id
-    output: Text
+    output: Text | None = None
+    turns: list[Text] | None = None
+
+    def answer_turns(self, where: str) -> list[str]:
+        if self.turns is not None:
+            return self.turns
+        if self.output is None:
+            raise PoolError(f"{where}: missing field 'output'")
+        return [self.output]
 
 
 class ExportRow(NativePrompt):
-    """A line of `arena pool export --format jsonl`: a prompt and every model's answer."""
+    """A line of `arena pool export --format jsonl`: a prompt and every model's answer (a list of
+    turns for a conversation)."""
 
-    outputs: dict[Name, Text]
+    outputs: dict[Name, Text | list[Text]]
 
 
 class AlpacaEvalRow(Row):
@@ -153,13 +197,6 @@ class ArenaHardAnswer(Row):
     messages: list[Message] | None = None
 
 
-def _multi_turn(where: str, n: int, what: str) -> PoolError:
-    return PoolError(
-        f"{where}: {what} has {n} user turns; multi-turn conversations are not supported yet"
-        " (import single-turn records only)"
-    )
-
-
 def text_id(text: str, prefix: str = "p") -> str:
     """A stable prompt id from its text, for formats that have none (AlpacaEval, Varco)."""
     return f"{prefix}-{hashlib.sha256(text.strip().encode('utf-8')).hexdigest()[:12]}"
@@ -185,11 +222,15 @@ class _Builder:
         self.outputs: dict[tuple[str, str], Output] = {}
         self.output_where: dict[tuple[str, str], str] = {}
         self.model_source: dict[str, str] = {}
+        self.n_turns = {p.prompt_id: p.n_turns for p in known}
+        self.prompt_extra: dict[str, dict] = {}
+        self.output_extra: dict[tuple[str, str], dict] = {}
 
     def add_prompt(self, p: Prompt, where: str, origin: str | None = None) -> None:
         if p.prompt_id in self.prompt_where:
             raise PoolError(f"{where}: duplicate prompt_id {p.prompt_id!r} (first at {self.prompt_where[p.prompt_id]})")
         self.prompt_where[p.prompt_id] = where
+        self.n_turns.setdefault(p.prompt_id, p.n_turns)
         self.by_text.setdefault(prompt_key(p.text), p.prompt_id)
         if p.prompt_id not in self.known_ids:
             self.prompts.append(p)
@@ -223,8 +264,15 @@ class _Builder:
             )
         if not self.has_prompt(o.prompt_id):
             raise PoolError(f"{where}: prompt_id {o.prompt_id!r} is not in the pool's prompts")
+        make_output(self.n_turns.get(o.prompt_id, 1), o.prompt_id, o.model, o.all_turns, where)  # the turn count
         self.output_where[key] = where
         self.outputs[key] = o
+
+    def add_output_turns(self, prompt_id: str, model: str, turns: Sequence[str], where: str) -> None:
+        """Add a model's answer given as its turns (one per answered user turn of the prompt)."""
+        if not self.has_prompt(prompt_id):
+            raise PoolError(f"{where}: prompt_id {prompt_id!r} is not in the pool's prompts")
+        self.add_output(make_output(self.n_turns.get(prompt_id, 1), prompt_id, model, turns, where), where)
 
     def overlap(self) -> list[Overlap]:
         """Each imported model's overlap with the prompts it was expected to answer (see `Overlap`)."""
@@ -246,7 +294,7 @@ class _Builder:
         return rows
 
     def data(self, fmt: str, sources: list[str]) -> PoolData:
-        return PoolData(self.prompts, list(self.outputs.values()), fmt, sources, self.overlap())
+        return PoolData(self.prompts, list(self.outputs.values()), fmt, sources, self.overlap(), self.prompt_extra, self.output_extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,8 +338,7 @@ def read_native(path: Path, b: _Builder) -> list[str]:
     if not prompts_file.exists():
         raise PoolError(f"{folder}: expected prompts.jsonl in the native pool folder")
     for rec in iter_records(prompts_file, "jsonl"):
-        row = NativePrompt.parse(rec)
-        b.add_prompt(Prompt(row.prompt_id, row.text, row.category, row.reference), rec.where)
+        b.add_prompt(NativePrompt.parse(rec).prompt(rec.where), rec.where)
     out_dir = folder / "outputs"
     files = sorted(out_dir.glob("*.jsonl")) if out_dir.is_dir() else []
     names = _model_map(out_dir / MODEL_MAP)
@@ -300,7 +347,7 @@ def read_native(path: Path, b: _Builder) -> list[str]:
         b.claim_model(model, str(f))
         for rec in iter_records(f, "jsonl"):
             row = NativeOutput.parse(rec)
-            b.add_output(Output(row.prompt_id, model, row.output), rec.where)
+            b.add_output_turns(row.prompt_id, model, row.answer_turns(rec.where), rec.where)
     return [str(prompts_file), *map(str, files)]
 
 
@@ -336,52 +383,62 @@ def _read_text_matched(files: list[Path], b: _Builder, row_model: type[AlpacaEva
             b.add_output(Output(pid, model, answer), rec.where)
 
 
-def _arena_hard_answer(row: ArenaHardAnswer, where: str) -> str:
+def _arena_hard_turns(row: ArenaHardAnswer, where: str, user_turns: Sequence[str] | None) -> list[str]:
+    """A model's answer turns from `choices[0].turns`, or the assistant turns of chat `messages`
+    (roles must alternate; the user turns, when the question is known, must be the question's)."""
     if row.choices is not None:
         if not row.choices:
             raise PoolError(f"{where}: field 'choices' must be a list whose first item has 'turns'")
-        turns = row.choices[0].turns
-        if len(turns) > 1:
-            raise _multi_turn(where, len(turns), "the answer")
-        return _turn_text(turns[0]) if turns else ""
-    if row.messages is not None:
-        users = sum(1 for m in row.messages if m.role == "user")
-        if users > 1:
-            raise _multi_turn(where, users, "the conversation")
-        parts = []
-        for m in row.messages:
-            if m.role == "assistant":
-                parts.append(m.content.answer if isinstance(m.content, AnswerContent) else m.content or "")
-        return "\n\n".join(parts)
-    raise PoolError(f"{where}: missing field 'choices' or 'messages' (the model's answer)")
+        return [_turn_text(t) for t in row.choices[0].turns]
+    if row.messages is None:
+        raise PoolError(f"{where}: missing field 'choices' or 'messages' (the model's answer)")
+    msgs = [m for m in row.messages if not (m.role == "system" and m is row.messages[0])]
+    users, answers = [], []
+    for i, m in enumerate(msgs):
+        want = "user" if i % 2 == 0 else "assistant"
+        if m.role != want:
+            raise PoolError(f"{where}: messages: expected roles alternating user, assistant, ... (a system message only first); message {i + 1 + (len(row.messages) - len(msgs))} is {m.role!r}, expected {want!r}")
+        text = m.content.answer if isinstance(m.content, AnswerContent) else m.content or ""
+        (users if want == "user" else answers).append(text)
+    if len(answers) != len(users):
+        raise PoolError(f"{where}: messages: expected an assistant answer after each of the {len(users)} user turns, got {len(answers)}")
+    if user_turns is not None and len(users) == len(user_turns):
+        for k, (u, q) in enumerate(zip(users, user_turns, strict=True)):
+            if prompt_key(u) != prompt_key(q):
+                raise PoolError(f"{where}: messages: user turn {k + 1} differs from the question's turn {k + 1}")
+    return answers
 
 
 def read_arena_hard(path: Path, b: _Builder) -> list[str]:
-    """An Arena-Hard folder: question.jsonl + model_answer/*.jsonl."""
+    """An Arena-Hard folder: question.jsonl + model_answer/*.jsonl (several `turns`, or several
+    user turns in `messages`, make a conversation)."""
     if not path.exists():
         raise PoolError(f"{path}: no such file or directory")
     folder = path if path.is_dir() else path.parent
     qfile = folder / "question.jsonl"
     if not qfile.exists():
         raise PoolError(f"{folder}: expected question.jsonl in the Arena-Hard folder")
+    user_turns: dict[str, list[str]] = {}
     for rec in iter_records(qfile, "jsonl"):
         q = ArenaHardQuestion.parse(rec)
         if q.turns is not None:
-            if len(q.turns) > 1:
-                raise _multi_turn(rec.where, len(q.turns), "the question")
-            text = _turn_text(q.turns[0]) if q.turns else ""
+            turns = [_turn_text(t) for t in q.turns]
         elif q.prompt is not None:
-            text = q.prompt
+            turns = [q.prompt]
         else:
             raise PoolError(f"{rec.where}: missing field 'turns' or 'prompt' (the question)")
-        b.add_prompt(Prompt(q.question_id, text, q.subcategory or q.category), rec.where)
+        if not turns:
+            raise PoolError(f"{rec.where}: field 'turns': expected at least one user turn, got an empty list")
+        b.add_prompt(make_prompt(q.question_id, user_messages(turns), rec.where, category=q.subcategory or q.category), rec.where)
+        user_turns[q.question_id] = turns
     files = sorted((folder / "model_answer").glob("*.jsonl"))
     for f in files:
         for rec in iter_records(f, "jsonl"):
             row = ArenaHardAnswer.parse(rec)
             model = row.model_id or check_name(f.stem, str(f), "model name (the file's name)")
             b.claim_model(model, str(f))
-            b.add_output(Output(row.question_id, model, _arena_hard_answer(row, rec.where)), rec.where)
+            turns = _arena_hard_turns(row, rec.where, user_turns.get(row.question_id))
+            b.add_output_turns(row.question_id, model, turns, rec.where)
     return [str(qfile), *map(str, files)]
 
 
@@ -398,6 +455,7 @@ READERS = {
     "native": read_native,
     "alpaca_eval": read_alpaca_eval,
     "arena_hard": read_arena_hard,
+    "mt_bench": read_mt_bench,
     "varco": read_varco,
     "jsonl": lambda path, b: read_export_jsonl(path, b),
 }
@@ -411,7 +469,9 @@ def detect_format(path: Path) -> str:
     if (folder / "prompts.jsonl").exists() and (path.is_dir() or path.name == "prompts.jsonl"):
         return "native"
     if (folder / "question.jsonl").exists():
-        return "arena_hard"
+        from arena.conversations import is_mt_bench
+
+        return "mt_bench" if is_mt_bench(folder) else "arena_hard"
     if path.is_dir():
         if any(path.glob("*.json")) or any(path.glob("*.json.gz")):
             return "alpaca_eval"
@@ -483,7 +543,10 @@ def import_pool(
             f"{f' ({o.own} of its prompts match no other file)' if o.own else ''}; check that the files hold"
             " the same prompts, or pass --allow-partial to import it anyway"
         )
-    store.write_pool(name, data.prompts, data.outputs, source=";".join(data.sources), format=data.format, replace=replace)
+    store.write_pool(
+        name, data.prompts, data.outputs, source=";".join(data.sources), format=data.format, replace=replace,
+        prompt_extra=data.prompt_extra, output_extra=data.output_extra,
+    )
     return data
 
 
@@ -491,9 +554,10 @@ def pool_fingerprint(data: PoolData) -> str:
     """A hash of a pool's content, to tell whether files changed since they were imported."""
     h = hashlib.sha256()
     for p in data.prompts:
-        h.update(json.dumps([p.prompt_id, p.text, p.category, p.reference]).encode())
+        conv = [[[m.role, m.content] for m in p.messages], list(p.references)] if p.messages else []
+        h.update(json.dumps([p.prompt_id, p.text, p.category, p.reference, *conv]).encode())
     for o in sorted(data.outputs, key=lambda o: (o.model, o.prompt_id)):
-        h.update(json.dumps([o.model, o.prompt_id, o.text]).encode())
+        h.update(json.dumps([o.model, o.prompt_id, o.text, *([list(o.turns)] if o.turns else [])]).encode())
     return h.hexdigest()[:16]
 
 
@@ -502,6 +566,9 @@ def pool_fingerprint(data: PoolData) -> str:
 
 @dataclass(slots=True)
 class Coverage:
+    """One model's coverage of a pool. `answers`: prompts answered on every turn; `missing`: prompts
+    not answered, or (a conversation) not on every turn; `empty`: answered, but some turn is blank."""
+
     model: str
     answers: int
     missing: list[str]
@@ -509,41 +576,62 @@ class Coverage:
 
 
 def coverage(prompts: Sequence[Prompt], outputs: Sequence[Output]) -> list[Coverage]:
-    """Which model lacks an answer to which prompt, and which answers are empty."""
-    ids = [p.prompt_id for p in prompts]
-    by_model: dict[str, dict[str, str]] = {}
+    """Which model lacks an answer to which prompt, and which answers are empty. A conversation counts
+    as answered only when every answered turn is (`arena.conversations.answered`)."""
+    from arena.conversations import answered
+
+    by_model: dict[str, dict[str, Output]] = {}
     for o in outputs:
-        by_model.setdefault(o.model, {})[o.prompt_id] = o.text
+        by_model.setdefault(o.model, {})[o.prompt_id] = o
     rows = []
     for model in sorted(by_model):
         answers = by_model[model]
+        done = [p.prompt_id for p in prompts if answered(p, answers.get(p.prompt_id))]
+        done_set = set(done)
         rows.append(
             Coverage(
                 model,
-                len(answers),
-                [pid for pid in ids if pid not in answers],
-                [pid for pid in ids if pid in answers and not answers[pid].strip()],
+                len(done),
+                [p.prompt_id for p in prompts if p.prompt_id not in done_set],
+                [pid for pid in done if any(not t.strip() for t in answers[pid].all_turns)],
             )
         )
     return rows
 
 
+def turn_counts(prompts: Sequence[Prompt]) -> dict[int, int]:
+    """{answered turns: prompts}, e.g. {1: 30, 2: 80}: how many prompts have how many turns."""
+    from collections import Counter
+
+    return dict(sorted(Counter(p.n_turns for p in prompts).items()))
+
+
+def prompt_row(p: Prompt) -> dict:
+    """A prompt as the native and jsonl formats write it (`turns`/`messages`, `references` for a conversation)."""
+    row: dict = {"prompt_id": p.prompt_id, "text": p.text}
+    if p.category is not None:
+        row["category"] = p.category
+    if p.reference is not None:
+        row["reference"] = p.reference
+    if p.messages:
+        if all(m.role == "user" for m in p.messages):
+            row["turns"] = list(p.user_turns)
+        else:
+            row["messages"] = [{"role": m.role, "content": m.content} for m in p.messages]
+        if p.references:
+            row["references"] = list(p.references)
+    return row
+
+
 def export_jsonl(prompts: Sequence[Prompt], outputs: Sequence[Output]) -> Iterator[str]:
     """One JSON line per prompt, with every model's answer: `{prompt_id, text, category, reference, outputs: {model: text}}`."""
-    by_prompt: dict[str, dict[str, str]] = {}
+    by_prompt: dict[str, dict[str, str | list[str]]] = {}
     for o in outputs:
-        by_prompt.setdefault(o.prompt_id, {})[o.model] = o.text
+        by_prompt.setdefault(o.prompt_id, {})[o.model] = list(o.turns) if o.turns else o.text
     for p in prompts:
-        yield json.dumps(
-            {
-                "prompt_id": p.prompt_id,
-                "text": p.text,
-                "category": p.category,
-                "reference": p.reference,
-                "outputs": dict(sorted(by_prompt.get(p.prompt_id, {}).items())),
-            },
-            ensure_ascii=False,
-        )
+        row = {"prompt_id": p.prompt_id, "text": p.text, "category": p.category, "reference": p.reference} | prompt_row(p)
+        row["outputs"] = dict(sorted(by_prompt.get(p.prompt_id, {}).items()))
+        yield json.dumps(row, ensure_ascii=False)
 
 
 def write_native(folder: Path, prompts: Sequence[Prompt], outputs: Sequence[Output]) -> None:
@@ -551,12 +639,7 @@ def write_native(folder: Path, prompts: Sequence[Prompt], outputs: Sequence[Outp
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "prompts.jsonl", "w", encoding="utf-8") as f:
         for p in prompts:
-            row = {"prompt_id": p.prompt_id, "text": p.text}
-            if p.category is not None:
-                row["category"] = p.category
-            if p.reference is not None:
-                row["reference"] = p.reference
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(json.dumps(prompt_row(p), ensure_ascii=False) + "\n")
     (folder / "outputs").mkdir(exist_ok=True)
     by_model: dict[str, list[Output]] = {}
     for o in outputs:
@@ -568,7 +651,8 @@ def write_native(folder: Path, prompts: Sequence[Prompt], outputs: Sequence[Outp
         rows.sort(key=lambda o: order.get(o.prompt_id, 1 << 30))
         with open(folder / "outputs" / f"{slugs[model]}.jsonl", "w", encoding="utf-8") as f:
             for o in rows:
-                f.write(json.dumps({"prompt_id": o.prompt_id, "output": o.text}, ensure_ascii=False) + "\n")
+                answer = {"turns": list(o.turns)} if o.turns else {"output": o.text}
+                f.write(json.dumps({"prompt_id": o.prompt_id, **answer}, ensure_ascii=False) + "\n")
     mapping = {f"{s}.jsonl": m for m, s in sorted(slugs.items()) if s != m}
     map_file = folder / "outputs" / MODEL_MAP
     if mapping:
@@ -583,8 +667,8 @@ def read_export_jsonl(path: Path, b: _Builder) -> list[str]:
         raise PoolError(f"{path}: is a folder, expected the .jsonl file that `arena pool export` wrote")
     for rec in iter_records(path, "jsonl"):
         row = ExportRow.parse(rec)
-        b.add_prompt(Prompt(row.prompt_id, row.text, row.category, row.reference), rec.where)
-        for model, text in row.outputs.items():
+        b.add_prompt(row.prompt(rec.where), rec.where)
+        for model, answer in row.outputs.items():
             b.claim_model(model, str(path))
-            b.add_output(Output(row.prompt_id, model, text), rec.where)
+            b.add_output_turns(row.prompt_id, model, [answer] if isinstance(answer, str) else answer, rec.where)
     return [str(path)]

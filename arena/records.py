@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, get_args
 
-SCHEMA_VERSION = 2  # 2: games.cached_calls, games.cached_cost_usd (arena/migrations.py)
+SCHEMA_VERSION = 3  # 2: games.cached_calls, games.cached_cost_usd; 3: conversations (arena/migrations.py)
 
 Label = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A", "unparsed", "error"]
 LABELS: tuple[str, ...] = get_args(Label)

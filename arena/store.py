@@ -49,12 +49,14 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
     "meta": ({"key": str, "value": str}, "key", []),
     "pools": ({"pool": str, "created": float, "source": str, "format": str}, "pool", []),
     "prompts": (
-        {"pool": str, "prompt_id": str, "seq": int, "text": str, "category": str, "reference": str},
+        {"pool": str, "prompt_id": str, "seq": int, "text": str, "category": str, "reference": str,
+         # conversations (schema 3, arena/conversations.py): JSON, NULL for a single-turn prompt
+         "messages": str, "turn_references": str, "extra": str},
         ["pool", "prompt_id"],
         [],
     ),
     "outputs": (
-        {"pool": str, "prompt_id": str, "model": str, "text": str},
+        {"pool": str, "prompt_id": str, "model": str, "text": str, "turns": str, "extra": str},
         ["pool", "prompt_id", "model"],
         [["pool", "model"]],
     ),
@@ -405,8 +407,17 @@ class Store:
         source: str = "",
         format: str = "",
         replace: bool = False,
+        prompt_extra: dict[str, dict] | None = None,
+        output_extra: dict[tuple[str, str], dict] | None = None,
     ) -> None:
-        """Write a whole pool in one transaction. Adding models to an existing pool keeps its prompts."""
+        """Write a whole pool in one transaction. Adding models to an existing pool keeps its prompts.
+
+        Conversations are stored as JSON columns (`arena.conversations.prompt_columns`/`output_columns`).
+        `prompt_extra` (prompt_id -> dict) and `output_extra` ((model, prompt_id) -> dict) keep the peer
+        fields a format has and the records do not (MT-Bench's answer_id, tstamp...) for a faithful export."""
+        from arena.conversations import dump_extra, output_columns, prompt_columns
+
+        pe, oe = prompt_extra or {}, output_extra or {}
         now = time.time()
         with self.transaction():
             if replace:
@@ -417,12 +428,19 @@ class Store:
             )
             start = self.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM prompts WHERE pool = ?", [pool]).fetchone()[0]
             self.db.conn.executemany(
-                "INSERT OR IGNORE INTO prompts (pool, prompt_id, seq, text, category, reference) VALUES (?, ?, ?, ?, ?, ?)",
-                ((pool, p.prompt_id, start + i, p.text, p.category, p.reference) for i, p in enumerate(prompts)),
+                "INSERT OR IGNORE INTO prompts (pool, prompt_id, seq, text, category, reference, messages, turn_references,"
+                " extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (pool, p.prompt_id, start + i, p.text, p.category, p.reference, *prompt_columns(p), dump_extra(pe.get(p.prompt_id)))
+                    for i, p in enumerate(prompts)
+                ),
             )
             self.db.conn.executemany(
-                "INSERT OR REPLACE INTO outputs (pool, prompt_id, model, text) VALUES (?, ?, ?, ?)",
-                ((pool, o.prompt_id, o.model, o.text) for o in outputs),
+                "INSERT OR REPLACE INTO outputs (pool, prompt_id, model, text, turns, extra) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (pool, o.prompt_id, o.model, o.text, output_columns(o), dump_extra(oe.get((o.model, o.prompt_id))))
+                    for o in outputs
+                ),
             )
 
     def delete_pool(self, pool: str) -> None:
@@ -437,14 +455,29 @@ class Store:
 
     def prompts(self, pool: str) -> list[Prompt]:
         self.require_pool(pool)
-        rows = self._rows("SELECT prompt_id, text, category, reference FROM prompts WHERE pool = ? ORDER BY seq", [pool])
-        return [Prompt(r["prompt_id"], r["text"], r["category"], r["reference"]) for r in rows]
+        from arena.conversations import prompt_of_row
+
+        rows = self._rows(
+            "SELECT prompt_id, text, category, reference, messages, turn_references FROM prompts WHERE pool = ? ORDER BY seq", [pool]
+        )
+        return [prompt_of_row(r) for r in rows]
 
     def outputs(self, pool: str, models: Iterable[str] | None = None) -> list[Output]:
         self.require_pool(pool)
-        rows = self._rows("SELECT prompt_id, model, text FROM outputs WHERE pool = ? ORDER BY model, prompt_id", [pool])
+        from arena.conversations import output_of_row
+
+        rows = self._rows("SELECT prompt_id, model, text, turns FROM outputs WHERE pool = ? ORDER BY model, prompt_id", [pool])
         wanted = set(models) if models is not None else None
-        return [Output(r["prompt_id"], r["model"], r["text"]) for r in rows if wanted is None or r["model"] in wanted]
+        return [output_of_row(r) for r in rows if wanted is None or r["model"] in wanted]
+
+    def pool_extras(self, pool: str) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
+        """The peer fields kept at import (see `write_pool`): ({prompt_id: extra}, {(model, prompt_id): extra})."""
+        self.require_pool(pool)
+        pe = {r[0]: json.loads(r[1]) for r in self.db.execute(
+            "SELECT prompt_id, extra FROM prompts WHERE pool = ? AND extra IS NOT NULL", [pool])}
+        oe = {(r[0], r[1]): json.loads(r[2]) for r in self.db.execute(
+            "SELECT model, prompt_id, extra FROM outputs WHERE pool = ? AND extra IS NOT NULL", [pool])}
+        return pe, oe
 
     def models(self, pool: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM outputs WHERE pool = ? ORDER BY model", [pool])]

@@ -180,9 +180,10 @@ Q1 = '{"question_id": "q1", "turns": [{"content": "hi"}]}\n'
         (Q1, '{"question_id": "q1", "model_id": 5, "choices": [{"turns": [{"content": "x"}]}]}\n', "m.jsonl:1: field 'model_id' must be a string, got int"),
         (Q1, '{"question_id": "q1", "model_id": "m", "choices": [{"turns": [{"content": 7}]}]}\n', "m.jsonl:1: field 'choices[0].turns[0].content' must be a string, got int"),
         (Q1, '{"question_id": "q1", "model_id": "m", "choices": [{"turns": [["x"]]}]}\n', "m.jsonl:1: field 'choices[0].turns[0]' must be a string, got list"),
-        # MT-Bench: turns are strings; a second turn is a conversation
-        ('{"question_id": 81, "category": "writing", "turns": ["Compose a blog post.", "Rewrite it as a limerick."]}\n', "",
-         "question.jsonl:1: the question has 2 user turns; multi-turn conversations are not supported yet"),
+        # MT-Bench: turns are strings; a second turn is a conversation, answered on every turn
+        ('{"question_id": 81, "category": "writing", "turns": ["Compose a blog post.", "Rewrite it as a limerick."]}\n',
+         '{"question_id": 81, "model_id": "m", "choices": [{"turns": ["only one"]}]}\n',
+         "m.jsonl:1: expected 2 answer turns (the question of '81' has 2 answered user turns), got 1"),
         ('{"question_id": "q1", "turns": [{"content": 1}]}\n', "", "question.jsonl:1: field 'turns[0].content' must be a string, got int"),
         ('{"question_id": "q1", "turns": [{"content": "hi"}], "category": {"a": 1}}\n', "", "question.jsonl:1: field 'category' must be a string, got object"),
         (
@@ -190,18 +191,19 @@ Q1 = '{"question_id": "q1", "turns": [{"content": "hi"}]}\n'
             '{"uid": "q1", "model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": {"reasoning": "x"}}]}\n',
             "m.jsonl:1: missing field 'messages[1].content.answer'",
         ),
-        # multi-turn records: refused with one line, never flattened
+        # multi-turn records: turn counts must agree, never flattened
         (
-            '{"question_id": "q1", "turns": [{"content": "hi"}, {"content": "and then?"}]}\n',
+            '{"question_id": "q1", "turns": [{"content": "hi"}, {"content": " "}]}\n',
             "",
-            "question.jsonl:1: the question has 2 user turns; multi-turn conversations are not supported yet",
+            "question.jsonl:1: user turn 2: expected a non-empty user turn",
         ),
-        (Q1, '{"question_id": "q1", "model_id": "m", "choices": [{"turns": [{"content": "a"}, {"content": "b"}]}]}\n', "m.jsonl:1: the answer has 2 user turns"),
+        (Q1, '{"question_id": "q1", "model_id": "m", "choices": [{"turns": [{"content": "a"}, {"content": "b"}]}]}\n',
+         "m.jsonl:1: expected 1 answer turn (the question of 'q1' has 1 answered user turn), got 2"),
         (
             '{"uid": "q1", "prompt": "hi"}\n',
             '{"uid": "q1", "model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": {"answer": "a"}},'
             ' {"role": "user", "content": "more"}, {"role": "assistant", "content": {"answer": "b"}}]}\n',
-            "m.jsonl:1: the conversation has 2 user turns; multi-turn conversations are not supported yet",
+            "m.jsonl:1: expected 1 answer turn (the question of 'q1' has 1 answered user turn), got 2",
         ),
     ],
 )

@@ -37,7 +37,7 @@ def test_a_v1_database_is_migrated_to_v2_with_its_usage_in_columns(v1):
     assert _raw(v1, "SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
     before = _raw(v1, "SELECT COUNT(*), SUM(calls), SUM(input_tokens) FROM games")[0]
     store = Store(v1)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION
     cols = {r[1] for r in store.db.execute("PRAGMA table_info(games)").fetchall()}
     assert {"cached_calls", "cached_cost_usd"} <= cols
     (run,) = store.list_runs()
@@ -50,7 +50,7 @@ def test_a_v1_database_is_migrated_to_v2_with_its_usage_in_columns(v1):
     assert store.run_record(run["run_id"]).summary.stop_reason == "max_calls=10 reached"
     store.close()
     Store(v1).close()  # opening it again is a no-op
-    assert _raw(v1, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    assert _raw(v1, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
 
 
 def test_a_cached_game_of_v1_is_migrated_as_cached(tmp_path, v1):
@@ -107,13 +107,13 @@ def test_a_database_newer_than_the_code_is_refused_with_one_line(v1):
     before = _raw(v1, "SELECT name FROM sqlite_master ORDER BY name")
     with pytest.raises(NotFound) as e:
         Store(v1)
-    assert "\n" not in str(e.value) and "schema version 99 is newer than this arena's (2); upgrade arena" in str(e.value)
+    assert "\n" not in str(e.value) and f"schema version 99 is newer than this arena's ({SCHEMA_VERSION}); upgrade arena" in str(e.value)
     assert _raw(v1, "SELECT name FROM sqlite_master ORDER BY name") == before  # nothing changed
 
 
 def test_the_cli_says_so_for_a_newer_database(v1, cli):
     con = sqlite3.connect(v1)
-    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
     con.commit()
     con.close()
     r = cli("tournament", "list", "--db", v1)

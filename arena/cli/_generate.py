@@ -24,23 +24,30 @@ def generate(
     limit: Annotated[int | None, typer.Option("--limit", help="Answer at most this many prompts.", show_default=False, min=1)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Answer again prompts this model already answered.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer from the call cache.")] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="Plain progress lines on stderr instead of a live bar.")] = False,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output: table or json.")] = OutFormat.table,
     db: DbOption = None,
 ) -> None:
     """Fill a pool with a model's answers, through the same backends, cache, limits and cost accounting as judging.
 
-    Prompts the model already answered are skipped (resumable); exit code 3 when some answers failed after retries.
+    Prompts the model already answered are skipped (resumable); conversations are answered turn by
+    turn (the model sees its own earlier answers), each turn cached; progress goes to stderr.
+    Exit code 3 when some answers failed after retries.
     """
     from arena.errors import RunFailed
     from arena.generate import generate_answers
 
     store = open_store(db, create=False)
     store.require_pool(pool)
-    res = generate_answers(
-        store, pool, model, name=name, max_tokens=max_tokens, temperature=temperature, system=system,
-        api_base=api_base, api_key_env=api_key_env, concurrency=concurrency, rpm=rpm, timeout=timeout,
-        limit=limit, overwrite=overwrite, no_cache=no_cache,
-    )
+    callbacks, close = _progress(plain)
+    try:
+        res = generate_answers(
+            store, pool, model, name=name, max_tokens=max_tokens, temperature=temperature, system=system,
+            api_base=api_base, api_key_env=api_key_env, concurrency=concurrency, rpm=rpm, timeout=timeout,
+            limit=limit, overwrite=overwrite, no_cache=no_cache, **callbacks,
+        )
+    finally:
+        close()
     if format is OutFormat.json:
         print_json(res.as_dict())
     else:
@@ -55,3 +62,45 @@ def generate(
             console().print(f"  {e['prompt_id']}: {e['error']}", highlight=False, markup=False)
     if res.errors:
         raise RunFailed(f"{len(res.errors)} of {len(res.errors) + res.written} answers failed after retries; run the same command again to retry them")
+
+
+def _progress(plain: bool) -> tuple[dict, object]:
+    """`on_start`/`on_turn` callbacks showing turns done, cached and failed on stderr: a live rich
+    bar on a terminal, else (or with --plain) a line at every tenth of the work."""
+    import sys
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    state = {"total": 0, "done": 0, "cached": 0, "failed": 0, "next": 0, "t0": time.monotonic()}
+    live = not plain and sys.stderr.isatty()
+    bar = Progress(TextColumn("generating"), BarColumn(), TextColumn("{task.completed}/{task.total} turns {task.description}"),
+                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) if live else None
+    task = None
+
+    def on_start(total: int) -> None:
+        nonlocal task
+        state["total"] = total
+        if bar is not None:
+            bar.start()
+            task = bar.add_task("", total=total)
+        else:
+            typer.echo(f"Generating {total} answer turns", err=True)
+
+    def on_turn(prompt_id: str, turn: int, c) -> None:
+        state["done"] += 1
+        state["cached"] += bool(c.cached)
+        state["failed"] += c.error is not None
+        note = f"({state['cached']} cached, {state['failed']} failed)"
+        if bar is not None:
+            bar.update(task, advance=1, description=note)
+        elif state["done"] >= state["next"] or state["done"] == state["total"]:
+            state["next"] = state["done"] + max(1, state["total"] // 10)
+            typer.echo(f"  {state['done']}/{state['total']} turns {note}, {time.monotonic() - state['t0']:.1f} s", err=True)
+
+    def close() -> None:
+        if bar is not None and task is not None:
+            bar.stop()
+
+    return {"on_start": on_start, "on_turn": on_turn}, close

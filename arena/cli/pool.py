@@ -18,6 +18,7 @@ class PoolFormat(str, Enum):
     native = "native"
     alpaca_eval = "alpaca_eval"
     arena_hard = "arena_hard"
+    mt_bench = "mt_bench"
     varco = "varco"
     jsonl = "jsonl"
 
@@ -82,13 +83,14 @@ def show(
     """Print a pool's prompts, categories, models and a coverage table (and a curation's criteria and clusters)."""
     from collections import Counter
 
-    from arena.pools import coverage
+    from arena.pools import coverage, turn_counts
 
     store = open_store(db, readonly=True)
     prompts = store.prompts(name)
     outputs = store.outputs(name)
     cov = coverage(prompts, outputs)
     categories = Counter(p.category or "(none)" for p in prompts)
+    turns = turn_counts(prompts)
     notes = _prompt_notes(store, name)
     if format is OutFormat.json:
         print_json(
@@ -96,12 +98,14 @@ def show(
                 "pool": name,
                 "prompts": len(prompts),
                 "categories": dict(categories.most_common()),
+                "turns": {str(k): v for k, v in turns.items()},
                 "models": [c.model for c in cov],
                 "coverage": [
                     {"model": c.model, "answers": c.answers, "missing": c.missing, "empty": c.empty} for c in cov
                 ],
                 "prompt_list": [
-                    {"prompt_id": p.prompt_id, "category": p.category, **notes.get(p.prompt_id, {})} for p in prompts[:limit]
+                    {"prompt_id": p.prompt_id, "category": p.category, "turns": p.n_turns, **notes.get(p.prompt_id, {})}
+                    for p in prompts[:limit]
                 ],
             }
         )
@@ -111,6 +115,8 @@ def show(
     con = console()
     con.print(f"[bold]Pool {name}[/bold]: {len(prompts)} prompts, {len(cov)} models, {len(outputs)} answers")
     con.print("Categories: " + ", ".join(f"{k} ({v})" for k, v in categories.most_common()))
+    con.print("Turns per prompt: " + ", ".join(f"{k} ({v})" for k, v in turns.items())
+              + ("; a conversation counts as answered only when every turn is" if max(turns, default=1) > 1 else ""), highlight=False)
     table = Table("model", "answers", "missing", "empty", "missing prompts", title="Coverage")
     for c in cov:
         missing = ", ".join(c.missing[:5]) + (" ..." if len(c.missing) > 5 else "")
@@ -122,13 +128,14 @@ def show(
     if limit:
         has_cluster = any("cluster" in n for n in notes.values())
         has_criteria = any("status" in n for n in notes.values())
-        cols = ["prompt_id", "category"] + ["cluster"] * has_cluster + ["criteria met"] * has_criteria + ["text"]
+        has_turns = any(p.is_conversation for p in prompts)
+        cols = ["prompt_id", "category"] + ["turns"] * has_turns + ["cluster"] * has_cluster + ["criteria met"] * has_criteria + ["text"]
         pt = Table(*cols, title=f"First {min(limit, len(prompts))} prompts")
         for p in prompts[:limit]:
             text = p.text.replace("\n", " ")
             n = notes.get(p.prompt_id, {})
             extra = [_cluster_cell(n)] * has_cluster + [_criteria_cell(n)] * has_criteria
-            pt.add_row(p.prompt_id, p.category or "", *extra, text[:80] + ("..." if len(text) > 80 else ""))
+            pt.add_row(p.prompt_id, p.category or "", *[str(p.n_turns)] * has_turns, *extra, text[:80] + ("..." if len(text) > 80 else ""))
         con.print(pt)
         if reasons:
             for p in prompts[:limit]:
@@ -175,8 +182,8 @@ def _criteria_cell(n: dict) -> str:
 @app.command("export")
 def export(
     name: Annotated[str, typer.Argument(help="Pool name.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="jsonl (one prompt a line), native, arena_hard or alpaca_eval (a folder).")] = "jsonl",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (jsonl) or folder (native, arena_hard, alpaca_eval); stdout if omitted.")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="jsonl (one prompt a line), native, arena_hard, mt_bench or alpaca_eval (a folder).")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (jsonl) or folder (native, arena_hard, mt_bench, alpaca_eval); stdout if omitted.")] = None,
     db: DbOption = None,
 ) -> None:
     """Export a pool; `arena pool import --format jsonl` (or native) reads it back."""
@@ -201,7 +208,7 @@ def export(
             raise BadInput("--out: a folder is needed for --format native")
         write_native(out, prompts, outputs)
         typer.echo(f"Wrote pool {name!r} to {out}/", err=True)
-    elif format in ("arena_hard", "alpaca_eval"):
+    elif format in ("arena_hard", "alpaca_eval", "mt_bench"):
         from arena.verdicts.export import export_pool_peer
 
         if out is None:
@@ -209,7 +216,7 @@ def export(
         paths = export_pool_peer(store, name, format, out)
         typer.echo(f"Wrote pool {name!r} as {format} ({len(paths)} files) to {out}/", err=True)
     else:
-        raise BadInput(f"--format: {format!r} is not an export format (expected jsonl, native, arena_hard or alpaca_eval)")
+        raise BadInput(f"--format: {format!r} is not an export format (expected jsonl, native, arena_hard, mt_bench or alpaca_eval)")
 
 
 try:  # answer generation comes with the backends

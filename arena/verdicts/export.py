@@ -221,10 +221,21 @@ def _rows_text(path: Path, rows: list[dict]) -> str:
 def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
     """Write a pool's answers as the peers' scripts read them: `arena_hard` (`question.jsonl` and
     `model_answer/<model>.jsonl`, Arena-Hard-Auto v0.1) or `alpaca_eval` (`<model>.json`, a list of
-    `{instruction, output, generator, dataset}`, AlpacaEval's model_outputs). Returns the paths."""
+    `{instruction, output, generator, dataset}`, AlpacaEval's model_outputs) or `mt_bench`
+    (FastChat's `question.jsonl`, `model_answer/`, `reference_answer/`: see
+    `arena.conversations.mt_bench_files`). Conversations keep their turns (Arena-Hard: `turns`
+    per user turn and answer turn); AlpacaEval has no turns and refuses them. Returns the paths."""
     out = Path(out)
     prompts = store.prompts(pool)
     outputs = store.outputs(pool)
+    if fmt == "mt_bench":
+        from arena.conversations import mt_bench_files
+
+        return [_write(out / rel, text) for rel, text in mt_bench_files(prompts, outputs, *store.pool_extras(pool))]
+    if fmt == "alpaca_eval":
+        conv = next((p for p in prompts if p.is_conversation), None)
+        if conv is not None:
+            raise BadInput(f"--format: alpaca_eval has no turns; pool {pool!r} holds conversations ({conv.prompt_id!r}: {conv.n_turns} turns); use mt_bench, arena_hard, native or jsonl")
     by_model: dict[str, list] = {}
     for o in outputs:
         by_model.setdefault(o.model, []).append(o)
@@ -234,7 +245,7 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
     paths = []
     if fmt == "arena_hard":
         q = "".join(
-            json.dumps({"question_id": p.prompt_id, "category": p.category or "", "turns": [{"content": p.text}]}, ensure_ascii=False) + "\n"
+            json.dumps({"question_id": p.prompt_id, "category": p.category or "", "turns": [{"content": t} for t in p.user_turns]}, ensure_ascii=False) + "\n"
             for p in prompts
         )
         paths.append(_write(out / "question.jsonl", q))
@@ -242,7 +253,7 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
             outs.sort(key=lambda o: order.get(o.prompt_id, 0))
             lines = "".join(
                 json.dumps({"question_id": o.prompt_id, "answer_id": f"{o.prompt_id}-{i}", "model_id": model,
-                            "choices": [{"index": 0, "turns": [{"content": o.text}]}]}, ensure_ascii=False) + "\n"
+                            "choices": [{"index": 0, "turns": [{"content": t} for t in o.all_turns]}]}, ensure_ascii=False) + "\n"
                 for i, o in enumerate(outs)
             )
             paths.append(_write(out / "model_answer" / f"{slug(model, taken)}.jsonl", lines))
@@ -254,4 +265,4 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
                      "dataset": text[o.prompt_id].category} for o in outs if o.prompt_id in text]
             paths.append(_write(out / f"{slug(model, taken)}.json", json.dumps(rows, ensure_ascii=False, indent=1)))
         return paths
-    raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard or alpaca_eval)")
+    raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard, mt_bench or alpaca_eval)")
