@@ -1,7 +1,7 @@
 """Judging conversations (issue 17, judging side): what each judge kind is shown of a multi-turn
 match, in which order, fenced; the `turn` choice of llm presets; every kind supports conversations
-or refuses them before any call. Data: a small extract of MT-Bench (tests/fixtures/mt_bench_judge:
-4 questions, 3 models' two-turn answers, GPT-4's reference answers)."""
+or refuses them before any call. Data: the small extract of MT-Bench in tests/fixtures/mt_bench
+(5 questions, 3 models' two-turn answers, GPT-4's reference answers)."""
 
 from __future__ import annotations
 
@@ -19,30 +19,15 @@ from arena.judges._conversation import combine_turns, dialogue_turns, judged_tur
 from arena.records import Match, MatchContext, Message, Output, PoolView, Prompt, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
-MT = Path(__file__).parent / "fixtures" / "mt_bench_judge"
+MT = Path(__file__).parent / "fixtures" / "mt_bench"
 
 
 def mt_bench_records(folder: Path = MT) -> tuple[list[Prompt], list[Output]]:
-    """The fixture as conversation records (the contract of arena/records.py): question.jsonl's two
-    user turns, reference_answer/*.jsonl's per-turn references, model_answer/*.jsonl's turns."""
-    refs = {}
-    for line in (folder / "reference_answer" / "gpt-4.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        refs[str(r["question_id"])] = tuple(r["choices"][0]["turns"])
-    prompts = []
-    for line in (folder / "question.jsonl").read_text().splitlines():
-        q = json.loads(line)
-        qid = str(q["question_id"])
-        r = refs.get(qid, ())
-        prompts.append(Prompt(qid, q["turns"][0], q["category"], r[0] if r else None,
-                              tuple(Message("user", t) for t in q["turns"]), r))
-    outputs = []
-    for f in sorted((folder / "model_answer").glob("*.jsonl")):
-        for line in f.read_text().splitlines():
-            a = json.loads(line)
-            turns = tuple(a["choices"][0]["turns"])
-            outputs.append(Output(str(a["question_id"]), f.stem, turns[0], turns))  # FastChat names a model by its file
-    return prompts, outputs
+    """The MT-Bench extract as conversation records, read by the pool importer (`--format mt_bench`)."""
+    from arena.pools import load_pool_files
+
+    data = load_pool_files([folder], "mt_bench")
+    return list(data.prompts), list(data.outputs)
 
 
 def conversation_ctx(turns_a=("A1 <!-- quality=9 -->", "A2 <!-- quality=1 -->"), turns_b=("B1 <!-- quality=1 -->", "B2 <!-- quality=9 -->"),
@@ -80,7 +65,7 @@ def test_turn_two_prompt_holds_turn_one_both_first_answers_both_second_answers_a
     view = PoolView(prompts, outputs)
     p = view.prompts["111"]  # math: GPT-4 reference answers for both turns
     assert p.n_turns == 2 and all(p.references)
-    ctx = view.context(Match("m111", "111", "gpt-3.5-turbo", "vicuna-33b-v1.3"))
+    ctx = view.context(Match("m111", "111", "gpt-3.5-turbo", "claude-v1"))
     assert ctx.is_conversation and ctx.turns_a and ctx.turns_b
     judge = make_judge(loopback, store, turn=2, orders="random", seed=0)
     order = judge.orders_for(ctx)[0]
@@ -240,9 +225,9 @@ def test_panel_of_llm_members_and_recorded_mt_bench_judgments_support_conversati
 
 def _pair_rows(turn_winner: dict[int, str]) -> list[dict]:
     """FastChat `model_judgment/gpt-4_pair.jsonl` rows (its keys, judge [model, prompt name], game 2
-    with the answers swapped) for 3 models on the 4 fixture questions, both turns: the model named by
+    with the answers swapped) for 3 models on 4 MT-Bench questions, both turns: the model named by
     `turn_winner[turn]` wins each of its games at that turn, the other pairs tie."""
-    models = ["gpt-3.5-turbo", "vicuna-33b-v1.3", "llama-13b"]
+    models = ["gpt-3.5-turbo", "claude-v1", "llama-13b"]
     rows = []
     for qid in (81, 101, 111, 129):
         for turn in (1, 2):

@@ -136,6 +136,12 @@ def max_turns(prompts) -> int:
     return max((p.n_turns for p in prompts), default=1)
 
 
+def turn_judge_name(judge: str, turn: int) -> str:
+    """The judge name of a game that judged one turn of several (`turn = "each"`): `judge@turnN`.
+    A match's games are stored one per (judge, order); the turn in the name keeps them apart."""
+    return f"{judge}@turn{turn}"
+
+
 def game_turn(game: Game | dict) -> int | None:
     """The conversation turn a game judged (`detail.turn`, or `detail.meta.turn` for imported
     judgments such as MT-Bench's), None when it judged a single-turn prompt or a whole conversation."""

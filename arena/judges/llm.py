@@ -13,7 +13,8 @@ Preset keys (TOML): kind = "llm", model, api_base, api_key_env, template, verdic
 max_tokens, orders ("both" | "random"), strong_weight, concurrency, rpm, tpm, timeout,
 max_retries, client ("auto" | "litellm"), description; for conversations (`arena.judges._conversation`):
 turn ("last" | "all" | "each" | N: which turn a game judges, the earlier ones shown as context;
-"each" plays every turn in its own games, MT-Bench's protocol), conversation_template (default by
+"each" plays every turn in its own games, MT-Bench's protocol, each named `<judge>@turnN`
+so that a match's games stay one per judge and order in the store), conversation_template (default by
 verdict_format: `pairwise_conversation` for labels, `pairwise_mt_bench_multi_turn` for mt_bench),
 references (true: the pool's reference answers, per turn, go to the template). Runtime options (`load_judge(..., **options)`) may override them and
 add store, no_cache, seed, backoff_base, backoff_max, backend.
@@ -39,7 +40,7 @@ from arena.judges._base import (
     record_cached,
     with_reasks,
 )
-from arena.judges._conversation import TurnChoice, check_turn, combine_turns, conversation_variables, judged_turns, max_turns, shown_texts
+from arena.judges._conversation import TurnChoice, check_turn, turn_judge_name, combine_turns, conversation_variables, judged_turns, max_turns, shown_texts
 from arena.judges._parse import VerdictFormat, parse_verdict, reask_prompt
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
 from arena.errors import SpecError
@@ -207,9 +208,10 @@ class LLMJudge(Judge):
             detail["raw_call"] = calls[0].cache_key  # the store keeps a big reply once, in the call cache
         if error is not None and any(c.permanent for c in calls if c.error):
             detail["permanent"] = True  # another attempt cannot fix it (HTTP 400/401/404, context length)
+        turn = detail.get("turn")
         return Game(
             match_id=ctx.match_id,
-            judge=self.name,
+            judge=self.name if turn is None or self.cfg.turn != "each" else turn_judge_name(self.name, turn),
             order=order,
             label=label,
             raw=raw,

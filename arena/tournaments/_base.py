@@ -72,12 +72,14 @@ def keyed_float(seed: int, *parts: object) -> float:
 
 def answered_from_outputs(outputs: Iterable) -> dict[str, set[str]]:
     """prompt_id -> the models with a usable answer to it, from `Output` records: an answer that is
-    missing, empty, or only whitespace and invisible characters (zero-width, BOM, ...) is none."""
+    missing, empty, or only whitespace and invisible characters (zero-width, BOM, ...) is none; a
+    conversation's answer is usable when every one of its turns is (else the model forfeits it)."""
     from arena.judges._parse import strip_invisible
 
     out: dict[str, set[str]] = {}
     for o in outputs:
-        if o.text is not None and strip_invisible(str(o.text)).strip():
+        turns = getattr(o, "turns", ()) or (o.text,)
+        if all(t is not None and strip_invisible(str(t)).strip() for t in turns):
             out.setdefault(o.prompt_id, set()).add(o.model)
     return out
 
