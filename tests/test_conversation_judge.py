@@ -262,3 +262,39 @@ def test_imported_mt_bench_judgments_keep_the_turn_and_rate_each_turn(store, tmp
 
     md = leaderboard_markdown(report)
     assert "turn 1" in md and "turn 2" in md
+
+
+def test_token_counts_cover_the_whole_conversation(loopback, store):
+    from arena.backends import count_tokens
+    from arena.estimate import sample_calls
+
+    prompts, outputs = mt_bench_records()
+    view = PoolView(prompts, outputs)
+    ctx = view.context(Match("m", "111", "gpt-3.5-turbo", "claude-v1"))
+    judge = make_judge(loopback, store, turn="each")
+    est = judge.call_estimates(ctx)
+    assert [e.input_tokens > 0 for e in est] == [True] * 4  # 2 turns x 2 orders
+    turn1, turn2 = est[0].input_tokens, est[2].input_tokens
+    shown = list(view.prompts["111"].user_turns) + list(view.prompts["111"].references) + list(ctx.turns_a) + list(ctx.turns_b)
+    content = sum(count_tokens(judge.model, [{"role": "user", "content": t}]) for t in shown)
+    assert turn2 > content > turn1  # turn 2 shows every text of the conversation; turn 1 only the first turn's
+    sample = sample_calls(judge, [ctx])
+    assert sample.calls == 4 and sample.per_model[judge.model][0] == sum(e.input_tokens for e in est)
+    assert loopback.requests == 0
+
+
+def test_match_browser_shows_a_conversation_turn_by_turn_escaped():
+    from arena.reports.html import render_html
+
+    turns = [{"number": k, "context": [{"role": "system", "label": "System Message", "content": "<b>sys</b>"}] if k == 1 else [],
+              "question": f"Q{k} <img src=x onerror=alert(1)>", "answer_a": f"A{k} <script>alert({k})</script>", "answer_b": f"B{k}",
+              "reference": "R2 & co" if k == 2 else None} for k in (1, 2)]
+    sample = [{"match_id": "m", "prompt_id": "81", "prompt": "Q1", "model_a": "x<i>", "model_b": "y", "answer_a": "A1", "answer_b": "B1",
+               "outcome": "a", "label": "A>B", "consistent": 1, "turns": turns,
+               "games": [{"order": "AB", "label": "A>B", "raw": "[[A>B]]", "error": None, "turn": 2}]}]
+    html = render_html({"run": {"run_id": "r", "name": "n"}, "leaderboard": [], "sample": sample, "categories": {}, "clusters": {},
+                        "judge_stats": {"position_consistency": None, "first_slot_win_rate": None, "cost_usd": None}, "warnings": []})
+    body = html[html.index("Sample of matches"):]
+    assert "<script>alert(" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "&lt;img src=x" in body
+    assert positions(body, ["System Message", "Turn 1: user", "A: x&lt;i&gt;, turn 1", "A1 ", "B1", "Turn 2: user",
+                            "Reference answer to turn 2", "R2 &amp; co", "A2 ", "B2", "Judge, turn 2, order AB"])
