@@ -77,8 +77,9 @@ class Adaptive(Scheduler):
         self._iu, self._ju = np.triu_indices(n, 1)
         # flat positions of (i,i), (j,j), (i,j), (j,i) for every pair, to read x^T A x off an n x n A
         self._quad = (self._iu * (n + 1), self._ju * (n + 1), self._iu * n + self._ju, self._ju * n + self._iu)
-        self._used: dict[int, np.ndarray] = {}  # pair index -> prompts it has used
+        self._ok: dict[int, np.ndarray] = {}  # pair index -> prompts it can still use (both answered, not used)
         self._noise: dict[int, np.ndarray] = {}
+        self._fit_rows: dict[str, tuple] = {}  # match id -> (a, b, score) of its verdict, () when it is no win/loss/tie
         self._usage = np.zeros(len(self.prompt_ids))
         self._pair_n = np.zeros(len(self._iu))  # matches released per pair
         self._avail = (self._has[:, self._iu] & self._has[:, self._ju]).sum(axis=0)  # prompts left per pair
@@ -92,18 +93,16 @@ class Adaptive(Scheduler):
     # -- prompts --------------------------------------------------------------------------------
     def _take_prompt(self, p: int) -> int | None:
         """The least-used prompt this pair can still use, or None."""
-        used = self._used.get(p)
-        if used is None:
-            used = self._used[p] = np.zeros(len(self.prompt_ids), bool)
+        ok = self._ok.get(p)
+        if ok is None:  # first use of the pair: the prompts both answer, and the pair's seeded tie-break noise
+            ok = self._ok[p] = self._has[:, self._iu[p]] & self._has[:, self._ju[p]]
             self._noise[p] = keyed_rng(self.seed, "adaptive-prompt", self.models[self._iu[p]], self.models[self._ju[p]]).random(
                 len(self.prompt_ids)
             )
-        ok = self._has[:, self._iu[p]] & self._has[:, self._ju[p]] & ~used
-        if not ok.any():
+        if self._avail[p] <= 0:
             return None
-        score = np.where(ok, self._usage + self._noise[p], np.inf)
-        r = int(np.argmin(score))
-        used[r] = True
+        r = int(np.argmin(np.where(ok, self._usage + self._noise[p], np.inf)))
+        ok[r] = False  # used by this pair
         self._usage[r] += 1
         self._avail[p] -= 1
         self._pair_n[p] += 1
@@ -124,12 +123,15 @@ class Adaptive(Scheduler):
 
         n = len(self.models)
         rows = []
-        score = {"a": 1.0, "b": 0.0, "tie": 0.5}
+        cache = self._fit_rows
         for mid in sorted(self._decided):  # sorted: the fit does not depend on arrival order
-            v = self._decided[mid]
-            if v.outcome in score:
-                m = self._released[mid]
-                rows.append((self._index[m.model_a], self._index[m.model_b], score[v.outcome]))
+            row = cache.get(mid)
+            if row is None:  # each verdict is turned into a row once, not once per wave
+                v, m = self._decided[mid], self._released[mid]
+                s = _SCORE.get(v.outcome)
+                row = cache[mid] = () if s is None else (self._index[m.model_a], self._index[m.model_b], s)
+            if row:
+                rows.append(row)
         if not rows:
             return np.zeros(n), np.eye(n)
         arr = np.array(rows, float)
@@ -258,7 +260,11 @@ class Adaptive(Scheduler):
         """x^T A x for every pair's x = e_i - e_j: A_ii + A_jj - A_ij - A_ji (pairs,)."""
         flat = A.ravel()
         ii, jj, ij, ji = self._quad
-        return flat.take(ii) + flat.take(jj) - flat.take(ij) - flat.take(ji)
+        out = flat.take(ii)  # in place, same order of operations as ((ii + jj) - ij) - ji
+        out += flat.take(jj)
+        out -= flat.take(ij)
+        out -= flat.take(ji)
+        return out
 
     def _release_wave(self, matches: list[Match]) -> list[Match]:
         self._wave = self._release(matches)
@@ -295,6 +301,9 @@ class Adaptive(Scheduler):
     def size(self) -> PlanSize:
         # when the target is met cannot be known in advance: expected = worst = the budget
         return PlanSize(None, float(self.max_matches), self.max_matches, 0)
+
+
+_SCORE = {"a": 1.0, "b": 0.0, "tie": 0.5}
 
 
 def _z(level: float) -> float:

@@ -18,6 +18,7 @@ feed them back (feeding them back is harmless: they are ignored).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -55,7 +56,12 @@ def match_id(prompt_id: str, rnd: int, a: str, b: str) -> str:
 def _key_int(part: object) -> int:
     if isinstance(part, (int, np.integer)) and part >= 0:
         return int(part)
-    digest = hashlib.sha256(str(part).encode("utf-8")).digest()
+    return _text_key(str(part))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _text_key(text: str) -> int:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "little")
 
 
