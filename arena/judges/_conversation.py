@@ -143,8 +143,8 @@ def turn_judge_name(judge: str, turn: int) -> str:
 
 
 def game_turn(game: Game | dict) -> int | None:
-    """The conversation turn a game judged (`detail.turn`, or `detail.meta.turn` for imported
-    judgments such as MT-Bench's), None when it judged a single-turn prompt or a whole conversation."""
+    """The conversation turn a game judged (`detail.turn`: an llm judge's, a recorded judge's, an
+    imported MT-Bench judgment's), None when it judged a single-turn prompt or a whole conversation."""
     import json
 
     detail = game.get("detail") if isinstance(game, dict) else game.detail
@@ -158,8 +158,6 @@ def game_turn(game: Game | dict) -> int | None:
     if not isinstance(detail, dict):
         return None
     turn = detail.get("turn")
-    if turn is None and isinstance(detail.get("meta"), dict):
-        turn = detail["meta"].get("turn")
     return turn if isinstance(turn, int) and not isinstance(turn, bool) else None
 
 

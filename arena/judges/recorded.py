@@ -19,11 +19,11 @@ Preset keys:
     turn = "each"                    # conversations: "each" (every recorded turn), "last" or N
     description = "..."              # optional
 
-Conversations: MT-Bench and Chatbot Arena judgments record a `turn`; a conversation's
+Conversations: MT-Bench judgments (GPT-4's pairwise, the experts') record the judged `turn`; a conversation's
 match is answered by the recorded judgments of its turns (`turn = "each"`: every turn, each
 turn's games a verdict, `combine_turns` adding them up; `"last"` or N: that turn only). A
-single-turn format (Arena-Hard, AlpacaEval, JudgeBench) cannot answer conversations and is
-refused before any match is played (and so is jsonl, which records no turn).
+format without a judged turn (Arena-Hard, AlpacaEval, JudgeBench, jsonl; Chatbot Arena's votes are
+on whole conversations) cannot answer them and is refused before any match is played.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ class RecordedSettings(BaseModel):
     turn: Literal["last", "each"] | int = "each"
 
 
-TURN_FORMATS = ("mt_bench", "chatbot_arena")
-"""Recorded formats that say which turn of a conversation a judgment is about."""
+TURN_FORMATS = ("mt_bench",)
+"""Recorded formats that say which turn of a conversation a judgment is about (Chatbot Arena's
+`turn` counts the turns of the conversation voted on, not a judged turn)."""
 
 
 class RecordedJudge(Judge):

@@ -135,13 +135,21 @@ def import_verdicts(
             games = [
                 Game(match.match_id, g.judge or "recorded", g.order, g.label, g.raw, _parse_status(g.label),  # type: ignore[arg-type]
                      cost_usd=0.0, calls=0, error=None if g.label != "error" else "no verdict recorded",
-                     detail={**g.detail, **({"meta": m.meta} if m.meta else {})})
+                     detail={**g.detail, **({"meta": m.meta} if m.meta else {}), **_judged_turn(fmt, m)})
                 for g in m.games
             ]
             decided.append((combine_games(match.match_id, games), games))
         store.record_verdicts(run_id, decided)
         store.set_run_status(run_id, "done", {"imported": summary.to_dict(), "matches_done": len(matches), "calls": 0, "cost_usd": 0.0})
     return summary
+
+
+def _judged_turn(fmt: str, m: RecordedMatch) -> dict:
+    """`{"turn": N}` for a judgment of turn N of a conversation (MT-Bench's judgments, expert or GPT-4,
+    name the turn they judged); {} otherwise. Chatbot Arena's `turn` counts a conversation's turns
+    (its vote is on the whole conversation), so it stays in `meta` only."""
+    turn = m.meta.get("turn") if fmt == "mt_bench" else None
+    return {"turn": turn} if isinstance(turn, int) and not isinstance(turn, bool) else {}
 
 
 def _game_weights(store, run_id: str) -> dict[str, float]:
@@ -204,8 +212,8 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
 
 def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, list[Battle]]:
     """A run's rating battles per conversation turn: {turn: battles}, from the games that judged one
-    turn (`detail.turn`: an llm judge's `turn = "each"`, "last" or N; `detail.meta.turn`: imported
-    MT-Bench or Chatbot Arena judgments). Each (match, turn)'s games make one verdict
+    turn (`detail.turn`: an llm judge's `turn = "each"`, "last" or N, or an imported MT-Bench
+    judgment's). Each (match, turn)'s games make one verdict
     (`combine_games`) and one battle (`records.battle_of`); a forfeit counts in every turn (the
     conversation was not answered). Empty when no game judged a single turn."""
     from arena.judges._base import combine_games
