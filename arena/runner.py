@@ -194,7 +194,9 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     pool = resolve_pool(store, spec)
     prompts, outputs, models = select(spec, store.prompts(pool), store.outputs(pool))
     fp = pool_fingerprint(PoolData(prompts, outputs))
-    ident = spec_identity(spec, fp, judge_preset, judge_fingerprint)
+    from arena.judges._conversation import fingerprint_for
+
+    ident = spec_identity(spec, fp, judge_preset, fingerprint_for(judge_fingerprint, prompts))
     existing = None if new else find_run_to_resume(store, spec.name, ident)
     if existing is not None:
         return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"])

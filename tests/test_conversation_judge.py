@@ -299,3 +299,24 @@ def test_match_browser_shows_a_conversation_turn_by_turn_escaped():
     assert "<script>alert(" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "&lt;img src=x" in body
     assert positions(body, ["System Message", "Turn 1: user", "A: x&lt;i&gt;, turn 1", "A1 ", "B1", "Turn 2: user",
                             "Reference answer to turn 2", "R2 &amp; co", "A2 ", "B2", "Judge, turn 2, order AB"])
+
+
+def test_the_conversation_template_is_part_of_a_runs_identity_only_for_conversation_pools(loopback, store, tmp_path):
+    from arena.judges._conversation import fingerprint_for
+
+    prompts, _ = mt_bench_records()
+    (tmp_path / "conv.j2").write_text((ROOT / "prompts" / "pairwise_conversation.j2").read_text())
+    judge = make_judge(loopback, store, conversation_template=str(tmp_path / "conv.j2"))
+    fp = judge.fingerprint()
+    single = fingerprint_for(fp, [Prompt("x", "one turn")])
+    assert set(single) == {"template"}  # a single-turn run keeps its identity (and resumes)
+    assert fingerprint_for(fp, prompts) == fp and fp["conversation_template"]
+    (tmp_path / "conv.j2").write_text((tmp_path / "conv.j2").read_text() + "\n{# edited #}")
+    from arena.judges._render import _load
+
+    _load.cache_clear()
+    edited = make_judge(loopback, store, conversation_template=str(tmp_path / "conv.j2")).fingerprint()
+    assert fingerprint_for(edited, prompts) != fingerprint_for(fp, prompts)  # a conversation run starts afresh
+    assert fingerprint_for(edited, [Prompt("x", "one turn")]) == single
+    panel = {"members": [{"name": "m", **fp}]}
+    assert fingerprint_for(panel, []) == {"members": [{"name": "m", **single}]}

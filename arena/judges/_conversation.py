@@ -118,6 +118,27 @@ def context_texts(ctx: MatchContext) -> tuple[str, str, str]:
     return prompt, "\n".join(side_turns(ctx, "a")), "\n".join(side_turns(ctx, "b"))
 
 
+CONVERSATION_FINGERPRINT_KEYS = ("conversation_template",)
+"""Keys of `Judge.fingerprint()` that matter only to pools of conversations."""
+
+
+def fingerprint_for(fingerprint: dict | None, prompts) -> dict | None:
+    """A judge's fingerprint as a run on `prompts` depends on it: without the conversation template
+    digests (at any depth: panel members, cascade stages) when no prompt is a conversation, so a
+    single-turn run keeps the identity it had before conversations existed and resumes."""
+    if not fingerprint or any(p.is_conversation for p in prompts):
+        return fingerprint
+
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in CONVERSATION_FINGERPRINT_KEYS}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return strip(fingerprint)
+
+
 def check_turn(choice: TurnChoice, prompts, where: str) -> None:
     """Raise SpecError when an integer `turn` names a turn some prompt does not have (before any call)."""
     from arena.errors import SpecError
