@@ -93,13 +93,15 @@ def import_pool(
 ) -> PoolData:
     """Read model-output files into the pool `name` of the store `db`, in one transaction.
 
-    `paths`: files or folders in one of the formats `native`, `alpaca_eval`, `arena_hard`, `varco`,
-    `jsonl` (detected from the path when `format` is None). Adding files to an existing pool adds
+    `paths`: files or folders in one of the formats `native`, `alpaca_eval`, `arena_hard`, `mt_bench`,
+    `varco`, `jsonl` (detected from the path when `format` is None); conversations (several user
+    turns) are read from `mt_bench`, `arena_hard`, `native` and `jsonl` (`arena.conversations`). Adding files to an existing pool adds
     models and keeps its prompts; `replace=True` drops the pool's prompts and answers first.
     Prompts are matched across files on `arena.io.prompt_key` (NFC, whitespace collapsed).
     Returns the `PoolData` read (prompts, outputs, models, each model's `overlap` with the pool's
     prompts). Raises `PoolError`/`RecordError` (a `BadInput`) with `path:line` or `path:item N`
-    for a malformed record or a multi-turn one, and when a model answers fewer than half of the
+    for a malformed record or conversation (turn counts that differ, an empty user turn, a reference
+    for a turn that does not exist, roles that do not alternate), and when a model answers fewer than half of the
     pool's prompts unless `allow_partial`; the store is then unchanged."""
     from arena.pools import import_pool as _import_pool
 

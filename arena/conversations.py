@@ -30,8 +30,8 @@ from typing import Any
 from pydantic import AliasChoices, Field
 
 from arena.errors import PoolError
-from arena.io import Id, Name, OptText, Row, Text, iter_records
-from arena.records import Message, Output, Prompt, answered_turns
+from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records
+from arena.records import ROLES, Message, Output, Prompt, answered_turns
 
 # -- building and checking -----------------------------------------------------------------------
 
@@ -48,7 +48,7 @@ def check_messages(messages: Sequence[Message], where: str) -> None:
         raise PoolError(f"{where}: expected at least one user turn, got {'an empty conversation' if not messages else 'none'}")
     prev = None
     for i, m in enumerate(messages):
-        if m.role not in ("system", "user", "assistant"):
+        if m.role not in ROLES:
             raise PoolError(f"{where}: message {i + 1}: expected role 'system', 'user' or 'assistant', got {m.role!r}")
         if m.role == "system" and i > 0:
             raise PoolError(f"{where}: message {i + 1}: expected a user or assistant turn (a system message only first), got 'system'")
@@ -142,6 +142,20 @@ def answered(prompt: Prompt, output: Output | None) -> bool:
     return output is not None and len(output.all_turns) == prompt.n_turns
 
 
+def refuse_judging(prompts: Sequence[Prompt], where: str) -> None:
+    """Raise `SpecError` when `prompts` hold a conversation: no judge reads whole dialogues yet, and
+    judging the first turn alone would give wrong verdicts with exit 0 (issue 17's verdict-integrity
+    rule). One line, before any call. (The judging side of issue 17 replaces this guard.)"""
+    from arena.errors import SpecError
+
+    conv = next((p for p in prompts if p.is_conversation), None)
+    if conv is not None:
+        raise SpecError(
+            f"{where}: prompt {conv.prompt_id!r} is a conversation ({conv.n_turns} answered turns); judging"
+            " conversations is not supported yet (a judge would see its first turn only)"
+        )
+
+
 # -- store columns -------------------------------------------------------------------------------
 
 
@@ -223,6 +237,18 @@ def _files(folder: Path, pattern: str) -> list[Path]:
     return sorted({*folder.glob(pattern + ".jsonl"), *folder.glob(pattern + ".jsonl.gz")})
 
 
+def question_file(path: Path, what: str) -> Path:
+    """The `question.jsonl` of a FastChat-style folder (MT-Bench, Arena-Hard) given the folder or a
+    file in it; `PoolError` when absent."""
+    if not path.exists():
+        raise PoolError(f"{path}: no such file or directory")
+    folder = path if path.is_dir() else path.parent
+    qfile = folder / "question.jsonl"
+    if not qfile.exists():
+        raise PoolError(f"{folder}: expected question.jsonl in the {what} folder")
+    return qfile
+
+
 def read_mt_bench(path: Path, b) -> list[str]:
     """An MT-Bench folder (FastChat's `data/mt_bench`): `question.jsonl`, `model_answer/*.jsonl[.gz]`
     and optional reference answers (`reference_answer/*.jsonl` or `reference_answer_*.jsonl`).
@@ -230,12 +256,8 @@ def read_mt_bench(path: Path, b) -> list[str]:
     References per turn come from the reference-answer files (what FastChat's `gen_judgment.py`
     gives the judge); a question that none covers keeps its own `reference` list, if any. `b` is
     `arena.pools._Builder`. Returns the files read; raises `PoolError`/`RecordError`."""
-    if not path.exists():
-        raise PoolError(f"{path}: no such file or directory")
-    folder = path if path.is_dir() else path.parent
-    qfile = folder / "question.jsonl"
-    if not qfile.exists():
-        raise PoolError(f"{folder}: expected question.jsonl in the MT-Bench folder")
+    qfile = question_file(path, "MT-Bench")
+    folder = qfile.parent
     questions: dict[str, tuple[MTBenchQuestion, dict, str]] = {}
     for rec in iter_records(qfile, "jsonl"):
         q = MTBenchQuestion.parse(rec)
@@ -255,6 +277,8 @@ def read_mt_bench(path: Path, b) -> list[str]:
                 raise PoolError(f"{rec.where}: field 'choices' must be a list whose first item has 'turns'")
             refs[r.question_id] = (list(r.choices[0].turns), _blank_turns(rec.data, in_choice=True), rec.where)
     for qid, (q, data, where) in questions.items():
+        if q.reference is not None and len(q.reference) > len(q.turns):  # checked even where a reference file wins
+            make_prompt(qid, user_messages(q.turns), where, references=q.reference)
         extra: dict[str, Any] = {"question": _blank_turns(data, in_choice=False)}
         if qid in refs:
             turns, ref_data, ref_where = refs[qid]
@@ -271,10 +295,12 @@ def read_mt_bench(path: Path, b) -> list[str]:
         b.prompt_extra[qid] = extra
     answer_files = _files(folder / "model_answer", "*")
     for f in answer_files:
+        # the model is the file's name, as FastChat's `load_model_answers` reads it: `model_id` inside
+        # may differ (vicuna-33b-v1.3.jsonl says "vicuna-30b-gpt4") and is kept as a peer field
+        model = check_name(_stem(f), str(f), "model name (the file's name)")
+        b.claim_model(model, str(f))
         for rec in iter_records(f, "jsonl"):
             a = MTBenchAnswer.parse(rec)
-            model = a.model_id or _stem(f)
-            b.claim_model(model, str(f))
             if not a.choices:
                 raise PoolError(f"{rec.where}: field 'choices' must be a list whose first item has 'turns'")
             b.add_output_turns(a.question_id, model, a.choices[0].turns, rec.where)
@@ -325,6 +351,7 @@ def mt_bench_files(
     from arena.names import slug
 
     pe, oe = prompt_extra or {}, output_extra or {}
+    refuse_fixed_turns(prompts, "mt_bench")
     q_lines, ref_lines = [], {}
     for p in prompts:
         ex = pe.get(p.prompt_id, {})
@@ -355,6 +382,19 @@ def mt_bench_files(
                           "choices": [{"index": 0, "turns": None}]}
             lines.append(_line(_with_turns(base, list(o.all_turns))))
         yield f"model_answer/{slug(model)}.jsonl", "".join(lines)
+
+
+def refuse_fixed_turns(prompts: Sequence[Prompt], fmt: str) -> None:
+    """`BadInput` when a prompt has a system message or fixed assistant turns, which `fmt` (MT-Bench,
+    Arena-Hard: user turns only) cannot hold: an export never drops part of a conversation."""
+    from arena.errors import BadInput
+
+    for p in prompts:
+        if any(m.role != "user" for m in p.messages):
+            raise BadInput(
+                f"--format: {fmt} holds user turns only; prompt {p.prompt_id!r} has a system message or fixed"
+                " assistant turns (export it as native or jsonl)"
+            )
 
 
 def _with_turns(record: dict, turns: list[str]) -> dict:

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
+from arena.conversations import answered, conversation
 from arena.credentials import check_api_base, missing_env
 from arena.errors import BadInput
-from arena.conversations import conversation
 from arena.records import Output, Prompt
 
 DEFAULT_MAX_TOKENS = 2048
@@ -110,8 +110,6 @@ async def agenerate(
     if missing_env([api_key_env]):
         raise BadInput(f"--api-key-env: the environment variable {api_key_env} is not set; export it with the API key")
     prompts = store.prompts(pool)  # raises NotFound for an unknown pool
-    from arena.conversations import answered
-
     by_id = {p.prompt_id: p for p in prompts}
     have = {o.prompt_id for o in store.outputs(pool, [name]) if o.prompt_id in by_id and answered(by_id[o.prompt_id], o)}
     have = have if not overwrite else set()
@@ -130,39 +128,20 @@ async def agenerate(
             store.write_pool(pool, [], list(pending), source=info.get("source") or "", format=info.get("format") or "")
             pending.clear()
 
+    def request(p: Prompt, answers: tuple[str, ...]) -> CompletionRequest:
+        return answer_request(p, model, max_tokens=max_tokens or DEFAULT_MAX_TOKENS, temperature=temperature, system=system,
+                              api_base=api_base, api_key_env=api_key_env, timeout=timeout, answers=answers)
+
+    async def one(p: Prompt):
+        return p, *(await _converse(backend, p, request, result, on_turn))
+
     paid: float | None = 0.0
-
-    async def one(p: Prompt) -> tuple[Prompt, Completion, tuple[str, ...], bool]:
-        """Answer every turn of `p` in order; stops at the first failed turn."""
-        nonlocal paid
-        answers: tuple[str, ...] = ()
-        all_cached = True
-        for turn in range(1, p.n_turns + 1):
-            req = answer_request(p, model, max_tokens=max_tokens or DEFAULT_MAX_TOKENS, temperature=temperature,
-                                 system=system, api_base=api_base, api_key_env=api_key_env, timeout=timeout, answers=answers)
-            c = await backend.complete(req)
-            result.attempts += c.attempts
-            if on_turn is not None:
-                on_turn(p.prompt_id, turn, c)
-            if c.error is not None:
-                return p, c, answers, False
-            result.turns += 1
-            result.input_tokens += c.input_tokens
-            result.output_tokens += c.output_tokens
-            if c.cached:
-                result.cached_turns += 1
-                result.cost_saved_usd += c.cost_usd or 0.0
-            else:
-                all_cached = False
-                paid = None if paid is None or c.cost_usd is None else paid + c.cost_usd
-            answers += (c.text,)
-        return p, c, answers, all_cached
-
     if on_start is not None:
         on_start(sum(p.n_turns for p in todo))
     try:
         for fut in asyncio.as_completed([one(p) for p in todo]):
-            p, c, answers, all_cached = await fut
+            p, c, answers, all_cached, cost = await fut
+            paid = None if paid is None or cost is None else paid + cost
             if on_answer is not None:
                 on_answer(p.prompt_id, c)
             if c.error is not None:
@@ -180,6 +159,32 @@ async def agenerate(
     result.cost_usd = paid
     result.seconds = time.perf_counter() - started
     return result
+
+
+async def _converse(backend: Backend, p: Prompt, request, result: GenerateResult, on_turn) -> tuple[Completion, tuple[str, ...], bool, float | None]:
+    """Answer every turn of `p` in order, each request holding the earlier answers; stops at the
+    first failed turn. Returns (last completion, answers, every turn cached, cost paid (None: unknown)),
+    and adds attempts, turns, tokens and cache savings to `result`."""
+    answers: tuple[str, ...] = ()
+    all_cached, paid = True, 0.0
+    for turn in range(1, p.n_turns + 1):
+        c = await backend.complete(request(p, answers))
+        result.attempts += c.attempts
+        if on_turn is not None:
+            on_turn(p.prompt_id, turn, c)
+        if c.error is not None:
+            break
+        result.turns += 1
+        result.input_tokens += c.input_tokens
+        result.output_tokens += c.output_tokens
+        if c.cached:
+            result.cached_turns += 1
+            result.cost_saved_usd += c.cost_usd or 0.0
+        else:
+            all_cached = False
+            paid = None if paid is None or c.cost_usd is None else paid + c.cost_usd
+        answers += (c.text,)
+    return c, answers, all_cached, paid
 
 
 def generate_answers(store, pool: str, model: str, **options) -> GenerateResult:

@@ -40,10 +40,10 @@ from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field
 
+from arena.conversations import make_output, make_prompt, question_file, read_mt_bench, user_messages
 from arena.errors import PoolError
 from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records, loads, prompt_key, read_text
 from arena.names import slug_map
-from arena.conversations import make_output, make_prompt, read_mt_bench, user_messages
 from arena.records import Message as ChatMessage
 from arena.records import Output, Prompt
 
@@ -101,7 +101,10 @@ class NativePrompt(Row):
         else:
             raise PoolError(f"{where}: missing field 'text'")
         refs = self.references if self.references is not None else ([self.reference] if self.reference is not None else [])
-        return make_prompt(self.prompt_id, msgs, where, category=self.category, references=refs)
+        p = make_prompt(self.prompt_id, msgs, where, category=self.category, references=refs)
+        if self.text is not None and self.text != p.text:
+            raise PoolError(f"{where}: field 'text': expected the conversation's first user turn (or no 'text'), got another text")
+        return p
 
 
 class NativeOutput(Row):
@@ -412,12 +415,8 @@ def _arena_hard_turns(row: ArenaHardAnswer, where: str, user_turns: Sequence[str
 def read_arena_hard(path: Path, b: _Builder) -> list[str]:
     """An Arena-Hard folder: question.jsonl + model_answer/*.jsonl (several `turns`, or several
     user turns in `messages`, make a conversation)."""
-    if not path.exists():
-        raise PoolError(f"{path}: no such file or directory")
-    folder = path if path.is_dir() else path.parent
-    qfile = folder / "question.jsonl"
-    if not qfile.exists():
-        raise PoolError(f"{folder}: expected question.jsonl in the Arena-Hard folder")
+    qfile = question_file(path, "Arena-Hard")
+    folder = qfile.parent
     user_turns: dict[str, list[str]] = {}
     for rec in iter_records(qfile, "jsonl"):
         q = ArenaHardQuestion.parse(rec)

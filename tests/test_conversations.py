@@ -146,6 +146,10 @@ BAD = {
     "empty user turn": ("question.jsonl", 2, lambda r: r["turns"].__setitem__(1, "  "), "user turn 2: expected a non-empty user turn"),
     "reference for a missing turn": ("reference_answer_gpt-4.jsonl", 2, lambda r: r["choices"][0]["turns"].append("extra"),
                                      "expected at most 2 reference turns"),
+    "reference for an unknown question": ("reference_answer_gpt-4.jsonl", 1, lambda r: r.__setitem__("question_id", 998),
+                                          "reference for question_id '998', which is not in"),
+    "question reference for a missing turn": ("question.jsonl", 3, lambda r: r["reference"].append("x"),
+                                              "expected at most 2 references (one per answered user turn), got 3"),
     "unknown question": ("model_answer/gpt-3.5-turbo.jsonl", 3, lambda r: r.__setitem__("question_id", 999), "not in the pool's prompts"),
 }
 
@@ -196,7 +200,7 @@ def test_roles_that_do_not_alternate_are_refused(tmp_path, cli, messages, expect
     (tmp_path / "n" / "outputs").mkdir(parents=True)
     (tmp_path / "n" / "prompts.jsonl").write_text(json.dumps({"prompt_id": "ok", "text": "fine"}) + "\n" + json.dumps({"prompt_id": "c", "messages": messages}) + "\n")
     r = cli("pool", "import", tmp_path / "n", "--name", "n", "--db", tmp_path / "a.db")
-    assert r.code == 2 and r.err.count("\n") == 1 and f"prompts.jsonl:2: " in r.err and expected in r.err, r.err
+    assert r.code == 2 and r.err.count("\n") == 1 and "prompts.jsonl:2: " in r.err and expected in r.err, r.err
     assert not (tmp_path / "a.db").exists() or "n" not in [p["pool"] for p in Store(tmp_path / "a.db").list_pools()]
 
 
@@ -234,3 +238,63 @@ def test_single_turn_pools_are_stored_as_before(store):
     assert tuple(row) == (None, None, None)
     assert store.db.execute("SELECT turns FROM outputs").fetchone()[0] is None
     assert store.prompts("s") == [Prompt("p", "t", "c", "r")] and store.outputs("s") == [Output("p", "m", "a")]
+
+
+def test_a_tournament_on_conversations_is_refused_before_any_call(tmp_path, cli, loopback):
+    judge = tmp_path / "loop.toml"
+    judge.write_text(f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{loopback.api_base}"\napi_key_env = "ARENA_TEST_KEY"\n')
+    spec = tmp_path / "t.toml"
+    spec.write_text(f'name = "conv"\npool = "{MT}"\njudge = "{judge}"\nseed = 1\n[scheduler]\nkind = "round-robin"\n')
+    r = cli("tournament", "run", spec, "--yes", "--plain", "--db", tmp_path / "a.db", "--out", tmp_path / "out")
+    assert r.code == 2 and r.err.count("\n") == 1 and "prompt '81' is a conversation (2 answered turns)" in r.err, r.err
+    assert loopback.requests == 0
+
+
+def test_an_mt_bench_model_is_its_answer_files_name_as_fastchat_reads_it(tmp_path, store):
+    folder = tmp_path / "mt"
+    shutil.copytree(MT, folder)
+    (folder / "model_answer" / "claude-v1.jsonl").rename(folder / "model_answer" / "claude-renamed.jsonl")
+    data = import_pool(store, "mt", [folder], "mt_bench")
+    assert "claude-renamed" in data.models and "claude-v1" not in data.models  # model_id inside says claude-v1
+    from arena.verdicts.export import export_pool_peer
+
+    export_pool_peer(store, "mt", "mt_bench", tmp_path / "out")
+    assert (tmp_path / "out" / "model_answer" / "claude-renamed.jsonl").read_bytes() == (MT / "model_answer" / "claude-v1.jsonl").read_bytes()
+
+
+def test_verdict_export_writes_each_sides_turns_for_a_conversation(tmp_path, store):
+    from arena.errors import BadInput
+    from arena.records import Game, Match, Verdict
+    from arena.verdicts.export import export_verdicts
+
+    import_pool(store, "mt", [MT], "mt_bench")
+    store.create_run("r1", "conv", {"pool": "mt", "spec": {"baseline": "claude-v1"}}, "h", 1)
+    store.add_matches("r1", [Match("m1", "101", "claude-v1", "llama-13b")])
+    store.record_verdict("r1", Verdict("m1", "a", 1, None, "A>B"), [Game("m1", "j", "AB", "A>B", raw="[[A]]")])
+    (path,) = export_verdicts(store, "r1", "jsonl", tmp_path / "v.jsonl")
+    (rec,) = [json.loads(line) for line in path.read_text().splitlines()]
+    outs = {o.model: o for o in store.outputs("mt") if o.prompt_id == "101"}
+    assert rec["messages"] == [{"role": "user", "content": t} for t in store.prompts("mt")[1].user_turns]
+    assert rec["turns_a"] == list(outs["claude-v1"].turns) and rec["turns_b"] == list(outs["llama-13b"].turns)
+    assert rec["answer_a"] == outs["claude-v1"].turns[0]
+    with pytest.raises(BadInput, match="alpaca_eval: has no turns; prompt '101'"):
+        export_verdicts(store, "r1", "alpaca_eval", tmp_path / "ae")
+
+
+def test_exports_that_cannot_hold_a_system_message_refuse_it(tmp_path, store):
+    from arena.errors import BadInput
+    from arena.verdicts.export import export_pool_peer
+
+    p = make_prompt("c", (Message("system", "S"), *user_messages(["a", "b"])), "x")
+    store.write_pool("s", [p], [Output("c", "m", "1", ("1", "2"))])
+    for fmt in ("mt_bench", "arena_hard"):
+        with pytest.raises(BadInput, match=f"{fmt} holds user turns only; prompt 'c' has a system message"):
+            export_pool_peer(store, "s", fmt, tmp_path / fmt)
+        assert not (tmp_path / fmt).exists()
+
+
+def test_native_text_must_be_the_first_turn(tmp_path, store):
+    (tmp_path / "n").mkdir()
+    (tmp_path / "n" / "prompts.jsonl").write_text(json.dumps({"prompt_id": "c", "text": "other", "turns": ["a", "b"]}) + "\n")
+    with pytest.raises(PoolError, match=r"prompts.jsonl:1: field 'text': expected the conversation's first user turn"):
+        import_pool(store, "n", [tmp_path / "n"], "native")

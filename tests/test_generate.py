@@ -78,3 +78,54 @@ def test_cli_command(loopback, store, tmp_path, capsys):
     assert code == 3 and "3 of 3 answers failed" in capsys.readouterr().err
     code = run_cli(app, ["generate", "--help"])
     assert code == 0 and "--max-tokens" in capsys.readouterr().out
+
+
+def _conversations(store):
+    from arena.conversations import make_prompt, user_messages
+
+    prompts = [make_prompt(f"c{i}", user_messages([f"First question {i}?", f"Now the second {i}."]), "t") for i in range(2)]
+    store.write_pool("talk", prompts, [], source="t", format="native")
+    return prompts
+
+
+def test_conversations_are_answered_turn_by_turn_after_the_models_own_answers(loopback, store):
+    _conversations(store)
+    res = generate_answers(store, "talk", "hosted_vllm/m", name="m", api_base=loopback.api_base)
+    assert (res.written, res.turns, res.errors, loopback.requests) == (2, 4, [], 4)
+    (o0, o1) = store.outputs("talk", ["m"])
+    assert o0.turns == ("Loopback answer to: First question 0?", "Loopback answer to: Now the second 0.") and o0.text == o0.turns[0]
+    second = next(b for b in loopback.bodies if b["messages"][-1]["content"] == "Now the second 1.")
+    assert second["messages"] == [
+        {"role": "user", "content": "First question 1?"},
+        {"role": "assistant", "content": "Loopback answer to: First question 1?"},
+        {"role": "user", "content": "Now the second 1."},
+    ]
+
+
+def test_a_conversation_stopped_after_turn_one_resumes_at_turn_two_without_paying_turn_one(loopback, store):
+    _conversations(store)
+    loopback.hook = lambda r: Reply(status=400) if r.messages[-1]["content"] == "Now the second 1." else None
+    res = generate_answers(store, "talk", "hosted_vllm/m", name="m", api_base=loopback.api_base, max_retries=1)
+    assert res.written == 1 and [e["prompt_id"] for e in res.errors] == ["c1"] and "(turn 2 of 2)" in res.errors[0]["error"]
+    assert [o.prompt_id for o in store.outputs("talk", ["m"])] == ["c0"]  # a half-answered conversation is not stored
+    before = loopback.requests
+    loopback.hook = None
+    res2 = generate_answers(store, "talk", "hosted_vllm/m", name="m", api_base=loopback.api_base)
+    assert (res2.skipped, res2.written, res2.turns, res2.cached_turns) == (1, 1, 2, 1)
+    assert loopback.requests == before + 1  # only turn 2 of c1 was asked again: turn 1 came from the call cache
+    assert store.outputs("talk", ["m"])[1].turns[1] == "Loopback answer to: Now the second 1."
+
+
+def test_cli_shows_progress_per_turn(loopback, tmp_path, capsys):
+    from arena.store import Store
+
+    db = tmp_path / "a.db"
+    s = Store(db)
+    _conversations(s)
+    s.close()
+    app = typer.Typer()
+    app.command("generate")(generate)
+    app.command("noop")(lambda: None)
+    code = run_cli(app, ["generate", "--model", "hosted_vllm/m", "--pool", "talk", "--api-base", loopback.api_base, "--db", str(db), "--plain", "-c", "1"])
+    err = capsys.readouterr().err
+    assert code == 0 and "Generating 4 answer turns" in err and "4/4 turns (0 cached, 0 failed)" in err, err

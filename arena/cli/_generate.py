@@ -53,7 +53,7 @@ def generate(
     else:
         cost = "unknown" if res.cost_usd is None else f"${res.cost_usd:.4f}"
         console().print(
-            f"{res.model}: wrote {res.written} answers to pool {res.pool!r} ({res.cached} from the cache, "
+            f"{res.model}: wrote {res.written} answers ({res.turns} turns, {res.cached_turns} from the cache) to pool {res.pool!r} ({res.cached} wholly from the cache, "
             f"{res.skipped} already there, {len(res.errors)} failed); tokens in {res.input_tokens}, out {res.output_tokens}; "
             f"cost {cost} (saved ${res.cost_saved_usd:.4f} by the cache); {res.seconds:.1f} s",
             highlight=False,

@@ -44,7 +44,7 @@ def _run_context(store, run_id: str):
     prompts, answers = {}, {}
     if pool and store.pool_exists(pool):
         prompts = {p.prompt_id: p for p in store.prompts(pool)}
-        answers = {(o.prompt_id, o.model): o.text for o in store.outputs(pool)}
+        answers = {(o.prompt_id, o.model): o for o in store.outputs(pool)}
     return run, spec, prompts, answers
 
 
@@ -142,8 +142,11 @@ def _game_lines(matches: list[dict], games: dict, prompts: dict, answers: dict) 
                 rec["detail"] = detail
             p = prompts.get(m["prompt_id"])
             if p is not None:
-                rec.update(prompt=p.text, category=p.category, answer_a=answers.get((m["prompt_id"], m["model_a"])),
-                           answer_b=answers.get((m["prompt_id"], m["model_b"])))
+                a, b = answers.get((m["prompt_id"], m["model_a"])), answers.get((m["prompt_id"], m["model_b"]))
+                rec.update(prompt=p.text, category=p.category, answer_a=a and a.text, answer_b=b and b.text)
+                if p.is_conversation:  # the whole dialogue: the pool's messages and each side's turns
+                    rec.update(messages=[{"role": x.role, "content": x.content} for x in p.messages],
+                               turns_a=a and list(a.all_turns), turns_b=b and list(b.all_turns))
             lines.append(rec)
     return lines
 
@@ -177,12 +180,15 @@ def _alpaca_eval_row(m: dict, gs: list[dict], v: dict | None, base: str, model: 
     if pref is None and v is not None and v["label"] in LABEL_PREFERENCE:
         pref = LABEL_PREFERENCE[swap_label(v["label"]) if flip else v["label"]]
     p = prompts.get(m["prompt_id"])
+    if p is not None and p.is_conversation:
+        raise BadInput(f"--format alpaca_eval: has no turns; prompt {p.prompt_id!r} of the run is a conversation ({p.n_turns} turns); use jsonl")
+    out_1, out_2 = answers.get((m["prompt_id"], base)), answers.get((m["prompt_id"], model))
     return {
         "instruction": p.text if p is not None else m["prompt_id"],
         "dataset": p.category if p is not None else None,
-        "output_1": answers.get((m["prompt_id"], base), ""),
+        "output_1": out_1.text if out_1 is not None else "",
         "generator_1": base,
-        "output_2": answers.get((m["prompt_id"], model), ""),
+        "output_2": out_2.text if out_2 is not None else "",
         "generator_2": model,
         "annotator": judge,
         "preference": pref,
@@ -244,6 +250,9 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
     taken: set[str] = set()
     paths = []
     if fmt == "arena_hard":
+        from arena.conversations import refuse_fixed_turns
+
+        refuse_fixed_turns(prompts, fmt)
         q = "".join(
             json.dumps({"question_id": p.prompt_id, "category": p.category or "", "turns": [{"content": t} for t in p.user_turns]}, ensure_ascii=False) + "\n"
             for p in prompts
