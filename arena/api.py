@@ -397,7 +397,9 @@ class Run:
     `spec`: the tournament spec as run (`TournamentSpec`; None for a reliability-mode run, whose
     stored spec is in `record.spec`); `judge`: the judge preset; `summary`: the counters of the
     last invocation (`RunSummary`), None before one finished; `usage`: totals over every
-    invocation (`Store.usage`); `matches` / `verdicts`: counts by match status / outcome."""
+    invocation (`Store.usage`); `matches` / `verdicts`: counts by match status / outcome; `games`:
+    games stored; `chosen_by`: how the reference named it ("exact id", "latest run of spec 'x'",
+    "unique id prefix")."""
 
     record: RunRecord
     spec: TournamentSpec | None
@@ -407,6 +409,9 @@ class Run:
     matches: dict[str, int]
     verdicts: dict[str, int]
     db: str = ""
+    games: int = 0
+    chosen_by: str = "exact id"
+    store: Store | None = field(default=None, repr=False, compare=False)  # the Store passed to load_run, left open
 
     @property
     def run_id(self) -> str:
@@ -425,38 +430,60 @@ class Run:
         return self.record.summary
 
     def report(self, *, bootstrap: int | None = None) -> dict:
-        """The run's report data (`arena.reports.build_report`): leaderboard, matrices, judge stats."""
+        """The run's report data (`arena.reports.build_report`): leaderboard, matrices, judge stats.
+        Reads the Store `load_run` was given (left open), else opens `db` read-only and closes it."""
         from arena.reports import build_report
 
-        store, _ = _open(self.db, readonly=True)
+        store, opened = _open(self.store if self.store is not None else self.db, readonly=True)
         try:
             return build_report(store, self.run_id, bootstrap=bootstrap)
         finally:
-            store.close()
+            if opened:
+                store.close()
+
+
+def _run_of(store: Store, record: RunRecord, chosen_by: str, keep: bool) -> Run:
+    from arena.errors import ArenaError
+    from arena.tournaments.spec import spec_from_dict
+
+    stored = record.spec
+    tspec = None
+    if isinstance(stored.get("spec"), dict):
+        try:
+            tspec = spec_from_dict(stored["spec"])
+        except ArenaError:  # a spec stored by an older arena that this one no longer accepts
+            tspec = None
+    rid = record.run_id
+    return Run(
+        record, tspec, stored.get("judge") or stored.get("preset") or {}, stored.get("pool"),
+        store.usage(rid), store.match_counts(rid), store.verdict_counts(rid), store.path,
+        store.game_count(rid), chosen_by, store if keep else None,
+    )
 
 
 def load_run(run_id: str, *, db: str | Path | Store | None = None) -> Run:
     """The run `run_id` (a full id, a unique prefix, or a spec name for its latest run).
 
-    Raises `NotFound` when the store or the run does not exist."""
-    from arena.errors import ArenaError
-    from arena.tournaments.spec import spec_from_dict
-
+    Raises `NotFound` when the store or the run does not exist, `BadInput` when a prefix names
+    several runs. A Store passed as `db` is left open (and `Run.report()` reads it)."""
     store, opened = _open(db, readonly=True)
     try:
-        record = store.run_record(run_id)
-        stored = record.spec
-        tspec = None
-        if isinstance(stored.get("spec"), dict):
-            try:
-                tspec = spec_from_dict(stored["spec"])
-            except ArenaError:  # a spec stored by an older arena that this one no longer accepts
-                tspec = None
-        rid = record.run_id
-        return Run(
-            record, tspec, stored.get("judge") or stored.get("preset") or {}, stored.get("pool"),
-            store.usage(rid), store.match_counts(rid), store.verdict_counts(rid), store.path,
-        )
+        record, how = store.resolve_run_record(run_id)
+        return _run_of(store, record, how, keep=not opened)
+    finally:
+        if opened:
+            store.close()
+
+
+def list_runs(*, db: str | Path | Store | None = None) -> list[Run]:
+    """Every run in the store, newest first; [] when the database file does not exist yet."""
+    from arena.store import Store, default_db_path
+
+    if not isinstance(db, Store) and not Path(db if db is not None else default_db_path()).exists():
+        return []
+    store, opened = _open(db, readonly=True)
+    try:
+        return [_run_of(store, rec, "exact id", keep=not opened) for rec in store.run_records()]
     finally:
         if opened:
             store.close()

@@ -13,7 +13,7 @@ no user turn is empty, an answer has exactly as many turns as the question answe
 name no turn the question lacks. An empty *answer* turn is kept (a model may answer nothing: the
 coverage table counts it as empty, as for single-turn answers).
 
-Store columns (schema 3, `arena.migrations.v2_to_v3`): `prompts.messages` (JSON list of
+Store columns (schema 4, `arena.migrations.v3_to_v4`): `prompts.messages` (JSON list of
 `{role, content}`), `prompts.turn_references` (JSON list, null items), `outputs.turns` (JSON list),
 and `extra` on both: peer fields the records do not model (MT-Bench's `answer_id`, `tstamp`,
 integer `question_id`...) kept so an export writes the peer's records back unchanged.

@@ -8,9 +8,8 @@ numbered steps, each tested on a file made by the release before it.)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-
-from arena.records import cached_part
 
 
 def _columns(db, table: str) -> set[str]:
@@ -31,14 +30,57 @@ def v1_to_v2(db) -> None:
     ).fetchall()
     updates = []
     for rowid, cached, calls, cost, detail in rows:
-        k, c = cached_part({"cached": cached, "calls": calls, "cost_usd": cost, "detail": detail})
-        updates.append((k, c, rowid))
+        if cached:  # every call of the game was served from the cache
+            updates.append((int(calls or 0), float(cost or 0.0), rowid))
+            continue
+        try:
+            d = json.loads(detail) if detail else {}
+        except ValueError:
+            d = {}
+        d = d if isinstance(d, dict) else {}
+        updates.append((int(d.get("cached_calls") or 0), float(d.get("cached_cost_usd") or 0.0), rowid))
     db.executemany("UPDATE games SET cached_calls = ?, cached_cost_usd = ? WHERE rowid = ?", updates)
 
 
+# The tables version 2 releases created on open when missing (added after schema 2 without a
+# version step), as they were when version 3 made them a step. Frozen here: a later version changes
+# them by its own step, never by editing this one.
+V3_TABLES: dict[str, str] = {
+    "leases": "run_id TEXT PRIMARY KEY, owner TEXT, pid INTEGER, host TEXT, since FLOAT, heartbeat FLOAT",
+    "calls_in_flight": "key TEXT PRIMARY KEY, owner TEXT, started FLOAT, deadline FLOAT",
+    "replays": (
+        "run_id TEXT, match_id TEXT, setting TEXT, outcome TEXT, strength INTEGER, consistent INTEGER, label TEXT,"
+        " games TEXT, calls INTEGER, cached_calls INTEGER, input_tokens INTEGER, output_tokens INTEGER, cost_usd FLOAT,"
+        " created FLOAT, PRIMARY KEY (run_id, match_id, setting)"
+    ),
+    "prompt_annotations": (
+        "pool TEXT, prompt_id TEXT, annotator_key TEXT, annotator TEXT, status TEXT, score INTEGER, criteria TEXT,"
+        " raw TEXT, input_tokens INTEGER, output_tokens INTEGER, cost_usd FLOAT, error TEXT, created FLOAT,"
+        " PRIMARY KEY (pool, prompt_id, annotator_key)"
+    ),
+    "prompt_clusters": "pool TEXT, prompt_id TEXT, cluster INTEGER, name TEXT, method TEXT, PRIMARY KEY (pool, prompt_id)",
+}
+
+
 def v2_to_v3(db) -> None:
+    """Every table by a version step: the run leases, the registry of calls in flight, re-judged
+    matches (`replays`) and prompt curation (`prompt_annotations`, `prompt_clusters`), which version 2
+    releases created on open when missing, are created here (kept when a later v2 release made
+    them). `games.detail` keeps only each judge kind's explanation: the `cached_calls` /
+    `cached_cost_usd` keys version 2 still wrote there (beside its columns) are removed."""
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    for table, columns in V3_TABLES.items():
+        if table not in names:
+            db.execute(f"CREATE TABLE [{table}] ({columns})")
+    db.execute(
+        "UPDATE games SET detail = NULLIF(json_remove(detail, '$.cached_calls', '$.cached_cost_usd'), '{}')"
+        " WHERE json_valid(detail) AND (instr(detail, '\"cached_calls\"') > 0 OR instr(detail, '\"cached_cost_usd\"') > 0)"
+    )
+
+
+def v3_to_v4(db) -> None:
     """Conversations (arena/conversations.py): `prompts.messages`, `prompts.turn_references`,
-    `outputs.turns` (JSON, NULL for single-turn rows: every version-2 row stays as it was) and
+    `outputs.turns` (JSON, NULL for single-turn rows: every version-3 row stays as it was) and
     `extra` on both (peer fields kept for a faithful export)."""
     for table, cols in (("prompts", ("messages", "turn_references", "extra")), ("outputs", ("turns", "extra"))):
         have = _columns(db, table)
@@ -47,4 +89,4 @@ def v2_to_v3(db) -> None:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
 
 
-MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3}
+MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3, 4: v3_to_v4}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, get_args
 
-SCHEMA_VERSION = 3  # 2: games.cached_calls, games.cached_cost_usd; 3: conversations (arena/migrations.py)
+SCHEMA_VERSION = 4  # 2: games.cached_calls, games.cached_cost_usd; 3: every table by a step; 4: conversations (arena/migrations.py)
 
 Label = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A", "unparsed", "error"]
 LABELS: tuple[str, ...] = get_args(Label)
@@ -71,18 +71,6 @@ class Usage:
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             cost,
-        )
-
-    @classmethod
-    def of_game_row(cls, row: dict) -> Usage:
-        """The usage of one stored games row (schema 2 columns)."""
-        cached_calls, cost = int(row.get("cached_calls") or 0), row.get("cost_usd")
-        return cls(
-            int(row.get("calls") or 0) - cached_calls,
-            cached_calls,
-            int(row.get("input_tokens") or 0),
-            int(row.get("output_tokens") or 0),
-            None if cost is None else max(0.0, cost - float(row.get("cached_cost_usd") or 0.0)),
         )
 
     def __radd__(self, other):  # sum(usages) starts from 0
@@ -275,7 +263,9 @@ class Game:
     attempts: int = 1
     calls: int = 1
     error: str | None = None
-    detail: dict = field(default_factory=dict)
+    detail: dict = field(default_factory=dict)  # per-kind explanation only (roles, members, evaluations)
+    cached_calls: int = 0  # of `calls`, those answered from the call cache (free); all of them when `cached`
+    cached_cost_usd: float = 0.0  # their cost in US dollars, included in `cost_usd`
 
     @property
     def usage(self) -> Usage:
@@ -301,30 +291,24 @@ class Verdict:
     label: Label = "A=B"  # combined label from A's point of view
 
 
-def cached_part(game: Game | dict) -> tuple[int, float]:
+def cached_part(game: Game) -> tuple[int, float]:
     """(calls, cost in USD) of a game that were served from the call cache rather than paid.
 
     A game is `cached` when all its calls were; a game with several calls (a network's, a panel's,
-    an llm judge's retry) says how many of them were in `detail.cached_calls` and their cost in
-    `detail.cached_cost_usd`, so a match resumed after a kill is not counted as paid twice.
-    Takes a `Game` or a stored games row (whose `detail` is JSON text)."""
-    import json
+    an llm judge's re-ask) says how many of them were in its `cached_calls` / `cached_cost_usd`
+    fields, so a match resumed after a kill is not counted as paid twice."""
+    if game.cached:
+        return int(game.calls or 0), float(game.cost_usd or 0.0)
+    return int(game.cached_calls or 0), float(game.cached_cost_usd or 0.0)
 
-    row = game if isinstance(game, dict) else None
-    cached, calls, cost, detail = (
-        (row["cached"], row["calls"], row["cost_usd"], row.get("detail")) if row is not None else (game.cached, game.calls, game.cost_usd, game.detail)
-    )
-    if cached:
-        return int(calls or 0), float(cost or 0.0)
-    if isinstance(detail, str):
-        if "cached_c" not in detail:  # most games: nothing to parse
-            return 0, 0.0
-        try:
-            detail = json.loads(detail)
-        except ValueError:
-            detail = None
-    d = detail if isinstance(detail, dict) else {}
-    return int(d.get("cached_calls") or 0), float(d.get("cached_cost_usd") or 0.0)
+
+def cached_totals(parts: Iterable[tuple[int, float]]) -> tuple[int, float]:
+    """Sum (calls, cost) parts served from the call cache: `(1, cost)` per cached completion, or
+    `cached_part(g)` per member game. The cost is summed with `math.fsum` (exact to the last bit)."""
+    import math
+
+    parts = list(parts)
+    return sum(n for n, _ in parts), math.fsum(c for _, c in parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +326,29 @@ class MatchRow:
     @property
     def match(self) -> Match:
         return Match(self.match_id, self.prompt_id, self.model_a, self.model_b, self.round)
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRow:
+    """A stored verdict with its match (`Store.verdicts`): who played, on which prompt, and how it ended."""
+
+    match_id: str
+    prompt_id: str
+    model_a: str
+    model_b: str
+    round: int
+    outcome: Outcome
+    strength: int
+    consistent: bool | None
+    label: Label
+
+    @property
+    def match(self) -> Match:
+        return Match(self.match_id, self.prompt_id, self.model_a, self.model_b, self.round)
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.match_id, self.outcome, self.strength, self.consistent, self.label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +379,21 @@ class RunSummary:
     def from_dict(cls, d: dict) -> RunSummary:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "extra"}
         return cls(**known, extra={k: v for k, v in d.items() if k not in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict:
+        """The stored JSON form: the counters, then the `extra` keys (`totals`, `invocations`...)."""
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}, **self.extra}
+
+    @property
+    def totals(self) -> dict | None:
+        """Counters summed over every invocation of the run (`runner.add_totals`), when stored."""
+        t = self.extra.get("totals")
+        return t if isinstance(t, dict) else None
+
+    @property
+    def invocations(self) -> int:
+        """How many invocations ran (resumed) the run; 1 for a summary stored before they were counted."""
+        return int(self.extra.get("invocations") or 1)
 
 
 @dataclass(frozen=True, slots=True)

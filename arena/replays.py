@@ -137,7 +137,7 @@ def prepare(store, run_id: str, n: int, *, temperature: float | None = None) -> 
         raise BadInput(f"temperature: expected a number from 0 to 2, got {temperature!r}")
     spec = spec_from_dict(stored["spec"], source=f"run {run_id}")
     verdicts = store.verdicts(run_id)
-    decided = sorted(v["match_id"] for v in verdicts if v["outcome"] in ("a", "b", "tie"))
+    decided = sorted(v.match_id for v in verdicts if v.outcome in ("a", "b", "tie"))
     if not decided:
         raise BadInput(f"rejudge: run {run_id!r} has no decided matches to re-judge")
     if not 1 <= n <= len(decided):
@@ -215,18 +215,10 @@ async def _replay(store, prepared: _Prepared, run_id: str) -> tuple[int, int, Us
             store.record_replay(run_id, plan.setting, verdict, games)
             judged += 1
             failed += verdict.outcome == "unresolved"
-            usage = usage + sum((_Usage.of_game_row(_row(g)) for g in games), _Usage())
+            usage = usage + sum((g.usage for g in games), _Usage())
     finally:
         await prepared.judge.aclose()
     return judged, failed, usage
-
-
-def _row(g) -> dict:
-    from arena.records import cached_part
-
-    cached_calls, cached_cost = cached_part(g)
-    return {"calls": g.calls, "cached_calls": cached_calls, "input_tokens": g.input_tokens, "output_tokens": g.output_tokens,
-            "cost_usd": g.cost_usd, "cached_cost_usd": cached_cost}
 
 
 def run(store, prepared: _Prepared) -> RejudgeResult:

@@ -24,7 +24,7 @@ from typing import Any
 from arena.backends._base import RETRY_AFTER_MAX_S, pause_left
 from arena.errors import ArenaError
 from arena.names import slug
-from arena.records import Game, Match, MatchContext, Output, PoolView, Prompt, RunStatus, Verdict, cached_part
+from arena.records import Game, Match, MatchContext, Output, PoolView, Prompt, RunStatus, Verdict
 from arena.store import LEASE_HEARTBEAT_S, describe_sqlite_error
 
 # -- events --------------------------------------------------------------------------------------
@@ -384,16 +384,16 @@ class Runner:
         s = self.stats
         for g in games:
             s.games += 1
-            cached_calls, cached_cost = cached_part(g)
-            s.cached_calls += cached_calls
-            s.calls += g.calls - cached_calls
+            u = g.usage
+            s.cached_calls += u.cached_calls
+            s.calls += u.calls
             s.retries += max(0, g.attempts - 1)
-            s.input_tokens += g.input_tokens
-            s.output_tokens += g.output_tokens
-            if g.cost_usd is None:
+            s.input_tokens += u.input_tokens
+            s.output_tokens += u.output_tokens
+            if u.cost_usd is None:
                 s.cost_unknown = True
             else:
-                s.cost_usd += max(0.0, g.cost_usd - cached_cost)
+                s.cost_usd += u.cost_usd
             if g.label == "error":
                 s.errors += 1
                 if g.detail.get("permanent"):
@@ -471,7 +471,7 @@ class Runner:
         for v in store.verdict_records(run_id):
             if v.outcome != "unresolved" and not v.outcome.startswith("forfeit"):
                 stored[v.match_id] = v
-        games = store.game_records(run_id) if stored else []
+        games = store.games(run_id) if stored else []
         stored_games: dict[str, list[Game]] = {}
         for g in games:
             stored_games.setdefault(g.match_id, []).append(g)

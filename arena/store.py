@@ -33,6 +33,7 @@ from arena.records import (
     RunSummary,
     Usage,
     Verdict,
+    VerdictRow,
     battle_of,
     cached_part,
 )
@@ -50,7 +51,7 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
     "pools": ({"pool": str, "created": float, "source": str, "format": str}, "pool", []),
     "prompts": (
         {"pool": str, "prompt_id": str, "seq": int, "text": str, "category": str, "reference": str,
-         # conversations (schema 3, arena/conversations.py): JSON, NULL for a single-turn prompt
+         # conversations (schema 4, arena/conversations.py): JSON, NULL for a single-turn prompt
          "messages": str, "turn_references": str, "extra": str},
         ["pool", "prompt_id"],
         [],
@@ -326,24 +327,27 @@ class Store:
             )
 
     def _ensure_schema(self) -> None:
-        """Create missing tables; migrate an older database (arena/migrations.py); refuse a newer one
-        before touching anything. Tables added without a version step (leases, calls_in_flight)
-        are created here when missing, like every table of SCHEMA."""
+        """A new database gets every table of SCHEMA at SCHEMA_VERSION; an older one is upgraded by
+        the numbered steps of arena/migrations.py (each table it lacks is made by the step of the
+        version that introduced it); a newer one is refused before anything is touched."""
         from arena.migrations import MIGRATIONS
 
         names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         version = self.get_meta("schema_version") if "meta" in names else None
         self._check_version(version)
+        if version == str(SCHEMA_VERSION):
+            return  # up to date: opening writes nothing
         with self.transaction():
             version = self.get_meta("schema_version") if self.db["meta"].exists() else None
             self._check_version(version)  # again inside the transaction: another process may have upgraded it
-            for table, (columns, pk, indexes) in SCHEMA.items():
-                t = self.db[table]
-                if not t.exists():
-                    t.create(columns, pk=pk)
-                    for idx in indexes:
-                        t.create_index(idx, if_not_exists=True)
-            if version is not None:
+            if version is None:  # a new file
+                for table, (columns, pk, indexes) in SCHEMA.items():
+                    t = self.db[table]
+                    if not t.exists():
+                        t.create(columns, pk=pk)
+                        for idx in indexes:
+                            t.create_index(idx, if_not_exists=True)
+            else:
                 for step in range(int(version) + 1, SCHEMA_VERSION + 1):
                     MIGRATIONS[step](self.db.conn)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
@@ -581,12 +585,16 @@ class Store:
 
     def run_record(self, run_id: str) -> RunRecord:
         """The run `run_id` (or a unique prefix, or the latest run of that name) as a typed record."""
-        r = self.get_run(run_id)
-        summary = r.get("summary")
-        return RunRecord(
-            r["run_id"], r["name"], r.get("spec") or {}, r["spec_hash"], int(r["seed"] or 0), RunStatus(r["status"]),
-            r["started"], r["finished"], RunSummary.from_dict(summary) if isinstance(summary, dict) else None,
-        )
+        return _run_record(self.get_run(run_id))
+
+    def resolve_run_record(self, ref: str) -> tuple[RunRecord, str]:
+        """`resolve_run` as a typed record: (the run `ref` names, how it was chosen)."""
+        row, how = self.resolve_run(ref)
+        return _run_record(row), how
+
+    def run_records(self) -> list[RunRecord]:
+        """Every run in the store as typed records, newest first."""
+        return [_run_record(r) for r in self.list_runs()]
 
     def new_run_id(self, name: str, ident: str) -> str:
         """`<name>-<UTC stamp>-<ident[:6]>`, with `-2`, `-3`... added while such a run exists."""
@@ -712,24 +720,18 @@ class Store:
         rows = self.db.execute("SELECT match_id, judge FROM games WHERE run_id = ? ORDER BY [order] DESC", [run_id]).fetchall()
         return dict(rows)
 
-    def games(self, run_id: str) -> list[dict]:
-        """A run's games; a big reply stored once in the call cache is read back from there."""
+    def games(self, run_id: str) -> list[Game]:
+        """A run's stored games as `Game` records (detail parsed, usage from its columns), in the
+        order they were written; a big reply stored once in the call cache is read back from there."""
         rows = self._rows(
             "SELECT g.*, c.response AS _cached_raw FROM games g LEFT JOIN call_cache c"
             " ON g.raw IS NULL AND g.detail IS NOT NULL AND c.key = json_extract(g.detail, '$.raw_call')"
             " WHERE g.run_id = ? ORDER BY g.created",
             [run_id],
         )
-        for r in rows:
-            cached = r.pop("_cached_raw")
-            if r["raw"] is None and cached is not None:
-                r["raw"] = cached
-        return rows
-
-    def game_records(self, run_id: str) -> list[Game]:
-        """A run's stored games as `Game` records (detail parsed), in the order they were written."""
         out = []
-        for r in self.games(run_id):
+        for r in rows:
+            raw = r["raw"] if r["raw"] is not None else r["_cached_raw"]
             detail = r["detail"]
             try:
                 detail = json.loads(detail) if detail else {}
@@ -737,10 +739,10 @@ class Store:
                 detail = {}
             out.append(
                 Game(
-                    r["match_id"], r["judge"], r["order"], r["label"], r["raw"] or "", r["parse_status"] or "ok",
+                    r["match_id"], r["judge"], r["order"], r["label"], raw or "", r["parse_status"] or "ok",
                     r["input_tokens"] or 0, r["output_tokens"] or 0, r["cost_usd"], r["latency_s"] or 0.0, bool(r["cached"]),
                     1 if r["attempts"] is None else r["attempts"], 1 if r["calls"] is None else r["calls"], r["error"],
-                    detail if isinstance(detail, dict) else {},
+                    detail if isinstance(detail, dict) else {}, int(r["cached_calls"] or 0), float(r["cached_cost_usd"] or 0.0),
                 )
             )
         return out
@@ -754,13 +756,7 @@ class Store:
 
     def decided(self, run_id: str) -> list[tuple[Match, Verdict]]:
         """A run's matches with their verdicts (every outcome), in the order they were decided."""
-        return [
-            (
-                Match(r["match_id"], r["prompt_id"], r["model_a"], r["model_b"], int(r["round"] or 0)),
-                Verdict(r["match_id"], r["outcome"], int(r["strength"] or 0), None if r["consistent"] is None else bool(r["consistent"]), r["label"]),
-            )
-            for r in self.verdicts(run_id)
-        ]
+        return [(v.match, v.verdict) for v in self.verdicts(run_id)]
 
     def battles(self, run_id: str, *, strong_weight: float = 3.0, forfeit: str = "loss") -> list[Battle]:
         """A run's decided matches as rating observations (`records.battle_of`): what the ratings take.
@@ -776,13 +772,17 @@ class Store:
                 out.append(b)
         return out
 
-    def verdicts(self, run_id: str) -> list[dict]:
+    def verdicts(self, run_id: str) -> list[VerdictRow]:
+        """A run's verdicts with their matches, in the order they were decided."""
         sql = """
-        SELECT v.*, m.prompt_id, m.model_a, m.model_b, m.round FROM verdicts v
-        JOIN matches m ON m.run_id = v.run_id AND m.match_id = v.match_id
+        SELECT v.match_id, m.prompt_id, m.model_a, m.model_b, m.round, v.outcome, v.strength, v.consistent, v.label
+        FROM verdicts v JOIN matches m ON m.run_id = v.run_id AND m.match_id = v.match_id
         WHERE v.run_id = ? ORDER BY v.created, v.match_id
         """
-        return self._rows(sql, [run_id])
+        return [
+            VerdictRow(r[0], r[1], r[2], r[3], int(r[4] or 0), r[5], int(r[6] or 0), None if r[7] is None else bool(r[7]), r[8])
+            for r in self.db.execute(sql, [run_id]).fetchall()
+        ]
 
     def match_counts(self, run_id: str) -> dict[str, int]:
         """{match status: count} of a run."""
@@ -812,10 +812,7 @@ class Store:
     def record_replay(self, run_id: str, setting: str, verdict: Verdict, games: Iterable[Game]) -> None:
         """Keep one re-judged match's verdict and games; the run's own games and verdicts are untouched."""
         games = list(games)
-        paid = sum(g.calls - cached_part(g)[0] for g in games)
-        cached = sum(cached_part(g)[0] for g in games)
-        costs = [g.cost_usd for g in games]
-        cost = None if any(c is None for c in costs) else sum(c - cached_part(g)[1] for c, g in zip(costs, games))
+        u = sum((g.usage for g in games), Usage())
         self.db.execute(
             "INSERT OR REPLACE INTO replays (run_id, match_id, setting, outcome, strength, consistent, label, games, calls,"
             " cached_calls, input_tokens, output_tokens, cost_usd, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -823,7 +820,7 @@ class Store:
                 run_id, verdict.match_id, setting, verdict.outcome, verdict.strength,
                 None if verdict.consistent is None else int(verdict.consistent), verdict.label,
                 json.dumps([{"order": g.order, "label": g.label, "raw": g.raw, "error": g.error} for g in games]),
-                paid, cached, sum(g.input_tokens for g in games), sum(g.output_tokens for g in games), cost, time.time(),
+                u.calls, u.cached_calls, u.input_tokens, u.output_tokens, u.cost_usd, time.time(),
             ],
         )
 
@@ -935,6 +932,14 @@ def _lease_stale(row: dict, now: float) -> bool:
         except (PermissionError, OverflowError, ValueError):
             return False
     return False
+
+
+def _run_record(r: dict) -> RunRecord:
+    summary = r.get("summary")
+    return RunRecord(
+        r["run_id"], r["name"], r.get("spec") or {}, r["spec_hash"], int(r["seed"] or 0), RunStatus(r["status"]),
+        r["started"], r["finished"], RunSummary.from_dict(summary) if isinstance(summary, dict) else None,
+    )
 
 
 def _run_row(row: dict) -> dict:

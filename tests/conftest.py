@@ -46,8 +46,17 @@ def cli(capsys):
     return run
 
 
+@pytest.fixture(scope="session")
+def litellm_loaded():
+    """litellm imported once per test run (about 2 s), before the first test that calls a backend,
+    so no test's own timing or timeouts pay for it."""
+    import litellm
+
+    return litellm
+
+
 @pytest.fixture
-def loopback(monkeypatch):
+def loopback(monkeypatch, litellm_loaded):
     """A real loopback OpenAI-compatible server (tests/loopback.py) in a background thread.
 
     `loopback.api_base` for `openai/...` or `hosted_vllm/...` model strings; `loopback.hook`,

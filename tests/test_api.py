@@ -3,6 +3,7 @@ a judge that raises inside a match is that match's error (exit 3), not a run lef
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -163,5 +164,20 @@ def test_the_store_gives_the_ratings_battle_records(tmp_path):
     battles = store.battles(result.run_id, strong_weight=4.0)
     assert len(battles) == 72 and all(isinstance(b, arena.Battle) for b in battles)
     assert {b.weight for b in battles} <= {1.0, 4.0}
-    assert battles == battles_from_verdicts(store.verdicts(result.run_id), strong_weight=4.0)  # same as from rows
+    assert battles == battles_from_verdicts([dataclasses.asdict(v) for v in store.verdicts(result.run_id)], strong_weight=4.0)  # same as from rows
+    store.close()
+
+
+def test_a_store_passed_in_stays_open_and_its_runs_are_listed(tmp_path):
+    from arena.store import Store
+
+    store = Store(":memory:")  # nothing on disk: a report must read this very Store
+    result = arena.run_tournament(_spec(tmp_path), db=store, write_reports=False)
+    run = arena.load_run("api", db=store)
+    assert run.run_id == result.run_id and run.chosen_by == "latest run of spec 'api'" and run.games == 72
+    assert run.report(bootstrap=0)["leaderboard"][0]["model"] == result.leaderboard[0]["model"]
+    assert store.game_count(result.run_id) == 72  # still open after load_run and report()
+    (listed,) = arena.list_runs(db=store)
+    assert (listed.run_id, listed.status, listed.summary.matches_done) == (result.run_id, RunStatus.DONE, 72)
+    assert arena.list_runs(db=tmp_path / "none.db") == [] and not (tmp_path / "none.db").exists()
     store.close()

@@ -70,7 +70,7 @@ def test_cascade_tournament_decides_by_stage_and_reports_it(cli, db_path, tmp_pa
     assert len(verdicts) == 72
     by_match: dict[str, list[dict]] = {}
     for g in games:
-        by_match.setdefault(g["match_id"], []).append(json.loads(g["detail"])["cascade"])
+        by_match.setdefault(g.match_id, []).append(g.detail["cascade"])
     pilot = [m for m, cs in by_match.items() if cs[0]["pilot"]]
     assert len(pilot) == 30
     for m in pilot:  # every stage judged a pilot match, the final one decided
@@ -122,7 +122,7 @@ def test_a_resumed_cascade_rebuilds_the_same_calibration_from_its_stored_pilot(c
     run = next(x for x in store.list_runs() if x["name"] == "cas")
     stored = json.loads((tmp_path / "rep" / "run.json").read_text())["judge_stats"]["cascade"]["calibration"]
     judge = load_judge(tmp_path / "cas.toml")
-    judge.restore(store.game_records(run["run_id"]))
+    judge.restore(store.games(run["run_id"]))
     assert judge.pilot_done == 30 and judge.calibration is not None
     assert judge.calibration.to_dict() == stored
     # a plan prices the cascade: the pilot pays every stage, the worst case escalates everything

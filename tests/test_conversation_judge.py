@@ -250,7 +250,7 @@ def test_imported_mt_bench_judgments_keep_the_turn_and_rate_each_turn(store, tmp
     f.write_text("\n".join(json.dumps(r) for r in _pair_rows({1: "gpt-3.5-turbo", 2: "llama-13b"})) + "\n")
     s = import_verdicts(store, f, "mt_bench", name="mtb")
     assert s.matches == 24 and s.games == 48
-    assert sorted({g.detail["turn"] for g in store.game_records(s.run_id)}) == [1, 2]  # each judgment keeps its turn
+    assert sorted({g.detail["turn"] for g in store.games(s.run_id)}) == [1, 2]  # each judgment keeps its turn
     by_turn = run_turn_battles(store, s.run_id)
     assert sorted(by_turn) == [1, 2] and [len(v) for v in by_turn.values()] == [12, 12]
     assert {b.prompt_id for b in by_turn[2]} == {"81:turn2", "101:turn2", "111:turn2", "129:turn2"}

@@ -66,10 +66,10 @@ def test_fast_path_matches_the_litellm_path(loopback, tmp_path, model):
         if client == "auto":
             assert judge.backend.fast_calls == loopback.requests  # every call took the fast path
         games = sorted(
-            (g["match_id"], g["order"], g["label"], g["parse_status"], g["input_tokens"], g["output_tokens"], g["cost_usd"], g["calls"])
+            (g.match_id, g.order, g.label, g.parse_status, g.input_tokens, g.output_tokens, g.cost_usd, g.calls)
             for g in store.games("r")
         )
-        verdicts = sorted((v["match_id"], v["outcome"], v["strength"], v["consistent"]) for v in store.verdicts("r"))
+        verdicts = sorted((v.match_id, v.outcome, v.strength, v.consistent) for v in store.verdicts("r"))
         cache = sorted(store.db.execute("SELECT key, response, input_tokens, output_tokens, cost_usd FROM call_cache").fetchall())
         bodies = sorted(repr(sorted(b.items())) for b in loopback.bodies)
         results[client] = (bodies, games, verdicts, cache)

@@ -109,7 +109,7 @@ def test_a_key_planted_everywhere_reaches_no_byte_of_store_logs_or_reports(cli, 
     from arena.store import Store
 
     games = Store(db_path).games(Store(db_path).list_runs()[0]["run_id"])
-    errors = [g["error"] for g in games if g["error"]]
+    errors = [g.error for g in games if g.error]
     assert errors and any("***" in e for e in errors)
 
 

@@ -171,7 +171,7 @@ def test_disk_full_during_a_run_marks_it_interrupted_and_it_resumes(tmp_path):
     with pytest.raises(DiskFull, match=f"the disk holding {db} is full"):
         asyncio.run(Runner(store, prepared, FillsTheDisk(), sched).run())
     assert store.get_run(prepared.run_id)["status"] == "interrupted"
-    partial = len([v for v in store.verdicts(prepared.run_id) if not v["outcome"].startswith("forfeit")])
+    partial = len([v for v in store.verdicts(prepared.run_id) if not v.outcome.startswith("forfeit")])
     assert 0 < partial < len(store.matches(prepared.run_id))
     # every stored verdict has its games: nothing half-written
     assert store.db.execute(
@@ -360,14 +360,14 @@ def test_a_big_judge_reply_is_stored_once(tmp_path, loopback):
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert all(g.raw == big for g in r.games)
     stored = store.games("run")
-    assert len(stored) == 2 and all(g["raw"] == big for g in stored)  # read back whole
+    assert len(stored) == 2 and all(g.raw == big for g in stored)  # read back whole
     assert store.db.execute("SELECT COUNT(*) FROM games WHERE raw IS NULL").fetchone()[0] == 2
     assert db.stat().st_size < 2 * len(big) * 1.2  # two calls cached once each, no copy in the games
     # a --no-cache call that replaces the cache row leaves the old games their own reply
     other = "other " * 2000 + "[[B>A]]"
     loopback.hook = lambda req: other
     asyncio.run(make_judge(loopback, store, no_cache=True).judge(ctx(1, 9, 1)))
-    assert all(g["raw"] == big for g in store.games("run"))
+    assert all(g.raw == big for g in store.games("run"))
 
 
 @pytest.mark.slow

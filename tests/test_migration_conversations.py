@@ -1,5 +1,5 @@
 """The conversations migration step (arena/migrations.py) opens a database of the release before it
-(tests/fixtures/store/v2_pool.db, made by make_v2_pool.py there at schema 2): its single-turn pool
+(tests/fixtures/store/v3_pool.db, made by make_v3_pool.py there at schema 3): its single-turn pool
 reads back unchanged, and the same file then takes a conversation pool."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from arena.conversations import make_prompt, user_messages
 from arena.records import SCHEMA_VERSION, Output, Prompt
 from arena.store import Store
 
-V2 = Path(__file__).parent / "fixtures" / "store" / "v2_pool.db"
+V3 = Path(__file__).parent / "fixtures" / "store" / "v3_pool.db"
 
 
-def test_a_v2_pool_is_migrated_and_reads_back_as_single_turn(tmp_path):
-    path = tmp_path / "v2.db"
-    shutil.copy(V2, path)
+def test_a_v3_pool_is_migrated_and_reads_back_as_single_turn(tmp_path):
+    path = tmp_path / "v3.db"
+    shutil.copy(V3, path)
     con = sqlite3.connect(path)
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("2",)]
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("3",)]
     assert "turns" not in {r[1] for r in con.execute("PRAGMA table_info(outputs)")}
     con.close()
     store = Store(path)

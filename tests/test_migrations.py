@@ -1,6 +1,7 @@
-"""Schema 2 (usage as columns) opens a database made by the release before it (schema 1,
-tests/fixtures/store/v1.db, made by make_v1.py there), resumes its run without paying a call
-twice, and a database newer than the code is refused with one line."""
+"""Schema 3 opens databases made by the releases before it (schema 1, tests/fixtures/store/v1.db;
+schema 2, v2.db; made by make_v1.py / make_v2.py there) through the numbered steps of
+arena/migrations.py, resumes their runs without paying a call twice, and a database newer than the
+code is refused with one line."""
 
 from __future__ import annotations
 
@@ -16,12 +17,21 @@ from arena.records import SCHEMA_VERSION, MatchStatus, RunStatus, Usage
 from arena.store import Store
 
 V1 = Path(__file__).parent / "fixtures" / "store" / "v1.db"
+V2 = Path(__file__).parent / "fixtures" / "store" / "v2.db"
+V3_TABLES = {"leases", "calls_in_flight", "replays", "prompt_annotations", "prompt_clusters"}
 
 
 @pytest.fixture
 def v1(tmp_path) -> Path:
     path = tmp_path / "v1.db"
     shutil.copy(V1, path)
+    return path
+
+
+@pytest.fixture
+def v2(tmp_path) -> Path:
+    path = tmp_path / "v2.db"
+    shutil.copy(V2, path)
     return path
 
 
@@ -69,16 +79,20 @@ def test_a_cached_game_of_v1_is_migrated_as_cached(tmp_path, v1):
 
 
 def test_a_migrated_v1_run_resumes_without_repeating_a_paid_call(v1, tmp_path, loopback):
+    _resume_without_repeating(v1, tmp_path, loopback)
+
+
+def _resume_without_repeating(db: Path, tmp_path: Path, loopback) -> None:
     from arena.judges import load_judge
     from arena.runner import Runner, prepare_run
     from arena.tournaments import answered_from_outputs, make_scheduler, spec_from_dict
 
-    store = Store(v1)
+    store = Store(db)
     (row,) = store.list_runs()
     stored = row["spec"]
     spec = spec_from_dict({**stored["spec"], "max_calls": 1000})  # the budget is not part of a run's identity
     preset = dict(stored["judge"])
-    paid = {(r["match_id"], r["order"]) for r in store.games(row["run_id"])}
+    paid = {(g.match_id, g.order) for g in store.games(row["run_id"])}
     assert len(paid) == 10
 
     # the same judge, served now by a live loopback server (its address is not in the identity we pass)
@@ -92,7 +106,7 @@ def test_a_migrated_v1_run_resumes_without_repeating_a_paid_call(v1, tmp_path, l
     assert prepared.status == RunStatus.DONE
     assert stats.matches_resumed == 5 and stats.matches_done == 12
     assert loopback.requests == 2 * (12 - 5)  # only the undecided matches were judged: nothing paid twice
-    requested = {(r["match_id"], r["order"]) for r in store.games(row["run_id"])} - paid
+    requested = {(g.match_id, g.order) for g in store.games(row["run_id"])} - paid
     assert len(requested) == 14
     usage = store.usage(row["run_id"])
     assert isinstance(usage, Usage) and usage.calls == 24 and usage.cached_calls == 0
@@ -118,3 +132,48 @@ def test_the_cli_says_so_for_a_newer_database(v1, cli):
     con.close()
     r = cli("tournament", "list", "--db", v1)
     assert r.code == 2 and r.err.startswith("Error: ") and r.err.count("\n") == 1 and "newer than this arena" in r.err
+
+
+def test_a_v2_database_gets_the_tables_v2_made_on_open_by_the_v3_step(v2):
+    assert _raw(v2, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    before = {r[0] for r in _raw(v2, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not (V3_TABLES & before)  # the first v2 release had none of them
+    counts = _raw(v2, "SELECT (SELECT COUNT(*) FROM games), (SELECT COUNT(*) FROM verdicts), (SELECT COUNT(*) FROM call_cache)")
+    store = Store(v2)
+    assert store.schema_version == SCHEMA_VERSION
+    after = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    assert V3_TABLES <= after and before <= after
+    assert store.db.execute("SELECT (SELECT COUNT(*) FROM games), (SELECT COUNT(*) FROM verdicts), (SELECT COUNT(*) FROM call_cache)").fetchall() == counts
+    (run,) = store.list_runs()
+    # the tables work: a lease is taken, a replay kept, a call registered in flight
+    assert store.acquire_lease(run["run_id"], "me@here") is None
+    assert store.claim_call("k", "me@here", 5.0) and store.call_in_flight("k")
+    store.close()
+    Store(v2).close()  # opening it again is a no-op
+    assert _raw(v2, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+
+
+def test_the_v3_step_moves_cached_usage_out_of_a_game_detail(v2):
+    con = sqlite3.connect(v2)
+    con.execute(
+        "UPDATE games SET detail = '{\"cached_calls\": 1, \"cached_cost_usd\": 0.5, \"roles\": [1]}', cached_calls = 1,"
+        " cached_cost_usd = 0.5, cost_usd = 2.0 WHERE rowid = (SELECT MAX(rowid) FROM games)"
+    )
+    con.execute(
+        "UPDATE games SET detail = '{\"cached_calls\": 2}', cached_calls = 2 WHERE rowid = (SELECT MIN(rowid) FROM games)"
+    )
+    con.commit()
+    con.close()
+    store = Store(v2)
+    (run,) = store.list_runs()
+    u = store.usage(run["run_id"])
+    assert (u.calls, u.cached_calls) == (7, 3)  # ten calls stored, three of them served by the cache
+    details = [g.detail for g in store.games(run["run_id"])]
+    assert not any("cached_calls" in d or "cached_cost_usd" in d for d in details)
+    assert {"roles": [1]} in details  # the judge kind's own explanation stays
+    assert _raw(v2, "SELECT COUNT(*) FROM games WHERE detail = '{}'") == [(0,)]  # emptied details become NULL
+    store.close()
+
+
+def test_a_migrated_v2_run_resumes_without_repeating_a_paid_call(v2, tmp_path, loopback):
+    _resume_without_repeating(v2, tmp_path, loopback)

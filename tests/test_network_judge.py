@@ -446,7 +446,7 @@ def test_tokens_and_cost_add_up_to_the_calls(loopback, store):
     r2 = run(again.judge(ctx()))
     assert loopback.requests == 0 and r2.verdict == r.verdict
     assert all(g.cached for g in r2.games)
-    assert sum(g.detail["cached_cost_usd"] for g in r2.games) == pytest.approx(total, rel=1e-12)
+    assert sum(g.cached_cost_usd for g in r2.games) == pytest.approx(total, rel=1e-12)
     # an unpriced model: cost unknown, never $0
     loopback.hook = NetworkScript()
     r3 = run(make_judge(loopback, no_cache=True).judge(ctx(5)))
@@ -474,14 +474,7 @@ def test_load_preset_and_spec_errors(tmp_path):
 def test_neurons_of_a_layer_run_concurrently(loopback):
     loopback.hook = NetworkScript()
     loopback.delay_s = 0.2
-    judge = make_judge(loopback, width=4, depth=2)
-    run(judge.judge(ctx()))  # warm up litellm outside the measured call
-    loopback.reset_counts()
-    import time
-
-    t0 = time.perf_counter()
     r = run(make_judge(loopback, width=4, depth=2, no_cache=True).judge(ctx()))
-    wall = time.perf_counter() - t0
     assert loopback.requests == 17 and r.verdict.outcome == "a"
     assert loopback.max_in_flight == 8  # the 4 neurons of a layer, in both orders at once
-    assert wall < 17 * 0.2 / 2  # roles, layer 1, layer 2: about 0.6 s, far from 3.4 s sequential
+    # its wall-clock bound (under 17 x 0.2 / 2 s) moved to bench/wallclock.py (a ratio against sequential calls)

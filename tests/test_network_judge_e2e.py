@@ -73,12 +73,12 @@ def test_tournament_with_a_network_judge(tmp_path, loopback, store, cli):
     verdicts = store.verdicts(prepared.run_id)
     assert len(verdicts) == 6
     for v in verdicts:
-        better = v["model_a"] if MODELS[v["model_a"]] > MODELS[v["model_b"]] else v["model_b"]
-        assert (v["model_a"] if v["outcome"] == "a" else v["model_b"]) == better
+        better = v.model_a if MODELS[v.model_a] > MODELS[v.model_b] else v.model_b
+        assert (v.model_a if v.outcome == "a" else v.model_b) == better
     games = store.games(prepared.run_id)
-    assert len(games) == 12 and {g["order"] for g in games} == {"AB", "BA"}
-    assert sum(g["calls"] for g in games) == 54 and sum(g["input_tokens"] for g in games) == stats.input_tokens
-    detail = json.loads(games[0]["detail"])
+    assert len(games) == 12 and {g.order for g in games} == {"AB", "BA"}
+    assert sum(g.calls for g in games) == 54 and sum(g.input_tokens for g in games) == stats.input_tokens
+    detail = games[0].detail
     assert len(detail["evaluations"]) == 4 and detail["network"]["width"] == 2
 
     # running it again resumes: nothing is judged, nothing is called

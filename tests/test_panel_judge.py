@@ -253,7 +253,7 @@ def test_cost_totals_add_up_over_members(tmp_path, loopback, store):
     loopback.reset_counts()
     _, r2 = judge_once(path, store=store)
     assert loopback.requests == 0 and all(g.cached for g in r2.games)
-    assert sum(g.detail["cached_cost_usd"] for g in r2.games) == pytest.approx(sum(g.cost_usd for g in r.games))
+    assert sum(g.cached_cost_usd for g in r2.games) == pytest.approx(sum(g.cost_usd for g in r.games))
 
 
 def test_shipped_panel_and_spec_errors(tmp_path, loopback):

@@ -62,10 +62,10 @@ def test_tournament_with_a_panel_judge(tmp_path, loopback, store):
     assert prepared.status == "done" and stats.matches_done == 6
     assert stats.calls == loopback.requests == 6 * 9
     for v in store.verdicts(prepared.run_id):  # the honest majority wins every match
-        better = v["model_a"] if MODELS[v["model_a"]] > MODELS[v["model_b"]] else v["model_b"]
-        assert (v["model_a"] if v["outcome"] == "a" else v["model_b"]) == better
+        better = v.model_a if MODELS[v.model_a] > MODELS[v.model_b] else v.model_b
+        assert (v.model_a if v.outcome == "a" else v.model_b) == better
     games = store.games(prepared.run_id)
-    assert len(games) == 12 and {g["judge"] for g in games} == {"jury"}
+    assert len(games) == 12 and {g.judge for g in games} == {"jury"}
     agreement = member_agreement(games)  # read back from the stored detail
     assert agreement["honest"] == {"agree": 12, "n": 12, "rate": 1.0}
     assert agreement["net"]["rate"] == 1.0 and agreement["liar"] == {"agree": 0, "n": 12, "rate": 0.0}

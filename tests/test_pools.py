@@ -174,16 +174,13 @@ def test_pool_show_list_export_cli(cli, db_path, tmp_path):
     assert r.code == 2 and "pool 'nope' is not in" in r.err
 
 
-def test_arena_help_is_fast_and_imports_no_heavy_library():
+def test_arena_help_imports_no_heavy_library():
     code = "import sys, arena.cli; print(' '.join(m for m in ('litellm', 'vllm', 'torch', 'matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
-    import time
-
-    t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "arena", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "pool" in r.stdout
-    assert time.perf_counter() - t < 3.0  # generous for a loaded CI machine; typically ~0.3 s
+    # its wall-clock bound (under 3 s) moved to bench/wallclock.py (against a bare Python start-up)
 
 
 def _dump(path: Path) -> dict:

@@ -32,20 +32,20 @@ def test_anchored_tournament_replays_the_recorded_verdicts(cli, db_path, tmp_pat
     store = Store(db_path)
     imported = next(x for x in store.list_runs() if x["name"] == "ae")
     replay = next(x for x in store.list_runs() if x["name"] == "replay")
-    key = lambda v: (v["prompt_id"], frozenset((v["model_a"], v["model_b"])))  # noqa: E731
-    want = {key(v): (v["model_a"], v["outcome"], v["label"]) for v in store.verdicts(imported["run_id"])}
+    key = lambda v: (v.prompt_id, frozenset((v.model_a, v.model_b)))  # noqa: E731
+    want = {key(v): (v.model_a, v.outcome, v.label) for v in store.verdicts(imported["run_id"])}
     got = store.verdicts(replay["run_id"])
     assert len(got) == len(want) == 72
     for v in got:
         a, outcome, label = want[key(v)]
-        if v["model_a"] == a:
-            assert (v["outcome"], v["label"]) == (outcome, label)
+        if v.model_a == a:
+            assert (v.outcome, v.label) == (outcome, label)
         else:  # the scheduler put the pair the other way round: the verdict is turned with it
             flip = {"a": "b", "b": "a", "tie": "tie"}
-            assert v["outcome"] == flip[outcome]
+            assert v.outcome == flip[outcome]
     games = store.games(replay["run_id"])
-    assert all(g["calls"] == 0 and g["cost_usd"] == 0 for g in games)
-    assert all(json.loads(g["detail"])["recorded_judge"] == "weighted_alpaca_eval_gpt4_turbo" for g in games)
+    assert all(g.calls == 0 and g.cost_usd == 0 for g in games)
+    assert all(g.detail["recorded_judge"] == "weighted_alpaca_eval_gpt4_turbo" for g in games)
     data = json.loads((tmp_path / "rep" / "run.json").read_text())
     assert data["baseline"] == BASE and all("win_rate_vs_baseline" in row for row in data["leaderboard"])
 
@@ -58,14 +58,14 @@ def test_a_pair_never_recorded_is_a_permanent_not_recorded_error(cli, db_path, t
     assert r.code == 3  # some matches could not be decided
     store = Store(db_path)
     run = next(x for x in store.list_runs() if x["name"] == "replay")
-    errors = [g for g in store.games(run["run_id"]) if g["label"] == "error"]
-    decided = [v for v in store.verdicts(run["run_id"]) if v["outcome"] in ("a", "b", "tie")]
+    errors = [g for g in store.games(run["run_id"]) if g.label == "error"]
+    decided = [v for v in store.verdicts(run["run_id"]) if v.outcome in ("a", "b", "tie")]
     assert errors and decided
-    assert all(g["error"].startswith("not recorded:") and json.loads(g["detail"])["permanent"] for g in errors)
+    assert all(g.error.startswith("not recorded:") and g.detail["permanent"] for g in errors)
     # exactly the pairs without the baseline are the ones not recorded
     matches = {m["match_id"]: m for m in store.matches(run["run_id"])}
-    assert all(BASE not in (matches[g["match_id"]]["model_a"], matches[g["match_id"]]["model_b"]) for g in errors)
-    assert all(BASE in (v["model_a"], v["model_b"]) for v in decided)
+    assert all(BASE not in (matches[g.match_id]["model_a"], matches[g.match_id]["model_b"]) for g in errors)
+    assert all(BASE in (v.model_a, v.model_b) for v in decided)
 
 
 def test_shipped_example_preset_builds_and_bad_presets_fail_clearly(tmp_path):

@@ -324,7 +324,7 @@ def test_records_count_calls_served_from_the_cache_inside_a_game():
     from arena.reliability.run import records_from_games
 
     games = [
-        Game("p1", "net", "AB", "A>B", calls=5, cost_usd=0.5, detail={"cached_calls": 3, "cached_cost_usd": 0.3}),
+        Game("p1", "net", "AB", "A>B", calls=5, cost_usd=0.5, cached_calls=3, cached_cost_usd=0.3),
         Game("p1", "net", "BA", "A>B", calls=5, cost_usd=0.5, cached=True),
     ]
     ab, ba = records_from_games("p1", "net", games)

@@ -59,14 +59,14 @@ def test_single_elimination_run_decides_n_minus_1_matches_per_prompt(store):
     stats = asyncio.run(Runner(store, prepared, judge, sched).run())
     verdicts = store.verdicts(prepared.run_id)
     assert len(verdicts) == 101 * 7  # N-1 per prompt, forfeits included
-    forfeits = [v for v in verdicts if v["outcome"].startswith("forfeit")]
+    forfeits = [v for v in verdicts if v.outcome.startswith("forfeit")]
     assert len(forfeits) == 1 and stats.forfeits == 1  # llama's one missing answer
     assert judge.calls == 2 * (101 * 7 - 1)
     assert store.get_run(prepared.run_id)["status"] == "done"
     # three rounds for 8 models; one final per prompt
-    last = max(v["round"] for v in verdicts)
-    assert len({v["round"] for v in verdicts}) == 3
-    assert len([v for v in verdicts if v["round"] == last]) == 101
+    last = max(v.round for v in verdicts)
+    assert len({v.round for v in verdicts}) == 3
+    assert len([v for v in verdicts if v.round == last]) == 101
 
 
 def test_interrupted_run_resumes_without_repeating_a_match(store):
@@ -82,14 +82,14 @@ def test_interrupted_run_resumes_without_repeating_a_match(store):
     asyncio.run(runner.run())
     assert store.get_run(prepared.run_id)["status"] == "interrupted"
     first_calls = judge.calls
-    done_before = {v["match_id"]: v["outcome"] for v in store.verdicts(prepared.run_id)}
+    done_before = {v.match_id: v.outcome for v in store.verdicts(prepared.run_id)}
     assert 200 <= len(done_before) < 707
 
     spec2, prepared2, sched2 = _setup(store)
     assert prepared2.resumed and prepared2.run_id == prepared.run_id
     judge2 = ScriptedJudge()
     stats = asyncio.run(Runner(store, prepared2, judge2, sched2).run())
-    after = {v["match_id"]: v["outcome"] for v in store.verdicts(prepared.run_id)}
+    after = {v.match_id: v.outcome for v in store.verdicts(prepared.run_id)}
     assert len(after) == 707
     assert all(after[k] == v for k, v in done_before.items())
     # nothing judged twice: the second run judged exactly the matches the first did not
@@ -103,7 +103,7 @@ def test_interrupted_run_resumes_without_repeating_a_match(store):
     fresh = Store(":memory:")
     _, p3, s3 = _setup(fresh)
     asyncio.run(Runner(fresh, p3, ScriptedJudge(), s3).run())
-    assert {v["match_id"]: v["outcome"] for v in fresh.verdicts(p3.run_id)} == after
+    assert {v.match_id: v.outcome for v in fresh.verdicts(p3.run_id)} == after
 
 
 def test_budget_stops_and_a_raised_budget_continues(store):
@@ -148,7 +148,7 @@ class PartlyCachedJudge(ScriptedJudge):
     async def judge(self, ctx: MatchContext) -> JudgeResult:
         res = await super().judge(ctx)
         games = [
-            Game(g.match_id, g.judge, g.order, g.label, raw=g.raw, calls=3, cost_usd=0.3, detail={"cached_calls": 2, "cached_cost_usd": 0.2})
+            Game(g.match_id, g.judge, g.order, g.label, raw=g.raw, calls=3, cost_usd=0.3, cached_calls=2, cached_cost_usd=0.2)
             for g in res.games
         ]
         return JudgeResult(games, res.verdict)
@@ -165,7 +165,7 @@ def test_calls_served_from_the_cache_inside_a_game_are_not_counted_as_paid(store
     assert (stats.calls, stats.cached_calls) == (n_games, 2 * n_games)
     assert stats.cost_usd == pytest.approx(0.1 * n_games)
     games = store.games(prepared.run_id)
-    assert cached_part(games[0]) == (2, pytest.approx(0.2))  # a stored row: detail is JSON text
+    assert cached_part(games[0]) == (2, pytest.approx(0.2))  # read back from the store: usage in columns
     js = judge_stats(games, store.verdicts(prepared.run_id))  # the report counts the same
     assert (js["calls"], js["cached_calls"]) == (n_games, 2 * n_games)
     assert js["cost_usd"] == pytest.approx(0.1 * n_games)

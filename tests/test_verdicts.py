@@ -62,17 +62,17 @@ def test_arena_hard_labels_follow_the_peers_positions(store):
 
     s = import_verdicts(store, AH_JUDGE, "arena_hard", baseline="gpt-4-0314", name="ah")
     rows = [json.loads(line) for line in (AH_JUDGE / "claude-3-opus.jsonl").read_text().splitlines()]
-    games = {(g["match_id"], g["order"]): g for g in store.games(s.run_id)}
+    games = {(g.match_id, g.order): g for g in store.games(s.run_id)}
     matches = {m["prompt_id"]: m for m in store.matches(s.run_id) if m["model_b"] == "claude-3-opus"}
     swap = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}
     for row in rows:
         m = matches[row["question_id"]]
         assert m["model_a"] == "gpt-4-0314"  # the baseline is the match's A
-        assert games[(m["match_id"], "AB")]["label"] == row["games"][0]["score"]
-        assert games[(m["match_id"], "BA")]["label"] == swap[row["games"][1]["score"]]
-        assert games[(m["match_id"], "AB")]["raw"] == row["games"][0]["judgment"]
+        assert games[(m["match_id"], "AB")].label == row["games"][0]["score"]
+        assert games[(m["match_id"], "BA")].label == swap[row["games"][1]["score"]]
+        assert games[(m["match_id"], "AB")].raw == row["games"][0]["judgment"]
     # a game whose reply had no verdict is kept as unparsed, not turned into a tie
-    assert sum(g["label"] == "unparsed" for g in games.values()) == 1
+    assert sum(g.label == "unparsed" for g in games.values()) == 1
     # non-ASCII and '/' in a model name survive
     assert "org/Modèle 7B" in s.models
 
@@ -83,8 +83,8 @@ def test_alpaca_eval_preference_kept_and_banded(store):
 
     s = import_verdicts(store, FIX / "alpaca_eval", "alpaca_eval", name="ae")
     assert s.baseline == "gpt4_1106_preview"
-    prefs = [json.loads(g["detail"])["preference"] for g in store.games(s.run_id)]
-    labels = [g["label"] for g in store.games(s.run_id)]
+    prefs = [g.detail["preference"] for g in store.games(s.run_id)]
+    labels = [g.label for g in store.games(s.run_id)]
     assert labels == [preference_label(p) for p in prefs]
     assert preference_label(1.0) == "A>>B" and preference_label(1.5) == "A=B" and preference_label(1.95) == "B>>A"
     assert preference_label(1.7) == "B>A" and preference_label(1.3) == "A>B" and preference_label(1.59) == "A=B"
@@ -98,22 +98,22 @@ def test_mt_bench_pair_winners_are_model_names(store):
 
     s = import_verdicts(store, FIX / "mt_bench_pair_jp.jsonl.gz", "mt_bench", name="jp")
     games = store.games(s.run_id)
-    assert {g["order"] for g in games} == {"AB", "BA"}
+    assert {g.order for g in games} == {"AB", "BA"}
     # every recorded winner of this extract is model_1 (the match's A), in both games
-    assert {g["label"] for g in games} == {"A>B"}
-    assert all("[[" in g["raw"] for g in games)  # the judge's Japanese replies are kept
+    assert {g.label for g in games} == {"A>B"}
+    assert all("[[" in g.raw for g in games)  # the judge's Japanese replies are kept
 
 
 def test_judgebench_second_game_swapped_and_gold_kept(store):
     from arena.verdicts import import_verdicts
 
     s = import_verdicts(store, FIX / "judgebench_outputs.jsonl", "judgebench", name="jb")
-    verdicts = {v["prompt_id"]: v for v in store.verdicts(s.run_id)}
-    assert verdicts["jb-0"]["outcome"] == "a" and verdicts["jb-0"]["consistent"] == 1
-    assert verdicts["jb-1"]["outcome"] == "b"
-    assert verdicts["jb-4"]["outcome"] == "tie" and verdicts["jb-4"]["consistent"] == 0  # the two games disagree
-    assert verdicts["jb-5"]["consistent"] is None  # game 2 failed: recorded as error, verdict from game 1 only
-    assert verdicts["jb-5"]["outcome"] == "unresolved"
+    verdicts = {v.prompt_id: v for v in store.verdicts(s.run_id)}
+    assert verdicts["jb-0"].outcome == "a" and verdicts["jb-0"].consistent == 1
+    assert verdicts["jb-1"].outcome == "b"
+    assert verdicts["jb-4"].outcome == "tie" and verdicts["jb-4"].consistent == 0  # the two games disagree
+    assert verdicts["jb-5"].consistent is None  # game 2 failed: recorded as error, verdict from game 1 only
+    assert verdicts["jb-5"].outcome == "unresolved"
 
 
 @pytest.mark.parametrize(

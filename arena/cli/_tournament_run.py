@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, resolve_run, store_exists
+from arena.cli._common import DbOption, OutFormat, console, print_json
 
 
 def _leaderboard_table(report: dict, title: str):
@@ -186,22 +186,24 @@ def list_runs(
     db: DbOption = None,
 ) -> None:
     """List tournament runs in the store, newest first."""
+    from arena.api import list_runs as _list_runs
+
     rows = []
-    for r in open_store(db, readonly=True).list_runs() if store_exists(db) else []:
-        s = r.get("summary") or {}
-        t = s.get("totals") or s
+    for run in _list_runs(db=db):
+        s = run.summary
+        t = (s.totals or s.to_dict()) if s is not None else {}
         rows.append(
             {
-                "run_id": r["run_id"],
-                "name": r["name"],
-                "status": r["status"],
-                "started": r["started"],
-                "matches": s.get("matches_done"),
+                "run_id": run.run_id,
+                "name": run.name,
+                "status": run.status,
+                "started": run.record.started,
+                "matches": s.matches_done if s is not None else None,
                 "calls": t.get("calls"),
                 "cost_usd": t.get("cost_usd"),
-                "invocations": s.get("invocations") or (1 if s else 0),
-                "latest_calls": s.get("calls"),
-                "latest_cost_usd": s.get("cost_usd"),
+                "invocations": s.invocations if s is not None else 0,
+                "latest_calls": s.calls if s is not None else None,
+                "latest_cost_usd": s.cost_usd if s is not None else None,
             }
         )
     if format is OutFormat.json:
@@ -227,30 +229,32 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Status, progress and cost of one run."""
-    store = open_store(db, readonly=True)
-    r = store.get_run(resolve_run(store, run_id))
-    rid = r["run_id"]
-    counts = store.match_counts(rid)
-    outcomes = store.verdict_counts(rid)
-    usage = store.usage(rid)
+    from arena.api import load_run
+
+    r = load_run(run_id, db=db or None)
+    if r.chosen_by != "exact id":
+        typer.echo(f"Run: {r.run_id} ({r.chosen_by})", err=True)
+    rid = r.run_id
+    counts, outcomes = r.matches, r.verdicts
+    summary = r.summary.to_dict() if r.summary is not None else None
     info = {
         "run_id": rid,
-        "name": r["name"],
-        "status": r["status"],
-        "seed": r["seed"],
+        "name": r.name,
+        "status": r.status,
+        "seed": r.record.seed,
         "matches": counts,
         "verdicts": outcomes,
-        "games": store.game_count(rid),
-        **usage.to_dict(),
-        "summary": r.get("summary"),
-        "totals": (r.get("summary") or {}).get("totals"),
-        "invocations": (r.get("summary") or {}).get("invocations"),
+        "games": r.games,
+        **r.usage.to_dict(),
+        "summary": summary,
+        "totals": r.summary.totals if r.summary is not None else None,
+        "invocations": (summary or {}).get("invocations"),
     }
     if format is OutFormat.json:
         print_json(info)
         return
     con = console()
-    con.print(f"[bold]{rid}[/] ({r['name']}): {r['status']}, seed {r['seed']}")
+    con.print(f"[bold]{rid}[/] ({r.name}): {r.status}, seed {r.record.seed}")
     con.print("matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     con.print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     con.print(f"games {info['games']}, calls {info['calls']} paid + {info['cached_calls']} cached, tokens {info['input_tokens']:,} in / {info['output_tokens']:,} out, cost {_money(info['cost_usd'])}")

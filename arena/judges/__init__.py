@@ -78,10 +78,12 @@ def check_env(judge: Judge, where: str) -> None:
         )
 
 
-def load_judge(name_or_path: str | Path, **options) -> Judge:
-    """Build the judge a preset describes. `options` pass runtime things (store, no_cache, backend overrides)."""
+def load_judge(name_or_path: str | Path, *, name: str | None = None, **options) -> Judge:
+    """Build the judge a preset (a bundled name or a TOML path) describes, named `name` (default:
+    the preset file's stem). `options` pass runtime things (store, no_cache, backend overrides).
+    Raises `SpecError` (a bad preset) or `NotFound` (no such preset)."""
     preset, path = load_preset(name_or_path)
-    judge = build_judge(preset, name=path.stem, base_dir=path.parent, where=f"{path}: key 'kind'", **options)
+    judge = build_judge(preset, name=name or path.stem, base_dir=path.parent, where=f"{path}: key 'kind'", **options)
     judge.preset_path = path  # named by errors about it (an unset api_key_env)
     return judge
 
@@ -102,7 +104,7 @@ def build_judge(preset: dict, *, name: str, base_dir: Path, where: str = "key 'k
 
 def report_extras(kind: str, games: list) -> dict:
     """What a judge kind adds to a run report's judge statistics (its module's optional hook
-    `report_extras(games) -> dict`, given the run's games as store rows); {} for most kinds."""
+    `report_extras(games) -> dict`, given the run's games as `Game` records); {} for most kinds."""
     if not isinstance(kind, str) or not kind.isidentifier() or kind.startswith("_"):
         return {}
     try:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -12,7 +10,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import SpecError
-from arena.records import LABEL_SCORE, Game, MatchContext, Verdict, cached_part  # noqa: F401 (cached_part: re-exported for old imports)
+from arena.records import LABEL_SCORE, Game, MatchContext, Verdict, cached_part, cached_totals  # noqa: F401 (re-exported for judge kinds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +108,6 @@ def with_reasks(estimates: list[CallEstimate]) -> list[CallEstimate]:
         CallEstimate(e.model, e.input_tokens + e.output_tokens_max + REASK_EXTRA_TOKENS, e.output_tokens_expected, e.output_tokens_max)
         for e in estimates
     ]
-
-
-def record_cached(detail: dict, parts: Iterable[tuple[int, float]]) -> None:
-    """Write `detail.cached_calls` and `detail.cached_cost_usd` (when not zero) from the (calls, cost)
-    of the parts of a game served from the call cache: `(1, cost)` per cached completion, or
-    `cached_part(g)` per member game."""
-    parts = list(parts)
-    calls = sum(n for n, _ in parts)
-    cost = math.fsum(c for _, c in parts)
-    if calls:
-        detail["cached_calls"] = calls
-    if cost:
-        detail["cached_cost_usd"] = cost
 
 
 def file_digest(path: str | Path | None) -> str | None:

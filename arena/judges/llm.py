@@ -34,10 +34,10 @@ from arena.judges._base import (
     CallEstimate,
     Judge,
     JudgeResult,
+    cached_totals,
     combine_games,
     file_digest,
     parse_settings,
-    record_cached,
     with_reasks,
 )
 from arena.judges._conversation import TurnChoice, check_turn, turn_judge_name, combine_turns, conversation_variables, judged_turns, max_turns, shown_texts
@@ -203,7 +203,7 @@ class LLMJudge(Judge):
     ) -> Game:
         costs = [c.cost_usd for c in calls if c.error is None]
         cost = None if any(c is None for c in costs) else float(sum(costs))  # type: ignore[arg-type]
-        record_cached(detail, ((1, c.cost_usd or 0.0) for c in calls if c.cached))
+        cached_calls, cached_cost = cached_totals((1, c.cost_usd or 0.0) for c in calls if c.cached)
         if calls[0].cache_key and raw and raw == calls[0].text and len(raw) >= BIG_RAW_CHARS:
             detail["raw_call"] = calls[0].cache_key  # the store keeps a big reply once, in the call cache
         if error is not None and any(c.permanent for c in calls if c.error):
@@ -225,6 +225,8 @@ class LLMJudge(Judge):
             calls=len(calls),
             error=error,
             detail=detail,
+            cached_calls=cached_calls,
+            cached_cost_usd=cached_cost,
         )
 
     async def _judge_turn(self, ctx: MatchContext, turn: int | None) -> list[Game]:

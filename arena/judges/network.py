@@ -54,10 +54,10 @@ retries and re-asks; `call_estimates(ctx)` gives one estimate per such call. A m
 Games (AB, BA). Each game aggregates the calls of its order (the roles call is counted in the
 AB game): `calls` is the number of completion calls, and tokens, cost, attempts and latency
 are sums over those calls, so over a match they add up to exactly the calls made (the game is
-`cached` when all its calls were; `detail.cached_calls` counts those that were). Its
+`cached` when all its calls were; its `cached_calls` field counts those that were). Its
 `detail` holds the roles, every evaluation (layer, neuron, role, presented scores, d, status,
 tokens, cost, text) and the neurons left out. `cost_usd` is None when any call's price is
-unknown; `detail.cached_cost_usd` is the part served from the call cache.
+unknown; the game's `cached_cost_usd` is the part served from the call cache.
 
 Preset keys (TOML): kind = "network", model, description, api_base, api_key_env, width (4),
 depth (2), window (none: all of the previous layer), roles (fixed roles: strings or
@@ -84,7 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
 from arena.errors import SpecError
-from arena.judges._base import BackendSettings, CallEstimate, Judge, JudgeResult, file_digest, parse_settings, record_cached, with_reasks
+from arena.judges._base import BackendSettings, CallEstimate, Judge, JudgeResult, cached_totals, file_digest, parse_settings, with_reasks
 from arena.judges._parse import parse_scores
 from arena.judges._render import fence_tag, load_template, render_messages
 from arena.records import Game, MatchContext, Order, Verdict
@@ -586,7 +586,7 @@ class NetworkJudge(Judge):
                 "cached": roles_call.cached,
                 "error": roles_call.error,
             }
-        record_cached(detail, ((1, c.cost_usd or 0.0) for c in calls if c.cached))
+        cached_calls, cached_cost = cached_totals((1, c.cost_usd or 0.0) for c in calls if c.cached)
         ok = [e for e in self.used(evs) if e.ok]
         error = None
         if self.quorum_ok(evs):
@@ -619,6 +619,8 @@ class NetworkJudge(Judge):
             calls=len(calls),
             error=error,
             detail=detail,
+            cached_calls=cached_calls,
+            cached_cost_usd=cached_cost,
         )
 
     def _verdict(self, ctx: MatchContext, games: list[Game], by_order: dict[Order, list[Evaluation]]) -> Verdict:

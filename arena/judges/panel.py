@@ -50,7 +50,6 @@ member.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -61,8 +60,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import ArenaError, SpecError
-from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, preset_error, record_cached
-from arena.records import LABEL_SCORE, Game, MatchContext, Order, cached_part
+from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, preset_error
+from arena.records import LABEL_SCORE, Game, MatchContext, Order, cached_part, cached_totals
 
 Aggregation = Literal["majority", "mean", "weighted"]
 RUNTIME_OPTIONS = ("store", "no_cache", "seed", "backoff_base", "backoff_max")
@@ -156,23 +155,17 @@ def reliability_weight(p: float | None, weighting: str = "log-odds") -> float:
     return math.log(q / (1 - q))
 
 
-def report_extras(games: Iterable[Game | dict]) -> dict:
+def report_extras(games: Iterable[Game]) -> dict:
     """The report hook (`arena.judges.report_extras`): each member's agreement with the panel."""
     return {"member_agreement": member_agreement(games)}
 
 
-def member_agreement(games: Iterable[Game | dict]) -> dict[str, dict]:
-    """Each member's agreement with the panel over panel games (Game records or store rows):
+def member_agreement(games: Iterable[Game]) -> dict[str, dict]:
+    """Each member's agreement with the panel over panel games:
     {member: {"agree": k, "n": n, "rate": k / n}} over the orders where both had a decisive label."""
     out: dict[str, dict] = {}
     for g in games:
-        detail = g.detail if isinstance(g, Game) else g.get("detail")
-        if isinstance(detail, str):
-            try:
-                detail = json.loads(detail)
-            except ValueError:
-                continue
-        for m in (detail or {}).get("members", []) if isinstance(detail, dict) else []:
+        for m in g.detail.get("members", []):
             if m.get("agrees") is None:
                 continue
             d = out.setdefault(m["name"], {"agree": 0, "n": 0, "rate": None})
@@ -319,7 +312,7 @@ class PanelJudge(Judge):
                     detail["permanent"] = True
             raw = f"no quorum: {len(votes)} of {len(entries)} members voted (need {need})"
         costs = [g.cost_usd for g in all_games]
-        record_cached(detail, (cached_part(g) for g in all_games))
+        cached_calls, cached_cost = cached_totals(cached_part(g) for g in all_games)
         return Game(
             match_id=ctx.match_id,
             judge=self.name,
@@ -336,6 +329,8 @@ class PanelJudge(Judge):
             calls=sum(int(g.calls or 0) for g in all_games),
             error=error,
             detail=detail,
+            cached_calls=cached_calls,
+            cached_cost_usd=cached_cost,
         )
 
     async def aclose(self) -> None:
@@ -408,9 +403,7 @@ def _build_member(raw, key, where, base_dir, chain, runtime, cfg) -> Member:
         opts = dict(runtime)
         if member_preset.get("kind") == "panel":
             opts["_panel_chain"] = chain
-        judge = load_judge(path, **opts)
-        if "name" in own:
-            judge.name = str(own["name"])
+        judge = load_judge(path, name=str(own["name"]) if "name" in own else None, **opts)
     else:
         kind = inline["kind"]
         mname = str(own.get("name") or f"{Path(where).stem}-{key.replace('[', '').replace(']', '')}")

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from arena.errors import BadInput, RatingError
-from arena.records import Usage
+from arena.records import Game, Usage, VerdictRow
 from arena.resources import bundled_dir
 
 
@@ -82,44 +82,44 @@ def judge_bias_warnings(js: dict) -> list[str]:
     return out
 
 
-def judge_stats(games: list[dict], verdicts: list[dict], usage: Usage | None = None) -> dict:
+def judge_stats(games: list[Game], verdicts: list[VerdictRow], usage: Usage | None = None) -> dict:
     """Counts of a run's games and verdicts; calls, tokens and cost from `usage` (`Store.usage`),
     summed from the rows when not given."""
     if usage is None:
-        usage = sum((Usage.of_game_row(g) for g in games), Usage())
-    labels = Counter(g["label"] for g in games)
+        usage = sum((g.usage for g in games), Usage())
+    labels = Counter(g.label for g in games)
     n = len(games)
-    paid = [g for g in games if not g["cached"]]
-    decided = [v for v in verdicts if v["outcome"] in ("a", "b", "tie")]
-    two = [v for v in decided if v["consistent"] is not None]
+    paid = [g for g in games if not g.cached]
+    decided = [v for v in verdicts if v.outcome in ("a", "b", "tie")]
+    two = [v for v in decided if v.consistent is not None]
     first_slot = 0
     judged_orders = 0
     for g in games:
-        if g["label"] in ("A>>B", "A>B", "B>A", "B>>A"):
+        if g.label in ("A>>B", "A>B", "B>A", "B>>A"):
             judged_orders += 1
-            a_wins = g["label"].startswith("A>")
+            a_wins = g.label.startswith("A>")
             # a game in order BA showed B in the first slot
-            first_slot += a_wins if g["order"] == "AB" else (not a_wins)
+            first_slot += a_wins if g.order == "AB" else (not a_wins)
     return {
         "games": n,
         "labels": dict(labels),
         "calls": usage.calls,
         "cached_calls": usage.cached_calls,
-        "retries": sum(max(0, (g["attempts"] or 1) - 1) for g in games),
+        "retries": sum(max(0, (g.attempts or 1) - 1) for g in games),
         "errors": labels.get("error", 0),
         "unparsed": labels.get("unparsed", 0),
-        "ties": sum(1 for v in decided if v["outcome"] == "tie"),
-        "tie_rate": (sum(1 for v in decided if v["outcome"] == "tie") / len(decided)) if decided else None,
-        "position_consistency": (sum(1 for v in two if v["consistent"]) / len(two)) if two else None,
+        "ties": sum(1 for v in decided if v.outcome == "tie"),
+        "tie_rate": (sum(1 for v in decided if v.outcome == "tie") / len(decided)) if decided else None,
+        "position_consistency": (sum(1 for v in two if v.consistent) / len(two)) if two else None,
         "first_slot_win_rate": first_slot / judged_orders if judged_orders else None,
         "first_slot_games": judged_orders,
         **dict(zip(("first_slot_ci_low", "first_slot_ci_high"), wilson(first_slot, judged_orders))),
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cost_usd": None if usage.cost_usd is None else round(usage.cost_usd, 6),
-        "latency_s_mean": (sum(g["latency_s"] or 0 for g in paid) / len(paid)) if paid else None,
-        "unresolved_matches": sum(1 for v in verdicts if v["outcome"] == "unresolved"),
-        "forfeits": sum(1 for v in verdicts if str(v["outcome"]).startswith("forfeit")),
+        "latency_s_mean": (sum(g.latency_s or 0 for g in paid) / len(paid)) if paid else None,
+        "unresolved_matches": sum(1 for v in verdicts if v.outcome == "unresolved"),
+        "forfeits": sum(1 for v in verdicts if str(v.outcome).startswith("forfeit")),
     }
 
 
@@ -353,32 +353,32 @@ def build_report(
     view = PoolView(prompts.values(), store.outputs(pool) if prompts else [])
     answers = view.answers
 
-    def turns_of(v: dict) -> list[dict]:  # a conversation's dialogue, turn by turn (A and B side by side)
-        p = prompts.get(v["prompt_id"])
+    def turns_of(v) -> list[dict]:  # a conversation's dialogue, turn by turn (A and B side by side)
+        p = prompts.get(v.prompt_id)
         if p is None or not p.is_conversation:
             return []
-        return dialogue_turns(view.context(Match(v["match_id"], v["prompt_id"], v["model_a"], v["model_b"])), "a", None)
+        return dialogue_turns(view.context(Match(v.match_id, v.prompt_id, v.model_a, v.model_b)), "a", None)
 
     by_match: dict[str, list[dict]] = {}
     for g in games:
-        by_match.setdefault(g["match_id"], []).append(g)
-    decided = [v for v in verdicts if v["outcome"] in ("a", "b", "tie", "unresolved")]
+        by_match.setdefault(g.match_id, []).append(g)
+    decided = [v for v in verdicts if v.outcome in ("a", "b", "tie", "unresolved")]
     step = max(1, len(decided) // sample)
     report["sample"] = [
         {
-            "match_id": v["match_id"],
-            "prompt_id": v["prompt_id"],
-            "prompt": prompts[v["prompt_id"]].text if v["prompt_id"] in prompts else "",
-            "model_a": v["model_a"],
-            "model_b": v["model_b"],
-            "answer_a": answers.get((v["prompt_id"], v["model_a"]), ""),
-            "answer_b": answers.get((v["prompt_id"], v["model_b"]), ""),
-            "outcome": v["outcome"],
-            "label": v["label"],
-            "consistent": v["consistent"],
+            "match_id": v.match_id,
+            "prompt_id": v.prompt_id,
+            "prompt": prompts[v.prompt_id].text if v.prompt_id in prompts else "",
+            "model_a": v.model_a,
+            "model_b": v.model_b,
+            "answer_a": answers.get((v.prompt_id, v.model_a), ""),
+            "answer_b": answers.get((v.prompt_id, v.model_b), ""),
+            "outcome": v.outcome,
+            "label": v.label,
+            "consistent": v.consistent,
             "turns": turns_of(v),
-            "games": [{"order": g["order"], "label": g["label"], "raw": g["raw"], "error": g["error"], "turn": game_turn(g)}
-                      for g in by_match.get(v["match_id"], [])],
+            "games": [{"order": g.order, "label": g.label, "raw": g.raw, "error": g.error, "turn": game_turn(g)}
+                      for g in by_match.get(v.match_id, [])],
         }
         for v in decided[::step][:sample]
     ]

@@ -40,21 +40,21 @@ def run_length_controlled(store, run_id: str, baseline: str | None = None) -> di
     instrs: dict[str, int] = {}
     mi, ii, qs, lm, lb = [], [], [], [], []
     for v in store.verdicts(rid):
-        a, b = v["model_a"], v["model_b"]
+        a, b = v.model_a, v.model_b
         if base not in (a, b) or a == b:
             continue
         model = b if a == base else a
-        if v["match_id"] in prefs:
-            q_b = prefs[v["match_id"]] - 1.0  # preference for model B
-        elif v["outcome"] in ("a", "b", "tie"):
-            q_b = {"a": 0.0, "b": 1.0, "tie": 0.5}[v["outcome"]]
+        if v.match_id in prefs:
+            q_b = prefs[v.match_id] - 1.0  # preference for model B
+        elif v.outcome in ("a", "b", "tie"):
+            q_b = {"a": 0.0, "b": 1.0, "tie": 0.5}[v.outcome]
         else:
             continue
-        la, lbase = lengths.get((v["prompt_id"], model)), lengths.get((v["prompt_id"], base))
+        la, lbase = lengths.get((v.prompt_id, model)), lengths.get((v.prompt_id, base))
         if la is None or lbase is None:
             continue
         mi.append(models.setdefault(model, len(models)))
-        ii.append(instrs.setdefault(v["prompt_id"], len(instrs)))
+        ii.append(instrs.setdefault(v.prompt_id, len(instrs)))
         qs.append(q_b if a == base else 1.0 - q_b)
         lm.append(la)
         lb.append(lbase)

@@ -9,14 +9,12 @@ from arena.errors import BadInput, RatingError
 
 def run_battles(store, run_id: str):
     """(run row, its pool, its spec, its battles, judge calls spent) of a stored run."""
-    from arena.ratings import battles_from_verdicts
-
     run = store.get_run(run_id)
     spec = (run["spec"] or {}).get("spec", {})
     judge_preset = (run["spec"] or {}).get("judge", {})
     pool = (run["spec"] or {}).get("pool", spec.get("pool"))
     strong = float(spec.get("strong_weight") or judge_preset.get("strong_weight") or 3.0)
-    battles = battles_from_verdicts(store.verdicts(run["run_id"]), strong_weight=strong)
+    battles = store.battles(run["run_id"], strong_weight=strong)
     usage = store.usage(run["run_id"])
     calls = (usage.calls + usage.cached_calls) or store.game_count(run["run_id"])
     return run, pool, spec, battles, calls

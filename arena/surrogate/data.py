@@ -1,17 +1,48 @@
-"""Reading recorded judge verdicts (AlpacaEval layout) and model outputs. I/O only; no features here."""
+"""Reading recorded judge verdicts (AlpacaEval layout) and model outputs. I/O only; no features here.
+
+Files are read by `arena.io` (JSON lines / JSON arrays, `.gz`) and each row validated by a pydantic
+row model, so a bad row is reported as `path:line` (JSON arrays: `path:item N`)."""
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from arena.errors import BadInput, NotFound
+from pydantic import field_validator
+
+from arena.errors import NotFound, RecordError
+from arena.io import Name, OptText, Row, Text, iter_records
 
 
-class SurrogateDataError(BadInput):
+class SurrogateDataError(RecordError):
     """A judgments or outputs file for the surrogate is missing or malformed."""
+
+
+class JudgmentRow(Row):
+    """One line of an AlpacaEval annotations file: `preference` in [1, 2] (2: output_2 better), or null."""
+
+    what = "judgment"
+    instruction: Text
+    output_1: OptText
+    generator_1: Name
+    output_2: OptText
+    generator_2: Name
+    preference: float | None
+
+    @field_validator("preference")
+    @classmethod
+    def _in_range(cls, v: float | None) -> float | None:
+        if v is not None and not 1.0 <= v <= 2.0:
+            raise ValueError(f"preference {v} is outside [1, 2]")
+        return v
+
+
+class OutputRow(Row):
+    """One item of an AlpacaEval outputs file (`<model>.json`)."""
+
+    what = "output"
+    instruction: Text
+    output: OptText
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +55,6 @@ class JudgedPair:
     output_2: str
     generator_2: str
     preference: float
-
-
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
 
 
 def _judgment_files(data: Path) -> list[Path]:
@@ -49,31 +76,16 @@ def load_judgments(data: str | Path) -> list[JudgedPair]:
     Rows whose preference is missing (null) are skipped; anything else malformed raises.
     """
     out: list[JudgedPair] = []
+    expected = "expected a JSON object with instruction, output_1, generator_1, output_2, generator_2, preference in [1, 2]"
     for path in _judgment_files(Path(data)):
-        with _open_text(path) as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    r = json.loads(line)
-                    pref = r["preference"]
-                    if pref is None:
-                        continue
-                    pref = float(pref)
-                    if not 1.0 <= pref <= 2.0:
-                        raise ValueError(f"preference {pref} is outside [1, 2]")
-                    out.append(
-                        JudgedPair(
-                            str(r["instruction"]),
-                            str(r["output_1"] or ""),
-                            str(r["generator_1"]),
-                            str(r["output_2"] or ""),
-                            str(r["generator_2"]),
-                            pref,
-                        )
-                    )
-                except (ValueError, KeyError, TypeError) as e:
-                    raise SurrogateDataError(f"{path}:{lineno}: expected a JSON object with instruction, output_1, generator_1, output_2, generator_2, preference in [1, 2] ({e})") from None
+        for rec in iter_records(path, "jsonl", what="judgment"):
+            try:
+                r = JudgmentRow.parse(rec)
+            except RecordError as e:
+                raise SurrogateDataError(f"{rec.where}: {expected} ({str(e).removeprefix(rec.where + ': ')})") from None
+            if r.preference is None:
+                continue
+            out.append(JudgedPair(r.instruction, r.output_1 or "", r.generator_1, r.output_2 or "", r.generator_2, float(r.preference)))
     return out
 
 
@@ -90,12 +102,13 @@ def load_outputs(folder: str | Path) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
     for path in files:
         model = path.name.removesuffix(".gz").removesuffix(".json")
-        try:
-            with _open_text(path) as fh:
-                rows = json.load(fh)
-            result[model] = {str(r["instruction"]): str(r["output"] or "") for r in rows}
-        except (ValueError, KeyError, TypeError) as e:
-            raise SurrogateDataError(f"{path}: expected a JSON list of objects with instruction and output ({e})") from None
+        rows = []
+        for rec in iter_records(path, "json", what="output"):
+            try:
+                rows.append(OutputRow.parse(rec))
+            except RecordError as e:
+                raise SurrogateDataError(f"{rec.where}: expected an object with instruction and output ({str(e).removeprefix(rec.where + ': ')})") from None
+        result[model] = {r.instruction: r.output or "" for r in rows}
     return result
 
 

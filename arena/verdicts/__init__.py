@@ -189,14 +189,14 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
         matches = {r["match_id"]: r for r in store.matches(rid)}
         out, ids = [], []
         for g in store.games(rid):
-            s = LABEL_SCORE.get(g["label"])
-            m = matches.get(g["match_id"])
+            s = LABEL_SCORE.get(g.label)
+            m = matches.get(g.match_id)
             if s is None or m is None:
                 continue
             outcome = "a" if s > 0 else "b" if s < 0 else "tie"
-            w = (sw if abs(s) == 2 else 1.0) * weights.get(g["match_id"], 1.0)
-            out.append(Battle(m["prompt_id"], m["model_a"], m["model_b"], outcome, w, g["judge"]))  # type: ignore[arg-type]
-            ids.append(g["match_id"])
+            w = (sw if abs(s) == 2 else 1.0) * weights.get(g.match_id, 1.0)
+            out.append(Battle(m["prompt_id"], m["model_a"], m["model_b"], outcome, w, g.judge))  # type: ignore[arg-type]
+            ids.append(g.match_id)
         return out, ids
     forfeit = spec.get("forfeit") or "loss"
     weights = _game_weights(store, rid)
@@ -225,7 +225,7 @@ def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, 
     sw = float(spec.get("strong_weight") or 3.0)
     forfeit = spec.get("forfeit") or "loss"
     by_turn: dict[tuple[str, int], list[Game]] = {}
-    for g in store.game_records(rid):
+    for g in store.games(rid):
         t = game_turn(g)
         if t is not None:
             by_turn.setdefault((g.match_id, t), []).append(g)

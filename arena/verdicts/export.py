@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from arena.errors import BadInput
-from arena.records import swap_label
+from arena.records import Game, VerdictRow, swap_label
 from arena.verdicts.formats import LABEL_PREFERENCE
 
 
@@ -86,16 +86,16 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     rid = run["run_id"]
     if fmt == "battles":
         return [_write(out, _rows_text(out, _battle_rows(store, rid, spec, prompts, per)))]
-    games: dict[str, list[dict]] = {}
+    games: dict[str, list[Game]] = {}
     for g in store.games(rid):
-        games.setdefault(g["match_id"], []).append(g)
+        games.setdefault(g.match_id, []).append(g)
     matches = store.matches(rid)
     if fmt == "jsonl":
         return [_write(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _game_lines(matches, games, prompts, answers)))]
     base = run_baseline(spec, baseline)
     if base is None:
         raise BadInput(f"--format {fmt}: run {rid} has no baseline (pass --baseline NAME)")
-    verdicts = {v["match_id"]: v for v in store.verdicts(rid)}
+    verdicts = {v.match_id: v for v in store.verdicts(rid)}
     per_model: dict[tuple[str, str], list[dict]] = {}
     for m in matches:
         if base not in (m["model_a"], m["model_b"]) or m["model_a"] == m["model_b"]:
@@ -103,7 +103,7 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
         flip = m["model_b"] == base
         model = m["model_a"] if flip else m["model_b"]
         gs = games.get(m["match_id"], [])
-        judge = gs[0]["judge"] if gs else "recorded"
+        judge = gs[0].judge if gs else "recorded"
         if fmt == "arena_hard":
             row = _arena_hard_row(m, gs, base, model, judge, flip)
         else:
@@ -132,10 +132,10 @@ def _battle_rows(store, rid: str, spec: dict, prompts: dict, per: str | None) ->
 def _game_lines(matches: list[dict], games: dict, prompts: dict, answers: dict) -> list[dict]:
     lines = []
     for m in matches:
-        for g in sorted(games.get(m["match_id"], []), key=lambda g: g["order"]):
+        for g in sorted(games.get(m["match_id"], []), key=lambda g: g.order):
             rec = {"match_id": m["match_id"], "prompt_id": m["prompt_id"], "model_a": m["model_a"], "model_b": m["model_b"],
-                   "order": g["order"], "label": g["label"], "judge": g["judge"], "raw": g["raw"] or ""}
-            detail = json.loads(g["detail"]) if g["detail"] else {}
+                   "order": g.order, "label": g.label, "judge": g.judge, "raw": g.raw or ""}
+            detail = dict(g.detail)
             if "weight" in detail:
                 rec["weight"] = detail.pop("weight")
             if detail:
@@ -151,14 +151,14 @@ def _game_lines(matches: list[dict], games: dict, prompts: dict, answers: dict) 
     return lines
 
 
-def _arena_hard_row(m: dict, gs: list[dict], base: str, model: str, judge: str, flip: bool) -> dict | None:
+def _arena_hard_row(m: dict, gs: list[Game], base: str, model: str, judge: str, flip: bool) -> dict | None:
     """One Arena-Hard judgment line: game 1 with the baseline as A, game 2 swapped (scores in each game's positions)."""
     first, second = None, None
     for g in gs:
-        lab = swap_label(g["label"]) if flip else g["label"]  # from the baseline's point of view
-        base_first = (g["order"] == "AB") != flip
+        lab = swap_label(g.label) if flip else g.label  # from the baseline's point of view
+        base_first = (g.order == "AB") != flip
         score = None if lab in ("unparsed", "error") else (lab if base_first else swap_label(lab))
-        entry = {"user_prompt": None, "judgment": g["raw"] or "", "score": score}
+        entry = {"user_prompt": None, "judgment": g.raw or "", "score": score}
         if base_first:
             first = entry
         else:
@@ -169,16 +169,16 @@ def _arena_hard_row(m: dict, gs: list[dict], base: str, model: str, judge: str, 
     return {"question_id": m["prompt_id"], "model": model, "judge": judge, "baseline": base, "games": row_games}
 
 
-def _alpaca_eval_row(m: dict, gs: list[dict], v: dict | None, base: str, model: str, judge: str, flip: bool,
+def _alpaca_eval_row(m: dict, gs: list[Game], v: VerdictRow | None, base: str, model: str, judge: str, flip: bool,
                      prompts: dict, answers: dict) -> dict:
     """One AlpacaEval annotation: the recorded preference where the match has one, else the verdict's."""
     pref = None
-    if len(gs) == 1 and gs[0]["detail"] and '"preference"' in gs[0]["detail"]:
-        pref = json.loads(gs[0]["detail"]).get("preference")
+    if len(gs) == 1 and "preference" in gs[0].detail:
+        pref = gs[0].detail.get("preference")
         if pref is not None and flip:
             pref = 3.0 - pref
-    if pref is None and v is not None and v["label"] in LABEL_PREFERENCE:
-        pref = LABEL_PREFERENCE[swap_label(v["label"]) if flip else v["label"]]
+    if pref is None and v is not None and v.label in LABEL_PREFERENCE:
+        pref = LABEL_PREFERENCE[swap_label(v.label) if flip else v.label]
     p = prompts.get(m["prompt_id"])
     if p is not None and p.is_conversation:
         raise BadInput(f"--format alpaca_eval: has no turns; prompt {p.prompt_id!r} of the run is a conversation ({p.n_turns} turns); use jsonl")

@@ -26,7 +26,7 @@ def run_style_features(store, run: dict, battles: list[Battle], match_ids: list[
             meta[mid] = json.loads(detail)["meta"]["conv_metadata"]
         except (ValueError, KeyError, TypeError):
             continue
-    forfeits = {v["match_id"] for v in store.verdicts(rid) if str(v["outcome"]).startswith("forfeit")}
+    forfeits = {v.match_id for v in store.verdicts(rid) if str(v.outcome).startswith("forfeit")}
     ca, cb = [], []
     for b, mid in zip(battles, match_ids):
         ta, tb = answers.get((b.prompt_id, b.model_a)), answers.get((b.prompt_id, b.model_b))
