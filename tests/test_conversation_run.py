@@ -42,7 +42,7 @@ def _spec(tmp: Path, api_base: str, judge_kind: str = "llm") -> Path:
     if judge_kind == "llm":
         judge.write_text(
             f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{api_base}"\napi_key_env = "ARENA_TEST_KEY"\n'
-            'max_tokens = 64\ntimeout = 3\nmax_retries = 2\nconcurrency = 4\nturn = "each"\n'
+            'max_tokens = 64\ntimeout = 2\nmax_retries = 1\nconcurrency = 4\nturn = "each"\n'  # a killed run's claims on its calls in flight expire after timeout x (retries + 1) + INFLIGHT_GRACE_S
         )
     else:
         judge.write_text(f'kind = "{judge_kind}"\n')
@@ -53,15 +53,16 @@ def _spec(tmp: Path, api_base: str, judge_kind: str = "llm") -> Path:
 
 @pytest.mark.slow
 def test_mt_bench_tournament_killed_and_resumed_repeats_no_paid_call(tmp_path, loopback):
+    # ~50 s on a loaded machine: kill -9 needs a subprocess, and the resumed run waits for the killed
+    # one's claims on its calls in flight to expire (arena.store.INFLIGHT_GRACE_S) rather than pay twice
     loopback.delay_s = 0.03
     env = {"ARENA_TEST_KEY": "sk-loopback-test"}
     spec = _spec(tmp_path, loopback.api_base)
     db = tmp_path / "run.db"
     _mt_pool(db)
-    plan = _arena("tournament", "plan", spec, "--db", db, "--format", "json", env=env)
-    out, _ = plan.communicate(timeout=120)
-    assert plan.returncode == 0, out
-    p = json.loads(out[out.index("{"):])
+    import arena
+
+    p = arena.plan(spec, db=db).to_dict()
     # 3 pairs x 5 questions; llama-13b's empty first answer to 127 forfeits its 2 matches there (every turn must be answered)
     assert p["matches"] == 13 and p["forfeits"] == 2 and p["calls_per_match"] == 4 and p["judge_calls"] == 52  # 2 orders x 2 turns
     assert loopback.requests == 0
@@ -102,12 +103,6 @@ def test_mt_bench_tournament_killed_and_resumed_repeats_no_paid_call(tmp_path, l
     assert "Turn 2: user" in html and "judge, turn 2, order" in html.lower()
     sample = report["sample"][0]
     assert [t["number"] for t in sample["turns"]] == [1, 2] and sample["turns"][1]["answer_a"]
-
-    loopback.reset_counts()
-    done = _arena("tournament", "run", spec, "--yes", "--plain", "--db", db, "--out", tmp_path / "rep", env=env)
-    out, _ = done.communicate(timeout=120)
-    assert done.returncode == 0, out
-    assert loopback.requests == 0
 
 
 def test_a_judge_that_cannot_judge_conversations_fails_before_any_call(tmp_path):
