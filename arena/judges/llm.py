@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
+from arena.errors import SpecError
 from arena.judges._base import (
     BackendSettings,
     CallEstimate,
@@ -40,10 +41,18 @@ from arena.judges._base import (
     parse_settings,
     with_reasks,
 )
-from arena.judges._conversation import TurnChoice, check_turn, turn_judge_name, combine_turns, conversation_variables, judged_turns, max_turns, shown_texts
+from arena.judges._conversation import (
+    TurnChoice,
+    check_turn,
+    combine_turns,
+    conversation_variables,
+    judged_turns,
+    max_turns,
+    shown_texts,
+    turn_judge_name,
+)
 from arena.judges._parse import VerdictFormat, parse_verdict, reask_prompt
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
-from arena.errors import SpecError
 from arena.records import Game, MatchContext, Order, swap_label
 from arena.store import BIG_RAW_CHARS
 
