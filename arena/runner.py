@@ -416,6 +416,12 @@ class Runner:
         self.stats.forfeits += len(forfeits)
         self.stats.matches_done += len(forfeits)
 
+    def _arrange(self, matches: Sequence[Match]) -> list[Match]:
+        """Released matches in the order to start them: a judge that draws a sample across the run
+        (a cascade's seeded pilot, `CascadeJudge.arrange`) picks it here and puts it first."""
+        arrange = getattr(self.judge, "arrange", None)
+        return list(matches) if arrange is None else arrange(list(matches), int(getattr(self.p.spec, "seed", 0) or 0))
+
     def _release(self, matches: Sequence[Match]) -> None:
         if matches:
             self.store.add_matches(self.p.run_id, matches)
@@ -487,7 +493,7 @@ class Runner:
         store.set_run_status(run_id, RunStatus.RUNNING)
         self.on_event(RunEvent("started", self.stats))
 
-        queue: deque[Match] = deque(self.scheduler.start())
+        queue: deque[Match] = deque(self._arrange(self.scheduler.start()))
         self._release(list(queue))
         self._record_forfeits()
         inflight = self._inflight
@@ -511,7 +517,7 @@ class Runner:
                 inflight.add(asyncio.ensure_future(self._judge(m)))
                 self.stats.in_flight = len(inflight)
             if decided:
-                new = self.scheduler.update(decided)
+                new = self._arrange(self.scheduler.update(decided))
                 decided = []
                 self._release(new)
                 self._record_forfeits()

@@ -33,6 +33,25 @@ def test_threshold_is_the_lowest_certified_confidence_and_stops_at_the_first_fai
     assert agree[conf >= cal.threshold].mean() >= 0.95
 
 
+def test_a_win_rate_error_bound_raises_the_threshold_until_few_matches_change():
+    from arena.cascade import clopper_pearson_upper
+
+    rng = np.random.default_rng(1)
+    conf = rng.uniform(0.5, 1.0, 4000)
+    # 97% agreement everywhere above 0.6: per-match agreement alone keeps nearly everything, and
+    # changes ~2.4% of all verdicts; bounding that share at 1% must keep far fewer
+    agree = np.where(conf >= 0.6, rng.random(4000) < np.where(conf >= 0.9, 0.998, 0.97), rng.random(4000) < 0.5)
+    plain = calibrate_threshold(conf, agree, target=0.95, delta=0.1)
+    bound = calibrate_threshold(conf, agree, target=0.95, delta=0.1, win_rate_error=0.01)
+    assert plain.certified and bound.certified and bound.threshold > plain.threshold
+    kept = conf >= bound.threshold
+    assert bound.changed == int((kept & ~agree).sum()) and bound.changed_upper <= 0.01
+    assert bound.changed_upper == pytest.approx(clopper_pearson_upper(bound.changed, 4000, 0.1))
+    assert (kept & ~agree).mean() <= 0.01 < (~agree & (conf >= plain.threshold)).mean()
+    with pytest.raises(ValueError):
+        calibrate_threshold(conf, agree, target=0.95, delta=0.1, win_rate_error=1.5)
+
+
 def test_a_pilot_too_small_certifies_nothing_and_escalates_everything():
     cal = calibrate_threshold(np.full(5, 0.99), np.ones(5, bool), target=0.95, delta=0.1)
     assert not cal.certified and cal.threshold == NEVER
@@ -162,3 +181,81 @@ def test_simulate_with_a_cheap_stage_counts_only_expensive_calls():
     assert plain.rows[0].calls == pytest.approx(300) and cascade.rows[0].calls == pytest.approx(300)
     with pytest.raises(SimulationError):
         simulate(**kw, cheap_accuracy=0.9, cheap_confident=1.0)
+
+
+def test_the_pilot_is_a_seeded_sample_of_the_plan_started_first(cli, tmp_path):
+    from arena.judges import load_judge
+    from arena.records import Match
+
+    _spec(cli, tmp_path)
+    plan = [Match(f"m{i:03d}", f"p{i}", BASE, "x") for i in range(72)]
+    judge = load_judge(tmp_path / "cas.toml")
+    order = judge.arrange(plan, 7)
+    pilot = {plan[i].match_id for i in pilot_indices(72, 30, 7)}
+    assert judge.pilot_ids == pilot and {m.match_id for m in order[:30]} == pilot
+    assert sorted(m.match_id for m in order) == [m.match_id for m in plan]  # a reordering, nothing lost
+    assert pilot != {m.match_id for m in plan[:30]}  # not the first matches released
+    assert load_judge(tmp_path / "cas.toml").arrange(plan, 7) == order  # same seed, same pilot
+    assert {m.match_id for m in load_judge(tmp_path / "cas.toml").arrange(plan, 8)[:30]} != pilot
+    # a later release adds nothing once the pilot is full; a first release smaller than the pilot is taken whole
+    assert judge.arrange([Match("late", "q", BASE, "x")], 7)[0].match_id == "late" and "late" not in judge.pilot_ids
+    small = load_judge(tmp_path / "cas.toml")
+    small.arrange(plan[:10], 7)
+    small.arrange(plan[10:], 7)
+    assert len(small.pilot_ids) == 30 and set(m.match_id for m in plan[:10]) <= small.pilot_ids
+
+
+def test_the_length_consistent_surrogate_confidence_needs_both_views_to_agree(tmp_path):
+    from arena.errors import SpecError
+    from arena.judges import load_judge
+    from arena.judges.cascade import confidence
+    from arena.records import MatchContext
+
+    (tmp_path / "two.toml").write_text('kind = "surrogate"\nconfidence = "length_consistent"\n')
+    (tmp_path / "one.toml").write_text('kind = "surrogate"\n')
+    two, one = load_judge(tmp_path / "two.toml"), load_judge(tmp_path / "one.toml")
+    prompt = "List three primary colours."
+    short, long_ = "Red, blue, yellow.", "Red, blue and yellow are the three primary colours of paint. " * 12
+    ctx = MatchContext("m", "p", prompt, "x", "y", short, long_)
+    r2, r1 = two.judge_sync(ctx), one.judge_sync(ctx)
+    p, q = r2.extra["p_a"], r2.extra["p_a_no_length"]
+    assert p == pytest.approx(r1.extra["p_a"]) and "p_a_no_length" not in r1.extra and r2.games[0].detail["p_a_no_length"] == round(q, 6)
+    assert p != pytest.approx(q)  # the length terms move this match
+    c = confidence(two, r2)
+    assert c == (0.5 if (p - 0.5) * (q - 0.5) <= 0 else pytest.approx(min(max(p, 1 - p), max(q, 1 - q))))
+    assert c <= confidence(one, r1) == pytest.approx(max(p, 1 - p))
+    (tmp_path / "bad.toml").write_text('kind = "surrogate"\nconfidence = "margin"\n')
+    with pytest.raises(SpecError, match="'confidence'"):
+        load_judge(tmp_path / "bad.toml")
+
+
+def test_stratified_escalation_flags_the_model_the_cheap_stage_misjudges_not_the_baseline():
+    from arena.cascade import flag_strata
+
+    models = [(BASE, "bad")] * 12 + [(BASE, "good")] * 40 + [(BASE, "fine")] * 40
+    agree = np.array([i % 3 == 0 for i in range(12)] + [True] * 40 + [i != 5 for i in range(40)])  # bad: 8 of 12 wrong
+    conf = np.full(len(models), 0.9)
+    assert flag_strata(conf, agree, models, threshold=0.8, target=0.95, delta=0.1) == ("bad",)
+    # below the threshold nothing is kept, so nothing is shown misjudged
+    assert flag_strata(conf, agree, models, threshold=0.95, target=0.95, delta=0.1) == ()
+
+
+def test_a_flagged_model_escalates_every_match_in_a_run(cli, tmp_path):
+    import asyncio
+
+    from arena.cascade import Calibration, StageCalibration
+    from arena.judges import load_judge
+    from arena.records import MatchContext
+
+    _spec(cli, tmp_path)
+    judge = load_judge(tmp_path / "cas.toml")
+    judge.calibration = Calibration(0.6, 0.2, 30, [StageCalibration("surrogate", 0.5, 30, 30, 30, 0.9, (0.9, 1.0), True, escalated=("bad",))])
+    judge.pilot_ids = set()
+    judge._calibrated.set()
+
+    def ctx(b):
+        return MatchContext(f"m-{b}", "p", "Say hi.", BASE, b, "Hi!", "Hello there, how can I help?")
+
+    stage = [asyncio.run(judge.judge(ctx(b))).extra["cascade"]["stage"] for b in ("bad", "good")]
+    assert stage[0] == 1  # escalated: the recorded stage answers (here: "not recorded", still the final stage)
+    assert stage[1] == 0  # threshold 0.5: the surrogate decides

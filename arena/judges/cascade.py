@@ -3,19 +3,27 @@ confidence reaches that stage's calibrated threshold; the last stage always deci
 
 Confidence each kind reports with its verdict (`confidence(judge, result)`, in [0.5, 1] except a
 panel's vote share, which can be lower):
-- surrogate: max(P, 1 - P), P its probability that A is better;
+- surrogate: max(P, 1 - P), P its probability that A is better; with `confidence =
+  "length_consistent"` in its preset the smaller of that and the same margin without the length
+  terms, 0.5 when the two views pick different winners (two views that must agree, as an llm
+  judge's two orders);
 - llm: label strength and the agreement of its two orders: a strong verdict 1.0, a plain one 0.75,
   a tie 0.5; orders that disagree 0.5; one order only: halfway between 0.5 and that value;
 - panel: its vote share (members whose verdict equals the panel's / members who voted);
 - network: 0.5 + 0.5 * tanh(|statistic|), its score margin between the two answers;
 - recorded: 1 (the verdicts are final).
 
-Thresholds: calibrated on a pilot (`arena.cascade`, Jung, Brahman, Choi, ICLR 2025): the first
-`pilot` matches the run judges are judged by every stage (their verdict is the final stage's);
-when they are done each non-final stage's threshold is the lowest grid confidence whose agreement
-with the final stage is >= `agreement` with confidence 1 - `delta` (one-sided Clopper-Pearson,
-fixed-sequence testing). A stage that certifies nothing escalates every match. Matches that start
-after the pilot's slots are taken wait for the calibration. Every game's detail carries
+Thresholds: calibrated on a pilot (`arena.cascade`, Jung, Brahman, Choi, ICLR 2025): `pilot`
+matches drawn with the run's seed from the matches the scheduler releases (`arrange`: for a fixed
+schedule a uniform sample of the whole plan, for an adaptive one of its first waves) are judged
+by every stage (their verdict is the final stage's) and go first; when they are done each
+non-final stage's threshold is the lowest grid confidence whose agreement with the final stage is
+>= `agreement` with confidence 1 - `delta` (one-sided Clopper-Pearson, fixed-sequence testing).
+A stage that certifies nothing escalates every match. Stratified escalation: a model whose pilot
+matches above the threshold show the stage disagreeing with the final one significantly more
+than 1 - `agreement` has all its matches escalated (`arena.cascade.flag_strata`). Other matches
+wait for the calibration.
+Used outside a runner (no `arrange` call), the first `pilot` matches judged are the pilot. Every game's detail carries
 `cascade = {stage, confidence, pilot}`; games after the calibration carry it too (report hook).
 
 Preset keys:
@@ -24,6 +32,8 @@ Preset keys:
     agreement = 0.95                     # target agreement with the final stage, in (0.5, 1)
     delta = 0.1                          # 1 - the confidence of the guarantee, in (0, 0.5)
     pilot = 300                          # matches judged by every stage (at least 1, at most the plan)
+    win_rate_error = 0.01                # optional: also bound the share of matches a cheap stage changes
+                                         # (the match-weighted mean win-rate error), a share in (0, 1)
     assume_escalation = 0.35             # what `tournament plan` assumes escalates at each stage
     description = "..."
 """
@@ -33,14 +43,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import SpecError
 from arena.judges._base import CallEstimate, Judge, JudgeResult, preset_error
-from arena.records import Game, MatchContext
+from arena.records import Game, Match, MatchContext
 
 kind = "cascade"
 CONFIDENT_KINDS = ("surrogate", "llm", "panel", "network", "recorded")
@@ -54,6 +64,7 @@ class CascadeSettings(BaseModel):
     agreement: float = Field(default=0.95, gt=0.5, lt=1.0)
     delta: float = Field(default=0.1, gt=0.0, lt=0.5)
     pilot: int = Field(default=300, ge=1)
+    win_rate_error: float | None = Field(default=None, gt=0.0, lt=1.0)
     assume_escalation: float = Field(default=0.35, ge=0.0, le=1.0)
     description: str = ""
 
@@ -68,8 +79,14 @@ def confidence(judge: Judge, result: JudgeResult) -> float | None:
     if k == "recorded":
         return 1.0
     if k == "surrogate":
-        p = result.extra.get("p_a")
-        return None if p is None else max(float(p), 1.0 - float(p))
+        p, q = result.extra.get("p_a"), result.extra.get("p_a_no_length")
+        if p is None:
+            return None
+        if q is None:
+            return max(float(p), 1.0 - float(p))
+        if (p - 0.5) * (q - 0.5) <= 0:  # the two views pick different winners: the verdict hangs on length
+            return 0.5
+        return min(max(float(p), 1.0 - float(p)), max(float(q), 1.0 - float(q)))
     if k == "llm":
         base = {0: 0.5, 1: 0.75, 2: 1.0}.get(int(v.strength), 0.5)
         if v.consistent is False:
@@ -94,8 +111,9 @@ class CascadeJudge(Judge):
         self.cfg = cfg
         self.stages = stages
         self.pilot_started = 0
-        self.pilot_done = 0
-        self.pilot_rows: list[tuple[list[float | None], list[bool]]] = []
+        self._pilot_finished_ids: set[str] = set()
+        self.pilot_rows: list[tuple[list[float | None], list[bool], tuple[str, ...]]] = []  # confidences, agreements, models
+        self.pilot_ids: set[str] | None = None  # the seeded pilot sample once `arrange` has drawn it
         self.calibration = None
         self._calibrated = asyncio.Event()
 
@@ -129,16 +147,23 @@ class CascadeJudge(Judge):
 
     def calibrate(self) -> None:
         """Set the thresholds from the pilot rows gathered so far (`arena.cascade.calibrate_threshold`)."""
+        from dataclasses import replace
+
         import numpy as np
 
-        from arena.cascade import Calibration, calibrate_threshold
+        from arena.cascade import NEVER, Calibration, calibrate_threshold, flag_strata
 
         out = []
         for i, s in enumerate(self.stages[:-1]):
-            conf = np.array([c[i] if c[i] is not None else -1.0 for c, _ in self.pilot_rows])
-            agree = np.array([a[i] for _, a in self.pilot_rows], dtype=bool)
-            out.append(calibrate_threshold(conf, agree, target=self.cfg.agreement, delta=self.cfg.delta, stage=s.name))
-        self.calibration = Calibration(self.cfg.agreement, self.cfg.delta, len(self.pilot_rows), out)
+            conf = np.array([c[i] if c[i] is not None else -1.0 for c, _, _ in self.pilot_rows])
+            agree = np.array([a[i] for _, a, _ in self.pilot_rows], dtype=bool)
+            cal = calibrate_threshold(conf, agree, target=self.cfg.agreement, delta=self.cfg.delta, stage=s.name,
+                                      win_rate_error=self.cfg.win_rate_error)
+            if cal.threshold != NEVER:
+                cal = replace(cal, escalated=flag_strata(conf, agree, [m for _, _, m in self.pilot_rows], threshold=cal.threshold,
+                                                         target=self.cfg.agreement, delta=self.cfg.delta))
+            out.append(cal)
+        self.calibration = Calibration(self.cfg.agreement, self.cfg.delta, len(self.pilot_rows), out, self.cfg.win_rate_error)
         self._calibrated.set()
 
     def restore(self, games: Iterable[Game]) -> None:
@@ -150,11 +175,15 @@ class CascadeJudge(Judge):
             if c and c.get("pilot") and "agrees_with_final" in c:
                 rows.setdefault(g.match_id, {})[int(c["stage"])] = c
         n = len(self.stages)
+        if rows:
+            self.pilot_ids = (self.pilot_ids or set()) | set(rows)
         for cs in rows.values():
             if len(cs) == n:
-                self.pilot_rows.append(([cs[i]["confidence"] for i in range(n)], [bool(cs[i]["agrees_with_final"]) for i in range(n)]))
-        self.pilot_started = self.pilot_done = len(rows)
-        if self.pilot_done >= self.cfg.pilot:
+                self.pilot_rows.append(([cs[i]["confidence"] for i in range(n)], [bool(cs[i]["agrees_with_final"]) for i in range(n)],
+                                        tuple(cs[0].get("models") or ())))
+        self._pilot_finished_ids |= set(rows)
+        self.pilot_started = self.pilot_done
+        if self._pilot_complete():
             self.calibrate()
 
     def expected_calls(self, matches: float) -> float:
@@ -180,29 +209,70 @@ class CascadeJudge(Judge):
                               f"(preset key assume_escalation); worst case: every match reaches every stage",
                 "agreement": self.cfg.agreement, "delta": self.cfg.delta}
 
+    def arrange(self, matches: Sequence[Match], seed: int) -> list[Match]:
+        """The runner's hook on every release: draw the pilot from `matches` with `seed` while it is
+        not full (`arena.cascade.pilot_indices`: a uniform sample without replacement; a release no
+        larger than what the pilot still needs is taken whole) and return `matches` with the pilot
+        first, so its matches start before any match that must wait for the calibration.
+        Deterministic: a resumed run replays the same releases and draws the same pilot."""
+        from arena.cascade import pilot_indices
+
+        first = self.pilot_ids is None
+        chosen = set(self.pilot_ids or ())
+        fresh = [m for m in matches if m.match_id not in chosen]
+        need = self.cfg.pilot if first else self.cfg.pilot - len(chosen)
+        if need > 0 and fresh:
+            if first:  # the first release: the sample ignores what a resumed run restored, so it is the same draw
+                fresh = list(matches)
+            picks = range(len(fresh)) if len(fresh) <= need else pilot_indices(len(fresh), need, seed)
+            chosen |= {fresh[i].match_id for i in picks}
+        self.pilot_ids = chosen
+        return [m for m in matches if m.match_id in chosen] + [m for m in matches if m.match_id not in chosen]
+
+    def _is_pilot(self, match_id: str) -> bool:
+        if self.pilot_ids is not None:
+            return match_id in self.pilot_ids
+        return self.calibration is None and self.pilot_started < self.cfg.pilot  # no runner: first come
+
+    @property
+    def pilot_done(self) -> int:
+        return len(self._pilot_finished_ids)
+
+    def _pilot_complete(self) -> bool:
+        """Every pilot match is done: `pilot` of them, or the whole drawn sample when it is larger."""
+        return self.pilot_done >= max(self.cfg.pilot, len(self.pilot_ids or ()))
+
     async def judge(self, ctx: MatchContext) -> JudgeResult:
-        if self.calibration is None and self.pilot_started < self.cfg.pilot:
+        if self._is_pilot(ctx.match_id):
             self.pilot_started += 1
             return await self._pilot(ctx)
         await self._calibrated.wait()
         return await self._cascade(ctx)
 
     async def _pilot(self, ctx: MatchContext) -> JudgeResult:
-        results = [await s.judge(ctx) for s in self.stages]
+        try:
+            results = [await s.judge(ctx) for s in self.stages]
+        except BaseException:
+            self._pilot_finished(ctx.match_id)  # a failed pilot match must not keep the others waiting forever
+            raise
         final = results[-1]
         confs = [confidence(s, r) for s, r in zip(self.stages, results)]
         resolved = final.verdict.outcome in ("a", "b", "tie")
         agree = [r.verdict.outcome == final.verdict.outcome if resolved else None for r in results]
+        models = (ctx.model_a, ctx.model_b)
         if resolved:
-            self.pilot_rows.append((confs, [bool(a) for a in agree]))
+            self.pilot_rows.append((confs, [bool(a) for a in agree], models))
         games = []
         for i, (s, r) in enumerate(zip(self.stages, results)):
             for g in r.games:
-                games.append(_tag(g, i, confs[i], True, s.name, decides=i == len(self.stages) - 1, agrees=agree[i]))
-        self.pilot_done += 1
-        if self.pilot_done >= self.cfg.pilot and not self._calibrated.is_set():
-            self.calibrate()
+                games.append(_tag(g, i, confs[i], True, s.name, decides=i == len(self.stages) - 1, agrees=agree[i], models=models))
+        self._pilot_finished(ctx.match_id)
         return JudgeResult(games, final.verdict, {"cascade": {"stage": len(self.stages) - 1, "pilot": True}})
+
+    def _pilot_finished(self, match_id: str) -> None:
+        self._pilot_finished_ids.add(match_id)
+        if self._pilot_complete() and not self._calibrated.is_set():
+            self.calibrate()
 
     async def _cascade(self, ctx: MatchContext) -> JudgeResult:
         assert self.calibration is not None
@@ -211,7 +281,8 @@ class CascadeJudge(Judge):
             r = await s.judge(ctx)
             c = confidence(s, r)
             last = i == len(self.stages) - 1
-            decides = last or (c is not None and c >= self.calibration.stages[i].threshold)
+            cal = None if last else self.calibration.stages[i]
+            decides = last or (c is not None and c >= cal.threshold and ctx.model_a not in cal.escalated and ctx.model_b not in cal.escalated)
             games += [_tag(g, i, c, False, s.name, decides=decides, calibration=self.calibration.to_dict()) for g in r.games]
             if decides:
                 return JudgeResult(games, r.verdict, {"cascade": {"stage": i, "pilot": False, "confidence": c}})
@@ -219,12 +290,14 @@ class CascadeJudge(Judge):
 
 
 def _tag(g: Game, stage: int, conf: float | None, pilot: bool, name: str, *, decides: bool, agrees: bool | None = None,
-         calibration: dict | None = None) -> Game:
+         calibration: dict | None = None, models: tuple[str, str] | None = None) -> Game:
     from dataclasses import replace
 
     info = {"stage": stage, "stage_judge": name, "confidence": conf, "pilot": pilot, "decides": decides}
     if agrees is not None:
         info["agrees_with_final"] = agrees
+    if models is not None:
+        info["models"] = list(models)
     if calibration is not None:
         info["calibration"] = calibration
     return replace(g, detail={**(g.detail or {}), "cascade": info})

@@ -13,6 +13,9 @@ Preset keys (all optional):
     tie = 0.10                   # |P - 0.5| <= tie is a tie (A=B)
     strong = 0.15                # P >= 1 - strong is A>>B, P <= strong is B>>A
     length_control = false       # true: drop the length terms (AlpacaEval-2 LC style)
+    confidence = "probability"   # what a cascade reads: max(P, 1 - P); "length_consistent": also
+                                 # predict without the length terms and report the smaller of the two
+                                 # margins, 0.5 when the two views pick different winners
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class SurrogateJudge(Judge):
         self.model = model
         self.strong_weight = strong_weight
         self.weights_digest = weights_digest
+        self.views = bool((preset or {}).get("confidence") == "length_consistent")
 
     def fingerprint(self) -> dict:
         return {"weights": self.weights_digest}
@@ -56,7 +60,7 @@ class SurrogateJudge(Judge):
         """P(A's answer better than B's) for this match."""
         return self.model.prob_a(ctx.prompt, ctx.answer_a, ctx.answer_b)
 
-    def _result(self, ctx: MatchContext, p: float) -> JudgeResult:
+    def _result(self, ctx: MatchContext, p: float, p_no_length: float | None = None) -> JudgeResult:
         label = self.model.label(p)
         game = Game(
             match_id=ctx.match_id,
@@ -66,20 +70,28 @@ class SurrogateJudge(Judge):
             raw=f"P(A better)={p:.2f}",
             cost_usd=0.0,
             calls=0,
-            detail={"p_a": round(float(p), 6), "length_control": self.model.length_control},
+            detail={"p_a": round(float(p), 6), "length_control": self.model.length_control,
+                    **({} if p_no_length is None else {"p_a_no_length": round(float(p_no_length), 6)})},
         )
-        return JudgeResult([game], combine_games(ctx.match_id, [game]), {"p_a": float(p)})
+        extra = {"p_a": float(p)}
+        if p_no_length is not None:
+            extra["p_a_no_length"] = float(p_no_length)
+        return JudgeResult([game], combine_games(ctx.match_id, [game]), extra)
 
     async def judge(self, ctx: MatchContext) -> JudgeResult:
         return self.judge_sync(ctx)
 
     def judge_sync(self, ctx: MatchContext) -> JudgeResult:
         """Decide one match without an event loop."""
+        if self.views:
+            return self._result(ctx, *self.model.prob_a_views(ctx.prompt, ctx.answer_a, ctx.answer_b))
         return self._result(ctx, self.prob_a(ctx))
 
     def judge_batch(self, ctxs: Sequence[MatchContext]) -> list[JudgeResult]:
         """Decide many matches at once (thousands a second on one core): each distinct
         (prompt, answer) is featurised once and reused across the matches it appears in."""
+        if self.views:
+            return [self.judge_sync(c) for c in ctxs]
         probs = self.model.prob_a_batch([c.prompt for c in ctxs], [c.answer_a for c in ctxs], [c.answer_b for c in ctxs])
         return [self._result(c, float(p)) for c, p in zip(ctxs, probs)]
 
@@ -112,6 +124,8 @@ def build(preset: dict, *, name: str, base_dir: Path, **options) -> SurrogateJud
     model.strong = _float(preset, "strong", model.strong if weights else DEFAULT_STRONG, 0.0, 0.5, where)
     if model.strong > 0.5 - model.tie:
         raise SpecError(f"{where}: key 'strong': {model.strong} overlaps the tie band (must be at most 0.5 - tie = {0.5 - model.tie})")
+    if preset.get("confidence", "probability") not in ("probability", "length_consistent"):
+        raise SpecError(f"{where}: key 'confidence': expected \"probability\" or \"length_consistent\", got {preset.get('confidence')!r}")
     imitates = str(preset.get("imitates") or "GPT-4-Turbo")
     strong_weight = _float(preset, "strong_weight", 3.0, 1.0, 100.0, where)
     digest = file_digest(path or WEIGHTS_FILE)

@@ -76,7 +76,8 @@ class SurrogateModel:
             self._wd[[DENSE_NAMES.index(n) for n in LENGTH_FEATURES]] = 0.0
         self._wh = np.asarray(self.w_hash, np.float64)
         self._prompts: dict[str, PromptInfo] = {}
-        self._scores: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._scores: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
+        self._length_idx = [DENSE_NAMES.index(n) for n in LENGTH_FEATURES]
 
     # --- scoring -------------------------------------------------------------------------
     def _info(self, prompt: str) -> PromptInfo:
@@ -90,16 +91,29 @@ class SurrogateModel:
 
     def score(self, prompt: str, answer: str) -> float:
         """The answer's score for this prompt (memoised by text; higher = better)."""
+        return self.score_views(prompt, answer)[0]
+
+    def score_views(self, prompt: str, answer: str) -> tuple[float, float]:
+        """The answer's score and its score without the length terms (`LENGTH_FEATURES`), from one
+        featurisation (memoised by text). With `length_control` on, both are the second."""
         key = (prompt, answer)
         s = self._scores.get(key)
         if s is not None:
             return s
         f = answer_features(self._info(prompt), answer, self.hasher)
-        s = float(self._wd @ f.dense + self._wh[f.idx] @ f.val)
+        full = float(self._wd @ f.dense + self._wh[f.idx] @ f.val)
+        s = (full, full - float(self._wd[self._length_idx] @ f.dense[self._length_idx]))
         self._scores[key] = s
         if len(self._scores) > self.cache_size:
             self._scores.popitem(last=False)
         return s
+
+    def prob_a_views(self, prompt: str, answer_a: str, answer_b: str) -> tuple[float, float]:
+        """P(A better) with and without the length terms: two views of the same match, whose
+        disagreement says the verdict hangs on length alone (the cascade's `length_consistent`
+        confidence)."""
+        (fa, la), (fb, lb) = self.score_views(prompt, answer_a), self.score_views(prompt, answer_b)
+        return float(sigmoid(fa - fb)), float(sigmoid(la - lb))
 
     def prob_a(self, prompt: str, answer_a: str, answer_b: str) -> float:
         """P(A better than B) = sigmoid(score(A) - score(B))."""
