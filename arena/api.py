@@ -45,6 +45,7 @@ __all__ = [
     "import_verdicts",
     "load_run",
     "load_spec",
+    "merge_runs",
     "plan",
     "plan_rejudge",
     "rejudge",
@@ -172,8 +173,9 @@ def load_spec_pool(spec: TournamentSpec, db: str | Path | Store | None = None):
 # -- tournaments --------------------------------------------------------------------------------------
 
 
-def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | None = None) -> Plan:
-    """Size and price a tournament before any judge call.
+def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | None = None, shard: str | None = None) -> Plan:
+    """Size and price a tournament before any judge call (`shard="K/N"`: one shard's share, see
+    `run_tournament`).
 
     Returns a `Plan`: matches (exact for fixed schedules, expected and worst for dynamic ones),
     judge calls, input/output tokens and cost in US dollars (expected and worst; None when the
@@ -182,8 +184,14 @@ def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | N
     cannot connect all models."""
     from arena.judges import load_judge
     from arena.tournaments.plan import plan_tournament
+    from arena.tournaments.shard import apply_shard
 
-    tspec = load_spec(spec)
+    tspec = apply_shard(load_spec(spec), shard)
+    if tspec.shard is not None:
+        from arena.judges import load_preset
+        from arena.tournaments.shard import check_shard_judge
+
+        check_shard_judge(tspec, *load_preset(tspec.judge_ref()))
     prompts, outputs = load_spec_pool(tspec, db)
     judge = load_judge(tspec.judge_ref())
     return plan_tournament(tspec, prompts, outputs, judge)
@@ -235,6 +243,7 @@ def run_tournament(
     allow_unknown_price: bool = False,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    shard: str | None = None,
 ) -> RunResult:
     """Run (or resume) a tournament: plan, judge concurrently, store every verdict, rate, report.
 
@@ -264,6 +273,11 @@ def run_tournament(
     - `allow_unknown_price`: run with `max_cost_usd` although a judge model's price is unknown
       (the cap cannot be enforced); without it, and without `max_calls`, `BadInput` is raised
       naming the model and nothing is written (`arena.tournaments.plan.check_budget`).
+    - `shard`: "K/N" runs only shard K of N of the prompts (prompt i of the selection belongs to
+      shard i mod N + 1), each shard on its own store (another machine); the shard is part of the
+      run's identity, so it resumes as itself, and `merge_runs` combines the N shards' stores into
+      the whole run. A fixed schedule splits exactly (round-robin, anchored, single-elimination);
+      swiss and adaptive raise `SchedulerError` (their pairings need every prompt's verdicts).
 
     A run is identified by its spec name and a hash of what decides its verdicts; running the
     same spec again resumes it and pays no call twice (see `arena.runner`). Raises `SpecError`,
@@ -275,8 +289,11 @@ def run_tournament(
     errors), not an exception here."""
     from arena.judges import load_judge, load_preset
     from arena.runner import RunLease, prepare_run
+    from arena.tournaments.shard import apply_shard, check_shard_judge
 
-    tspec = load_spec(spec)
+    tspec = apply_shard(load_spec(spec), shard)
+    preset, preset_path = load_preset(tspec.judge_ref())
+    check_shard_judge(tspec, preset, preset_path)  # before the store is opened: nothing written
     if concurrency is not None:
         tspec = tspec.model_copy(update={"concurrency": concurrency})
     if ties is not None and ties not in ("half", "davidson"):
@@ -287,7 +304,6 @@ def run_tournament(
     sink = on_event or (lambda e: None)
     store, opened = _open(db)
     try:
-        preset, _ = load_preset(tspec.judge_ref())
         judge = load_judge(tspec.judge_ref(), store=store, no_cache=no_cache)
         prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
         lease = RunLease(store, prepared.run_id)
@@ -314,12 +330,14 @@ def _run_leased(
     from arena.tournaments import answered_from_outputs, make_scheduler
     from arena.tournaments.plan import check_budget, plan_tournament
 
-    scheduler = make_scheduler(tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed)
+    scheduler = make_scheduler(
+        tspec.scheduler, prepared.prompts, answered_from_outputs(prepared.outputs), prepared.models, tspec.seed, shard=tspec.shard_of()
+    )
     the_plan = plan_tournament(tspec, prepared.prompts, prepared.outputs, judge)
     check_budget(the_plan, tspec, allow_unknown_price=allow_unknown_price)
     runner = Runner(store, prepared, judge, scheduler, on_event=sink)
     sink(RunEvent("planned", runner.stats, planned=RunPlanned(
-        prepared.run_id, prepared.resumed, len(prepared.prompts), len(prepared.models), tspec.scheduler.kind,
+        prepared.run_id, prepared.resumed, len(prepared.own_prompts), len(prepared.models), tspec.scheduler.kind,
         runner.stats.judge, the_plan, tspec.strong_weight,
     )))
     worst = the_plan.cost_usd_worst
@@ -385,6 +403,22 @@ async def _drive(runner, judge, handle_sigint: bool, lease=None) -> None:
         if installed:
             loop.remove_signal_handler(signal.SIGINT)
         await judge.aclose()
+
+
+def merge_runs(out: str | Path, shards: Sequence[str | Path]):
+    """Combine the stores of a tournament's shards (`run_tournament(..., shard="K/N")`, one store
+    each) into one run in the store `out`: pool, matches, games, verdicts, call cache, usage.
+
+    The shards must be 1..N of one tournament (same spec, seed, pool content and judge), each
+    finished (done or errors); the merged run has the whole tournament's identity, so its
+    leaderboard is the unsplit run's and `run_tournament(spec, db=out)` resumes it without a paid
+    call. Returns `arena.merge.MergeResult` (run id, status, shards, rows copied, usage). Raises
+    `BadInput` with one line naming the file and shard (mismatched, missing, duplicate or
+    unfinished shards; `out` among the inputs or already holding the run); `out` is then
+    unchanged. See `arena.merge`."""
+    from arena.merge import merge_runs as _merge_runs
+
+    return _merge_runs(out, shards)
 
 
 # -- stored runs ---------------------------------------------------------------------------------------

@@ -123,6 +123,16 @@ class PreparedRun:
     status: str = "running"
     judge_preset: dict = field(default_factory=dict)
     created: bool = False
+    shard: dict | None = None  # {index, count, whole, prompts}: this run is one shard of the tournament `whole` names
+
+    @property
+    def own_prompts(self) -> list[Prompt]:
+        """The prompts this run judges: its shard's (`arena.tournaments.shard`), or all of `prompts`."""
+        if self.shard is None:
+            return self.prompts
+        from arena.tournaments.shard import Shard, shard_items
+
+        return shard_items(self.prompts, Shard(self.shard["index"], self.shard["count"]))
 
 
 def resolve_pool(store, spec) -> str:
@@ -168,6 +178,8 @@ def spec_identity(spec, pool_fp: str, judge_preset: dict, judge_fingerprint: dic
     for k in ("concurrency", "max_calls", "max_cost_usd", "confirm_above_usd", "bootstrap", "reference", "reference_columns", "checkpoints", "forfeit",
               "baseline", "ties", "style"):
         d.pop(k, None)
+    if d.get("shard") is None:  # the whole tournament keeps the identity it had before shards existed
+        d.pop("shard", None)
     parts = [d, pool_fp, judge_preset] + ([judge_fingerprint] if judge_fingerprint else [])
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -196,15 +208,31 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     fp = pool_fingerprint(PoolData(prompts, outputs))
     from arena.judges._conversation import fingerprint_for
 
-    ident = spec_identity(spec, fp, judge_preset, fingerprint_for(judge_fingerprint, prompts))
+    judge_fingerprint = fingerprint_for(judge_fingerprint, prompts)  # a single-turn run keeps its identity
+    ident = spec_identity(spec, fp, judge_preset, judge_fingerprint)
+    shard = _shard_info(spec, prompts, fp, judge_preset, judge_fingerprint)
     existing = None if new else find_run_to_resume(store, spec.name, ident)
     if existing is not None:
-        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"])
-    run_id = store.new_run_id(slug(spec.name), ident)  # a run id names its reports folder: never a path
-    prepared = PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident, judge_preset=judge_preset)
+        return PreparedRun(existing["run_id"], True, spec, pool, prompts, outputs, models, ident, existing["status"], shard=shard)
+    stem = spec.name if shard is None else f"{spec.name}-shard{shard['index']}of{shard['count']}"
+    run_id = store.new_run_id(slug(stem), ident)  # a run id names its reports folder: never a path
+    prepared = PreparedRun(run_id, False, spec, pool, prompts, outputs, models, ident, judge_preset=judge_preset, shard=shard)
     if create:
         create_run(store, prepared)
     return prepared
+
+
+def _shard_info(spec, prompts: Sequence[Prompt], pool_fp: str, judge_preset: dict, judge_fingerprint: dict | None) -> dict | None:
+    """What a shard run records of itself: its index and count, the identity of the whole
+    tournament (`spec_identity` without the shard: what `arena run merge` checks shards against),
+    its prompts and the pool's fingerprint. None for an unsplit run."""
+    shard = spec.shard_of() if hasattr(spec, "shard_of") else None
+    if shard is None:
+        return None
+    from arena.tournaments.shard import shard_items
+
+    whole = spec_identity(spec.model_copy(update={"shard": None}), pool_fp, judge_preset, judge_fingerprint)
+    return {**shard.to_dict(), "whole": whole, "prompts": len(shard_items(prompts, shard)), "pool_fingerprint": pool_fp}
 
 
 def create_run(store, prepared: PreparedRun) -> None:
@@ -213,9 +241,10 @@ def create_run(store, prepared: PreparedRun) -> None:
         return
     spec = prepared.spec
     spec_json = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
-    store.create_run(
-        prepared.run_id, spec.name, {"spec": spec_json, "judge": prepared.judge_preset, "pool": prepared.pool}, prepared.spec_hash, spec.seed
-    )
+    stored = {"spec": spec_json, "judge": prepared.judge_preset, "pool": prepared.pool}
+    if prepared.shard is not None:
+        stored["shard"] = prepared.shard
+    store.create_run(prepared.run_id, spec.name, stored, prepared.spec_hash, spec.seed)
     prepared.created = True
 
 
@@ -319,7 +348,8 @@ class Runner:
         self.concurrency = max(1, int(getattr(spec, "concurrency", 8) or 8))
         self.max_calls = getattr(spec, "max_calls", None)
         self.max_cost = getattr(spec, "max_cost_usd", None)
-        self.view = PoolView(prepared.prompts, prepared.outputs)
+        own = prepared.own_prompts  # a shard judges (and covers) only its prompts
+        self.view = PoolView(own, prepared.outputs)
         size = scheduler.size()
         self.stats = RunStats(
             run_id=prepared.run_id,
@@ -333,7 +363,7 @@ class Runner:
             expected_matches=size.expected + size.forfeits,
             worst_matches=size.worst + size.forfeits,
         )
-        self.coverage = answer_coverage(prepared.prompts, prepared.outputs, prepared.models)
+        self.coverage = answer_coverage(own, prepared.outputs, prepared.models)
         # budget reservations: a match starts only when its worst case fits in what the caps leave
         # (a judge that does not say, such as the reliability mode's pair wrapper, reserves nothing)
         most = getattr(judge, "max_calls_per_match", None) or getattr(judge, "calls_per_match", None)

@@ -755,7 +755,7 @@ class Store:
         ]
 
     def decided(self, run_id: str) -> list[tuple[Match, Verdict]]:
-        """A run's matches with their verdicts (every outcome), in the order they were decided."""
+        """A run's matches with their verdicts (every outcome), in match-id order (see `verdicts`)."""
         return [(v.match, v.verdict) for v in self.verdicts(run_id)]
 
     def battles(self, run_id: str, *, strong_weight: float = 3.0, forfeit: str = "loss") -> list[Battle]:
@@ -773,11 +773,13 @@ class Store:
         return out
 
     def verdicts(self, run_id: str) -> list[VerdictRow]:
-        """A run's verdicts with their matches, in the order they were decided."""
+        """A run's verdicts with their matches, in match-id order: ratings, reports and exports read
+        the same battles in the same order however the verdicts arrived (concurrency, a resume,
+        shards merged by `arena.merge`), so the same verdicts give bit-for-bit the same leaderboard."""
         sql = """
         SELECT v.match_id, m.prompt_id, m.model_a, m.model_b, m.round, v.outcome, v.strength, v.consistent, v.label
         FROM verdicts v JOIN matches m ON m.run_id = v.run_id AND m.match_id = v.match_id
-        WHERE v.run_id = ? ORDER BY v.created, v.match_id
+        WHERE v.run_id = ? ORDER BY v.match_id
         """
         return [
             VerdictRow(r[0], r[1], r[2], r[3], int(r[4] or 0), r[5], int(r[6] or 0), None if r[7] is None else bool(r[7]), r[8])
@@ -911,6 +913,65 @@ class Store:
     def cache_forget(self, key: str) -> None:
         """Drop one cached answer (a reply that was no verdict must be asked again, not replayed)."""
         self.db.execute("DELETE FROM call_cache WHERE key = ?", [key])
+
+    # -- merging stores (arena.merge: shards of one tournament into one run) -----------------------
+    def columns(self, table: str) -> list[str]:
+        """The column names of `table` in this file (its schema version decides which)."""
+        return [r[1] for r in self.db.execute(f"PRAGMA table_info([{table}])").fetchall()]
+
+    def copy_rows(self, src: Store, table: str, where: dict[str, Any], *, set_values: dict[str, Any] | None = None, ignore: bool = False) -> int:
+        """Copy the rows of `src`'s `table` whose columns equal `where` into this store, with the
+        columns in `set_values` replaced (a run id); columns this file lacks are left out. `ignore`:
+        a row whose key is already here is kept as it is (INSERT OR IGNORE), else it is an error
+        (sqlite3.IntegrityError). Returns the rows read. Streams: any number of rows."""
+        if table not in SCHEMA:
+            raise ValueError(f"not an arena table: {table!r}")
+        mine = set(self.columns(table))
+        cols = [c for c in src.columns(table) if c in mine]
+        set_values = set_values or {}
+        cond = " AND ".join(f"[{k}] = ?" for k in where) or "1"
+        cur = src.db.execute(f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM [{table}] WHERE {cond}", list(where.values()))
+        repl = {i: set_values[c] for i, c in enumerate(cols) if c in set_values}
+        sql = f"INSERT {'OR IGNORE ' if ignore else ''}INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
+        n = 0
+        with self.transaction():
+            while rows := cur.fetchmany(5000):
+                if repl:
+                    rows = [tuple(repl[i] if i in repl else v for i, v in enumerate(r)) for r in rows]
+                self.db.conn.executemany(sql, rows)
+                n += len(rows)
+        return n
+
+    def inline_foreign_raw(self, run_id: str, src: Store) -> int:
+        """Games of `run_id` copied from `src` whose big reply lives in the call cache (`raw` NULL,
+        `detail.raw_call` its key): where this store's cache holds another answer under that key (or
+        none), the reply `src` holds is written into the game itself. Returns the games changed."""
+        rows = self.db.execute(
+            "SELECT match_id, judge, [order], json_extract(detail, '$.raw_call') FROM games"
+            " WHERE run_id = ? AND raw IS NULL AND detail IS NOT NULL AND json_extract(detail, '$.raw_call') IS NOT NULL",
+            [run_id],
+        ).fetchall()
+        n = 0
+        for match_id, judge, order, key in rows:
+            theirs = src.cache_get(key)
+            mine = self.cache_get(key)
+            if theirs is not None and (mine is None or mine["response"] != theirs["response"]):
+                self.db.execute(
+                    "UPDATE games SET raw = ? WHERE run_id = ? AND match_id = ? AND judge = ? AND [order] = ?",
+                    [theirs["response"], run_id, match_id, judge, order],
+                )
+                n += 1
+        return n
+
+    def create_run_record(self, record: RunRecord, summary: dict | None) -> None:
+        """Write a whole run row at once (a merged run: its status, times and summary are known)."""
+        self.db.execute(
+            "INSERT INTO runs (run_id, name, spec, spec_hash, seed, status, started, finished, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                record.run_id, record.name, json.dumps(record.spec, sort_keys=True), record.spec_hash, record.seed, str(record.status),
+                record.started, record.finished, _strict_dumps(summary) if summary is not None else None,
+            ],
+        )
 
     # -- helpers -------------------------------------------------------------------------
     def _rows(self, sql: str, params: list | None = None) -> list[dict]:

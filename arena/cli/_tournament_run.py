@@ -57,6 +57,10 @@ def run(
     style: Annotated[bool | None, typer.Option("--style/--no-style", help="Style control in the ratings (overrides the spec).")] = None,
     anchor: Annotated[str | None, typer.Option("--anchor", "--baseline", help="Baseline model for the ratings and the win rate against it (overrides the spec).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another process is running this run, wait for it to end, then resume.")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="K/N: run only shard K of N of the prompts, on its own store; combine the N stores with `arena run merge`.", show_default=False),
+    ] = None,
     allow_unknown_price: Annotated[
         bool, typer.Option("--allow-unknown-price", help="Run with max_cost_usd although the judge's price is unknown (the cap is then not enforced).")
     ] = False,
@@ -65,7 +69,8 @@ def run(
     """Run a tournament: plan, estimate cost, judge, store, rate, report. Re-running resumes.
 
     One process at a time runs a given run (a lease in the store); a second one exits 2 naming
-    the first, or waits with --wait."""
+    the first, or waits with --wait. With --shard K/N (round-robin, anchored, single-elimination)
+    each machine runs one shard of the prompts; `arena run merge OUT.db SHARD.db...` makes them one run."""
     from arena.api import run_tournament
     from arena.errors import Interrupted, RunFailed
 
@@ -75,7 +80,7 @@ def run(
         result = run_tournament(
             spec, db=db or None, on_event=sink, new=new, no_cache=no_cache, concurrency=concurrency, yes=yes,
             confirm=_confirm, report_dir=out, ties=ties, style=style, anchor=anchor, allow_unknown_price=allow_unknown_price,
-            wait=wait, on_wait=lambda holder: typer.echo(f"Waiting: {holder}"),
+            wait=wait, on_wait=lambda holder: typer.echo(f"Waiting: {holder}"), shard=shard,
         )
     finally:
         sink.close()
@@ -83,7 +88,7 @@ def run(
     if result.status == "interrupted":
         raise Interrupted(
             f"stopped after the calls in flight: {s.matches_done} matches decided and saved."
-            f" Run `arena tournament run {spec}` again to resume."
+            f" Run `arena tournament run {spec}{f' --shard {shard}' if shard else ''}` again to resume."
         )
     report = result.report
     con.print(_leaderboard_table(report, f"{result.name}: {len(report['leaderboard'])} models, {report['battles']} battles"))
@@ -249,12 +254,20 @@ def show(
         "summary": summary,
         "totals": r.summary.totals if r.summary is not None else None,
         "invocations": (summary or {}).get("invocations"),
+        "shard": r.record.spec.get("shard"),
+        "merged": r.record.spec.get("merged"),
     }
     if format is OutFormat.json:
         print_json(info)
         return
     con = console()
     con.print(f"[bold]{rid}[/] ({r.name}): {r.status}, seed {r.record.seed}")
+    shard, merged = r.record.spec.get("shard"), r.record.spec.get("merged")
+    if isinstance(shard, dict):
+        con.print(f"shard {shard.get('index')}/{shard.get('count')} of the prompts ({shard.get('prompts')}); merge the shards with `arena run merge`", markup=False)
+    if isinstance(merged, dict):
+        con.print("merged from shards: " + ", ".join(f"{m.get('index')}/{merged.get('count')} {m.get('run_id')} ({m.get('db')})" for m in merged.get("shards", [])),
+                  markup=False, highlight=False)
     con.print("matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     con.print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     con.print(f"games {info['games']}, calls {info['calls']} paid + {info['cached_calls']} cached, tokens {info['input_tokens']:,} in / {info['output_tokens']:,} out, cost {_money(info['cost_usd'])}")

@@ -34,13 +34,14 @@ def _check_format(fmt: str) -> str:
 def plan_cmd(
     spec: SpecArgument = "demo",
     format: FormatOption = "table",
+    shard: Annotated[str | None, typer.Option("--shard", help="K/N: plan only shard K of N of the prompts (see `tournament run --shard`).", show_default=False)] = None,
     db: DbOption = None,
 ) -> None:
     """Show what a tournament will cost before any judge call: matches, judge calls, tokens, dollars."""
     from arena.api import plan as plan_tournament
 
     fmt = _check_format(format)
-    plan = plan_tournament(spec, db=db)
+    plan = plan_tournament(spec, db=db, shard=shard)
     if fmt == "json":
         print_json(plan.to_dict())
         return
@@ -56,7 +57,8 @@ def print_plan(plan) -> None:
     def num(x) -> str:
         return "-" if x is None else f"{x:,.0f}"
 
-    t = Table(title=f"Plan: {plan.name}", show_header=False, title_justify="left")
+    shard = getattr(plan, "shard", None)
+    t = Table(title=f"Plan: {plan.name}" + (f", shard {shard} of the prompts" if shard else ""), show_header=False, title_justify="left")
     t.add_column("", style="bold")
     t.add_column("")
     t.add_row("pool", f"{plan.pool} ({plan.prompts:,} prompts, {plan.models} models)")

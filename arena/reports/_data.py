@@ -296,6 +296,13 @@ def build_report(
         "judge_stats": judge_stats(games, verdicts, store.usage(run_id)),
     }
     _integrity(report, summary, spec)
+    shard = (run["spec"] or {}).get("shard")
+    if isinstance(shard, dict):  # one shard of a tournament split by prompt (arena.tournaments.shard)
+        report["shard"] = {k: shard.get(k) for k in ("index", "count", "prompts")}
+        report["warnings"].append(
+            f"shard {shard.get('index')}/{shard.get('count')}: this run covers only its {shard.get('prompts')} prompts of the tournament;"
+            " merge the shards' stores with `arena run merge OUT.db SHARD.db...` for the whole leaderboard"
+        )
     from arena.judges import report_extras
 
     report["judge_stats"].update(report_extras(judge_preset.get("kind"), games))

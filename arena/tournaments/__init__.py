@@ -58,13 +58,23 @@ def make_scheduler(
     answered: dict[str, set[str]],
     models: Sequence[str],
     seed: int,
+    *,
+    shard=None,
 ) -> Scheduler:
     """Build the scheduler `spec` names over these prompts and models.
 
     `answered` maps prompt_id -> the models with an answer to it (see `answered_from_outputs`).
+    `shard` (an `arena.tournaments.shard.Shard`): `prompts` are the whole tournament's, and the
+    scheduler releases only the matches of the shard's prompts, exactly as the whole schedule
+    would; raises `SchedulerError` for a kind that cannot be split (swiss, adaptive).
     """
     if isinstance(spec, dict):
         spec = SchedulerSpec.model_validate(spec)
     if len(models) < 2:
         raise SchedulerError(f"a tournament needs at least 2 models (got {len(models)})")
-    return SCHEDULERS[spec.kind](list(prompts), answered, list(models), seed, **spec.params)
+    sched = SCHEDULERS[spec.kind](list(prompts), answered, list(models), seed, **spec.params)
+    if shard is not None:
+        from arena.tournaments.shard import shard_prompt_ids
+
+        sched.restrict_to(shard_prompt_ids([p.prompt_id for p in prompts], shard))
+    return sched

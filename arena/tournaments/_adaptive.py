@@ -52,6 +52,10 @@ class Adaptive(Scheduler):
     __doc__ = __doc__
     kind = "adaptive"
     sequential = True
+    unshardable = (
+        "each wave is chosen from all verdicts so far, on every prompt, which a shard on its own store cannot see;"
+        " run it unsplit (round-robin, anchored and single-elimination split)"
+    )
 
     class Params(_Params):
         batch: int | None = Field(default=None, ge=1, description="smallest wave (default: the number of models)")

@@ -109,6 +109,9 @@ class Scheduler(ABC):
     #: True when later matches depend on verdicts across prompts (swiss, adaptive): a budget-limited
     #: run is a prefix of waves. False: each prompt is scheduled on its own, a prefix of prompts.
     sequential: bool = False
+    #: Why this kind cannot be split by prompt into shards on separate stores ("" when it can; see
+    #: `arena.tournaments.shard`): its matches on one prompt depend on verdicts on other prompts.
+    unshardable: str = ""
 
     def __init__(self, prompts: Sequence[Prompt], answered: dict[str, set[str]], models: Sequence[str], seed: int) -> None:
         self.models = list(models)
@@ -171,6 +174,16 @@ class Scheduler(ABC):
     def pending(self) -> int:
         """Released matches without a verdict yet."""
         return sum(1 for mid in self._released if mid not in self._decided)
+
+    def restrict_to(self, prompt_ids: set[str]) -> None:
+        """Schedule only these prompts (a shard, `arena.tournaments.shard`): the matches released are
+        exactly those the whole schedule releases on them. Call before `start()`. Raises
+        `SchedulerError` for a kind whose matches on one prompt depend on verdicts on others."""
+        if self.unshardable:
+            raise SchedulerError(f"--shard: a {self.kind} tournament cannot be split by prompt: {self.unshardable}")
+        self.prompts = [p for p in self.prompts if p.prompt_id in prompt_ids]
+        self.prompt_ids = [p.prompt_id for p in self.prompts]
+        self.answered = {pid: self.answered[pid] for pid in self.prompt_ids}
 
     # -- helpers for subclasses ---------------------------------------------------------
     def _release(self, matches: Iterable[Match]) -> list[Match]:

@@ -143,6 +143,13 @@ class _Fixed(Scheduler):
     def _build(self) -> list[Match]:
         raise NotImplementedError
 
+    def restrict_to(self, prompt_ids: set[str]) -> None:
+        # the whole plan first: balanced pair sampling depends on every earlier prompt's pairs
+        plan = self.planned()
+        self._plan = [m for m in plan if m.prompt_id in prompt_ids]
+        self._plan_forfeits = [f for f in self._plan_forfeits if f[0].prompt_id in prompt_ids]
+        super().restrict_to(prompt_ids)
+
     def start(self) -> list[Match]:
         if self._started:
             return []
@@ -281,6 +288,10 @@ class Swiss(Scheduler):
 
     kind = "swiss"
     sequential = True
+    unshardable = (
+        "each round is paired by the running scores over every earlier round's verdicts, on other prompts,"
+        " which a shard on its own store cannot see; run it unsplit (round-robin, anchored and single-elimination split)"
+    )
 
     class Params(_Params):
         rounds: int | None = Field(default=None, ge=1)

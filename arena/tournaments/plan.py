@@ -61,6 +61,7 @@ class Plan:
     input_limits: dict = field(default_factory=dict)  # judge model -> its input limit (litellm), where known
     warnings: list[str] = field(default_factory=list)
     cascade: dict | None = None  # a cascade judge's stages, pilot, expected and worst-case calls
+    shard: str | None = None  # "K/N": this plan is one shard's share of the tournament (`arena.tournaments.shard`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,7 +128,13 @@ def plan_tournament(
     where = str(spec.path) if spec.path else spec.name
     if hasattr(judge, "check_prompts"):  # a judge refuses prompts it cannot judge (conversations) before any call
         judge.check_prompts(chosen, str(getattr(judge, "preset_path", None) or spec.judge))
-    check_connected(sched.comparison_pairs(), models, where)
+    check_connected(sched.comparison_pairs(), models, where)  # the whole tournament's graph, also for a shard
+    shard = spec.shard_of()
+    if shard is not None:  # one shard's matches, calls and cost (arena.tournaments.shard)
+        from arena.tournaments.shard import shard_items
+
+        chosen = shard_items(chosen, shard)
+        sched.restrict_to({p.prompt_id for p in chosen})
     size = sched.size()
     warnings: list[str] = []
     cpm = int(judge.calls_per_match())
@@ -225,6 +232,7 @@ def plan_tournament(
         input_limits=dict(counted.limits),
         warnings=warnings,
         cascade=cascade,
+        shard=spec.shard,
     )
 
 

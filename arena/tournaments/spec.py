@@ -105,8 +105,28 @@ class TournamentSpec(BaseModel):
     style: bool = False
     forfeit: Literal["loss", "skip"] = "loss"  # a model without a usable answer loses that match, or it is left out
     description: str = ""
+    shard: str | None = Field(default=None, description="K/N: run only shard K of N of the prompts (`arena.tournaments.shard`)")
 
     _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_k_of_n(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        from arena.errors import BadInput
+        from arena.tournaments.shard import parse_shard
+
+        try:
+            return str(parse_shard(v, "shard"))
+        except BadInput as e:
+            raise ValueError(str(e).removeprefix("shard: ")) from None
+
+    def shard_of(self):
+        """The spec's `Shard` (`arena.tournaments.shard`), or None for the whole tournament."""
+        from arena.tournaments.shard import parse_shard
+
+        return None if self.shard is None else parse_shard(self.shard, "shard")
 
     @field_validator("prompts", mode="before")
     @classmethod

@@ -1,0 +1,105 @@
+"""Splitting a tournament by prompt into shards that run on different machines (`--shard K/N`).
+
+Pure logic: which prompts a shard owns, and whether a scheduler can be split at all. The stores
+of the shards are combined by `arena.merge.merge_runs`.
+
+Which prompts: the spec's selected prompts, in pool order, are dealt round-robin: prompt i
+(0-based) belongs to shard (i mod N) + 1. Every machine selects the same prompts from the same
+pool and seed, so the shards are disjoint and together cover the tournament, each within one
+prompt of the others in size.
+
+Which schedulers: a shard releases exactly the matches the unsplit tournament releases on its
+prompts only when each prompt's matches depend on nothing but that prompt's own verdicts.
+- round-robin and anchored are fixed before any verdict: the whole schedule is built (balanced
+  pair sampling walks every prompt in order) and then filtered to the shard's prompts;
+- single-elimination plays one bracket per prompt, seeded by (seed, prompt); its next round waits
+  only for that prompt's verdicts;
+- swiss pairs each round by the running scores over every earlier round's verdicts, on other
+  prompts, and adaptive picks each wave from all verdicts so far: a shard cannot see the other
+  shards' verdicts, so these two are refused (`SchedulerError`), never run into a different
+  schedule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from arena.errors import BadInput
+
+_SHARD_RE = re.compile(r"^\s*(\d{1,6})\s*/\s*(\d{1,6})\s*$")
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Shard `index` of `count` (1-based: 1 <= index <= count)."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "count": self.count}
+
+
+def parse_shard(value: str | Shard, where: str = "--shard") -> Shard:
+    """`"K/N"` -> Shard(K, N). Raises `BadInput` ("--shard: expected K/N ...") otherwise."""
+    if isinstance(value, Shard):
+        k, n = value.index, value.count
+    else:
+        m = _SHARD_RE.match(str(value))
+        if m is None:
+            raise BadInput(f"{where}: expected K/N, shard K of N with 1 <= K <= N (e.g. 1/4), got {value!r}")
+        k, n = int(m.group(1)), int(m.group(2))
+    if not (n >= 1 and 1 <= k <= n):
+        raise BadInput(f"{where}: expected K/N with 1 <= K <= N (e.g. 1/4), got {k}/{n}")
+    return Shard(k, n)
+
+
+def shard_items(items: Sequence[P], shard: Shard) -> list[P]:
+    """The items (prompts in pool order) shard `shard` owns: every `count`-th, from `index - 1`."""
+    return list(items[shard.index - 1 :: shard.count])
+
+
+def shard_prompt_ids(prompt_ids: Sequence[str], shard: Shard) -> set[str]:
+    return set(shard_items(list(prompt_ids), shard))
+
+
+def apply_shard(spec, shard: str | Shard | None = None):
+    """`spec` (a `TournamentSpec`) as shard `shard` ("K/N"; None keeps the spec's own `shard` key),
+    checked before anything is read or written: raises `BadInput` for a malformed K/N and
+    `SchedulerError` for a scheduler that cannot be split (swiss, adaptive; see the module doc)."""
+    from arena.tournaments._base import SchedulerError
+    from arena.tournaments.spec import SCHEDULERS
+
+    where = "--shard"
+    if shard is not None:
+        spec = spec.model_copy(update={"shard": str(parse_shard(shard, where))})
+    elif spec.shard is not None:
+        where = f"{spec.path or spec.name}: key 'shard'"
+    if spec.shard is not None:
+        reason = SCHEDULERS[spec.scheduler.kind].unshardable
+        if reason:
+            raise SchedulerError(f"{where}: a {spec.scheduler.kind} tournament cannot be split by prompt: {reason}")
+    return spec
+
+
+# judge kinds whose verdict on a match depends on other matches of the run
+_STATEFUL_JUDGES = {
+    "cascade": "it calibrates its thresholds on a pilot of the run's matches, so each shard would calibrate on its own pilot"
+    " and decide differently from the unsplit run",
+}
+
+
+def check_shard_judge(spec, preset: dict, path=None) -> None:
+    """Refuse (`BadInput`) a shard whose judge carries state across matches (a cascade): split, its
+    verdicts would not be the unsplit run's. Nothing happens for an unsplit spec."""
+    kind = preset.get("kind")
+    if spec.shard is not None and kind in _STATEFUL_JUDGES:
+        raise BadInput(f"--shard: the {kind} judge {str(path or spec.judge)!r} cannot judge a shard: {_STATEFUL_JUDGES[kind]}; run it unsplit")
