@@ -138,7 +138,8 @@ class MemoryAnswers:
 
     def sizes(self) -> Iterator[tuple[str, str, int]]:
         for (pid, model), text in self.texts.items():
-            yield pid, model, len((text or "").encode("utf-8"))
+            turns = self.turns.get((pid, model))
+            yield pid, model, sum(len(t.encode("utf-8")) for t in turns) + len(turns) if turns else len((text or "").encode("utf-8"))
 
 
 class StoredAnswers:

@@ -142,20 +142,6 @@ def answered(prompt: Prompt, output: Output | None) -> bool:
     return output is not None and len(output.all_turns) == prompt.n_turns
 
 
-def refuse_judging(prompts: Sequence[Prompt], where: str) -> None:
-    """Raise `SpecError` when `prompts` hold a conversation: no judge reads whole dialogues yet, and
-    judging the first turn alone would give wrong verdicts with exit 0 (issue 17's verdict-integrity
-    rule). One line, before any call. (The judging side of issue 17 replaces this guard.)"""
-    from arena.errors import SpecError
-
-    conv = next((p for p in prompts if p.is_conversation), None)
-    if conv is not None:
-        raise SpecError(
-            f"{where}: prompt {conv.prompt_id!r} is a conversation ({conv.n_turns} answered turns); judging"
-            " conversations is not supported yet (a judge would see its first turn only)"
-        )
-
-
 # -- store columns -------------------------------------------------------------------------------
 
 

@@ -106,6 +106,7 @@ def worst_estimates(judge, ctx: MatchContext, estimates: list) -> list:
 def sample_calls(judge, contexts: Iterable[MatchContext], tokens: TokenMemo | None = None) -> CallSample:
     """Token-count `judge.call_estimates(ctx)` and its worst case over `contexts` (no call is made)."""
     from arena.backends import input_limit
+    from arena.judges._conversation import context_texts
 
     tokens = tokens or TokenMemo()
     sample = CallSample()
@@ -124,7 +125,7 @@ def sample_calls(judge, contexts: Iterable[MatchContext], tokens: TokenMemo | No
             limit = input_limit(e.model) if e.model else None
             if limit is not None:
                 sample.limits[e.model] = limit
-                content = sum(tokens(e.model, t) for t in (ctx.prompt, ctx.answer_a, ctx.answer_b))
+                content = sum(tokens(e.model, t) for t in context_texts(ctx))  # every turn of a conversation
                 sample.overhead[e.model] = max(sample.overhead.get(e.model, 0), e.input_tokens - content)
             sample.largest = max(sample.largest, e.input_tokens)
         for e in worst_estimates(judge, ctx, estimates):

@@ -198,6 +198,20 @@ class MatchContext:
     answer_b: str
     category: str | None = None
     reference: str | None = None
+    messages: tuple[Message, ...] = ()  # a conversation's messages (`Prompt.messages`); () single-turn
+    turns_a: tuple[str, ...] = ()  # A's assistant turns, one per answered user turn (`Output.turns`)
+    turns_b: tuple[str, ...] = ()
+    references: tuple[str | None, ...] = ()  # one per answered user turn, when the pool has them
+
+    @property
+    def is_conversation(self) -> bool:
+        """The match is about a conversation (several answered turns, or a system / fixed assistant message)."""
+        return bool(self.messages) and (len(answered_turns(self.messages)) > 1 or any(m.role != "user" for m in self.messages))
+
+    @property
+    def n_turns(self) -> int:
+        """User turns the models answer (1 for a single-turn prompt)."""
+        return len(answered_turns(self.messages)) if self.messages else 1
 
 
 class PoolView:
@@ -215,7 +229,15 @@ class PoolView:
 
     def context(self, m: Match) -> MatchContext:
         p = self.prompts[m.prompt_id]
-        answer_a, answer_b = self.answers.pair(m.prompt_id, m.model_a, m.model_b)
+        if not p.is_conversation:
+            answer_a, answer_b = self.answers.pair(m.prompt_id, m.model_a, m.model_b)
+            turns_a: tuple[str, ...] = ()
+            turns_b: tuple[str, ...] = ()
+        else:  # a conversation: each side's assistant turns too
+            got = self.answers.outputs(m.prompt_id, [m.model_a, m.model_b])
+            a, b = got.get(m.model_a), got.get(m.model_b)
+            answer_a, answer_b = (a.text or "") if a else "", (b.text or "") if b else ""
+            turns_a, turns_b = (a.turns if a else ()), (b.turns if b else ())
         return MatchContext(
             m.match_id,
             m.prompt_id,
@@ -226,6 +248,10 @@ class PoolView:
             answer_b,
             p.category,
             p.reference,
+            p.messages,
+            turns_a,
+            turns_b,
+            p.references,
         )
 
 

@@ -153,12 +153,15 @@ def prepare(store, run_id: str, n: int, *, temperature: float | None = None) -> 
     setting = setting_name(temperature)
     options = {} if temperature is None else {"temperature": float(temperature)}
     judge = load_judge(spec.judge, store=ReplayCache(store, f"replay\x1f{run_id}\x1f{setting}"), **options)
-    ident = spec_identity(spec, pool_fingerprint(PoolData(prompts, outputs)), preset, judge.fingerprint())
+    from arena.judges._conversation import fingerprint_for
+
+    ident = spec_identity(spec, pool_fingerprint(PoolData(prompts, outputs)), preset, fingerprint_for(judge.fingerprint(), prompts))
     if ident != record.spec_hash:
         _close(judge)
         raise BadInput(
             f"rejudge: the judge preset {spec.judge!r}, its files or the pool {pool!r} changed since run {run_id}; replays would measure another judge"
         )
+    judge.check_prompts(prompts, spec.judge)  # calls per match of a conversation pool (turn = "each")
     order = keyed_rng(spec.seed, "rejudge", run_id).permutation(len(decided))
     sample = [decided[i] for i in order[:n]]
     already = {r.match_id for r in store.replays(run_id, setting) if r.outcome in ("a", "b", "tie")}

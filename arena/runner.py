@@ -219,6 +219,9 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     prompts = select_prompts(spec, store.prompts(pool))
     answers = StoredAnswers(store, pool, prompts, models)  # one streamed read; texts stay in the store
     fp = answers.fingerprint
+    from arena.judges._conversation import fingerprint_for
+
+    judge_fingerprint = fingerprint_for(judge_fingerprint, prompts)  # a single-turn run keeps its identity
     ident = spec_identity(spec, fp, judge_preset, judge_fingerprint)
     shard = _shard_info(spec, prompts, fp, judge_preset, judge_fingerprint)
     existing = None if new else find_run_to_resume(store, spec.name, ident)

@@ -535,8 +535,9 @@ class Store:
         return {r["model"]: output_of_row(r) for r in self._rows(sql, [pool, prompt_id, *models])}
 
     def output_sizes(self, pool: str) -> Iterator[tuple[str, str, int]]:
-        """(prompt_id, model, UTF-8 bytes of the text) of every answer of `pool`; the texts stay in SQLite."""
-        cur = self.db.conn.execute("SELECT prompt_id, model, COALESCE(length(CAST(text AS BLOB)), 0) FROM outputs WHERE pool = ?", [pool])
+        """(prompt_id, model, UTF-8 bytes of the text) of every answer of `pool`; the texts stay in SQLite.
+        A conversation's answer: the bytes of its turns' JSON (at least those of its turns)."""
+        cur = self.db.conn.execute("SELECT prompt_id, model, COALESCE(length(CAST(COALESCE(turns, text) AS BLOB)), 0) FROM outputs WHERE pool = ?", [pool])
         while rows := cur.fetchmany(1000):
             yield from rows
 

@@ -54,6 +54,8 @@ FENCE_RE = re.compile(
     r"<\|The Start of (?P<name>[^|\n]*?) (?P<tag>[0-9a-f]{8,})\|>\n?(?P<body>.*?)\n?<\|The End of (?P=name) (?P=tag)\|>",
     re.DOTALL,
 )
+# A conversation's answers, fenced per turn by prompts/pairwise_conversation.j2 ("Assistant A's Answer to Turn 2")
+TURN_ANSWER_RE = re.compile(r"Assistant [AB]'s Answer to Turn \d+$")
 FAULT_KINDS = ("429", "500", "hang", "malformed", "empty")
 
 
@@ -102,6 +104,9 @@ def judge_rule(req: Request) -> str | None:
     blocks = req.fenced()
     a = next((v for k, v in blocks.items() if k.endswith("A's Answer") or k == "Answer A"), None)
     b = next((v for k, v in blocks.items() if k.endswith("B's Answer") or k == "Answer B"), None)
+    if a is None or b is None:  # a conversation: the answers to the judged turn, the last one shown
+        a = next((v for k, v in reversed(blocks.items()) if TURN_ANSWER_RE.match(k) and "A's" in k), None)
+        b = next((v for k, v in reversed(blocks.items()) if TURN_ANSWER_RE.match(k) and "B's" in k), None)
     if a is None or b is None:
         return None
     qa, qb = quality(a), quality(b)

@@ -240,14 +240,14 @@ def test_single_turn_pools_are_stored_as_before(store):
     assert store.prompts("s") == [Prompt("p", "t", "c", "r")] and store.outputs("s") == [Output("p", "m", "a")]
 
 
-def test_a_tournament_on_conversations_is_refused_before_any_call(tmp_path, cli, loopback):
-    judge = tmp_path / "loop.toml"
-    judge.write_text(f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{loopback.api_base}"\napi_key_env = "ARENA_TEST_KEY"\n')
+def test_a_tournament_on_conversations_with_a_judge_that_cannot_read_them_is_refused_before_any_call(tmp_path, cli):
+    judge = tmp_path / "offline.toml"
+    judge.write_text('kind = "surrogate"\n')  # judges that can (llm): tests/test_conversation_judge.py, test_conversation_run.py
     spec = tmp_path / "t.toml"
     spec.write_text(f'name = "conv"\npool = "{MT}"\njudge = "{judge}"\nseed = 1\n[scheduler]\nkind = "round-robin"\n')
     r = cli("tournament", "run", spec, "--yes", "--plain", "--db", tmp_path / "a.db", "--out", tmp_path / "out")
-    assert r.code == 2 and r.err.count("\n") == 1 and "prompt '81' is a conversation (2 answered turns)" in r.err, r.err
-    assert loopback.requests == 0
+    assert r.code == 2 and r.err.count("\n") == 1 and "prompt '81' is a conversation (2 turns)" in r.err, r.err
+    assert "cannot judge conversations" in r.err
     pe, oe = Store(tmp_path / "a.db").pool_extras("mt_bench")  # a pool read from a spec's path keeps the peer fields
     assert pe["81"]["question"]["question_id"] == 81 and oe[("claude-v1", "81")]["answer_id"]
 

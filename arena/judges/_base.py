@@ -72,6 +72,25 @@ class Judge(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release backends, connections, engines."""
 
+    def conversation_refusal(self) -> str | None:
+        """None when this judge can judge conversations (`Prompt.is_conversation`); otherwise why it
+        cannot, one clause naming the reason. Default: refused (a kind says when it supports them)."""
+        return f"the {self.kind} judge sees one question and two answers"
+
+    def check_prompts(self, prompts, where: str) -> None:
+        """Raise `SpecError` (one line, `where` first) when the pool holds prompts this judge cannot
+        judge, before any call: plans and runs call it on the run's prompts. Default: a conversation
+        is refused unless `conversation_refusal()` is None. Kinds with members ask them too."""
+        conversation = next((p for p in prompts if p.is_conversation), None)
+        if conversation is None:
+            return
+        why = self.conversation_refusal()
+        if why is not None:
+            raise SpecError(
+                f"{where}: prompt {conversation.prompt_id!r} is a conversation ({conversation.n_turns} turns) and the judge"
+                f" {self.name!r} ({self.kind}) cannot judge conversations: {why} (use an llm judge preset, or a pool of single-turn prompts)"
+            )
+
     def fingerprint(self) -> dict:
         """What decides this judge's verdicts beyond its own preset's keys: digests of the files it
         read (templates, weights) and its members' presets. A run's identity includes it, so editing

@@ -121,6 +121,19 @@ class CascadeJudge(Judge):
         """Each stage's name, own preset and fingerprint: changing a stage changes the run's identity."""
         return {"stages": [{"name": s.name, "preset": s.preset, **s.fingerprint()} for s in self.stages]}
 
+    def conversation_refusal(self) -> str | None:
+        """None when every stage judges conversations; else the first refusing stage's reason."""
+        for s in self.stages:
+            why = s.conversation_refusal()
+            if why is not None:
+                return f"its stage {s.name!r} ({s.kind}) cannot: {why}"
+        return None
+
+    def check_prompts(self, prompts, where: str) -> None:
+        super().check_prompts(prompts, where)
+        for s in self.stages:
+            s.check_prompts(prompts, where)
+
     def calls_per_match(self) -> int:
         """Worst case (every stage judges)."""
         return sum(s.calls_per_match() for s in self.stages)

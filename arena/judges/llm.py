@@ -15,7 +15,12 @@ max_retries, client ("auto" | "litellm"), mode ("sync" | "batch": the provider's
 per round or wave, at the batch price; `arena.backends._batch`), batch_poll_s, description; for a
 fleet of servers, `deployments` (a list of tables: api_base, api_key_env, model, rpm, tpm, weight),
 routing_strategy ("simple-shuffle" | "least-busy"), cooldown, allowed_fails (see
-`arena.backends._router`). Runtime options (`load_judge(..., **options)`) may override them and
+`arena.backends._router`); for conversations (`arena.judges._conversation`):
+turn ("last" | "all" | "each" | N: which turn a game judges, the earlier ones shown as context;
+"each" plays every turn in its own games, MT-Bench's protocol, each named `<judge>@turnN`
+so that a match's games stay one per judge and order in the store), conversation_template (default by
+verdict_format: `pairwise_conversation` for labels, `pairwise_mt_bench_multi_turn` for mt_bench),
+references (true: the pool's reference answers, per turn, go to the template). Runtime options (`load_judge(..., **options)`) may override them and
 add store, no_cache, seed, backoff_base, backoff_max, backend.
 """
 
@@ -25,9 +30,10 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from arena.backends import Backend, Completion, CompletionRequest, backend_for_preset
+from arena.errors import SpecError
 from arena.judges._base import (
     BackendSettings,
     CallEstimate,
@@ -38,6 +44,16 @@ from arena.judges._base import (
     file_digest,
     parse_settings,
     with_reasks,
+)
+from arena.judges._conversation import (
+    TurnChoice,
+    check_turn,
+    combine_turns,
+    conversation_variables,
+    judged_turns,
+    max_turns,
+    shown_texts,
+    turn_judge_name,
 )
 from arena.judges._parse import VerdictFormat, parse_verdict, reask_prompt
 from arena.judges._render import fence_tag, load_template, pairwise_variables, render_messages
@@ -58,16 +74,34 @@ class LLMPreset(BackendSettings):
     max_tokens: int = Field(2048, gt=0)
     orders: Literal["both", "random", "adaptive"] = "both"
     strong_weight: float = Field(3.0, ge=1)
+    turn: TurnChoice = "last"
+    conversation_template: str | None = None  # None: CONVERSATION_TEMPLATES[verdict_format]
+    references: bool = True
+
+    @field_validator("turn")
+    @classmethod
+    def _turn_from_one(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool) and v < 1:
+            raise ValueError('expected "last", "all", "each" or a turn number from 1')
+        return v
+
+
+CONVERSATION_TEMPLATES = {VerdictFormat.LABELS: "pairwise_conversation", VerdictFormat.MT_BENCH: "pairwise_mt_bench_multi_turn"}
+"""The shipped conversation template of each verdict format (others need `conversation_template`)."""
 
 
 class LLMJudge(Judge):
     kind = "llm"
 
-    def __init__(self, name: str, cfg: LLMPreset, *, template, backend: Backend, seed: int = 0, preset: dict | None = None) -> None:
+    def __init__(
+        self, name: str, cfg: LLMPreset, *, template, backend: Backend, seed: int = 0, preset: dict | None = None, conversation_template=None
+    ) -> None:
         super().__init__(name, cfg.description or f"{cfg.model} ({cfg.orders} orders)", preset=preset)
         self.cfg = cfg
         self.model = cfg.model
         self.template = template
+        self.conversation_template = conversation_template
+        self.turns_per_match = 1  # most turns a match judges in separate games (`turn = "each"`; set by check_prompts)
         self.backend = backend
         self.seed = seed
         self.strong_weight = cfg.strong_weight
@@ -75,11 +109,26 @@ class LLMJudge(Judge):
 
     # -- plans --------------------------------------------------------------------------------
     def fingerprint(self) -> dict:
-        return {"template": file_digest(getattr(self.template, "filename", None))}
+        fp = {"template": file_digest(getattr(self.template, "filename", None))}
+        if self.conversation_template is not None:
+            fp["conversation_template"] = file_digest(getattr(self.conversation_template, "filename", None))
+        return fp
+
+    def conversation_refusal(self) -> str | None:
+        if self.conversation_template is None:
+            return f'its verdict_format {self.cfg.verdict_format.value!r} has no shipped conversation template: set conversation_template in the preset'
+        return None
+
+    def check_prompts(self, prompts, where: str) -> None:
+        super().check_prompts(prompts, where)
+        check_turn(self.cfg.turn, prompts, where)
+        conversations = [p for p in prompts if p.is_conversation]
+        self.turns_per_match = max_turns(conversations) if self.cfg.turn == "each" and conversations else 1
 
     def calls_per_match(self) -> int:
-        """Calls a match costs at most (`adaptive` plays the second order only when the first verdict is not strong)."""
-        return 1 if self.cfg.orders == "random" else 2
+        """Calls a match costs at most (`adaptive` plays the second order only when the first verdict
+        is not strong), times the turns judged apart (`turn = "each"`)."""
+        return (1 if self.cfg.orders == "random" else 2) * self.turns_per_match
 
     def orders_for(self, ctx: MatchContext) -> list[Order]:
         if self.cfg.orders in ("both", "adaptive"):
@@ -92,7 +141,8 @@ class LLMJudge(Judge):
 
         expected = min(TYPICAL_OUTPUT_TOKENS, self.cfg.max_tokens)
         return [
-            CallEstimate(self.model, count_tokens(self.model, self.messages(ctx, order)), expected, self.cfg.max_tokens, self.cfg.mode == "batch")
+            CallEstimate(self.model, count_tokens(self.model, self.messages(ctx, order, turn)), expected, self.cfg.max_tokens, self.cfg.mode == "batch")
+            for turn in judged_turns(ctx, self.cfg.turn)
             for order in self.orders_for(ctx)
         ]
 
@@ -103,10 +153,18 @@ class LLMJudge(Judge):
         return 2 * self.calls_per_match()
 
     # -- one game --------------------------------------------------------------------------------
-    def messages(self, ctx: MatchContext, order: Order) -> list[dict]:
+    def messages(self, ctx: MatchContext, order: Order, turn: int | None = None) -> list[dict]:
+        """The chat messages of one game: `order` "AB" shows A first; a conversation shows each
+        side's dialogue up to `turn` (None: all of it) through the conversation template."""
+        if ctx.is_conversation:
+            if self.conversation_template is None:  # check_prompts refuses such a pool before any call
+                raise SpecError(f"{self.name}: {self.conversation_refusal()}")
+            variables = conversation_variables(ctx, "a" if order == "AB" else "b", turn, references=self.cfg.references)
+            return render_messages(self.conversation_template, variables, tag=fence_tag(*shown_texts(variables)))
         first, second = (ctx.answer_a, ctx.answer_b) if order == "AB" else (ctx.answer_b, ctx.answer_a)
-        tag = fence_tag(ctx.prompt, ctx.reference, first, second)
-        variables = pairwise_variables(ctx.prompt, first, second, reference=ctx.reference, category=ctx.category)
+        reference = ctx.reference if self.cfg.references else None
+        tag = fence_tag(ctx.prompt, reference, first, second)
+        variables = pairwise_variables(ctx.prompt, first, second, reference=reference, category=ctx.category)
         return render_messages(self.template, variables, tag=tag)
 
     def request(self, messages: list[dict]) -> CompletionRequest:
@@ -119,12 +177,12 @@ class LLMJudge(Judge):
             timeout=self.cfg.timeout,
         )
 
-    async def play(self, ctx: MatchContext, order: Order) -> Game:
-        messages = self.messages(ctx, order)
+    async def play(self, ctx: MatchContext, order: Order, turn: int | None = None) -> Game:
+        messages = self.messages(ctx, order, turn)
         request = self.request(messages)
         first = await self.backend.complete(request)
         calls = [first]
-        detail: dict = {}
+        detail: dict = {} if turn is None else {"turn": turn}
         if first.error is not None:
             return self._game(ctx, order, "error", first.text, "error", calls, first.error, detail)
         parsed = parse_verdict(first.text, self.cfg.verdict_format)
@@ -163,9 +221,10 @@ class LLMJudge(Judge):
             detail["raw_call"] = calls[0].cache_key  # the store keeps a big reply once, in the call cache
         if error is not None and any(c.permanent for c in calls if c.error):
             detail["permanent"] = True  # another attempt cannot fix it (HTTP 400/401/404, context length)
+        turn = detail.get("turn")
         return Game(
             match_id=ctx.match_id,
-            judge=self.name,
+            judge=self.name if turn is None or self.cfg.turn != "each" else turn_judge_name(self.name, turn),
             order=order,
             label=label,
             raw=raw,
@@ -183,16 +242,24 @@ class LLMJudge(Judge):
             cached_cost_usd=cached_cost,
         )
 
-    async def judge(self, ctx: MatchContext) -> JudgeResult:
+    async def _judge_turn(self, ctx: MatchContext, turn: int | None) -> list[Game]:
         import asyncio
 
         if self.cfg.orders == "adaptive":  # single-order economy: the swapped order only when the first verdict is not strong
-            first = await self.play(ctx, "AB")
-            games = [first] if first.label in ("A>>B", "B>>A") else [first, await self.play(ctx, "BA")]
-            return JudgeResult(games=games, verdict=combine_games(ctx.match_id, games))
-        orders = self.orders_for(ctx)
-        games = list(await asyncio.gather(*(self.play(ctx, o) for o in orders)))
-        return JudgeResult(games=games, verdict=combine_games(ctx.match_id, games))
+            first = await self.play(ctx, "AB", turn)
+            return [first] if first.label in ("A>>B", "B>>A") else [first, await self.play(ctx, "BA", turn)]
+        return list(await asyncio.gather(*(self.play(ctx, o, turn) for o in self.orders_for(ctx))))
+
+    async def judge(self, ctx: MatchContext) -> JudgeResult:
+        """Decide one match: its games in each order, for each judged turn (`judged_turns`); with
+        several turns, each turn's games make a verdict and `combine_turns` adds them up."""
+        import asyncio
+
+        turns = judged_turns(ctx, self.cfg.turn)
+        per_turn = list(await asyncio.gather(*(self._judge_turn(ctx, t) for t in turns)))
+        games = [g for gs in per_turn for g in gs]
+        verdict = combine_turns(ctx.match_id, [combine_games(ctx.match_id, gs) for gs in per_turn])
+        return JudgeResult(games=games, verdict=verdict)
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -203,5 +270,8 @@ def build(preset: dict, *, name: str, base_dir: Path, store=None, no_cache: bool
     where = str(Path(base_dir) / f"{name}.toml")
     cfg, runtime = parse_settings(LLMPreset, preset, options, where=where, what="an llm judge")
     template = load_template(cfg.template, Path(base_dir))
+    conversation = cfg.conversation_template or CONVERSATION_TEMPLATES.get(cfg.verdict_format)
+    conversation_template = load_template(conversation, Path(base_dir)) if conversation else None
     backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
-    return LLMJudge(name, cfg, template=template, backend=backend, seed=int(runtime.get("seed") or 0), preset=preset)
+    return LLMJudge(name, cfg, template=template, backend=backend, seed=int(runtime.get("seed") or 0), preset=preset,
+                    conversation_template=conversation_template)

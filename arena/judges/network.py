@@ -371,6 +371,9 @@ def _cost(calls: list[Completion]) -> float | None:
 class NetworkJudge(Judge):
     kind = "network"
 
+    def conversation_refusal(self) -> str:
+        return "its neuron and review templates (prompts/network_*.j2) show one question and two answers, not dialogues"
+
     def __init__(self, name: str, cfg: NetworkPreset, *, templates: dict, backend: Backend, preset: dict | None = None) -> None:
         self.cfg = cfg
         self.fixed_roles = [Role(_clean_name(r.name), _clean_description(r.description)) for r in cfg.roles] if cfg.roles else None

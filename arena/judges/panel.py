@@ -189,6 +189,19 @@ class PanelJudge(Judge):
         self.cfg = cfg
         self.members = members
 
+    def conversation_refusal(self) -> str | None:
+        """None when every member judges conversations; else the first refusing member's reason."""
+        for m in self.members:
+            why = m.judge.conversation_refusal()
+            if why is not None:
+                return f"its member {m.name!r} ({m.judge.kind}) cannot: {why}"
+        return None
+
+    def check_prompts(self, prompts, where: str) -> None:
+        super().check_prompts(prompts, where)
+        for m in self.members:
+            m.judge.check_prompts(prompts, where)
+
     def fingerprint(self) -> dict:
         """Each member's name, weight, own preset (when it was read from a file) and fingerprint."""
         return {

@@ -16,7 +16,14 @@ Preset keys:
     format = "alpaca_eval"           # arena_hard, alpaca_eval, mt_bench, chatbot_arena, judgebench, jsonl
     files = ["recorded/x.jsonl.gz"]  # files or folders, relative to the preset
     baseline = "gpt-4-0314"          # Arena-Hard v0.1 judgment files do not name it
+    turn = "each"                    # conversations: "each" (every recorded turn), "last" or N
     description = "..."              # optional
+
+Conversations: MT-Bench judgments (GPT-4's pairwise, the experts') record the judged `turn`; a conversation's
+match is answered by the recorded judgments of its turns (`turn = "each"`: every turn, each
+turn's games a verdict, `combine_turns` adding them up; `"last"` or N: that turn only). A
+format without a judged turn (Arena-Hard, AlpacaEval, JudgeBench, jsonl; Chatbot Arena's votes are
+on whole conversations) cannot answer them and is refused before any match is played.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import SpecError
 from arena.judges._base import Judge, JudgeResult, combine_games, file_digest, preset_error
+from arena.judges._conversation import check_turn, combine_turns, judged_turns
 from arena.records import Game, MatchContext, swap_label
 
 kind = "recorded"
@@ -43,6 +51,12 @@ class RecordedSettings(BaseModel):
     baseline: str | None = None
     description: str = ""
     strong_weight: float = Field(default=3.0, ge=1)
+    turn: Literal["last", "each"] | int = "each"
+
+
+TURN_FORMATS = ("mt_bench",)
+"""Recorded formats that say which turn of a conversation a judgment is about (Chatbot Arena's
+`turn` counts the turns of the conversation voted on, not a judged turn)."""
 
 
 class RecordedJudge(Judge):
@@ -50,10 +64,15 @@ class RecordedJudge(Judge):
 
     kind = "recorded"
 
-    def __init__(self, name: str, matches, description: str = "", digests: dict | None = None, *, preset: dict | None = None) -> None:
+    def __init__(
+        self, name: str, matches, description: str = "", digests: dict | None = None, *, preset: dict | None = None,
+        format: str = "jsonl", turn: str | int = "each",
+    ) -> None:
         from arena.pools import text_id
 
         super().__init__(name, description or f"recorded verdicts ({len(matches)} matches)", preset=preset)
+        self.format = format
+        self.turn = turn
         self.digests = digests or {}
         self.index: dict[tuple[str, frozenset], object] = {}
         self.text_ids: set[str] = set()
@@ -71,23 +90,34 @@ class RecordedJudge(Judge):
     def calls_per_match(self) -> int:
         return 0
 
-    def find(self, ctx: MatchContext):
-        """The recorded match for `ctx`, or None."""
+    def conversation_refusal(self) -> str | None:
+        if self.format not in TURN_FORMATS:
+            return f"its {self.format} judgments are single-turn (formats that record a turn: {', '.join(TURN_FORMATS)})"
+        return None
+
+    def check_prompts(self, prompts, where: str) -> None:
+        super().check_prompts(prompts, where)
+        check_turn(self.turn, prompts, where)
+
+    def find(self, ctx: MatchContext, turn: int | None = None):
+        """The recorded match for `ctx` (for a conversation: of its turn `turn`), or None."""
         from arena.pools import text_id
+        from arena.verdicts.formats import turn_prompt_id
 
         pair = frozenset((ctx.model_a, ctx.model_b))
-        m = self.index.get((ctx.prompt_id, pair))
-        if m is None and ctx.prompt:
+        m = self.index.get((turn_prompt_id(ctx.prompt_id, turn), pair))
+        if m is None and ctx.prompt and turn is None:
             m = self.index.get((text_id(ctx.prompt, "ae"), pair))
         return m
 
-    def games_for(self, ctx: MatchContext) -> list[Game]:
-        m = self.find(ctx)
+    def games_for(self, ctx: MatchContext, turn: int | None = None) -> list[Game]:
+        m = self.find(ctx, turn)
         if m is None:
+            where = f"prompt {ctx.prompt_id}" + (f" turn {turn}" if turn is not None else "")
             return [
                 Game(ctx.match_id, self.name, "AB", "error", parse_status="error", cost_usd=0.0, calls=0,
-                     error=f"{NOT_RECORDED}: no recorded verdict for {ctx.model_a} vs {ctx.model_b} on prompt {ctx.prompt_id}",
-                     detail={"permanent": True})
+                     error=f"{NOT_RECORDED}: no recorded verdict for {ctx.model_a} vs {ctx.model_b} on {where}",
+                     detail={"permanent": True, **({"turn": turn} if turn is not None else {})})
             ]
         flip = m.model_a != ctx.model_a
         out = []
@@ -98,13 +128,16 @@ class RecordedJudge(Judge):
             out.append(
                 Game(ctx.match_id, self.name, order, label, g.raw, status, cost_usd=0.0, calls=0,  # type: ignore[arg-type]
                      error="the recorded game has no verdict" if label == "error" else None,
-                     detail={**g.detail, "recorded_judge": g.judge, "source": m.where, "confidence": 1.0})
+                     detail={**g.detail, "recorded_judge": g.judge, "source": m.where, "confidence": 1.0,
+                             **({"turn": turn} if turn is not None else {})})
             )
         return out
 
     async def judge(self, ctx: MatchContext) -> JudgeResult:
-        games = self.games_for(ctx)
-        return JudgeResult(games, combine_games(ctx.match_id, games))
+        """The recorded games of the match (of each judged turn for a conversation)."""
+        per_turn = [self.games_for(ctx, t) for t in judged_turns(ctx, self.turn)]
+        games = [g for gs in per_turn for g in gs]
+        return JudgeResult(games, combine_turns(ctx.match_id, [combine_games(ctx.match_id, gs) for gs in per_turn]))
 
 
 def build(preset: dict, *, name: str, base_dir: Path, **options) -> RecordedJudge:
@@ -128,4 +161,4 @@ def build(preset: dict, *, name: str, base_dir: Path, **options) -> RecordedJudg
         matches += res.matches
         for q in files_of(p):
             digests[f"{f}/{q.relative_to(p)}" if p.is_dir() else f] = file_digest(q)
-    return RecordedJudge(name, matches, s.description, digests, preset=preset)
+    return RecordedJudge(name, matches, s.description, digests, preset=preset, format=s.format, turn=s.turn)

@@ -46,6 +46,13 @@ class SurrogateJudge(Judge):
     def fingerprint(self) -> dict:
         return {"weights": self.weights_digest}
 
+    def conversation_refusal(self) -> str:
+        # Refused rather than scored turn by turn: its weights are fitted on single-turn AlpacaEval
+        # judgments (one instruction, two answers); no recorded multi-turn verdicts train features
+        # over later turns, whose quality depends on the earlier ones (consistency, follow-up).
+        return ("its features are learned from single-turn AlpacaEval judgments of GPT-4-Turbo, and no recorded"
+                " multi-turn verdicts train it to score later turns in context")
+
     def calls_per_match(self) -> int:
         return 0
 

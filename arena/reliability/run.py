@@ -171,7 +171,9 @@ async def evaluate_judge_async(
     label = judge_label or judge.name
     name = run_name(label, str(pairs.path))
     content_sha = file_sha256(pairs.path)
-    spec_hash = _spec_hash(preset, pairs, content_sha, judge.fingerprint())
+    from arena.judges._conversation import fingerprint_for
+
+    spec_hash = _spec_hash(preset, pairs, content_sha, fingerprint_for(judge.fingerprint(), ()))  # pairs are single-turn
     run = find_run_to_resume(store, name, spec_hash)
     if run is None:
         run_id = "je-" + uuid.uuid4().hex[:12]

@@ -336,6 +336,9 @@ def build_report(
     names = {pid: f"{c}: {name}" if name else str(c) for pid, (c, name) in clusters.items()}
     report["clusters"] = group_leaderboards(group_battles(battles, names), n_boot, seed, report["warnings"], "cluster")
     _add_cross_category(report, n_boot, seed)
+    # conversations judged turn by turn: a leaderboard per turn beside the categories' (not in their aggregate)
+    report["turns"] = _turn_boards(store, run_id, spec, baseline, n_boot, seed, ties, report["warnings"])
+    report["categories"].update(report["turns"])
 
     if lc or (lc is None and baseline is not None):
         _add_length_controlled(store, run_id, baseline, report, required=bool(lc))
@@ -350,11 +353,19 @@ def build_report(
             report["warnings"].append(str(e))
 
     # a browsable sample of matches
+    from arena.judges._conversation import dialogue_turns, game_turn
+    from arena.records import Match, PoolView
+
     prompts = {p.prompt_id: p for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
-    answers = {}
-    if prompts:
-        for o in store.outputs(pool):
-            answers[(o.prompt_id, o.model)] = o.text
+    view = PoolView(prompts.values(), store.outputs(pool) if prompts else [])
+    answers = view.answers
+
+    def turns_of(v) -> list[dict]:  # a conversation's dialogue, turn by turn (A and B side by side)
+        p = prompts.get(v.prompt_id)
+        if p is None or not p.is_conversation:
+            return []
+        return dialogue_turns(view.context(Match(v.match_id, v.prompt_id, v.model_a, v.model_b)), "a", None)
+
     by_match: dict[str, list[dict]] = {}
     for g in games:
         by_match.setdefault(g.match_id, []).append(g)
@@ -372,7 +383,9 @@ def build_report(
             "outcome": v.outcome,
             "label": v.label,
             "consistent": v.consistent,
-            "games": [{"order": g.order, "label": g.label, "raw": g.raw, "error": g.error} for g in by_match.get(v.match_id, [])],
+            "turns": turns_of(v),
+            "games": [{"order": g.order, "label": g.label, "raw": g.raw, "error": g.error, "turn": game_turn(g)}
+                      for g in by_match.get(v.match_id, [])],
         }
         for v in decided[::step][:sample]
     ]
@@ -411,9 +424,22 @@ def _fit_board(store, run: dict, battles, battle_ids, baseline, n_boot: int, see
 
 def _category_boards(store, pool, battles, baseline, n_boot: int, seed: int, ties: str, warnings: list[str]) -> dict:
     """One leaderboard per prompt category of the pool (anchored on the baseline where it plays)."""
+    return _group_boards(category_battles(store, pool, battles), baseline, n_boot, seed, ties, warnings, "category")
+
+
+def _turn_boards(store, run_id: str, spec: dict, baseline, n_boot: int, seed: int, ties: str, warnings: list[str]) -> dict:
+    """One leaderboard per judged conversation turn, named "turn 1", "turn 2"... (`run_turn_battles`;
+    MT-Bench's first- and second-turn results), when games judged two turns or more."""
+    from arena.verdicts import run_turn_battles
+
+    by_turn = {f"turn {t}": bs for t, bs in run_turn_battles(store, run_id, spec).items()}
+    return _group_boards(by_turn, baseline, n_boot, seed, ties, warnings, "")
+
+
+def _group_boards(by_cat: dict[str, list], baseline, n_boot: int, seed: int, ties: str, warnings: list[str], what: str) -> dict:
+    """One leaderboard per group of battles, anchored on the baseline where it plays; {} below two groups."""
     from arena.ratings import fit_ratings
 
-    by_cat = category_battles(store, pool, battles)
     out: dict = {}
     if len(by_cat) < 2:
         return out
@@ -422,7 +448,7 @@ def _category_boards(store, pool, battles, baseline, n_boot: int, seed: int, tie
         try:
             cb = fit_ratings(bs, bootstrap=min(n_boot, 200), seed=seed, ties=ties, anchor=baseline if baseline in cat_models else None)
         except Exception as e:  # noqa: BLE001 - a thin category must not break the report
-            warnings.append(f"category {c}: {e}")
+            warnings.append(f"{what} {c}: {e}".lstrip())
             continue
         out[c] = {"battles": len(bs), "leaderboard": cb.to_records()}
     return out

@@ -78,12 +78,13 @@ def keyed_float(seed: int, *parts: object) -> float:
 
 def answered_from_outputs(outputs: Iterable) -> dict[str, set[str]]:
     """prompt_id -> the models with a usable answer to it, from `Output` records: an answer that is
-    missing, empty, or only whitespace and invisible characters (zero-width, BOM, ...) is none."""
-    from arena.answers import is_usable
+    missing, empty, or only whitespace and invisible characters (zero-width, BOM, ...) is none; a
+    conversation's answer is usable when every one of its turns is (else the model forfeits it)."""
+    from arena.answers import is_usable_answer
 
     out: dict[str, set[str]] = {}
     for o in outputs:
-        if is_usable(o.text):
+        if is_usable_answer(o.text, getattr(o, "turns", ())):
             out.setdefault(o.prompt_id, set()).add(o.model)
     return out
 

@@ -151,6 +151,8 @@ def plan_tournament(
     # a shard's run scheduler sees only its prompts; the plan checks the whole tournament's graph first
     sched = scheduler if scheduler is not None and spec.shard_of() is None else make_scheduler(spec.scheduler, chosen, answered, models, spec.seed)
     where = str(spec.path) if spec.path else spec.name
+    if hasattr(judge, "check_prompts"):  # a judge refuses prompts it cannot judge (conversations) before any call
+        judge.check_prompts(chosen, str(getattr(judge, "preset_path", None) or spec.judge))
     check_connected(sched.comparison_pairs(), models, where)  # the whole tournament's graph, also for a shard
     shard = spec.shard_of()
     if shard is not None:  # one shard's matches, calls and cost (arena.tournaments.shard)
@@ -303,9 +305,10 @@ def _over_input_limit(sched, chosen, answers: Answers, counted: CallSample, per_
     match of a fixed schedule, or every pair of answerers of each prompt for a dynamic one (an upper
     bound). A call's prompt is the judge's measured overhead plus the prompt and both answers; texts
     whose UTF-8 bytes (at least one per token) cannot reach the limit are not token-counted (nor read:
-    the sizes come from the store)."""
+    the sizes come from the store). A conversation counts every message and every turn."""
     size = {(pid, model): n for pid, model, n in answers.sizes()}
-    by_id = {p.prompt_id: p.text for p in chosen}
+    by_id = {p.prompt_id: "\n".join(m.content for m in p.messages) if p.messages else p.text for p in chosen}
+    conversations = {p.prompt_id for p in chosen if p.is_conversation}
     if isinstance(sched, _Fixed):
         matches = [(m.prompt_id, m.model_a, m.model_b) for m in sched.planned()]
     else:
@@ -319,7 +322,9 @@ def _over_input_limit(sched, chosen, answers: Answers, counted: CallSample, per_
             prompt = by_id.get(pid, "")
             if extra + len(prompt.encode("utf-8")) + size.get((pid, a), 0) + size.get((pid, b), 0) <= limit:
                 continue
-            n = extra + tokens(model, prompt) + sum(tokens(model, t) for t in answers.pair(pid, a, b))
+            texts = (answers.pair(pid, a, b) if pid not in conversations
+                     else ["\n".join(o.all_turns) for o in answers.outputs(pid, [a, b]).values()])
+            n = extra + tokens(model, prompt) + sum(tokens(model, t) for t in texts)
             if n > limit:
                 over += int(round(per_match.get(model, 1)))
                 largest = max(largest, n)

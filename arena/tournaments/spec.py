@@ -288,10 +288,8 @@ def select_models(spec: TournamentSpec, available: Sequence[str]) -> list[str]:
 
 def select_prompts(spec: TournamentSpec, prompts: Sequence[Prompt]) -> list[Prompt]:
     """The spec's prompts: filtered by category, then a sample seeded by `spec.seed` (pool order kept).
-    Raises `SpecError` for a pool of conversations (`arena.conversations.refuse_judging`)."""
-    from arena.conversations import refuse_judging
-
-    refuse_judging(prompts, f"{spec.path or 'spec'}: key 'pool'")
+    (Conversations are judged by the judges that can; the others refuse them before any call:
+    `Judge.check_prompts`, called by the plan.)"""
     sel = spec.prompts
     out = list(prompts)
     if sel.categories is not None:

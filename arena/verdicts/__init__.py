@@ -31,6 +31,7 @@ __all__ = [
     "read_recorded",
     "run_battles",
     "run_battles_with_ids",
+    "run_turn_battles",
 ]
 
 EXPORT_FORMATS = ("battles", "arena_hard", "alpaca_eval", "jsonl")
@@ -134,13 +135,21 @@ def import_verdicts(
             games = [
                 Game(match.match_id, g.judge or "recorded", g.order, g.label, g.raw, _parse_status(g.label),  # type: ignore[arg-type]
                      cost_usd=0.0, calls=0, error=None if g.label != "error" else "no verdict recorded",
-                     detail={**g.detail, **({"meta": m.meta} if m.meta else {})})
+                     detail={**g.detail, **({"meta": m.meta} if m.meta else {}), **_judged_turn(fmt, m)})
                 for g in m.games
             ]
             decided.append((combine_games(match.match_id, games), games))
         store.record_verdicts(run_id, decided)
         store.set_run_status(run_id, "done", {"imported": summary.to_dict(), "matches_done": len(matches), "calls": 0, "cost_usd": 0.0})
     return summary
+
+
+def _judged_turn(fmt: str, m: RecordedMatch) -> dict:
+    """`{"turn": N}` for a judgment of turn N of a conversation (MT-Bench's judgments, expert or GPT-4,
+    name the turn they judged); {} otherwise. Chatbot Arena's `turn` counts a conversation's turns
+    (its vote is on the whole conversation), so it stays in `meta` only."""
+    turn = m.meta.get("turn") if fmt == "mt_bench" else None
+    return {"turn": turn} if isinstance(turn, int) and not isinstance(turn, bool) else {}
 
 
 def _game_weights(store, run_id: str) -> dict[str, float]:
@@ -199,6 +208,43 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
             battles.append(Battle(b.prompt_id, b.model_a, b.model_b, b.outcome, b.weight * weights.get(m.match_id, 1.0), judges.get(m.match_id, "")))
             ids.append(m.match_id)
     return battles, ids
+
+
+def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, list[Battle]]:
+    """A run's rating battles per conversation turn: {turn: battles}, from the games that judged one
+    turn (`detail.turn`: an llm judge's `turn = "each"`, "last" or N, or an imported MT-Bench
+    judgment's). Each (match, turn)'s games make one verdict
+    (`combine_games`) and one battle (`records.battle_of`); a forfeit counts in every turn (the
+    conversation was not answered). Empty when no game judged a single turn."""
+    from arena.judges._base import combine_games
+    from arena.judges._conversation import game_turn
+    from arena.records import battle_of
+
+    rid = store.get_run(run_id)["run_id"]
+    spec = spec if spec is not None else (store.get_run(rid)["spec"] or {}).get("spec", {})
+    sw = float(spec.get("strong_weight") or 3.0)
+    forfeit = spec.get("forfeit") or "loss"
+    by_turn: dict[tuple[str, int], list[Game]] = {}
+    for g in store.games(rid):
+        t = game_turn(g)
+        if t is not None:
+            by_turn.setdefault((g.match_id, t), []).append(g)
+    if not by_turn:
+        return {}
+    matches = {m.match_id: m for m in (r.match for r in store.match_rows(rid))}
+    out: dict[int, list[Battle]] = {}
+    for (mid, t), games in sorted(by_turn.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        m = matches.get(mid)
+        b = battle_of(m, combine_games(mid, games), strong_weight=sw, forfeit=forfeit) if m is not None else None
+        if b is not None:
+            out.setdefault(t, []).append(b)
+    turns = sorted({t for _, t in by_turn})
+    for m, v in store.decided(rid):
+        if v.outcome.startswith("forfeit"):
+            b = battle_of(m, v, strong_weight=sw, forfeit=forfeit)
+            for t in turns if b is not None else ():
+                out.setdefault(t, []).append(b)
+    return dict(sorted(out.items()))
 
 
 from arena.verdicts.export import export_verdicts  # noqa: E402

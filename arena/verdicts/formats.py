@@ -507,7 +507,9 @@ def _read_alpaca_eval(where: str, rec: dict, out: list[RecordedMatch]) -> str | 
     return row.generator_1
 
 
-def _turn_id(qid: str, turn: int | None) -> str:
+def turn_prompt_id(qid: str, turn: int | None) -> str:
+    """The prompt id of a recorded judgment of turn `turn` of conversation `qid`: `qid` for the first
+    turn (or none), `qid:turnN` for turn N >= 2 (one rating prompt per judged turn)."""
     return qid if not turn or turn == 1 else f"{qid}:turn{turn}"
 
 
@@ -523,7 +525,7 @@ def _read_mt_bench(where: str, rec: dict, out: list[RecordedMatch]) -> None | st
         if h.model_a == h.model_b:
             return "self"
         out.append(
-            RecordedMatch(where, _turn_id(h.question_id, h.turn), h.model_a, h.model_b,
+            RecordedMatch(where, turn_prompt_id(h.question_id, h.turn), h.model_a, h.model_b,
                           [RecordedGame("AB", _winner_label(h.winner), h.judge)], meta={"turn": h.turn})
         )
         return None
@@ -535,7 +537,7 @@ def _read_mt_bench(where: str, rec: dict, out: list[RecordedMatch]) -> None | st
     if row.g2_winner is not None:
         games.append(RecordedGame("BA", _winner_label(row.g2_winner), judge, row.g2_judgment or ""))
     out.append(
-        RecordedMatch(where, _turn_id(row.question_id, row.turn), row.model_1, row.model_2, games,
+        RecordedMatch(where, turn_prompt_id(row.question_id, row.turn), row.model_1, row.model_2, games,
                       prompt=row.question, answer_a=row.answer_1, answer_b=row.answer_2, meta={"turn": row.turn})
     )
     return None
@@ -555,7 +557,7 @@ def _read_battle(where: str, rec: dict, n: int, out: list[RecordedMatch]) -> Non
         meta["conv_metadata"] = row.conv_metadata
     pid = row.question_id if row.question_id not in (None, "") else f"#battle{n}"
     out.append(
-        RecordedMatch(where, _turn_id(pid, row.turn), row.model_a, row.model_b,
+        RecordedMatch(where, turn_prompt_id(pid, row.turn), row.model_a, row.model_b,
                       [RecordedGame("AB", _winner_label(row.winner), row.judge or "", "", detail)],
                       category=row.category or row.language, weight=row.weight, meta=meta)
     )
