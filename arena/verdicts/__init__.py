@@ -220,8 +220,9 @@ def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, 
     from arena.judges._conversation import game_turn
     from arena.records import battle_of
 
-    rid = store.get_run(run_id)["run_id"]
-    spec = spec if spec is not None else (store.get_run(rid)["spec"] or {}).get("spec", {})
+    run = store.get_run(run_id)
+    rid = run.run_id
+    spec = spec if spec is not None else (run.spec or {}).get("spec", {})
     sw = float(spec.get("strong_weight") or 3.0)
     forfeit = spec.get("forfeit") or "loss"
     by_turn: dict[tuple[str, int], list[Game]] = {}
@@ -231,7 +232,7 @@ def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, 
             by_turn.setdefault((g.match_id, t), []).append(g)
     if not by_turn:
         return {}
-    matches = {m.match_id: m for m in (r.match for r in store.match_rows(rid))}
+    matches = {r.match_id: r.match for r in store.matches(rid)}
     out: dict[int, list[Battle]] = {}
     for (mid, t), games in sorted(by_turn.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         m = matches.get(mid)
