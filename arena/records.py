@@ -521,3 +521,26 @@ def battle_of(match: Match, verdict: Verdict, *, strong_weight: float = 3.0, jud
         return None
     weight = float(strong_weight) if (verdict.outcome != "tie" and verdict.strength >= 2) else 1.0
     return Battle(match.prompt_id, match.model_a, match.model_b, verdict.outcome, weight, judge)
+
+
+@dataclass(slots=True)
+class BatchJob:
+    """A Batch API job (`Store.batch_job`, `batch_jobs`, `batch_jobs_holding`; `arena.backends._batch`).
+    `state`: preparing | uploaded | submitted | ingested | failed (arena's); `status`: the provider's
+    last one; times in Unix seconds. Mutable: a poll updates `status` in place."""
+
+    ref: str
+    provider: str | None = None
+    model: str | None = None
+    api_base: str | None = None
+    input_file_id: str | None = None
+    batch_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    state: str | None = None
+    status: str | None = None
+    n_calls: int | None = None
+    owner: str | None = None
+    error: str | None = None
+    created: float | None = None
+    updated: float | None = None

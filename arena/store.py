@@ -22,6 +22,7 @@ from arena.errors import BadInput, NotFound, RatingError
 from arena.records import (
     SCHEMA_VERSION,
     AnnotationRow,
+    BatchJob,
     Battle,
     Game,
     Lease,
@@ -1010,10 +1011,10 @@ class Store:
         cols = ", ".join(f"{k} = ?" for k in fields)
         self.db.execute(f"UPDATE batches SET {cols} WHERE ref = ?", [*fields.values(), ref])
 
-    def batch_jobs_holding(self, keys: Iterable[str]) -> dict[str, dict]:
+    def batch_jobs_holding(self, keys: Iterable[str]) -> dict[str, BatchJob]:
         """key -> the live batch job (a row of `batches`) that holds it, for the keys of `keys` held."""
         keys = list(keys)
-        out: dict[str, dict] = {}
+        out: dict[str, BatchJob] = {}
         marks = ", ".join("?" for _ in self.LIVE_BATCH_STATES)
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
@@ -1022,16 +1023,17 @@ class Store:
                 f" WHERE b.state IN ({marks}) AND c.key IN ({', '.join('?' for _ in chunk)})"
             )
             for row in self._rows(sql, [*self.LIVE_BATCH_STATES, *chunk]):
-                out[row.pop("call_key")] = row
+                key = row.pop("call_key")
+                out[key] = BatchJob(**row)
         return out
 
-    def batch_job(self, ref: str) -> dict | None:
+    def batch_job(self, ref: str) -> BatchJob | None:
         rows = self._rows("SELECT * FROM batches WHERE ref = ?", [ref])
-        return rows[0] if rows else None
+        return BatchJob(**rows[0]) if rows else None
 
-    def batch_jobs(self) -> list[dict]:
+    def batch_jobs(self) -> list[BatchJob]:
         """Every batch job, oldest first."""
-        return self._rows("SELECT * FROM batches ORDER BY created, ref")
+        return [BatchJob(**r) for r in self._rows("SELECT * FROM batches ORDER BY created, ref")]
 
     def batch_keys(self, ref: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT key FROM batch_calls WHERE ref = ? ORDER BY rowid", [ref])]

@@ -79,7 +79,10 @@ def test_a_round_robin_is_one_batch_priced_at_the_batch_rate(tmp_path, server):
     assert (server.uploads, server.batch_creations, server.lines) == (1, 1, 36 * 2)  # 6 prompts x 6 pairs x 2 orders
     store = Store(tmp_path / "a.db")
     (job,) = store.batch_jobs()
-    assert job["state"] == "ingested" and job["status"] == "completed" and job["n_calls"] == 72
+    from arena.records import BatchJob
+
+    assert isinstance(job, BatchJob) and store.batch_job(job.ref) == job  # typed, like every store read
+    assert job.state == "ingested" and job.status == "completed" and job.n_calls == 72
     u = store.usage(result.run_id)
     assert u.calls == 72 and u.input_tokens > 0
     assert u.cost_usd == pytest.approx(u.input_tokens * 7.5e-08 + u.output_tokens * 3e-07)
@@ -143,7 +146,7 @@ def test_failed_lines_are_retried_in_a_later_batch_and_permanent_ones_recorded(t
     retried = [g for g in games if g.attempts == 2]
     assert len(retried) == 6 and all(g.label != "error" for g in retried)
     jobs = store.batch_jobs()
-    assert [j["n_calls"] for j in jobs] == [72, 6]
+    assert [j.n_calls for j in jobs] == [72, 6]
     failed = store.db.execute("SELECT COUNT(*) FROM batch_calls WHERE error IS NOT NULL").fetchone()[0]
     assert failed == 6 + 6  # the 400s and the first 500s are kept beside their batch
 
@@ -194,7 +197,7 @@ def test_a_job_uploaded_but_never_recorded_as_submitted_is_found_not_resubmitted
     # as if the process died between creating the batch and writing its id: state uploaded, no id,
     # owned by a process that is gone; its answers not yet in the cache
     (job,) = store.batch_jobs()
-    store.batch_update(job["ref"], state="uploaded", batch_id=None, owner="999999999@nohost:dead", updated=0.0)
+    store.batch_update(job.ref, state="uploaded", batch_id=None, owner="999999999@nohost:dead", updated=0.0)
     for r in reqs:
         store.cache_forget(r.key())
     again = asyncio.run(_gather(_backend(store, server), reqs))
@@ -211,7 +214,7 @@ def test_a_job_of_a_dead_process_that_never_uploaded_is_dropped_and_submitted_ag
     store.batch_update("arena-dead", updated=0.0)
     out = asyncio.run(_gather(_backend(store, server), reqs))
     assert all(c.ok for c in out) and server.batch_creations == 1
-    assert [j["state"] for j in store.batch_jobs()] == ["ingested"] and store.batch_job("arena-dead") is None
+    assert [j.state for j in store.batch_jobs()] == ["ingested"] and store.batch_job("arena-dead") is None
 
 
 async def _gather(backend, reqs):

@@ -35,9 +35,13 @@ import os
 import socket
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from arena.backends._base import Backend, CallError, Completion, CompletionRequest, Policy, RawResult, _one_line, api_key
 from arena.credentials import env_secrets, redact
+
+if TYPE_CHECKING:
+    from arena.records import BatchJob
 
 PROVIDERS = {"openai/": "openai", "hosted_vllm/": "hosted_vllm"}
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -57,13 +61,13 @@ class _Resubmit(Exception):
     """The job holding a call vanished before reaching the provider: queue the call again (no attempt spent)."""
 
 
-def _owner_gone(job: dict, me: str) -> bool:
+def _owner_gone(job: BatchJob, me: str) -> bool:
     """Whether the process that wrote a preparing/uploaded job is gone: its pid is dead on this
     host, or the job has not changed for STALE_S."""
-    owner = job.get("owner") or ""
+    owner = job.owner or ""
     if owner == me:
         return False
-    if time.time() - float(job.get("updated") or 0) > STALE_S:
+    if time.time() - float(job.updated or 0) > STALE_S:
         return True
     pid, _, rest = owner.partition("@")
     host = rest.split(":", 1)[0]
@@ -295,9 +299,9 @@ class BatchBackend(Backend):
             if chunk:
                 yield chunk
 
-    def _watch(self, job: dict, req: CompletionRequest) -> None:
+    def _watch(self, job: BatchJob, req: CompletionRequest) -> None:
         """Follow a job this process did not submit (its own earlier life's, or another process's)."""
-        ref = job["ref"]
+        ref = job.ref
         if ref in self._tasks and not self._tasks[ref].done():
             return  # this process is already submitting or polling it
         self.jobs_resumed += 1
@@ -323,11 +327,11 @@ class BatchBackend(Backend):
                 f.cancel()
 
     # -- one job ------------------------------------------------------------------------------
-    def _kwargs(self, req: CompletionRequest, job: dict) -> dict:
+    def _kwargs(self, req: CompletionRequest, job: BatchJob) -> dict:
         """litellm's keyword arguments for a job's files/batches calls (the key read now, never kept)."""
-        kw: dict = {"custom_llm_provider": job.get("provider") or "openai", "timeout": self.policy.timeout or req.timeout}
-        if job.get("api_base"):
-            kw["api_base"] = job["api_base"]
+        kw: dict = {"custom_llm_provider": job.provider or "openai", "timeout": self.policy.timeout or req.timeout}
+        if job.api_base:
+            kw["api_base"] = job.api_base
         key = api_key(req)
         if key is not None:
             kw["api_key"] = key
@@ -415,33 +419,33 @@ class BatchBackend(Backend):
         secrets = env_secrets([req.api_key_env])
         while True:
             job = self.store.batch_job(ref)
-            if job is None or job["state"] in ("ingested", "failed"):
-                raise _Resubmit() if job is None else CallError(job.get("error") or f"batch {job.get('batch_id') or ref} {job['state']}")
+            if job is None or job.state in ("ingested", "failed"):
+                raise _Resubmit() if job is None else CallError(job.error or f"batch {job.batch_id or ref} {job.state}")
             kw = self._kwargs(req, job)
-            if job["state"] == "submitted":
+            if job.state == "submitted":
                 break
             if not _owner_gone(job, self.owner):
                 await self._pause(self.poll_s)  # its process is submitting it right now
                 continue
-            if job["state"] == "preparing":  # nothing reached the provider: submit the calls again
+            if job.state == "preparing":  # nothing reached the provider: submit the calls again
                 self.store.batch_drop(ref)
                 self._resolve(keys, error=_Resubmit())
                 return
             # uploaded: a batch may exist whose id was never written; find it before creating one
-            found = await self._find_batch(litellm, job["input_file_id"], kw, secrets)
+            found = await self._find_batch(litellm, job.input_file_id, kw, secrets)
             if found is None:
                 found = await self._api(
                     "batch creation", litellm.acreate_batch, secrets,
-                    completion_window="24h", endpoint=ENDPOINT, input_file_id=job["input_file_id"], metadata={"arena_ref": ref}, **kw,
+                    completion_window="24h", endpoint=ENDPOINT, input_file_id=job.input_file_id, metadata={"arena_ref": ref}, **kw,
                 )
                 self.jobs_submitted += 1
             self.store.batch_update(ref, batch_id=found.id, state="submitted", status=found.status, owner=self.owner)
         b = None
         while True:
-            b = await self._api("batch status", litellm.aretrieve_batch, secrets, batch_id=job["batch_id"], **kw)
-            if b.status != job.get("status"):
+            b = await self._api("batch status", litellm.aretrieve_batch, secrets, batch_id=job.batch_id, **kw)
+            if b.status != job.status:
                 self.store.batch_update(ref, status=b.status)
-                job["status"] = b.status
+                job.status = b.status
             if b.status in TERMINAL:
                 break
             await self._pause(self.poll_s)
@@ -455,9 +459,9 @@ class BatchBackend(Backend):
                 return b
         return None
 
-    async def _ingest(self, litellm, ref: str, job: dict, b, keys: list[str], kw: dict, secrets: list) -> None:
+    async def _ingest(self, litellm, ref: str, job: BatchJob, b, keys: list[str], kw: dict, secrets: list) -> None:
         results: dict[str, RawResult | CallError] = {}
-        model = job.get("model") or ""
+        model = job.model or ""
         for file_id in (getattr(b, "output_file_id", None), getattr(b, "error_file_id", None)):
             if not file_id:
                 continue
