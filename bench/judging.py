@@ -35,9 +35,12 @@ MODEL = "openai/bench-judge"
 KEY_ENV = "ARENA_BENCH_KEY"
 
 
-def start_server(delay: float) -> tuple[subprocess.Popen, int]:
+def start_server(delay: float = 0.0, max_concurrency: int | None = None) -> tuple[subprocess.Popen, int]:
+    """A loopback OpenAI-compatible server (tests/loopback.py) in its own process: (process, port).
+    `max_concurrency`: requests it serves at once (None: no cap). Shared by the judge-path benches."""
+    cap = [] if max_concurrency is None else ["--max-concurrency", str(max_concurrency)]
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "loopback.py"), "--delay", str(delay)],
+        [sys.executable, str(ROOT / "tests" / "loopback.py"), "--delay", str(delay), *cap],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,22 +43,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from throughput import contexts  # noqa: E402  (the same synthetic matches as the judge-path bench)
+from judging import contexts, start_server  # noqa: E402  (the loopback server and synthetic matches of bench/judging.py)
 
 MODEL = "hosted_vllm/bench-judge"
 KEY_ENV = "ARENA_BENCH_KEY"
-
-
-def start_server(delay: float, max_concurrency: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "loopback.py"), "--delay", str(delay), "--max-concurrency", str(max_concurrency)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise SystemExit(f"loopback server did not start: {line!r}")
-    return proc, f"http://127.0.0.1:{int(line.split()[1])}/v1"
 
 
 def preset(bases: list[str], concurrency: int, strategy: str) -> dict:
@@ -157,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     from arena.store import Store
 
     _load()
-    servers = [start_server(args.delay, args.max_concurrency) for _ in range(4)]
+    servers = [(proc, f"http://127.0.0.1:{port}/v1") for proc, port in (start_server(args.delay, args.max_concurrency) for _ in range(4))]
     cap = args.max_concurrency / args.delay
     per_round = max(1, args.calls // args.rounds // 2)  # matches a round
     try:

@@ -57,38 +57,7 @@ KEY_ENV = "ARENA_BENCH_KEY"
 
 
 # -- judge ---------------------------------------------------------------------------------------
-def start_server(delay: float = 0.0) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "loopback.py"), "--delay", str(delay)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise SystemExit(f"loopback server did not start: {line!r}")
-    return proc, int(line.split()[1])
-
-
-def contexts(n_matches: int, tag: str):
-    from arena.records import MatchContext
-
-    out = []
-    for i in range(n_matches):
-        qa, qb = (i * 7) % 10, (i * 3) % 10
-        out.append(
-            MatchContext(
-                match_id=f"{tag}-m{i}",
-                prompt_id=f"p{i}",
-                prompt=f"[{tag}] Explain topic number {i} to a curious student in three short paragraphs.",
-                model_a="alpha",
-                model_b="beta",
-                answer_a=f"Alpha's answer to {i}. " + "It explains the idea carefully. " * 20 + f"<!-- quality={qa} -->",
-                answer_b=f"Beta's answer to {i}. " + "It covers the basics quickly. " * 20 + f"<!-- quality={qb} -->",
-            )
-        )
-    return out
+from judging import contexts, start_server  # noqa: E402  (the loopback server and synthetic matches of bench/judging.py)
 
 
 async def bare_aiohttp(api_base: str, messages: list[list[dict]], concurrency: int) -> float:
