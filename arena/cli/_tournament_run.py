@@ -170,6 +170,11 @@ class _RunScreen:
                 f"Plan: {plan.matches} matches, {plan.judge_calls} judge calls (at most {plan.judge_calls_worst} with re-asks),"
                 f" cost expected {_money(plan.cost_usd_expected)}, worst {_money(plan.cost_usd_worst)}"
             )
+            if p.abandoned_calls:
+                self.con.print(
+                    f"{p.abandoned_calls} calls in flight in a process that is gone (killed) are asked again now"
+                    " (their answers never reached the call cache)"
+                )
             for w in plan.warnings:
                 if "input limit" in w:
                     self.con.print(f"[yellow]Warning:[/] {w}")
