@@ -11,7 +11,7 @@ import re
 
 import pytest
 from loopback import Reply
-from test_run_e2e import MODELS, _pool
+from test_run_e2e import MODELS
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
@@ -33,20 +33,14 @@ def _arena(*args) -> int:
     return main([str(a) for a in args])
 
 
-def _spec(tmp_path, api_base: str):
-    _pool(tmp_path / "pool", n_prompts=3)  # 4 models: 6 pairs x 3 prompts = 18 matches, 36 judge calls
-    judge = tmp_path / "loop.toml"
-    judge.write_text(
-        f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{api_base}"\napi_key_env = "ARENA_TEST_KEY"\n'
-        "max_tokens = 64\ntimeout = 10\nmax_retries = 1\nconcurrency = 4\n"
-    )
-    spec = tmp_path / "t.toml"
-    spec.write_text(f'name = "live"\npool = "{tmp_path / "pool"}"\njudge = "{judge}"\nseed = 7\nconcurrency = 4\nbootstrap = 20\n[scheduler]\nkind = "round-robin"\n')
-    return spec
+def _spec(loop_judge):
+    """4 models on 3 prompts: 6 pairs x 3 prompts = 18 matches, 36 judge calls on the loopback server."""
+    judge = loop_judge.preset(timeout=10)
+    return loop_judge.spec(judge, loop_judge.pool(MODELS, 3), name="live", seed=7, concurrency=4, bootstrap=20)
 
 
-def test_tournament_run_in_a_pipe_prints_plain_progress_lines(tmp_path, loopback, capsys):
-    spec = _spec(tmp_path, loopback.api_base)
+def test_tournament_run_in_a_pipe_prints_plain_progress_lines(tmp_path, loopback, loop_judge, capsys):
+    spec = _spec(loop_judge)
     assert _arena("tournament", "run", spec, "--yes", "--db", tmp_path / "a.db", "--out", tmp_path / "rep") == 0
     err = capsys.readouterr().err  # not a terminal: the plain display, on stderr
     assert re.search(r"^run live-\S+: pool \S+, round-robin, judge .*loop-judge.*, seed 7$", err, re.M), err
@@ -58,8 +52,8 @@ def test_tournament_run_in_a_pipe_prints_plain_progress_lines(tmp_path, loopback
     assert "\x1b[" not in err  # no control codes in a pipe
 
 
-def test_tournament_run_on_a_terminal_draws_the_dashboard_with_the_counts(tmp_path, loopback, capsys, monkeypatch):
-    spec = _spec(tmp_path, loopback.api_base)
+def test_tournament_run_on_a_terminal_draws_the_dashboard_with_the_counts(tmp_path, loopback, loop_judge, capsys, monkeypatch):
+    spec = _spec(loop_judge)
     monkeypatch.setenv("COLUMNS", "160")
     tty = Terminal()
     with contextlib.redirect_stdout(tty):  # restored on exit (a monkeypatch would restore capsys's closed stream)

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_run_e2e import _arena, _pool, _verdicts
+from test_run_e2e import MODELS, _arena, _verdicts
 
 
 def _dead_pid() -> int:
@@ -62,25 +62,19 @@ def test_a_claim_of_a_dead_process_on_this_host_is_taken_at_once(store):
     assert keys == {"k-dead", "k-alive", "k-remote"}
 
 
-def _spec(tmp: Path, api_base: str) -> Path:
-    # a long timeout: the killed run's claims would hold for timeout x (retries + 1) + INFLIGHT_GRACE_S
-    # = 60 x 3 + 30 s = 210 s, longer than this test allows the resumed run (60 s)
-    judge = tmp / "loop.toml"
-    judge.write_text(
-        f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{api_base}"\napi_key_env = "ARENA_TEST_KEY"\n'
-        "max_tokens = 64\ntimeout = 60\nmax_retries = 2\nconcurrency = 4\n"
-    )
-    spec = tmp / "t.toml"
-    spec.write_text(f'name = "resume"\npool = "{tmp / "pool"}"\njudge = "{judge}"\nseed = 7\nconcurrency = 4\nbootstrap = 20\n[scheduler]\nkind = "round-robin"\n')
-    return spec
+def _spec(loop_judge) -> Path:
+    """4 models on 12 prompts, round-robin: 72 matches, 144 judge calls. A long judge timeout: the
+    killed run's claims would hold for timeout x (retries + 1) + INFLIGHT_GRACE_S = 60 x 3 + 30 s =
+    210 s, longer than this test allows the resumed run (60 s)."""
+    judge = loop_judge.preset(timeout=60, max_retries=2)
+    return loop_judge.spec(judge, loop_judge.pool(MODELS, 12), name="resume", seed=7, concurrency=4, bootstrap=20)
 
 
 @pytest.mark.slow
-def test_sigkill_with_calls_in_flight_resumes_at_once_and_pays_no_answered_call_twice(tmp_path, loopback):
+def test_sigkill_with_calls_in_flight_resumes_at_once_and_pays_no_answered_call_twice(tmp_path, loopback, loop_judge):
     # ~15 s: two subprocesses (each imports litellm); 144 judge calls against the loopback server
     loopback.delay_s = 0.15  # each call in flight long enough for the kill to find several
-    _pool(tmp_path / "pool")
-    spec = _spec(tmp_path, loopback.api_base)
+    spec = _spec(loop_judge)
     db = tmp_path / "run.db"
     env = {"ARENA_TEST_KEY": "sk-loopback-test"}
     total = 2 * 72  # 4 models, 12 prompts, round-robin, both orders
