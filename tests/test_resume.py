@@ -64,9 +64,9 @@ def test_a_claim_of_a_dead_process_on_this_host_is_taken_at_once(store):
 
 def _spec(loop_judge) -> Path:
     """4 models on 12 prompts, round-robin: 72 matches, 144 judge calls. A long judge timeout: the
-    killed run's claims would hold for timeout x (retries + 1) + INFLIGHT_GRACE_S = 60 x 3 + 30 s =
-    210 s, longer than this test allows the resumed run (60 s)."""
-    judge = loop_judge.preset(timeout=60, max_retries=2)
+    killed run's claims would hold for timeout x (retries + 1) + INFLIGHT_GRACE_S = 120 x 3 + 30 s =
+    390 s, far longer than this test allows the resumed run (150 s, for a loaded machine)."""
+    judge = loop_judge.preset(timeout=120, max_retries=2)
     return loop_judge.spec(judge, loop_judge.pool(MODELS, 12), name="resume", seed=7, concurrency=4, bootstrap=20)
 
 
@@ -99,7 +99,12 @@ def test_sigkill_with_calls_in_flight_resumes_at_once_and_pays_no_answered_call_
     before = list(loopback.bodies)
 
     again = _arena("tournament", "run", spec, "--yes", "--plain", "--db", db, "--out", tmp_path / "rep", env=env)
-    out, _ = again.communicate(timeout=60)  # waiting for the dead claims would take 210 s
+    try:
+        out, _ = again.communicate(timeout=150)  # waiting for the dead claims would take 390 s
+    except subprocess.TimeoutExpired:
+        again.kill()
+        again.communicate()
+        pytest.fail("the resumed run waited for the killed run's claims on its calls in flight")
     assert again.returncode == 0, out
     assert "Resuming run" in out and f"{claims} calls in flight in a process that is gone (killed) are asked again now" in out
     assert len(_verdicts(db)) == 72
