@@ -34,7 +34,7 @@ __all__ = [
     "run_turn_battles",
 ]
 
-EXPORT_FORMATS = ("battles", "arena_hard", "alpaca_eval", "jsonl")
+EXPORT_FORMATS = ("battles", "arena_hard", "alpaca_eval", "mt_bench", "jsonl")
 
 BATTLE_UNIT = {"arena_hard": "game"}
 """Formats whose peer counts every game as a battle (Arena-Hard-Auto's `show_result.py` does;

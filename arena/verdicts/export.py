@@ -8,6 +8,8 @@
   (game 1 with the baseline as assistant A, game 2 swapped; `baseline` added as in its v2).
 - `alpaca_eval`: `<out>/<model>.json`, AlpacaEval annotations (`output_1` the baseline,
   `preference` the recorded one, or the verdict's label through `LABEL_PREFERENCE`).
+- `mt_bench`: FastChat's pairwise judgments (`model_judgment/<judge>_pair.jsonl`, or one .jsonl
+  file): one record per match, judge and judged turn, both orders (`arena.verdicts.mt_bench`).
 - `jsonl`: arena's own, one game a line (what `verdicts import --format jsonl` reads).
 
 File names are safe slugs of model and judge names; the names themselves are kept in the rows.
@@ -24,6 +26,7 @@ from pathlib import Path
 from arena.errors import BadInput
 from arena.records import Game, MatchRow, VerdictRow, swap_label
 from arena.verdicts.formats import LABEL_PREFERENCE
+from arena.verdicts.mt_bench import mt_bench_judgments
 
 
 def slug(name: str, taken: set[str] | None = None) -> str:
@@ -71,7 +74,7 @@ def _write(path: Path, text: str) -> Path:
 
 def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: str | None = None, per: str | None = None) -> list[Path]:
     """Write run `run_id` in format `fmt` (`battles`: a .jsonl/.json/.csv file; `arena_hard`,
-    `alpaca_eval`: a folder; `jsonl`: a file). Returns the written paths. `baseline` overrides
+    `alpaca_eval`: a folder; `jsonl`: a file; `mt_bench`: a folder or a .jsonl file). Returns the written paths. `baseline` overrides
     the run's (arena_hard and alpaca_eval keep only the matches against it). `per` ("verdict" or
     "game") chooses battle rows per decided match or per decisive game (default: as the run's
     ratings count them). Raises `BadInput`."""
@@ -92,6 +95,8 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     matches = store.matches(rid)
     if fmt == "jsonl":
         return [_write(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _game_lines(matches, games, prompts, answers)))]
+    if fmt == "mt_bench":
+        return _write_mt_bench(out, mt_bench_judgments(store, rid, prompts, answers))
     base = run_baseline(spec, baseline)
     if base is None:
         raise BadInput(f"--format {fmt}: run {rid} has no baseline (pass --baseline NAME)")
@@ -193,6 +198,23 @@ def _alpaca_eval_row(m: MatchRow, gs: list[Game], v: VerdictRow | None, base: st
         "annotator": judge,
         "preference": pref,
     }
+
+
+def _write_mt_bench(out: Path, records: list[dict]) -> list[Path]:
+    """One `.jsonl` file when `out` names one, else FastChat's layout: `<out>/model_judgment/<judge>_pair.jsonl`
+    per judge model (`judge[0]`, as `gen_judgment.py` names its output)."""
+    def lines(rows: list[dict]) -> str:
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+    if out.suffix.lower() == ".jsonl":
+        return [_write(out, lines(records))]
+    by_judge: dict[str, list[dict]] = {}
+    for r in records:
+        j = r.get("judge")
+        name = j[0] if isinstance(j, list) and j else r.get("judge_model") or j or "judge"
+        by_judge.setdefault(str(name), []).append(r)
+    taken: set[str] = set()
+    return [_write(out / "model_judgment" / f"{slug(j, taken)}_pair.jsonl", lines(rows)) for j, rows in by_judge.items()]
 
 
 def _write_per_model(out: Path, fmt: str, per_model: dict[tuple[str, str], list[dict]]) -> list[Path]:

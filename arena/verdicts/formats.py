@@ -533,14 +533,23 @@ def _read_mt_bench(where: str, rec: dict, out: list[RecordedMatch]) -> None | st
     if row.model_1 == row.model_2:
         return "self"
     judge = row.judge_model or _judge_name(row.judge)
-    games = [RecordedGame("AB", _winner_label(row.g1_winner), judge, row.g1_judgment or "")]
+    from arena.verdicts.mt_bench import peer_fields
+
+    # the peer's own fields and judge prompts stay with the games: `verdicts export --format mt_bench` gives the row back
+    first = {"peer": peer_fields(rec), **_user_prompt(rec, "g1_user_prompt")}
+    games = [RecordedGame("AB", _winner_label(row.g1_winner), judge, row.g1_judgment or "", first)]
     if row.g2_winner is not None:
-        games.append(RecordedGame("BA", _winner_label(row.g2_winner), judge, row.g2_judgment or ""))
+        games.append(RecordedGame("BA", _winner_label(row.g2_winner), judge, row.g2_judgment or "", _user_prompt(rec, "g2_user_prompt")))
     out.append(
         RecordedMatch(where, turn_prompt_id(row.question_id, row.turn), row.model_1, row.model_2, games,
                       prompt=row.question, answer_a=row.answer_1, answer_b=row.answer_2, meta={"turn": row.turn})
     )
     return None
+
+
+def _user_prompt(rec: dict, key: str) -> dict:
+    v = rec.get(key)
+    return {"user_prompt": v} if isinstance(v, str) else {}
 
 
 def _read_battle(where: str, rec: dict, n: int, out: list[RecordedMatch]) -> None | str:
