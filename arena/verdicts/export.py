@@ -1,8 +1,9 @@
 """Write a run's judgments, and a pool's answers, in the peers' own formats.
 
 - `battles`: Chatbot Arena-style battle rows (`question_id, model_a, model_b, winner, weight,
-  judge`, and `prompt` when the pool has it): one row per rating battle of the run
-  (`run_battles`: per decided match, or per game for Arena-Hard-counted runs), so that
+  judge`, and `prompt` when the pool has it; for a conversation, each side's whole dialogue in
+  `conversation_a` / `conversation_b` as Chatbot Arena's battles hold it): one row per rating battle
+  of the run (`run_battles`: per decided match, or per game for Arena-Hard-counted runs), so that
   `arena ratings fit` and `verdicts import --format chatbot_arena` read the same leaderboard.
 - `arena_hard`: `<out>/<judge>/<model>.jsonl` as Arena-Hard-Auto's `gen_judgment.py` writes them
   (game 1 with the baseline as assistant A, game 2 swapped; `baseline` added as in its v2).
@@ -88,7 +89,11 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     run, spec, prompts, answers = _run_context(store, run_id)
     rid = run.run_id
     if fmt == "battles":
-        return [_write(out, _rows_text(out, _battle_rows(store, rid, spec, prompts, per)))]
+        rows = _battle_rows(store, rid, spec, prompts, per, answers)
+        conv = next((r for r in rows if "conversation_a" in r), None)
+        if conv is not None and out.name.lower().endswith(".csv"):
+            raise BadInput(f"--out {out}: a CSV battle file has no column for a conversation (prompt {conv['question_id']!r}); write .jsonl or .json")
+        return [_write(out, _rows_text(out, rows))]
     games: dict[str, list[Game]] = {}
     for g in store.games(rid):
         games.setdefault(g.match_id, []).append(g)
@@ -120,7 +125,11 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     return _write_per_model(out, fmt, per_model)
 
 
-def _battle_rows(store, rid: str, spec: dict, prompts: dict, per: str | None) -> list[dict]:
+def _battle_rows(store, rid: str, spec: dict, prompts: dict, per: str | None, answers: dict) -> list[dict]:
+    """Battle rows; a conversation's row holds each side's whole dialogue as Chatbot Arena's battles
+    do (`conversation_a` / `conversation_b`: system message, user turns, fixed assistant turns and
+    the model's answers), not a `prompt` that would be its first turn only."""
+    from arena.conversations import dialogue
     from arena.verdicts import run_battles_with_ids
 
     rows = []
@@ -128,8 +137,13 @@ def _battle_rows(store, rid: str, spec: dict, prompts: dict, per: str | None) ->
     for b in run_battles_with_ids(store, rid, spec, unit)[0]:
         row = {"question_id": b.prompt_id, "model_a": b.model_a, "model_b": b.model_b,
                "winner": {"a": "model_a", "b": "model_b", "tie": "tie"}[b.outcome], "weight": b.weight, "judge": b.judge}
-        if b.prompt_id in prompts:
-            row["prompt"] = prompts[b.prompt_id].text
+        p = prompts.get(b.prompt_id)
+        if p is not None and p.is_conversation:
+            for side, model in (("a", b.model_a), ("b", b.model_b)):
+                o = answers.get((b.prompt_id, model))
+                row[f"conversation_{side}"] = dialogue(p, o.all_turns if o is not None else ())
+        elif p is not None:
+            row["prompt"] = p.text
         rows.append(row)
     return rows
 

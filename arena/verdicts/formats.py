@@ -242,7 +242,8 @@ def check_format(where: str, rec: dict, fmt: str) -> None:
     missing = [k for k in REQUIRED_KEYS[fmt] if k not in rec]
     if fmt == "mt_bench" and not missing and not ({"g1_winner", "winner"} & rec.keys()):
         missing = ["g1_winner"]
-    if missing or (guess is not None and guess != fmt and not (fmt == "mt_bench" and guess == "chatbot_arena")):
+    battle_shaped = {fmt, guess} <= {"mt_bench", "chatbot_arena"}  # MT-Bench's human votes and Chatbot Arena's battles share keys (conversation_a too)
+    if missing or (guess is not None and guess != fmt and not battle_shaped):
         hint = f"it looks like {guess} (use --format {guess})" if guess else "it matches no known format"
         raise VerdictFileError(f"{where}: not {fmt} data (key {(missing or ['?'])[0]!r} missing): {hint}")
 
