@@ -182,7 +182,13 @@ def same_turn_choice(judges, prompts, where: str, what: str) -> TurnChoice | Non
 
 def turn_judge_name(judge: str, turn: int) -> str:
     """The judge name of a game that judged one turn of several (`turn = "each"`): `judge@turnN`.
-    A match's games are stored one per (judge, order); the turn in the name keeps them apart."""
+    A match's games are stored one per (judge, order); the turn in the name keeps them apart.
+
+    The turn itself is typed where it is read: `detail.turn` (an int; `game_turn`), which per-turn
+    leaderboards and the MT-Bench export use (the export writes the judge without `@turnN`). A
+    `turn` column in the games table was considered and left out: the turn would have to join the
+    table's primary key (a rebuild of every store's largest table), and every place that keys a
+    game by (judge, order) would change, for a judge name only arena's internals show."""
     return f"{judge}@turn{turn}"
 
 
