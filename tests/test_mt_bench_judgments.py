@@ -149,3 +149,17 @@ def test_one_order_per_match_and_a_whole_conversation_judgment(tmp_path, store):
     back = import_verdicts(store, tmp_path / "x.jsonl", "mt_bench", name="back")
     got = {(m.prompt_id, m.model_a, m.model_b): v.outcome for m, v in store.decided(back.run_id)}
     assert got == {("7", "y", "x"): "a", ("q1:turn2", "x", "y"): "a"}  # y won m1, x won m2, as in the run
+
+
+def test_a_run_imported_without_the_peers_fields_names_the_judge_pair_again(store, tmp_path):
+    """An MT-Bench import made before arena kept the peer's fields: the judge name it joined
+    ("gpt-4/pair-v2") is split back into FastChat's [model, prompt] pair."""
+    from arena.verdicts import export_verdicts, import_verdicts
+
+    src = tmp_path / "gpt-4_pair.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in _pair_rows({1: "claude-v1", 2: "claude-v1"})[:6]))
+    s = import_verdicts(store, src, "mt_bench", name="old")
+    store.db.execute("UPDATE games SET detail = json_remove(detail, '$.peer', '$.user_prompt')")
+    recs = _lines(export_verdicts(store, s.run_id, "mt_bench", tmp_path / "o.jsonl")[0])
+    assert [r["judge"] for r in recs] == [["gpt-4", "pair-v2"]] * 3 + [["gpt-4", "pair-v2-multi-turn"]] * 3
+    assert [r["g1_user_prompt"] for r in recs] == [None] * 6 and [r["turn"] for r in recs] == [1, 1, 1, 2, 2, 2]

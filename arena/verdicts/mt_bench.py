@@ -149,7 +149,10 @@ def _record(m: MatchRow, judge: str, turn: int | None, games: list[Game], preset
         "turn": turn or 1,
     }
     if peer is None:
-        rec = {**derived, "judge": [judge, prompt_name(preset, conversation)], "tstamp": times.get((m.match_id, g1.judge, g1.order))}
+        pair = [judge, prompt_name(preset, conversation)]
+        if (preset or {}).get("kind") == "recorded" and "/" in judge:  # an import named it "model/prompt" (FastChat's pair, joined)
+            pair = judge.rsplit("/", 1)
+        rec = {**derived, "judge": pair, "tstamp": times.get((m.match_id, g1.judge, g1.order))}
         return {k: rec[k] for k in CANONICAL_KEYS}
     p = prompts.get(m.prompt_id)
     a1, a2 = answers.get((m.prompt_id, m1)), answers.get((m.prompt_id, m2))
