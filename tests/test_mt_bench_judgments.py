@@ -34,6 +34,11 @@ def test_a_real_fastchat_file_comes_back_byte_for_byte(store, tmp_path):
     paths = export_verdicts(store, s.run_id, "mt_bench", tmp_path / "out")
     assert paths == [tmp_path / "out" / "model_judgment" / "gpt-4_pair.jsonl"]  # FastChat's layout, named by judge_model
     assert paths[0].read_bytes() == gzip.decompress(JP.read_bytes())
+    from arena.errors import BadInput
+
+    with pytest.raises(BadInput, match=r"x\.csv: FastChat's judgments are JSON lines"):
+        export_verdicts(store, s.run_id, "mt_bench", tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_fastchat_rows_of_both_turns_come_back_the_same(store, tmp_path):

@@ -222,6 +222,8 @@ def _write_mt_bench(out: Path, records: list[dict]) -> list[Path]:
 
     if out.suffix.lower() == ".jsonl":
         return [_write(out, lines(records))]
+    if out.suffix.lower() in (".json", ".csv", ".tsv", ".gz", ".txt"):
+        raise BadInput(f"--out {out}: FastChat's judgments are JSON lines: expected a folder (model_judgment/<judge>_pair.jsonl) or a .jsonl file")
     by_judge: dict[str, list[dict]] = {}
     for r in records:
         j = r.get("judge")
