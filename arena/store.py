@@ -782,9 +782,12 @@ class Store:
         return {(r[0], r[1], r[2]): r[3] for r in rows}
 
     def match_judges(self, run_id: str) -> dict[str, str]:
-        """The judge named by each match's games (the AB game's where both were played)."""
+        """The judge named by each match's games (the AB game's where both were played); a match judged
+        turn by turn (games `judge@turnN`) names the judge without the turn."""
+        from arena.judges._conversation import judge_of_turns
+
         rows = self.db.execute("SELECT match_id, judge FROM games WHERE run_id = ? ORDER BY [order] DESC", [run_id]).fetchall()
-        return dict(rows)
+        return {mid: judge_of_turns(j) for mid, j in rows}
 
     def games(self, run_id: str) -> list[Game]:
         """A run's stored games as `Game` records (detail parsed, usage from its columns), in the

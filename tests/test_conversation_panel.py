@@ -86,7 +86,7 @@ def test_a_cascade_rates_each_turn_from_the_stage_that_decided(loopback, tmp_pat
     result = arena.run_tournament(spec, db=db, yes=True, report_dir=tmp_path / "rep")
     assert result.status == "done"
     report = json.loads((tmp_path / "rep" / "run.json").read_text())
-    boards = report["categories"]
+    boards = report["turns"]
     top = {t: boards[t]["leaderboard"][0]["model"] for t in ("turn 1", "turn 2")}
     best = {t: max(QUALITY, key=lambda m: QUALITY[m][t - 1]) for t in (1, 2)}
     assert top == {"turn 1": best[1], "turn 2": best[2]}

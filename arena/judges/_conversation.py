@@ -192,6 +192,14 @@ def turn_judge_name(judge: str, turn: int) -> str:
     return f"{judge}@turn{turn}"
 
 
+def judge_of_turns(judge: str) -> str:
+    """The judge of a game named `judge@turnN` (`turn_judge_name`) without the turn: the name of the
+    judge whose turns make the match's verdict; any other name unchanged."""
+    import re
+
+    return re.sub(r"@turn[0-9]+$", "", judge)
+
+
 def game_turn(game: Game | dict) -> int | None:
     """The conversation turn a game judged (`detail.turn`: an llm judge's, a recorded judge's, an
     imported MT-Bench judgment's), None when it judged a single-turn prompt or a whole conversation."""

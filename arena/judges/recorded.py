@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import SpecError
 from arena.judges._base import Judge, JudgeResult, combine_games, file_digest, preset_error
-from arena.judges._conversation import check_turn, combine_turns, judged_turns
+from arena.judges._conversation import check_turn, combine_turns, judged_turns, turn_judge_name
 from arena.records import Game, MatchContext, swap_label
 
 kind = "recorded"
@@ -74,15 +74,19 @@ class RecordedJudge(Judge):
         self.format = format
         self.turn = turn
         self.digests = digests or {}
-        self.index: dict[tuple[str, frozenset], object] = {}
-        self.text_ids: set[str] = set()
+        self.index: dict[tuple[str, frozenset, int | None], tuple[object, list]] = {}
         for m in matches:
-            keys = [(m.prompt_id, frozenset((m.model_a, m.model_b)))]
-            if m.prompt is not None:
-                tid = text_id(m.prompt, "ae")
-                keys.append((tid, frozenset((m.model_a, m.model_b))))
-            for k in keys:
-                self.index.setdefault(k, m)
+            pair = frozenset((m.model_a, m.model_b))
+            ids = [m.prompt_id] + ([text_id(m.prompt, "ae")] if m.prompt is not None else [])
+            by_turn: dict[int | None, list] = {}
+            for g in m.games:  # MT-Bench: one match per conversation, its games by judged turn (`verdicts.turns`)
+                t = g.detail.get("turn") if m.conversation is not None else None
+                by_turn.setdefault(t if isinstance(t, int) and not isinstance(t, bool) else None, []).append(g)
+            for t, games in by_turn.items():
+                for pid in ids:
+                    self.index.setdefault((pid, pair, t), (m, games))
+                    if t == 1:  # a single-turn prompt is answered by a judgment of turn 1
+                        self.index.setdefault((pid, pair, None), (m, games))
 
     def fingerprint(self) -> dict:
         return {"files": self.digests}
@@ -103,35 +107,39 @@ class RecordedJudge(Judge):
         check_turn(self.turn, prompts, where)
 
     def find(self, ctx: MatchContext, turn: int | None = None):
-        """The recorded match for `ctx` (for a conversation: of its turn `turn`), or None."""
+        """The recorded match for `ctx` and its games (for a conversation: of its turn `turn`), or None."""
         from arena.pools import text_id
-        from arena.verdicts.formats import turn_prompt_id
 
         pair = frozenset((ctx.model_a, ctx.model_b))
-        m = self.index.get((turn_prompt_id(ctx.prompt_id, turn), pair))
-        if m is None and ctx.prompt and turn is None:
-            m = self.index.get((text_id(ctx.prompt, "ae"), pair))
-        return m
+        hit = self.index.get((ctx.prompt_id, pair, turn))
+        if hit is None and ctx.prompt and turn is None:
+            hit = self.index.get((text_id(ctx.prompt, "ae"), pair, None))
+        return hit
 
     def games_for(self, ctx: MatchContext, turn: int | None = None) -> list[Game]:
-        m = self.find(ctx, turn)
-        if m is None:
+        hit = self.find(ctx, turn)
+        # a game of one turn among several (`turn = "each"`) is named `judge@turnN`, as an llm judge's:
+        # a match's games are one per (judge, order)
+        name = turn_judge_name(self.name, turn) if turn is not None and self.turn == "each" else self.name
+        if hit is None:
             where = f"prompt {ctx.prompt_id}" + (f" turn {turn}" if turn is not None else "")
             return [
-                Game(ctx.match_id, self.name, "AB", "error", parse_status="error", cost_usd=0.0, calls=0,
+                Game(ctx.match_id, name, "AB", "error", parse_status="error", cost_usd=0.0, calls=0,
                      error=f"{NOT_RECORDED}: no recorded verdict for {ctx.model_a} vs {ctx.model_b} on {where}",
                      detail={"permanent": True, **({"turn": turn} if turn is not None else {})})
             ]
+        m, games = hit
         flip = m.model_a != ctx.model_a
         out = []
-        for g in m.games:
+        for g in games:
             order = g.order if not flip else ("BA" if g.order == "AB" else "AB")
             label = swap_label(g.label) if flip else g.label
             status = label if label in ("unparsed", "error") else "ok"
+            detail = {k: v for k, v in g.detail.items() if k != "turn"}
             out.append(
-                Game(ctx.match_id, self.name, order, label, g.raw, status, cost_usd=0.0, calls=0,  # type: ignore[arg-type]
+                Game(ctx.match_id, name, order, label, g.raw, status, cost_usd=0.0, calls=0,  # type: ignore[arg-type]
                      error="the recorded game has no verdict" if label == "error" else None,
-                     detail={**g.detail, "recorded_judge": g.judge, "source": m.where, "confidence": 1.0,
+                     detail={**detail, "recorded_judge": g.judge, "source": m.where, "confidence": 1.0,
                              **({"turn": turn} if turn is not None else {})})
             )
         return out

@@ -337,8 +337,8 @@ def build_report(
     report["clusters"] = group_leaderboards(group_battles(battles, names), n_boot, seed, report["warnings"], "cluster")
     _add_cross_category(report, n_boot, seed)
     # conversations judged turn by turn: a leaderboard per turn beside the categories' (not in their aggregate)
+    # per-turn boards stay apart from the categories (a category may be named "turn 1")
     report["turns"] = _turn_boards(store, run_id, spec, baseline, n_boot, seed, ties, report["warnings"])
-    report["categories"].update(report["turns"])
 
     if lc or (lc is None and baseline is not None):
         _add_length_controlled(store, run_id, baseline, report, required=bool(lc))

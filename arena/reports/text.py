@@ -78,9 +78,10 @@ def leaderboard_markdown(report: dict) -> str:
     if report.get("stop_reason") or report.get("target_reached") is not None:
         reached = {True: "yes", False: "no", None: "no target"}[report.get("target_reached")]
         lines += ["", f"Stopped: {report.get('stop_reason') or 'schedule complete'}; target reached: {reached}."]
-    for cat, data in (report.get("categories") or {}).items():
-        lines += ["", f"## Category: {_md(cat)} ({data['battles']} battles)", ""]
-        lines += _table(data["leaderboard"], report.get("baseline") if any("win_rate_vs_baseline" in r for r in data["leaderboard"]) else None)
+    for what, groups in (("Category: ", report.get("categories")), ("Conversation ", report.get("turns"))):
+        for cat, data in (groups or {}).items():
+            lines += ["", f"## {what}{_md(cat)} ({data['battles']} battles)", ""]
+            lines += _table(data["leaderboard"], report.get("baseline") if any("win_rate_vs_baseline" in r for r in data["leaderboard"]) else None)
     lc = report.get("length_controlled")
     if lc:
         lines += ["", f"## AlpacaEval length-controlled win rate vs {_md(lc['baseline'])}", "",
@@ -248,12 +249,13 @@ def _md(text) -> str:
 
 
 def leaderboard_csv(report: dict) -> str:
-    """The leaderboard as CSV: the overall rows (`category` empty), then each category's rows;
+    """The leaderboard as CSV: the overall rows (`category` and `turn` empty), then each category's rows,
+    then each judged conversation turn's (`turn` = N, `category` empty);
     `win_rate_vs_baseline` and its bounds are filled for runs with a baseline (named in `baseline`)."""
     buf = io.StringIO()
     cols = ["rank_ub", "model", "rating", "ci_low", "ci_high", "win_rate", "pred_win_rate", "battles", "wins", "losses", "ties", "score",
             "rank_lo", "rank_hi", "baseline", "win_rate_vs_baseline", "win_rate_vs_baseline_low", "win_rate_vs_baseline_high",
-            "lc_win_rate", "lc_standard_error", "strong_weight", "category", "coverage", "insufficient_data"]
+            "lc_win_rate", "lc_standard_error", "strong_weight", "category", "turn", "coverage", "insufficient_data"]
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     extra = {"baseline": report.get("baseline") or "", "strong_weight": report.get("strong_weight", 3.0)}
@@ -262,4 +264,7 @@ def leaderboard_csv(report: dict) -> str:
     for cat, data in (report.get("categories") or {}).items():
         for r in data["leaderboard"]:
             w.writerow({**r, **extra, "category": cat})
+    for name, data in (report.get("turns") or {}).items():
+        for r in data["leaderboard"]:
+            w.writerow({**r, **extra, "category": "", "turn": name.removeprefix("turn ")})
     return buf.getvalue()

@@ -10,6 +10,7 @@ turns a run into rating battles (row weights and Arena-Hard's per-game counting 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -122,7 +123,6 @@ def import_verdicts(
     judge = {"kind": "recorded", "description": "recorded verdicts" + (f" of {', '.join(judges)}" if judges else ""), "judges": judges}
     summary = ImportSummary(run_id, name, fmt, len(res.matches), sum(len(m.games) for m in res.matches), res.skipped_self,
                             res.models, judges, base, pool_name, res.sources)
-    from arena.judges import combine_games
 
     with store.transaction():
         if prompts:
@@ -133,15 +133,41 @@ def import_verdicts(
         decided = []
         for match, m in zip(matches, res.matches):
             games = [
-                Game(match.match_id, g.judge or "recorded", g.order, g.label, g.raw, _parse_status(g.label),  # type: ignore[arg-type]
+                Game(match.match_id, _game_judge(g, m), g.order, g.label, g.raw, _parse_status(g.label),  # type: ignore[arg-type]
                      cost_usd=0.0, calls=0, error=None if g.label != "error" else "no verdict recorded",
                      detail={**g.detail, **({"meta": m.meta} if m.meta else {}), **_judged_turn(fmt, m)})
                 for g in m.games
             ]
-            decided.append((combine_games(match.match_id, games), games))
+            decided.append((_match_verdict(match.match_id, games), games))
         store.record_verdicts(run_id, decided)
         store.set_run_status(run_id, "done", {"imported": summary.to_dict(), "matches_done": len(matches), "calls": 0, "cost_usd": 0.0})
     return summary
+
+
+def _match_verdict(match_id: str, games: list[Game]):
+    """The verdict of a recorded match: its games' (`combine_games`), or for the games of several
+    judged turns each turn's verdict added up (`combine_turns`), as an llm judge's `turn = "each"`."""
+    from arena.judges import combine_games
+    from arena.judges._conversation import combine_turns, game_turn
+
+    by_turn: dict = {}
+    for g in games:
+        by_turn.setdefault(game_turn(g), []).append(g)
+    if len(by_turn) < 2:
+        return combine_games(match_id, games)
+    return combine_turns(match_id, [combine_games(match_id, gs) for _, gs in sorted(by_turn.items(), key=lambda kv: kv[0] or 0)])
+
+
+def _game_judge(g, m: RecordedMatch) -> str:
+    """A recorded game's judge as stored: `judge@turnN` for a game of one turn of a match whose games
+    judged several turns (`turns.group_turns`), as an llm judge's `turn = "each"` names its games
+    (a match's games are one per judge and order)."""
+    from arena.judges._conversation import turn_judge_name
+
+    t = g.detail.get("turn")
+    name = g.judge or "recorded"
+    several = len({x.detail.get("turn") for x in m.games}) > 1
+    return turn_judge_name(name, t) if several and isinstance(t, int) and not isinstance(t, bool) else name
 
 
 def _judged_turn(fmt: str, m: RecordedMatch) -> dict:
@@ -220,6 +246,7 @@ def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, 
     from arena.judges._base import combine_games
     from arena.judges._conversation import game_turn
     from arena.records import battle_of
+    from arena.verdicts.turns import question_of
 
     run = store.get_run(run_id)
     rid = run.run_id
@@ -238,8 +265,8 @@ def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, 
     for (mid, t), games in sorted(by_turn.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         m = matches.get(mid)
         b = battle_of(m, combine_games(mid, games), strong_weight=sw, forfeit=forfeit) if m is not None else None
-        if b is not None:
-            out.setdefault(t, []).append(b)
+        if b is not None:  # an import written before turns belonged to their question: its `qid:turnN` is qid
+            out.setdefault(t, []).append(b if b.prompt_id == (q := question_of(b.prompt_id, t)) else dataclasses.replace(b, prompt_id=q))
     turns = sorted({t for _, t in by_turn})
     for m, v in store.decided(rid):
         if v.outcome.startswith("forfeit"):

@@ -101,6 +101,9 @@ class RecordedMatch:
     category: str | None = None
     weight: float = 1.0
     meta: dict = field(default_factory=dict)
+    conversation: str | None = None
+    """The judge model of a judgment of one conversation turn (MT-Bench): `turns.group_turns` puts the
+    turns of one (question, model_1, model_2, conversation) together in one match."""
 
 
 @dataclass(slots=True)
@@ -526,8 +529,8 @@ def _read_mt_bench(where: str, rec: dict, out: list[RecordedMatch]) -> None | st
         if h.model_a == h.model_b:
             return "self"
         out.append(
-            RecordedMatch(where, turn_prompt_id(h.question_id, h.turn), h.model_a, h.model_b,
-                          [RecordedGame("AB", _winner_label(h.winner), h.judge)], meta={"turn": h.turn})
+            RecordedMatch(where, h.question_id, h.model_a, h.model_b,
+                          [RecordedGame("AB", _winner_label(h.winner), h.judge)], meta={"turn": h.turn}, conversation=h.judge)
         )
         return None
     row = _validate(MTBenchPairRow, where, rec)
@@ -542,8 +545,9 @@ def _read_mt_bench(where: str, rec: dict, out: list[RecordedMatch]) -> None | st
     if row.g2_winner is not None:
         games.append(RecordedGame("BA", _winner_label(row.g2_winner), judge, row.g2_judgment or "", _user_prompt(rec, "g2_user_prompt")))
     out.append(
-        RecordedMatch(where, turn_prompt_id(row.question_id, row.turn), row.model_1, row.model_2, games,
-                      prompt=row.question, answer_a=row.answer_1, answer_b=row.answer_2, meta={"turn": row.turn})
+        RecordedMatch(where, row.question_id, row.model_1, row.model_2, games, prompt=row.question,
+                      answer_a=row.answer_1, answer_b=row.answer_2, meta={"turn": row.turn},
+                      conversation=row.judge_model or (str(row.judge[0]) if isinstance(row.judge, (list, tuple)) and row.judge else judge))
     )
     return None
 
@@ -657,4 +661,8 @@ def read_recorded(path: str | Path, fmt: str, *, baseline: str | None = None) ->
     if not matches:
         raise VerdictFileError(f"{root}: no judgments found" + (f" ({skipped} rows pit a model against itself)" if skipped else ""))
     base = baseline if baseline else (next(iter(found_base)) if len(found_base) == 1 else None)
+    if fmt == "mt_bench":  # a judged turn belongs to its question: one match per conversation judged
+        from arena.verdicts.turns import group_turns
+
+        matches = group_turns(matches)
     return ReadResult(fmt, matches, [str(f) for f in files], skipped, base)

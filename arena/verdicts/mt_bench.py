@@ -62,11 +62,12 @@ def winner(label: str, model_1_is_a: bool) -> str:
 
 
 def question_id(prompt_id: str, turn: int | None):
-    """The MT-Bench question id of a match's prompt: an imported judgment of turn N >= 2 has prompt id
-    `qid:turnN` (`formats.turn_prompt_id`), which loses the suffix; digit strings become integers
-    (FastChat's question ids are integers)."""
-    if turn is not None and prompt_id.endswith(f":turn{turn}"):
-        prompt_id = prompt_id[: -len(f":turn{turn}")]
+    """The MT-Bench question id of a match's prompt; a judgment of turn N >= 2 imported before turns
+    belonged to their question has prompt id `qid:turnN` (`verdicts.turns.question_of`), which loses
+    the suffix; digit strings become integers (FastChat's question ids are integers)."""
+    from arena.verdicts.turns import question_of
+
+    prompt_id = question_of(prompt_id, turn)
     return int(prompt_id) if re.fullmatch(r"[1-9][0-9]{0,17}|0", prompt_id) else prompt_id
 
 
@@ -109,6 +110,7 @@ def mt_bench_judgments(store, run_id: str, prompts: dict, answers: dict) -> list
     for g in store.games(rid):
         by_match.setdefault(g.match_id, []).append(g)
     records: list[dict] = []
+    at: list[int | None] = []  # each record's position in the file it was imported from (`verdicts.turns.group_turns`)
     for m in store.matches(rid):
         groups: dict[tuple[str, int | None], list[Game]] = {}
         for g in by_match.get(m.match_id, []):
@@ -123,8 +125,12 @@ def mt_bench_judgments(store, run_id: str, prompts: dict, answers: dict) -> list
                     ' (turn = "all"); MT-Bench records judge one turn each: export it as jsonl'
                 )
             records.append(_record(m, judge, turn, games, preset, conversation, times, prompts, answers))
+            k = games[0].detail.get("record")
+            at.append(k if isinstance(k, int) else None)
     if not records:
         raise BadInput(f"--format mt_bench: run {rid} has no judged games")
+    if None not in at:  # an import of turn-by-turn records: their own order
+        records = [r for _, r in sorted(zip(at, records), key=lambda kr: kr[0])]
     return records
 
 

@@ -1,0 +1,124 @@
+"""Imported MT-Bench judgments of turn N belong to their question (breaker17 finding 4), and the
+`recorded` judge with `turn = "each"` gives per-turn leaderboards like an import of the same file
+(finding 13d): one match per (question, pair), its games `judge@turnN` with `detail.turn`.
+`fixtures/store/v5_mt_turns.db` was written before (turn-2 judgments on fake prompts `81:turn2`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from test_conversation_judge import _pair_rows
+
+from arena.store import Store
+
+MT = Path(__file__).resolve().parent / "fixtures" / "mt_bench"
+OLD = Path(__file__).resolve().parent / "fixtures" / "store" / "v5_mt_turns.db"
+WIN = {1: "gpt-3.5-turbo", 2: "llama-13b"}  # who wins every game of each turn
+QUESTIONS = {"81", "101", "111"}  # writing, reasoning, math: llama-13b answers both turns of each
+
+
+def _import(cli, tmp_path) -> Path:
+    r = cli("pool", "import", MT, "--format", "mt_bench", "--name", "mt")
+    assert r.code == 0, r.err
+    rows = [r for r in _pair_rows(WIN) if str(r["question_id"]) in QUESTIONS]
+    (tmp_path / "gpt-4_pair.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = cli("verdicts", "import", tmp_path / "gpt-4_pair.jsonl", "--format", "mt_bench", "--name", "mtb", "--pool", "mt")
+    assert r.code == 0, r.err
+    return tmp_path / "gpt-4_pair.jsonl"
+
+
+def _turn_battles(store: Store, run_id: str) -> dict[int, list[tuple]]:
+    from arena.verdicts import run_turn_battles
+
+    return {t: sorted((b.prompt_id, *sorted((b.model_a, b.model_b)), b.model_a if b.outcome == "a" else b.model_b if b.outcome == "b" else "tie")
+                      for b in bs) for t, bs in run_turn_battles(store, run_id).items()}
+
+
+def test_a_turn_2_judgment_is_a_game_of_its_questions_match(cli, db_path, tmp_path):
+    from arena.reports import build_report
+    from arena.verdicts import run_battles
+
+    _import(cli, tmp_path)
+    store = Store(db_path)
+    run = next(x for x in store.list_runs() if x.name == "mtb")
+    matches = store.matches(run.run_id)
+    assert len(matches) == 9 and {m.prompt_id for m in matches} == QUESTIONS  # 3 questions x 3 pairs, no `81:turn2`
+    games = store.games(run.run_id)
+    assert len(games) == 36
+    assert {(g.judge, g.detail["turn"]) for g in games} == {("gpt-4/pair-v2@turn1", 1), ("gpt-4/pair-v2-multi-turn@turn2", 2)}
+    # the match verdict adds the turns up (combine_turns): gpt-3.5 wins turn 1, llama-13b turn 2, so their match ties
+    by_pair = {frozenset((v.model_a, v.model_b)): v.outcome for v in store.verdicts(run.run_id) if v.prompt_id == "81"}
+    assert by_pair[frozenset(("gpt-3.5-turbo", "llama-13b"))] == "tie"
+    assert {b.prompt_id for b in run_battles(store, run.run_id)} == QUESTIONS  # the bootstrap's clusters: the questions
+    report = build_report(store, run.run_id, bootstrap=20)
+    assert {c: v["battles"] for c, v in report["categories"].items()} == {"writing": 3, "reasoning": 3, "math": 3}
+    assert set(report["turns"]) == {"turn 1", "turn 2"} and all(v["battles"] == 9 for v in report["turns"].values())
+    assert report["turns"]["turn 1"]["leaderboard"][0]["model"] == "gpt-3.5-turbo"
+    assert report["turns"]["turn 2"]["leaderboard"][0]["model"] == "llama-13b"
+    for s in report["sample"]:  # the match browser: the question, both answers, both turns, each game's turn
+        assert s["prompt"] and s["answer_a"] and s["answer_b"] and len(s["turns"]) == 2
+        assert sorted(g["turn"] for g in s["games"]) == [1, 1, 2, 2]
+
+
+def test_an_own_recorded_run_and_the_import_give_the_same_turn_boards(cli, db_path, tmp_path):
+    src = _import(cli, tmp_path)
+    (tmp_path / "rec.toml").write_text(f'kind = "recorded"\nformat = "mt_bench"\nfiles = ["{src}"]\nturn = "each"\n')
+    spec = tmp_path / "t.toml"
+    spec.write_text(f'name = "replay"\npool = "mt"\njudge = "{tmp_path / "rec.toml"}"\nbootstrap = 20\n'
+                    '[prompts]\ncategories = ["writing", "reasoning", "math"]\n[scheduler]\nkind = "round-robin"\n')
+    r = cli("tournament", "run", spec, "--plain", "--yes", "--out", tmp_path / "rep")
+    assert r.code == 0, r.out + r.err
+    store = Store(db_path)
+    runs = {x.name: x.run_id for x in store.list_runs()}
+    own, imported = _turn_battles(store, runs["replay"]), _turn_battles(store, runs["mtb"])
+    assert sorted(own) == [1, 2] and own == imported
+    games = store.games(runs["replay"])
+    assert {g.judge for g in games} == {"rec@turn1", "rec@turn2"} and len(games) == 36
+    data = json.loads((tmp_path / "rep" / "run.json").read_text())
+    assert data["turns"]["turn 2"]["leaderboard"][0]["model"] == "llama-13b"
+
+
+def test_a_store_with_turn_2_judgments_on_fake_prompts_still_reads(tmp_path):
+    from arena.reports import build_report
+    from arena.verdicts import export_verdicts
+
+    db = tmp_path / "old.db"
+    shutil.copy(OLD, db)
+    store = Store(db)
+    run = next(x for x in store.list_runs() if x.name == "mtb")
+    assert "81:turn2" in {m.prompt_id for m in store.matches(run.run_id)}
+    report = build_report(store, run.run_id, bootstrap=20)
+    assert report["turns"]["turn 1"]["leaderboard"][0]["model"] == "gpt-3.5-turbo"
+    assert report["turns"]["turn 2"]["leaderboard"][0]["model"] == "llama-13b"
+    turns = _turn_battles(store, run.run_id)
+    assert {p for p, *_ in turns[2]} == QUESTIONS  # per-turn battles name the question, as a new import's
+    recs = [json.loads(x) for x in export_verdicts(store, run.run_id, "mt_bench", tmp_path / "o.jsonl")[0].read_text().splitlines()]
+    assert len(recs) == 18 and {(r["question_id"], r["turn"]) for r in recs} == {(q, t) for q in (81, 101, 111) for t in (1, 2)}
+
+
+def test_a_category_named_turn_1_is_kept_apart_from_the_turn_1_board(cli, db_path, tmp_path):
+    import csv
+
+    pool = tmp_path / "pool"
+    shutil.copytree(MT, pool)
+    rows = [json.loads(x) for x in (pool / "question.jsonl").read_text().splitlines()]
+    for r in rows:  # question 81 in a category named like a turn board
+        r["category"] = "turn 1" if r["question_id"] == 81 else "other"
+    (pool / "question.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = cli("pool", "import", pool, "--format", "mt_bench", "--name", "mt")
+    assert r.code == 0, r.err
+    src = [x for x in _pair_rows(WIN) if str(x["question_id"]) in QUESTIONS]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(x) + "\n" for x in src))
+    assert cli("verdicts", "import", tmp_path / "p.jsonl", "--format", "mt_bench", "--name", "mtb", "--pool", "mt").code == 0
+    r = cli("report", "mtb", "--out", tmp_path / "rep", "--bootstrap", "20")
+    assert r.code == 0, r.err
+    data = json.loads((tmp_path / "rep" / "run.json").read_text())
+    assert {c: v["battles"] for c, v in data["categories"].items()} == {"turn 1": 3, "other": 6}  # the category, not the turn
+    assert {t: v["battles"] for t, v in data["turns"].items()} == {"turn 1": 9, "turn 2": 9}
+    md = (tmp_path / "rep" / "leaderboard.md").read_text()
+    assert "## Category: turn 1 (3 battles)" in md and "## Conversation turn 1 (9 battles)" in md
+    table = list(csv.DictReader((tmp_path / "rep" / "leaderboard.csv").read_text().splitlines()))
+    assert {(x["category"], x["turn"]) for x in table} == {("", ""), ("turn 1", ""), ("other", ""), ("", "1"), ("", "2")}
+    assert "By conversation turn" in (tmp_path / "rep" / "report.html").read_text()
