@@ -76,6 +76,11 @@ def test_an_own_recorded_run_and_the_import_give_the_same_turn_boards(cli, db_pa
     assert sorted(own) == [1, 2] and own == imported
     games = store.games(runs["replay"])
     assert {g.judge for g in games} == {"rec@turn1", "rec@turn2"} and len(games) == 36
+    # battles export: a match judged turn by turn is labelled with its judge, not `rec@turn2`
+    r = cli("verdicts", "export", "replay", "--format", "battles", "--out", tmp_path / "b.jsonl")
+    assert r.code == 0, r.err
+    battles = [json.loads(x) for x in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert len(battles) == 9 and {b["judge"] for b in battles} == {"rec"}
     data = json.loads((tmp_path / "rep" / "run.json").read_text())
     assert data["turns"]["turn 2"]["leaderboard"][0]["model"] == "llama-13b"
 
@@ -122,3 +127,45 @@ def test_a_category_named_turn_1_is_kept_apart_from_the_turn_1_board(cli, db_pat
     table = list(csv.DictReader((tmp_path / "rep" / "leaderboard.csv").read_text().splitlines()))
     assert {(x["category"], x["turn"]) for x in table} == {("", ""), ("turn 1", ""), ("other", ""), ("", "1"), ("", "2")}
     assert "By conversation turn" in (tmp_path / "rep" / "report.html").read_text()
+
+
+def test_plan_counts_each_prompts_own_turns_on_a_mixed_pool(loopback, tmp_path, monkeypatch):
+    import arena
+    from arena.records import Output, Prompt
+    from test_conversation_judge import mt_bench_records
+
+    monkeypatch.setenv("ARENA_TEST_KEY", "sk-loopback-test")
+    convs, outs = mt_bench_records()
+    keep = {"81", "101"}  # two 2-turn conversations and two single-turn prompts, 3 models answer all
+    prompts = [p for p in convs if p.prompt_id in keep] + [Prompt(f"s{i}", f"Single question {i}?") for i in (1, 2)]
+    models = sorted({o.model for o in outs})
+    outputs = [o for o in outs if o.prompt_id in keep] + [Output(f"s{i}", m, f"{m} answers {i}.") for i in (1, 2) for m in models]
+    db = tmp_path / "run.db"
+    store = Store(db)
+    store.write_pool("mix", prompts, outputs, source="test", format="jsonl")
+    store.close()
+    (tmp_path / "j.toml").write_text(f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{loopback.api_base}"\n'
+                                     'api_key_env = "ARENA_TEST_KEY"\nmax_tokens = 64\nturn = "each"\n')
+    spec = tmp_path / "t.toml"
+    spec.write_text(f'name = "mix"\npool = "mix"\njudge = "{tmp_path / "j.toml"}"\nbootstrap = 0\n[scheduler]\nkind = "round-robin"\n')
+    plan = arena.plan(spec, db=db)
+    # 3 pairs x (2 conversations x 2 turns + 2 prompts x 1) x 2 orders = 36, not 12 matches x 4
+    assert plan.matches == 12 and plan.calls_per_match == 4 and plan.judge_calls == 36
+    assert arena.run_tournament(spec, db=db, yes=True, write_reports=False).status == "done"
+    assert loopback.requests == plan.judge_calls
+
+
+def test_a_recorded_judge_that_answers_no_planned_match_is_refused_in_one_line(cli, db_path, tmp_path):
+    assert cli("pool", "import", MT, "--format", "mt_bench", "--name", "mt").code == 0
+    rows = [dict(r, question_id=r["question_id"] + 1000) for r in _pair_rows(WIN)]  # questions the pool does not have
+    (tmp_path / "other.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "rec.toml").write_text(f'kind = "recorded"\nformat = "mt_bench"\nfiles = ["{tmp_path / "other.jsonl"}"]\n')
+    spec = tmp_path / "t.toml"
+    spec.write_text(f'name = "replay"\npool = "mt"\njudge = "{tmp_path / "rec.toml"}"\n[scheduler]\nkind = "round-robin"\n')
+    r = cli("tournament", "run", spec, "--plain", "--yes")
+    assert r.code == 2
+    err = r.err.strip()
+    assert "\n" not in err and err.startswith("Error: ") and "answer none of the planned matches" in err and "'1081'" in err
+    assert "Failed permanently" not in r.out + r.err
+    store = Store(db_path)
+    assert [x.name for x in store.list_runs()] == []  # nothing written

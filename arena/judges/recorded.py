@@ -106,6 +106,23 @@ class RecordedJudge(Judge):
         super().check_prompts(prompts, where)
         check_turn(self.turn, prompts, where)
 
+    def check_plan(self, prompts, pairs, where: str) -> None:
+        """Raise SpecError (before any match) when no recorded judgment is on a planned prompt between a
+        planned pair of models (`pairs`: (model, model) tuples): every match would fail "not recorded"."""
+        from arena.pools import text_id
+
+        ids = {p.prompt_id for p in prompts} | {text_id(p.text, "ae") for p in prompts if p.text}  # found by id or text
+        wanted = {frozenset(p) for p in pairs}
+        if not ids or not wanted or any(pid in ids and pair in wanted for pid, pair, _ in self.index):
+            return
+        recorded = sorted({pid for pid, _, _ in self.index})
+        models = sorted({m for _, pair, _ in self.index for m in pair})
+        raise SpecError(
+            f"{where}: the recorded judgments answer none of the planned matches: expected judgments on the pool's prompts"
+            f" between its models (recorded: {len(recorded)} prompts such as {', '.join(map(repr, recorded[:3]))};"
+            f" models {', '.join(models[:6])}{', ...' if len(models) > 6 else ''})"
+        )
+
     def find(self, ctx: MatchContext, turn: int | None = None):
         """The recorded match for `ctx` and its games (for a conversation: of its turn `turn`), or None."""
         from arena.pools import text_id

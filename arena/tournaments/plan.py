@@ -121,6 +121,23 @@ def _sample_matches(sched: Scheduler, prompts: Sequence[Prompt], models: Sequenc
     return out
 
 
+def _turn_share(judge, sched: Scheduler, prompts: Sequence[Prompt]) -> float:
+    """Expected judge calls of a match as a share of `judge.calls_per_match()`, which counts the most
+    turns of a conversation in the pool: with `turn = "each"` a match costs its own prompt's turns (a
+    single-turn prompt one, MT-Bench's two). Exact for a fixed schedule (its planned matches), the mean
+    over the prompts two models answer for a dynamic one; 1.0 for every other judge."""
+    choice = judge.turn_choice() if hasattr(judge, "turn_choice") else None
+    turns = {p.prompt_id: p.n_turns if p.is_conversation else 1 for p in prompts}
+    top = max(turns.values(), default=1)
+    if choice != "each" or top <= 1:
+        return 1.0
+    if isinstance(sched, _Fixed):
+        ids = [m.prompt_id for m in sched.planned()]
+    else:
+        ids = [pid for pid in turns if len(sched.answered.get(pid, ())) >= 2]
+    return sum(turns.get(pid, 1) for pid in ids) / (top * len(ids)) if ids else 1.0
+
+
 def plan_tournament(
     spec: TournamentSpec,
     prompts: Sequence[Prompt],
@@ -154,6 +171,8 @@ def plan_tournament(
     if hasattr(judge, "check_prompts"):  # a judge refuses prompts it cannot judge (conversations) before any call
         judge.check_prompts(chosen, str(getattr(judge, "preset_path", None) or spec.judge))
     check_connected(sched.comparison_pairs(), models, where)  # the whole tournament's graph, also for a shard
+    if hasattr(judge, "check_plan"):  # a recorded judge that answers none of the planned matches: one line, no run
+        judge.check_plan(chosen, sched.comparison_pairs(), str(getattr(judge, "preset_path", None) or spec.judge))
     shard = spec.shard_of()
     if shard is not None:  # one shard's matches, calls and cost (arena.tournaments.shard)
         from arena.tournaments.shard import shard_items
@@ -164,7 +183,7 @@ def plan_tournament(
     warnings: list[str] = []
     cpm = int(judge.calls_per_match())
     mcpm = int(judge.max_calls_per_match()) if hasattr(judge, "max_calls_per_match") else cpm
-    calls_exp = size.expected * cpm
+    calls_exp = size.expected * cpm * _turn_share(judge, sched, chosen)
     calls_worst = size.worst * mcpm
     if spec.max_calls is not None and calls_worst > spec.max_calls:
         warnings.append(f"the schedule needs up to {calls_worst:,.0f} judge calls; max_calls = {spec.max_calls:,} stops it earlier")
