@@ -95,8 +95,11 @@ def test_a_store_with_turn_2_judgments_on_fake_prompts_still_reads(tmp_path):
     run = next(x for x in store.list_runs() if x.name == "mtb")
     assert "81:turn2" in {m.prompt_id for m in store.matches(run.run_id)}
     report = build_report(store, run.run_id, bootstrap=20)
+    assert {c: v["battles"] for c, v in report["categories"].items()} == {"writing": 6, "reasoning": 6, "math": 6}  # both turns
     assert report["turns"]["turn 1"]["leaderboard"][0]["model"] == "gpt-3.5-turbo"
     assert report["turns"]["turn 2"]["leaderboard"][0]["model"] == "llama-13b"
+    for s in report["sample"]:  # the match browser finds the question of an old `81:turn2` match
+        assert s["prompt_id"] in QUESTIONS and s["prompt"] and len(s["turns"]) == 2
     turns = _turn_battles(store, run.run_id)
     assert {p for p, *_ in turns[2]} == QUESTIONS  # per-turn battles name the question, as a new import's
     recs = [json.loads(x) for x in export_verdicts(store, run.run_id, "mt_bench", tmp_path / "o.jsonl")[0].read_text().splitlines()]

@@ -21,7 +21,10 @@ Preset keys:
 
 Conversations: MT-Bench judgments (GPT-4's pairwise, the experts') record the judged `turn`; a conversation's
 match is answered by the recorded judgments of its turns (`turn = "each"`: every turn, each
-turn's games a verdict, `combine_turns` adding them up; `"last"` or N: that turn only). A
+turn's games a verdict, `combine_turns` adding them up, games named `judge@turnN` as an llm judge's,
+so the report has a leaderboard per turn; `"last"` or N: that turn only). A preset whose files answer
+none of the planned matches (no judgment on a planned prompt between a planned pair) is refused by
+the plan before any match (`check_plan`). A
 format without a judged turn (Arena-Hard, AlpacaEval, JudgeBench, jsonl; Chatbot Arena's votes are
 on whole conversations) cannot answer them and is refused before any match is played.
 """

@@ -228,12 +228,33 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
     weights = _game_weights(store, rid)
     judges = store.match_judges(rid)
     battles, ids = [], []
+    questions: dict[str, str] | None = None
     for m, v in store.decided(rid):
         b = battle_of(m, v, strong_weight=sw, forfeit=forfeit)
         if b is not None:
-            battles.append(Battle(b.prompt_id, b.model_a, b.model_b, b.outcome, b.weight * weights.get(m.match_id, 1.0), judges.get(m.match_id, "")))
+            pid = b.prompt_id
+            if ":turn" in pid:  # an MT-Bench turn-N judgment imported before turns belonged to their question
+                questions = _old_turn_questions(store, rid) if questions is None else questions
+                pid = questions.get(m.match_id, pid)
+            battles.append(Battle(pid, b.model_a, b.model_b, b.outcome, b.weight * weights.get(m.match_id, 1.0), judges.get(m.match_id, "")))
             ids.append(m.match_id)
     return battles, ids
+
+
+def _old_turn_questions(store, run_id: str) -> dict[str, str]:
+    """{match_id: question} for matches on prompts `qid:turnN` whose games judged turn N (MT-Bench imports
+    written before `turns.group_turns`): categories and the bootstrap's clusters then use the question."""
+    from arena.verdicts.turns import question_of
+
+    turns: dict[str, int] = {}
+    for mid, detail in store.game_details(run_id, '"turn"'):
+        try:
+            t = json.loads(detail).get("turn")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(t, int) and not isinstance(t, bool):
+            turns[mid] = t
+    return {r.match_id: question_of(r.prompt_id, turns[r.match_id]) for r in store.matches(run_id) if r.match_id in turns}
 
 
 def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, list[Battle]]:
