@@ -172,3 +172,17 @@ def test_a_recorded_judge_that_answers_no_planned_match_is_refused_in_one_line(c
     assert "Failed permanently" not in r.out + r.err
     store = Store(db_path)
     assert [x.name for x in store.list_runs()] == []  # nothing written
+
+
+def test_a_turn_by_turn_run_goes_through_jsonl_and_back(cli, db_path, tmp_path):
+    _import(cli, tmp_path)
+    r = cli("verdicts", "export", "mtb", "--format", "jsonl", "--out", tmp_path / "g.jsonl")
+    assert r.code == 0, r.err
+    r = cli("verdicts", "import", tmp_path / "g.jsonl", "--format", "jsonl", "--name", "back")
+    assert r.code == 0, r.err  # a match's games of two turns share their orders: one per judge@turnN and order
+    store = Store(db_path)
+    runs = {x.name: x.run_id for x in store.list_runs()}
+    assert _turn_battles(store, runs["back"]) == _turn_battles(store, runs["mtb"])
+    assert {g.judge for g in store.games(runs["back"])} == {g.judge for g in store.games(runs["mtb"])}
+    key = lambda v: (v.prompt_id, v.model_a, v.model_b, v.outcome, v.label)  # noqa: E731
+    assert sorted(map(key, store.verdicts(runs["back"]))) == sorted(map(key, store.verdicts(runs["mtb"])))

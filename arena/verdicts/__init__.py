@@ -162,12 +162,12 @@ def _game_judge(g, m: RecordedMatch) -> str:
     """A recorded game's judge as stored: `judge@turnN` for a game of one turn of a match whose games
     judged several turns (`turns.group_turns`), as an llm judge's `turn = "each"` names its games
     (a match's games are one per judge and order)."""
-    from arena.judges._conversation import turn_judge_name
+    from arena.judges._conversation import judge_of_turns, turn_judge_name
 
     t = g.detail.get("turn")
     name = g.judge or "recorded"
     several = len({x.detail.get("turn") for x in m.games}) > 1
-    return turn_judge_name(name, t) if several and isinstance(t, int) and not isinstance(t, bool) else name
+    return turn_judge_name(judge_of_turns(name), t) if several and isinstance(t, int) and not isinstance(t, bool) else name
 
 
 def _judged_turn(fmt: str, m: RecordedMatch) -> dict:

@@ -608,7 +608,7 @@ def _read_jsonl(where: str, rec: dict, groups: dict[str, RecordedMatch], out: li
         out.append(m)
     elif (m.prompt_id, m.model_a, m.model_b) != (row.prompt_id, row.model_a, row.model_b):
         raise VerdictFileError(f"{where}: match {row.match_id!r} was first recorded with another prompt or models ({m.where})")
-    elif any(g.order == row.order for g in m.games):
+    elif any(g.order == row.order and g.judge == row.judge for g in m.games):  # turn by turn: one game per judge@turnN and order
         raise VerdictFileError(f"{where}: match {row.match_id!r} has two games in order {row.order}")
     detail = dict(row.detail or {})
     if row.weight != 1.0:
