@@ -155,7 +155,7 @@ class RecordedJudge(Judge):
             order = g.order if not flip else ("BA" if g.order == "AB" else "AB")
             label = swap_label(g.label) if flip else g.label
             status = label if label in ("unparsed", "error") else "ok"
-            detail = {k: v for k, v in g.detail.items() if k != "turn"}
+            detail = {k: v for k, v in g.detail.items() if k not in ("turn", "record")}  # `record`: a position in the file read
             out.append(
                 Game(ctx.match_id, name, order, label, g.raw, status, cost_usd=0.0, calls=0,  # type: ignore[arg-type]
                      error="the recorded game has no verdict" if label == "error" else None,
