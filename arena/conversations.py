@@ -251,13 +251,37 @@ def question_file(path: Path, what: str) -> Path:
 
 
 def read_mt_bench(path: Path, b) -> list[str]:
-    """An MT-Bench folder (FastChat's `data/mt_bench`): `question.jsonl`, `model_answer/*.jsonl[.gz]`
-    and optional reference answers (`reference_answer/*.jsonl` or `reference_answer_*.jsonl`).
+    """MT-Bench files (FastChat's `data/mt_bench`), in one of three forms:
+
+    - the folder: `question.jsonl`, every `model_answer/*.jsonl[.gz]` and the reference answers
+      (`reference_answer/*.jsonl` or `reference_answer_*.jsonl`);
+    - its `question.jsonl` path: the questions and their folder's reference answers, no model answers
+      (list the answer files to import after it: `question.jsonl model_answer/a.jsonl`);
+    - an answer file (`model_answer/<model>.jsonl[.gz]`): one model's answers to questions read
+      before it or already in the pool.
 
     References per turn come from the reference-answer files (what FastChat's `gen_judgment.py`
     gives the judge); a question that none covers keeps its own `reference` list, if any. `b` is
     `arena.pools._Builder`. Returns the files read; raises `PoolError`/`RecordError`."""
-    qfile = question_file(path, "MT-Bench")
+    if not path.exists():
+        raise PoolError(f"{path}: no such file or directory")
+    if path.is_dir():
+        qfile = question_file(path, "MT-Bench")
+        answer_files = _files(path / "model_answer", "*")
+        sources = read_mt_bench_questions(qfile, b)
+        for f in answer_files:
+            read_mt_bench_answers(f, b)
+        return [*sources, *map(str, answer_files)]
+    if path.name == "question.jsonl":
+        return read_mt_bench_questions(path, b)
+    if path.name.endswith((".jsonl", ".jsonl.gz")):
+        read_mt_bench_answers(path, b)
+        return [str(path)]
+    raise PoolError(f"{path}: expected an MT-Bench folder, its question.jsonl or a model_answer/<model>.jsonl[.gz] file")
+
+
+def read_mt_bench_questions(qfile: Path, b) -> list[str]:
+    """MT-Bench's `question.jsonl` and the reference answers of its folder (see `read_mt_bench`)."""
     folder = qfile.parent
     questions: dict[str, tuple[MTBenchQuestion, dict, str]] = {}
     for rec in iter_records(qfile, "jsonl"):
@@ -294,19 +318,30 @@ def read_mt_bench(path: Path, b) -> list[str]:
             p = make_prompt(qid, user_messages(q.turns), where, category=q.category, references=q.reference or ())
         b.add_prompt(p, where)
         b.prompt_extra[qid] = extra
-    answer_files = _files(folder / "model_answer", "*")
-    for f in answer_files:
-        # the model is the file's name, as FastChat's `load_model_answers` reads it: `model_id` inside
-        # may differ (vicuna-33b-v1.3.jsonl says "vicuna-30b-gpt4") and is kept as a peer field
-        model = check_name(_stem(f), str(f), "model name (the file's name)")
-        b.claim_model(model, str(f))
-        for rec in iter_records(f, "jsonl"):
-            a = MTBenchAnswer.parse(rec)
-            if not a.choices:
-                raise PoolError(f"{rec.where}: field 'choices' must be a list whose first item has 'turns'")
-            b.add_output_turns(a.question_id, model, a.choices[0].turns, rec.where)
-            b.output_extra[(model, a.question_id)] = _blank_turns(rec.data, in_choice=True)
-    return [str(qfile), *map(str, ref_files), *map(str, answer_files)]
+    return [str(qfile), *map(str, ref_files)]
+
+
+def read_mt_bench_answers(f: Path, b) -> None:
+    """One model's MT-Bench answer file (see `read_mt_bench`). The model is the file's name, as
+    FastChat's `load_model_answers` reads it: `model_id` inside may differ (vicuna-33b-v1.3.jsonl says
+    "vicuna-30b-gpt4") and is kept as a peer field. A file named by `arena.names.slug` of a model name
+    that is not a file name (`hosted_vllm/gen1` -> `hosted_vllm-gen1-<hash>.jsonl`, what `pool export`
+    writes) gives back that name when every record's `model_id` is it."""
+    from arena.names import slug
+
+    recs = list(iter_records(f, "jsonl"))
+    stem = _stem(f)
+    ids = {r.data.get("model_id") for r in recs}
+    named = next(iter(ids)) if len(ids) == 1 else None
+    model = named if isinstance(named, str) and named != stem and slug(named) == stem else stem
+    model = check_name(model, str(f), "model name (the file's name)")
+    b.claim_model(model, str(f))
+    for rec in recs:
+        a = MTBenchAnswer.parse(rec)
+        if not a.choices:
+            raise PoolError(f"{rec.where}: field 'choices' must be a list whose first item has 'turns'")
+        b.add_output_turns(a.question_id, model, a.choices[0].turns, rec.where)
+        b.output_extra[(model, a.question_id)] = _blank_turns(rec.data, in_choice=True)
 
 
 def _stem(f: Path) -> str:

@@ -200,6 +200,27 @@ class ArenaHardAnswer(Row):
     messages: list[Message] | None = None
 
 
+def prompt_difference(known: Prompt, new: Prompt) -> str | None:
+    """What makes `new` another question than `known` (same prompt id), or None when it is the same one.
+
+    Compared: the roles and the text of every message (a single-turn prompt is one user message),
+    each on `arena.io.prompt_key` (NFC, whitespace collapsed), as `pool import` matches texts.
+    Not compared: category and references (an import may add or correct them). Returns a phrase
+    such as "a different text (turn 1)" or "2 user turns (this one has 1)"."""
+    a = known.messages or (ChatMessage("user", known.text),)
+    b = new.messages or (ChatMessage("user", new.text),)
+    ua = [m for m in a if m.role == "user"]
+    ub = [m for m in b if m.role == "user"]
+    if len(ua) != len(ub):
+        return f"{len(ua)} user turn{'s' * (len(ua) != 1)} (this one has {len(ub)})"
+    for k, (x, y) in enumerate(zip(ua, ub, strict=True), 1):
+        if prompt_key(x.content) != prompt_key(y.content):
+            return f"a different text (user turn {k} differs)" if len(ua) > 1 else "a different text"
+    if [m.role for m in a] != [m.role for m in b] or any(prompt_key(x.content) != prompt_key(y.content) for x, y in zip(a, b, strict=True)):
+        return "a different system message or fixed assistant turns"
+    return None
+
+
 def text_id(text: str, prefix: str = "p") -> str:
     """A stable prompt id from its text, for formats that have none (AlpacaEval, Varco)."""
     return f"{prefix}-{hashlib.sha256(text.strip().encode('utf-8')).hexdigest()[:12]}"
@@ -217,6 +238,7 @@ class _Builder:
         self.prompt_where: dict[str, str] = {}
         self.by_text: dict[str, str] = {}
         self.known_ids = {p.prompt_id for p in known}
+        self.known = {p.prompt_id: p for p in known}
         self.known_order = [p.prompt_id for p in known]
         for p in known:
             self.by_text.setdefault(prompt_key(p.text), p.prompt_id)
@@ -232,6 +254,14 @@ class _Builder:
     def add_prompt(self, p: Prompt, where: str, origin: str | None = None) -> None:
         if p.prompt_id in self.prompt_where:
             raise PoolError(f"{where}: duplicate prompt_id {p.prompt_id!r} (first at {self.prompt_where[p.prompt_id]})")
+        known = self.known.get(p.prompt_id)
+        if known is not None:
+            diff = prompt_difference(known, p)
+            if diff:
+                raise PoolError(
+                    f"{where}: prompt_id {p.prompt_id!r} is already in the pool with {diff}; give this prompt another id,"
+                    " or pass --replace to re-import the whole pool"
+                )
         self.prompt_where[p.prompt_id] = where
         self.n_turns.setdefault(p.prompt_id, p.n_turns)
         self.by_text.setdefault(prompt_key(p.text), p.prompt_id)
@@ -471,6 +501,11 @@ def detect_format(path: Path) -> str:
         from arena.conversations import is_mt_bench
 
         return "mt_bench" if is_mt_bench(folder) else "arena_hard"
+    if folder.name == "model_answer" and path.is_file() and (folder.parent / "question.jsonl").exists():
+        from arena.conversations import is_mt_bench
+
+        if is_mt_bench(folder.parent):  # one model's MT-Bench answer file, listed after question.jsonl or added to a pool
+            return "mt_bench"
     if path.is_dir():
         if any(path.glob("*.json")) or any(path.glob("*.json.gz")):
             return "alpaca_eval"
@@ -492,7 +527,11 @@ def load_pool_files(
     known_prompts: Sequence[Prompt] = (),
     known_models: Sequence[str] = (),
 ) -> PoolData:
-    """Read and check pool files; `known_*` describe a pool being extended in the store."""
+    """Read and check pool files; `known_*` describe a pool being extended in the store.
+
+    `paths` is a list of paths (a single `str`/`Path` is taken as a list of one; any other
+    non-list raises `TypeError`)."""
+    paths = _path_list(paths)
     if not paths:
         raise PoolError("no files given: expected at least one PATH")
     b = _Builder(known_prompts, known_models)
@@ -508,6 +547,15 @@ def load_pool_files(
         fmt_used = fmt
         sources += READERS[fmt](p, b)
     return b.data(fmt_used or "native", sources)
+
+
+def _path_list(paths) -> list[str | Path]:
+    """`paths` as a list: one `str` or `Path` is a list of one (a `str` is never iterated by character)."""
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    if not isinstance(paths, (list, tuple)) or not all(isinstance(p, (str, Path)) for p in paths):
+        raise TypeError(f"paths: expected a list of str or Path, got {type(paths).__name__}")
+    return list(paths)
 
 
 def import_pool(
@@ -526,6 +574,7 @@ def import_pool(
     answers fewer than half of the pool's prompts (`Overlap.partial`: its prompt texts likely
     differ from the others') unless `allow_partial`; the store is then left untouched.
     """
+    paths = _path_list(paths)
     known_prompts: list[Prompt] = []
     known_models: list[str] = []
     if store.pool_exists(name) and not replace:
