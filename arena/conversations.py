@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,31 +37,84 @@ from arena.records import ROLES, Message, Output, Prompt, answered_turns
 # -- building and checking -----------------------------------------------------------------------
 
 
+def is_blank(text: str) -> bool:
+    """True when `text` shows nothing: only whitespace and invisible format or control characters
+    (zero-width space U+200B, zero-width joiner, word joiner, BOM: Unicode categories Cf and Cc)."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text)
+
+
 def check_messages(messages: Sequence[Message], where: str) -> None:
     """Raise `PoolError` unless `messages` is a conversation a model can answer.
 
-    Expected: an optional leading system message, then user turns, each followed by at most one
-    fixed assistant turn (a user turn followed directly by the next user turn is one the model
-    answers), ending with a user turn; no user turn empty. Two assistant turns in a row, an
-    assistant turn first, or a system message after the first are roles that do not alternate.
+    Expected: every role one of `system`, `user`, `assistant` (an unknown one is named); an optional
+    leading system message, then user turns, each followed by at most one fixed assistant turn (a
+    user turn followed directly by the next user turn is one the model answers), ending with a user
+    turn; no user turn empty or invisible (`is_blank`). Two assistant turns in a row, an assistant
+    turn first, or a system message after the first are roles that do not alternate.
     `where` is `file:line`."""
+    for i, m in enumerate(messages):
+        if m.role not in ROLES:
+            raise PoolError(f"{where}: message {i + 1}: expected role 'system', 'user' or 'assistant', got {m.role!r}")
     if not any(m.role == "user" for m in messages):
         raise PoolError(f"{where}: expected at least one user turn, got {'an empty conversation' if not messages else 'none'}")
     prev = None
     for i, m in enumerate(messages):
-        if m.role not in ROLES:
-            raise PoolError(f"{where}: message {i + 1}: expected role 'system', 'user' or 'assistant', got {m.role!r}")
         if m.role == "system" and i > 0:
             raise PoolError(f"{where}: message {i + 1}: expected a user or assistant turn (a system message only first), got 'system'")
         if m.role == "assistant" and prev != "user":
             raise PoolError(
                 f"{where}: message {i + 1}: expected a user turn (roles must alternate: an assistant turn follows a user turn), got 'assistant'"
             )
-        if m.role == "user" and not m.content.strip():
-            raise PoolError(f"{where}: user turn {_user_number(messages, i)}: expected a non-empty user turn")
+        if m.role == "user" and is_blank(m.content):
+            raise PoolError(f"{where}: user turn {_user_number(messages, i)}: expected a non-empty user turn (it is empty or shows only invisible characters)")
         prev = m.role
     if messages[-1].role != "user":
         raise PoolError(f"{where}: expected the conversation to end with a user turn (the one the model answers), got {messages[-1].role!r}")
+
+
+def file_messages(rows: Sequence[tuple[str, str | None]], where: str) -> tuple[Message, ...]:
+    """A conversation's messages as native and jsonl files give them (`[{role, content}, ...]`, OpenAI
+    chat format) turned into `Message`s, checked (`check_messages`).
+
+    In a file, roles alternate strictly: an optional system message, then user, assistant, user, ...,
+    ending with a user turn. An assistant message is a fixed turn the pool gives, or, with `"content":
+    null`, a turn the model answers (how a file says that the model answers a user turn that is not the
+    last). `file_rows` writes them so. Raises `PoolError` naming the message."""
+    out: list[Message] = []
+    prev = None
+    for i, (role, content) in enumerate(rows, 1):
+        if role not in ROLES:
+            raise PoolError(f"{where}: message {i}: expected role 'system', 'user' or 'assistant', got {role!r}")
+        if role == "system":
+            if i > 1:
+                raise PoolError(f"{where}: message {i}: expected a user or assistant turn (a system message only first), got 'system'")
+        else:
+            want = "assistant" if prev == "user" else "user"
+            if role != want:
+                raise PoolError(
+                    f"{where}: message {i}: expected {'an assistant' if want == 'assistant' else 'a user'} turn (roles must alternate: an optional system message, then user,"
+                    f" assistant, user, ...; an assistant message with content null is a turn the model answers), got {role!r}"
+                )
+        prev = role
+        if content is None:
+            if role != "assistant":
+                raise PoolError(f"{where}: message {i}: content null is only for an assistant turn the model answers; a {role} message needs a text")
+            continue
+        out.append(Message(role, content))
+    msgs = tuple(out)
+    check_messages(msgs, where)
+    return msgs
+
+
+def file_rows(messages: Sequence[Message]) -> list[dict[str, str | None]]:
+    """`messages` as native and jsonl files write them (`file_messages` reads them back): an
+    `{"role": "assistant", "content": null}` after each user turn the model answers but the last."""
+    rows: list[dict[str, str | None]] = []
+    for i, m in enumerate(messages):
+        rows.append({"role": m.role, "content": m.content})
+        if m.role == "user" and i + 1 < len(messages) and messages[i + 1].role == "user":
+            rows.append({"role": "assistant", "content": None})
+    return rows
 
 
 def _user_number(messages: Sequence[Message], i: int) -> int:

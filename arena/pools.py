@@ -40,7 +40,7 @@ from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field
 
-from arena.conversations import make_output, make_prompt, question_file, read_mt_bench, user_messages
+from arena.conversations import file_messages, file_rows, make_output, make_prompt, question_file, read_mt_bench, user_messages
 from arena.errors import PoolError
 from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records, loads, prompt_key, read_text
 from arena.names import slug_map
@@ -71,7 +71,7 @@ class PoolData:
 
 class ChatTurn(Row):
     role: Text
-    content: Text
+    content: OptText = None  # null: an assistant turn the model answers (`arena.conversations.file_messages`)
 
 
 class NativePrompt(Row):
@@ -91,7 +91,7 @@ class NativePrompt(Row):
     def prompt(self, where: str) -> Prompt:
         """The checked `Prompt` of this line (`PoolError` for a bad conversation)."""
         if self.messages is not None:
-            msgs = tuple(ChatMessage(m.role, m.content) for m in self.messages)
+            msgs = file_messages([(m.role, m.content) for m in self.messages], where)
         elif self.turns is not None:
             msgs = user_messages(self.turns)
         elif self.text is not None:
@@ -665,7 +665,7 @@ def prompt_row(p: Prompt) -> dict:
         if all(m.role == "user" for m in p.messages):
             row["turns"] = list(p.user_turns)
         else:
-            row["messages"] = [{"role": m.role, "content": m.content} for m in p.messages]
+            row["messages"] = file_rows(p.messages)
         if p.references:
             row["references"] = list(p.references)
     return row
@@ -682,8 +682,29 @@ def export_jsonl(prompts: Sequence[Prompt], outputs: Sequence[Output]) -> Iterat
         yield json.dumps(row, ensure_ascii=False)
 
 
+def refuse_stale_files(out: Path, rels: Sequence[str]) -> None:
+    """`BadInput` when folder `out` holds a file not in `rels` (paths relative to `out`, `/`-separated):
+    an export into a folder that holds an older export's files would leave them beside the new ones,
+    and every reader of the folder (the peers', `pool import`) would take them for part of it."""
+    from arena.errors import BadInput
+
+    if not out.is_dir():
+        return
+    wanted = set(rels)
+    stale = sorted(f.relative_to(out).as_posix() for f in out.rglob("*") if f.is_file() and f.relative_to(out).as_posix() not in wanted)
+    if stale:
+        raise BadInput(
+            f"--out {out}: the folder holds {len(stale)} file{'s' * (len(stale) != 1)} this export does not write"
+            f" ({stale[0]}{', ...' if len(stale) > 1 else ''}), which a reader of the folder would take for part of it;"
+            " expected a new or empty folder (or one holding only an earlier export of the same pool)"
+        )
+
+
 def write_native(folder: Path, prompts: Sequence[Prompt], outputs: Sequence[Output]) -> None:
-    """Write a pool as a native folder (prompts.jsonl + outputs/<model>.jsonl)."""
+    """Write a pool as a native folder (prompts.jsonl + outputs/<model>.jsonl). `BadInput` before
+    anything is written when the folder holds other files (`refuse_stale_files`)."""
+    models = sorted({o.model for o in outputs})
+    refuse_stale_files(folder, ["prompts.jsonl", f"outputs/{MODEL_MAP}", *(f"outputs/{s}.jsonl" for s in slug_map(models).values())])
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "prompts.jsonl", "w", encoding="utf-8") as f:
         for p in prompts:

@@ -243,3 +243,85 @@ def test_bad_judgments_with_texts_are_refused(tmp_path, cli, case):
     r = cli("verdicts", "import", f, "--format", "mt_bench", "--name", "jp", "--db", tmp_path / "a.db")
     _refused(r, f"{f}:{line}: ", expected)
     assert not (tmp_path / "a.db").exists() or not Store(tmp_path / "a.db").list_pools()
+
+
+# -- pool import --format mt_bench: file lists (finding 10) ----------------------------------------
+
+
+def test_mt_bench_question_file_alone_reads_no_answers_and_answer_files_are_listed_after_it(tmp_path, store, cli):
+    data = import_pool(store, "q", [MT / "question.jsonl"], "mt_bench")
+    assert len(data.prompts) == 5 and data.outputs == [] and store.prompts("q")[1].references  # its folder's references
+    data = import_pool(store, "two", [MT / "question.jsonl", MT / "model_answer" / "llama-13b.jsonl.gz"], "mt_bench")
+    assert data.models == ["llama-13b"]
+    # one model's answer file alone adds that model to a pool that has the questions (format detected)
+    data = import_pool(store, "two", [MT / "model_answer" / "claude-v1.jsonl"])
+    assert data.models == ["claude-v1"] and sorted({o.model for o in store.outputs("two")}) == ["claude-v1", "llama-13b"]
+    db = tmp_path / "a.db"
+    r = cli("pool", "import", MT / "question.jsonl", MT / "model_answer" / "llama-13b.jsonl.gz", "--format", "mt_bench", "--name", "p", "--db", db)
+    assert r.code == 0, r.err
+    # an answer file for questions the pool lacks is one line
+    r = cli("pool", "import", MT / "model_answer" / "claude-v1.jsonl", "--format", "mt_bench", "--name", "empty", "--db", db)
+    _refused(r, f"{MT / 'model_answer' / 'claude-v1.jsonl'}:1: ", "prompt_id '81' is not in the pool's prompts")
+
+
+def test_the_folder_form_still_reads_every_answer_file(store):
+    assert import_pool(store, "mt", MT, "mt_bench").models == ["claude-v1", "gpt-3.5-turbo", "llama-13b"]  # one path, not a list
+
+
+def test_import_pool_takes_one_str_path_and_refuses_other_shapes(tmp_path):
+    import arena
+
+    db = tmp_path / "a.db"
+    data = arena.import_pool("mt", str(MT), db=db)
+    assert data.models == ["claude-v1", "gpt-3.5-turbo", "llama-13b"]
+    with pytest.raises(TypeError, match="paths: expected a list of str or Path, got int"):
+        arena.import_pool("x", 5, db=db)  # type: ignore[arg-type]
+
+
+def test_mt_bench_export_keeps_model_names_that_are_no_file_names(tmp_path, store, cli):
+    rows = [{"prompt_id": "1", "turns": ["q1", "q2"], "outputs": {"hosted_vllm/gen1": ["a", "b"], "plain-model": ["c", "d"]}}]
+    _write(tmp_path / "p.jsonl", rows)
+    import_pool(store, "p", [tmp_path / "p.jsonl"], "jsonl")
+    from arena.verdicts.export import export_pool_peer
+
+    paths = export_pool_peer(store, "p", "mt_bench", tmp_path / "out")
+    names = sorted(p.name for p in paths if p.parent.name == "model_answer")
+    assert "plain-model.jsonl" in names and all("/" not in n for n in names)
+    again = Store(":memory:")
+    assert import_pool(again, "p", [tmp_path / "out"]).models == ["hosted_vllm/gen1", "plain-model"]
+
+
+# -- exports into a folder holding other files (finding 7) -----------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["mt_bench", "arena_hard", "native"])
+def test_pool_export_refuses_a_folder_holding_other_files_and_rewrites_its_own(tmp_path, cli, fmt):
+    db = tmp_path / "a.db"
+    assert cli("pool", "import", MT, "--name", "mt", "--db", db).code == 0
+    out = tmp_path / "out"
+    assert cli("pool", "export", "mt", "--format", fmt, "--out", out, "--db", db).code == 0
+    first = {f: f.read_bytes() for f in out.rglob("*") if f.is_file()}
+    assert cli("pool", "export", "mt", "--format", fmt, "--out", out, "--db", db).code == 0  # a re-export: the same files
+    assert {f: f.read_bytes() for f in out.rglob("*") if f.is_file()} == first
+    stale = out / ("outputs" if fmt == "native" else "model_answer") / "old-model.jsonl"
+    stale.write_text("{}\n")
+    r = cli("pool", "export", "mt", "--format", fmt, "--out", out, "--db", db)
+    _refused(r, f"--out {out}: ", "the folder holds 1 file this export does not write", "old-model.jsonl")
+    assert {f: f.read_bytes() for f in out.rglob("*") if f.is_file() and f != stale} == first
+
+
+# -- messages in native/jsonl files (finding 12) ---------------------------------------------------
+
+
+def test_a_system_message_with_two_answered_turns_round_trips_through_native_and_jsonl(tmp_path, store, cli):
+    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "u1"}, {"role": "assistant", "content": None},
+            {"role": "user", "content": "u2"}]
+    _write(tmp_path / "p.jsonl", [{"prompt_id": "c", "messages": msgs, "outputs": {"m": ["a1", "a2"]}}])
+    import_pool(store, "p", [tmp_path / "p.jsonl"], "jsonl")
+    (p,) = store.prompts("p")
+    assert p.n_turns == 2 and [m.role for m in p.messages] == ["system", "user", "user"]
+    from arena.pools import export_jsonl, write_native
+
+    assert json.loads(next(export_jsonl(store.prompts("p"), store.outputs("p"))))["messages"] == msgs
+    write_native(tmp_path / "n", store.prompts("p"), store.outputs("p"))
+    assert import_pool(store, "back", [tmp_path / "n"], "native") and store.prompts("back") == store.prompts("p")
