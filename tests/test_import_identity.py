@@ -325,3 +325,33 @@ def test_a_system_message_with_two_answered_turns_round_trips_through_native_and
     assert json.loads(next(export_jsonl(store.prompts("p"), store.outputs("p"))))["messages"] == msgs
     write_native(tmp_path / "n", store.prompts("p"), store.outputs("p"))
     assert import_pool(store, "back", [tmp_path / "n"], "native") and store.prompts("back") == store.prompts("p")
+
+
+# -- FastChat single-answer grading (finding 13c) ---------------------------------------------------
+
+
+def _single_rows() -> list[dict]:
+    """FastChat `gen_judgment.py --mode single` records (`play_a_match_single`): one score per model,
+    question and turn; -1 when the judge's reply had no rating."""
+    scores = {"a": (9, 8, 7, 9), "b": (5, 6, 4, 3), "c": (7, 7, 8, -1)}
+    rows = []
+    for model, ss in scores.items():
+        for k, (qid, turn) in enumerate(((81, 1), (81, 2), (82, 1), (82, 2))):
+            rows.append({"question_id": qid, "model": model, "judge": ["gpt-4", "single-v1" if turn == 1 else "single-v1-multi-turn"],
+                         "user_prompt": "...", "judgment": f"Rating: [[{ss[k]}]]", "score": ss[k], "turn": turn, "tstamp": 1.0})
+    return rows
+
+
+def test_single_answer_grading_is_named_and_rated_per_question_and_turn(tmp_path, cli):
+    f = _write(tmp_path / "gpt-4_single.jsonl", _single_rows())
+    r = cli("verdicts", "import", f, "--format", "mt_bench", "--db", tmp_path / "a.db")
+    _refused(r, f"{f}:1: ", "FastChat single-answer grading", "arena ratings fit FILE")
+    from arena.battle_file import read_samples
+
+    data = read_samples(f)
+    assert data.samples == ["81", "81:turn2", "82", "82:turn2"] and len(data.sample) == 11  # c's unrated turn dropped
+    r = cli("ratings", "fit", f, "--format", "json", "--bootstrap", "0")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    rows = next(v for v in out.values() if isinstance(v, list) and v and isinstance(v[0], dict) and "rank" in v[0])
+    assert [row["model"] for row in sorted(rows, key=lambda row: row["rank"])] == ["a", "c", "b"]

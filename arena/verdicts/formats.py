@@ -218,6 +218,8 @@ def looks_like(rec: dict) -> str | None:
         return "alpaca_eval"
     if "g1_winner" in rec or ("model_1" in rec and "model_2" in rec):
         return "mt_bench"
+    if {"model", "score", "judgment"} <= rec.keys() and "question_id" in rec:
+        return "mt_bench_single"
     if "judgments" in rec and ("response_A" in rec or "pair_id" in rec):
         return "judgebench"
     if {"match_id", "order", "label"} <= rec.keys():
@@ -240,6 +242,12 @@ REQUIRED_KEYS = {
 def check_format(where: str, rec: dict, fmt: str) -> None:
     """Raise when a file's first record is not of format `fmt`, saying which format it looks like."""
     guess = looks_like(rec)
+    if guess == "mt_bench_single":
+        raise VerdictFileError(
+            f"{where}: FastChat single-answer grading (gpt-4_single.jsonl: a 1-10 score per answer and turn), not pairwise"
+            " judgments; verdicts import reads pairwise ones (gpt-4_pair.jsonl). Rate these scores with"
+            " `arena ratings fit FILE` (Plackett-Luce over each question and turn)"
+        )
     missing = [k for k in REQUIRED_KEYS[fmt] if k not in rec]
     if fmt == "mt_bench" and not missing and not ({"g1_winner", "winner"} & rec.keys()):
         missing = ["g1_winner"]
