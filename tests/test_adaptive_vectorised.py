@@ -25,8 +25,12 @@ class ReferenceAdaptive(Adaptive):
         if left <= 0:
             self.stop_reason = "max_matches"
             return []
-        theta, S = self._fit()
-        D, gap, sd = self._adjacent(theta, S)
+        theta, H = self._fit()
+        S = np.linalg.inv(H)
+        a, b, gap, sd = self._adjacent(theta, S)
+        D = np.zeros((len(a), len(theta)))
+        D[np.arange(len(a)), a] = 1
+        D[np.arange(len(a)), b] = -1
         if self.params.target == "separated" and released >= self.params.min_matches and np.all(gap > _z(self.params.level) * sd):
             self.stop_reason = "separated"
             return []
@@ -113,7 +117,7 @@ CASES = [
 
 @pytest.mark.parametrize(("n", "prompts", "seed", "params"), CASES)
 def test_vectorised_wave_picks_what_the_reference_picked(n, prompts, seed, params):
-    params = {"target": "none", "max_matches": 400, **params}
+    params = {"target": "none", "max_matches": 400, "block": 1, **params}
     new = drive(Adaptive, n, prompts, seed, **params)
     old = drive(ReferenceAdaptive, n, prompts, seed, **params)
     assert sum(map(len, new)) >= min(400, 60)  # the runs went several waves deep
@@ -122,5 +126,31 @@ def test_vectorised_wave_picks_what_the_reference_picked(n, prompts, seed, param
 
 
 def test_stopping_on_separation_is_unchanged():
-    params = {"max_matches": 3000}
+    params = {"max_matches": 3000, "block": 1}
     assert drive(Adaptive, 5, 400, 7, **params) == drive(ReferenceAdaptive, 5, 400, 7, **params)
+
+
+@pytest.mark.parametrize(("n", "battles", "far"), [(5, 40, True), (12, 600, False), (30, 3000, False)])
+def test_the_dense_refit_equals_bt_fit(n, battles, far):
+    """bt_dense on n x n counts, from a cold or a warm start, gives bt_fit's ratings on the battles."""
+    from arena.ratings import BattleArrays, bt_fit
+    from arena.ratings._bt import to_elo
+    from arena.tournaments._adaptive import bt_dense
+
+    rng = np.random.default_rng(n)
+    strength = np.linspace(1, -1, n)
+    if far:
+        strength[-1] = -6.0  # never wins: its rating is held by the prior
+    a = rng.integers(0, n, battles)
+    b = (a + rng.integers(1, n, battles)) % n
+    p = 1 / (1 + np.exp(strength[b] - strength[a]))
+    u = rng.random(battles)
+    score = np.where(np.abs(u - p) < 0.05, 0.5, (u < p).astype(float))
+    expected = bt_fit(BattleArrays([f"m{i}" for i in range(n)], a, b, score, np.ones(battles), np.arange(battles)))
+    won, count = np.zeros((n, n)), np.zeros((n, n))
+    np.add.at(won, (a, b), score)
+    np.add.at(won, (b, a), 1 - score)
+    np.add.at(count, (a, b), 1)
+    np.add.at(count, (b, a), 1)
+    for start in (np.zeros(n), rng.normal(0, 2, n)):
+        assert np.abs(to_elo(bt_dense(won, count, start)) - expected).max() < 1e-6

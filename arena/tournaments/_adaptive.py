@@ -36,13 +36,14 @@ z_level * sd), when `max_matches` is reached, or when no candidate pair is left.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from arena.records import Match
-from arena.tournaments._base import PlanSize, Scheduler, keyed_rng, match_id
+from arena.tournaments._base import PlanSize, Scheduler, _text_key, keyed_rng, match_id
 from arena.tournaments._schedulers import _Params
 
 LN10_400 = math.log(10) / 400
@@ -67,6 +68,7 @@ class Adaptive(Scheduler):
         explore: float = Field(default=0.25, ge=0, le=1, description="share of each wave given to the least-played pairs")
         objective: Literal["adjacent", "all-pairs"] = "adjacent"
         weighting: Literal["misorder", "gradient"] = "misorder"
+        block: int | None = Field(default=None, ge=1, description="picks per gain evaluation (default: a quarter of the models)")
 
     def __init__(self, prompts, answered, models, seed, **params) -> None:
         super().__init__(prompts, answered, models, seed)
@@ -81,9 +83,17 @@ class Adaptive(Scheduler):
         self._iu, self._ju = np.triu_indices(n, 1)
         # flat positions of (i,i), (j,j), (i,j), (j,i) for every pair, to read x^T A x off an n x n A
         self._quad = (self._iu * (n + 1), self._ju * (n + 1), self._iu * n + self._ju, self._ju * n + self._iu)
-        self._ok: dict[int, np.ndarray] = {}  # pair index -> prompts it can still use (both answered, not used)
-        self._noise: dict[int, np.ndarray] = {}
-        self._fit_rows: dict[str, tuple] = {}  # match id -> (a, b, score) of its verdict, () when it is no win/loss/tie
+        self._slot = np.full(len(self._iu), -1)  # pair -> its row of `_keys` (-1: not used yet)
+        self._keys = np.empty((0, len(self.prompt_ids)), np.float32)
+        self._n_slots = 0
+        # tie-break keys: a pair's from its two model names, a prompt's from the seed and its position
+        names = np.array([_text_key(m) for m in self.models], dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            self._pair_key = names[self._iu] * np.uint64(0x9E3779B97F4A7C15) ^ names[self._ju]
+        self._prompt_key = keyed_rng(self.seed, "adaptive-prompt").integers(0, 2**64, len(self.prompt_ids), dtype=np.uint64, endpoint=False)
+        self._won = np.zeros((n, n))  # points of i against j (a win 1, a tie 1/2), decided matches
+        self._count = np.zeros((n, n))  # decided matches between i and j
+        self._theta = np.zeros(n)  # the last fit (natural scale), the next fit's starting point
         self._usage = np.zeros(len(self.prompt_ids))
         self._pair_n = np.zeros(len(self._iu))  # matches released per pair
         self._avail = (self._has[:, self._iu] & self._has[:, self._ju]).sum(axis=0)  # prompts left per pair
@@ -95,83 +105,122 @@ class Adaptive(Scheduler):
         self.stop_reason = ""
 
     # -- prompts --------------------------------------------------------------------------------
-    def _take_prompt(self, p: int) -> int | None:
-        """The least-used prompt this pair can still use, or None."""
-        ok = self._ok.get(p)
-        if ok is None:  # first use of the pair: the prompts both answer, and the pair's seeded tie-break noise
-            ok = self._ok[p] = self._has[:, self._iu[p]] & self._has[:, self._ju[p]]
-            self._noise[p] = keyed_rng(self.seed, "adaptive-prompt", self.models[self._iu[p]], self.models[self._ju[p]]).random(
-                len(self.prompt_ids)
-            )
-        if self._avail[p] <= 0:
-            return None
-        r = int(np.argmin(np.where(ok, self._usage + self._noise[p], np.inf)))
-        ok[r] = False  # used by this pair
-        self._usage[r] += 1
-        self._avail[p] -= 1
-        self._pair_n[p] += 1
-        return r
+    def _hash_noise(self, pairs: np.ndarray) -> np.ndarray:
+        """Seeded tie-break noise in [0, 1) for (pairs, prompts): the splitmix64 finaliser of the
+        pair's key (from its two model names) mixed with the prompt's key (from the seed); one
+        vectorised hash instead of a seeded generator per pair."""
+        x = self._pair_key[pairs][:, None] ^ self._prompt_key[None, :]
+        with np.errstate(over="ignore"):
+            x = x + np.uint64(0x9E3779B97F4A7C15)
+            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            x ^= x >> np.uint64(31)
+        return (x >> np.uint64(11)).astype(float) * 2.0**-53
+
+    def _rows(self, pairs: list[int]) -> np.ndarray:
+        """Rows of `_keys` for these (distinct) pairs, made on a pair's first use: its prompt keys,
+        the tie-break noise where both models answered and the pair has not used the prompt, else
+        inf (float32: the noise only orders prompts of equal usage)."""
+        rows = self._slot[pairs]
+        new = [p for p, r in zip(pairs, rows.tolist()) if r < 0]
+        if new:
+            start, stop = self._n_slots, self._n_slots + len(new)
+            if stop > len(self._keys):  # grow by doubling, up to one row per pair
+                grown = np.empty((min(max(stop, 2 * len(self._keys)), len(self._iu)), len(self.prompt_ids)), np.float32)
+                grown[:start] = self._keys[:start]
+                self._keys = grown
+            idx = np.array(new)
+            usable = (self._has[:, self._iu[idx]] & self._has[:, self._ju[idx]]).T
+            self._keys[start:stop] = np.where(usable, self._hash_noise(idx), np.inf)
+            self._slot[idx] = np.arange(start, stop)
+            self._n_slots = stop
+            rows = self._slot[pairs]
+        return rows
 
     def _emit(self, p: int) -> Match | None:
-        r = self._take_prompt(p)
-        if r is None:
-            return None
-        pid = self.prompt_ids[r]
-        a, b = self._oriented(pid, self._wave_no, self.models[self._iu[p]], self.models[self._ju[p]])
-        return Match(match_id(pid, self._wave_no, a, b), pid, a, b, self._wave_no)
+        """One match for pair p on the least-used prompt it can still use, or None."""
+        out = self._emit_block([p]) if self._avail[p] > 0 else []
+        return out[0] if out else None
+
+    def _emit_block(self, picks: list[int]) -> list[Match]:
+        """Matches for pairs `picks` in order (a pair may repeat; each has prompts left for all
+        its copies), each on the least-used prompt the pair can still use (seeded noise breaks
+        ties), exactly as if they were emitted one by one: the argmins are taken together, and a
+        pick whose prompt an earlier pick of the block took is recomputed (taking a prompt only
+        raises its usage, so no other pick's choice can change)."""
+        if not picks:
+            return []
+        uniq = list(dict.fromkeys(picks))
+        rows = self._rows(uniq)
+        usage, keys = self._usage, self._keys
+        row_of = dict(zip(uniq, rows.tolist()))
+        first = dict(zip(uniq, np.argmin(keys[rows] + usage, axis=1).tolist()))
+        taken: set[int] = set()
+        chosen = []
+        for p in picks:
+            k, r = row_of[p], first[p]
+            if r in taken:
+                r = int(np.argmin(keys[k] + usage))
+            taken.add(r)
+            keys[k, r] = np.inf  # used by this pair
+            usage[r] += 1
+            chosen.append(r)
+        np.subtract.at(self._avail, picks, 1)
+        np.add.at(self._pair_n, picks, 1)
+        out = []
+        models, iu, ju, rnd = self.models, self._iu, self._ju, self._wave_no
+        for p, r in zip(picks, chosen):
+            pid = self.prompt_ids[r]
+            a, b = self._oriented(pid, rnd, models[iu[p]], models[ju[p]])
+            out.append(Match(match_id(pid, rnd, a, b), pid, a, b, rnd))
+        return out
 
     # -- fitting --------------------------------------------------------------------------------
+    def _absorb(self, matches: list[Match]) -> None:
+        """Add decided matches to the n x n score and count matrices (sums of 0, 1/2 and 1: the
+        same for any arrival order)."""
+        index, decided = self._index, self._decided
+        rows = [(index[m.model_a], index[m.model_b], _SCORE.get(decided[m.match_id].outcome, -1.0)) for m in matches]
+        if not rows:
+            return
+        a, b, s = np.array(rows).T
+        keep = s >= 0  # not unresolved
+        a, b, s = a[keep].astype(int), b[keep].astype(int), s[keep]
+        np.add.at(self._won, (a, b), s)
+        np.add.at(self._won, (b, a), 1 - s)
+        np.add.at(self._count, (a, b), 1)
+        np.add.at(self._count, (b, a), 1)
+
     def _fit(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ratings on the natural scale, their covariance) from the verdicts so far."""
-        from arena.ratings import BattleArrays, bt_fit
+        """(ratings on the natural scale, mean 0; the Fisher information of the fit with the
+        ridge) from the verdicts so far, by `bt_dense` warm-started from the last fit."""
+        from arena.ratings._bt import to_elo
 
         n = len(self.models)
-        rows = []
-        cache = self._fit_rows
-        for mid in sorted(self._decided):  # sorted: the fit does not depend on arrival order
-            row = cache.get(mid)
-            if row is None:  # each verdict is turned into a row once, not once per wave
-                v, m = self._decided[mid], self._released[mid]
-                s = _SCORE.get(v.outcome)
-                row = cache[mid] = () if s is None else (self._index[m.model_a], self._index[m.model_b], s)
-            if row:
-                rows.append(row)
-        if not rows:
+        if not self._count.any():
             return np.zeros(n), np.eye(n)
-        arr = np.array(rows, float)
-        arrays = BattleArrays(self.models, arr[:, 0], arr[:, 1], arr[:, 2], np.ones(len(arr)), np.arange(len(arr)))
-        elo = np.asarray(bt_fit(arrays), float)
-        self.ratings = elo
-        theta = (elo - elo.mean()) * LN10_400
-        p = 1 / (1 + np.exp(-(theta[arrays.a] - theta[arrays.b])))
-        w = np.asarray(arrays.weight, float) * p * (1 - p)
-        H = np.zeros((n, n))
-        np.add.at(H, (arrays.a, arrays.a), w)
-        np.add.at(H, (arrays.b, arrays.b), w)
-        np.add.at(H, (arrays.a, arrays.b), -w)
-        np.add.at(H, (arrays.b, arrays.a), -w)
+        self._theta = bt_dense(self._won, self._count, self._theta)
+        self.ratings = to_elo(self._theta)
+        theta = self._theta - self._theta.mean()
+        p = 1 / (1 + np.exp(theta[None, :] - theta[:, None]))
+        H = -self._count * p * (1 - p)
+        H[np.diag_indices(n)] = -H.sum(axis=1)
         H += 1e-3 * np.eye(n) + 1.0 / n  # ridge + pin the mean (ratings are identified up to a shift)
-        return theta, np.linalg.inv(H)
+        return theta, H
 
-    def _adjacent(self, theta: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Difference vectors of adjacent models in the current order, their gaps and sds."""
-        from scipy.special import ndtr  # noqa: F401  (scipy is a dependency; imported here for speed of `import arena`)
-
+    def _adjacent(self, theta: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Adjacent models in the current order (better, worse), their gaps and the gaps' sds."""
         order = np.argsort(-theta, kind="stable")
-        n = len(order)
-        D = np.zeros((n - 1, n))
-        D[np.arange(n - 1), order[:-1]] = 1
-        D[np.arange(n - 1), order[1:]] = -1
-        gap = D @ theta
-        sd = np.sqrt(np.maximum(np.einsum("ki,ij,kj->k", D, S, D), 1e-12))
-        return D, gap, sd
+        a, b = order[:-1], order[1:]
+        gap = theta[a] - theta[b]
+        sd = np.sqrt(np.maximum(S[a, a] + S[b, b] - S[a, b] - S[b, a], 1e-12))
+        return a, b, gap, sd
 
     def separated(self) -> bool:
         """Whether every adjacent pair of the current fit is separated at the CI level."""
-        theta, S = self._fit()
-        _, gap, sd = self._adjacent(theta, S)
-        z = _z(self.params.level)
-        return bool(np.all(gap > z * sd))
+        theta, H = self._fit()
+        _, _, gap, sd = self._adjacent(theta, np.linalg.inv(H))
+        return bool(np.all(gap > _z(self.params.level) * sd))
 
     # -- waves ----------------------------------------------------------------------------------
     def _first_wave(self) -> list[Match]:
@@ -188,6 +237,62 @@ class Adaptive(Scheduler):
                 out.append(m)
         return out
 
+    def _least_played(self, k: int, tiebreak: np.ndarray) -> list[int]:
+        """The k picks of repeatedly taking the least-played pair (pair_n + tiebreak, a pair
+        counting once more each time it is taken, at most its prompts left), in pick order."""
+        v = np.where(self._avail > 0, self._pair_n + tiebreak, np.inf)
+        live = np.flatnonzero(np.isfinite(v))
+        if not len(live):
+            return []
+        v, cap = v[live], self._avail[live]
+        if k <= len(live):  # usually: the k least-played pairs once each, when the k-th is within 1 of the least
+            first = np.argpartition(v, k - 1)[:k] if k < len(live) else np.arange(len(live))
+            first = first[np.argsort(v[first], kind="stable")]
+            if v[first[-1]] < v[first[0]] + 1:
+                return live[first].tolist()
+        lo = float(v.min())
+        vals, who = [], []
+        t = 0
+        while True:  # round t: each pair's (t+1)-th copy, worth v + t; stop when the k smallest are known
+            keep = cap > t
+            if not keep.any():
+                break
+            vals.append(v[keep] + t)
+            who.append(live[keep])
+            allv = np.concatenate(vals)
+            if len(allv) >= k and np.partition(allv, k - 1)[k - 1] < lo + t + 1:
+                break
+            t += 1
+        allv, allw = np.concatenate(vals), np.concatenate(who)
+        order = np.argsort(allv, kind="stable")[:k]
+        return allw[order].tolist()
+
+    def _update_cov(self, S: np.ndarray, H: np.ndarray, picks: list[int], c: np.ndarray) -> np.ndarray:
+        """S = H^-1 after adding the picks' information c_p x_p x_p^T to H (in place): Sherman-Morrison
+        for one pick, Woodbury for a few pairs, a fresh inverse for many (more than n / 3)."""
+        iu, ju = self._iu, self._ju
+        times_of = Counter(picks)
+        pairs = np.fromiter(times_of, int, len(times_of))
+        info = c[pairs] * np.fromiter(times_of.values(), float, len(times_of))
+        i, j = iu[pairs], ju[pairs]
+        np.add.at(H, (i, i), info)
+        np.add.at(H, (j, j), info)
+        np.add.at(H, (i, j), -info)
+        np.add.at(H, (j, i), -info)
+        if len(pairs) * 3 > len(H):
+            return np.linalg.inv(H)
+        if len(picks) == 1:
+            p = picks[0]
+            sx = S[:, iu[p]] - S[:, ju[p]]
+            a = c[p] / (1 + c[p] * (sx[iu[p]] - sx[ju[p]]))
+            S -= a * np.outer(sx, sx)
+            return S
+        U = S[:, i] - S[:, j]  # S X, (n, k)
+        K = U[i] - U[j]  # X^T S X, (k, k)
+        K[np.diag_indices(len(pairs))] += 1 / info
+        S -= U @ np.linalg.solve(K, U.T)
+        return S
+
     def _next_wave(self) -> list[Match]:
         from scipy.special import ndtr
 
@@ -196,8 +301,9 @@ class Adaptive(Scheduler):
         if left <= 0:
             self.stop_reason = "max_matches"
             return []
-        theta, S = self._fit()
-        D, gap, sd = self._adjacent(theta, S)
+        theta, H = self._fit()
+        S = np.linalg.inv(H)
+        a_idx, b_idx, gap, sd = self._adjacent(theta, S)
         if self.params.target == "separated" and released >= self.params.min_matches and np.all(gap > _z(self.params.level) * sd):
             self.stop_reason = "separated"
             return []
@@ -206,9 +312,6 @@ class Adaptive(Scheduler):
             a_idx, b_idx = iu, ju
             gap = theta[iu] - theta[ju]
             sd = np.sqrt(np.maximum(self._quadratic(S), 1e-12))
-        else:
-            order = np.argsort(-theta, kind="stable")
-            a_idx, b_idx = order[:-1], order[1:]
         z = np.abs(gap) / sd
         if self.params.weighting == "gradient":
             # d P(misorder) / d Var = phi(z) |g| / (2 sd^3): the expected drop in misordered pairs
@@ -217,48 +320,63 @@ class Adaptive(Scheduler):
             weight = 2 * ndtr(-z) + 1e-9
         pij = 1 / (1 + np.exp(-(theta[iu] - theta[ju])))
         c = pij * (1 - pij)
-        out: list[Match] = []
-        S = S.copy()
         size = min(max(self.batch, math.ceil(self.params.growth * released)), left)
         n_explore = int(round(self.params.explore * size))
         tiebreak = keyed_rng(self.seed, "adaptive-explore", self._wave_no).random(len(iu))
-        # L = sum_k w_k d_k d_k^T (a weighted graph Laplacian); the weighted variance reduction
-        # sum_k w_k (d_k^T S x)^2 of a pair is x^T M x with M = S L S. After a pick s = S x_p,
-        # S' = S - a s s^T and M' = M - (s w^T + w s^T) with w = a S L s - (a^2 / 2)(s^T L s) s:
-        # a rank-1 and a rank-2 update, O(n^2), and O(pairs) to read the gains off M and S; no
-        # n x pairs matrix. (Updating the gains themselves in O(pairs) drifts where a model's
-        # variance is huge, e.g. one far weaker than the rest, and then picks differently.)
-        L = np.zeros((len(theta), len(theta)))
-        np.add.at(L, (a_idx, a_idx), weight)
-        np.add.at(L, (b_idx, b_idx), weight)
-        np.add.at(L, (a_idx, b_idx), -weight)
-        np.add.at(L, (b_idx, a_idx), -weight)
-        M: np.ndarray | None = None
-        for k in range(size):
-            if k < n_explore:  # exploration: the least-played pair
-                gain = -(self._pair_n + tiebreak)
+        out: list[Match] = []
+        if n_explore:  # exploration: the least-played pairs
+            picks = self._least_played(n_explore, tiebreak)
+            out += self._emit_block(picks)
+            if picks:
+                S = self._update_cov(S, H, picks, c)
+        block = self.params.block or max(1, len(self.models) // 4)
+        L = None  # M = S L S from the (n, n) Laplacian L = sum_k w_k d_k d_k^T when there are more than n terms
+        if len(a_idx) > len(theta):
+            L = np.zeros((len(theta), len(theta)))
+            np.add.at(L, (a_idx, a_idx), weight)
+            np.add.at(L, (b_idx, b_idx), weight)
+            np.add.at(L, (a_idx, b_idx), -weight)
+            np.add.at(L, (b_idx, a_idx), -weight)
+        while len(out) < size:
+            # weighted variance reduction of one more comparison x = e_i - e_j with information c:
+            # c x^T M x / (1 + c x^T S x), M = S L S = sum_k w_k (S d_k)(S d_k)^T
+            if L is None:
+                SD = S[:, a_idx] - S[:, b_idx]
+                M = (SD * weight) @ SD.T
             else:
-                if M is None:
-                    M = S @ L @ S
-                gain = c * self._quadratic(M) / (1 + c * self._quadratic(S))
+                M = S @ L @ S
+            q, m = self._quadratic(S), self._quadratic(M)
+            gain = c * m / (1 + c * q)
             gain[self._avail <= 0] = -np.inf
-            p = int(np.argmax(gain))
-            if not np.isfinite(gain[p]):
+            picks = self._block(gain, c, q, m, min(block, size - len(out)))
+            if not picks:
                 break
-            m = self._emit(p)
-            if m is None:
-                continue
-            out.append(m)
-            sx = S[:, iu[p]] - S[:, ju[p]]
-            a = c[p] / (1 + c[p] * (sx[iu[p]] - sx[ju[p]]))
-            if M is not None:
-                Lsx = L @ sx
-                w = a * (S @ Lsx) - 0.5 * a * a * float(sx @ Lsx) * sx
-                M -= np.outer(sx, w) + np.outer(w, sx)
-            S -= a * np.outer(sx, sx)
+            out += self._emit_block(picks)
+            S = self._update_cov(S, H, picks, c)
         if not out:
             self.stop_reason = self.stop_reason or "no pairs left"
         return out
+
+    def _block(self, gain: np.ndarray, c: np.ndarray, q: np.ndarray, m: np.ndarray, k: int) -> list[int]:
+        """The k best (pair, copy) picks by gain, in order: the t-th copy of pair p in the block is
+        worth c m / ((1 + (t-1) c q)(1 + t c q)), its exact gain after t-1 copies of itself
+        (other picks of the block are not taken into account until the next block)."""
+        if k == 1:
+            p = int(np.argmax(gain))
+            return [p] if np.isfinite(gain[p]) else []
+        cand = np.argpartition(-gain, k - 1)[:k] if len(gain) > k else np.arange(len(gain))
+        cand = cand[np.isfinite(gain[cand])]
+        if not len(cand):
+            return []
+        t = np.arange(1, k + 1)[None, :]
+        cq = (c[cand] * q[cand])[:, None]
+        g = (c[cand] * m[cand])[:, None] / ((1 + (t - 1) * cq) * (1 + t * cq))
+        g[t > self._avail[cand][:, None]] = -np.inf
+        g = g.ravel()
+        flat = np.argpartition(-g, k - 1)[:k] if len(g) > k else np.arange(len(g))
+        flat = flat[np.argsort(-g[flat], kind="stable")]
+        flat = flat[np.isfinite(g[flat])]
+        return cand[flat // k].tolist()
 
     def _quadratic(self, A: np.ndarray) -> np.ndarray:
         """x^T A x for every pair's x = e_i - e_j: A_ii + A_jj - A_ij - A_ji (pairs,)."""
@@ -285,6 +403,7 @@ class Adaptive(Scheduler):
     def _advance(self) -> list[Match]:
         if self._done or self._wave_no < 0 or any(m.match_id not in self._decided for m in self._wave):
             return []
+        self._absorb(self._wave)
         self._wave_no += 1
         from arena.ratings._bt import blas_threads
 
@@ -314,3 +433,55 @@ def _z(level: float) -> float:
     from scipy.special import ndtri
 
     return float(ndtri(0.5 + level / 2))
+
+
+def bt_dense(won: np.ndarray, count: np.ndarray, theta0: np.ndarray, prior: float = 1.0, tol: float = 1e-10) -> np.ndarray:
+    """Bradley-Terry log-strengths (n,) from n x n counts: `won[i, j]` points of i against j (a
+    win 1, a tie 1/2), `count[i, j]` = `count[j, i]` matches between them; Newton's method from
+    `theta0` with step halving. The objective is `arena.ratings.bt_fit`'s (ties as half wins, the
+    same `prior` of virtual draws against a model of strength 0; see arena.ratings._bt), so the
+    result equals bt_fit's to the tolerance; dense n x n algebra with no per-battle or per-pair
+    arrays, so a warm-started refit at 100 models costs a few solves of an n x n system.
+    Raises `RatingError` when it does not converge in 100 steps."""
+    from arena.errors import RatingError
+
+    n = len(theta0)
+    eye = np.eye(n, dtype=bool)
+
+    def loglik(x):  # sum_{i != j} won_ij log sigma(x_i - x_j) - prior sum_i log(2 cosh(x_i / 2))
+        d = x[:, None] - x[None, :]
+        a = np.abs(x)
+        return -float((won * np.logaddexp(0.0, -d)).sum()) - prior * float((0.5 * a + np.log1p(np.exp(-a))).sum())
+
+    def derivatives(x):  # gradient and negative Hessian of the log-likelihood
+        p = 0.5 * (1.0 + np.tanh(0.5 * (x[:, None] - x[None, :])))  # P(i beats j)
+        t = np.tanh(0.5 * x)
+        H = -count * p * (1 - p)
+        H[eye] = 0.0
+        H[eye] = -H.sum(axis=1) + 0.25 * prior * (1 - t * t)
+        return (won - count * p).sum(axis=1) - 0.5 * prior * t, H
+
+    x = np.array(theta0, float)
+    grad, H = derivatives(x)
+    for _ in range(100):
+        step = np.linalg.solve(H, grad)
+        big = float(np.abs(step).max())
+        if big < math.sqrt(tol):  # converging quadratically: this step leaves an error of order big^2 < tol
+            return x + step
+        step *= min(1.0, 3.0 / max(big, 1e-300))
+        new = x + step
+        gnew, Hnew = derivatives(new)
+        if float(gnew @ step) < 0:  # the log-likelihood may have gone down along the step: halve it until it does not
+            h, ll = 1.0, loglik(x)
+            for _h in range(40):
+                if loglik(new) >= ll - 1e-12 * abs(ll):
+                    break
+                h *= 0.5
+                new = x + h * step
+            step *= h
+            gnew, Hnew = derivatives(new)
+        # (when the slope along the step is still >= 0 at its end, the concave log-likelihood rose along all of it)
+        x, grad, H = new, gnew, Hnew
+        if float(np.abs(step).max()) < tol or float(np.abs(grad).max()) < tol * 1e-2:
+            return x
+    raise RatingError("Bradley-Terry fit did not converge in 100 Newton steps")
