@@ -1,18 +1,30 @@
 """Adaptive scheduling: the next (pair, prompt) by expected reduction of rating uncertainty.
 
-Each wave: fit Bradley-Terry (`arena.ratings.bt_fit`) to the verdicts so far; take the Fisher
-information of the fit, H = sum_battles p(1-p) x x^T (+ a small ridge), on the natural log-odds
-scale, and its inverse S as the covariance of the ratings. The quantity to shrink is the
-uncertainty of the current ranking's adjacent gaps: for adjacent models k, k+1 with gap g_k and
-d_k = e_k - e_{k+1}, weight w_k = 2 Phi(-|g_k| / sd_k) (how likely their order is still wrong).
-A new comparison x = e_i - e_j with information c = p_ij (1 - p_ij) reduces Var(d_k^T r) by
-c (d_k^T S x)^2 / (1 + c x^T S x) (Sherman-Morrison); the wave takes, `batch` times, the pair
-with the largest weighted reduction, updating S after each pick so a wave spreads out. The sum
-over k is the quadratic form x^T (S L S) x with L = sum_k w_k d_k d_k^T, so a pick costs a
-rank-1 update of S, two matrix-vector products and O(pairs) updates of the gains (a wave at 100
-models: about 25 ms of CPU, against 480 ms for a per-pick n x pairs matrix). Each
-pair meets on a prompt both answered and it has not used yet, the least-used such prompt first
-(seeded key for ties).
+Each wave: fit Bradley-Terry to the verdicts so far (`bt_dense`: `arena.ratings.bt_fit`'s
+likelihood and prior on n x n win and count matrices, warm-started from the last wave's fit);
+take the Fisher information of the fit, H = sum_battles p(1-p) x x^T (+ a small ridge), on the
+natural log-odds scale, and its inverse S as the covariance of the ratings. The quantity to
+shrink is the uncertainty of the current ranking's adjacent gaps: for adjacent models k, k+1
+with gap g_k and d_k = e_k - e_{k+1}, weight w_k = 2 Phi(-|g_k| / sd_k) (how likely their order
+is still wrong). A new comparison x = e_i - e_j with information c = p_ij (1 - p_ij) reduces
+Var(d_k^T r) by c (d_k^T S x)^2 / (1 + c x^T S x) (Sherman-Morrison); summed over k that is
+c x^T M x / (1 + c x^T S x) with M = S L S, L = sum_k w_k d_k d_k^T.
+
+Picks come in blocks (greedy batch design, as in batch-mode active learning): one evaluation
+of every pair's gain gives `block` picks (default: a quarter of the models), the t-th copy of a
+pair in the block counted at its exact gain after the t-1 before it, c m / ((1 + (t-1) c q)(1 + t
+c q)) with q = x^T S x, m = x^T M x (other picks of the block are taken into account from the
+next block on); then S takes the block's information at once (Woodbury; a fresh inverse when
+the block has more than n / 3 pairs). `block = 1` is the per-pick greedy this scheduler used
+before (S updated after each pick; `tests/test_adaptive_vectorised.py` keeps that version and
+checks the same picks). Each pair meets on a prompt both answered and it has not used yet, the
+least-used such prompt first (a seeded hash of the pair and the prompt breaks ties), as if the
+picks were emitted one by one.
+
+Measured (bench/throughput.py --only adaptive; bench/schedulers.py --only adaptive): at 100
+models `simulate` with 20,000 calls took MEASURED_SPEED; a wave at 100 models MEASURED_WAVE.
+Quality per judge call on the issue-4 simulation (16 models, 50 trials, same trials before and
+after): MEASURED_QUALITY
 
 The first wave is a seeded random cycle through all models (connected from the start). A wave
 has max(`batch`, `growth` x matches so far) matches: small waves early, when each verdict moves
@@ -45,8 +57,6 @@ from pydantic import Field
 from arena.records import Match
 from arena.tournaments._base import PlanSize, Scheduler, _text_key, keyed_rng, match_id
 from arena.tournaments._schedulers import _Params
-
-LN10_400 = math.log(10) / 400
 
 
 class Adaptive(Scheduler):
@@ -81,8 +91,7 @@ class Adaptive(Scheduler):
             for m in self.answered[pid]:
                 self._has[r, self._index[m]] = True
         self._iu, self._ju = np.triu_indices(n, 1)
-        # flat positions of (i,i), (j,j), (i,j), (j,i) for every pair, to read x^T A x off an n x n A
-        self._quad = (self._iu * (n + 1), self._ju * (n + 1), self._iu * n + self._ju, self._ju * n + self._iu)
+        self._ij = self._iu * n + self._ju  # flat position of (i, j) in an n x n matrix, for every pair
         self._slot = np.full(len(self._iu), -1)  # pair -> its row of `_keys` (-1: not used yet)
         self._keys = np.empty((0, len(self.prompt_ids)), np.float32)
         self._n_slots = 0
@@ -106,16 +115,14 @@ class Adaptive(Scheduler):
 
     # -- prompts --------------------------------------------------------------------------------
     def _hash_noise(self, pairs: np.ndarray) -> np.ndarray:
-        """Seeded tie-break noise in [0, 1) for (pairs, prompts): the splitmix64 finaliser of the
-        pair's key (from its two model names) mixed with the prompt's key (from the seed); one
-        vectorised hash instead of a seeded generator per pair."""
+        """Seeded tie-break noise in [0, 1) for (pairs, prompts): a multiply-xorshift hash of the
+        pair's key (from its two model names) xor the prompt's key (from the seed); one vectorised
+        hash instead of a seeded generator per pair."""
         x = self._pair_key[pairs][:, None] ^ self._prompt_key[None, :]
-        with np.errstate(over="ignore"):
-            x = x + np.uint64(0x9E3779B97F4A7C15)
-            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-            x ^= x >> np.uint64(31)
-        return (x >> np.uint64(11)).astype(float) * 2.0**-53
+        x *= np.uint64(0xBF58476D1CE4E5B9)  # wraps modulo 2^64
+        x ^= x >> np.uint64(31)
+        x *= np.uint64(0x94D049BB133111EB)
+        return (x >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-24)
 
     def _rows(self, pairs: list[int]) -> np.ndarray:
         """Rows of `_keys` for these (distinct) pairs, made on a pair's first use: its prompt keys,
@@ -330,6 +337,7 @@ class Adaptive(Scheduler):
             if picks:
                 S = self._update_cov(S, H, picks, c)
         block = self.params.block or max(1, len(self.models) // 4)
+        order = np.argsort(-theta, kind="stable")
         L = None  # M = S L S from the (n, n) Laplacian L = sum_k w_k d_k d_k^T when there are more than n terms
         if len(a_idx) > len(theta):
             L = np.zeros((len(theta), len(theta)))
@@ -340,8 +348,8 @@ class Adaptive(Scheduler):
         while len(out) < size:
             # weighted variance reduction of one more comparison x = e_i - e_j with information c:
             # c x^T M x / (1 + c x^T S x), M = S L S = sum_k w_k (S d_k)(S d_k)^T
-            if L is None:
-                SD = S[:, a_idx] - S[:, b_idx]
+            if L is None:  # adjacent: a_idx, b_idx = order[:-1], order[1:]
+                SD = -np.diff(S[:, order], axis=1)
                 M = (SD * weight) @ SD.T
             else:
                 M = S @ L @ S
@@ -379,13 +387,12 @@ class Adaptive(Scheduler):
         return cand[flat // k].tolist()
 
     def _quadratic(self, A: np.ndarray) -> np.ndarray:
-        """x^T A x for every pair's x = e_i - e_j: A_ii + A_jj - A_ij - A_ji (pairs,)."""
-        flat = A.ravel()
-        ii, jj, ij, ji = self._quad
-        out = flat.take(ii)  # in place, same order of operations as ((ii + jj) - ij) - ji
-        out += flat.take(jj)
-        out -= flat.take(ij)
-        out -= flat.take(ji)
+        """x^T A x for every pair's x = e_i - e_j of a symmetric A: A_ii + A_jj - 2 A_ij (pairs,)."""
+        d = A.diagonal()
+        out = A.ravel().take(self._ij)
+        out *= -2.0
+        out += d.take(self._iu)
+        out += d.take(self._ju)
         return out
 
     def _release_wave(self, matches: list[Match]) -> list[Match]:
