@@ -96,6 +96,8 @@ class Adaptive(Scheduler):
                 mask[[self._index[m] for m in who]] = True
             self._has[r] = mask
         self._iu, self._ju = np.triu_indices(n, 1)
+        self._first_model = [self.models[i] for i in self._iu.tolist()]  # pair -> its models' names
+        self._second_model = [self.models[j] for j in self._ju.tolist()]
         self._ij = self._iu * n + self._ju  # flat position of (i, j) in an n x n matrix, for every pair
         self._slot = np.full(len(self._iu), -1)  # pair -> its row of `_keys` (-1: not used yet)
         self._keys = np.empty((0, len(self.prompt_ids)), np.float32)
@@ -175,10 +177,10 @@ class Adaptive(Scheduler):
         np.subtract.at(self._avail, picks, 1)
         np.add.at(self._pair_n, picks, 1)
         out = []
-        models, iu, ju, rnd = self.models, self._iu, self._ju, self._wave_no
+        first_model, second_model, prompt_ids, rnd = self._first_model, self._second_model, self.prompt_ids, self._wave_no
         for p, r in zip(picks, chosen):
-            pid = self.prompt_ids[r]
-            a, b = self._oriented(pid, rnd, models[iu[p]], models[ju[p]])
+            pid = prompt_ids[r]
+            a, b = self._oriented(pid, rnd, first_model[p], second_model[p])
             out.append(Match(match_id(pid, rnd, a, b), pid, a, b, rnd))
         return out
 
