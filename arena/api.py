@@ -143,8 +143,8 @@ def export_verdicts(
     run: str, format: str, out: str | Path, *, baseline: str | None = None, per: str | None = None,
     db: str | Path | Store | None = None,
 ) -> list[Path]:
-    """Write run `run` (id, unique prefix or name) as `battles`, `arena_hard`, `alpaca_eval` or
-    `jsonl` (see `arena.verdicts.export_verdicts`); returns the written paths."""
+    """Write run `run` (id, unique prefix or name) as `battles`, `arena_hard`, `alpaca_eval`,
+    `mt_bench` or `jsonl` (see `arena.verdicts.export_verdicts`); returns the written paths."""
     from arena.verdicts import export_verdicts as _export
 
     store, opened = _open(db, create=False)
@@ -348,7 +348,7 @@ def _run_leased(
     runner = Runner(store, prepared, judge, scheduler, on_event=sink)
     sink(RunEvent("planned", runner.stats, planned=RunPlanned(
         prepared.run_id, prepared.resumed, len(prepared.own_prompts), len(prepared.models), tspec.scheduler.kind,
-        runner.stats.judge, the_plan, tspec.strong_weight,
+        runner.stats.judge, the_plan, tspec.strong_weight, lease.abandoned_calls,
     )))
     worst = the_plan.cost_usd_worst
     if not yes and (worst is None and judge.calls_per_match() > 0 or (worst or 0) > tspec.confirm_above_usd):
