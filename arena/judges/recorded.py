@@ -189,7 +189,12 @@ def build(preset: dict, *, name: str, base_dir: Path, **options) -> RecordedJudg
         if not p.exists():
             raise SpecError(f"{where}: key 'files': {f}: no such file or folder")
         res = read_recorded(p, s.format, baseline=s.baseline)
-        matches += res.matches
+        if s.format == "mt_bench":  # one match per conversation, its games by judged turn
+            from arena.verdicts.turns import group_turns
+
+            matches += group_turns(res.matches)
+        else:
+            matches += res.matches
         for q in files_of(p):
             digests[f"{f}/{q.relative_to(p)}" if p.is_dir() else f] = file_digest(q)
     return RecordedJudge(name, matches, s.description, digests, preset=preset, format=s.format, turn=s.turn)

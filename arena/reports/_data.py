@@ -370,11 +370,11 @@ def build_report(
     by_match: dict[str, list[dict]] = {}
     for g in games:
         by_match.setdefault(g.match_id, []).append(g)
-    from arena.verdicts.turns import question_of
+    from arena.verdicts.turns import prompt_question
 
     def question(v) -> str:  # a turn-N judgment imported before turns belonged to their question: `qid:turnN`
         turn = max((t for t in (game_turn(g) for g in by_match.get(v.match_id, [])) if t is not None), default=None)
-        q = question_of(v.prompt_id, turn)
+        q = prompt_question(v.prompt_id, turn)
         return q if q != v.prompt_id and q in prompts else v.prompt_id
 
     decided = [dataclasses.replace(v, prompt_id=question(v)) for v in verdicts if v.outcome in ("a", "b", "tie", "unresolved")]

@@ -106,6 +106,17 @@ def import_verdicts(
         if not store.pool_exists(pool):
             raise NotFound(f"--pool: pool {pool!r} is not in {store.path} and {res.sources[0]} holds no prompt texts")
         pool_name = pool
+    if pool_name is not None and store.pool_exists(pool_name):
+        # an existing pool is never relabelled, and nothing in it is overwritten: the judged questions
+        # must be its prompts (same texts), and only answers it lacks are added
+        known = {p.prompt_id: p for p in store.prompts(pool_name)}
+        known_out = {(o.prompt_id, o.model): o for o in store.outputs(pool_name)}
+        outputs = pool_additions(pool_name, res, known, known_out)
+        prompts = {}
+    elif fmt == "mt_bench":
+        from arena.verdicts.formats import question_of
+
+        check_turns(res.matches, {question_of(m): 1 for m in res.matches if m.prompt is not None}, None)  # a file's `question` is one turn
     digest = hashlib.sha256()
     for s in res.sources:
         digest.update(Path(s).read_bytes())
@@ -121,11 +132,15 @@ def import_verdicts(
     }
     judges = res.judges
     judge = {"kind": "recorded", "description": "recorded verdicts" + (f" of {', '.join(judges)}" if judges else ""), "judges": judges}
+    if fmt == "mt_bench":  # a judged turn belongs to its question: one match per conversation judged (checked per record above)
+        from arena.verdicts.turns import group_turns
+
+        res = dataclasses.replace(res, matches=group_turns(res.matches))
     summary = ImportSummary(run_id, name, fmt, len(res.matches), sum(len(m.games) for m in res.matches), res.skipped_self,
                             res.models, judges, base, pool_name, res.sources)
 
     with store.transaction():
-        if prompts:
+        if prompts or outputs:
             store.write_pool(pool_name, prompts.values(), outputs.values(), source=res.sources[0], format=f"verdicts:{fmt}")
         store.create_run(run_id, name, {"spec": spec, "judge": judge, "pool": pool_name}, digest.hexdigest(), 0)
         matches = [Match(f"r{i:06d}", m.prompt_id, m.model_a, m.model_b) for i, m in enumerate(res.matches)]
@@ -168,6 +183,64 @@ def _game_judge(g, m: RecordedMatch) -> str:
     name = g.judge or "recorded"
     several = len({x.detail.get("turn") for x in m.games}) > 1
     return turn_judge_name(judge_of_turns(name), t) if several and isinstance(t, int) and not isinstance(t, bool) else name
+
+
+def check_turns(matches: list[RecordedMatch], n_turns: dict[str, int], pool: str | None) -> None:
+    """`VerdictFileError` for an MT-Bench judgment of a turn its question does not have (`n_turns`:
+    {question id: answered turns}; a question missing there is not checked)."""
+    from arena.verdicts.formats import question_of
+
+    for m in matches:
+        turn = m.meta.get("turn")
+        n = n_turns.get(question_of(m))
+        if isinstance(turn, int) and n is not None and turn > n:
+            where = f"in pool {pool!r}" if pool else "in this file (its `question` is one user turn)"
+            raise VerdictFileError(f"{m.where}: field 'turn': expected 1..{n} (question {question_of(m)!r} has {n} turn{'s' * (n != 1)} {where}), got {turn}")
+
+
+def pool_additions(pool: str, res: ReadResult, known: dict[str, Prompt], known_out: dict[tuple[str, str], Output]) -> dict[tuple[str, str], Output]:
+    """The answers an import of judgments adds to existing pool `pool` ({(prompt_id, model): Output}).
+
+    Pure check of the recorded matches against the pool's prompts (`known`) and answers (`known_out`),
+    raising `VerdictFileError` (one line naming file:line) when: the file shares no question with the
+    pool; a judged question is not in the pool; a question's text (the record's `question`) differs
+    from the pool's prompt (compared on `arena.io.prompt_key`); a judged turn is one the prompt lacks;
+    a model's answer in the file differs from its answer in the pool. Answers of models the pool lacks
+    are added for single-turn prompts (a conversation needs every turn's answer: those stay out)."""
+    from arena.io import prompt_key
+    from arena.verdicts.formats import question_of
+
+    if not any(question_of(m) in known for m in res.matches):
+        sample = ", ".join(sorted({question_of(m) for m in res.matches})[:3])
+        raise VerdictFileError(
+            f"{res.sources[0]}: --pool {pool!r} shares no prompt with this file (its questions: {sample}, ...);"
+            " name a new pool with --pool NEW (an existing pool is never merged with unrelated prompts)"
+        )
+    added: dict[tuple[str, str], Output] = {}
+    for m in res.matches:
+        qid, turn = question_of(m), m.meta.get("turn") or 1
+        p = known.get(qid)
+        if p is None:
+            raise VerdictFileError(f"{m.where}: question_id {qid!r} is not in pool {pool!r}; name a new pool with --pool NEW")
+        if m.prompt is not None and prompt_key(m.prompt) != prompt_key(p.text):
+            raise VerdictFileError(
+                f"{m.where}: question {qid!r} is in pool {pool!r} with a different text; name a new pool with --pool NEW"
+            )
+        check_turns([m], {qid: p.n_turns}, pool)
+        for model, text in ((m.model_a, m.answer_a), (m.model_b, m.answer_b)):
+            if text is None:
+                continue
+            have = known_out.get((qid, model))
+            if have is not None:
+                turns = have.all_turns
+                if turn > len(turns) or prompt_key(turns[turn - 1]) != prompt_key(text):
+                    raise VerdictFileError(
+                        f"{m.where}: {model}'s answer to question {qid!r} differs from its answer in pool {pool!r};"
+                        " name a new pool with --pool NEW"
+                    )
+            elif p.n_turns == 1:
+                added.setdefault((qid, model), Output(qid, model, text))
+    return added
 
 
 def _judged_turn(fmt: str, m: RecordedMatch) -> dict:
@@ -244,7 +317,7 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
 def _old_turn_questions(store, run_id: str) -> dict[str, str]:
     """{match_id: question} for matches on prompts `qid:turnN` whose games judged turn N (MT-Bench imports
     written before `turns.group_turns`): categories and the bootstrap's clusters then use the question."""
-    from arena.verdicts.turns import question_of
+    from arena.verdicts.turns import prompt_question
 
     turns: dict[str, int] = {}
     for mid, detail in store.game_details(run_id, '"turn"'):
@@ -254,7 +327,7 @@ def _old_turn_questions(store, run_id: str) -> dict[str, str]:
             continue
         if isinstance(t, int) and not isinstance(t, bool):
             turns[mid] = t
-    return {r.match_id: question_of(r.prompt_id, turns[r.match_id]) for r in store.matches(run_id) if r.match_id in turns}
+    return {r.match_id: prompt_question(r.prompt_id, turns[r.match_id]) for r in store.matches(run_id) if r.match_id in turns}
 
 
 def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, list[Battle]]:
@@ -267,7 +340,7 @@ def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, 
     from arena.judges._base import combine_games
     from arena.judges._conversation import game_turn
     from arena.records import battle_of
-    from arena.verdicts.turns import question_of
+    from arena.verdicts.turns import prompt_question
 
     run = store.get_run(run_id)
     rid = run.run_id
@@ -287,7 +360,7 @@ def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, 
         m = matches.get(mid)
         b = battle_of(m, combine_games(mid, games), strong_weight=sw, forfeit=forfeit) if m is not None else None
         if b is not None:  # an import written before turns belonged to their question: its `qid:turnN` is qid
-            out.setdefault(t, []).append(b if b.prompt_id == (q := question_of(b.prompt_id, t)) else dataclasses.replace(b, prompt_id=q))
+            out.setdefault(t, []).append(b if b.prompt_id == (q := prompt_question(b.prompt_id, t)) else dataclasses.replace(b, prompt_id=q))
     turns = sorted({t for _, t in by_turn})
     for m, v in store.decided(rid):
         if v.outcome.startswith("forfeit"):

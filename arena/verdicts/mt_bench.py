@@ -63,11 +63,11 @@ def winner(label: str, model_1_is_a: bool) -> str:
 
 def question_id(prompt_id: str, turn: int | None):
     """The MT-Bench question id of a match's prompt; a judgment of turn N >= 2 imported before turns
-    belonged to their question has prompt id `qid:turnN` (`verdicts.turns.question_of`), which loses
+    belonged to their question has prompt id `qid:turnN` (`verdicts.turns.prompt_question`), which loses
     the suffix; digit strings become integers (FastChat's question ids are integers)."""
-    from arena.verdicts.turns import question_of
+    from arena.verdicts.turns import prompt_question
 
-    prompt_id = question_of(prompt_id, turn)
+    prompt_id = prompt_question(prompt_id, turn)
     return int(prompt_id) if re.fullmatch(r"[1-9][0-9]{0,17}|0", prompt_id) else prompt_id
 
 

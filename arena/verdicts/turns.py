@@ -8,7 +8,7 @@ judged, as arena's own `turn = "each"` runs keep them (`arena.judges._conversati
 verdict adds the turns up (`combine_turns`), per-turn leaderboards come from `detail.turn`
 (`run_turn_battles`), categories, the bootstrap's clusters and the report's match browser use the
 question. Stores written before this (turn-N judgments as matches on prompts `qid:turnN`) still
-read: `detail.turn` is there and `question_of` gives the question back.
+read: `detail.turn` is there and `prompt_question` gives the question back.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from arena.verdicts.formats import RecordedGame, RecordedMatch
 TURN_SUFFIX = ":turn"
 
 
-def question_of(prompt_id: str, turn: int | None) -> str:
+def prompt_question(prompt_id: str, turn: int | None) -> str:
     """The question a turn-`turn` judgment is about: `prompt_id` without the `:turnN` suffix that
     stores written before `group_turns` gave a turn-N judgment (N >= 2)."""
     suffix = f"{TURN_SUFFIX}{turn}"
