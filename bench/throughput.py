@@ -12,13 +12,14 @@ judge     A zero-latency loopback OpenAI-compatible server (tests/loopback.py, i
             arena-ll  arena's LLM judge forced onto litellm (`client = "litellm"`).
           Prints calls/s and fast/aiohttp (target >= 0.25, and >= 1,000 calls/s) and
           arena-ll/litellm (target >= 0.80).
-startup   Seconds (wall and CPU, median of 3) from `arena tournament run` starting to the first
+startup   Seconds (wall and CPU, median of 5) from `arena tournament run` starting to the first
           judge request reaching a loopback server: 5,000 prompts x 5 models of 1 KB answers,
-          round-robin (100,000 calls). Target: within 1 s.
+          round-robin (100,000 calls), beside the previous main (PREVIOUS_MAIN), alternating.
+          Target: within 1 s.
 memory    Peak resident memory of a surrogate run over 50,000 prompts x 10 models of 1 KB answers
           (single-elimination), sampled from /proc; each run is stopped after --memory-seconds of
           judging. Target: under 500 MB.
-          Both print today's reference beside this tree: the commit REFERENCE_COMMIT (main before
+          It prints today's reference beside this tree: the commit REFERENCE_COMMIT (main before
           this work), extracted with `git archive` and run in the same bench run on a fixture store
           it builds itself (skipped with a note when git is not at hand).
 adaptive  Milliseconds per adaptive wave at 16 / 50 / 100 models, the per-pick reference
@@ -273,6 +274,10 @@ def main(argv: list[str] | None = None) -> None:
 REFERENCE_COMMIT = "bfcc9e297c98077a6dc3f5cae3145031c136fe52"
 """main before issue 18's start-up and memory work (2026-11-30): today's reference, extracted with
 `git archive` and run in the same bench run as this tree, on a fixture store each builds itself."""
+PREVIOUS_MAIN = "8da01f0634103a108e3769fdda277b45569fff00"
+"""main before the second start-up pass (schema 6's answers index, the faster pool digest and
+round-robin build, the first wave's calls started before the rest are reserved): the start-up
+section's reference (1.55 s to the first request when measured idle after the merges)."""
 
 _FIXTURE = r"""
 import sys
@@ -304,18 +309,18 @@ main()
 """
 
 
-def code_trees(tmp: Path) -> dict[str, Path]:
-    """{"today": the reference commit's tree, "now": this tree}; "today" is left out (with a note)
-    when git or the commit is not at hand."""
+def code_trees(tmp: Path, commit: str = REFERENCE_COMMIT, label: str = "today") -> dict[str, Path]:
+    """{label: the reference commit's tree, "now": this tree}; the reference is left out (with a
+    note) when git or the commit is not at hand."""
     trees = {"now": ROOT}
     ref = tmp / "reference"
     ref.mkdir()
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", REFERENCE_COMMIT], capture_output=True, check=True).stdout
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(ref)], input=archive, check=True)
-        trees = {"today": ref, "now": ROOT}
+        trees = {label: ref, "now": ROOT}
     except (OSError, subprocess.CalledProcessError) as e:
-        print(f"  (no reference tree: git archive {REFERENCE_COMMIT[:7]} failed: {e}; printing this tree's figures only)")
+        print(f"  (no reference tree: git archive {commit[:7]} failed: {e}; printing this tree's figures only)")
     return trees
 
 
@@ -344,9 +349,10 @@ def _child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 3) -> None:
+def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 5) -> None:
     """Seconds (wall and CPU) from `arena tournament run` starting to the first judge request
-    reaching the loopback server, today's reference beside this tree, median of `repeats` runs."""
+    reaching the loopback server, the previous main (PREVIOUS_MAIN) beside this tree, median of
+    `repeats` runs each, the two trees alternating so drifting load hits both alike."""
     import statistics
     import threading
 
@@ -364,22 +370,25 @@ def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 3) ->
         return None
 
     print(f"start-up: `arena tournament run` on {n_prompts:,} prompts x {n_models} models (1 KB answers), round-robin, "
-          f"{calls:,} judge calls: seconds to the first judge request (process start included), median of {repeats}:")
+          f"{calls:,} judge calls: seconds to the first judge request (process start included), median of {repeats}, "
+          f"load average {os.getloadavg()[0]:.2f} at the start:")
     with LoopbackServer(hook=hook, record=False) as srv, tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         judge = (f'kind = "llm"\nmodel = "openai/bench-judge"\napi_base = "{srv.api_base}"\napi_key_env = "{KEY_ENV}"\n'
                  'template = "pairwise"\nmax_tokens = 512\nconcurrency = 64\n')
-        figures: dict[str, tuple[float, float]] = {}
+        trees = code_trees(tmp, PREVIOUS_MAIN, "main")
+        specs = {label: _fixture(code, tmp / label, n_prompts, n_models, 1.0, judge, "round-robin") for label, code in trees.items()}
+        for spec in specs.values():
+            shutil.copyfile(spec.parent / "arena.db", spec.parent / "fixture.db")
+        walls: dict[str, list[float]] = {label: [] for label in trees}
+        cpus: dict[str, list[float]] = {label: [] for label in trees}
         plan_lines: dict[str, str] = {}
-        for label, code in code_trees(tmp).items():
-            spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, judge, "round-robin")
-            walls, cpus = [], []
-            fresh = spec.parent / "fixture.db"
-            shutil.copyfile(spec.parent / "arena.db", fresh)
-            for _ in range(repeats):
+        for _ in range(repeats):
+            for label, code in trees.items():
+                spec = specs[label]
                 # each repeat on a fresh copy: a killed run leaves its calls claimed in the store's
                 # in-flight registry, and the next run would rightly wait for them to expire
-                shutil.copyfile(fresh, spec.parent / "arena.db")
+                shutil.copyfile(spec.parent / "fixture.db", spec.parent / "arena.db")
                 for extra in ("-wal", "-shm"):
                     (spec.parent / f"arena.db{extra}").unlink(missing_ok=True)
                 first.clear()
@@ -393,15 +402,16 @@ def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 3) ->
                 if not ok:
                     print(out[-2000:])
                     raise SystemExit(f"start-up ({label}): no judge request within 600 s")
-                walls.append(first[0] - t0)
-                cpus.append(_child_cpu() - c0)
+                walls[label].append(first[0] - t0)
+                cpus[label].append(_child_cpu() - c0)
                 plan_lines[label] = next((ln for ln in out.splitlines() if ln.startswith("Plan:")), "")
-            figures[label] = (statistics.median(walls), statistics.median(cpus))
-            print(f"  {label:<6} first request after {figures[label][0]:6.2f} s wall, {figures[label][1]:5.2f} s CPU"
-                  f"   (runs: {', '.join(f'{w:.2f}' for w in walls)} s)")
-        if "today" in figures:
-            (w0, c0), (w1, c1) = figures["today"], figures["now"]
-            print(f"  now / today: {w1 / w0:.2f}x wall, {c1 / c0:.2f}x CPU")
+        figures = {label: (statistics.median(walls[label]), statistics.median(cpus[label])) for label in trees}
+        for label, (w, c) in figures.items():
+            print(f"  {label:<6} first request after {w:6.2f} s wall, {c:5.2f} s CPU"
+                  f"   (runs: {', '.join(f'{x:.2f}' for x in walls[label])} s)")
+        if "main" in figures:
+            (w0, c0), (w1, c1) = figures["main"], figures["now"]
+            print(f"  now / main: {w1 / w0:.2f}x wall, {c1 / c0:.2f}x CPU")
         w, c = figures["now"]
         print(f"  target: first request within 1 s: {'PASS' if w <= 1.0 else 'FAIL'} on wall ({w:.2f} s at load {os.getloadavg()[0]:.1f}), "
               f"{'PASS' if c <= 1.0 else 'FAIL'} on CPU ({c:.2f} s)")
