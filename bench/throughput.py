@@ -32,6 +32,7 @@ every contender alike; run it when `uptime` shows a low load, and more than once
     .venv/bin/python bench/throughput.py                       # everything
     .venv/bin/python bench/throughput.py --only judge --calls 20000
     .venv/bin/python bench/throughput.py --only startup,memory --memory-seconds 60
+    .venv/bin/python bench/throughput.py --only startup --startup-profile   # and where the start-up goes
 """
 
 from __future__ import annotations
@@ -254,18 +255,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", default="judge,startup,memory,adaptive", help="comma-separated sections")
     ap.add_argument("--memory-seconds", type=float, default=150.0, help="memory section: seconds each run judges at most")
     ap.add_argument("--memory-prompts", type=int, default=50_000)
+    ap.add_argument("--memory-no-reference", action="store_true",
+                    help="memory section: this tree only (a whole run, --memory-seconds 1e9, takes about 15 min a tree)")
     ap.add_argument("--calls", type=int, default=8000, help="judge calls per contender (judge section)")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--startup-profile", action="store_true", help="start-up section: also where this tree's start-up goes (cProfile)")
     args = ap.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     if "judge" in only:
         bench_judge(args.calls, args.concurrency, args.rounds)
     if "startup" in only:
-        bench_startup()
+        bench_startup(profile=args.startup_profile)
     if "memory" in only:
-        bench_memory(args.memory_prompts, seconds=args.memory_seconds)
+        bench_memory(args.memory_prompts, seconds=args.memory_seconds, reference=not args.memory_no_reference)
     if "adaptive" in only:
         bench_adaptive()
 
@@ -301,12 +305,31 @@ store.close()
 _RUN = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
+if len(sys.argv) > 3:  # --startup-profile: cProfile until the bench signals the first judge request
+    import cProfile, os, signal
+    prof, dump_to = cProfile.Profile(), sys.argv[3]
+    def _dump(*_):
+        prof.disable()
+        prof.dump_stats(dump_to)
+        os._exit(0)
+    signal.signal(signal.SIGUSR1, _dump)
+    prof.enable()
 import arena
 assert arena.__file__.startswith(sys.argv[1]), arena.__file__
 from arena.cli import main
 sys.argv = ["arena", "tournament", "run", sys.argv[2], "--yes", "--plain", "--new"]
 main()
 """
+
+# where a run's start-up goes, by the functions that own each step (cumulative seconds under cProfile)
+_STEPS = [
+    ("imports", "<frozen importlib._bootstrap>", "_find_and_load"),
+    ("pool answers read + digest (StoredAnswers)", "answers.py", "__init__"),
+    ("schedule built (RoundRobin._build)", "_schedulers.py", "_build"),
+    ("tiktoken encoding loaded", "_pricing.py", "_encoding"),
+    ("plan's sampled token counts (sample_calls)", "estimate.py", "sample_calls"),
+    ("plan (plan_tournament, all of it)", "plan.py", "plan_tournament"),
+]
 
 
 def code_trees(tmp: Path, commit: str = REFERENCE_COMMIT, label: str = "today") -> dict[str, Path]:
@@ -336,10 +359,22 @@ def _fixture(code: Path, tmp: Path, n_prompts: int, n_models: int, answer_kb: fl
     return spec
 
 
-def _start_run(code: Path, spec: Path) -> subprocess.Popen:
+def _start_run(code: Path, spec: Path, profile: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "ARENA_DB": str(spec.parent / "arena.db")}
-    return subprocess.Popen([sys.executable, "-c", _RUN, str(code), str(spec)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=spec.parent)
+    return subprocess.Popen([sys.executable, "-c", _RUN, str(code), str(spec), *([str(profile)] if profile else [])], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=spec.parent)
+
+
+def _profile_steps(path: Path) -> None:
+    """Print the cumulative seconds of each start-up step (`_STEPS`) from a cProfile dump."""
+    import pstats
+
+    stats = pstats.Stats(str(path)).stats  # (file, line, name) -> (cc, nc, tottime, cumtime, callers)
+    total = max(v[3] for v in stats.values())
+    print(f"  cProfile of this tree to the first request ({total:.2f} s under the profiler; steps overlap where nested):")
+    for label, file_part, func in _STEPS:
+        cum = max((v[3] for (f, _, n), v in stats.items() if n == func and file_part in f), default=0.0)
+        print(f"    {label:<46} {cum:6.2f} s  ({cum / total:4.0%})")
 
 
 def _child_cpu() -> float:
@@ -349,7 +384,7 @@ def _child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 5) -> None:
+def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 5, profile: bool = False) -> None:
     """Seconds (wall and CPU) from `arena tournament run` starting to the first judge request
     reaching the loopback server, the previous main (PREVIOUS_MAIN) beside this tree, median of
     `repeats` runs each, the two trees alternating so drifting load hits both alike."""
@@ -416,6 +451,22 @@ def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 5) ->
         print(f"  target: first request within 1 s: {'PASS' if w <= 1.0 else 'FAIL'} on wall ({w:.2f} s at load {os.getloadavg()[0]:.1f}), "
               f"{'PASS' if c <= 1.0 else 'FAIL'} on CPU ({c:.2f} s)")
         print(f"  {plan_lines.get('now', '')}")
+        if profile:  # one more run of this tree under cProfile, dumped when its first request arrives
+            spec = specs["now"]
+            shutil.copyfile(spec.parent / "fixture.db", spec.parent / "arena.db")
+            for extra in ("-wal", "-shm"):
+                (spec.parent / f"arena.db{extra}").unlink(missing_ok=True)
+            first.clear()
+            got.clear()
+            dump = tmp / "startup.prof"
+            proc = _start_run(ROOT, spec, dump)
+            if got.wait(600):
+                import signal
+
+                proc.send_signal(signal.SIGUSR1)
+            proc.communicate()
+            if dump.exists():
+                _profile_steps(dump)
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -428,7 +479,7 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return got.get("VmRSS", 0.0), got.get("VmHWM", 0.0)
 
 
-def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 150.0) -> None:
+def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 150.0, reference: bool = True) -> None:
     """Peak resident memory of a surrogate run over `n_prompts` x `n_models` answers of about 1 KB
     (single-elimination), today's reference beside this tree: each runs until it finishes or for
     `seconds` after its first decided match, sampled from /proc every 0.2 s."""
@@ -442,7 +493,7 @@ def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 1
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         peaks: dict[str, float] = {}
-        for label, code in code_trees(tmp).items():
+        for label, code in (code_trees(tmp) if reference else {"now": ROOT}).items():
             spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, 'kind = "surrogate"\n', "single-elimination")
             db = spec.parent / "arena.db"
             t0 = time.perf_counter()
