@@ -143,8 +143,8 @@ def export_verdicts(
     run: str, format: str, out: str | Path, *, baseline: str | None = None, per: str | None = None,
     db: str | Path | Store | None = None,
 ) -> list[Path]:
-    """Write run `run` (id, unique prefix or name) as `battles`, `arena_hard`, `alpaca_eval` or
-    `jsonl` (see `arena.verdicts.export_verdicts`); returns the written paths."""
+    """Write run `run` (id, unique prefix or name) as `battles`, `arena_hard`, `alpaca_eval`,
+    `mt_bench` or `jsonl` (see `arena.verdicts.export_verdicts`); returns the written paths."""
     from arena.verdicts import export_verdicts as _export
 
     store, opened = _open(db, create=False)

@@ -96,7 +96,7 @@ class StageCalibration:
         d["threshold"] = None if self.threshold == NEVER else self.threshold
         d["interval"] = list(self.interval)
         d["escalated"] = list(self.escalated)
-        d["agreement"] = self.agreement
+        d["agreement"] = self.agreement if self.kept else None  # JSON has no NaN (SQLite's JSON functions refuse it)
         return d
 
     @classmethod

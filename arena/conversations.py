@@ -137,6 +137,21 @@ def conversation(prompt: Prompt, answer_turns: Sequence[str] = ()) -> list[dict[
     return out
 
 
+def dialogue(prompt: Prompt, answer_turns: Sequence[str]) -> list[dict[str, str]]:
+    """The whole conversation as one side had it (OpenAI chat format, as Chatbot Arena's
+    `conversation_a` holds it): the prompt's messages (system, user turns, fixed assistant turns)
+    with the model's answer after each user turn it answered (those it has)."""
+    messages = prompt.messages or (Message("user", prompt.text),)
+    answered = answered_turns(messages)
+    out: list[dict[str, str]] = []
+    for i, m in enumerate(messages):
+        out.append({"role": m.role, "content": m.content})
+        k = answered.index(i) if i in answered else -1
+        if 0 <= k < len(answer_turns):
+            out.append({"role": "assistant", "content": answer_turns[k]})
+    return out
+
+
 def answered(prompt: Prompt, output: Output | None) -> bool:
     """True when `output` answers every answered turn of `prompt` (coverage counts nothing less)."""
     return output is not None and len(output.all_turns) == prompt.n_turns

@@ -18,6 +18,11 @@ annotator call goes through a completion backend, so it is cached in the store's
 a killed curation run again pays nothing twice, and annotations already stored are not redone.
 A reply that does not answer all seven criteria is asked once more; still not: the prompt is
 recorded `unparsed`, is not kept, and is counted in the summary.
+
+Conversations (several user turns, optionally a system message and fixed assistant turns) are
+annotated on all of their messages, each fenced on its own (`CONVERSATION_TEMPLATE`), and clustered
+on all of their user turns (`topic_text`); their annotations are stored under `Annotator.key_for`,
+so annotations an older arena made from a conversation's first turn only are not reused.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ DEFAULT_THRESHOLD = 6
 
 TEMPLATE = "annotate_benchbuilder"
 """The shipped annotator prompt (prompts/annotate_benchbuilder.j2)."""
+
+CONVERSATION_TEMPLATE = "annotate_benchbuilder_conversation"
+"""The same criteria for a conversation: every user turn (and fixed message) fenced on its own."""
 
 ANNOTATION_MAX_TOKENS = 400
 TYPICAL_OUTPUT_TOKENS = 150  # seven short lines; the plan's expected output per call
@@ -200,6 +208,11 @@ def cluster_texts(
         top = [terms[i] for i in np.argsort(-mean)[:3] if mean[i] > 0]
         names.append(", ".join(top))
     return Clustering(labels=labels, names=names, method=method)
+
+
+def topic_text(p: Prompt) -> str:
+    """What clustering reads of a prompt: its text, or every user turn of a conversation (blank-line separated)."""
+    return "\n\n".join(p.user_turns) if p.is_conversation else p.text
 
 
 def embed_texts(texts: Sequence[str], model: str, *, api_base: str | None = None, api_key_env: str | None = None, batch: int = 128) -> np.ndarray:
@@ -351,6 +364,7 @@ class Annotator:
     template: object
     backend: object = None
     timeout: float = 120.0
+    conversation_template: object = None  # for conversations: every user turn (None: `template` with `messages`)
     batch: bool = False  # the preset's mode = "batch": calls through the Batch API, priced at its rate
 
     @property
@@ -362,10 +376,34 @@ class Annotator:
         blob = json.dumps([self.model, self.params, file_digest(getattr(self.template, "filename", None))], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def messages(self, prompt: str) -> list[dict]:
+    def key_for(self, prompts: Sequence[Prompt]) -> str:
+        """`key` for a pool of `prompts`: a pool holding conversations adds the conversation
+        template's digest (its annotations read every turn), a single-turn pool keeps `key`."""
+        from arena.judges import file_digest
+
+        if not any(p.is_conversation for p in prompts):
+            return self.key
+        blob = json.dumps([self.key, "turns", file_digest(getattr(self.conversation_template, "filename", None))])
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def messages(self, prompt: Prompt | str) -> list[dict]:
+        """The annotator's request for a prompt. A conversation shows every message the pool gives
+        (system, each user turn, fixed assistant turns), each fenced (`conversation_template`);
+        a single-turn prompt renders `template` with `question` as before."""
         from arena.judges import fence_tag, render_messages
 
-        return render_messages(self.template, {"question": prompt}, tag=fence_tag(prompt, salt="arena-annotate-v1"))
+        if isinstance(prompt, Prompt) and prompt.is_conversation:
+            from arena.judges._conversation import ROLE_LABELS
+
+            numbers = iter(range(1, len(prompt.messages) + 1))
+            messages = [{"role": m.role, "content": m.content,
+                         "label": f"User Prompt, Turn {next(numbers)}" if m.role == "user" else ROLE_LABELS.get(m.role, m.role)}
+                        for m in prompt.messages]
+            variables = {"question": prompt.text, "messages": messages, "n_turns": len(prompt.user_turns)}
+            tag = fence_tag(*(m.content for m in prompt.messages), salt="arena-annotate-v1")
+            return render_messages(self.conversation_template or self.template, variables, tag=tag)
+        text = prompt.text if isinstance(prompt, Prompt) else prompt
+        return render_messages(self.template, {"question": text}, tag=fence_tag(text, salt="arena-annotate-v1"))
 
     def request(self, messages: list[dict]):
         from arena.backends import CompletionRequest
@@ -392,9 +430,10 @@ def load_annotator(preset: str | Path, *, store=None, no_cache: bool = False, te
     except ValidationError as e:
         raise preset_error(str(path), e, "an llm judge", LLMPreset.model_fields) from None
     tmpl = load_template(template or TEMPLATE, path.parent)
+    conv = None if template else load_template(CONVERSATION_TEMPLATE, path.parent)  # a custom template gets `messages` too
     backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
     params = {"temperature": 0.0, "max_tokens": ANNOTATION_MAX_TOKENS}
-    return Annotator(path.stem, cfg.model, cfg.api_base, cfg.api_key_env, params, tmpl, backend, cfg.timeout, cfg.mode == "batch")
+    return Annotator(path.stem, cfg.model, cfg.api_base, cfg.api_key_env, params, tmpl, backend, cfg.timeout, conv, cfg.mode == "batch")
 
 
 AnnotationStatus = Literal["ok", "retried", "unparsed", "error"]
@@ -422,7 +461,7 @@ class AnnotationRecord:
 
 async def annotate_one(annotator: Annotator, prompt: Prompt) -> AnnotationRecord:
     """Ask the annotator about one prompt; re-ask once when the reply lacks one of the seven answers."""
-    messages = annotator.messages(prompt.text)
+    messages = annotator.messages(prompt)
     first = await annotator.backend.complete(annotator.request(messages))  # type: ignore[union-attr]
     calls = [first]
     parsed = None
@@ -526,12 +565,12 @@ def plan_curation(store, pool: str, annotator: Annotator) -> CurationPlan:
     from arena.backends import batch_unit_prices, count_tokens, unit_prices
 
     prompts = store.prompts(pool)
-    done = {r.prompt_id for r in store.annotations(pool, annotator.key) if r.status != "error"}
+    done = {r.prompt_id for r in store.annotations(pool, annotator.key_for(prompts)) if r.status != "error"}
     todo = [p for p in prompts if p.prompt_id not in done]
     cached = 0
     tokens = 0
     for p in todo:
-        req = annotator.request(annotator.messages(p.text))
+        req = annotator.request(annotator.messages(p))
         if store.cache_get(req.key()) is not None:
             cached += 1
             continue
@@ -557,13 +596,15 @@ def plan_curation(store, pool: str, annotator: Annotator) -> CurationPlan:
 async def annotate_pool(store, pool: str, annotator: Annotator, *, on_record: Callable[[AnnotationRecord], None] | None = None) -> list[AnnotationRecord]:
     """Annotate the prompts of `pool` not yet annotated (or failed) under this annotator, writing
     each annotation to the store as it arrives (a killed run resumes). Returns the new records."""
-    done = {r.prompt_id for r in store.annotations(pool, annotator.key) if r.status != "error"}
-    todo = [p for p in store.prompts(pool) if p.prompt_id not in done]
+    prompts = store.prompts(pool)
+    key = annotator.key_for(prompts)
+    done = {r.prompt_id for r in store.annotations(pool, key) if r.status != "error"}
+    todo = [p for p in prompts if p.prompt_id not in done]
     out: list[AnnotationRecord] = []
 
     async def one(p: Prompt) -> None:
         rec = await annotate_one(annotator, p)
-        store.write_annotation(pool, annotator.key, annotator.name, rec)
+        store.write_annotation(pool, key, annotator.name, rec)
         out.append(rec)
         if on_record is not None:
             on_record(rec)
@@ -586,7 +627,7 @@ def _annotate_and_score(
     if annotator is None:
         return [len(CRITERIA)] * len(prompts), counts, []
     new = asyncio.run(annotate_pool(store, pool, annotator, on_record=on_record))
-    rows = {r.prompt_id: r for r in store.annotations(pool, annotator.key)}
+    rows = {r.prompt_id: r for r in store.annotations(pool, annotator.key_for(prompts))}
     scores: list[int | None] = []
     for p in prompts:
         r = rows.get(p.prompt_id)
@@ -648,14 +689,14 @@ def curate_pool(
             raise BadInput(f"{annotator.name}: key 'api_key_env': environment variable {annotator.api_key_env} is not set (it should hold the API key)")
     embeddings = None
     if embedding_model:
-        embeddings = embed_texts([p.text for p in prompts], embedding_model, api_base=embedding_api_base, api_key_env=embedding_key_env)
+        embeddings = embed_texts([topic_text(p) for p in prompts], embedding_model, api_base=embedding_api_base, api_key_env=embedding_key_env)
     scores, counts, new = _annotate_and_score(store, pool, prompts, annotator, on_record)
     if counts["error"]:
         raise RunFailed(
             f"pool {pool!r}: {counts['error']} of {len(prompts)} prompts could not be annotated (calls failed after retries); "
             f"pool {out!r} was not written: run the same command again to retry them"
         )
-    clustering = cluster_texts([p.text for p in prompts], n_clusters, seed=seed, embeddings=embeddings)
+    clustering = cluster_texts([topic_text(p) for p in prompts], n_clusters, seed=seed, embeddings=embeddings)
     rng = np.random.default_rng(seed)
     groups = clustering.labels if balance == "clusters" else np.zeros(len(prompts), dtype=int)
     kept_idx = select_balanced(scores, groups, size=size, threshold=threshold, rng=rng, priority=priority)
@@ -691,7 +732,7 @@ def curate_pool(
         )
         store.write_clusters(out, clustering.method, [r for r in cluster_rows if r[0] in keep_set])
         if annotator is not None:
-            store.copy_annotations(pool, out, annotator.key, keep_set)
+            store.copy_annotations(pool, out, annotator.key_for(prompts), keep_set)
     hist = {k: 0 for k in range(len(CRITERIA) + 1)} if annotator is not None else {}
     for s in (s for s in scores if s is not None and annotator is not None):
         hist[s] += 1

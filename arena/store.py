@@ -776,6 +776,11 @@ class Store:
         sql = "SELECT match_id, detail FROM games WHERE run_id = ? AND instr(detail, ?) > 0 ORDER BY created, match_id"
         return [(r[0], r[1]) for r in self.db.execute(sql, [run_id, containing]).fetchall()]
 
+    def game_times(self, run_id: str) -> dict[tuple[str, str, str], float]:
+        """{(match_id, judge, order): the Unix time the game was stored} for a run's games."""
+        rows = self.db.execute("SELECT match_id, judge, [order], created FROM games WHERE run_id = ?", [run_id]).fetchall()
+        return {(r[0], r[1], r[2]): r[3] for r in rows}
+
     def match_judges(self, run_id: str) -> dict[str, str]:
         """The judge named by each match's games (the AB game's where both were played)."""
         rows = self.db.execute("SELECT match_id, judge FROM games WHERE run_id = ? ORDER BY [order] DESC", [run_id]).fetchall()

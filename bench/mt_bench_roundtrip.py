@@ -1,6 +1,8 @@
 """MT-Bench round trip on the whole shared data set: import ../shared/data/mt_bench into a fresh
 store (`arena pool import --format mt_bench`), export it back (`arena pool export --format mt_bench`)
-and compare every file byte for byte with the original (model answers gunzipped).
+and compare every file byte for byte with the original (model answers gunzipped). Then the same for
+recorded judgments in FastChat's pairwise format (../shared/data/jp_bench, each file through
+`verdicts import --format mt_bench` and `verdicts export --format mt_bench`).
 
     .venv/bin/python bench/mt_bench_roundtrip.py [--data ../shared/data]
 
@@ -76,7 +78,29 @@ def main() -> int:
     print(f"identical files: {len(originals) - bad} of {len(originals)}")
     print(f"import {t_import:.2f} s, export {t_export:.2f} s; json.loads of the same {n_json} records {t_json:.3f} s "
           f"(import = {t_import / t_json:.0f}x plain parsing)")
-    return 1 if bad else 0
+    return 1 if bad or judgments(args.data / "jp_bench") else 0
+
+
+def judgments(src: Path) -> int:
+    """Each FastChat pair-judgment file under `src`: import, export, compare bytes. Returns the files that differ."""
+    from arena.verdicts import export_verdicts, import_verdicts
+
+    files = sorted(src.glob("*.jsonl*"))
+    if not files:
+        print(f"no judgment files under {src}: skipped")
+        return 0
+    bad = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "j.db")
+        for i, f in enumerate(files):
+            want = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+            s = import_verdicts(store, f, "mt_bench", name=f"jp{i}")
+            got = export_verdicts(store, s.run_id, "mt_bench", Path(tmp) / f"{i}.jsonl")[0].read_bytes()
+            bad += got != want
+            print(f"  [{'ok' if got == want else 'DIFF'}] {f.name}: {len(want)} bytes, {s.matches} records, {s.games} games")
+        store.close()
+    print(f"judgment files identical after import and export: {len(files) - bad} of {len(files)}")
+    return bad
 
 
 if __name__ == "__main__":

@@ -300,3 +300,44 @@ def test_native_text_must_be_the_first_turn(tmp_path, store):
     (tmp_path / "n" / "prompts.jsonl").write_text(json.dumps({"prompt_id": "c", "text": "other", "turns": ["a", "b"]}) + "\n")
     with pytest.raises(PoolError, match=r"prompts.jsonl:1: field 'text': expected the conversation's first user turn"):
         import_pool(store, "n", [tmp_path / "n"], "native")
+
+
+def test_a_fixed_assistant_turn_goes_where_a_format_holds_it_and_is_refused_elsewhere(tmp_path, db_path, cli):
+    """A native pool whose conversation gives a fixed earlier assistant turn (`messages`): exports that
+    can hold it write it in place (native, jsonl, battles as Chatbot Arena's `conversation_a/b`,
+    verdicts jsonl); MT-Bench, Arena-Hard, AlpacaEval and a CSV battle file cannot: one line, exit 2,
+    nothing written."""
+    from arena.records import Game, Match, Verdict
+
+    src = tmp_path / "n"
+    (src / "outputs").mkdir(parents=True)
+    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q1"}, {"role": "assistant", "content": "FIXED"},
+            {"role": "user", "content": "Q2"}]
+    (src / "prompts.jsonl").write_text(json.dumps({"prompt_id": "c", "text": "Q1", "messages": msgs}) + "\n")
+    for m in ("x", "y"):
+        (src / "outputs" / f"{m}.jsonl").write_text(json.dumps({"prompt_id": "c", "turns": [f"{m} answers Q2"]}) + "\n")
+    assert cli("pool", "import", src, "--format", "native", "--name", "fx").code == 0
+    for fmt in ("mt_bench", "arena_hard", "alpaca_eval"):
+        r = cli("pool", "export", "fx", "--format", fmt, "--out", tmp_path / fmt)
+        assert r.code == 2 and r.err.startswith("Error: --format: ") and r.err.count("\n") == 1, r.err
+        assert "prompt 'c'" in r.err or "('c'" in r.err
+        assert not (tmp_path / fmt).exists()
+    assert cli("pool", "export", "fx", "--format", "native", "--out", tmp_path / "back").code == 0
+    assert json.loads((tmp_path / "back" / "prompts.jsonl").read_text())["messages"] == msgs
+    s = Store(db_path)
+    s.create_run("r1", "fx", {"pool": "fx", "spec": {"name": "fx"}}, "h", 1)
+    s.add_matches("r1", [Match("m1", "c", "x", "y")])
+    s.record_verdict("r1", Verdict("m1", "a", 1, None, "A>B"), [Game("m1", "j", "AB", "A>B", raw="[[A>B]]")])
+    s.close()
+    r = cli("verdicts", "export", "r1", "--format", "battles", "--out", tmp_path / "b.jsonl")
+    assert r.code == 0, r.err
+    (row,) = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert "prompt" not in row and row["conversation_a"] == [*msgs, {"role": "assistant", "content": "x answers Q2"}]
+    assert row["conversation_b"][2] == {"role": "assistant", "content": "FIXED"} and row["conversation_b"][-1]["content"] == "y answers Q2"
+    assert cli("verdicts", "import", tmp_path / "b.jsonl", "--format", "chatbot_arena", "--name", "again").code == 0  # read back
+    for fmt, out, says in (("battles", "b.csv", "a CSV battle file has no column for a conversation"), ("alpaca_eval", "ae", "alpaca_eval: has no turns")):
+        r = cli("verdicts", "export", "r1", "--format", fmt, "--out", tmp_path / out, "--baseline", "x")
+        assert r.code == 2 and r.err.count("\n") == 1 and says in r.err, r.err
+        assert not (tmp_path / out).exists()
+    assert cli("verdicts", "export", "r1", "--format", "jsonl", "--out", tmp_path / "v.jsonl").code == 0
+    assert json.loads((tmp_path / "v.jsonl").read_text())["messages"] == msgs

@@ -509,3 +509,52 @@ def test_sigkill_then_resume_pays_nothing_twice(tmp_path, db_path, annotator_pre
     kept = {p.prompt_id for p in store.prompts("hard")}
     assert len(kept) == 6 and len(store.annotations("base")) == 24
     store.close()
+
+
+def conversation_hook(req):
+    """The annotator on a conversation: the best [q=N] marker over every fenced user turn."""
+    blocks = {k: v for k, v in req.fenced().items() if k.startswith("User Prompt")}
+    if not blocks:
+        return None
+    q = max((int(m.group(1)) for v in blocks.values() for m in re.finditer(r"\[q=(\d)\]", v)), default=3)
+    return "\n".join(f"{c}: {'yes' if i < q else 'no'} | because {i}" for i, c in enumerate(CRITERIA))
+
+
+def test_curate_reads_every_user_turn_of_a_conversation(cli, db_path, annotator_preset, loopback):
+    """Conversations whose first turn is bland and whose second turn holds the hard ask: the
+    annotator sees every turn (each fenced, in order), so the hard ones are kept; clustering reads
+    every turn; a single-turn pool keeps its annotator key (stored annotations stay valid)."""
+    from arena.conversations import make_prompt, user_messages
+    from arena.curate import load_annotator, topic_text
+    from arena.records import Message
+    from arena.store import Store
+
+    loopback.hook = conversation_hook
+    store = Store(db_path)
+    topics = COOKING[:3] + CODING[:3]
+    prompts = [make_prompt(f"c{i}", (Message("system", "You are helpful."),
+                                     *user_messages([f"Hello there (conversation {i}).", f"{t} {'[q=7]' if i % 2 == 0 else '[q=3]'}"])), "t")
+               for i, t in enumerate(topics)]
+    store.write_pool("conv", prompts, [], source="test", format="native")
+    store.close()
+    r = cli("pool", "curate", "conv", "--annotator", annotator_preset, "--size", "3", "--out", "hard", "--yes", "--clusters", "2")
+    assert r.code == 0, r.err + r.out
+    store = Store(db_path)
+    assert {p.prompt_id for p in store.prompts("hard")} == {"c0", "c2", "c4"}  # the hard ask is in turn 2
+    assert all(p.n_turns == 2 for p in store.prompts("hard"))
+    store.close()
+    assert loopback.requests == 6
+    user = next(m["content"] for m in loopback.bodies[0]["messages"] if m["role"] == "user")
+    assert positions_in(user, ["System Message", "You are helpful.", "User Prompt, Turn 1", "Hello there", "User Prompt, Turn 2", "[q="])
+    assert topic_text(prompts[0]).endswith(f"{topics[0]} [q=7]") and "Hello there" in topic_text(prompts[0])
+    ann = load_annotator(annotator_preset)
+    assert ann.key_for([Prompt("p", "one turn")]) == ann.key != ann.key_for(prompts)
+
+
+def positions_in(text: str, needles: list[str]) -> bool:
+    at = -1
+    for n in needles:
+        at = text.find(n, at + 1)
+        if at < 0:
+            return False
+    return True

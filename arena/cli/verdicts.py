@@ -30,6 +30,7 @@ class ExportFormat(str, Enum):
     battles = "battles"
     arena_hard = "arena_hard"
     alpaca_eval = "alpaca_eval"
+    mt_bench = "mt_bench"
     jsonl = "jsonl"
 
 
@@ -62,7 +63,7 @@ def import_(
 @app.command("export")
 def export(
     run: Annotated[str, typer.Argument(help="Run id, unique prefix or name.", show_default=False)],
-    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="battles (file), arena_hard (folder), alpaca_eval (folder), jsonl (file).")],
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="battles (file), arena_hard (folder), alpaca_eval (folder), mt_bench (folder or .jsonl), jsonl (file).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="File (battles: .jsonl/.json/.csv; jsonl) or folder.")],
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline for arena_hard / alpaca_eval (default: the run's).")] = None,
     per: Annotated[str | None, typer.Option("--per", help="battles: one row per verdict or per game (default: as the run's ratings count them).")] = None,

@@ -77,6 +77,12 @@ class Judge(ABC):
         cannot, one clause naming the reason. Default: refused (a kind says when it supports them)."""
         return f"the {self.kind} judge sees one question and two answers"
 
+    def turn_choice(self) -> str | int | None:
+        """Which turns of a conversation this judge judges (`"last"`, `"all"`, `"each"` or N: the `turn`
+        of its preset; see `arena.judges._conversation`), None for a kind without the choice. A
+        panel's members and a cascade's stages must agree on it (`same_turn_choice`)."""
+        return None
+
     def check_prompts(self, prompts, where: str) -> None:
         """Raise `SpecError` (one line, `where` first) when the pool holds prompts this judge cannot
         judge, before any call: plans and runs call it on the run's prompts. Default: a conversation

@@ -157,9 +157,38 @@ def max_turns(prompts) -> int:
     return max((p.n_turns for p in prompts), default=1)
 
 
+def same_turn_choice(judges, prompts, where: str, what: str) -> TurnChoice | None:
+    """The `turn` choice every judge of `judges` (a panel's members, a cascade's stages: `(name, judge)`
+    pairs) shares, None when none has one. When `prompts` hold a conversation and two judges judge
+    different turns, `SpecError` before any call: their per-turn verdicts could not be put together
+    (a panel's vote per turn, a cascade's per-turn leaderboards from whichever stage decided)."""
+    import json
+
+    from arena.errors import SpecError
+
+    choices = [(name, j.turn_choice()) for name, j in judges]
+    have = [(n, c) for n, c in choices if c is not None]
+    if not have:
+        return None
+    first = have[0]
+    other = next((nc for nc in have if nc[1] != first[1]), None)
+    if other is not None and any(p.is_conversation for p in prompts):
+        raise SpecError(
+            f"{where}: the {what}s judge different turns of a conversation ({first[0]!r}: turn = {json.dumps(first[1])},"
+            f" {other[0]!r}: turn = {json.dumps(other[1])}): give every {what} the same `turn` (\"each\": a leaderboard per turn)"
+        )
+    return first[1]
+
+
 def turn_judge_name(judge: str, turn: int) -> str:
     """The judge name of a game that judged one turn of several (`turn = "each"`): `judge@turnN`.
-    A match's games are stored one per (judge, order); the turn in the name keeps them apart."""
+    A match's games are stored one per (judge, order); the turn in the name keeps them apart.
+
+    The turn itself is typed where it is read: `detail.turn` (an int; `game_turn`), which per-turn
+    leaderboards and the MT-Bench export use (the export writes the judge without `@turnN`). A
+    `turn` column in the games table was considered and left out: the turn would have to join the
+    table's primary key (a rebuild of every store's largest table), and every place that keys a
+    game by (judge, order) would change, for a judge name only arena's internals show."""
     return f"{judge}@turn{turn}"
 
 

@@ -129,10 +129,20 @@ class CascadeJudge(Judge):
                 return f"its stage {s.name!r} ({s.kind}) cannot: {why}"
         return None
 
+    def turn_choice(self) -> str | int | None:
+        """The stages' common `turn` (checked by `check_prompts` on a pool of conversations)."""
+        return next((c for c in (s.turn_choice() for s in self.stages) if c is not None), None)
+
     def check_prompts(self, prompts, where: str) -> None:
+        """Every stage's checks, and the same `turn` for every stage on a pool of conversations: a
+        stage's games carry the turns it judged (`detail.turn`) and the per-turn leaderboards read the
+        deciding stage's, so stages judging different turns would mix in them."""
+        from arena.judges._conversation import same_turn_choice
+
         super().check_prompts(prompts, where)
         for s in self.stages:
             s.check_prompts(prompts, where)
+        same_turn_choice([(s.name, s) for s in self.stages], prompts, where, "stage")
 
     def calls_per_match(self) -> int:
         """Worst case (every stage judges)."""

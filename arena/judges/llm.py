@@ -119,6 +119,9 @@ class LLMJudge(Judge):
             return f'its verdict_format {self.cfg.verdict_format.value!r} has no shipped conversation template: set conversation_template in the preset'
         return None
 
+    def turn_choice(self) -> str | int:
+        return self.cfg.turn
+
     def check_prompts(self, prompts, where: str) -> None:
         super().check_prompts(prompts, where)
         check_turn(self.cfg.turn, prompts, where)

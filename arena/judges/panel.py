@@ -39,6 +39,11 @@ Its `detail.members` lists each member's vote, weight, status, calls, cost and w
 agrees with the panel (same side: A, B or tie); `member_agreement(games)` turns those into
 each member's agreement rate for reports.
 
+Conversations: the members must judge the same turns (`turn` in their presets; refused before any
+call otherwise). When they judge turns apart (`turn = "each"`, MT-Bench's protocol) the panel votes
+per turn: one game per turn and order (`detail.turn`, named `<panel>@turnN`), each turn's games a
+verdict and `combine_turns` adding them up, so the report has a leaderboard per turn as for one llm judge.
+
 Preset keys (TOML): kind = "panel", description, members (list of names / paths / tables),
 aggregation, tie_margin, strong_margin, quorum, reliability_metric, reliability_weighting.
 A member table: `preset = "name or path"` or an inline preset (`kind = ...` and its keys), plus
@@ -61,6 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.errors import ArenaError, SpecError
 from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, preset_error
+from arena.judges._conversation import combine_turns, game_turn, same_turn_choice, turn_judge_name
 from arena.records import LABEL_SCORE, Game, MatchContext, Order, cached_part, cached_totals
 
 Aggregation = Literal["majority", "mean", "weighted"]
@@ -197,10 +203,15 @@ class PanelJudge(Judge):
                 return f"its member {m.name!r} ({m.judge.kind}) cannot: {why}"
         return None
 
+    def turn_choice(self) -> str | int | None:
+        """The members' common `turn` (checked by `check_prompts` on a pool of conversations)."""
+        return next((c for c in (m.judge.turn_choice() for m in self.members) if c is not None), None)
+
     def check_prompts(self, prompts, where: str) -> None:
         super().check_prompts(prompts, where)
         for m in self.members:
             m.judge.check_prompts(prompts, where)
+        same_turn_choice([(m.name, m.judge) for m in self.members], prompts, where, "member")
 
     def fingerprint(self) -> dict:
         """Each member's name, weight, own preset (when it was read from a file) and fingerprint."""
@@ -230,8 +241,15 @@ class PanelJudge(Judge):
 
     async def judge(self, ctx: MatchContext) -> JudgeResult:
         results = await asyncio.gather(*(self._member(m, ctx) for m in self.members))
-        games = [self._game(ctx, order, results) for order in ("AB", "BA")]
-        verdict = combine_games(ctx.match_id, games)
+        turns = sorted({game_turn(g) for r in results if not isinstance(r, BaseException) for g in r.games}, key=lambda t: t or 0)
+        if not turns or None in turns:  # a single-turn prompt, a whole conversation (turn = "all")
+            games = [self._game(ctx, order, results) for order in ("AB", "BA")]
+            verdict = combine_games(ctx.match_id, games)
+        else:  # members judged turns apart: one panel game per turn and order, a verdict per turn (`combine_turns`)
+            per_turn = [[self._game(ctx, order, results, t, named=self.turn_choice() == "each" or len(turns) > 1) for order in ("AB", "BA")]
+                        for t in turns]
+            games = [g for gs in per_turn for g in gs]
+            verdict = combine_turns(ctx.match_id, [combine_games(ctx.match_id, gs) for gs in per_turn])
         members = {}
         for m, r in zip(self.members, results):
             if isinstance(r, BaseException):
@@ -243,28 +261,33 @@ class PanelJudge(Judge):
             members[m.name] = {"verdict": r.verdict.label, "outcome": r.verdict.outcome, "agrees": agrees}
         return JudgeResult(games=games, verdict=verdict, extra={"members": members})
 
-    def _vote(self, m: Member, order: Order, r: JudgeResult | BaseException) -> tuple[str, str, list[Game], str | None]:
-        """(vote label, where it came from, the member's games in this order, error)."""
+    def _vote(self, m: Member, order: Order, r: JudgeResult | BaseException, turn: int | None = None) -> tuple[str, str, list[Game], str | None]:
+        """(vote label, where it came from, the member's games in this order, error); with `turn`,
+        of the member's games of that turn (its verdict of that turn where it played one order)."""
         if isinstance(r, BaseException):
             return "error", "exception", [], f"{type(r).__name__}: {r}"
-        gs = [g for g in r.games if g.order == order]
+        mine = r.games if turn is None else [g for g in r.games if game_turn(g) == turn]
+        gs = [g for g in mine if g.order == order]
         if gs:
             own = [g for g in gs if g.judge == m.judge.name] or gs
             label = own[0].label if len(own) == 1 else combine_games(ctx_id(gs), own).label
             error = next((g.error for g in own if g.error), None)
             return label, "game", gs, error
-        if r.verdict.outcome in ("a", "b", "tie"):
-            return r.verdict.label, "verdict", [], None
-        return r.verdict.label if r.verdict.label in ("error", "unparsed") else "unparsed", "verdict", [], None
+        verdict = r.verdict if turn is None or not mine else combine_games(mine[0].match_id, mine)
+        if verdict.outcome in ("a", "b", "tie"):
+            return verdict.label, "verdict", [], None
+        return verdict.label if verdict.label in ("error", "unparsed") else "unparsed", "verdict", [], None
 
-    def _game(self, ctx: MatchContext, order: Order, results: list) -> Game:
+    def _game(self, ctx: MatchContext, order: Order, results: list, turn: int | None = None, *, named: bool = False) -> Game:
+        """The panel's game in `order` (of conversation turn `turn`: `detail.turn`, and the name
+        `panel@turnN` when `named`, so each turn's games are stored apart)."""
         cfg = self.cfg
         entries = []
         votes: list[str] = []
         weights: list[float] = []
         all_games: list[Game] = []
         for m, r in zip(self.members, results):
-            label, source, gs, error = self._vote(m, order, r)
+            label, source, gs, error = self._vote(m, order, r, turn)
             all_games += gs
             costs = [g.cost_usd for g in gs]
             entries.append(
@@ -288,7 +311,7 @@ class PanelJudge(Judge):
                 votes.append(label)
                 weights.append(m.weight)
         need = max(1, math.ceil(cfg.quorum * len(self.members) - 1e-9))
-        detail: dict = {"aggregation": cfg.aggregation, "members": entries, "quorum": need}
+        detail: dict = {"aggregation": cfg.aggregation, "members": entries, "quorum": need, **({"turn": turn} if turn is not None else {})}
         error = None
         if len(votes) >= need:
             label, stat = aggregate(votes, weights, cfg.aggregation, tie_margin=cfg.tie_margin, strong_margin=cfg.strong_margin)
@@ -315,7 +338,7 @@ class PanelJudge(Judge):
         cached_calls, cached_cost = cached_totals(cached_part(g) for g in all_games)
         return Game(
             match_id=ctx.match_id,
-            judge=self.name,
+            judge=turn_judge_name(self.name, turn) if named and turn is not None else self.name,
             order=order,
             label=label,
             raw=raw,

@@ -95,6 +95,9 @@ class RecordedJudge(Judge):
             return f"its {self.format} judgments are single-turn (formats that record a turn: {', '.join(TURN_FORMATS)})"
         return None
 
+    def turn_choice(self) -> str | int:
+        return self.turn
+
     def check_prompts(self, prompts, where: str) -> None:
         super().check_prompts(prompts, where)
         check_turn(self.turn, prompts, where)

@@ -34,7 +34,7 @@ __all__ = [
     "run_turn_battles",
 ]
 
-EXPORT_FORMATS = ("battles", "arena_hard", "alpaca_eval", "jsonl")
+EXPORT_FORMATS = ("battles", "arena_hard", "alpaca_eval", "mt_bench", "jsonl")
 
 BATTLE_UNIT = {"arena_hard": "game"}
 """Formats whose peer counts every game as a battle (Arena-Hard-Auto's `show_result.py` does;
@@ -213,7 +213,8 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
 def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, list[Battle]]:
     """A run's rating battles per conversation turn: {turn: battles}, from the games that judged one
     turn (`detail.turn`: an llm judge's `turn = "each"`, "last" or N, or an imported MT-Bench
-    judgment's). Each (match, turn)'s games make one verdict
+    judgment's; a panel's per-turn games; of a cascade, the games of the stage that decided). Each
+    (match, turn)'s games make one verdict
     (`combine_games`) and one battle (`records.battle_of`); a forfeit counts in every turn (the
     conversation was not answered). Empty when no game judged a single turn."""
     from arena.judges._base import combine_games
@@ -228,7 +229,7 @@ def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, 
     by_turn: dict[tuple[str, int], list[Game]] = {}
     for g in store.games(rid):
         t = game_turn(g)
-        if t is not None:
+        if t is not None and (g.detail.get("cascade") or {}).get("decides", True):  # a cascade: the deciding stage's games
             by_turn.setdefault((g.match_id, t), []).append(g)
     if not by_turn:
         return {}

@@ -1,13 +1,16 @@
 """Write a run's judgments, and a pool's answers, in the peers' own formats.
 
 - `battles`: Chatbot Arena-style battle rows (`question_id, model_a, model_b, winner, weight,
-  judge`, and `prompt` when the pool has it): one row per rating battle of the run
-  (`run_battles`: per decided match, or per game for Arena-Hard-counted runs), so that
+  judge`, and `prompt` when the pool has it; for a conversation, each side's whole dialogue in
+  `conversation_a` / `conversation_b` as Chatbot Arena's battles hold it): one row per rating battle
+  of the run (`run_battles`: per decided match, or per game for Arena-Hard-counted runs), so that
   `arena ratings fit` and `verdicts import --format chatbot_arena` read the same leaderboard.
 - `arena_hard`: `<out>/<judge>/<model>.jsonl` as Arena-Hard-Auto's `gen_judgment.py` writes them
   (game 1 with the baseline as assistant A, game 2 swapped; `baseline` added as in its v2).
 - `alpaca_eval`: `<out>/<model>.json`, AlpacaEval annotations (`output_1` the baseline,
   `preference` the recorded one, or the verdict's label through `LABEL_PREFERENCE`).
+- `mt_bench`: FastChat's pairwise judgments (`model_judgment/<judge>_pair.jsonl`, or one .jsonl
+  file): one record per match, judge and judged turn, both orders (`arena.verdicts.mt_bench`).
 - `jsonl`: arena's own, one game a line (what `verdicts import --format jsonl` reads).
 
 File names are safe slugs of model and judge names; the names themselves are kept in the rows.
@@ -24,6 +27,7 @@ from pathlib import Path
 from arena.errors import BadInput
 from arena.records import Game, MatchRow, VerdictRow, swap_label
 from arena.verdicts.formats import LABEL_PREFERENCE
+from arena.verdicts.mt_bench import mt_bench_judgments
 
 
 def slug(name: str, taken: set[str] | None = None) -> str:
@@ -71,7 +75,7 @@ def _write(path: Path, text: str) -> Path:
 
 def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: str | None = None, per: str | None = None) -> list[Path]:
     """Write run `run_id` in format `fmt` (`battles`: a .jsonl/.json/.csv file; `arena_hard`,
-    `alpaca_eval`: a folder; `jsonl`: a file). Returns the written paths. `baseline` overrides
+    `alpaca_eval`: a folder; `jsonl`: a file; `mt_bench`: a folder or a .jsonl file). Returns the written paths. `baseline` overrides
     the run's (arena_hard and alpaca_eval keep only the matches against it). `per` ("verdict" or
     "game") chooses battle rows per decided match or per decisive game (default: as the run's
     ratings count them). Raises `BadInput`."""
@@ -85,13 +89,19 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     run, spec, prompts, answers = _run_context(store, run_id)
     rid = run.run_id
     if fmt == "battles":
-        return [_write(out, _rows_text(out, _battle_rows(store, rid, spec, prompts, per)))]
+        rows = _battle_rows(store, rid, spec, prompts, per, answers)
+        conv = next((r for r in rows if "conversation_a" in r), None)
+        if conv is not None and out.name.lower().endswith(".csv"):
+            raise BadInput(f"--out {out}: a CSV battle file has no column for a conversation (prompt {conv['question_id']!r}); write .jsonl or .json")
+        return [_write(out, _rows_text(out, rows))]
     games: dict[str, list[Game]] = {}
     for g in store.games(rid):
         games.setdefault(g.match_id, []).append(g)
     matches = store.matches(rid)
     if fmt == "jsonl":
         return [_write(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _game_lines(matches, games, prompts, answers)))]
+    if fmt == "mt_bench":
+        return _write_mt_bench(out, mt_bench_judgments(store, rid, prompts, answers))
     base = run_baseline(spec, baseline)
     if base is None:
         raise BadInput(f"--format {fmt}: run {rid} has no baseline (pass --baseline NAME)")
@@ -115,7 +125,11 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     return _write_per_model(out, fmt, per_model)
 
 
-def _battle_rows(store, rid: str, spec: dict, prompts: dict, per: str | None) -> list[dict]:
+def _battle_rows(store, rid: str, spec: dict, prompts: dict, per: str | None, answers: dict) -> list[dict]:
+    """Battle rows; a conversation's row holds each side's whole dialogue as Chatbot Arena's battles
+    do (`conversation_a` / `conversation_b`: system message, user turns, fixed assistant turns and
+    the model's answers), not a `prompt` that would be its first turn only."""
+    from arena.conversations import dialogue
     from arena.verdicts import run_battles_with_ids
 
     rows = []
@@ -123,8 +137,13 @@ def _battle_rows(store, rid: str, spec: dict, prompts: dict, per: str | None) ->
     for b in run_battles_with_ids(store, rid, spec, unit)[0]:
         row = {"question_id": b.prompt_id, "model_a": b.model_a, "model_b": b.model_b,
                "winner": {"a": "model_a", "b": "model_b", "tie": "tie"}[b.outcome], "weight": b.weight, "judge": b.judge}
-        if b.prompt_id in prompts:
-            row["prompt"] = prompts[b.prompt_id].text
+        p = prompts.get(b.prompt_id)
+        if p is not None and p.is_conversation:
+            for side, model in (("a", b.model_a), ("b", b.model_b)):
+                o = answers.get((b.prompt_id, model))
+                row[f"conversation_{side}"] = dialogue(p, o.all_turns if o is not None else ())
+        elif p is not None:
+            row["prompt"] = p.text
         rows.append(row)
     return rows
 
@@ -193,6 +212,25 @@ def _alpaca_eval_row(m: MatchRow, gs: list[Game], v: VerdictRow | None, base: st
         "annotator": judge,
         "preference": pref,
     }
+
+
+def _write_mt_bench(out: Path, records: list[dict]) -> list[Path]:
+    """One `.jsonl` file when `out` names one, else FastChat's layout: `<out>/model_judgment/<judge>_pair.jsonl`
+    per judge model (`judge[0]`, as `gen_judgment.py` names its output)."""
+    def lines(rows: list[dict]) -> str:
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+    if out.suffix.lower() == ".jsonl":
+        return [_write(out, lines(records))]
+    if out.suffix.lower() in (".json", ".csv", ".tsv", ".gz", ".txt"):
+        raise BadInput(f"--out {out}: FastChat's judgments are JSON lines: expected a folder (model_judgment/<judge>_pair.jsonl) or a .jsonl file")
+    by_judge: dict[str, list[dict]] = {}
+    for r in records:
+        j = r.get("judge")
+        name = j[0] if isinstance(j, list) and j else r.get("judge_model") or j or "judge"
+        by_judge.setdefault(str(name), []).append(r)
+    taken: set[str] = set()
+    return [_write(out / "model_judgment" / f"{slug(j, taken)}_pair.jsonl", lines(rows)) for j, rows in by_judge.items()]
 
 
 def _write_per_model(out: Path, fmt: str, per_model: dict[tuple[str, str], list[dict]]) -> list[Path]:

@@ -242,7 +242,8 @@ def check_format(where: str, rec: dict, fmt: str) -> None:
     missing = [k for k in REQUIRED_KEYS[fmt] if k not in rec]
     if fmt == "mt_bench" and not missing and not ({"g1_winner", "winner"} & rec.keys()):
         missing = ["g1_winner"]
-    if missing or (guess is not None and guess != fmt and not (fmt == "mt_bench" and guess == "chatbot_arena")):
+    battle_shaped = {fmt, guess} <= {"mt_bench", "chatbot_arena"}  # MT-Bench's human votes and Chatbot Arena's battles share keys (conversation_a too)
+    if missing or (guess is not None and guess != fmt and not battle_shaped):
         hint = f"it looks like {guess} (use --format {guess})" if guess else "it matches no known format"
         raise VerdictFileError(f"{where}: not {fmt} data (key {(missing or ['?'])[0]!r} missing): {hint}")
 
@@ -533,14 +534,23 @@ def _read_mt_bench(where: str, rec: dict, out: list[RecordedMatch]) -> None | st
     if row.model_1 == row.model_2:
         return "self"
     judge = row.judge_model or _judge_name(row.judge)
-    games = [RecordedGame("AB", _winner_label(row.g1_winner), judge, row.g1_judgment or "")]
+    from arena.verdicts.mt_bench import peer_fields
+
+    # the peer's own fields and judge prompts stay with the games: `verdicts export --format mt_bench` gives the row back
+    first = {"peer": peer_fields(rec), **_user_prompt(rec, "g1_user_prompt")}
+    games = [RecordedGame("AB", _winner_label(row.g1_winner), judge, row.g1_judgment or "", first)]
     if row.g2_winner is not None:
-        games.append(RecordedGame("BA", _winner_label(row.g2_winner), judge, row.g2_judgment or ""))
+        games.append(RecordedGame("BA", _winner_label(row.g2_winner), judge, row.g2_judgment or "", _user_prompt(rec, "g2_user_prompt")))
     out.append(
         RecordedMatch(where, turn_prompt_id(row.question_id, row.turn), row.model_1, row.model_2, games,
                       prompt=row.question, answer_a=row.answer_1, answer_b=row.answer_2, meta={"turn": row.turn})
     )
     return None
+
+
+def _user_prompt(rec: dict, key: str) -> dict:
+    v = rec.get(key)
+    return {"user_prompt": v} if isinstance(v, str) else {}
 
 
 def _read_battle(where: str, rec: dict, n: int, out: list[RecordedMatch]) -> None | str:
