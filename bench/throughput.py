@@ -359,10 +359,12 @@ def _fixture(code: Path, tmp: Path, n_prompts: int, n_models: int, answer_kb: fl
     return spec
 
 
-def _start_run(code: Path, spec: Path, profile: Path | None = None) -> subprocess.Popen:
+def _start_run(code: Path, spec: Path, profile: Path | None = None, log=None) -> subprocess.Popen:
+    """`arena tournament run` of `spec` with `code`; its output to a pipe, or to the open file `log`
+    for a long run (a pipe nobody reads fills after ~30 min of progress lines and blocks the run)."""
     env = {**os.environ, "ARENA_DB": str(spec.parent / "arena.db")}
     return subprocess.Popen([sys.executable, "-c", _RUN, str(code), str(spec), *([str(profile)] if profile else [])], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=spec.parent)
+                            stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=spec.parent)
 
 
 def _profile_steps(path: Path) -> None:
@@ -497,7 +499,8 @@ def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 1
             spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, 'kind = "surrogate"\n', "single-elimination")
             db = spec.parent / "arena.db"
             t0 = time.perf_counter()
-            proc = _start_run(code, spec)
+            log = open(spec.parent / "run.log", "w")  # noqa: SIM115 - closed below, after the run
+            proc = _start_run(code, spec, log=log)
             peak = rss = 0.0
             first_decided = None
             decided = 0
@@ -521,7 +524,9 @@ def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 1
             finished = proc.poll() is not None
             if not finished:
                 proc.kill()
-            out = proc.communicate()[0]
+            proc.wait()
+            log.close()
+            out = (spec.parent / "run.log").read_text(errors="replace")
             if finished and proc.returncode:
                 print(out[-2000:])
             with contextlib.suppress(sqlite3.Error):
