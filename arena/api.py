@@ -346,7 +346,7 @@ def _run_leased(
     runner = Runner(store, prepared, judge, scheduler, on_event=sink)
     sink(RunEvent("planned", runner.stats, planned=RunPlanned(
         prepared.run_id, prepared.resumed, len(prepared.own_prompts), len(prepared.models), tspec.scheduler.kind,
-        runner.stats.judge, the_plan, tspec.strong_weight,
+        runner.stats.judge, the_plan, tspec.strong_weight, lease.abandoned_calls,
     )))
     worst = the_plan.cost_usd_worst
     if not yes and (worst is None and judge.calls_per_match() > 0 or (worst or 0) > tspec.confirm_above_usd):

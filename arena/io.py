@@ -93,7 +93,7 @@ def read_text(path: str | Path, *, expected: str = "records") -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise RecordError(f"{path}: not UTF-8 text (invalid byte at offset {e.start}); save it as UTF-8") from None
-    if not text.strip():
+    if not text or text.isspace():  # not `text.strip()`: a copy of the whole text (of a file ending in a newline)
         raise RecordError(f"{path}: empty file, expected {expected}")
     return text.removeprefix("\ufeff")
 

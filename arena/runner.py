@@ -97,6 +97,7 @@ class RunPlanned:
     judge: str
     plan: Any  # arena.tournaments.plan.Plan
     strong_weight: float = 3.0  # the spec's weight of a strong win (the live leaderboard uses it)
+    abandoned_calls: int = 0  # claims on calls in flight of a dead process, dropped before the run (`RunLease`)
 
 
 @dataclass(slots=True)
@@ -272,7 +273,10 @@ class RunBusy(ArenaError):
 class RunLease:
     """The store's lease on one run for this process: `acquire` (or raise RunBusy / wait),
     `keep()` (an asyncio task refreshing the heartbeat every LEASE_HEARTBEAT_S) and `release`.
-    A lease without a heartbeat for LEASE_STALE_S (60 s), or whose process is gone, is taken over."""
+    A lease without a heartbeat for LEASE_STALE_S (60 s), or whose process is gone, is taken over.
+    Once held, the claims on calls in flight of processes that are gone are dropped
+    (`Store.release_abandoned_calls`; their number in `abandoned_calls`): a run resumed after a
+    SIGKILL asks those calls again at once instead of waiting for their deadlines."""
 
     def __init__(self, store, run_id: str) -> None:
         import os
@@ -282,6 +286,7 @@ class RunLease:
         self.store, self.run_id = store, run_id
         self.owner = f"{os.getpid()}@{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.held = False
+        self.abandoned_calls = 0
 
     def acquire(self, *, wait: bool = False, poll_s: float = 2.0, on_wait: Callable[[str], None] | None = None) -> None:
         """Hold the lease; raises RunBusy ("run R is in progress in process P since T") unless `wait`."""
@@ -290,6 +295,7 @@ class RunLease:
             holder = self.store.acquire_lease(self.run_id, self.owner)
             if holder is None:
                 self.held = True
+                self.abandoned_calls = self.store.release_abandoned_calls()
                 return
             since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder.since))
             what = f"run {self.run_id} is in progress in process {holder.pid} on {holder.host} since {since}"
@@ -637,7 +643,6 @@ class Runner:
                 self.on_event(RunEvent("tick", self.stats))  # the dashboard shows pauses as they run
                 continue
             decided.extend(self._collect(done))
-            self._checkpoint()
         self._write_released()  # a stopped run's released matches stay in the store as pending
         unfinished = bool(queue) or not self.scheduler.finished
         sched_reason = getattr(self.scheduler, "stop_reason", "")
@@ -658,31 +663,30 @@ class Runner:
         return self.stats
 
     def _collect(self, done: set[asyncio.Task]) -> list[tuple[Match, Verdict]]:
-        """Store the verdicts of finished matches (each with its games, in one transaction)."""
-        decided = []
+        """Store the verdicts of finished matches with their games and the run's summary, in one
+        transaction: the stored counters (and `totals` over every invocation) always count exactly
+        the games in the store, so a run killed outright (SIGKILL) loses none of what it recorded.
+        The events follow the commit: what is shown is stored."""
+        decided: list[tuple[Match, Verdict, list[Game]]] = []
+        results = []
         for task in done:
             if task.cancelled():  # Ctrl-C during a pause: nothing paid, the match stays pending
                 self.stop.set()
                 continue
-            m, v, games = task.result()
-            self._unreserve(m)
-            self.store.record_verdict(self.p.run_id, v, games)
-            self._count(games, v)
-            self.stats.matches_done += 1
-            self.stats.rounds[m.round] += 1
-            decided.append((m, v))
+            results.append(task.result())
+        if results:
+            with self.store.transaction():
+                for m, v, games in results:
+                    self._unreserve(m)
+                    self.store.record_verdict(self.p.run_id, v, games)
+                    self._count(games, v)
+                    self.stats.matches_done += 1
+                    self.stats.rounds[m.round] += 1
+                    decided.append((m, v, games))
+                self.store.set_run_status(self.p.run_id, RunStatus.RUNNING, self.summary())
+        for m, v, games in decided:
             self.on_event(RunEvent("decided", self.stats, MatchDecided(m, v, games)))
-        return decided
-
-    CHECKPOINT_S = 2.0
-    """While judging, the run's summary (with its totals over every invocation) is written at most
-    this often, so a run killed outright still counts the calls it paid in its totals."""
-
-    def _checkpoint(self) -> None:
-        now = time.monotonic()
-        if now - getattr(self, "_last_checkpoint", 0.0) >= self.CHECKPOINT_S:
-            self._last_checkpoint = now
-            self.store.set_run_status(self.p.run_id, RunStatus.RUNNING, self.summary())
+        return [(m, v) for m, v, _ in decided]
 
     def summary(self) -> dict:
         """This invocation's counters, plus `totals` over every invocation of the run (each one adds

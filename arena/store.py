@@ -966,12 +966,14 @@ class Store:
 
     # -- calls in flight across processes ----------------------------------------------------------
     def claim_call(self, key: str, owner: str, timeout_s: float) -> bool:
-        """Register call `key` as being made by `owner`; False when another live owner has it
-        (its deadline, `timeout_s` plus INFLIGHT_GRACE_S after it started, has not passed)."""
+        """Register call `key` as being made by `owner` (`pid@host:tag`); False when another owner
+        has it and is alive: its process runs (`owner_gone`: a dead pid on this host frees the
+        claim at once) and its deadline, `timeout_s` plus INFLIGHT_GRACE_S after it started, has
+        not passed (the only test for an owner on another host)."""
         now = time.time()
         with self.transaction():
             row = self.db.execute("SELECT owner, deadline FROM calls_in_flight WHERE key = ?", [key]).fetchone()
-            if row is not None and row[0] != owner and row[1] > now:
+            if row is not None and row[0] != owner and row[1] > now and not owner_gone(row[0]):
                 return False
             self.db.execute(
                 "INSERT OR REPLACE INTO calls_in_flight (key, owner, started, deadline) VALUES (?, ?, ?, ?)",
@@ -985,6 +987,18 @@ class Store:
 
     def release_call(self, key: str, owner: str) -> None:
         self.db.execute("DELETE FROM calls_in_flight WHERE key = ? AND owner = ?", [key, owner])
+
+    def release_abandoned_calls(self) -> int:
+        """Drop every claim on a call in flight whose owner is gone (`owner_gone`: a process
+        killed outright, SIGKILL or a crash, on this host) or whose deadline has passed; returns
+        how many. A resumed run calls it first: the killed run's calls are asked again at once
+        (their answers never reached the cache) instead of after their deadlines."""
+        now = time.time()
+        with self.transaction():
+            rows = self.db.execute("SELECT key, owner, deadline FROM calls_in_flight").fetchall()
+            dead = [(k, o) for k, o, deadline in rows if deadline <= now or owner_gone(o)]
+            self.db.conn.executemany("DELETE FROM calls_in_flight WHERE key = ? AND owner = ?", dead)
+        return len(dead)
 
     def cache_forget(self, key: str) -> None:
         """Drop one cached answer (a reply that was no verdict must be asked again, not replayed)."""
@@ -1129,17 +1143,31 @@ class Store:
 
 
 def _lease_stale(lease: Lease, now: float) -> bool:
-    import socket
-
     if now - (lease.heartbeat or 0) > LEASE_STALE_S:
         return True
-    if lease.host == socket.gethostname() and lease.pid:
-        try:
-            os.kill(int(lease.pid), 0)
-        except ProcessLookupError:
-            return True
-        except (PermissionError, OverflowError, ValueError):
-            return False
+    return bool(lease.pid) and _process_gone(str(lease.pid), lease.host or "")
+
+
+def owner_gone(owner: str) -> bool:
+    """Whether the process named by `owner` (`pid@host` or `pid@host:tag`, as `Runner.owner` and
+    `Backend.owner` write it) is certainly gone: `host` is this machine and no process has `pid`
+    (`os.kill(pid, 0)` raises ProcessLookupError). False for another host, an owner of another
+    shape, or a pid that exists (perhaps reused: the caller then falls back on a deadline)."""
+    pid, _, rest = owner.partition("@")
+    return _process_gone(pid, rest.split(":", 1)[0])
+
+
+def _process_gone(pid: str, host: str) -> bool:
+    import socket
+
+    if not pid.isdigit() or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
     return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -69,3 +70,77 @@ def loopback(monkeypatch, litellm_loaded):
     server = LoopbackServer(retry_after_s=0.02, hang_s=5.0).start()
     yield server
     server.stop()
+
+
+class LoopJudge:
+    """The files of a tournament judged by the loopback server, written under `folder`: a judge
+    preset pointing at the server, a pool whose answers carry hidden quality markers that the
+    loopback's judge rule reads (`<!-- quality=N -->`: the higher wins), and a tournament spec.
+    One writer for the tests that run tournaments against the loopback judge."""
+
+    KEY_ENV = "ARENA_TEST_KEY"
+
+    def __init__(self, server, folder: Path) -> None:
+        self._server, self.folder = server, folder
+
+    @property
+    def server(self):
+        """The loopback server (the `loopback` fixture's, started on first use: a pool needs none)."""
+        if callable(self._server):
+            self._server = self._server()
+        return self._server
+
+    @property
+    def api_base(self) -> str:
+        return self.server.api_base
+
+    def at(self, folder: Path, server=None) -> LoopJudge:
+        """The same writer for another folder (created) and, optionally, another loopback server."""
+        folder.mkdir(parents=True, exist_ok=True)
+        return LoopJudge(server or self.server, folder)
+
+    def preset(self, name: str = "loop.toml", *, kind: str = "llm", model: str = "openai/loop-judge", extra: str = "", **settings) -> Path:
+        """A judge preset (TOML) on the server: `kind`, `model`, `api_base`, `api_key_env`, then
+        `settings` (defaults max_tokens 64, timeout 5, max_retries 1, concurrency 4; None drops one),
+        then the `extra` TOML lines as given."""
+        keys = {"kind": kind, "model": model, "api_base": self.api_base, "api_key_env": self.KEY_ENV}
+        keys |= {"max_tokens": 64, "timeout": 5, "max_retries": 1, "concurrency": 4} if kind == "llm" else {}
+        keys |= settings
+        path = self.folder / name
+        path.write_text(_toml_lines(keys) + extra)
+        return path
+
+    def pool(self, models: dict[str, int], n_prompts: int, *, name: str = "pool", answer=None, category=None) -> Path:
+        """A pool folder (prompts.jsonl, outputs/<model>.jsonl): prompt `q{i}` "Question {i}: explain
+        topic {i}."; `answer(model, i, quality)` writes each answer (default "Answer of {model} to {i}.
+        <!-- quality=q -->", q from `models`); `category(i)` gives a prompt's category."""
+        folder = self.folder / name
+        (folder / "outputs").mkdir(parents=True)
+        answer = answer or (lambda model, i, q: f"Answer of {model} to {i}. <!-- quality={q} -->")
+        with open(folder / "prompts.jsonl", "w") as f:
+            for i in range(n_prompts):
+                row = {"prompt_id": f"q{i}", "text": f"Question {i}: explain topic {i}."}
+                f.write(json.dumps(row | ({"category": category(i)} if category else {})) + "\n")
+        for model, q in models.items():
+            with open(folder / "outputs" / f"{model}.jsonl", "w") as f:
+                f.writelines(json.dumps({"prompt_id": f"q{i}", "output": answer(model, i, q)}) + "\n" for i in range(n_prompts))
+        return folder
+
+    def spec(self, judge: Path, pool: Path, *, name: str, scheduler: str = "round-robin", extra: str = "", **keys) -> Path:
+        """A tournament spec `t.toml`: name, pool, judge, then `keys` (seed, concurrency, bootstrap...),
+        the `extra` TOML lines, and `[scheduler] kind`."""
+        path = self.folder / "t.toml"
+        path.write_text(_toml_lines({"name": name, "pool": str(pool), "judge": str(judge)} | keys) + extra + f'[scheduler]\nkind = "{scheduler}"\n')
+        return path
+
+
+def _toml_lines(keys: dict) -> str:
+    """`key = value` lines (strings, numbers, booleans and their lists as JSON writes them, which TOML reads)."""
+    return "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items() if v is not None)
+
+
+@pytest.fixture
+def loop_judge(request, tmp_path) -> LoopJudge:
+    """Write a loopback judge preset, a quality-marked pool and a spec under tmp_path (`LoopJudge`);
+    the `loopback` server starts when a preset first needs its address."""
+    return LoopJudge(lambda: request.getfixturevalue("loopback"), tmp_path)

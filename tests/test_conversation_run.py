@@ -42,7 +42,7 @@ def _spec(tmp: Path, api_base: str, judge_kind: str = "llm") -> Path:
     if judge_kind == "llm":
         judge.write_text(
             f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{api_base}"\napi_key_env = "ARENA_TEST_KEY"\n'
-            'max_tokens = 64\ntimeout = 2\nmax_retries = 1\nconcurrency = 4\nturn = "each"\n'  # a killed run's claims on its calls in flight expire after timeout x (retries + 1) + INFLIGHT_GRACE_S
+            'max_tokens = 64\ntimeout = 2\nmax_retries = 1\nconcurrency = 4\nturn = "each"\n'
         )
     else:
         judge.write_text(f'kind = "{judge_kind}"\n')
@@ -53,8 +53,8 @@ def _spec(tmp: Path, api_base: str, judge_kind: str = "llm") -> Path:
 
 @pytest.mark.slow
 def test_mt_bench_tournament_killed_and_resumed_repeats_no_paid_call(tmp_path, loopback):
-    # ~50 s on a loaded machine: kill -9 needs a subprocess, and the resumed run waits for the killed
-    # one's claims on its calls in flight to expire (arena.store.INFLIGHT_GRACE_S) rather than pay twice
+    # kill -9 needs a subprocess; the resumed run drops the killed one's claims on its calls in flight
+    # at once (its pid is gone: Store.release_abandoned_calls) and asks only those again
     loopback.delay_s = 0.03
     env = {"ARENA_TEST_KEY": "sk-loopback-test"}
     spec = _spec(tmp_path, loopback.api_base)

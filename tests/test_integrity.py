@@ -248,8 +248,9 @@ def test_adaptive_runs_say_why_they_stopped(store):
     assert summary.stop_reason.startswith("target reached") == summary.extra["target_reached"]
 
 
-def test_totals_are_checkpointed_while_judging(store):
-    """A run killed outright keeps the totals of what it paid: the summary is written as it goes."""
+def test_totals_are_committed_with_the_verdicts(store):
+    """A run killed outright keeps the totals of what it recorded: the summary is written in the
+    same transaction as each batch of verdicts, so it always counts exactly the stored games."""
     from test_runner import ScriptedJudge, _setup
 
     from arena.runner import Runner
@@ -259,11 +260,12 @@ def test_totals_are_checkpointed_while_judging(store):
     class Peeking(ScriptedJudge):
         async def judge(self, ctx):
             summary = store.get_run(prepared.run_id).summary
-            seen.append(((summary.totals if summary is not None else None) or {}).get("games", 0))
+            stored = store.db.execute("SELECT COUNT(*) FROM games WHERE run_id = ?", [prepared.run_id]).fetchone()[0]
+            seen.append((((summary.totals if summary is not None else None) or {}).get("games", 0), stored))
             return await super().judge(ctx)
 
     spec, prepared, sched = _setup(store, "round-robin")
     runner = Runner(store, prepared, Peeking(), sched)
-    runner.CHECKPOINT_S = 0.0
     asyncio.run(runner.run())
-    assert seen[0] == 0 and max(seen) > 0  # later matches saw the games of earlier ones in the stored totals
+    assert seen[0] == (0, 0) and max(seen)[0] > 0  # later matches saw the games of earlier ones in the stored totals
+    assert all(totals == stored for totals, stored in seen)  # at every moment, the totals count exactly the stored games

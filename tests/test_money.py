@@ -11,35 +11,16 @@ from pathlib import Path
 MODELS = {"alpha": 9, "bravo": 6, "charlie": 4, "delta": 2}
 
 
-def _pool(folder: Path, n_prompts: int = 6, huge: str = "") -> None:
-    (folder / "outputs").mkdir(parents=True)
-    with open(folder / "prompts.jsonl", "w") as f:
-        for i in range(n_prompts):
-            f.write(json.dumps({"prompt_id": f"q{i}", "text": f"Question {i}: explain topic {i}."}) + "\n")
-    for model, q in MODELS.items():
-        with open(folder / "outputs" / f"{model}.jsonl", "w") as f:
-            for i in range(n_prompts):
-                extra = huge if (model == "delta" and i == 0) else ""
-                f.write(json.dumps({"prompt_id": f"q{i}", "output": f"Answer of {model} to {i}. <!-- quality={q} -->{extra}"}) + "\n")
+def _spec(loop_judge, model: str, spec_extra: str = "", huge: str = "") -> Path:
+    """A round-robin over MODELS on 6 prompts judged by `model` on the loopback server; `huge` is
+    appended to delta's answer to q0."""
+    judge = loop_judge.preset(model=model, concurrency=8)
+    pool = loop_judge.pool(MODELS, 6, answer=lambda m, i, q: f"Answer of {m} to {i}. <!-- quality={q} -->" + (huge if (m, i) == ("delta", 0) else ""))
+    return loop_judge.spec(judge, pool, name="money", seed=3, bootstrap=20, concurrency=8, extra=spec_extra)
 
 
-def _spec(tmp: Path, api_base: str, model: str, spec_extra: str = "", huge: str = "") -> Path:
-    judge = tmp / "loop.toml"
-    judge.write_text(
-        f'kind = "llm"\nmodel = "{model}"\napi_base = "{api_base}"\napi_key_env = "ARENA_TEST_KEY"\n'
-        "max_tokens = 64\ntimeout = 5\nmax_retries = 1\nconcurrency = 8\n"
-    )
-    _pool(tmp / "pool", huge=huge)
-    spec = tmp / "t.toml"
-    spec.write_text(
-        f'name = "money"\npool = "{tmp / "pool"}"\njudge = "{judge}"\nseed = 3\nbootstrap = 20\nconcurrency = 8\n{spec_extra}'
-        '[scheduler]\nkind = "round-robin"\n'
-    )
-    return spec
-
-
-def test_a_cost_cap_with_an_unknown_price_is_refused(cli, db_path, tmp_path, loopback):
-    spec = _spec(tmp_path, loopback.api_base, "openai/loop-judge", "max_cost_usd = 1.0\n")
+def test_a_cost_cap_with_an_unknown_price_is_refused(cli, db_path, tmp_path, loopback, loop_judge):
+    spec = _spec(loop_judge, "openai/loop-judge", "max_cost_usd = 1.0\n")
     r = cli("tournament", "run", spec, "--yes", "--plain")
     assert r.code == 2 and loopback.requests == 0
     line = r.err.strip()
@@ -49,16 +30,16 @@ def test_a_cost_cap_with_an_unknown_price_is_refused(cli, db_path, tmp_path, loo
     assert loopback.requests > 0
 
 
-def test_max_calls_makes_an_unknown_price_acceptable(cli, db_path, tmp_path, loopback):
-    spec = _spec(tmp_path, loopback.api_base, "openai/loop-judge", "max_cost_usd = 1.0\nmax_calls = 10\n")
+def test_max_calls_makes_an_unknown_price_acceptable(cli, db_path, tmp_path, loopback, loop_judge):
+    spec = _spec(loop_judge, "openai/loop-judge", "max_cost_usd = 1.0\nmax_calls = 10\n")
     r = cli("tournament", "run", spec, "--yes", "--plain", "--out", tmp_path / "r")
     assert r.code == 0, r.out + r.err
     assert loopback.requests <= 10  # reservations: a match starts only when its worst case fits
 
 
-def test_the_cost_cap_is_never_passed(cli, db_path, tmp_path, loopback):
+def test_the_cost_cap_is_never_passed(cli, db_path, tmp_path, loopback, loop_judge):
     # gpt-4o-mini is priced in litellm's table; the loopback answers with real usage numbers
-    spec = _spec(tmp_path, loopback.api_base, "openai/gpt-4o-mini", "max_cost_usd = 0.003\n")
+    spec = _spec(loop_judge, "openai/gpt-4o-mini", "max_cost_usd = 0.003\n")
     plan = json.loads(cli("tournament", "plan", spec, "--format", "json").out)
     assert plan["cost_usd_worst"] <= 0.003
     r = cli("tournament", "run", spec, "--yes", "--plain", "--out", tmp_path / "r")
@@ -70,8 +51,8 @@ def test_the_cost_cap_is_never_passed(cli, db_path, tmp_path, loopback):
     assert loopback.requests >= 4  # it did spend most of what it could
 
 
-def test_the_plans_worst_case_bounds_the_calls_including_reasks(cli, db_path, tmp_path, loopback):
-    spec = _spec(tmp_path, loopback.api_base, "openai/loop-judge")
+def test_the_plans_worst_case_bounds_the_calls_including_reasks(cli, db_path, tmp_path, loopback, loop_judge):
+    spec = _spec(loop_judge, "openai/loop-judge")
     plan = json.loads(cli("tournament", "plan", spec, "--format", "json").out)
     assert plan["max_calls_per_match"] == 4 and plan["judge_calls_worst"] == 4 * plan["matches_worst"]
     loopback.hook = lambda req: "I cannot decide."  # every game asks once more
@@ -80,9 +61,9 @@ def test_the_plans_worst_case_bounds_the_calls_including_reasks(cli, db_path, tm
     assert loopback.requests == plan["judge_calls_worst"]  # the bound is reached and not passed
 
 
-def test_prompts_above_the_input_limit_are_listed_and_never_sent(cli, db_path, tmp_path, loopback):
+def test_prompts_above_the_input_limit_are_listed_and_never_sent(cli, db_path, tmp_path, loopback, loop_judge):
     huge = " ".join(f"w{i}" for i in range(140_000))  # well over gpt-4o-mini's 128,000 input tokens
-    spec = _spec(tmp_path, loopback.api_base, "openai/gpt-4o-mini", huge=huge)
+    spec = _spec(loop_judge, "openai/gpt-4o-mini", huge=huge)
     plan = json.loads(cli("tournament", "plan", spec, "--format", "json").out)
     assert plan["input_limits"] == {"openai/gpt-4o-mini": 128000}
     assert plan["largest_input_tokens"] > 128000
@@ -98,13 +79,13 @@ def test_prompts_above_the_input_limit_are_listed_and_never_sent(cli, db_path, t
     assert "no retryable failure remains" in r.out + r.err
 
 
-def test_the_input_limit_scan_covers_every_match_not_only_the_sample(tmp_path, loopback):
+def test_the_input_limit_scan_covers_every_match_not_only_the_sample(tmp_path, loop_judge):
     from arena.judges import load_judge
     from arena.tournaments.plan import plan_tournament
     from arena.tournaments.spec import load_spec, load_spec_pool
 
     huge = " ".join(f"w{i}" for i in range(140_000))
-    spec = load_spec(_spec(tmp_path, loopback.api_base, "openai/gpt-4o-mini", huge=huge))
+    spec = load_spec(_spec(loop_judge, "openai/gpt-4o-mini", huge=huge))
     prompts, outputs = load_spec_pool(spec)
     plan = plan_tournament(spec, prompts, outputs, load_judge(str(tmp_path / "loop.toml")), sample=2)
     assert plan.sampled_matches == 2 and plan.over_input_limit == 6 and plan.largest_input_tokens > 128_000

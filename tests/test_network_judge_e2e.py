@@ -7,7 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from test_network_judge import KEY_ENV, NetworkScript
+from test_network_judge import NetworkScript
 
 from arena.judges import load_judge, load_preset
 from arena.runner import Runner, prepare_run
@@ -16,37 +16,17 @@ from arena.tournaments import make_scheduler, spec_from_dict
 MODELS = {"alpha": 9, "bravo": 6, "charlie": 2}
 
 
-def write_pool(folder: Path, n_prompts: int = 2) -> Path:
-    (folder / "outputs").mkdir(parents=True)
-    with open(folder / "prompts.jsonl", "w") as f:
-        for i in range(n_prompts):
-            f.write(json.dumps({"prompt_id": f"q{i}", "text": f"Question {i}: explain topic {i}."}) + "\n")
-    for model, q in MODELS.items():
-        with open(folder / "outputs" / f"{model}.jsonl", "w") as f:
-            for i in range(n_prompts):
-                f.write(json.dumps({"prompt_id": f"q{i}", "output": f"Answer of {model} to {i}. <!-- quality={q} -->"}) + "\n")
-    return folder
-
-
-def write_network(folder: Path, loopback, **keys) -> Path:
+def write_network(loop_judge, **keys) -> Path:
+    """A network judge preset `net.toml` on the loopback server (width 2, depth 2 unless `keys` say)."""
     settings = {"width": 2, "depth": 2, "max_tokens": 64, "timeout": 5, "max_retries": 1, **keys}
-    lines = [
-        'kind = "network"',
-        'model = "openai/net-judge"',
-        f'api_base = "{loopback.api_base}"',
-        f'api_key_env = "{KEY_ENV}"',
-    ] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
-    path = folder / "net.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return loop_judge.preset("net.toml", kind="network", model="openai/net-judge", **settings)
 
 
-def test_tournament_with_a_network_judge(tmp_path, loopback, store, cli):
+def test_tournament_with_a_network_judge(tmp_path, loopback, loop_judge, store, cli):
     loopback.hook = NetworkScript()
-    pool = write_pool(tmp_path / "pool")
-    judge_path = write_network(tmp_path, loopback)
-    spec_path = tmp_path / "t.toml"
-    spec_path.write_text(f'name = "net-e2e"\npool = "{pool}"\njudge = "{judge_path}"\nseed = 1\nconcurrency = 4\n[scheduler]\nkind = "round-robin"\n')
+    pool = loop_judge.pool(MODELS, 2)
+    judge_path = write_network(loop_judge)
+    spec_path = loop_judge.spec(judge_path, pool, name="net-e2e", seed=1, concurrency=4)
 
     # the plan knows the cost: 1 + 2 x 2 x 2 = 9 calls a match, 3 pairs x 2 prompts
     r = cli("tournament", "plan", spec_path, "--format", "json")
@@ -101,12 +81,12 @@ def write_pairs(path: Path, n: int) -> Path:
     return path
 
 
-def test_reliability_run_with_a_network_judge(tmp_path, loopback, store):
+def test_reliability_run_with_a_network_judge(tmp_path, loopback, loop_judge, store):
     from arena.reliability import build_result, evaluate_judge, read_pairs
     from arena.reliability.run import plan_eval
 
     loopback.hook = NetworkScript()
-    judge_path = write_network(tmp_path, loopback, width=3, depth=1)
+    judge_path = write_network(loop_judge, width=3, depth=1)
     pairs = read_pairs(write_pairs(tmp_path / "pairs.jsonl", 6))
     plan = plan_eval(load_judge(judge_path), pairs)
     assert plan["calls_per_pair"] == 1 + 2 * 3 * 1 and plan["calls"] == 6 * 7

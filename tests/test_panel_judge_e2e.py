@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from test_network_judge import NetworkScript
-from test_network_judge_e2e import MODELS, write_pairs, write_pool
+from test_network_judge_e2e import MODELS, write_pairs
 from test_panel_judge import llm_preset, panel_preset
 
 from arena.judges import load_judge, load_preset
@@ -36,9 +36,9 @@ def contrarian(loopback_module_rule, names):
     return hook
 
 
-def test_tournament_with_a_panel_judge(tmp_path, loopback, store):
+def test_tournament_with_a_panel_judge(tmp_path, loopback, loop_judge, store):
     loopback.hook = contrarian(None, {"liar"})
-    pool = write_pool(tmp_path / "pool")
+    pool = loop_judge.pool(MODELS, 2)
     llm_preset(tmp_path, "honest", loopback)
     llm_preset(tmp_path, "liar", loopback)
     (tmp_path / "net.toml").write_text(
@@ -100,9 +100,9 @@ def test_reliability_runs_with_panels_weighted_by_measured_reliability(tmp_path,
     assert res["metrics"]["accuracy"]["value"] == 1.0 and res["metrics"]["consistency"]["value"] == 1.0
 
 
-def test_report_shows_each_panel_members_agreement(tmp_path, loopback, store):
+def test_report_shows_each_panel_members_agreement(tmp_path, loopback, loop_judge, store):
     """The report of a panel tournament lists every member's agreement with the panel."""
-    test_tournament_with_a_panel_judge(tmp_path, loopback, store)
+    test_tournament_with_a_panel_judge(tmp_path, loopback, loop_judge, store)
     from arena.reports import build_report, render
 
     run_id = store.list_runs()[0].run_id

@@ -17,32 +17,14 @@ from arena.store import request_key
 MODELS = {"alpha": 9, "bravo": 5, "charlie": 2}
 
 
-def _pool(folder: Path, n_prompts: int = 3) -> Path:
-    (folder / "outputs").mkdir(parents=True)
-    with open(folder / "prompts.jsonl", "w") as f:
-        for i in range(n_prompts):
-            f.write(json.dumps({"prompt_id": f"q{i}", "text": f"Question {i}: explain topic {i}."}) + "\n")
-    for model, q in MODELS.items():
-        with open(folder / "outputs" / f"{model}.jsonl", "w") as f:
-            for i in range(n_prompts):
-                f.write(json.dumps({"prompt_id": f"q{i}", "output": f"Answer of {model} to {i}. <!-- quality={q} -->"}) + "\n")
-    return folder
+def _spec(loop_judge) -> Path:
+    """A round-robin over MODELS on 3 prompts (9 matches, 18 games) judged on the loopback server."""
+    judge = loop_judge.preset(timeout=3)
+    return loop_judge.spec(judge, loop_judge.pool(MODELS, 3), name="rerun", seed=1, bootstrap=50)
 
 
-def _spec(tmp: Path, api_base: str, extra: str = "") -> Path:
-    judge = tmp / "loop.toml"
-    judge.write_text(
-        f'kind = "llm"\nmodel = "openai/loop-judge"\napi_base = "{api_base}"\napi_key_env = "ARENA_TEST_KEY"\n'
-        f"max_tokens = 64\ntimeout = 3\nmax_retries = 1\nconcurrency = 4\n{extra}"
-    )
-    _pool(tmp / "pool")
-    spec = tmp / "t.toml"
-    spec.write_text(f'name = "rerun"\npool = "{tmp / "pool"}"\njudge = "{judge}"\nseed = 1\nbootstrap = 50\n[scheduler]\nkind = "round-robin"\n')
-    return spec
-
-
-def test_unparsed_replies_are_asked_again_on_a_rerun(cli, db_path, tmp_path, loopback):
-    spec = _spec(tmp_path, loopback.api_base)
+def test_unparsed_replies_are_asked_again_on_a_rerun(cli, db_path, tmp_path, loopback, loop_judge):
+    spec = _spec(loop_judge)
     loopback.hook = lambda req: "I find both answers interesting and cannot decide."
     r = cli("tournament", "run", spec, "--yes", "--plain", "--out", tmp_path / "r1")
     assert r.code == 3, r.out + r.err
@@ -67,8 +49,8 @@ def test_unparsed_replies_are_asked_again_on_a_rerun(cli, db_path, tmp_path, loo
     assert f"Run totals over 2 invocations: {3 * games} paid calls" in md and f"latest invocation: {games} paid calls" in md
 
 
-def test_permanent_failures_are_recorded_and_not_offered_a_retry(cli, db_path, tmp_path, loopback):
-    spec = _spec(tmp_path, loopback.api_base)
+def test_permanent_failures_are_recorded_and_not_offered_a_retry(cli, db_path, tmp_path, loopback, loop_judge):
+    spec = _spec(loop_judge)
     loopback.hook = lambda req: Reply(status=401)
     r = cli("tournament", "run", spec, "--yes", "--plain", "--out", tmp_path / "r1")
     assert r.code == 3, r.out + r.err
@@ -82,8 +64,8 @@ def test_permanent_failures_are_recorded_and_not_offered_a_retry(cli, db_path, t
     assert summary["permanent_errors"] == 18
 
 
-def test_mixed_failures_still_offer_a_retry(cli, db_path, tmp_path, loopback):
-    spec = _spec(tmp_path, loopback.api_base)
+def test_mixed_failures_still_offer_a_retry(cli, db_path, tmp_path, loopback, loop_judge):
+    spec = _spec(loop_judge)
     loopback.hook = lambda req: Reply(status=404) if req.index % 2 else Reply(status=500)
     r = cli("tournament", "run", spec, "--yes", "--plain", "--out", tmp_path / "r1")
     assert r.code == 3
@@ -102,14 +84,13 @@ def test_cache_key_holds_the_deployment_and_every_parameter():
     ).key()  # the key's variable is not part of the reply
 
 
-def test_two_servers_behind_one_model_name_do_not_share_cached_verdicts(cli, db_path, tmp_path, loopback):
+def test_two_servers_behind_one_model_name_do_not_share_cached_verdicts(cli, db_path, tmp_path, loopback, loop_judge):
     from loopback import LoopbackServer
 
-    spec = _spec(tmp_path, loopback.api_base)
+    spec = _spec(loop_judge)
     assert cli("tournament", "run", spec, "--yes", "--plain", "--out", tmp_path / "r1").code == 0
     with LoopbackServer() as other:
-        (tmp_path / "b").mkdir()
-        spec2 = _spec(tmp_path / "b", other.api_base)
+        spec2 = _spec(loop_judge.at(tmp_path / "b", other))
         r = cli("tournament", "run", spec2, "--yes", "--plain", "--new", "--out", tmp_path / "r2")
         assert r.code == 0, r.out + r.err
         assert other.requests == 18 and "18 paid, 0 cached" in r.out

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from loopback import LoopbackServer, Reply
 from test_fast_path import contexts
-from test_network_judge_e2e import MODELS, write_pool
+from test_network_judge_e2e import MODELS
 
 from arena.backends._limits import shared_limiter
 from arena.backends._router import RouterBackend
@@ -78,7 +78,7 @@ def test_a_fleet_gives_the_verdicts_and_usage_of_one_deployment(servers, tmp_pat
     assert "hosted_vllm/Qwen/Qwen2.5-7B-Instruct" not in load_litellm().model_cost  # unpriced stays unknown
 
 
-def test_a_server_killed_mid_run_every_match_ends_and_no_call_is_paid_twice(servers, tmp_path):
+def test_a_server_killed_mid_run_every_match_ends_and_no_call_is_paid_twice(servers, tmp_path, loop_judge):
     """A tournament on four servers; one is killed after its third request. Every match ends as a
     verdict or a recorded error; no request is answered (paid) twice across the fleet; the dead
     server is cooled down instead of being asked again and again; a resumed run replays the cache."""
@@ -92,7 +92,7 @@ def test_a_server_killed_mid_run_every_match_ends_and_no_call_is_paid_twice(serv
         return None
 
     victim.hook = kill_after_three
-    pool = write_pool(tmp_path / "pool", n_prompts=16)
+    pool = loop_judge.pool(MODELS, 16)
     preset_path = tmp_path / "fleet.toml"
     preset_path.write_text(_toml(fleet_preset(servers, cooldown=30)))
     spec = spec_from_dict({"name": "fleet", "pool": str(pool), "judge": str(preset_path), "scheduler": {"kind": "round-robin"}, "seed": 1, "concurrency": 8})

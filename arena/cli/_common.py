@@ -46,6 +46,14 @@ def finite(value: float | None) -> float | None:
     return value
 
 
+def esc(value: Any) -> str:
+    """`value` as text that rich prints as written: its `[...]` are not markup (a run, pool, model,
+    prompt or judge name, a file path, a server's error or any other user string in rich output)."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def print_json(obj: Any) -> None:
     """Print `obj` as strict JSON (no NaN / Infinity: null instead)."""
     from arena.strict_json import dumps

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json
+from arena.cli._common import DbOption, OutFormat, console, esc, open_store, print_json
 
 
 class Balance(str, Enum):
@@ -129,7 +129,7 @@ def compare(
     from arena.ratings import QUALITY_METRICS
 
     qa, qb = res["quality"]
-    t = Table("metric", f"{pool_a} ({qa['run'][:24]})", f"{pool_b} ({qb['run'][:24]})", title="Benchmark quality (95% intervals)")
+    t = Table("metric", esc(f"{pool_a} ({qa['run'][:24]})"), esc(f"{pool_b} ({qb['run'][:24]})"), title="Benchmark quality (95% intervals)")
     titles = {
         "separability": "separability (pairs with disjoint CIs)",
         "agreement_with_confidence": "agreement with confidence",

@@ -58,7 +58,7 @@ def generate(
             f"{res.model}: wrote {res.written} answers ({res.turns} turns, {res.cached_turns} from the cache) to pool {res.pool!r} ({res.cached} wholly from the cache, "
             f"{res.skipped} already there, {len(res.errors)} failed); tokens in {res.input_tokens}, out {res.output_tokens}; "
             f"cost {cost} (saved ${res.cost_saved_usd:.4f} by the cache); {res.seconds:.1f} s",
-            highlight=False,
+            highlight=False, markup=False,
         )
         for e in res.errors[:5]:
             console().print(f"  {e['prompt_id']}: {e['error']}", highlight=False, markup=False)

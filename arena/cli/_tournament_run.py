@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, print_json
+from arena.cli._common import DbOption, OutFormat, console, esc, print_json
 
 
 def _leaderboard_table(report: dict, title: str):
@@ -23,7 +23,7 @@ def _leaderboard_table(report: dict, title: str):
     base = report.get("baseline")
     cols = [("rank (UB)", "right"), ("model", "left"), ("rating", "right"), ("95% CI", "right")]
     if base:
-        cols.append((f"vs {base} (95% CI)", "right"))
+        cols.append((f"vs {escape(str(base))} (95% CI)", "right"))
     for col, just in (*cols, ("win rate", "right"), ("W/L/T", "right"), ("battles", "right"), ("coverage", "right")):
         t.add_column(col, justify=just)
     for r in report["leaderboard"]:
@@ -121,22 +121,22 @@ def run(
             f" (95% CI {pct(js.get('first_slot_ci_low'))} - {pct(js.get('first_slot_ci_high'))})"
         )
     for w in report.get("warnings", []):
-        con.print(f"[yellow]Warning:[/] {w}")
+        con.print(f"[yellow]Warning:[/] {esc(w)}")
     cascade = report.get("judge_stats", {}).get("cascade")
     if cascade:
         from arena.cascade import report_lines
 
         for line in report_lines(cascade):
             con.print(line, markup=False, highlight=False)
-    con.print("Reports: " + ", ".join(str(p) for p in result.report_paths))
+    con.print("Reports: " + ", ".join(str(p) for p in result.report_paths), markup=False)
     if s.stop_reason and result.status not in ("stopped", "errors"):
         reached = report.get("target_reached")
-        con.print(f"Stopped: {s.stop_reason}" + ("" if reached is None else f"; target reached: {'yes' if reached else 'no'}"))
+        con.print(f"Stopped: {s.stop_reason}" + ("" if reached is None else f"; target reached: {'yes' if reached else 'no'}"), markup=False)
     if result.status == "stopped":
-        con.print(f"Stopped early ({s.stop_reason}); raise the budget in the spec and run again to continue.")
+        con.print(f"Stopped early ({s.stop_reason}); raise the budget in the spec and run again to continue.", markup=False)
     if result.status == "errors":
         for reason, n in s.permanent_reasons.most_common():
-            con.print(f"[red]Failed permanently:[/] {n} games: {reason} (retrying cannot fix this: fix the cause, then run again)")
+            con.print(f"[red]Failed permanently:[/] {n} games: {esc(reason)} (retrying cannot fix this: fix the cause, then run again)")
         if s.errors - s.permanent_errors or not s.permanent_errors:
             raise RunFailed(
                 f"Finished with errors: {result.unresolved} matches unresolved after retries (see the report); run again to retry them."
@@ -163,16 +163,21 @@ class _RunScreen:
         if event.kind == "planned":
             p, plan = event.planned, event.planned.plan
             self.con.print(
-                f"{'Resuming' if p.resumed else 'Starting'} run [bold]{p.run_id}[/]: {p.models} models, {p.prompts} prompts,"
-                f" {p.scheduler}, judge {p.judge}"
+                f"{'Resuming' if p.resumed else 'Starting'} run [bold]{esc(p.run_id)}[/]: {p.models} models, {p.prompts} prompts,"
+                f" {esc(p.scheduler)}, judge {esc(p.judge)}"
             )
             self.con.print(
                 f"Plan: {plan.matches} matches, {plan.judge_calls} judge calls (at most {plan.judge_calls_worst} with re-asks),"
                 f" cost expected {_money(plan.cost_usd_expected)}, worst {_money(plan.cost_usd_worst)}"
             )
+            if p.abandoned_calls:
+                self.con.print(
+                    f"{p.abandoned_calls} calls in flight in a process that is gone (killed) are asked again now"
+                    " (their answers never reached the call cache)"
+                )
             for w in plan.warnings:
                 if "input limit" in w:
-                    self.con.print(f"[yellow]Warning:[/] {w}")
+                    self.con.print(f"[yellow]Warning:[/] {esc(w)}")
             self.strong_weight = p.strong_weight
             return
         if self.display is None:
@@ -224,7 +229,7 @@ def list_runs(
         latest = r["invocations"] > 1
         calls = f"{r['calls'] or 0}" + (f" ({r['latest_calls'] or 0})" if latest else "")
         cost = _money(r["cost_usd"]) + (f" ({_money(r['latest_cost_usd'])})" if latest else "")
-        t.add_row(r["run_id"], r["name"], r["status"], started, str(r["matches"] or 0), calls, cost)
+        t.add_row(esc(r["run_id"]), esc(r["name"]), str(r["status"]), started, str(r["matches"] or 0), calls, cost)
     console().print(t if rows else "No runs yet: `arena tournament run`.")
 
 
@@ -261,15 +266,15 @@ def show(
         print_json(info)
         return
     con = console()
-    con.print(f"[bold]{rid}[/] ({r.name}): {r.status}, seed {r.record.seed}")
+    con.print(f"[bold]{esc(rid)}[/] ({esc(r.name)}): {r.status}, seed {r.record.seed}")
     shard, merged = r.record.spec.get("shard"), r.record.spec.get("merged")
     if isinstance(shard, dict):
         con.print(f"shard {shard.get('index')}/{shard.get('count')} of the prompts ({shard.get('prompts')}); merge the shards with `arena run merge`", markup=False)
     if isinstance(merged, dict):
         con.print("merged from shards: " + ", ".join(f"{m.get('index')}/{merged.get('count')} {m.get('run_id')} ({m.get('db')})" for m in merged.get("shards", [])),
                   markup=False, highlight=False)
-    con.print("matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    con.print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    con.print("matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), markup=False)
+    con.print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())), markup=False)
     con.print(f"games {info['games']}, calls {info['calls']} paid + {info['cached_calls']} cached, tokens {info['input_tokens']:,} in / {info['output_tokens']:,} out, cost {_money(info['cost_usd'])}")
     t = info["totals"]
     if t:

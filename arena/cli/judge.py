@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, print_json
+from arena.cli._common import DbOption, OutFormat, console, esc, print_json
 
 NAME = "judge"
 app = typer.Typer(
@@ -71,7 +71,7 @@ def list_cmd(format: FormatOption = OutFormat.table) -> None:
 
     t = Table("preset", "kind", "model", "description")
     for r in rows:
-        t.add_row(r["name"], str(r["kind"]), str(r["model"] or "-"), r["description"])
+        t.add_row(esc(r["name"]), esc(r["kind"]), esc(r["model"] or "-"), esc(r["description"]))
     console().print(t)
     if not rows:
         console().print("No shipped judge presets found.")
@@ -113,7 +113,7 @@ def eval_cmd(
     else:
         c = console()
         render_result(result, c)
-        c.print(f"Run {run['name']} ({run['run_id']}): {run['judged']} pairs judged, {run['resumed']} read back. Result written to {path}.", highlight=False)
+        c.print(f"Run {run['name']} ({run['run_id']}): {run['judged']} pairs judged, {run['resumed']} read back. Result written to {path}.", highlight=False, markup=False)
     failed = result["counts"]["games_by_pick"]["error"]
     if failed:
         from arena.errors import RunFailed
@@ -145,7 +145,7 @@ def _print_plan(judge: str, pairset, format: OutFormat) -> None:
         f"~{plan['output_tokens_expected']:,} output tokens (at most {plan['output_tokens_max']:,}), "
         f"expected cost {'unknown' if cost is None else f'${cost:,.2f}'}; before the cache answers any. "
         f"Note: {plan['note']}.",
-        highlight=False,
+        highlight=False, markup=False,
     )
 
 

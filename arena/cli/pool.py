@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, open_store, print_json, store_exists
+from arena.cli._common import DbOption, OutFormat, console, esc, open_store, print_json, store_exists
 
 NAME = "pool"
 app = typer.Typer(help="Prompt pools: import model outputs, show coverage, list, export, curate, compare.", no_args_is_help=True)
@@ -68,7 +68,7 @@ def list_(
 
     table = Table("pool", "format", "prompts", "models", "answers")
     for r in rows:
-        table.add_row(r.pool, r.format, str(r.prompts), str(r.models), str(r.outputs))
+        table.add_row(esc(r.pool), esc(r.format), str(r.prompts), str(r.models), str(r.outputs))
     console().print(table if rows else "No pools yet: `arena pool import PATH --name NAME`.")
 
 
@@ -113,14 +113,14 @@ def show(
     from rich.table import Table
 
     con = console()
-    con.print(f"[bold]Pool {name}[/bold]: {len(prompts)} prompts, {len(cov)} models, {len(outputs)} answers")
-    con.print("Categories: " + ", ".join(f"{k} ({v})" for k, v in categories.most_common()))
+    con.print(f"[bold]Pool {esc(name)}[/bold]: {len(prompts)} prompts, {len(cov)} models, {len(outputs)} answers")
+    con.print("Categories: " + ", ".join(f"{k} ({v})" for k, v in categories.most_common()), markup=False)
     con.print("Turns per prompt: " + ", ".join(f"{k} ({v})" for k, v in turns.items())
-              + ("; a conversation counts as answered only when every turn is" if max(turns, default=1) > 1 else ""), highlight=False)
+              + ("; a conversation counts as answered only when every turn is" if max(turns, default=1) > 1 else ""), highlight=False, markup=False)
     table = Table("model", "answers", "missing", "empty", "missing prompts", title="Coverage")
     for c in cov:
         missing = ", ".join(c.missing[:5]) + (" ..." if len(c.missing) > 5 else "")
-        table.add_row(c.model, str(c.answers), str(len(c.missing)), str(len(c.empty)), missing)
+        table.add_row(esc(c.model), str(c.answers), str(len(c.missing)), str(len(c.empty)), esc(missing))
     con.print(table)
     if notes:
         statuses = Counter(n.get("status", "not annotated") for n in notes.values())
@@ -135,7 +135,7 @@ def show(
             text = p.text.replace("\n", " ")
             n = notes.get(p.prompt_id, {})
             extra = [_cluster_cell(n)] * has_cluster + [_criteria_cell(n)] * has_criteria
-            pt.add_row(p.prompt_id, p.category or "", *[str(p.n_turns)] * has_turns, *extra, text[:80] + ("..." if len(text) > 80 else ""))
+            pt.add_row(esc(p.prompt_id), esc(p.category or ""), *[str(p.n_turns)] * has_turns, *map(esc, extra), esc(text[:80] + ("..." if len(text) > 80 else "")))
         con.print(pt)
         if reasons:
             for p in prompts[:limit]:

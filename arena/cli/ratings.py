@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, finite, open_store, print_json
+from arena.cli._common import DbOption, console, esc, finite, open_store, print_json
 from arena.errors import BadInput
 
 NAME = "ratings"
@@ -104,7 +104,7 @@ def fit(
     pct = f"{level * 100:g}%"
     title = (
         f"Bradley-Terry ratings: {len(arrays)} battles, {bootstrap} {by.value} bootstrap replicates, {pct} CI;"
-        f" a strong label counts {strong_weight:g} wins" + (f"; baseline {anchor}" if anchor else "")
+        f" a strong label counts {strong_weight:g} wins" + (f"; baseline {esc(anchor)}" if anchor else "")
     )
     table = Table(title=title)
     table.add_column("rank (UB)", justify="right")
@@ -113,14 +113,14 @@ def fit(
     table.add_column(f"{pct} CI", justify="right", no_wrap=True)
     table.add_column("ranks", justify="right", no_wrap=True)
     if anchor:
-        table.add_column(f"vs {anchor} % ({pct} CI)", justify="right", no_wrap=True)
+        table.add_column(f"vs {esc(anchor)} % ({pct} CI)", justify="right", no_wrap=True)
     table.add_column("battles", justify="right")
     table.add_column("win %", justify="right")
     for r in lb.rows:
         vs = [f"{_fmt(100 * r.vs_baseline)} ({_fmt(100 * r.vs_baseline_low)}-{_fmt(100 * r.vs_baseline_high)})"] if anchor else []
         table.add_row(
             str(r.rank_ub),
-            r.model,
+            esc(r.model),
             _fmt(r.rating),
             f"-{_fmt(r.rating - r.ci_low, 0)}/+{_fmt(r.ci_high - r.rating, 0)}",
             f"{r.rank_lo}-{r.rank_hi}" if r.rank_lo != r.rank_hi else str(r.rank_lo),
@@ -135,7 +135,7 @@ def fit(
         for name, c in lb.style_coefs.items():
             ci = f" [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]" if "ci_low" in c else ""
             parts.append(f"{name} {c['coef']:+.3f}{ci}")
-        out.print("Style coefficients (log-odds per standard deviation): " + "; ".join(parts))
+        out.print("Style coefficients (log-odds per standard deviation): " + "; ".join(parts), markup=False)
     if lb.tie_param is not None:
         out.print(f"Davidson tie parameter nu = {lb.tie_param:.3f}")
 
@@ -171,7 +171,7 @@ def _fit_samples(path: Path, *, format: OutFormat, bootstrap: int, level: float,
     for col, just in (("rank", "right"), ("model", "left"), ("rating", "right"), (f"{pct} CI", "right"), ("samples", "right"), ("won / choices", "right")):
         table.add_column(col, justify=just, overflow="fold" if col == "model" else "ellipsis")
     for r in res.rows:
-        table.add_row(str(r.rank), r.model, _fmt(r.rating), f"-{_fmt(r.rating - r.ci_low, 0)}/+{_fmt(r.ci_high - r.rating, 0)}", str(r.samples), f"{r.won} / {r.choices}")
+        table.add_row(str(r.rank), esc(r.model), _fmt(r.rating), f"-{_fmt(r.rating - r.ci_low, 0)}/+{_fmt(r.ci_high - r.rating, 0)}", str(r.samples), f"{r.won} / {r.choices}")
     console().print(table)
 
 
@@ -197,7 +197,7 @@ def elo(
 
         table = Table("model", "elo", title=f"Online Elo (K={k:g}, {len(arrays)} battles)")
         for r in rows:
-            table.add_row(r["model"], f"{r['elo']:.1f}")
+            table.add_row(esc(r["model"]), f"{r['elo']:.1f}")
         console().print(table)
 
 
@@ -272,7 +272,7 @@ def print_aggregate(res) -> None:
     t.add_column("z", justify="right")
     for r in res.rows:
         t.add_row(
-            r.model, str(r.tasks), _rank_cell(r, "kemeny"), _rank_cell(r, "borda"), f"{r.values['borda']:.3f}",
+            esc(r.model), str(r.tasks), _rank_cell(r, "kemeny"), _rank_cell(r, "borda"), f"{r.values['borda']:.3f}",
             _rank_cell(r, "mean_normalised"), f"{r.values['mean_normalised']:+.2f}",
         )
     con = console()

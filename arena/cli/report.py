@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, open_store, print_json, resolve_run
+from arena.cli._common import DbOption, console, esc, open_store, print_json, resolve_run
 from arena.cli._tournament_run import _money
 from arena.names import slug
 
@@ -138,17 +138,17 @@ def _print_sources(e: dict) -> None:
 def _print_compare(result: dict) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{result['run_a']}  ->  {result['run_b']}")
+    t = Table(title=esc(f"{result['run_a']}  ->  {result['run_b']}"))
     for col in ("model", "rating A", "rating B", "delta (95% CI)", "rank A", "rank B"):
         t.add_column(col, justify="left" if col == "model" else "right")
     for r in result["models"]:
         delta = "" if r["delta"] is None else f"{r['delta']:+.0f} ({r['delta_ci_low']:+.0f} .. {r['delta_ci_high']:+.0f})"
-        t.add_row(r["model"], _f(r["rating_a"]), _f(r["rating_b"]), delta, str(r["rank_a"] or "-"), str(r["rank_b"] or "-"))
+        t.add_row(esc(r["model"]), _f(r["rating_a"]), _f(r["rating_b"]), delta, str(r["rank_a"] or "-"), str(r["rank_b"] or "-"))
     con = console()
     con.print(t)
     con.print(f"Spearman between the two rankings: {result['spearman']:.3f}" if result["spearman"] is not None else "")
     if result["flipped_pairs"]:
-        con.print("Pairs that flipped: " + "; ".join(f"{a} vs {b}" for a, b in result["flipped_pairs"]))
+        con.print("Pairs that flipped: " + "; ".join(f"{a} vs {b}" for a, b in result["flipped_pairs"]), markup=False)
     else:
         con.print("No pair of models changed order.")
 

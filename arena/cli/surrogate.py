@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import OutFormat, console, print_json
+from arena.cli._common import OutFormat, console, esc, print_json
 
 NAME = "surrogate"
 app = typer.Typer(
@@ -142,7 +142,7 @@ def eval_cmd(
 
         t = Table("rank", "model", "rating", "95% CI", "reference", "mean chars", title=f"round-robin, {r['matches']} matches judged by the surrogate ({r['ties']} ties)")
         for i, row in enumerate(r["leaderboard"], 1):
-            t.add_row(str(i), row["model"], f"{row['rating']:.0f}", f"{row['ci_low']:.0f}..{row['ci_high']:.0f}", "-" if row["reference"] is None else f"{row['reference']:g}", str(row["mean_chars"]))
+            t.add_row(str(i), esc(row["model"]), f"{row['rating']:.0f}", f"{row['ci_low']:.0f}..{row['ci_high']:.0f}", "-" if row["reference"] is None else f"{row['reference']:g}", str(row["mean_chars"]))
         console().print(t)
         typer.echo(f"Spearman with {r['reference']}: {r['spearman']:.3f} (Kendall {r['kendall']:.3f}); ranking by mean answer length: {r['length_spearman']:.3f}")
         if "teacher" in r:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, print_json
+from arena.cli._common import DbOption, console, esc, print_json
 
 NAME = "tournament"
 app = typer.Typer(
@@ -58,13 +58,13 @@ def print_plan(plan) -> None:
         return "-" if x is None else f"{x:,.0f}"
 
     shard = getattr(plan, "shard", None)
-    t = Table(title=f"Plan: {plan.name}" + (f", shard {shard} of the prompts" if shard else ""), show_header=False, title_justify="left")
+    t = Table(title=f"Plan: {esc(plan.name)}" + (f", shard {shard} of the prompts" if shard else ""), show_header=False, title_justify="left")
     t.add_column("", style="bold")
     t.add_column("")
-    t.add_row("pool", f"{plan.pool} ({plan.prompts:,} prompts, {plan.models} models)")
-    t.add_row("scheduler", plan.scheduler)
-    t.add_row("judge", f"{plan.judge} ({plan.calls_per_match} call{'s' if plan.calls_per_match != 1 else ''} a match"
-              + (f"; {', '.join(plan.judge_models)}" if plan.judge_models else "") + ")")
+    t.add_row("pool", f"{esc(plan.pool)} ({plan.prompts:,} prompts, {plan.models} models)")
+    t.add_row("scheduler", esc(plan.scheduler))
+    t.add_row("judge", f"{esc(plan.judge)} ({plan.calls_per_match} call{'s' if plan.calls_per_match != 1 else ''} a match"
+              + (f"; {esc(', '.join(plan.judge_models))}" if plan.judge_models else "") + ")")
     if plan.matches_exact is not None:
         t.add_row("matches", f"{plan.matches_exact:,} (exact)")
     else:
@@ -79,18 +79,18 @@ def print_plan(plan) -> None:
     t.add_row("output tokens", f"{num(plan.output_tokens_expected)} expected, {num(plan.output_tokens_worst)} at most")
     t.add_row("cost", f"{format_cost(plan.cost_usd_expected)} expected, {format_cost(plan.cost_usd_worst)} at most")
     for model, rate in (plan.batch_rates or {}).items():
-        t.add_row("batch price", f"{model}: {rate}")
+        t.add_row("batch price", esc(f"{model}: {rate}"))
     if plan.cascade:
         cas = plan.cascade
-        t.add_row("cascade", f"{' -> '.join(cas['stages'])}; pilot {cas['pilot']:,} matches judged by every stage; final stage on "
+        t.add_row("cascade", f"{esc(' -> '.join(cas['stages']))}; pilot {cas['pilot']:,} matches judged by every stage; final stage on "
                   f"{cas['final_stage_matches_expected']:,.0f} matches expected, {cas['final_stage_matches_worst']:,.0f} at most "
                   f"(target agreement {cas['agreement']:.0%}, delta {cas['delta']})")
     c = console()
     c.print(t)
     if plan.cascade:
-        c.print(f"note: {plan.cascade['assumption']}")
+        c.print(f"note: {plan.cascade['assumption']}", markup=False)
     for w in plan.warnings:
-        c.print(f"[yellow]note:[/yellow] {w}")
+        c.print(f"[yellow]note:[/yellow] {esc(w)}")
 
 
 # run, list and show live in arena/cli/_tournament_run.py (the runner's commands)

@@ -131,8 +131,8 @@ def render_result(result: dict, console) -> None:
     desc = j.get("description") or j.get("kind") or ""
     who = desc if str(desc).startswith(str(j.get("name"))) else f"{j.get('name')} ({desc})"
     console.print(
-        f"[bold]Judge reliability[/bold]: {who}\n"
-        f"Pairs: {p['path']} ({p['format']}, {p['n']} pairs)",
+        f"[bold]Judge reliability[/bold]: {_esc(who)}\n"
+        f"Pairs: {_esc(p['path'])} ({p['format']}, {p['n']} pairs)",
         highlight=False,
     )
     t = Table(title_justify="left")
@@ -159,7 +159,7 @@ def render_result(result: dict, console) -> None:
         for k in CATEGORY_COLUMNS:
             ct.add_column(METRIC_BY_KEY[k].title, justify="right")
         for c, cm in cats.items():
-            ct.add_row(c, str(cm["n"]), *(fmt_metric(k, cm["metrics"].get(k), ci=(k == "judgebench_score")) for k in CATEGORY_COLUMNS))
+            ct.add_row(_esc(c), str(cm["n"]), *(fmt_metric(k, cm["metrics"].get(k), ci=(k == "judgebench_score")) for k in CATEGORY_COLUMNS))
         console.print(ct)
     u = result["usage"]
     cn = result["counts"]
@@ -170,7 +170,7 @@ def render_result(result: dict, console) -> None:
         highlight=False,
     )
     if result.get("source") == "score":
-        console.print(f"Recorded verdicts from {result.get('verdicts')}: no judge was called.", highlight=False)
+        console.print(f"Recorded verdicts from {result.get('verdicts')}: no judge was called.", highlight=False, markup=False)
         return
     console.print(
         f"Per pair: {u['calls_per_pair']:.2f} calls ({u['cached_calls']} of {u['calls']} calls from the cache), "
@@ -244,6 +244,13 @@ def leaderboard(results: Sequence[dict], *, allow_mixed: bool = False) -> list[d
     return rows
 
 
+def _esc(value) -> str:
+    """A user string (a judge, dataset, category or path) printed by rich as written, not as markup."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def render_leaderboard(rows: Sequence[dict], console) -> None:
     from rich.table import Table
 
@@ -262,8 +269,8 @@ def render_leaderboard(rows: Sequence[dict], console) -> None:
     for r in rows:
         t.add_row(
             str(r["rank"]),
-            str(r["judge"]),
-            str(r["dataset"]),
+            _esc(r["judge"]),
+            _esc(r["dataset"]),
             fmt_metric("judgebench_score", {"value": r["score"], "lo": r["score_lo"], "hi": r["score_hi"]}),
             fmt_metric("consistency", {"value": r["consistency"]}, ci=False),
             _money(r["cost_per_1000_pairs_usd"]).lstrip("$") if r["cost_per_1000_pairs_usd"] is not None else "unknown",
