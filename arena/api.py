@@ -302,6 +302,11 @@ def run_tournament(
     from arena.tournaments.shard import apply_shard, check_shard_judge
 
     tspec = apply_shard(load_spec(spec), shard)
+    if write_reports:  # a report folder that cannot be written is refused before any call
+        from arena.outpaths import check_out
+        from arena.reports import REPORT_FOLDER
+
+        check_out(report_dir if report_dir is not None else "reports", "folder", REPORT_FOLDER)
     preset, preset_path = load_preset(tspec.judge_ref())
     check_shard_judge(tspec, preset, preset_path)  # before the store is opened: nothing written
     if concurrency is not None:

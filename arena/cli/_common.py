@@ -142,6 +142,10 @@ def run_cli(app: typer.Typer, argv: list[str]) -> int:
         message = " ".join(e.format_message().split())  # one line
         typer.echo(f"Error: {message}", err=True)
         return exit_code_for(e)
+    except OSError as e:  # last resort: a file the command could not read or write (checked paths raise BadInput)
+        where = f"{e.filename}: " if e.filename else ""
+        typer.echo(f"Error: {where}{e.strerror or e}", err=True)
+        return 2
     except Exception as e:  # the store failed mid-command (full disk, damaged file)
         import sqlite3
 

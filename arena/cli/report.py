@@ -70,7 +70,13 @@ def report(
         raise BadInput("--reference-column: give the reference file with --reference")
     if rejudge is None and (temperature is not None or dry_run):
         raise BadInput(f"{'--temperature' if temperature is not None else '--dry-run'}: only with --rejudge N")
+    from arena.outpaths import check_out
+    from arena.reports import REPORT_FOLDER
+
+    if out is not None:
+        check_out(out, "folder", REPORT_FOLDER)  # before any re-judging or rating
     run_id = resolve_run(store, runs[0])
+    out = check_out(out or Path("reports") / slug(run_id), "folder", REPORT_FOLDER)
     failed = 0
     if rejudge is not None:
         store.close()
@@ -80,7 +86,7 @@ def report(
         store = open_store(db, readonly=True)
     data = build_report(store, run_id, bootstrap=bootstrap, anchor=anchor, ties=ties, style=style, lc=lc,
                         reference=reference, reference_columns=reference_column)
-    paths = write_reports(data, out or Path("reports") / slug(data["run"]["run_id"]), formats)
+    paths = write_reports(data, out, formats)
     for p in paths:
         typer.echo(str(p))
     for e in data.get("variance_sources", []):
