@@ -2,6 +2,35 @@
 
 from __future__ import annotations
 
+import re
+
+# pydantic names a union's branches in an error's `loc` (`int`, `list[str]`, `literal['all']`,
+# `function-after[...]`): they are no key of the user's file
+_UNION_BRANCH = re.compile(r"^(int|str|float|bool|none|(list|dict|literal|tuple|set|frozenset)\[.*\]|function-.*|lax-.*|strict-.*)$")
+
+
+def validation_key(loc) -> str:
+    """The dotted key of a pydantic error's `loc`, without the union branch names pydantic adds."""
+    return ".".join(str(x) for x in loc if not _UNION_BRANCH.match(str(x)))
+
+
+def union_expectation(errors: list[dict]) -> tuple[str, int] | None:
+    """When pydantic's first error is one branch of a union that failed on every branch (several
+    errors under the same key), (what every branch expected, in words, joined by "or"; how many
+    errors that sentence covers); None otherwise."""
+    key = validation_key(errors[0].get("loc", ()))
+    same = [e for e in errors if validation_key(e.get("loc", ())) == key]
+    if len(same) < 2:
+        return None
+    parts = []
+    for e in same:
+        if e.get("type") == "literal_error":
+            parts.append(f"one of {(e.get('ctx') or {}).get('expected', '')}")
+        else:
+            msg = e.get("msg", "invalid").removeprefix("Input should be ").removeprefix("input should be ")
+            parts.append(msg)
+    return " or ".join(dict.fromkeys(parts)), len(same)
+
 
 class ArenaError(Exception):
     """Base of every error a user can act on."""
