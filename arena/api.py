@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arena.errors import BadInput, ReportsInterrupted
+from arena.errors import BadInput, ReportsInterrupted, naming_options
 from arena.records import Battle, RunRecord, RunStatus, RunSummary, Usage
 
 if TYPE_CHECKING:
@@ -359,8 +359,9 @@ def _run_leased(
     if not yes and (worst is None and judge.calls_per_match() > 0 or (worst or 0) > tspec.confirm_above_usd):
         if confirm is None or not confirm(the_plan):
             money = "unknown" if worst is None else f"${worst:.4f}"
-            raise BadInput(
-                f"the worst-case cost {money} is above confirm_above_usd={tspec.confirm_above_usd}; pass --yes to run without asking"
+            raise naming_options(
+                BadInput, f"the worst-case cost {money} is above confirm_above_usd={tspec.confirm_above_usd}; pass <yes> to run without asking",
+                yes=("yes=True", "--yes"),
             )
     check_env(judge, str(judge.preset_path or tspec.judge))  # before any call: one line naming the variable
     create_run(store, prepared)
@@ -598,7 +599,7 @@ def rejudge(
             if confirm is None or not confirm(plan_):
                 _close(prepared.judge)
                 money = "unknown" if worst is None else f"${worst:.4f}"
-                raise BadInput(f"rejudge: the worst-case cost {money} is above confirm_above_usd={limit}; pass --yes to re-judge without asking")
+                raise naming_options(BadInput, f"rejudge: the worst-case cost {money} is above confirm_above_usd={limit}; pass <yes> to re-judge without asking", yes=("yes=True", "--yes"))
         return _run(store, prepared)
     finally:
         if opened:

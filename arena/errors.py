@@ -33,9 +33,25 @@ def union_expectation(errors: list[dict]) -> tuple[str, int] | None:
 
 
 class ArenaError(Exception):
-    """Base of every error a user can act on."""
+    """Base of every error a user can act on. `cli_message`, when set, is the same message in the
+    CLI's words (its option names: `--yes`) where `str(e)` names the Python API's (`yes=True`):
+    the CLI edge prints it (`arena.cli._common.run_cli`)."""
 
     exit_code = 2
+    cli_message: str | None = None
+
+
+def naming_options(cls: type[ArenaError], text: str, **options: tuple[str, str]) -> ArenaError:
+    """`cls(text)` where each `<name>` placeholder of `text` reads as the Python argument
+    (`options[name][0]`, e.g. `yes=True`) in `str(e)` and as the CLI option (`options[name][1]`,
+    e.g. `--yes`) in `e.cli_message`: a refusal raised through the Python API names what a Python
+    caller passes, the CLI what its user types."""
+    api, cli = text, text
+    for name, (python, option) in options.items():
+        api, cli = api.replace(f"<{name}>", python), cli.replace(f"<{name}>", option)
+    e = cls(api)
+    e.cli_message = cli
+    return e
 
 
 class BadInput(ArenaError):

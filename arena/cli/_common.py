@@ -122,7 +122,7 @@ def run_cli(app: typer.Typer, argv: list[str]) -> int:
         rv = app(args=argv, prog_name="arena", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except ArenaError as e:
-        typer.echo(f"Error: {e}", err=True)
+        typer.echo(f"Error: {e.cli_message or e}", err=True)  # the CLI's option names (--yes, not yes=True)
         return exit_code_for(e)
     except (typer.Exit, *_click_exceptions("Exit")) as e:
         return e.exit_code

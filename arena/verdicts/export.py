@@ -24,7 +24,7 @@ import json
 import re
 from pathlib import Path
 
-from arena.errors import BadInput
+from arena.errors import BadInput, naming_options
 from arena.outpaths import check_out, write_atomic, writing
 from arena.records import Game, MatchRow, VerdictRow, swap_label
 from arena.verdicts.formats import LABEL_PREFERENCE
@@ -128,7 +128,8 @@ def _export(store, run, spec, prompts, answers, fmt, out: Path, baseline, per) -
         return _write_mt_bench(out, mt_bench_judgments(store, rid, prompts, answers))
     base = run_baseline(spec, baseline)
     if base is None:
-        raise BadInput(f"--format {fmt}: run {rid} has no baseline (pass --baseline NAME)")
+        raise naming_options(BadInput, f"<format>: run {rid} has no baseline (pass <baseline>)",
+                             format=(f"format={fmt!r}", f"--format {fmt}"), baseline=('baseline="NAME"', "--baseline NAME"))
     verdicts = {v.match_id: v for v in store.verdicts(rid)}
     per_model: dict[tuple[str, str], list[dict]] = {}
     for m in matches:
