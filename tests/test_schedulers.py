@@ -284,20 +284,27 @@ def test_adaptive_stops_when_adjacent_pairs_are_separated():
 
 
 def test_adaptive_focuses_on_close_pairs():
-    """With a model far weaker than the rest, adaptive spends few matches on it."""
+    """With a model far weaker than the rest, adaptive spends few matches on it. Counted over 5
+    seeds: one run is a noisy draw (any change of one pick changes every later verdict of this
+    judge), and on one seed the far model's share exceeds the bound about one run in five, with
+    this scheduler as with the per-pick one before it (100 seeds each); summed over 5 seeds it
+    stayed under it in 12 groups of 5 out of 12."""
     models, prompts, answered = arena(5, 300)
     strength = {"m00": 0.2, "m01": 0.1, "m02": 0.0, "m03": -0.1, "m04": -6.0}
 
     def plays(explore):
-        s = make_scheduler({"kind": "adaptive", "max_matches": 400, "target": "none", "explore": explore}, prompts, answered, models, seed=0)
-        rng = np.random.default_rng(0)
+        total = Counter()
+        for seed in range(5):
+            s = make_scheduler({"kind": "adaptive", "max_matches": 400, "target": "none", "explore": explore}, prompts, answered, models, seed=seed)
+            rng = np.random.default_rng(seed)
 
-        def judge(m):
-            p = 1 / (1 + np.exp(strength[m.model_b] - strength[m.model_a]))
-            return Verdict(m.match_id, "a" if rng.random() < p else "b", 1, True)
+            def judge(m):
+                p = 1 / (1 + np.exp(strength[m.model_b] - strength[m.model_a]))
+                return Verdict(m.match_id, "a" if rng.random() < p else "b", 1, True)
 
-        judged, _, _ = drive(s, judge)
-        return Counter(x for m in judged for x in (m.model_a, m.model_b))
+            judged, _, _ = drive(s, judge)
+            total += Counter(x for m in judged for x in (m.model_a, m.model_b))
+        return total
 
     pure = plays(0.0)
     assert pure["m04"] < 0.5 * min(pure[m] for m in models[:4])

@@ -203,6 +203,7 @@ class SimRow:
     ci_width: float | None
     coverage: float | None
     trials: int
+    slope: float | None = None  # least-squares slope of fitted on judge-implied ratings (> 1: gaps inflated)
 
 
 @dataclass(slots=True)
@@ -310,7 +311,8 @@ def simulate(
     cheap_confident: float = 0.7,
 ) -> SimResult:
     """For each scheduler and budget (judge calls): mean Spearman and Kendall with the true order,
-    mean CI width and CI coverage (when `bootstrap` > 0) over `trials` synthetic arenas.
+    mean CI width and CI coverage (when `bootstrap` > 0) and the slope of fitted on judge-implied ratings
+    over `trials` synthetic arenas.
 
     Each trial shuffles which model name holds which true rating. `baseline` for anchored
     schedulers without one: "median" (the model of median true rating), "best" or "worst"; a
@@ -364,7 +366,7 @@ def simulate(
                 part = battles.subset(np.arange(len(battles)) < b // cpm)
                 cell = acc.setdefault((label, b), [])
                 if not part:
-                    cell.append([0.0, np.nan, np.nan, np.nan, np.nan])
+                    cell.append([0.0, np.nan, np.nan, np.nan, np.nan, np.nan])
                     continue
                 if bootstrap:
                     lb = fit_ratings(part, bootstrap=bootstrap, level=level, seed=t, models=names)
@@ -376,7 +378,8 @@ def simulate(
                 else:
                     est = bt_fit(part)
                     width = cover = np.nan
-                cell.append([len(part) * cpm, _spearman(est, true_vec), _kendall(est, true_vec), width, cover])
+                slope = float(np.polyfit(implied_vec, est, 1)[0])
+                cell.append([len(part) * cpm, _spearman(est, true_vec), _kendall(est, true_vec), width, cover, slope])
         if progress is not None:
             progress(t + 1, trials)
     rows = []
@@ -396,6 +399,7 @@ def simulate(
                     None if not bootstrap else float(mean[3]),
                     None if not bootstrap else float(mean[4]),
                     trials,
+                    float(mean[5]),
                 )
             )
     reach = {label: calls_to_reach([r for r in rows if r.scheduler == label], target) for label, _ in specs}
