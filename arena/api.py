@@ -85,7 +85,7 @@ def load_spec(spec: str | Path | dict | TournamentSpec) -> TournamentSpec:
 
 def import_pool(
     name: str,
-    paths: Sequence[str | Path],
+    paths: Sequence[str | Path] | str | Path,
     *,
     format: str | None = None,
     replace: bool = False,
@@ -94,11 +94,12 @@ def import_pool(
 ) -> PoolData:
     """Read model-output files into the pool `name` of the store `db`, in one transaction.
 
-    `paths`: files or folders in one of the formats `native`, `alpaca_eval`, `arena_hard`, `mt_bench`,
+    `paths`: a list of files or folders (one `str`/`Path` is a list of one) in one of the formats `native`, `alpaca_eval`, `arena_hard`, `mt_bench`,
     `varco`, `jsonl` (detected from the path when `format` is None); conversations (several user
     turns) are read from `mt_bench`, `arena_hard`, `native` and `jsonl` (`arena.conversations`). Adding files to an existing pool adds
     models and keeps its prompts; `replace=True` drops the pool's prompts and answers first.
-    Prompts are matched across files on `arena.io.prompt_key` (NFC, whitespace collapsed).
+    Prompts are matched across files on `arena.io.prompt_key` (NFC, whitespace collapsed); a prompt id
+    already in the pool must have the same text and turns (else `PoolError`, nothing written).
     Returns the `PoolData` read (prompts, outputs, models, each model's `overlap` with the pool's
     prompts). Raises `PoolError`/`RecordError` (a `BadInput`) with `path:line` or `path:item N`
     for a malformed record or conversation (turn counts that differ, an empty user turn, a reference
@@ -108,7 +109,7 @@ def import_pool(
 
     store, opened = _open(db)
     try:
-        return _import_pool(store, name, list(paths), format, replace=replace, allow_partial=allow_partial)
+        return _import_pool(store, name, paths, format, replace=replace, allow_partial=allow_partial)
     finally:
         if opened:
             store.close()

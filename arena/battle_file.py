@@ -216,7 +216,9 @@ def _score(key: str, v: Any) -> float:
 class SampleRow(Row):
     """One sample-level measurement: `{sample_id, model, score}` (or `correct` / `pass` / `passed`:
     true/false, pass/fail; `prompt_id` / `question_id` name the sample too), or `{sample_id,
-    ranking}` with `ranking` a list of models best first (in CSV, text `a>b>c`).
+    ranking}` with `ranking` a list of models best first (in CSV, text `a>b>c`). An integer `turn`
+    other than 1 makes the sample `<id>:turn<N>`: FastChat's single-answer grading
+    (`model_judgment/gpt-4_single.jsonl`: question_id, model, score 1-10, turn) scores each turn.
 
     CSV values are all strings, so numbers are parsed from text (lax mode); `sample_id` is None
     only for a ranking (each such ranking is then its own sample)."""
@@ -235,6 +237,9 @@ class SampleRow(Row):
         if not isinstance(d, dict):
             return d
         out: dict[str, Any] = {"sample_id": next((d[k] for k in _SAMPLE_ID if d.get(k) not in (None, "")), None)}
+        turn = d.get("turn")
+        if out["sample_id"] is not None and isinstance(turn, int) and not isinstance(turn, bool) and turn != 1:
+            out["sample_id"] = f"{out['sample_id']}:turn{turn}"  # FastChat's single grading scores each turn: a sample per (question, turn)
         if "ranking" in d:
             ranking = d["ranking"]
             if isinstance(ranking, str):
@@ -287,6 +292,8 @@ def read_samples(path: str | Path):
         sc.append(score)
 
     for n, rec in enumerate(_records(path)):
+        if rec.data.get("score") == -1 and "judgment" in rec.data and "judge" in rec.data:
+            continue  # FastChat's single grading writes -1 when the judge's reply had no rating; its show_result.py drops them
         row = SampleRow.parse(rec)
         if row.ranking is not None:
             s = samples.setdefault(f"#item{n}" if row.sample_id is None else row.sample_id, len(samples))

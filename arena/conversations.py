@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,31 +37,84 @@ from arena.records import ROLES, Message, Output, Prompt, answered_turns
 # -- building and checking -----------------------------------------------------------------------
 
 
+def is_blank(text: str) -> bool:
+    """True when `text` shows nothing: only whitespace and invisible format or control characters
+    (zero-width space U+200B, zero-width joiner, word joiner, BOM: Unicode categories Cf and Cc)."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text)
+
+
 def check_messages(messages: Sequence[Message], where: str) -> None:
     """Raise `PoolError` unless `messages` is a conversation a model can answer.
 
-    Expected: an optional leading system message, then user turns, each followed by at most one
-    fixed assistant turn (a user turn followed directly by the next user turn is one the model
-    answers), ending with a user turn; no user turn empty. Two assistant turns in a row, an
-    assistant turn first, or a system message after the first are roles that do not alternate.
+    Expected: every role one of `system`, `user`, `assistant` (an unknown one is named); an optional
+    leading system message, then user turns, each followed by at most one fixed assistant turn (a
+    user turn followed directly by the next user turn is one the model answers), ending with a user
+    turn; no user turn empty or invisible (`is_blank`). Two assistant turns in a row, an assistant
+    turn first, or a system message after the first are roles that do not alternate.
     `where` is `file:line`."""
+    for i, m in enumerate(messages):
+        if m.role not in ROLES:
+            raise PoolError(f"{where}: message {i + 1}: expected role 'system', 'user' or 'assistant', got {m.role!r}")
     if not any(m.role == "user" for m in messages):
         raise PoolError(f"{where}: expected at least one user turn, got {'an empty conversation' if not messages else 'none'}")
     prev = None
     for i, m in enumerate(messages):
-        if m.role not in ROLES:
-            raise PoolError(f"{where}: message {i + 1}: expected role 'system', 'user' or 'assistant', got {m.role!r}")
         if m.role == "system" and i > 0:
             raise PoolError(f"{where}: message {i + 1}: expected a user or assistant turn (a system message only first), got 'system'")
         if m.role == "assistant" and prev != "user":
             raise PoolError(
                 f"{where}: message {i + 1}: expected a user turn (roles must alternate: an assistant turn follows a user turn), got 'assistant'"
             )
-        if m.role == "user" and not m.content.strip():
-            raise PoolError(f"{where}: user turn {_user_number(messages, i)}: expected a non-empty user turn")
+        if m.role == "user" and is_blank(m.content):
+            raise PoolError(f"{where}: user turn {_user_number(messages, i)}: expected a non-empty user turn (it is empty or shows only invisible characters)")
         prev = m.role
     if messages[-1].role != "user":
         raise PoolError(f"{where}: expected the conversation to end with a user turn (the one the model answers), got {messages[-1].role!r}")
+
+
+def file_messages(rows: Sequence[tuple[str, str | None]], where: str) -> tuple[Message, ...]:
+    """A conversation's messages as native and jsonl files give them (`[{role, content}, ...]`, OpenAI
+    chat format) turned into `Message`s, checked (`check_messages`).
+
+    In a file, roles alternate strictly: an optional system message, then user, assistant, user, ...,
+    ending with a user turn. An assistant message is a fixed turn the pool gives, or, with `"content":
+    null`, a turn the model answers (how a file says that the model answers a user turn that is not the
+    last). `file_rows` writes them so. Raises `PoolError` naming the message."""
+    out: list[Message] = []
+    prev = None
+    for i, (role, content) in enumerate(rows, 1):
+        if role not in ROLES:
+            raise PoolError(f"{where}: message {i}: expected role 'system', 'user' or 'assistant', got {role!r}")
+        if role == "system":
+            if i > 1:
+                raise PoolError(f"{where}: message {i}: expected a user or assistant turn (a system message only first), got 'system'")
+        else:
+            want = "assistant" if prev == "user" else "user"
+            if role != want:
+                raise PoolError(
+                    f"{where}: message {i}: expected {'an assistant' if want == 'assistant' else 'a user'} turn (roles must alternate: an optional system message, then user,"
+                    f" assistant, user, ...; an assistant message with content null is a turn the model answers), got {role!r}"
+                )
+        prev = role
+        if content is None:
+            if role != "assistant":
+                raise PoolError(f"{where}: message {i}: content null is only for an assistant turn the model answers; a {role} message needs a text")
+            continue
+        out.append(Message(role, content))
+    msgs = tuple(out)
+    check_messages(msgs, where)
+    return msgs
+
+
+def file_rows(messages: Sequence[Message]) -> list[dict[str, str | None]]:
+    """`messages` as native and jsonl files write them (`file_messages` reads them back): an
+    `{"role": "assistant", "content": null}` after each user turn the model answers but the last."""
+    rows: list[dict[str, str | None]] = []
+    for i, m in enumerate(messages):
+        rows.append({"role": m.role, "content": m.content})
+        if m.role == "user" and i + 1 < len(messages) and messages[i + 1].role == "user":
+            rows.append({"role": "assistant", "content": None})
+    return rows
 
 
 def _user_number(messages: Sequence[Message], i: int) -> int:
@@ -251,13 +305,37 @@ def question_file(path: Path, what: str) -> Path:
 
 
 def read_mt_bench(path: Path, b) -> list[str]:
-    """An MT-Bench folder (FastChat's `data/mt_bench`): `question.jsonl`, `model_answer/*.jsonl[.gz]`
-    and optional reference answers (`reference_answer/*.jsonl` or `reference_answer_*.jsonl`).
+    """MT-Bench files (FastChat's `data/mt_bench`), in one of three forms:
+
+    - the folder: `question.jsonl`, every `model_answer/*.jsonl[.gz]` and the reference answers
+      (`reference_answer/*.jsonl` or `reference_answer_*.jsonl`);
+    - its `question.jsonl` path: the questions and their folder's reference answers, no model answers
+      (list the answer files to import after it: `question.jsonl model_answer/a.jsonl`);
+    - an answer file (`model_answer/<model>.jsonl[.gz]`): one model's answers to questions read
+      before it or already in the pool.
 
     References per turn come from the reference-answer files (what FastChat's `gen_judgment.py`
     gives the judge); a question that none covers keeps its own `reference` list, if any. `b` is
     `arena.pools._Builder`. Returns the files read; raises `PoolError`/`RecordError`."""
-    qfile = question_file(path, "MT-Bench")
+    if not path.exists():
+        raise PoolError(f"{path}: no such file or directory")
+    if path.is_dir():
+        qfile = question_file(path, "MT-Bench")
+        answer_files = _files(path / "model_answer", "*")
+        sources = read_mt_bench_questions(qfile, b)
+        for f in answer_files:
+            read_mt_bench_answers(f, b)
+        return [*sources, *map(str, answer_files)]
+    if path.name == "question.jsonl":
+        return read_mt_bench_questions(path, b)
+    if path.name.endswith((".jsonl", ".jsonl.gz")):
+        read_mt_bench_answers(path, b)
+        return [str(path)]
+    raise PoolError(f"{path}: expected an MT-Bench folder, its question.jsonl or a model_answer/<model>.jsonl[.gz] file")
+
+
+def read_mt_bench_questions(qfile: Path, b) -> list[str]:
+    """MT-Bench's `question.jsonl` and the reference answers of its folder (see `read_mt_bench`)."""
     folder = qfile.parent
     questions: dict[str, tuple[MTBenchQuestion, dict, str]] = {}
     for rec in iter_records(qfile, "jsonl"):
@@ -294,19 +372,30 @@ def read_mt_bench(path: Path, b) -> list[str]:
             p = make_prompt(qid, user_messages(q.turns), where, category=q.category, references=q.reference or ())
         b.add_prompt(p, where)
         b.prompt_extra[qid] = extra
-    answer_files = _files(folder / "model_answer", "*")
-    for f in answer_files:
-        # the model is the file's name, as FastChat's `load_model_answers` reads it: `model_id` inside
-        # may differ (vicuna-33b-v1.3.jsonl says "vicuna-30b-gpt4") and is kept as a peer field
-        model = check_name(_stem(f), str(f), "model name (the file's name)")
-        b.claim_model(model, str(f))
-        for rec in iter_records(f, "jsonl"):
-            a = MTBenchAnswer.parse(rec)
-            if not a.choices:
-                raise PoolError(f"{rec.where}: field 'choices' must be a list whose first item has 'turns'")
-            b.add_output_turns(a.question_id, model, a.choices[0].turns, rec.where)
-            b.output_extra[(model, a.question_id)] = _blank_turns(rec.data, in_choice=True)
-    return [str(qfile), *map(str, ref_files), *map(str, answer_files)]
+    return [str(qfile), *map(str, ref_files)]
+
+
+def read_mt_bench_answers(f: Path, b) -> None:
+    """One model's MT-Bench answer file (see `read_mt_bench`). The model is the file's name, as
+    FastChat's `load_model_answers` reads it: `model_id` inside may differ (vicuna-33b-v1.3.jsonl says
+    "vicuna-30b-gpt4") and is kept as a peer field. A file named by `arena.names.slug` of a model name
+    that is not a file name (`hosted_vllm/gen1` -> `hosted_vllm-gen1-<hash>.jsonl`, what `pool export`
+    writes) gives back that name when every record's `model_id` is it."""
+    from arena.names import slug
+
+    recs = list(iter_records(f, "jsonl"))
+    stem = _stem(f)
+    ids = {r.data.get("model_id") for r in recs}
+    named = next(iter(ids)) if len(ids) == 1 else None
+    model = named if isinstance(named, str) and named != stem and slug(named) == stem else stem
+    model = check_name(model, str(f), "model name (the file's name)")
+    b.claim_model(model, str(f))
+    for rec in recs:
+        a = MTBenchAnswer.parse(rec)
+        if not a.choices:
+            raise PoolError(f"{rec.where}: field 'choices' must be a list whose first item has 'turns'")
+        b.add_output_turns(a.question_id, model, a.choices[0].turns, rec.where)
+        b.output_extra[(model, a.question_id)] = _blank_turns(rec.data, in_choice=True)
 
 
 def _stem(f: Path) -> str:

@@ -40,7 +40,7 @@ from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field
 
-from arena.conversations import make_output, make_prompt, question_file, read_mt_bench, user_messages
+from arena.conversations import file_messages, file_rows, make_output, make_prompt, question_file, read_mt_bench, user_messages
 from arena.errors import PoolError
 from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records, loads, prompt_key, read_text
 from arena.names import slug_map
@@ -71,7 +71,7 @@ class PoolData:
 
 class ChatTurn(Row):
     role: Text
-    content: Text
+    content: OptText = None  # null: an assistant turn the model answers (`arena.conversations.file_messages`)
 
 
 class NativePrompt(Row):
@@ -91,7 +91,7 @@ class NativePrompt(Row):
     def prompt(self, where: str) -> Prompt:
         """The checked `Prompt` of this line (`PoolError` for a bad conversation)."""
         if self.messages is not None:
-            msgs = tuple(ChatMessage(m.role, m.content) for m in self.messages)
+            msgs = file_messages([(m.role, m.content) for m in self.messages], where)
         elif self.turns is not None:
             msgs = user_messages(self.turns)
         elif self.text is not None:
@@ -200,6 +200,27 @@ class ArenaHardAnswer(Row):
     messages: list[Message] | None = None
 
 
+def prompt_difference(known: Prompt, new: Prompt) -> str | None:
+    """What makes `new` another question than `known` (same prompt id), or None when it is the same one.
+
+    Compared: the roles and the text of every message (a single-turn prompt is one user message),
+    each on `arena.io.prompt_key` (NFC, whitespace collapsed), as `pool import` matches texts.
+    Not compared: category and references (an import may add or correct them). Returns a phrase
+    such as "a different text (turn 1)" or "2 user turns (this one has 1)"."""
+    a = known.messages or (ChatMessage("user", known.text),)
+    b = new.messages or (ChatMessage("user", new.text),)
+    ua = [m for m in a if m.role == "user"]
+    ub = [m for m in b if m.role == "user"]
+    if len(ua) != len(ub):
+        return f"{len(ua)} user turn{'s' * (len(ua) != 1)} (this one has {len(ub)})"
+    for k, (x, y) in enumerate(zip(ua, ub, strict=True), 1):
+        if prompt_key(x.content) != prompt_key(y.content):
+            return f"a different text (user turn {k} differs)" if len(ua) > 1 else "a different text"
+    if [m.role for m in a] != [m.role for m in b] or any(prompt_key(x.content) != prompt_key(y.content) for x, y in zip(a, b, strict=True)):
+        return "a different system message or fixed assistant turns"
+    return None
+
+
 def text_id(text: str, prefix: str = "p") -> str:
     """A stable prompt id from its text, for formats that have none (AlpacaEval, Varco)."""
     return f"{prefix}-{hashlib.sha256(text.strip().encode('utf-8')).hexdigest()[:12]}"
@@ -217,6 +238,7 @@ class _Builder:
         self.prompt_where: dict[str, str] = {}
         self.by_text: dict[str, str] = {}
         self.known_ids = {p.prompt_id for p in known}
+        self.known = {p.prompt_id: p for p in known}
         self.known_order = [p.prompt_id for p in known]
         for p in known:
             self.by_text.setdefault(prompt_key(p.text), p.prompt_id)
@@ -232,6 +254,14 @@ class _Builder:
     def add_prompt(self, p: Prompt, where: str, origin: str | None = None) -> None:
         if p.prompt_id in self.prompt_where:
             raise PoolError(f"{where}: duplicate prompt_id {p.prompt_id!r} (first at {self.prompt_where[p.prompt_id]})")
+        known = self.known.get(p.prompt_id)
+        if known is not None:
+            diff = prompt_difference(known, p)
+            if diff:
+                raise PoolError(
+                    f"{where}: prompt_id {p.prompt_id!r} is already in the pool with {diff}; give this prompt another id,"
+                    " or pass --replace to re-import the whole pool"
+                )
         self.prompt_where[p.prompt_id] = where
         self.n_turns.setdefault(p.prompt_id, p.n_turns)
         self.by_text.setdefault(prompt_key(p.text), p.prompt_id)
@@ -471,6 +501,11 @@ def detect_format(path: Path) -> str:
         from arena.conversations import is_mt_bench
 
         return "mt_bench" if is_mt_bench(folder) else "arena_hard"
+    if folder.name == "model_answer" and path.is_file() and (folder.parent / "question.jsonl").exists():
+        from arena.conversations import is_mt_bench
+
+        if is_mt_bench(folder.parent):  # one model's MT-Bench answer file, listed after question.jsonl or added to a pool
+            return "mt_bench"
     if path.is_dir():
         if any(path.glob("*.json")) or any(path.glob("*.json.gz")):
             return "alpaca_eval"
@@ -492,7 +527,11 @@ def load_pool_files(
     known_prompts: Sequence[Prompt] = (),
     known_models: Sequence[str] = (),
 ) -> PoolData:
-    """Read and check pool files; `known_*` describe a pool being extended in the store."""
+    """Read and check pool files; `known_*` describe a pool being extended in the store.
+
+    `paths` is a list of paths (a single `str`/`Path` is taken as a list of one; any other
+    non-list raises `TypeError`)."""
+    paths = _path_list(paths)
     if not paths:
         raise PoolError("no files given: expected at least one PATH")
     b = _Builder(known_prompts, known_models)
@@ -508,6 +547,15 @@ def load_pool_files(
         fmt_used = fmt
         sources += READERS[fmt](p, b)
     return b.data(fmt_used or "native", sources)
+
+
+def _path_list(paths) -> list[str | Path]:
+    """`paths` as a list: one `str` or `Path` is a list of one (a `str` is never iterated by character)."""
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    if not isinstance(paths, (list, tuple)) or not all(isinstance(p, (str, Path)) for p in paths):
+        raise TypeError(f"paths: expected a list of str or Path, got {type(paths).__name__}")
+    return list(paths)
 
 
 def import_pool(
@@ -526,6 +574,7 @@ def import_pool(
     answers fewer than half of the pool's prompts (`Overlap.partial`: its prompt texts likely
     differ from the others') unless `allow_partial`; the store is then left untouched.
     """
+    paths = _path_list(paths)
     known_prompts: list[Prompt] = []
     known_models: list[str] = []
     if store.pool_exists(name) and not replace:
@@ -616,7 +665,7 @@ def prompt_row(p: Prompt) -> dict:
         if all(m.role == "user" for m in p.messages):
             row["turns"] = list(p.user_turns)
         else:
-            row["messages"] = [{"role": m.role, "content": m.content} for m in p.messages]
+            row["messages"] = file_rows(p.messages)
         if p.references:
             row["references"] = list(p.references)
     return row
@@ -633,8 +682,29 @@ def export_jsonl(prompts: Sequence[Prompt], outputs: Sequence[Output]) -> Iterat
         yield json.dumps(row, ensure_ascii=False)
 
 
+def refuse_stale_files(out: Path, rels: Sequence[str]) -> None:
+    """`BadInput` when folder `out` holds a file not in `rels` (paths relative to `out`, `/`-separated):
+    an export into a folder that holds an older export's files would leave them beside the new ones,
+    and every reader of the folder (the peers', `pool import`) would take them for part of it."""
+    from arena.errors import BadInput
+
+    if not out.is_dir():
+        return
+    wanted = set(rels)
+    stale = sorted(f.relative_to(out).as_posix() for f in out.rglob("*") if f.is_file() and f.relative_to(out).as_posix() not in wanted)
+    if stale:
+        raise BadInput(
+            f"--out {out}: the folder holds {len(stale)} file{'s' * (len(stale) != 1)} this export does not write"
+            f" ({stale[0]}{', ...' if len(stale) > 1 else ''}), which a reader of the folder would take for part of it;"
+            " expected a new or empty folder (or one holding only an earlier export of the same pool)"
+        )
+
+
 def write_native(folder: Path, prompts: Sequence[Prompt], outputs: Sequence[Output]) -> None:
-    """Write a pool as a native folder (prompts.jsonl + outputs/<model>.jsonl)."""
+    """Write a pool as a native folder (prompts.jsonl + outputs/<model>.jsonl). `BadInput` before
+    anything is written when the folder holds other files (`refuse_stale_files`)."""
+    models = sorted({o.model for o in outputs})
+    refuse_stale_files(folder, ["prompts.jsonl", f"outputs/{MODEL_MAP}", *(f"outputs/{s}.jsonl" for s in slug_map(models).values())])
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "prompts.jsonl", "w", encoding="utf-8") as f:
         for p in prompts:

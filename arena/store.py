@@ -447,7 +447,8 @@ class Store:
         prompt_extra: dict[str, dict] | None = None,
         output_extra: dict[tuple[str, str], dict] | None = None,
     ) -> None:
-        """Write a whole pool in one transaction. Adding models to an existing pool keeps its prompts.
+        """Write a whole pool in one transaction. Adding models to an existing pool keeps its prompts,
+        its source and its format (`replace` writes a new pool).
 
         Conversations are stored as JSON columns (`arena.conversations.prompt_columns`/`output_columns`).
         `prompt_extra` (prompt_id -> dict) and `output_extra` ((model, prompt_id) -> dict) keep the peer
@@ -459,8 +460,8 @@ class Store:
         with self.transaction():
             if replace:
                 self.delete_pool(pool)
-            self.db.execute(
-                "INSERT OR REPLACE INTO pools (pool, created, source, format) VALUES (?, ?, ?, ?)",
+            self.db.execute(  # an existing pool keeps its source and format (adding models never relabels it)
+                "INSERT OR IGNORE INTO pools (pool, created, source, format) VALUES (?, ?, ?, ?)",
                 [pool, now, source, format],
             )
             start = self.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM prompts WHERE pool = ?", [pool]).fetchone()[0]

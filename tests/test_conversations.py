@@ -125,7 +125,7 @@ def test_arena_hard_messages_with_several_user_turns(tmp_path, store):
 def test_native_messages_with_a_system_message_and_a_fixed_assistant_turn(tmp_path, store):
     (tmp_path / "n" / "outputs").mkdir(parents=True)
     msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "u1"}, {"role": "assistant", "content": "fixed"},
-            {"role": "user", "content": "u2"}, {"role": "user", "content": "u3"}]
+            {"role": "user", "content": "u2"}, {"role": "assistant", "content": None}, {"role": "user", "content": "u3"}]
     (tmp_path / "n" / "prompts.jsonl").write_text(json.dumps({"prompt_id": "c", "messages": msgs, "references": ["r2", None]}) + "\n")
     (tmp_path / "n" / "outputs" / "m.jsonl").write_text(json.dumps({"prompt_id": "c", "turns": ["x"]}) + "\n")
     with pytest.raises(PoolError, match=r"m.jsonl:1: expected 2 answer turns .* got 1"):
@@ -192,7 +192,15 @@ def _dump(path: Path) -> dict:
         ([{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}], "message 1: expected a user turn"),
         ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "expected the conversation to end with a user turn"),
         ([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}, {"role": "user", "content": "c"}], "message 2: expected a user or assistant turn"),
-        ([{"role": "user", "content": "a"}, {"role": "user", "content": ""}], "user turn 2: expected a non-empty user turn"),
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": None}, {"role": "user", "content": ""}],
+         "user turn 2: expected a non-empty user turn"),
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": None}, {"role": "user", "content": "\u200b\u2060 "}],
+         "user turn 2: expected a non-empty user turn (it is empty or shows only invisible characters)"),
+        ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], "message 2: expected an assistant turn (roles must alternate"),
+        ([{"role": "human", "content": "a"}], "message 1: expected role 'system', 'user' or 'assistant', got 'human'"),
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "human", "content": "c"}],
+         "message 3: expected role 'system', 'user' or 'assistant', got 'human'"),
+        ([{"role": "user", "content": None}], "message 1: content null is only for an assistant turn"),
         ([], "expected at least one user turn"),
     ],
 )

@@ -105,6 +105,17 @@ def import_verdicts(
         if not store.pool_exists(pool):
             raise NotFound(f"--pool: pool {pool!r} is not in {store.path} and {res.sources[0]} holds no prompt texts")
         pool_name = pool
+    if pool_name is not None and store.pool_exists(pool_name):
+        # an existing pool is never relabelled, and nothing in it is overwritten: the judged questions
+        # must be its prompts (same texts), and only answers it lacks are added
+        known = {p.prompt_id: p for p in store.prompts(pool_name)}
+        known_out = {(o.prompt_id, o.model): o for o in store.outputs(pool_name)}
+        outputs = pool_additions(pool_name, res, known, known_out)
+        prompts = {}
+    elif fmt == "mt_bench":
+        from arena.verdicts.formats import question_of
+
+        check_turns(res.matches, {question_of(m): 1 for m in res.matches if m.prompt is not None}, None)  # a file's `question` is one turn
     digest = hashlib.sha256()
     for s in res.sources:
         digest.update(Path(s).read_bytes())
@@ -125,7 +136,7 @@ def import_verdicts(
     from arena.judges import combine_games
 
     with store.transaction():
-        if prompts:
+        if prompts or outputs:
             store.write_pool(pool_name, prompts.values(), outputs.values(), source=res.sources[0], format=f"verdicts:{fmt}")
         store.create_run(run_id, name, {"spec": spec, "judge": judge, "pool": pool_name}, digest.hexdigest(), 0)
         matches = [Match(f"r{i:06d}", m.prompt_id, m.model_a, m.model_b) for i, m in enumerate(res.matches)]
@@ -142,6 +153,64 @@ def import_verdicts(
         store.record_verdicts(run_id, decided)
         store.set_run_status(run_id, "done", {"imported": summary.to_dict(), "matches_done": len(matches), "calls": 0, "cost_usd": 0.0})
     return summary
+
+
+def check_turns(matches: list[RecordedMatch], n_turns: dict[str, int], pool: str | None) -> None:
+    """`VerdictFileError` for an MT-Bench judgment of a turn its question does not have (`n_turns`:
+    {question id: answered turns}; a question missing there is not checked)."""
+    from arena.verdicts.formats import question_of
+
+    for m in matches:
+        turn = m.meta.get("turn")
+        n = n_turns.get(question_of(m))
+        if isinstance(turn, int) and n is not None and turn > n:
+            where = f"in pool {pool!r}" if pool else "in this file (its `question` is one user turn)"
+            raise VerdictFileError(f"{m.where}: field 'turn': expected 1..{n} (question {question_of(m)!r} has {n} turn{'s' * (n != 1)} {where}), got {turn}")
+
+
+def pool_additions(pool: str, res: ReadResult, known: dict[str, Prompt], known_out: dict[tuple[str, str], Output]) -> dict[tuple[str, str], Output]:
+    """The answers an import of judgments adds to existing pool `pool` ({(prompt_id, model): Output}).
+
+    Pure check of the recorded matches against the pool's prompts (`known`) and answers (`known_out`),
+    raising `VerdictFileError` (one line naming file:line) when: the file shares no question with the
+    pool; a judged question is not in the pool; a question's text (the record's `question`) differs
+    from the pool's prompt (compared on `arena.io.prompt_key`); a judged turn is one the prompt lacks;
+    a model's answer in the file differs from its answer in the pool. Answers of models the pool lacks
+    are added for single-turn prompts (a conversation needs every turn's answer: those stay out)."""
+    from arena.io import prompt_key
+    from arena.verdicts.formats import question_of
+
+    if not any(question_of(m) in known for m in res.matches):
+        sample = ", ".join(sorted({question_of(m) for m in res.matches})[:3])
+        raise VerdictFileError(
+            f"{res.sources[0]}: --pool {pool!r} shares no prompt with this file (its questions: {sample}, ...);"
+            " name a new pool with --pool NEW (an existing pool is never merged with unrelated prompts)"
+        )
+    added: dict[tuple[str, str], Output] = {}
+    for m in res.matches:
+        qid, turn = question_of(m), m.meta.get("turn") or 1
+        p = known.get(qid)
+        if p is None:
+            raise VerdictFileError(f"{m.where}: question_id {qid!r} is not in pool {pool!r}; name a new pool with --pool NEW")
+        if m.prompt is not None and prompt_key(m.prompt) != prompt_key(p.text):
+            raise VerdictFileError(
+                f"{m.where}: question {qid!r} is in pool {pool!r} with a different text; name a new pool with --pool NEW"
+            )
+        check_turns([m], {qid: p.n_turns}, pool)
+        for model, text in ((m.model_a, m.answer_a), (m.model_b, m.answer_b)):
+            if text is None:
+                continue
+            have = known_out.get((qid, model))
+            if have is not None:
+                turns = have.all_turns
+                if turn > len(turns) or prompt_key(turns[turn - 1]) != prompt_key(text):
+                    raise VerdictFileError(
+                        f"{m.where}: {model}'s answer to question {qid!r} differs from its answer in pool {pool!r};"
+                        " name a new pool with --pool NEW"
+                    )
+            elif p.n_turns == 1:
+                added.setdefault((qid, model), Output(qid, model, text))
+    return added
 
 
 def _judged_turn(fmt: str, m: RecordedMatch) -> dict:

@@ -293,23 +293,31 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
     `{instruction, output, generator, dataset}`, AlpacaEval's model_outputs) or `mt_bench`
     (FastChat's `question.jsonl`, `model_answer/`, `reference_answer/`: see
     `arena.conversations.mt_bench_files`). Conversations keep their turns (Arena-Hard: `turns`
-    per user turn and answer turn); AlpacaEval has no turns and refuses them. Returns the paths."""
+    per user turn and answer turn); AlpacaEval has no turns and refuses them. Returns the paths.
+
+    `out` is a folder: new, empty, or holding only files this export writes again (a re-export).
+    A folder holding other files (an older export's answer files, say) raises `BadInput` before
+    anything is written: the peers' readers, and `pool import`, read every file there. An `out`
+    that cannot be a folder is `BadInput` too (`arena.outpaths`), checked before any work."""
     if fmt not in ("arena_hard", "alpaca_eval", "mt_bench"):
         raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard, mt_bench or alpaca_eval)")
     expected = {"mt_bench": "a folder (question.jsonl, model_answer/, reference_answer/)",
                 "arena_hard": "a folder (question.jsonl, model_answer/)", "alpaca_eval": "a folder (<model>.json)"}[fmt]
     out = check_out(out, "folder", expected)  # before any work
-    prompts = store.prompts(pool)
-    outputs = store.outputs(pool)
+    files = pool_peer_files(store.prompts(pool), store.outputs(pool), fmt, pool, store.pool_extras(pool) if fmt == "mt_bench" else None)
+    from arena.pools import refuse_stale_files
+
+    refuse_stale_files(out, [rel for rel, _ in files])
     with writing(out, "folder", expected):
-        return _export_pool(prompts, outputs, store, pool, fmt, out)
+        return [_write(out / rel, text) for rel, text in files]
 
 
-def _export_pool(prompts, outputs, store, pool: str, fmt: str, out: Path) -> list[Path]:
+def pool_peer_files(prompts, outputs, fmt: str, pool: str, extras=None) -> list[tuple[str, str]]:
+    """(relative path, text) of each file `export_pool_peer` writes (pure; `BadInput` for a pool the format cannot hold)."""
     if fmt == "mt_bench":
         from arena.conversations import mt_bench_files
 
-        return [_write(out / rel, text) for rel, text in mt_bench_files(prompts, outputs, *store.pool_extras(pool))]
+        return list(mt_bench_files(prompts, outputs, *(extras or ({}, {}))))
     if fmt == "alpaca_eval":
         conv = next((p for p in prompts if p.is_conversation), None)
         if conv is not None:
@@ -320,7 +328,7 @@ def _export_pool(prompts, outputs, store, pool: str, fmt: str, out: Path) -> lis
     order = {p.prompt_id: i for i, p in enumerate(prompts)}
     text = {p.prompt_id: p for p in prompts}
     taken: set[str] = set()
-    paths = []
+    files: list[tuple[str, str]] = []
     if fmt == "arena_hard":
         from arena.conversations import refuse_fixed_turns
 
@@ -329,7 +337,7 @@ def _export_pool(prompts, outputs, store, pool: str, fmt: str, out: Path) -> lis
             json.dumps({"question_id": p.prompt_id, "category": p.category or "", "turns": [{"content": t} for t in p.user_turns]}, ensure_ascii=False) + "\n"
             for p in prompts
         )
-        paths.append(_write(out / "question.jsonl", q))
+        files.append(("question.jsonl", q))
         for model, outs in by_model.items():
             outs.sort(key=lambda o: order.get(o.prompt_id, 0))
             lines = "".join(
@@ -337,13 +345,13 @@ def _export_pool(prompts, outputs, store, pool: str, fmt: str, out: Path) -> lis
                             "choices": [{"index": 0, "turns": [{"content": t} for t in o.all_turns]}]}, ensure_ascii=False) + "\n"
                 for i, o in enumerate(outs)
             )
-            paths.append(_write(out / "model_answer" / f"{slug(model, taken)}.jsonl", lines))
-        return paths
+            files.append((f"model_answer/{slug(model, taken)}.jsonl", lines))
+        return files
     if fmt == "alpaca_eval":
         for model, outs in by_model.items():
             outs.sort(key=lambda o: order.get(o.prompt_id, 0))
             rows = [{"instruction": text[o.prompt_id].text, "output": o.text, "generator": model,
                      "dataset": text[o.prompt_id].category} for o in outs if o.prompt_id in text]
-            paths.append(_write(out / f"{slug(model, taken)}.json", json.dumps(rows, ensure_ascii=False, indent=1)))
-        return paths
+            files.append((f"{slug(model, taken)}.json", json.dumps(rows, ensure_ascii=False, indent=1)))
+        return files
     raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard, mt_bench or alpaca_eval)")

@@ -45,6 +45,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from arena.errors import BadInput
+from arena.io import prompt_key
 from arena.records import LABEL_SCORE, swap_label
 
 FORMATS: tuple[str, ...] = ("arena_hard", "alpaca_eval", "mt_bench", "chatbot_arena", "judgebench", "jsonl")
@@ -217,6 +218,8 @@ def looks_like(rec: dict) -> str | None:
         return "alpaca_eval"
     if "g1_winner" in rec or ("model_1" in rec and "model_2" in rec):
         return "mt_bench"
+    if {"model", "score", "judgment"} <= rec.keys() and "question_id" in rec:
+        return "mt_bench_single"
     if "judgments" in rec and ("response_A" in rec or "pair_id" in rec):
         return "judgebench"
     if {"match_id", "order", "label"} <= rec.keys():
@@ -239,6 +242,12 @@ REQUIRED_KEYS = {
 def check_format(where: str, rec: dict, fmt: str) -> None:
     """Raise when a file's first record is not of format `fmt`, saying which format it looks like."""
     guess = looks_like(rec)
+    if guess == "mt_bench_single":
+        raise VerdictFileError(
+            f"{where}: FastChat single-answer grading (gpt-4_single.jsonl: a 1-10 score per answer and turn), not pairwise"
+            " judgments; verdicts import reads pairwise ones (gpt-4_pair.jsonl). Rate these scores with"
+            " `arena ratings fit FILE` (Plackett-Luce over each question and turn)"
+        )
     missing = [k for k in REQUIRED_KEYS[fmt] if k not in rec]
     if fmt == "mt_bench" and not missing and not ({"g1_winner", "winner"} & rec.keys()):
         missing = ["g1_winner"]
@@ -309,17 +318,20 @@ class AlpacaEvalRow(_Row):
     _v_names = field_validator("generator_1", "generator_2", mode="before")(_name)
 
 
-MTWinner = Literal["model_1", "model_2", "tie", "error", "inconsistent"]
+MTWinner = Literal["model_1", "model_2", "tie", "error"]
+"""The winners FastChat's `play_a_match_pair` writes: the judge's `A` / `B` mapped to `model_1` /
+`model_2` (swapped for game 2), `tie`, and `error` when the reply had no verdict. arena's own export
+writes the same four (`arena.verdicts.mt_bench.winner`) and `g2_winner: null` for a one-order match."""
 
 
 class MTBenchPairRow(_Row):
     question_id: _Id
     model_1: str
     model_2: str
-    g1_winner: str
-    g2_winner: str | None = None
+    g1_winner: MTWinner
+    g2_winner: MTWinner | None = None
     judge: Any = ""
-    turn: int = 1
+    turn: int = Field(default=1, ge=1)
     g1_judgment: str | None = None
     g2_judgment: str | None = None
     question: str | None = None
@@ -337,7 +349,7 @@ class MTBenchHumanRow(_Row):
     model_b: str
     winner: Literal["model_a", "model_b", "tie", "tie (bothbad)"]
     judge: str = ""
-    turn: int = 1
+    turn: int = Field(default=1, ge=1)
 
     _v_id = field_validator("question_id", mode="before")(_id)
     _v_names = field_validator("model_a", "model_b", mode="before")(_name)
@@ -548,6 +560,53 @@ def _read_mt_bench(where: str, rec: dict, out: list[RecordedMatch]) -> None | st
     return None
 
 
+def question_of(m: RecordedMatch) -> str:
+    """The question id of a recorded judgment (its prompt id without `turn_prompt_id`'s `:turnN`)."""
+    turn = m.meta.get("turn")
+    suffix = f":turn{turn}"
+    return m.prompt_id[: -len(suffix)] if isinstance(turn, int) and m.prompt_id.endswith(suffix) else m.prompt_id
+
+
+def check_mt_bench(matches: list[RecordedMatch]) -> None:
+    """Checks across the records of MT-Bench judgment files (`VerdictFileError` naming file:line):
+
+    - a pair judgment given twice: the same question, model pair (either order), judge and turn
+      (FastChat's `gen_judgment.py` appends to its output file, so a rerun repeats records; its
+      `load_pair_model_judgments` would keep the last one silently, arena refuses);
+    - texts in some records and not in others: once a record carries `question`, `answer_1` and
+      `answer_2` (as ja-vicuna-qa-benchmark's files do), every record must;
+    - one question with two texts, or one model's answer to one question and turn with two texts.
+    Human judgments (`winner`) may repeat a pair: several votes of one judge are kept as cast."""
+    seen: dict[tuple, str] = {}
+    texts = next((m for m in matches if m.prompt is not None or m.answer_a is not None or m.answer_b is not None), None)
+    questions: dict[str, tuple[str, str]] = {}
+    answers: dict[tuple, tuple[str, str]] = {}
+    for m in matches:
+        qid, turn = question_of(m), m.meta.get("turn") or 1
+        if m.games and "peer" in m.games[0].detail:  # a pair judgment (not a human vote)
+            key = (qid, frozenset((m.model_a, m.model_b)), m.games[0].judge, turn)
+            if key in seen:
+                raise VerdictFileError(
+                    f"{m.where}: a second judgment of question {qid!r}, {m.model_a} vs {m.model_b}, judge {m.games[0].judge!r},"
+                    f" turn {turn} (first at {seen[key]}): remove the duplicate record"
+                )
+            seen[key] = m.where
+        if texts is None:
+            continue
+        for field_name, value in (("question", m.prompt), ("answer_1", m.answer_a), ("answer_2", m.answer_b)):
+            if value is None:
+                raise VerdictFileError(
+                    f"{m.where}: field {field_name!r} is missing (records such as {texts.where} carry the question and both answers; every record must)"
+                )
+        first = questions.setdefault(qid, (m.prompt, m.where))
+        if prompt_key(first[0]) != prompt_key(m.prompt):
+            raise VerdictFileError(f"{m.where}: question {qid!r} has another text than at {first[1]}")
+        for model, text in ((m.model_a, m.answer_a), (m.model_b, m.answer_b)):
+            prev = answers.setdefault((qid, model, turn), (text, m.where))
+            if prompt_key(prev[0]) != prompt_key(text):
+                raise VerdictFileError(f"{m.where}: {model}'s answer to question {qid!r} (turn {turn}) differs from its answer at {prev[1]}")
+
+
 def _user_prompt(rec: dict, key: str) -> dict:
     v = rec.get(key)
     return {"user_prompt": v} if isinstance(v, str) else {}
@@ -656,5 +715,7 @@ def read_recorded(path: str | Path, fmt: str, *, baseline: str | None = None) ->
                 found_base.add(r)
     if not matches:
         raise VerdictFileError(f"{root}: no judgments found" + (f" ({skipped} rows pit a model against itself)" if skipped else ""))
+    if fmt == "mt_bench":
+        check_mt_bench(matches)
     base = baseline if baseline else (next(iter(found_base)) if len(found_base) == 1 else None)
     return ReadResult(fmt, matches, [str(f) for f in files], skipped, base)
