@@ -340,8 +340,6 @@ def _run_leased(
     """`run_tournament` once this process holds the run's lease."""
     from arena.judges import check_env
     from arena.names import slug
-    from arena.reports import build_report
-    from arena.reports import write_reports as _write_reports
     from arena.runner import RunEvent, Runner, RunPlanned, create_run
     from arena.tournaments import make_scheduler
     from arena.tournaments.plan import check_budget, plan_tournament
@@ -374,6 +372,9 @@ def _run_leased(
     if result.status == RunStatus.INTERRUPTED:
         return result
     try:
+        from arena.reports import build_report  # imported here: not on the way to the first judge call
+        from arena.reports import write_reports as _write_reports
+
         # the rating options come from this spec (a resumed run may have been started without them)
         report = build_report(store, prepared.run_id, anchor=tspec.baseline, ties=tspec.ties, style=tspec.style)
         result.report = report

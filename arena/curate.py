@@ -365,6 +365,7 @@ class Annotator:
     backend: object = None
     timeout: float = 120.0
     conversation_template: object = None  # for conversations: every user turn (None: `template` with `messages`)
+    batch: bool = False  # the preset's mode = "batch": calls through the Batch API, priced at its rate
 
     @property
     def key(self) -> str:
@@ -432,7 +433,7 @@ def load_annotator(preset: str | Path, *, store=None, no_cache: bool = False, te
     conv = None if template else load_template(CONVERSATION_TEMPLATE, path.parent)  # a custom template gets `messages` too
     backend = backend_for_preset(cfg, runtime, store=store, no_cache=no_cache)
     params = {"temperature": 0.0, "max_tokens": ANNOTATION_MAX_TOKENS}
-    return Annotator(path.stem, cfg.model, cfg.api_base, cfg.api_key_env, params, tmpl, backend, cfg.timeout, conv)
+    return Annotator(path.stem, cfg.model, cfg.api_base, cfg.api_key_env, params, tmpl, backend, cfg.timeout, conv, cfg.mode == "batch")
 
 
 AnnotationStatus = Literal["ok", "retried", "unparsed", "error"]
@@ -510,6 +511,7 @@ class CurationPlan:
     cost_worst_usd: float | None
     annotator: str
     model: str
+    batch_rate: str | None = None  # a `mode = "batch"` annotator: its Batch API rate and where it comes from
 
 
 @dataclass(slots=True)
@@ -559,8 +561,9 @@ def plan_curation(store, pool: str, annotator: Annotator) -> CurationPlan:
     """Count the annotator calls a curation of `pool` needs and price them (litellm's table):
     prompts already annotated in the store by this annotator cost nothing; prompts whose first
     request is in the call cache cost nothing. Worst case: a re-ask on every prompt, each at
-    the annotator's max_tokens."""
-    from arena.backends import count_tokens, unit_prices
+    the annotator's max_tokens. A `mode = "batch"` annotator (every prompt in one batch, re-asks
+    in a second) is priced at the Batch API rate (`arena.backends.batch_unit_prices`)."""
+    from arena.backends import batch_unit_prices, count_tokens, unit_prices
 
     prompts = store.prompts(pool)
     done = {r.prompt_id for r in store.annotations(pool, annotator.key_for(prompts)) if r.status != "error"}
@@ -575,7 +578,7 @@ def plan_curation(store, pool: str, annotator: Annotator) -> CurationPlan:
         tokens += count_tokens(annotator.model, req.messages)
     paid = len(todo) - cached
     expected_out = paid * TYPICAL_OUTPUT_TOKENS
-    unit = unit_prices(annotator.model)
+    unit = batch_unit_prices(annotator.model)[0] if annotator.batch else unit_prices(annotator.model)
     max_out = int(annotator.params["max_tokens"])
     if unit is None:
         expected = worst = None
@@ -583,7 +586,12 @@ def plan_curation(store, pool: str, annotator: Annotator) -> CurationPlan:
         expected = tokens * unit[0] + expected_out * unit[1]
         # a re-ask resends the prompt, the first reply and the question
         worst = 2 * tokens * unit[0] + paid * (max_out + len(REASK_PROMPT) // 4) * unit[0] + 2 * paid * max_out * unit[1]
-    return CurationPlan(pool, len(prompts), len(todo), cached, paid, tokens, expected_out, expected, worst, annotator.name, annotator.model)
+    rate = None
+    if annotator.batch:
+        from arena.estimate import batch_rate
+
+        rate = batch_rate(annotator.model)
+    return CurationPlan(pool, len(prompts), len(todo), cached, paid, tokens, expected_out, expected, worst, annotator.name, annotator.model, rate)
 
 
 async def annotate_pool(store, pool: str, annotator: Annotator, *, on_record: Callable[[AnnotationRecord], None] | None = None) -> list[AnnotationRecord]:

@@ -36,6 +36,11 @@ def _pause_note(stats: RunStats) -> str:
     return f"; paused {stats.paused_s:.0f} s more: the provider asked to wait{cap}"
 
 
+def _batches_note(stats: RunStats) -> str:
+    """`batch batch_abc in_progress (72 calls)` for each pending Batch API job, "" when none."""
+    return ", ".join(f"batch {ref} {status} ({calls} calls)" for ref, status, calls in stats.batches)
+
+
 def _money(stats: RunStats) -> str:
     if stats.cost_unknown and not stats.cost_usd:
         return "unknown"
@@ -108,7 +113,8 @@ class PlainDisplay:
                 f"[{s.elapsed:6.1f}s] matches {s.matches_done}/{s.expected_matches:.0f} games {s.games}"
                 f" in flight {s.in_flight}/{_cap(s.concurrency)} calls {s.calls} (cached {s.cached_calls}, saved {s.calls_saved})"
                 f" retries {s.retries} errors {s.errors} unparsed {s.unparsed} cost {_money(s)} eta {_eta(s)}"
-                + _pause_note(s),
+                + _pause_note(s)
+                + (f"; pending: {_batches_note(s)}" if s.batches else ""),
                 file=self.stream,
                 flush=True,
             )
@@ -191,6 +197,8 @@ class RichDisplay:
         )
         if s.paused_s > 0:
             prog.add_row("[yellow]paused[/]", _pause_note(s).strip("; "), "Ctrl-C stops now; run again to resume")
+        for ref, status, calls in s.batches:  # Batch API jobs being polled: the provider's id and status
+            prog.add_row("batch", f"{escape(ref)} {escape(status)}", f"{calls} calls, polled until it ends")
         prog.add_row("spend", f"{s.input_tokens:,} in / {s.output_tokens:,} out tokens", f"{_money(s)} so far, {_projected(s)} projected")
 
         board = self.battles.refit(force=force_fit)

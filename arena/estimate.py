@@ -54,7 +54,7 @@ class CallSample:
         """The sample scaled by `f_expected` (input tokens, expected output) and `f_worst` (worst case,
         applied to the worst-case calls, re-asks included): each judge model keeps its share."""
         est = CallsEstimate()
-        est.batch_rates = {m: _batch_rate(m) for m in sorted(self.batch)}
+        est.batch_rates = {m: batch_rate(m) for m in sorted(self.batch)}
         for model, (i, o, _omax, _) in sorted(self.per_model.items()):
             est.input_tokens += i * f_expected
             est.output_tokens_expected += o * f_expected
@@ -144,7 +144,7 @@ def _price(model: str, input_tokens: float, output_tokens: float, batch: bool = 
     return price(model, max(int(round(input_tokens)), 0), max(int(round(output_tokens)), 0), batch=batch)
 
 
-def _batch_rate(model: str) -> str:
+def batch_rate(model: str) -> str:
     """`$0.075 / $0.30 per 1M tokens in / out (litellm's batch price)`: a judge model's Batch API rate and its source."""
     from arena.backends import batch_unit_prices
 

@@ -93,6 +93,8 @@ async def agenerate(
     no_cache: bool = False,
     limit: int | None = None,
     backend: Backend | None = None,
+    batch: bool = False,
+    poll_s: float = 30.0,
     flush_every: int = 25,
     on_answer: Callable[[str, Completion], None] | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -103,9 +105,21 @@ async def agenerate(
     Conversations go turn by turn (see the module docstring). Progress: `on_start(turns to
     generate)` once, `on_turn(prompt_id, turn (1-based), completion)` after each turn's call
     (an error included), `on_answer(prompt_id, completion)` after a prompt's last call.
-    Raises `BadInput` (api base, key variable), `NotFound` (pool)."""
+
+    `batch`: through the provider's Batch API (`arena.backends._batch`, OpenAI's format: openai/...
+    and hosted_vllm/... models): every prompt's first turn goes in one batch (then one batch per
+    later turn of the conversations), polled every `poll_s` seconds, priced at the batch rate;
+    the batch ids live in the store, so a killed run polls its pending batch again instead of
+    resubmitting it. Raises `BadInput` (api base, key variable, a model without an OpenAI-format
+    batch API under `batch`) before any call, `NotFound` (pool)."""
     started = time.perf_counter()
     name = name or model
+    if batch:
+        from arena.backends._batch import PROVIDERS, batch_provider
+
+        if batch_provider(model) is None:
+            raise BadInput(f"--batch: the Batch API is supported for {' and '.join(p + '...' for p in PROVIDERS)} models "
+                           f"(litellm's OpenAI-format files and batches API), not {model!r}")
     check_api_base(api_base, "--api-base")
     if missing_env([api_key_env]):
         raise BadInput(f"--api-key-env: the environment variable {api_key_env} is not set; export it with the API key")
@@ -119,7 +133,12 @@ async def agenerate(
     result = GenerateResult(pool, name, len(prompts), len(have), 0, 0)
     if backend is None:
         policy = Policy(concurrency=concurrency, max_retries=max_retries, rpm=rpm, tpm=tpm, timeout=timeout)
-        backend = make_backend(model, store=store, no_cache=no_cache, policy=policy)
+        if batch:
+            from arena.backends._batch import BatchBackend
+
+            backend = BatchBackend(store=store, no_cache=no_cache, policy=policy, poll_s=poll_s)
+        else:
+            backend = make_backend(model, store=store, no_cache=no_cache, policy=policy)
     info = next((p for p in store.list_pools() if p.pool == pool), None)
     pending: list[Output] = []
 

@@ -108,4 +108,13 @@ def v4_to_v5(db) -> None:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
 
 
-MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3, 4: v3_to_v4, 5: v4_to_v5}
+def v5_to_v6(db) -> None:
+    """An index on `outputs (pool, model, prompt_id)`: a run's one streamed read of its pool's
+    answers (`Store.iter_outputs`, in (model, prompt_id) order) walks it instead of sorting every
+    answer's text in a temporary B-tree first (0.24 s -> 0.09 s for 25,000 answers of 1 KB, and its
+    first row at once instead of after the sort). It replaces the index on `(pool, model)`, its prefix."""
+    db.execute('CREATE INDEX IF NOT EXISTS "idx_outputs_pool_model_prompt_id" ON "outputs" ("pool", "model", "prompt_id")')
+    db.execute('DROP INDEX IF EXISTS "idx_outputs_pool_model"')
+
+
+MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3, 4: v3_to_v4, 5: v4_to_v5, 6: v5_to_v6}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, get_args
 
-SCHEMA_VERSION = 5  # 2: games.cached_calls, games.cached_cost_usd; 3: every table by a step; 4: batches, batch_calls; 5: conversations (arena/migrations.py)
+SCHEMA_VERSION = 6  # 2: games.cached_calls, games.cached_cost_usd; 3: every table by a step; 4: batches, batch_calls; 5: conversations; 6: the answers index (arena/migrations.py)
 
 Label = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A", "unparsed", "error"]
 LABELS: tuple[str, ...] = get_args(Label)

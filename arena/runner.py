@@ -70,6 +70,7 @@ class RunStats:
     stop_reason: str | None = None
     paused_s: float = 0.0  # seconds a provider's Retry-After (capped) or a backoff still pauses calls
     paused_cap_s: float = 0.0  # that cap (Policy.retry_after_max)
+    batches: list[tuple[str, str, int]] = field(default_factory=list)  # pending Batch API jobs: (batch id, status, calls)
 
     @property
     def elapsed(self) -> float:
@@ -357,13 +358,23 @@ BATCH_IN_FLIGHT = 10**9
 """Matches in flight for a judge that calls through the Batch API: all that the scheduler released."""
 
 
-def uses_batch(judge) -> bool:
-    """Whether `judge` (or a panel member, cascade stage) calls through the Batch API
-    (`arena.backends._batch.BatchBackend`), so its matches should all be in flight at once."""
-    if getattr(getattr(judge, "backend", None), "batched", False):
-        return True
+def batch_backends(judge) -> list:
+    """The Batch API backends (`arena.backends._batch.BatchBackend`) of `judge` and of its panel
+    members and cascade stages, each once."""
+    found = []
+    backend = getattr(judge, "backend", None)
+    if getattr(backend, "batched", False):
+        found.append(backend)
     parts = [getattr(m, "judge", m) for m in getattr(judge, "members", None) or []] + list(getattr(judge, "stages", None) or [])
-    return any(uses_batch(p) for p in parts)
+    for p in parts:
+        found += [b for b in batch_backends(p) if all(b is not f for f in found)]
+    return found
+
+
+def pending_batches(backends) -> list[tuple[str, str, int]]:
+    """(batch id, or arena's job ref before the provider gave one; the provider's last status, or
+    arena's state; calls) of every batch the `backends` are submitting or polling now."""
+    return [(j.batch_id or j.ref, j.status or j.state or "", int(j.n_calls or 0)) for b in backends for j in b.pending_jobs()]
 
 
 class Runner:
@@ -378,7 +389,8 @@ class Runner:
         self.on_event = on_event or (lambda e: None)
         spec = prepared.spec
         self.concurrency = max(1, int(getattr(spec, "concurrency", 8) or 8))
-        if uses_batch(judge):  # every released match in flight: a round or a wave is one batch
+        self._batch_backends = batch_backends(judge)
+        if self._batch_backends:  # every released match in flight: a round or a wave is one batch
             self.concurrency = BATCH_IN_FLIGHT
         self.max_calls = getattr(spec, "max_calls", None)
         self.max_cost = getattr(spec, "max_cost_usd", None)
@@ -406,6 +418,8 @@ class Runner:
         self.reserved_cost = 0.0
         self._reservations: dict[str, tuple[int, float]] = {}
         self.stop = asyncio.Event()
+
+    FIRST_WAVE_YIELDS = 64  # matches of the first wave after each of which the event loop runs (see _run)
 
     def context(self, m: Match) -> MatchContext:
         return self.view.context(m)
@@ -603,6 +617,11 @@ class Runner:
                 taken += 1
                 inflight.add(asyncio.ensure_future(self._judge(m)))
                 self.stats.in_flight = len(inflight)
+                if len(inflight) <= self.FIRST_WAVE_YIELDS and not self.stats.games:
+                    # the first wave: let each match's calls start before reserving the next one (each
+                    # reservation renders and token-counts its worst case), so the first judge
+                    # request leaves at once instead of after the whole wave's reservations
+                    await asyncio.sleep(0)
             if decided:
                 new = self._arrange(self.scheduler.update(decided))
                 decided = []
@@ -618,6 +637,8 @@ class Runner:
             self.stats.in_flight = len(inflight)
             self.stats.paused_s = pause_left()
             self.stats.paused_cap_s = RETRY_AFTER_MAX_S
+            if self._batch_backends:
+                self.stats.batches = pending_batches(self._batch_backends)
             if not done:
                 self.on_event(RunEvent("tick", self.stats))  # the dashboard shows pauses as they run
                 continue

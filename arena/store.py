@@ -64,7 +64,7 @@ SCHEMA: dict[str, tuple[dict[str, Any], list[str] | str, list[list[str]]]] = {
     "outputs": (
         {"pool": str, "prompt_id": str, "model": str, "text": str, "turns": str, "extra": str},
         ["pool", "prompt_id", "model"],
-        [["pool", "model"]],
+        [["pool", "model", "prompt_id"]],  # schema 6: a run's streamed read in (model, prompt_id) order needs no sort
     ),
     "runs": (
         {

@@ -12,13 +12,14 @@ judge     A zero-latency loopback OpenAI-compatible server (tests/loopback.py, i
             arena-ll  arena's LLM judge forced onto litellm (`client = "litellm"`).
           Prints calls/s and fast/aiohttp (target >= 0.25, and >= 1,000 calls/s) and
           arena-ll/litellm (target >= 0.80).
-startup   Seconds (wall and CPU, median of 3) from `arena tournament run` starting to the first
+startup   Seconds (wall and CPU, median of 5) from `arena tournament run` starting to the first
           judge request reaching a loopback server: 5,000 prompts x 5 models of 1 KB answers,
-          round-robin (100,000 calls). Target: within 1 s.
+          round-robin (100,000 calls), beside the previous main (PREVIOUS_MAIN), alternating.
+          Target: within 1 s.
 memory    Peak resident memory of a surrogate run over 50,000 prompts x 10 models of 1 KB answers
           (single-elimination), sampled from /proc; each run is stopped after --memory-seconds of
           judging. Target: under 500 MB.
-          Both print today's reference beside this tree: the commit REFERENCE_COMMIT (main before
+          It prints today's reference beside this tree: the commit REFERENCE_COMMIT (main before
           this work), extracted with `git archive` and run in the same bench run on a fixture store
           it builds itself (skipped with a note when git is not at hand).
 adaptive  Milliseconds per adaptive wave at 16 / 50 / 100 models, the per-pick reference
@@ -32,6 +33,7 @@ every contender alike; run it when `uptime` shows a low load, and more than once
     .venv/bin/python bench/throughput.py                       # everything
     .venv/bin/python bench/throughput.py --only judge --calls 20000
     .venv/bin/python bench/throughput.py --only startup,memory --memory-seconds 60
+    .venv/bin/python bench/throughput.py --only startup --startup-profile   # and where the start-up goes
 """
 
 from __future__ import annotations
@@ -259,18 +261,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", default="judge,startup,memory,adaptive", help="comma-separated sections")
     ap.add_argument("--memory-seconds", type=float, default=150.0, help="memory section: seconds each run judges at most")
     ap.add_argument("--memory-prompts", type=int, default=50_000)
+    ap.add_argument("--memory-no-reference", action="store_true",
+                    help="memory section: this tree only (a whole run, --memory-seconds 1e9, takes about 15 min a tree)")
     ap.add_argument("--calls", type=int, default=8000, help="judge calls per contender (judge section)")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--startup-profile", action="store_true", help="start-up section: also where this tree's start-up goes (cProfile)")
     args = ap.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     if "judge" in only:
         bench_judge(args.calls, args.concurrency, args.rounds)
     if "startup" in only:
-        bench_startup()
+        bench_startup(profile=args.startup_profile)
     if "memory" in only:
-        bench_memory(args.memory_prompts, seconds=args.memory_seconds)
+        bench_memory(args.memory_prompts, seconds=args.memory_seconds, reference=not args.memory_no_reference)
     if "adaptive" in only:
         bench_adaptive()
 
@@ -279,6 +284,10 @@ def main(argv: list[str] | None = None) -> None:
 REFERENCE_COMMIT = "bfcc9e297c98077a6dc3f5cae3145031c136fe52"
 """main before issue 18's start-up and memory work (2026-11-30): today's reference, extracted with
 `git archive` and run in the same bench run as this tree, on a fixture store each builds itself."""
+PREVIOUS_MAIN = "8da01f0634103a108e3769fdda277b45569fff00"
+"""main before the second start-up pass (schema 6's answers index, the faster pool digest and
+round-robin build, the first wave's calls started before the rest are reserved): the start-up
+section's reference (1.55 s to the first request when measured idle after the merges)."""
 
 _FIXTURE = r"""
 import sys
@@ -302,6 +311,15 @@ store.close()
 _RUN = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
+if len(sys.argv) > 3:  # --startup-profile: cProfile until the bench signals the first judge request
+    import cProfile, os, signal
+    prof, dump_to = cProfile.Profile(), sys.argv[3]
+    def _dump(*_):
+        prof.disable()
+        prof.dump_stats(dump_to)
+        os._exit(0)
+    signal.signal(signal.SIGUSR1, _dump)
+    prof.enable()
 import arena
 assert arena.__file__.startswith(sys.argv[1]), arena.__file__
 from arena.cli import main
@@ -309,19 +327,29 @@ sys.argv = ["arena", "tournament", "run", sys.argv[2], "--yes", "--plain", "--ne
 main()
 """
 
+# where a run's start-up goes, by the functions that own each step (cumulative seconds under cProfile)
+_STEPS = [
+    ("imports", "<frozen importlib._bootstrap>", "_find_and_load"),
+    ("pool answers read + digest (StoredAnswers)", "answers.py", "__init__"),
+    ("schedule built (RoundRobin._build)", "_schedulers.py", "_build"),
+    ("tiktoken encoding loaded", "_pricing.py", "_encoding"),
+    ("plan's sampled token counts (sample_calls)", "estimate.py", "sample_calls"),
+    ("plan (plan_tournament, all of it)", "plan.py", "plan_tournament"),
+]
 
-def code_trees(tmp: Path) -> dict[str, Path]:
-    """{"today": the reference commit's tree, "now": this tree}; "today" is left out (with a note)
-    when git or the commit is not at hand."""
+
+def code_trees(tmp: Path, commit: str = REFERENCE_COMMIT, label: str = "today") -> dict[str, Path]:
+    """{label: the reference commit's tree, "now": this tree}; the reference is left out (with a
+    note) when git or the commit is not at hand."""
     trees = {"now": ROOT}
     ref = tmp / "reference"
     ref.mkdir()
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", REFERENCE_COMMIT], capture_output=True, check=True).stdout
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(ref)], input=archive, check=True)
-        trees = {"today": ref, "now": ROOT}
+        trees = {label: ref, "now": ROOT}
     except (OSError, subprocess.CalledProcessError) as e:
-        print(f"  (no reference tree: git archive {REFERENCE_COMMIT[:7]} failed: {e}; printing this tree's figures only)")
+        print(f"  (no reference tree: git archive {commit[:7]} failed: {e}; printing this tree's figures only)")
     return trees
 
 
@@ -337,10 +365,24 @@ def _fixture(code: Path, tmp: Path, n_prompts: int, n_models: int, answer_kb: fl
     return spec
 
 
-def _start_run(code: Path, spec: Path) -> subprocess.Popen:
+def _start_run(code: Path, spec: Path, profile: Path | None = None, log=None) -> subprocess.Popen:
+    """`arena tournament run` of `spec` with `code`; its output to a pipe, or to the open file `log`
+    for a long run (a pipe nobody reads fills after ~30 min of progress lines and blocks the run)."""
     env = {**os.environ, "ARENA_DB": str(spec.parent / "arena.db")}
-    return subprocess.Popen([sys.executable, "-c", _RUN, str(code), str(spec)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=spec.parent)
+    return subprocess.Popen([sys.executable, "-c", _RUN, str(code), str(spec), *([str(profile)] if profile else [])], env=env,
+                            stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=spec.parent)
+
+
+def _profile_steps(path: Path) -> None:
+    """Print the cumulative seconds of each start-up step (`_STEPS`) from a cProfile dump."""
+    import pstats
+
+    stats = pstats.Stats(str(path)).stats  # (file, line, name) -> (cc, nc, tottime, cumtime, callers)
+    total = max(v[3] for v in stats.values())
+    print(f"  cProfile of this tree to the first request ({total:.2f} s under the profiler; steps overlap where nested):")
+    for label, file_part, func in _STEPS:
+        cum = max((v[3] for (f, _, n), v in stats.items() if n == func and file_part in f), default=0.0)
+        print(f"    {label:<46} {cum:6.2f} s  ({cum / total:4.0%})")
 
 
 def _child_cpu() -> float:
@@ -350,9 +392,10 @@ def _child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 3) -> None:
+def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 5, profile: bool = False) -> None:
     """Seconds (wall and CPU) from `arena tournament run` starting to the first judge request
-    reaching the loopback server, today's reference beside this tree, median of `repeats` runs."""
+    reaching the loopback server, the previous main (PREVIOUS_MAIN) beside this tree, median of
+    `repeats` runs each, the two trees alternating so drifting load hits both alike."""
     import statistics
     import threading
 
@@ -370,22 +413,25 @@ def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 3) ->
         return None
 
     print(f"start-up: `arena tournament run` on {n_prompts:,} prompts x {n_models} models (1 KB answers), round-robin, "
-          f"{calls:,} judge calls: seconds to the first judge request (process start included), median of {repeats}:")
+          f"{calls:,} judge calls: seconds to the first judge request (process start included), median of {repeats}, "
+          f"load average {os.getloadavg()[0]:.2f} at the start:")
     with LoopbackServer(hook=hook, record=False) as srv, tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         judge = (f'kind = "llm"\nmodel = "openai/bench-judge"\napi_base = "{srv.api_base}"\napi_key_env = "{KEY_ENV}"\n'
                  'template = "pairwise"\nmax_tokens = 512\nconcurrency = 64\n')
-        figures: dict[str, tuple[float, float]] = {}
+        trees = code_trees(tmp, PREVIOUS_MAIN, "main")
+        specs = {label: _fixture(code, tmp / label, n_prompts, n_models, 1.0, judge, "round-robin") for label, code in trees.items()}
+        for spec in specs.values():
+            shutil.copyfile(spec.parent / "arena.db", spec.parent / "fixture.db")
+        walls: dict[str, list[float]] = {label: [] for label in trees}
+        cpus: dict[str, list[float]] = {label: [] for label in trees}
         plan_lines: dict[str, str] = {}
-        for label, code in code_trees(tmp).items():
-            spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, judge, "round-robin")
-            walls, cpus = [], []
-            fresh = spec.parent / "fixture.db"
-            shutil.copyfile(spec.parent / "arena.db", fresh)
-            for _ in range(repeats):
+        for _ in range(repeats):
+            for label, code in trees.items():
+                spec = specs[label]
                 # each repeat on a fresh copy: a killed run leaves its calls claimed in the store's
                 # in-flight registry, and the next run would rightly wait for them to expire
-                shutil.copyfile(fresh, spec.parent / "arena.db")
+                shutil.copyfile(spec.parent / "fixture.db", spec.parent / "arena.db")
                 for extra in ("-wal", "-shm"):
                     (spec.parent / f"arena.db{extra}").unlink(missing_ok=True)
                 first.clear()
@@ -399,19 +445,36 @@ def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 3) ->
                 if not ok:
                     print(out[-2000:])
                     raise SystemExit(f"start-up ({label}): no judge request within 600 s")
-                walls.append(first[0] - t0)
-                cpus.append(_child_cpu() - c0)
+                walls[label].append(first[0] - t0)
+                cpus[label].append(_child_cpu() - c0)
                 plan_lines[label] = next((ln for ln in out.splitlines() if ln.startswith("Plan:")), "")
-            figures[label] = (statistics.median(walls), statistics.median(cpus))
-            print(f"  {label:<6} first request after {figures[label][0]:6.2f} s wall, {figures[label][1]:5.2f} s CPU"
-                  f"   (runs: {', '.join(f'{w:.2f}' for w in walls)} s)")
-        if "today" in figures:
-            (w0, c0), (w1, c1) = figures["today"], figures["now"]
-            print(f"  now / today: {w1 / w0:.2f}x wall, {c1 / c0:.2f}x CPU")
+        figures = {label: (statistics.median(walls[label]), statistics.median(cpus[label])) for label in trees}
+        for label, (w, c) in figures.items():
+            print(f"  {label:<6} first request after {w:6.2f} s wall, {c:5.2f} s CPU"
+                  f"   (runs: {', '.join(f'{x:.2f}' for x in walls[label])} s)")
+        if "main" in figures:
+            (w0, c0), (w1, c1) = figures["main"], figures["now"]
+            print(f"  now / main: {w1 / w0:.2f}x wall, {c1 / c0:.2f}x CPU")
         w, c = figures["now"]
         print(f"  target: first request within 1 s: {'PASS' if w <= 1.0 else 'FAIL'} on wall ({w:.2f} s at load {os.getloadavg()[0]:.1f}), "
               f"{'PASS' if c <= 1.0 else 'FAIL'} on CPU ({c:.2f} s)")
         print(f"  {plan_lines.get('now', '')}")
+        if profile:  # one more run of this tree under cProfile, dumped when its first request arrives
+            spec = specs["now"]
+            shutil.copyfile(spec.parent / "fixture.db", spec.parent / "arena.db")
+            for extra in ("-wal", "-shm"):
+                (spec.parent / f"arena.db{extra}").unlink(missing_ok=True)
+            first.clear()
+            got.clear()
+            dump = tmp / "startup.prof"
+            proc = _start_run(ROOT, spec, dump)
+            if got.wait(600):
+                import signal
+
+                proc.send_signal(signal.SIGUSR1)
+            proc.communicate()
+            if dump.exists():
+                _profile_steps(dump)
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -424,7 +487,7 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return got.get("VmRSS", 0.0), got.get("VmHWM", 0.0)
 
 
-def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 150.0) -> None:
+def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 150.0, reference: bool = True) -> None:
     """Peak resident memory of a surrogate run over `n_prompts` x `n_models` answers of about 1 KB
     (single-elimination), today's reference beside this tree: each runs until it finishes or for
     `seconds` after its first decided match, sampled from /proc every 0.2 s."""
@@ -438,11 +501,12 @@ def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 1
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         peaks: dict[str, float] = {}
-        for label, code in code_trees(tmp).items():
+        for label, code in (code_trees(tmp) if reference else {"now": ROOT}).items():
             spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, 'kind = "surrogate"\n', "single-elimination")
             db = spec.parent / "arena.db"
             t0 = time.perf_counter()
-            proc = _start_run(code, spec)
+            log = open(spec.parent / "run.log", "w")  # noqa: SIM115 - closed below, after the run
+            proc = _start_run(code, spec, log=log)
             peak = rss = 0.0
             first_decided = None
             decided = 0
@@ -466,7 +530,9 @@ def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 1
             finished = proc.poll() is not None
             if not finished:
                 proc.kill()
-            out = proc.communicate()[0]
+            proc.wait()
+            log.close()
+            out = (spec.parent / "run.log").read_text(errors="replace")
             if finished and proc.returncode:
                 print(out[-2000:])
             with contextlib.suppress(sqlite3.Error):

@@ -117,3 +117,24 @@ def test_memory_answers_and_pool_view_accept_records():
     ctx = view.context(Match("m", "p", "b", "a", 0))
     assert (ctx.answer_a, ctx.answer_b) == ("y", "x")
     assert view.context(Match("m", "p", "a", "z", 0)).answer_b == ""
+
+
+def test_hash_output_feeds_the_bytes_json_dumps_writes():
+    # a run's identity is the sha256 of these bytes: the fast encoder must write json.dumps' own
+    import json
+
+    from arena.answers import hash_output
+
+    class Bytes(list):
+        def update(self, b: bytes) -> None:
+            self.append(b)
+
+    texts = ["plain", 'quote " and \\ backslash', "tab\tnew\nline\r\x00\x1f", "é ü 漢字", "emoji \U0001f600 astral", "\u2028\u2029", "", None]
+    for text in texts:
+        for turns in ((), ("one", 'two "2"', "\U0001f600")):
+            got, want = Bytes(), json.dumps(["model/é", "p\"1", text, *([list(turns)] if turns else [])]).encode()
+            hash_output(got, "model/é", 'p"1', text, turns)
+            assert got == [want], (text, turns)
+    odd = Bytes()
+    hash_output(odd, "m", "p", 3)  # not a string: json.dumps itself
+    assert odd == [b'["m", "p", 3]']

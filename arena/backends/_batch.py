@@ -218,6 +218,15 @@ class BatchBackend(Backend):
                 cache_key=key,
             )
 
+    def pending_jobs(self) -> list[BatchJob]:
+        """The jobs this process is submitting or polling now, as the store has them (batch id,
+        arena's `state`, the provider's last `status`, calls), oldest first: what the live
+        dashboard shows while a batch is pending."""
+        if self.store is None:
+            return []
+        jobs = [self.store.batch_job(ref) for ref, task in list(self._tasks.items()) if not task.done()]
+        return sorted((j for j in jobs if j is not None), key=lambda j: (j.created or 0.0, j.ref))
+
     async def aclose(self) -> None:
         for t in [self._flusher, *self._tasks.values()]:
             if t is not None and not t.done():

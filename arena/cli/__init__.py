@@ -14,7 +14,7 @@ import typer
 
 from arena.cli._common import run_cli
 
-app = typer.Typer(
+_SETTINGS = dict(
     name="arena",
     help="Rank language models without reference answers: tournaments, LLM judges, Bradley-Terry with confidence intervals.",
     no_args_is_help=True,
@@ -22,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**_SETTINGS)
+_GROUPS: dict[str, typer.Typer] = {}  # group name -> its typer app
 
 
 def _register() -> None:
@@ -34,10 +36,24 @@ def _register() -> None:
             register(app)
         else:
             app.add_typer(module.app, name=module.NAME)
+            _GROUPS[module.NAME] = module.app
 
 
 _register()
 
 
+def app_for(argv: list[str]) -> typer.Typer:
+    """The app that runs `argv`: when it starts with a group's name, an app holding only that group
+    (typer builds the click command of every registered command on each call, about 60 of them,
+    which a run paid before its first judge call); otherwise the whole app (top-level help, the
+    top-level commands, a misspelled group)."""
+    if argv and argv[0] in _GROUPS:
+        one = typer.Typer(**_SETTINGS)
+        one.add_typer(_GROUPS[argv[0]], name=argv[0])
+        return one
+    return app
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_cli(app, argv if argv is not None else sys.argv[1:])
+    argv = list(argv if argv is not None else sys.argv[1:])
+    return run_cli(app_for(argv), argv)

@@ -66,7 +66,8 @@ def curate(
         typer.echo(
             f"Plan: annotate {plan.to_annotate} of {plan.prompts} prompts of pool {plan.pool!r} with {plan.model}"
             f" ({plan.cached} answered by the call cache): {plan.calls} calls, about {plan.input_tokens} input tokens;"
-            f" cost expected {_money(plan.cost_expected_usd)}, worst {_money(plan.cost_worst_usd)}",
+            f" cost expected {_money(plan.cost_expected_usd)}, worst {_money(plan.cost_worst_usd)}"
+            + (f" at the Batch API rate, {plan.batch_rate}" if plan.batch_rate else ""),
             err=format is OutFormat.json,
         )
         if dry_run:

@@ -24,6 +24,8 @@ def generate(
     limit: Annotated[int | None, typer.Option("--limit", help="Answer at most this many prompts.", show_default=False, min=1)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Answer again prompts this model already answered.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer from the call cache.")] = False,
+    batch: Annotated[bool, typer.Option("--batch", help="Through the provider's Batch API (openai/..., hosted_vllm/...): one batch per turn, at the batch price; a killed run resumes polling.")] = False,
+    poll: Annotated[float, typer.Option("--poll", help="With --batch: seconds between status checks of a pending batch.", min=0.01, max=86_400, callback=finite)] = 30.0,
     plain: Annotated[bool, typer.Option("--plain", help="Plain progress lines on stderr instead of a live bar.")] = False,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output: table or json.")] = OutFormat.table,
     db: DbOption = None,
@@ -44,7 +46,7 @@ def generate(
         res = generate_answers(
             store, pool, model, name=name, max_tokens=max_tokens, temperature=temperature, system=system,
             api_base=api_base, api_key_env=api_key_env, concurrency=concurrency, rpm=rpm, timeout=timeout,
-            limit=limit, overwrite=overwrite, no_cache=no_cache, **callbacks,
+            limit=limit, overwrite=overwrite, no_cache=no_cache, batch=batch, poll_s=poll, **callbacks,
         )
     finally:
         close()

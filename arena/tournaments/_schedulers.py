@@ -201,9 +201,11 @@ class RoundRobin(_Fixed):
         iu, ju = np.triu_indices(n, 1)
         out: list[Match] = []
         if k is None:
+            pairs = [(models[i], models[j]) for i, j in zip(iu.tolist(), ju.tolist())]
+            pair = self._pair
             for pid in self.prompt_ids:
-                for i, j in zip(iu, ju):
-                    m = self._pair(pid, 0, models[i], models[j])
+                for x, y in pairs:
+                    m = pair(pid, 0, x, y)
                     if m is not None:
                         out.append(m)
             return out
