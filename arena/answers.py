@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import encode_basestring_ascii as _json_str  # what json.dumps writes for a str (ensure_ascii)
 from collections.abc import Iterable, Iterator, Sequence
+from json.encoder import encode_basestring_ascii as _json_str  # what json.dumps writes for a str (ensure_ascii)
 from typing import Protocol, runtime_checkable
 
 from arena.records import Output, Prompt

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arena.errors import BadInput, ReportsInterrupted
+from arena.errors import BadInput, ReportsInterrupted, naming_options
 from arena.records import Battle, RunRecord, RunStatus, RunSummary, Usage
 
 if TYPE_CHECKING:
@@ -303,6 +303,11 @@ def run_tournament(
     from arena.tournaments.shard import apply_shard, check_shard_judge
 
     tspec = apply_shard(load_spec(spec), shard)
+    if write_reports:  # a report folder that cannot be written is refused before any call
+        from arena.outpaths import check_out
+        from arena.reports import REPORT_FOLDER
+
+        check_out(report_dir if report_dir is not None else "reports", "folder", REPORT_FOLDER)
     preset, preset_path = load_preset(tspec.judge_ref())
     check_shard_judge(tspec, preset, preset_path)  # before the store is opened: nothing written
     if concurrency is not None:
@@ -353,8 +358,9 @@ def _run_leased(
     if not yes and (worst is None and judge.calls_per_match() > 0 or (worst or 0) > tspec.confirm_above_usd):
         if confirm is None or not confirm(the_plan):
             money = "unknown" if worst is None else f"${worst:.4f}"
-            raise BadInput(
-                f"the worst-case cost {money} is above confirm_above_usd={tspec.confirm_above_usd}; pass --yes to run without asking"
+            raise naming_options(
+                BadInput, f"the worst-case cost {money} is above confirm_above_usd={tspec.confirm_above_usd}; pass <yes> to run without asking",
+                yes=("yes=True", "--yes"),
             )
     check_env(judge, str(judge.preset_path or tspec.judge))  # before any call: one line naming the variable
     create_run(store, prepared)
@@ -595,7 +601,7 @@ def rejudge(
             if confirm is None or not confirm(plan_):
                 _close(prepared.judge)
                 money = "unknown" if worst is None else f"${worst:.4f}"
-                raise BadInput(f"rejudge: the worst-case cost {money} is above confirm_above_usd={limit}; pass --yes to re-judge without asking")
+                raise naming_options(BadInput, f"rejudge: the worst-case cost {money} is above confirm_above_usd={limit}; pass <yes> to re-judge without asking", yes=("yes=True", "--yes"))
         return _run(store, prepared)
     finally:
         if opened:

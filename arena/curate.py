@@ -41,7 +41,7 @@ from typing import Literal
 
 import numpy as np
 
-from arena.errors import BadInput, RunFailed, SpecError
+from arena.errors import BadInput, RunFailed, SpecError, naming_options
 from arena.records import Prompt
 
 CRITERIA: tuple[str, ...] = (
@@ -552,7 +552,8 @@ def check_request(store, pool: str, out: str, *, size: int, threshold: int, n_cl
     if out == pool:
         raise BadInput(f"--out: the curated pool needs a new name (got the input pool {pool!r})")
     if store.pool_exists(out) and not replace:
-        raise BadInput(f"--out: pool {out!r} already exists (pass --replace to overwrite it)")
+        raise naming_options(BadInput, f"<out>: pool {out!r} already exists (pass <replace> to overwrite it)",
+                             out=("out", "--out"), replace=("replace=True", "--replace"))
     return prompts
 
 

@@ -114,15 +114,7 @@ async def agenerate(
     batch API under `batch`) before any call, `NotFound` (pool)."""
     started = time.perf_counter()
     name = name or model
-    if batch:
-        from arena.backends._batch import PROVIDERS, batch_provider
-
-        if batch_provider(model) is None:
-            raise BadInput(f"--batch: the Batch API is supported for {' and '.join(p + '...' for p in PROVIDERS)} models "
-                           f"(litellm's OpenAI-format files and batches API), not {model!r}")
-    check_api_base(api_base, "--api-base")
-    if missing_env([api_key_env]):
-        raise BadInput(f"--api-key-env: the environment variable {api_key_env} is not set; export it with the API key")
+    _check_generate_args(model, batch, api_base, api_key_env)
     prompts = store.prompts(pool)  # raises NotFound for an unknown pool
     by_id = {p.prompt_id: p for p in prompts}
     have = {o.prompt_id for o in store.outputs(pool, [name]) if o.prompt_id in by_id and answered(by_id[o.prompt_id], o)}
@@ -133,12 +125,7 @@ async def agenerate(
     result = GenerateResult(pool, name, len(prompts), len(have), 0, 0)
     if backend is None:
         policy = Policy(concurrency=concurrency, max_retries=max_retries, rpm=rpm, tpm=tpm, timeout=timeout)
-        if batch:
-            from arena.backends._batch import BatchBackend
-
-            backend = BatchBackend(store=store, no_cache=no_cache, policy=policy, poll_s=poll_s)
-        else:
-            backend = make_backend(model, store=store, no_cache=no_cache, policy=policy)
+        backend = _generate_backend(model, store, policy, no_cache=no_cache, batch=batch, poll_s=poll_s)
     info = next((p for p in store.list_pools() if p.pool == pool), None)
     pending: list[Output] = []
 
@@ -178,6 +165,29 @@ async def agenerate(
     result.cost_usd = paid
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _check_generate_args(model: str, batch: bool, api_base: str | None, api_key_env: str | None) -> None:
+    """Raise `BadInput` for a model without an OpenAI-format Batch API under `batch`, a bad api
+    base or an unset key variable (before any call)."""
+    if batch:
+        from arena.backends._batch import PROVIDERS, batch_provider
+
+        if batch_provider(model) is None:
+            raise BadInput(f"--batch: the Batch API is supported for {' and '.join(p + '...' for p in PROVIDERS)} models "
+                           f"(litellm's OpenAI-format files and batches API), not {model!r}")
+    check_api_base(api_base, "--api-base")
+    if missing_env([api_key_env]):
+        raise BadInput(f"--api-key-env: the environment variable {api_key_env} is not set; export it with the API key")
+
+
+def _generate_backend(model: str, store, policy: Policy, *, no_cache: bool, batch: bool, poll_s: float) -> Backend:
+    """The backend answering `model`'s calls: the Batch API's (`batch`) or `make_backend`'s."""
+    if batch:
+        from arena.backends._batch import BatchBackend
+
+        return BatchBackend(store=store, no_cache=no_cache, policy=policy, poll_s=poll_s)
+    return make_backend(model, store=store, no_cache=no_cache, policy=policy)
 
 
 async def _converse(backend: Backend, p: Prompt, request, result: GenerateResult, on_turn) -> tuple[Completion, tuple[str, ...], bool, float | None]:

@@ -16,13 +16,17 @@ class ResultFileError(BadInput):
 
 
 def write_result(result: dict, path: str | Path) -> Path:
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a result file (JSON) atomically; raises `BadInput` `<path>: expected ...` when it
+    cannot be written (nothing left behind: `arena.outpaths`)."""
+    from arena.outpaths import write_atomic, writing
     from arena.strict_json import dumps
 
-    path.write_text(dumps(result, indent=2) + "\n", encoding="utf-8")
-    return path
+    with writing(path, "file", RESULT_FILE) as path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_atomic(path, dumps(result, indent=2) + "\n")
+
+
+RESULT_FILE = "a result file (JSON)"
 
 
 def read_result(path: str | Path) -> dict:

@@ -24,7 +24,7 @@ from typing import Any
 
 from arena.answers import Answers, StoredAnswers
 from arena.backends._base import RETRY_AFTER_MAX_S, pause_left
-from arena.errors import ArenaError
+from arena.errors import ArenaError, naming_options
 from arena.names import slug
 from arena.records import Game, Match, MatchContext, Output, PoolView, Prompt, RunRecord, RunStatus, Verdict
 from arena.store import LEASE_HEARTBEAT_S, describe_sqlite_error
@@ -300,7 +300,7 @@ class RunLease:
             since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder.since))
             what = f"run {self.run_id} is in progress in process {holder.pid} on {holder.host} since {since}"
             if not wait:
-                raise RunBusy(f"{what}; wait for it to end, or pass --wait to resume it then")
+                raise naming_options(RunBusy, f"{what}; wait for it to end, or pass <wait> to resume it then", wait=("wait=True", "--wait"))
             if on_wait is not None and not told:
                 on_wait(what)
                 told = True

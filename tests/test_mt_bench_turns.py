@@ -133,9 +133,10 @@ def test_a_category_named_turn_1_is_kept_apart_from_the_turn_1_board(cli, db_pat
 
 
 def test_plan_counts_each_prompts_own_turns_on_a_mixed_pool(loopback, tmp_path, monkeypatch):
+    from test_conversation_judge import mt_bench_records
+
     import arena
     from arena.records import Output, Prompt
-    from test_conversation_judge import mt_bench_records
 
     monkeypatch.setenv("ARENA_TEST_KEY", "sk-loopback-test")
     convs, outs = mt_bench_records()

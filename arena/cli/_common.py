@@ -122,7 +122,7 @@ def run_cli(app: typer.Typer, argv: list[str]) -> int:
         rv = app(args=argv, prog_name="arena", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except ArenaError as e:
-        typer.echo(f"Error: {e}", err=True)
+        typer.echo(f"Error: {e.cli_message or e}", err=True)  # the CLI's option names (--yes, not yes=True)
         return exit_code_for(e)
     except (typer.Exit, *_click_exceptions("Exit")) as e:
         return e.exit_code
@@ -142,6 +142,10 @@ def run_cli(app: typer.Typer, argv: list[str]) -> int:
         message = " ".join(e.format_message().split())  # one line
         typer.echo(f"Error: {message}", err=True)
         return exit_code_for(e)
+    except OSError as e:  # last resort: a file the command could not read or write (checked paths raise BadInput)
+        where = f"{e.filename}: " if e.filename else ""
+        typer.echo(f"Error: {where}{e.strerror or e}", err=True)
+        return 2
     except Exception as e:  # the store failed mid-command (full disk, damaged file)
         import sqlite3
 

@@ -103,11 +103,15 @@ def eval_cmd(
     if dry_run:
         _print_plan(judge, read_pairs(pairs, fmt, limit=limit), format)
         return
+    from arena.outpaths import check_out
+    from arena.results import RESULT_FILE
+
+    out = check_out(out or _default_out(judge, pairs), "file", RESULT_FILE)  # before any judge call
     result = evaluate_judge(
         judge, pairs, format=fmt, limit=limit, db=db, concurrency=concurrency, no_cache=no_cache, replicates=replicates, seed=seed
     )
     run = result["run"]
-    path = write_result(result, out or _default_out(judge, pairs))
+    path = write_result(result, out)
     if format is OutFormat.json:
         print_json(result)
     else:
@@ -165,8 +169,12 @@ def score_cmd(
     format: FormatOption = OutFormat.table,
 ) -> None:
     """Score verdicts recorded elsewhere against the pairs' gold labels, without calling any judge."""
+    from arena.outpaths import check_out
     from arena.reliability import build_result, read_pairs, read_verdicts, render_result, write_result
+    from arena.results import RESULT_FILE
 
+    if out is not None:
+        check_out(out, "file", RESULT_FILE)  # before reading and scoring
     pairset = read_pairs(pairs, input_format.value if input_format else None, limit=limit)
     games = read_verdicts(verdicts, pairset, verdicts_format.value if verdicts_format else None)
     judge_name = name or verdicts.stem

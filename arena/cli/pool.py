@@ -186,8 +186,16 @@ def export(
 ) -> None:
     """Export a pool; `arena pool import --format jsonl` (or native) reads it back."""
     from arena.errors import BadInput
+    from arena.outpaths import check_out, write_atomic, writing
     from arena.pools import export_jsonl, write_native
 
+    if format not in ("jsonl", "native", "arena_hard", "alpaca_eval", "mt_bench"):
+        raise BadInput(f"--format: {format!r} is not an export format (expected jsonl, native, arena_hard, mt_bench or alpaca_eval)")
+    if out is None and format != "jsonl":
+        raise BadInput(f"--out: a folder is needed for --format {format}")
+    if out is not None and format in ("jsonl", "native"):  # peers' formats check theirs in export_pool_peer
+        kind, expected = ("file", "a JSON lines file") if format == "jsonl" else ("folder", "a folder (prompts.jsonl, outputs/)")
+        check_out(out, kind, expected)  # before reading the pool
     store = open_store(db, readonly=True)
     prompts, outputs = store.prompts(name), store.outputs(name)
     if format == "jsonl":
@@ -195,26 +203,18 @@ def export(
             for line in export_jsonl(prompts, outputs):
                 typer.echo(line)
         else:
-            tmp = out.with_name(out.name + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
-                for line in export_jsonl(prompts, outputs):
-                    f.write(line + "\n")
-            tmp.replace(out)
+            with writing(out, kind, expected):
+                write_atomic(out, "".join(line + "\n" for line in export_jsonl(prompts, outputs)))
             typer.echo(f"Wrote {len(prompts)} prompts to {out}", err=True)
     elif format == "native":
-        if out is None:
-            raise BadInput("--out: a folder is needed for --format native")
-        write_native(out, prompts, outputs)
+        with writing(out, kind, expected):
+            write_native(out, prompts, outputs)
         typer.echo(f"Wrote pool {name!r} to {out}/", err=True)
-    elif format in ("arena_hard", "alpaca_eval", "mt_bench"):
+    else:
         from arena.verdicts.export import export_pool_peer
 
-        if out is None:
-            raise BadInput(f"--out: a folder is needed for --format {format}")
         paths = export_pool_peer(store, name, format, out)
         typer.echo(f"Wrote pool {name!r} as {format} ({len(paths)} files) to {out}/", err=True)
-    else:
-        raise BadInput(f"--format: {format!r} is not an export format (expected jsonl, native, arena_hard, mt_bench or alpaca_eval)")
 
 
 try:  # answer generation comes with the backends

@@ -70,7 +70,7 @@ def report(
         raise BadInput("--reference-column: give the reference file with --reference")
     if rejudge is None and (temperature is not None or dry_run):
         raise BadInput(f"{'--temperature' if temperature is not None else '--dry-run'}: only with --rejudge N")
-    run_id = resolve_run(store, runs[0])
+    run_id, out = _run_and_folder(store, runs[0], out)
     failed = 0
     if rejudge is not None:
         store.close()
@@ -80,7 +80,7 @@ def report(
         store = open_store(db, readonly=True)
     data = build_report(store, run_id, bootstrap=bootstrap, anchor=anchor, ties=ties, style=style, lc=lc,
                         reference=reference, reference_columns=reference_column)
-    paths = write_reports(data, out or Path("reports") / slug(data["run"]["run_id"]), formats)
+    paths = write_reports(data, out, formats)
     for p in paths:
         typer.echo(str(p))
     for e in data.get("variance_sources", []):
@@ -89,6 +89,17 @@ def report(
         from arena.errors import RunFailed
 
         raise RunFailed(f"{failed} re-judged matches failed after retries (left out of the report); run the same command again to retry them")
+
+
+def _run_and_folder(store, ref: str, out: Path | None) -> tuple[str, Path]:
+    """(run id, report folder), the folder checked (`arena.outpaths`) before any re-judging or rating."""
+    from arena.outpaths import check_out
+    from arena.reports import REPORT_FOLDER
+
+    if out is not None:
+        check_out(out, "folder", REPORT_FOLDER)  # before the "Run: ..." line: a mistake is one line
+    run_id = resolve_run(store, ref)
+    return run_id, check_out(out or Path("reports") / slug(run_id), "folder", REPORT_FOLDER)
 
 
 def _rejudge(run: str, n: int, temperature: float | None, yes: bool, dry_run: bool, db) -> int:

@@ -46,6 +46,10 @@ def train_cmd(
 
     if buckets & (buckets - 1):
         raise BadInput(f"--buckets: expected a power of two, got {buckets}")
+    from arena.outpaths import check_out
+    from arena.surrogate.model import WEIGHTS_OUT
+
+    check_out(out, "file", WEIGHTS_OUT)  # before reading and training
     pairs = load_judgments(data)
     params = TrainParams(seed=seed, folds=folds, n_buckets=buckets, exclude_models=tuple(exclude or ()))
     model = train(pairs, params, cv=cv, date=date)

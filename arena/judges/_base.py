@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from arena.errors import SpecError
+from arena.errors import SpecError, union_expectation, validation_key
 from arena.records import LABEL_SCORE, Game, MatchContext, Verdict, cached_part, cached_totals  # noqa: F401 (re-exported for judge kinds)
 
 
@@ -162,15 +162,36 @@ def combine_games(match_id: str, games: list[Game]) -> Verdict:
 def preset_error(where: str, e, what: str, fields, missing_hint: str = ""):
     """One-line `SpecError` for a preset that failed pydantic validation (`e`, a ValidationError):
     the file, the first bad key and what was expected. `what` names the setting kind ("an llm judge")."""
-    err = e.errors()[0]
-    key = ".".join(str(x) for x in err["loc"]) or "?"
+    errors = e.errors()
+    err = errors[0]
+    key = validation_key(err["loc"]) or "?"  # no union branch names (`literal[...]`, `int`): the user's key
     if err["type"] == "extra_forbidden" and len(err["loc"]) == 3 and err["loc"][0] == "deployments":
         what, fields = "a deployment", DeploymentSettings.model_fields  # a key inside [[deployments]]
     if err["type"] == "extra_forbidden":
         return SpecError(f"{where}: key {key!r} is not {what} setting (expected one of: {', '.join(fields)})")
     if err["type"] == "missing":
         return SpecError(f"{where}: key {key!r} is missing{missing_hint}")
+    if err["type"] == "value_error":  # a validator's own sentence says what was expected
+        return SpecError(f"{where}: key {key!r}: {(err.get('ctx') or {}).get('error', err['msg'])}")
+    union = union_expectation(errors)  # a union failing on every branch: one error per branch
+    if union is not None:
+        return SpecError(f"{where}: key {key!r}: expected {union[0]} (got {err.get('input')!r})")
     return SpecError(f"{where}: key {key!r}: {err['msg']} (got {err.get('input')!r})")
+
+
+def turn_setting(v, choices: tuple[str, ...]):
+    """A preset's `turn` (pydantic `mode="before"` validator): one of `choices` or a turn number
+    from 1, an integer (TOML `turn = 2`; `true`, `1.5`, `"2"` and `0` are refused). Raises
+    `ValueError` naming every allowed value."""
+    if isinstance(v, str) and v in choices:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+        return v
+    import json
+
+    allowed = ", ".join(f'"{c}"' for c in choices)
+    hint = f" (a turn number is an integer: turn = {v.strip()}, not a string)" if isinstance(v, str) and v.strip().isdigit() else ""
+    raise ValueError(f"expected {allowed} or a turn number from 1 (an integer), got {json.dumps(v, ensure_ascii=False, default=str)}{hint}")
 
 
 # -- the settings and build path the LLM-calling kinds share ------------------------------------------

@@ -43,6 +43,7 @@ from arena.judges._base import (
     combine_games,
     file_digest,
     parse_settings,
+    turn_setting,
     with_reasks,
 )
 from arena.judges._conversation import (
@@ -78,12 +79,10 @@ class LLMPreset(BackendSettings):
     conversation_template: str | None = None  # None: CONVERSATION_TEMPLATES[verdict_format]
     references: bool = True
 
-    @field_validator("turn")
+    @field_validator("turn", mode="before")
     @classmethod
-    def _turn_from_one(cls, v):
-        if isinstance(v, int) and not isinstance(v, bool) and v < 1:
-            raise ValueError('expected "last", "all", "each" or a turn number from 1')
-        return v
+    def _turn(cls, v):
+        return turn_setting(v, ("last", "all", "each"))
 
 
 CONVERSATION_TEMPLATES = {VerdictFormat.LABELS: "pairwise_conversation", VerdictFormat.MT_BENCH: "pairwise_mt_bench_multi_turn"}

@@ -34,10 +34,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from arena.errors import SpecError
-from arena.judges._base import Judge, JudgeResult, combine_games, file_digest, preset_error
+from arena.judges._base import Judge, JudgeResult, combine_games, file_digest, preset_error, turn_setting
 from arena.judges._conversation import check_turn, combine_turns, judged_turns, turn_judge_name
 from arena.records import Game, MatchContext, swap_label
 
@@ -55,6 +55,11 @@ class RecordedSettings(BaseModel):
     description: str = ""
     strong_weight: float = Field(default=3.0, ge=1)
     turn: Literal["last", "each"] | int = "each"
+
+    @field_validator("turn", mode="before")
+    @classmethod
+    def _turn(cls, v):
+        return turn_setting(v, ("last", "each"))
 
 
 TURN_FORMATS = ("mt_bench",)

@@ -22,8 +22,10 @@ MIN_BATTLES = 10
 
 MIN_CLUSTERS = 10
 """A model whose battles fall in fewer resampling units (prompts, or battles with `by="battle"`)
-than this, or that never won or never lost, has a bootstrap that cannot vary enough: its interval
-is widened to at least the Laplace interval of the penalised fit (see `laplace_sd`)."""
+than this, or that never won or never lost, or whose bootstrap interval has zero width (every
+replicate agrees: a deterministic judge ordering the models perfectly), has a bootstrap that cannot
+vary enough: its interval is widened to at least the Laplace interval of the penalised fit (see
+`laplace_sd`)."""
 
 
 def laplace_sd(ps, ties: Ties, prior: float, theta: np.ndarray, gamma: float | None, anchor_index: int | None) -> np.ndarray:
@@ -198,17 +200,25 @@ def _vs_reference(d: np.ndarray, ties: Ties, gamma: float | None) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-d))
 
 
-def _vs_interval(boot: np.ndarray, ai: int | None, ties: Ties, gamma: float | None, point: np.ndarray, alpha: float):
+def _vs_interval(boot: np.ndarray, ai: int | None, ties: Ties, gamma: float | None, point: np.ndarray, alpha: float, elo=None):
     """Percentile bounds of each model's predicted win rate against the anchor over the bootstrap
-    replicates `boot` (n_boot, n) on the Elo scale; (None, None) without an anchor, the point
-    estimate itself without replicates. The point lies inside its bounds."""
+    replicates `boot` (n_boot, n) on the Elo scale; (None, None) without an anchor. The point lies
+    inside its bounds, and with `elo` = (ratings, ci_low, ci_high) the bounds are never narrower
+    than the rating's own interval (its Laplace floor included) mapped through the win probability
+    against the anchor, as Arena-Hard-Auto's `show_result.py` maps the rating bounds: a
+    deterministic judge's identical replicates do not give a zero-width win-rate interval."""
     if ai is None:
         return None, None
-    if not len(boot):
-        return point, point
-    wb = _vs_reference((boot - boot[:, [ai]]) / ELO_SCALE, ties, gamma)
-    lo, hi = np.quantile(wb, [alpha, 1 - alpha], axis=0)
-    return np.minimum(lo, point), np.maximum(hi, point)
+    lo, hi = point, point
+    if len(boot):
+        wb = _vs_reference((boot - boot[:, [ai]]) / ELO_SCALE, ties, gamma)
+        lo, hi = np.quantile(wb, [alpha, 1 - alpha], axis=0)
+    lo, hi = np.minimum(lo, point), np.maximum(hi, point)
+    if elo is not None:
+        rating, r_lo, r_hi = elo
+        lo = np.minimum(lo, _vs_reference((r_lo - rating[ai]) / ELO_SCALE, ties, gamma))
+        hi = np.maximum(hi, _vs_reference((r_hi - rating[ai]) / ELO_SCALE, ties, gamma))
+    return lo, hi
 
 
 def fit_ratings(
@@ -306,7 +316,9 @@ def fit_ratings(
     np.add.at(wins_w, ps.j, ps.losses)
     np.add.at(losses_w, ps.i, ps.losses)
     np.add.at(losses_w, ps.j, ps.wins)
-    thin = (_clusters_per_model(arrays, by) < MIN_CLUSTERS) | (wins_w == 0) | (losses_w == 0) | (bootstrap == 0)
+    # (a zero-width bootstrap interval: every replicate agrees, as with a deterministic judge whose
+    # verdicts order the models perfectly; the anchor's Laplace sd is 0 and stays fixed)
+    thin = (_clusters_per_model(arrays, by) < MIN_CLUSTERS) | (wins_w == 0) | (losses_w == 0) | (bootstrap == 0) | (hi - lo <= 1e-6)
     if thin.any() and style is None:
         sd = laplace_sd(ps, ties, prior if prior > 0 else boot_prior, theta, gamma, ai)
         z = float(norm.ppf(1 - alpha))
@@ -333,7 +345,7 @@ def fit_ratings(
     wtot = tot.sum(axis=1)
     ref_theta = theta[ai] if ai is not None else theta.mean()
     vs_anchor = _predicted(np.append(theta, ref_theta), ties, gamma)[:n, n]
-    vs_lo, vs_hi = _vs_interval(boot, ai, ties, gamma, vs_anchor, alpha)
+    vs_lo, vs_hi = _vs_interval(boot, ai, ties, gamma, vs_anchor, alpha, (rating, lo, hi))
     rows = []
     for i in range(n):
         others = [j for j in range(n) if j != i]

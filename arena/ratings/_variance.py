@@ -34,6 +34,13 @@ def prompts_to_separate(board, n_prompts: int, *, level: float = 0.95) -> list[d
     sd of the difference, whether the pair is separated now at `level`, and the prompts needed to
     separate it (`None` for an exact tie or without bootstrap replicates).
 
+    A pair is separated when the difference exceeds z * sd AND the two ratings' intervals do not
+    overlap (the upper one's `ci_low` above the lower one's `ci_high`): the rule of `rank_ub`, so
+    "separated" never contradicts the rank intervals, also where the bootstrap cannot vary (a
+    deterministic judge, perfect separation: sd 0) and the intervals are the Laplace floor's.
+    Prompts needed: both criteria shrink as 1/sqrt(prompts), so the larger of
+    `n_prompts * (z sd / d)^2` and `n_prompts * ((a.rating - a.ci_low + b.ci_high - b.rating) / d)^2`.
+
     `n_prompts` is the number of prompts behind the battles. Returns a list of dicts."""
     from scipy.stats import norm
 
@@ -46,8 +53,11 @@ def prompts_to_separate(board, n_prompts: int, *, level: float = 0.95) -> list[d
         diff = board.boot[:, col[a.model]] - board.boot[:, col[b.model]]
         d = a.rating - b.rating
         sd = float(np.std(diff, ddof=1))
-        needed = None if d <= 0 else (max(1, math.ceil(n_prompts * (z * sd / d) ** 2)) if sd > 0 else n_prompts)
-        out.append({"model_a": a.model, "model_b": b.model, "difference": float(d), "sd": sd, "separated": bool(sd > 0 and z * sd < d) or (sd == 0 and d > 0), "prompts_needed": needed})
+        facing = max(0.0, a.rating - a.ci_low) + max(0.0, b.ci_high - b.rating)  # the intervals' facing halves
+        ratio = max(z * sd, facing) / d if d > 0 else math.inf  # < 1: separated by both criteria
+        needed = None if d <= 0 else (max(1, math.ceil(n_prompts * ratio**2)) if ratio > 0 else n_prompts)
+        separated = bool(d > 0 and ratio < 1 and a.ci_low > b.ci_high)
+        out.append({"model_a": a.model, "model_b": b.model, "difference": float(d), "sd": sd, "separated": separated, "prompts_needed": needed})
     return out
 
 

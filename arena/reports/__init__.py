@@ -28,13 +28,17 @@ def render(report: dict, fmt: str) -> str:
 
 
 def write_reports(report: dict, out_dir: Path, formats=FORMATS) -> list[Path]:
-    """Write each format atomically (a temp file renamed into place); returns the paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write each format atomically (a temp file renamed into place); returns the paths. Raises
+    `BadInput` `<out_dir>: expected a report folder ...` when it cannot be written (nothing left
+    behind: see `arena.outpaths`)."""
+    from arena.outpaths import write_atomic, writing
+
     paths = []
-    for fmt in formats:
-        path = out_dir / FILES[fmt]
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(render(report, fmt), encoding="utf-8")
-        tmp.replace(path)
-        paths.append(path)
+    with writing(out_dir, "folder", REPORT_FOLDER) as out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for fmt in formats:
+            paths.append(write_atomic(out_dir / FILES[fmt], render(report, fmt)))
     return paths
+
+
+REPORT_FOLDER = "a report folder"

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 
 def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None) -> dict:
+    """Runs `run_a` -> `run_b` model by model: ratings, ranks, `delta` = rating B - rating A with
+    its interval (`delta_ci_low`..`delta_ci_high`: percentiles of the difference of the two runs'
+    independent bootstrap replicates, widened to at least each side's rating interval combined in
+    quadrature, so a deterministic judge's identical replicates do not give a zero-width interval),
+    the pairs whose order flipped and the Spearman correlation of the two rankings."""
+    import math
+
     import numpy as np
     from scipy.stats import spearmanr
 
@@ -42,9 +49,14 @@ def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None)
             if n:
                 d = b.boot[:n, ib] - a.boot[:n, ia]
                 row["delta_ci_low"], row["delta_ci_high"] = (float(x) for x in np.percentile(d, [2.5, 97.5]))
-            row["delta"] = rb.rating - ra.rating
-            if not n:
-                row["delta_ci_low"] = row["delta_ci_high"] = row["delta"]
+            delta = row["delta"] = rb.rating - ra.rating
+            # never narrower than the two ratings' own intervals combined (independent runs: the
+            # variances add; the intervals include the Laplace floor where the bootstrap cannot vary,
+            # e.g. a deterministic judge whose replicates all agree)
+            low = delta - math.hypot(rb.rating - rb.ci_low, ra.ci_high - ra.rating)
+            high = delta + math.hypot(rb.ci_high - rb.rating, ra.rating - ra.ci_low)
+            row["delta_ci_low"] = low if not n else min(row["delta_ci_low"], low)
+            row["delta_ci_high"] = high if not n else max(row["delta_ci_high"], high)
         rows.append(row)
     common = [m for m in models if m in a.models and m in b.models]
     flipped = []

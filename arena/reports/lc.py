@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from arena.errors import BadInput
+from arena.errors import BadInput, naming_options
 
 
 def run_length_controlled(store, run_id: str, baseline: str | None = None) -> dict:
@@ -26,7 +26,7 @@ def run_length_controlled(store, run_id: str, baseline: str | None = None) -> di
     spec = run.spec.get("spec", {})
     base = run_baseline(spec, baseline)
     if base is None:
-        raise BadInput(f"run {rid}: the length-controlled win rate needs a baseline (pass --anchor NAME)")
+        raise naming_options(BadInput, f"run {rid}: the length-controlled win rate needs a baseline (pass <anchor>)", anchor=('anchor="NAME"', "--anchor NAME"))
     pool = run.spec.get("pool")
     if not pool or not store.pool_exists(pool):
         raise BadInput(f"run {rid}: the length-controlled win rate needs the answers' texts (the run has no pool)")

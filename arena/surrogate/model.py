@@ -172,5 +172,11 @@ def _write_deterministic_zip(data: bytes, path: Path) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             dst.writestr(info, src.read(name))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(out.getvalue())
+    from arena.outpaths import write_atomic, writing
+
+    with writing(path, "file", WEIGHTS_OUT) as path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, out.getvalue())
+
+
+WEIGHTS_OUT = "a weights file (.npz)"

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from hashlib import sha256 as _sha256
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from hashlib import sha256 as _sha256
 
 import numpy as np
 

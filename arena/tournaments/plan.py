@@ -354,15 +354,17 @@ def check_budget(plan: Plan, spec: TournamentSpec, *, allow_unknown_price: bool 
     """Refuse a run whose `max_cost_usd` cannot be enforced: a judge model without a known price
     (litellm's table) and no `max_calls` to bound it. Raises `BadInput` (exit 2) naming the model,
     unless `allow_unknown_price`."""
-    from arena.errors import BadInput
+    from arena.errors import BadInput, naming_options
 
     if spec.max_cost_usd is None or plan.price_known or spec.max_calls is not None or allow_unknown_price:
         return
     where = str(spec.path) if spec.path else spec.name
     models = ", ".join(plan.unknown_price_models) or plan.judge
-    raise BadInput(
+    raise naming_options(
+        BadInput,
         f"{where}: max_cost_usd: no known price for the judge model {models}, so the cost cap cannot be enforced;"
-        " set max_calls as well, or pass --allow-unknown-price"
+        " set max_calls as well, or pass <allow>",
+        allow=("allow_unknown_price=True", "--allow-unknown-price"),
     )
 
 

@@ -27,7 +27,6 @@ A spec (see `tournaments/demo.toml`)::
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from arena.errors import SpecError
+from arena.errors import SpecError, union_expectation, validation_key
 from arena.records import Prompt
 from arena.resources import bundled_dir, resolve
 from arena.tournaments._adaptive import Adaptive
@@ -188,14 +187,8 @@ class TournamentSpec(BaseModel):
         return self.judge
 
 
-# pydantic names a union's branches in `loc` (`int`, `list[str]`, `literal['all']`, `function-after[...]`)
-_UNION_BRANCH = re.compile(r"^(int|str|float|bool|none|(list|dict|literal|tuple)\[.*\]|function-.*)$")
-
-
 def _describe_error(err: dict) -> tuple[str, str]:
-    loc = [str(x) for x in err.get("loc", ()) if not _UNION_BRANCH.match(str(x))]
-    # pydantic puts union branch names in `loc`; keep only real keys
-    key = ".".join(loc)
+    key = validation_key(err.get("loc", ()))  # pydantic puts union branch names in `loc`; keep only real keys
     kind = err.get("type", "")
     msg = err.get("msg", "")
     ctx = err.get("ctx") or {}
@@ -218,6 +211,9 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> TournamentSpec:
         errors = e.errors()
         # with a kind-specific parameter error, pydantic reports it under the scheduler key
         key, what = _describe_error(errors[0])
+        union = union_expectation(errors)  # a union failing on every branch: one error per branch, one problem
+        if union is not None:
+            what, errors = f"expected {union[0]} (got {errors[0].get('input')!r})", errors[union[1] - 1:]
         if key.startswith("scheduler.") and key.count(".") > 1:
             key = "scheduler." + key.rsplit(".", 1)[-1]
         if key.startswith("scheduler") and key != "scheduler.kind" and isinstance(data.get("scheduler"), dict):

@@ -91,32 +91,7 @@ def import_verdicts(
     if base is not None and base not in res.models:
         raise BadInput(f"--baseline: {base!r} is in none of the imported matches (models: {', '.join(res.models[:10])})")
     name = name or f"{fmt}-{Path(path).name.split('.')[0] or 'import'}"
-    prompts: dict[str, Prompt] = {}
-    outputs: dict[tuple[str, str], Output] = {}
-    for m in res.matches:
-        if m.prompt is not None and m.prompt_id not in prompts:
-            prompts[m.prompt_id] = Prompt(m.prompt_id, m.prompt, m.category)
-        for model, text in ((m.model_a, m.answer_a), (m.model_b, m.answer_b)):
-            if text is not None:
-                outputs.setdefault((m.prompt_id, model), Output(m.prompt_id, model, text))
-    pool_name = None
-    if prompts:
-        pool_name = pool or name
-    elif pool is not None:
-        if not store.pool_exists(pool):
-            raise NotFound(f"--pool: pool {pool!r} is not in {store.path} and {res.sources[0]} holds no prompt texts")
-        pool_name = pool
-    if pool_name is not None and store.pool_exists(pool_name):
-        # an existing pool is never relabelled, and nothing in it is overwritten: the judged questions
-        # must be its prompts (same texts), and only answers it lacks are added
-        known = {p.prompt_id: p for p in store.prompts(pool_name)}
-        known_out = {(o.prompt_id, o.model): o for o in store.outputs(pool_name)}
-        outputs = pool_additions(pool_name, res, known, known_out)
-        prompts = {}
-    elif fmt == "mt_bench":
-        from arena.verdicts.formats import question_of
-
-        check_turns(res.matches, {question_of(m): 1 for m in res.matches if m.prompt is not None}, None)  # a file's `question` is one turn
+    pool_name, prompts, outputs = _pool_of_import(store, res, fmt, name, pool)
     digest = hashlib.sha256()
     for s in res.sources:
         digest.update(Path(s).read_bytes())
@@ -157,6 +132,40 @@ def import_verdicts(
         store.record_verdicts(run_id, decided)
         store.set_run_status(run_id, "done", {"imported": summary.to_dict(), "matches_done": len(matches), "calls": 0, "cost_usd": 0.0})
     return summary
+
+
+def _pool_of_import(store, res, fmt: str, name: str, pool: str | None):
+    """(pool name or None, prompts to write, answers to write) of an import: the file's texts
+    become pool `pool` (default `name`); an existing pool is never relabelled and nothing in it
+    is overwritten (its prompts must be the judged questions, only answers it lacks are added).
+    Raises `NotFound` / `BadInput` before anything is written."""
+    prompts: dict[str, Prompt] = {}
+    outputs: dict[tuple[str, str], Output] = {}
+    for m in res.matches:
+        if m.prompt is not None and m.prompt_id not in prompts:
+            prompts[m.prompt_id] = Prompt(m.prompt_id, m.prompt, m.category)
+        for model, text in ((m.model_a, m.answer_a), (m.model_b, m.answer_b)):
+            if text is not None:
+                outputs.setdefault((m.prompt_id, model), Output(m.prompt_id, model, text))
+    pool_name = None
+    if prompts:
+        pool_name = pool or name
+    elif pool is not None:
+        if not store.pool_exists(pool):
+            raise NotFound(f"--pool: pool {pool!r} is not in {store.path} and {res.sources[0]} holds no prompt texts")
+        pool_name = pool
+    if pool_name is not None and store.pool_exists(pool_name):
+        # an existing pool is never relabelled, and nothing in it is overwritten: the judged questions
+        # must be its prompts (same texts), and only answers it lacks are added
+        known = {p.prompt_id: p for p in store.prompts(pool_name)}
+        known_out = {(o.prompt_id, o.model): o for o in store.outputs(pool_name)}
+        outputs = pool_additions(pool_name, res, known, known_out)
+        prompts = {}
+    elif fmt == "mt_bench":
+        from arena.verdicts.formats import question_of
+
+        check_turns(res.matches, {question_of(m): 1 for m in res.matches if m.prompt is not None}, None)  # a file's `question` is one turn
+    return pool_name, prompts, outputs
 
 
 def _match_verdict(match_id: str, games: list[Game]):

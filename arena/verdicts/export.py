@@ -24,7 +24,8 @@ import json
 import re
 from pathlib import Path
 
-from arena.errors import BadInput
+from arena.errors import BadInput, naming_options
+from arena.outpaths import check_out, write_atomic, writing
 from arena.records import Game, MatchRow, VerdictRow, swap_label
 from arena.verdicts.formats import LABEL_PREFERENCE
 from arena.verdicts.mt_bench import mt_bench_judgments
@@ -67,10 +68,26 @@ def run_baseline(spec: dict, override: str | None = None) -> str | None:
 
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, text)
+
+
+_EXPECTED = {
+    "battles": ("file", "a battle file (.jsonl, .json or .csv)"),
+    "jsonl": ("file", "a JSON lines file"),
+    "arena_hard": ("folder", "a folder (<judge>/<model>.jsonl)"),
+    "alpaca_eval": ("folder", "a folder (<model>.json)"),
+}
+
+
+def _out_kind(fmt: str, out: Path) -> tuple[str, str]:
+    """("file" | "folder", what belongs at `out`) for export format `fmt`."""
+    if fmt == "mt_bench":
+        if out.suffix.lower() == ".jsonl":
+            return "file", "a JSON lines file of FastChat judgments"
+        if out.suffix.lower() in (".json", ".csv", ".tsv", ".gz", ".txt"):
+            raise BadInput(f"--out {out}: FastChat's judgments are JSON lines: expected a folder (model_judgment/<judge>_pair.jsonl) or a .jsonl file")
+        return "folder", "a folder (model_judgment/<judge>_pair.jsonl)"
+    return _EXPECTED[fmt]
 
 
 def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: str | None = None, per: str | None = None) -> list[Path]:
@@ -86,7 +103,14 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     if per not in (None, "verdict", "game"):
         raise BadInput(f"--per: {per!r} (expected verdict or game)")
     out = Path(out)
+    kind, expected = _out_kind(fmt, out)
+    check_out(out, kind, expected)  # before any work
     run, spec, prompts, answers = _run_context(store, run_id)
+    with writing(out, kind, expected):
+        return _export(store, run, spec, prompts, answers, fmt, out, baseline, per)
+
+
+def _export(store, run, spec, prompts, answers, fmt, out: Path, baseline, per) -> list[Path]:
     rid = run.run_id
     if fmt == "battles":
         rows = _battle_rows(store, rid, spec, prompts, per, answers)
@@ -104,7 +128,8 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
         return _write_mt_bench(out, mt_bench_judgments(store, rid, prompts, answers))
     base = run_baseline(spec, baseline)
     if base is None:
-        raise BadInput(f"--format {fmt}: run {rid} has no baseline (pass --baseline NAME)")
+        raise naming_options(BadInput, f"<format>: run {rid} has no baseline (pass <baseline>)",
+                             format=(f"format={fmt!r}", f"--format {fmt}"), baseline=('baseline="NAME"', "--baseline NAME"))
     verdicts = {v.match_id: v for v in store.verdicts(rid)}
     per_model: dict[tuple[str, str], list[dict]] = {}
     for m in matches:
@@ -272,13 +297,19 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
 
     `out` is a folder: new, empty, or holding only files this export writes again (a re-export).
     A folder holding other files (an older export's answer files, say) raises `BadInput` before
-    anything is written: the peers' readers, and `pool import`, read every file there."""
-    out = Path(out)
+    anything is written: the peers' readers, and `pool import`, read every file there. An `out`
+    that cannot be a folder is `BadInput` too (`arena.outpaths`), checked before any work."""
+    if fmt not in ("arena_hard", "alpaca_eval", "mt_bench"):
+        raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard, mt_bench or alpaca_eval)")
+    expected = {"mt_bench": "a folder (question.jsonl, model_answer/, reference_answer/)",
+                "arena_hard": "a folder (question.jsonl, model_answer/)", "alpaca_eval": "a folder (<model>.json)"}[fmt]
+    out = check_out(out, "folder", expected)  # before any work
     files = pool_peer_files(store.prompts(pool), store.outputs(pool), fmt, pool, store.pool_extras(pool) if fmt == "mt_bench" else None)
     from arena.pools import refuse_stale_files
 
     refuse_stale_files(out, [rel for rel, _ in files])
-    return [_write(out / rel, text) for rel, text in files]
+    with writing(out, "folder", expected):
+        return [_write(out / rel, text) for rel, text in files]
 
 
 def pool_peer_files(prompts, outputs, fmt: str, pool: str, extras=None) -> list[tuple[str, str]]:
