@@ -271,7 +271,7 @@ class Game:
     latency_s: float = 0.0
     cached: bool = False
     attempts: int = 1
-    calls: int = 1
+    calls: int = 1  # calls the provider answered (a failed call without a response is not counted: not paid)
     error: str | None = None
     detail: dict = field(default_factory=dict)  # per-kind explanation only (roles, members, evaluations)
     cached_calls: int = 0  # of `calls`, those answered from the call cache (free); all of them when `cached`

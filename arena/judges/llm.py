@@ -237,7 +237,7 @@ class LLMJudge(Judge):
             latency_s=sum(c.latency_s for c in calls),
             cached=all(c.cached for c in calls),
             attempts=sum(c.attempts for c in calls),
-            calls=len(calls),
+            calls=sum(c.error is None for c in calls),  # answered calls only: a failed one was not paid
             error=error,
             detail=detail,
             cached_calls=cached_calls,
