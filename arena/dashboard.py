@@ -32,6 +32,8 @@ def _eta(stats: RunStats) -> str:
 def _pause_note(stats: RunStats) -> str:
     if stats.paused_s <= 0:
         return ""
+    if stats.paused_asked_s <= 0:  # no Retry-After was sent: arena's own backoff after failed calls
+        return f"; paused {stats.paused_s:.0f} s more: backing off before retrying failed calls"
     cap = f" (Retry-After capped at {stats.paused_cap_s:.0f} s)" if stats.paused_cap_s else ""
     return f"; paused {stats.paused_s:.0f} s more: the provider asked to wait{cap}"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arena.answers import Answers, StoredAnswers
-from arena.backends._base import RETRY_AFTER_MAX_S, pause_left
+from arena.backends._base import RETRY_AFTER_MAX_S, asked_pause_left, pause_left
 from arena.errors import ArenaError, naming_options
 from arena.names import slug
 from arena.records import Game, Match, MatchContext, Output, PoolView, Prompt, RunRecord, RunStatus, Verdict
@@ -70,6 +70,7 @@ class RunStats:
     stop_reason: str | None = None
     paused_s: float = 0.0  # seconds a provider's Retry-After (capped) or a backoff still pauses calls
     paused_cap_s: float = 0.0  # that cap (Policy.retry_after_max)
+    paused_asked_s: float = 0.0  # of `paused_s`, what a provider's Retry-After asked for (0: a backoff only)
     batches: list[tuple[str, str, int]] = field(default_factory=list)  # pending Batch API jobs: (batch id, status, calls)
 
     @property
@@ -637,6 +638,7 @@ class Runner:
             self.stats.in_flight = len(inflight)
             self.stats.paused_s = pause_left()
             self.stats.paused_cap_s = RETRY_AFTER_MAX_S
+            self.stats.paused_asked_s = asked_pause_left()
             if self._batch_backends:
                 self.stats.batches = pending_batches(self._batch_backends)
             if not done:

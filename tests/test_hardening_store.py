@@ -321,8 +321,37 @@ def test_the_plain_display_shows_a_pause():
 
     buf = io.StringIO()
     d = PlainDisplay(stream=buf, every=0)
-    d(RunEvent("tick", RunStats(paused_s=95, paused_cap_s=120)))
+    d(RunEvent("tick", RunStats(paused_s=95, paused_cap_s=120, paused_asked_s=95)))
     assert "paused 95 s more: the provider asked to wait (Retry-After capped at 120 s)" in buf.getvalue()
+    d(RunEvent("tick", RunStats(paused_s=3, paused_cap_s=120)))  # a backoff without any Retry-After
+    assert "paused 3 s more: backing off before retrying failed calls" in buf.getvalue()
+    assert buf.getvalue().count("the provider asked to wait") == 1
+
+
+def test_only_a_retry_after_counts_as_a_pause_the_provider_asked_for(loopback):
+    """A backoff after 500s (no Retry-After) is a pause, not one the provider asked for; a 429's
+    Retry-After is."""
+    import asyncio
+
+    from arena.backends import CompletionRequest, Policy, make_backend
+    from arena.backends._base import asked_pause_left, pause_left
+
+    seen: list[tuple[float, float]] = []
+
+    async def go(kind: str) -> None:
+        loopback.set_faults(**{kind: 1.0})
+        b = make_backend("openai/loopback", policy=Policy(max_retries=1, backoff_base=0.8))  # a backoff of 0.4 - 0.8 s
+        req = CompletionRequest("openai/loopback", [{"role": "user", "content": "x"}], {"max_tokens": 8}, api_base=loopback.api_base, api_key_env="ARENA_TEST_KEY", timeout=5)
+        task = asyncio.create_task(b.complete(req))
+        await asyncio.sleep(0.2)
+        seen.append((pause_left(), asked_pause_left()))
+        await task
+
+    asyncio.run(go("500"))
+    assert seen[-1][0] > 0 and seen[-1][1] == 0
+    loopback.retry_after_s = 0.6
+    asyncio.run(go("429"))
+    assert seen[-1][0] > 0 and seen[-1][1] > 0
 
 
 def test_ctrl_c_while_writing_reports_says_how_to_write_them_again(cli, db_path, tmp_path, monkeypatch):

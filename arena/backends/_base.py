@@ -37,6 +37,13 @@ def pause_left() -> float:
     return max([b._sleeping_until - now for b in list(_LIVE)] + [0.0])
 
 
+def asked_pause_left() -> float:
+    """Seconds the longest pause a provider asked for (a Retry-After header) still has to run; 0
+    when none: a backoff after failures the provider sent no Retry-After for is not counted."""
+    now = time.monotonic()
+    return max([b._asked_until - now for b in list(_LIVE)] + [0.0])
+
+
 def interrupt_pauses() -> int:
     """Cancel every backend task sleeping in a Retry-After pause or a backoff (Ctrl-C): nothing
     was paid for those calls, so their matches simply stay pending. Returns how many were cancelled."""
@@ -223,12 +230,14 @@ class Backend(ABC):
         self._prepare_lock: asyncio.Lock | None = None
         self._sleepers: set[asyncio.Task] = set()
         self._sleeping_until = 0.0
+        self._asked_until = 0.0  # the part of the pauses a provider's Retry-After asked for
         self._interrupted = False
         self.owner = _OWNER  # this process, in the store's registry of calls in flight
         _LIVE.add(self)
 
-    async def _sleep(self, seconds: float) -> None:
-        """A pause that Ctrl-C (`interrupt_pauses`) cancels at once."""
+    async def _sleep(self, seconds: float, *, asked: bool = False) -> None:
+        """A pause that Ctrl-C (`interrupt_pauses`) cancels at once; `asked`: a provider's
+        Retry-After asked for it (the progress line says so only then)."""
         if seconds <= 0:
             return
         task = asyncio.current_task()
@@ -236,12 +245,14 @@ class Backend(ABC):
             raise asyncio.CancelledError
         self._sleepers.add(task)
         self._sleeping_until = max(self._sleeping_until, time.monotonic() + seconds)
+        if asked:
+            self._asked_until = max(self._asked_until, time.monotonic() + seconds)
         try:
             await asyncio.sleep(seconds)
         finally:
             self._sleepers.discard(task)
             if not self._sleepers:
-                self._sleeping_until = 0.0
+                self._sleeping_until = self._asked_until = 0.0
 
     # -- the public surface -----------------------------------------------------------------
     async def complete(self, req: CompletionRequest) -> Completion:
@@ -363,7 +374,7 @@ class Backend(ABC):
             async with sem:
                 pause = self._pause_until - time.monotonic()
                 if pause > 0:
-                    await self._sleep(pause)
+                    await self._sleep(pause, asked=True)  # only a 429's Retry-After sets _pause_until
                 sent = await self._admit(req)  # the request this attempt sends (a router's: one deployment's)
                 self.stats.attempts += 1
                 self.stats.in_flight += 1
@@ -413,7 +424,7 @@ class Backend(ABC):
                     permanent=not retryable,
                 )
             self.stats.retries += 1
-            await self._sleep(self.backoff(attempts, retry_after))
+            await self._sleep(self.backoff(attempts, retry_after), asked=retry_after is not None)
 
     async def _admit(self, req: CompletionRequest) -> CompletionRequest:
         """Wait for room under the rate limits of `req`'s deployment and return the request to send.
