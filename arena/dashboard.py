@@ -113,7 +113,7 @@ class PlainDisplay:
             self.last = now
             print(
                 f"[{s.elapsed:6.1f}s] matches {s.matches_done}/{s.expected_matches:.0f} games {s.games}"
-                f" in flight {s.in_flight}/{_cap(s.concurrency)} calls {s.calls} (cached {s.cached_calls}, saved {s.calls_saved})"
+                f" in flight {s.in_flight}/{_cap(s.concurrency)} matches, calls {s.calls} (cached {s.cached_calls}, saved {s.calls_saved})"
                 f" retries {s.retries} errors {s.errors} unparsed {s.unparsed} cost {_money(s)} eta {_eta(s)}"
                 + _pause_note(s)
                 + (f"; pending: {_batches_note(s)}" if s.batches else ""),
@@ -189,7 +189,7 @@ class RichDisplay:
             prog.add_row("rounds", rounds, "")
         prog.add_row(
             "games",
-            f"{s.games} done, {s.in_flight}/{_cap(s.concurrency)} in flight, {self.games_per_second():.1f} matches/s",
+            f"{s.games} done, {s.in_flight}/{_cap(s.concurrency)} matches in flight, {self.games_per_second():.1f} matches/s",
             f"resumed {s.matches_resumed}, forfeits {s.forfeits}",
         )
         prog.add_row(

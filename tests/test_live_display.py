@@ -46,7 +46,7 @@ def test_tournament_run_in_a_pipe_prints_plain_progress_lines(tmp_path, loopback
     assert re.search(r"^run live-\S+: pool \S+, round-robin, judge .*loop-judge.*, seed 7$", err, re.M), err
     last = err.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"\[\s*[\d.]+s\] matches 18/18 games 36 in flight 0/4 calls 36 \(cached 0, saved 0\) retries 0 errors 0 unparsed 0 cost \S+ eta \S+",
+        r"\[\s*[\d.]+s\] matches 18/18 games 36 in flight 0/4 matches, calls 36 \(cached 0, saved 0\) retries 0 errors 0 unparsed 0 cost \S+ eta \S+",
         last,
     ), last
     assert "\x1b[" not in err  # no control codes in a pipe
@@ -63,7 +63,7 @@ def test_tournament_run_on_a_terminal_draws_the_dashboard_with_the_counts(tmp_pa
     out = _text(tty)
     final = out[out.rindex("latest verdicts") - 4000 :]  # the last frame drawn (at the run's end)
     assert re.search(r"matches .*18/18", final), final
-    assert "36 done, 0/4 in flight" in final and "resumed 0, forfeits 0" in final
+    assert "36 done, 0/4 matches in flight" in final and "resumed 0, forfeits 0" in final
     assert "36 paid, 0 cached, 0 saved by resume" in final
     assert "retries 0  errors 0  unparsed 0" in final
     assert "leaderboard (live, 95% CI)" in final and all(m in final for m in MODELS)

@@ -212,6 +212,43 @@ def test_no_key_in_the_router_the_store_or_an_error(servers, tmp_path, monkeypat
     assert secret.encode() not in (tmp_path / "s.db").read_bytes()
 
 
+def test_the_presets_concurrency_caps_the_whole_fleets_calls(servers, tmp_path, loop_judge, monkeypatch):
+    """A fleet preset with `concurrency = 3` over four servers, in a tournament whose spec lets 16
+    matches (32 calls) be in flight: at most 3 calls are in flight at once over the whole fleet,
+    and the cap is reached."""
+    now, peak = [0], [0]
+    call = RouterBackend._call
+
+    async def counted(self, req, timeout):
+        now[0] += 1
+        peak[0] = max(peak[0], now[0])
+        try:
+            return await call(self, req, timeout)
+        finally:
+            now[0] -= 1
+
+    monkeypatch.setattr(RouterBackend, "_call", counted)
+    pool = loop_judge.pool(MODELS, 6)
+    preset_path = tmp_path / "fleet.toml"
+    preset_path.write_text(_toml(fleet_preset(servers, concurrency=3)))
+    spec = spec_from_dict({"name": "cap", "pool": str(pool), "judge": str(preset_path), "scheduler": {"kind": "round-robin"}, "seed": 1, "concurrency": 16})
+    store = Store(tmp_path / "run.db")
+    preset, _ = load_preset(preset_path)
+    prepared = prepare_run(store, spec, preset)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
+    judge = load_judge(preset_path, store=store)
+
+    async def go():
+        try:
+            return await Runner(store, prepared, judge, sched).run()
+        finally:
+            await judge.aclose()
+
+    stats = asyncio.run(go())
+    store.close()
+    assert stats.calls == 2 * 6 * 3 and peak[0] == 3
+
+
 @pytest.mark.parametrize(
     ("keys", "expected"),
     [
