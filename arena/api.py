@@ -298,7 +298,7 @@ def run_tournament(
     `ReportsInterrupted` (exit 130) for Ctrl-C while the reports are written. A judge that
     raises inside a match makes that match unresolved (status
     errors), not an exception here."""
-    from arena.judges import load_judge, load_preset
+    from arena.judges import check_env, load_judge, load_preset
     from arena.runner import RunLease, prepare_run
     from arena.tournaments.shard import apply_shard, check_shard_judge
 
@@ -321,6 +321,7 @@ def run_tournament(
     store, opened = _open(db)
     try:
         judge = load_judge(tspec.judge_ref(), store=store, no_cache=no_cache)
+        check_env(judge, str(judge.preset_path or tspec.judge))  # before the plan and any call: one line naming the variable
         prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
         lease = RunLease(store, prepared.run_id)
         lease.acquire(wait=wait, on_wait=on_wait)
@@ -338,7 +339,6 @@ def _run_leased(
     store, tspec, judge, prepared, lease, sink, *, yes, confirm, handle_sigint, write_reports, report_dir, allow_unknown_price
 ) -> RunResult:
     """`run_tournament` once this process holds the run's lease."""
-    from arena.judges import check_env
     from arena.names import slug
     from arena.runner import RunEvent, Runner, RunPlanned, create_run
     from arena.tournaments import make_scheduler
@@ -362,7 +362,6 @@ def _run_leased(
                 BadInput, f"the worst-case cost {money} is above confirm_above_usd={tspec.confirm_above_usd}; pass <yes> to run without asking",
                 yes=("yes=True", "--yes"),
             )
-    check_env(judge, str(judge.preset_path or tspec.judge))  # before any call: one line naming the variable
     create_run(store, prepared)
     asyncio.run(_drive(runner, judge, handle_sigint, lease))
     result = RunResult(

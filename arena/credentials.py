@@ -86,6 +86,20 @@ def missing_env(names: Iterable[str | None]) -> list[str]:
     return sorted({n for n in names if n and not os.environ.get(n)})
 
 
+def preset_key_paths(preset: object, key: str, prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted path, value) of every `key` anywhere in a (nested) preset dict, list items by index:
+    `("deployments.0.api_key_env", "VLLM_KEY_1")`, a panel's inline members too."""
+    found: list[tuple[str, object]] = []
+    items = preset.items() if isinstance(preset, dict) else enumerate(preset) if isinstance(preset, list) else ()
+    for k, v in items:
+        path = f"{prefix}{k}"
+        if k == key and isinstance(preset, dict):
+            found.append((path, v))
+        else:
+            found.extend(preset_key_paths(v, key, path + "."))
+    return found
+
+
 def preset_values(preset: object, key: str) -> list:
     """Every value of `key` anywhere in a (nested) preset dict: a panel's inline members too."""
     found: list = []

@@ -18,8 +18,10 @@ def test_naming_options_reads_as_the_api_or_the_cli():
     assert e.cli_message == "cost above the limit; pass --yes"
 
 
-def test_run_tournament_needing_confirmation_names_yes_true(db_path, tmp_path):
+def test_run_tournament_needing_confirmation_names_yes_true(db_path, tmp_path, monkeypatch):
     from arena.api import run_tournament
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-unused-the-run-stops-before-any-call")  # the key is checked first
 
     spec = tmp_path / "paid.toml"
     spec.write_text(f'name = "paid"\npool = "{DEMO}"\njudge = "gpt-4o-mini"\nconfirm_above_usd = 0.5\n')
@@ -28,7 +30,8 @@ def test_run_tournament_needing_confirmation_names_yes_true(db_path, tmp_path):
     assert str(e.value).endswith("pass yes=True to run without asking") and "--yes" not in str(e.value)
 
 
-def test_the_cli_says_yes_for_the_same_refusal(cli, db_path, tmp_path):
+def test_the_cli_says_yes_for_the_same_refusal(cli, db_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-unused-the-run-stops-before-any-call")  # the key is checked first
     spec = tmp_path / "paid.toml"
     spec.write_text(f'name = "paid"\npool = "{DEMO}"\njudge = "gpt-4o-mini"\nconfirm_above_usd = 0.5\n')
     r = cli("tournament", "run", spec, "--out", tmp_path / "r")

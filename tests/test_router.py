@@ -258,6 +258,8 @@ def test_the_presets_concurrency_caps_the_whole_fleets_calls(servers, tmp_path, 
         ({"deployments": [{"api_base": "http://a/v1", "rpm": 0}]}, "key 'deployments.0.rpm'"),
         ({"deployments": [{"url": "http://a/v1"}]}, "key 'deployments.0.url' is not a deployment setting (expected one of: api_base,"),
         ({"deployments": [{"api_base": "http://u:sk-secret@a/v1"}]}, "key 'api_base': the URL carries a user name"),
+        ({"deployments": [{"api_base": "not a url"}]}, "key 'deployments.0.api_base': expected an http(s) URL"),
+        ({"deployments": [{"api_base": "http://a/v1"}, {"api_base": "ftp://b/v1"}]}, "key 'deployments.1.api_base': expected an http(s) URL"),
     ],
 )
 def test_bad_fleet_presets_are_one_line_errors(tmp_path, keys, expected):
@@ -298,3 +300,19 @@ def test_a_retry_goes_to_another_deployment_before_any_cooldown(servers, tmp_pat
     games = [g for r in results for g in r.games]
     assert all(g.error is None for g in games) and max(g.attempts for g in games) <= 2
     assert judge.backend.stats.retries == servers[0].requests >= 1
+
+
+def test_a_deployments_unset_key_variable_is_refused_before_the_plan(cli, db_path, tmp_path, loop_judge, monkeypatch):
+    """One Error line naming `deployments.1.api_key_env`, exit 2, before `Starting run` or the
+    plan is printed, and no run in the store."""
+    monkeypatch.delenv("NO_SUCH_VAR_X", raising=False)
+    monkeypatch.setenv(KEY_ENV, "sk-router-test-0123456789")
+    preset = fleet_preset([], deployments=[{"api_base": "http://127.0.0.1:9/v1"}, {"api_base": "http://127.0.0.1:10/v1", "api_key_env": "NO_SUCH_VAR_X"}])
+    path = tmp_path / "fleet.toml"
+    path.write_text(_toml(preset))
+    spec = loop_judge.spec(path, loop_judge.pool(MODELS, 2), name="nokey", seed=1)
+    r = cli("tournament", "run", spec, "--yes", "--plain")
+    assert r.code == 2 and r.out == "", r.out + r.err
+    line = r.err.strip()
+    assert "\n" not in line and line.startswith(f"Error: {path}: key 'deployments.1.api_key_env': the environment variable NO_SUCH_VAR_X is not set")
+    assert json.loads(cli("tournament", "list", "--format", "json").out) == []

@@ -11,7 +11,7 @@ import importlib
 import tomllib
 from pathlib import Path
 
-from arena.credentials import check_api_base, missing_env, preset_values
+from arena.credentials import check_api_base, missing_env, preset_key_paths, preset_values
 from arena.errors import SpecError
 from arena.judges._base import CallEstimate, Judge, JudgeResult, combine_games, file_digest, preset_error
 from arena.judges._render import fence_tag, load_template, render_messages
@@ -72,8 +72,10 @@ def check_env(judge: Judge, where: str) -> None:
     missing = missing_env(required_env(judge))
     if missing:
         more = f" (and {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        paths = [p for p, v in preset_key_paths(getattr(judge, "preset", None) or {}, "api_key_env") if v == missing[0]]
+        key = paths[0] if paths else "api_key_env"  # where the preset names it: `deployments.0.api_key_env`
         raise SpecError(
-            f"{where}: key 'api_key_env': the environment variable {missing[0]}{more} is not set;"
+            f"{where}: key {key!r}: the environment variable {missing[0]}{more} is not set;"
             f" export it with the API key (the key is read from it at call time, never stored)"
         )
 

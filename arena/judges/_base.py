@@ -214,6 +214,19 @@ class DeploymentSettings(BaseModel):
     tpm: float | None = Field(None, gt=0)
     weight: float | None = Field(None, gt=0)
 
+    @field_validator("api_base")
+    @classmethod
+    def _a_url(cls, v: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(v) if v is not None else None
+        except ValueError:
+            parts = None
+        if v is not None and (parts is None or parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError(f"expected an http(s) URL such as http://gpu-node-1:8000/v1, got {v!r}")
+        return v
+
 
 class BackendSettings(BaseModel):
     """The preset keys of every judge kind that calls a completion backend (llm, network): the
