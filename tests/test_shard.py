@@ -26,10 +26,11 @@ from arena.tournaments.shard import Shard, parse_shard, shard_items
 
 def test_parse_shard_reads_k_of_n_and_refuses_the_rest():
     assert parse_shard("2/5") == Shard(2, 5)
-    assert parse_shard(" 1 / 1 ") == Shard(1, 1)
-    for bad in ("0/2", "3/2", "1/0", "2", "a/b", "1/2/3", "-1/2", ""):
+    for bad in ("0/2", "3/2", "1/0", "2", "a/b", "1/2/3", "-1/2", "", " 1/2", "1 / 2", "1/2 ", "+1/2", "2/1"):
         with pytest.raises(BadInput, match=r"^--shard: expected K/N"):
             parse_shard(bad)
+    with pytest.raises(BadInput, match=r"^--shard: 1/1 is the whole tournament, not a shard: leave the shard out"):
+        parse_shard("1/1")
 
 
 def test_shards_deal_prompts_round_robin_disjoint_and_complete():
@@ -388,3 +389,31 @@ def test_cli_shard_option_refusals_write_nothing(cli, tmp_path):
     r = cli("tournament", "run", "cascade", "--shard", "1/2", "--db", db)
     assert r.code == 2 and "--shard: the cascade judge" in r.err and "cannot judge a shard" in r.err
     assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard", " 1/2"], "--shard: expected K/N, shard K of N with 1 <= K <= N (e.g. 1/4), got ' 1/2'"),
+        (["--shard", "1/1"], "--shard: 1/1 is the whole tournament, not a shard: leave the shard out to run it unsplit"),
+        (["--shard", "1/2", "--shard", "2/2"], "--shard: given 2 times (1/2, 2/2); give one K/N"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_cli_shard_spellings_are_strict(cli, tmp_path, command, args, message):
+    db = tmp_path / "x.db"
+    r = cli("tournament", command, "demo", *args, "--db", db)
+    assert r.code == 2 and r.err.strip() == f"Error: {message}" and r.out == ""
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_a_shard_without_prompts_is_refused(cli, tmp_path, command):
+    spec = tmp_path / "t.toml"
+    spec.write_text('name = "few"\npool = "data/demo"\nprompts = 3\nseed = 1\njudge = "surrogate"\n[scheduler]\nkind = "round-robin"\n')
+    yes = ["--yes", "--out", tmp_path / "r"] if command == "run" else []
+    r = cli("tournament", command, spec, "--shard", "4/4", *yes, "--db", tmp_path / "x.db")
+    assert r.code == 2 and r.out == "", r.out
+    line = r.err.strip()
+    assert "\n" not in line and line == f"Error: {spec}: shard 4/4 owns no prompt: the tournament selects 3 prompts, so split it into at most 3 shards"
+    assert cli("tournament", command, spec, "--shard", "3/4", *yes, "--db", tmp_path / "x.db").code == 0

@@ -58,7 +58,7 @@ def run(
     anchor: Annotated[str | None, typer.Option("--anchor", "--baseline", help="Baseline model for the ratings and the win rate against it (overrides the spec).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another process is running this run, wait for it to end, then resume.")] = False,
     shard: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option("--shard", help="K/N: run only shard K of N of the prompts, on its own store; combine the N stores with `arena run merge`.", show_default=False),
     ] = None,
     allow_unknown_price: Annotated[
@@ -73,6 +73,9 @@ def run(
     each machine runs one shard of the prompts; `arena run merge OUT.db SHARD.db...` makes them one run."""
     from arena.api import run_tournament
     from arena.errors import Interrupted, RunFailed
+    from arena.tournaments.shard import one_shard
+
+    shard = one_shard(shard)  # type: ignore[assignment]
 
     con = console()
     sink = _RunScreen(con, plain)

@@ -34,14 +34,16 @@ def _check_format(fmt: str) -> str:
 def plan_cmd(
     spec: SpecArgument = "demo",
     format: FormatOption = "table",
-    shard: Annotated[str | None, typer.Option("--shard", help="K/N: plan only shard K of N of the prompts (see `tournament run --shard`).", show_default=False)] = None,
+    shard: Annotated[list[str] | None, typer.Option("--shard", help="K/N: plan only shard K of N of the prompts (see `tournament run --shard`).", show_default=False)] = None,
     db: DbOption = None,
 ) -> None:
     """Show what a tournament will cost before any judge call: matches, judge calls, tokens, dollars."""
     from arena.api import plan as plan_tournament
 
+    from arena.tournaments.shard import one_shard
+
     fmt = _check_format(format)
-    plan = plan_tournament(spec, db=db, shard=shard)
+    plan = plan_tournament(spec, db=db, shard=one_shard(shard))
     if fmt == "json":
         print_json(plan.to_dict())
         return

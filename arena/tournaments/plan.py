@@ -175,8 +175,9 @@ def plan_tournament(
         judge.check_plan(chosen, sched.comparison_pairs(), str(getattr(judge, "preset_path", None) or spec.judge))
     shard = spec.shard_of()
     if shard is not None:  # one shard's matches, calls and cost (arena.tournaments.shard)
-        from arena.tournaments.shard import shard_items
+        from arena.tournaments.shard import check_shard_has_prompts, shard_items
 
+        check_shard_has_prompts(shard, len(chosen), where)
         chosen = shard_items(chosen, shard)
         sched.restrict_to({p.prompt_id for p in chosen})
     size = sched.size()

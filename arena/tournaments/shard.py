@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from arena.errors import BadInput
 
-_SHARD_RE = re.compile(r"^\s*(\d{1,6})\s*/\s*(\d{1,6})\s*$")
+_SHARD_RE = re.compile(r"^(\d{1,6})/(\d{1,6})$")  # strict: no spaces, no signs (" 1/2" is refused)
 
 P = TypeVar("P")
 
@@ -49,7 +49,9 @@ class Shard:
 
 
 def parse_shard(value: str | Shard, where: str = "--shard") -> Shard:
-    """`"K/N"` -> Shard(K, N). Raises `BadInput` ("--shard: expected K/N ...") otherwise."""
+    """`"K/N"` -> Shard(K, N), written exactly so (digits, one slash, no spaces), 1 <= K <= N and
+    N >= 2: `1/1` would be the whole tournament under another run name, so it is refused (leave
+    the shard out instead). Raises `BadInput` ("--shard: expected K/N ...") otherwise."""
     if isinstance(value, Shard):
         k, n = value.index, value.count
     else:
@@ -57,9 +59,31 @@ def parse_shard(value: str | Shard, where: str = "--shard") -> Shard:
         if m is None:
             raise BadInput(f"{where}: expected K/N, shard K of N with 1 <= K <= N (e.g. 1/4), got {value!r}")
         k, n = int(m.group(1)), int(m.group(2))
-    if not (n >= 1 and 1 <= k <= n):
+    if n == 1 and k == 1:
+        raise BadInput(f"{where}: 1/1 is the whole tournament, not a shard: leave the shard out to run it unsplit")
+    if not (n >= 2 and 1 <= k <= n):
         raise BadInput(f"{where}: expected K/N with 1 <= K <= N (e.g. 1/4), got {k}/{n}")
     return Shard(k, n)
+
+
+def one_shard(values: Sequence[str] | str | None) -> str | None:
+    """The one `--shard` value of a command line that may repeat the option (typer collects the
+    repeats); raises `BadInput` when it was given more than once (which would be ambiguous)."""
+    if values is None or isinstance(values, str):
+        return values
+    if len(values) > 1:
+        raise BadInput(f"--shard: given {len(values)} times ({', '.join(values)}); give one K/N")
+    return values[0] if values else None
+
+
+def check_shard_has_prompts(shard: Shard, n_prompts: int, where: str) -> None:
+    """Raise `BadInput` when `shard` owns no prompt (K > the number of selected prompts): such a
+    shard would run an empty plan and leave an empty run to merge."""
+    if shard.index > n_prompts:
+        raise BadInput(
+            f"{where}: shard {shard} owns no prompt: the tournament selects {n_prompts} prompt{'s' if n_prompts != 1 else ''},"
+            f" so split it into at most {n_prompts} shards"
+        )
 
 
 def shard_items(items: Sequence[P], shard: Shard) -> list[P]:
