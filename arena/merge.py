@@ -142,7 +142,14 @@ def merge_runs(out: str | Path, shards: Sequence[str | Path]) -> MergeResult:
 
 
 def _check_paths(out: str, paths: list[str]) -> None:
+    if Path(out).is_dir():
+        raise BadInput(f"{out}: is a folder; OUT is the arena database file to merge into (e.g. {Path(out) / 'merged.db'})")
+    parent = Path(out).parent
+    if not parent.is_dir():  # never made here: a mistyped folder would otherwise appear silently
+        raise BadInput(f"{out}: the folder {parent} does not exist; create it first or merge into another path")
     for i, p in enumerate(paths):
+        if Path(p).is_dir():
+            raise BadInput(f"{p}: is a folder; each shard argument is an arena database file (a --db of `tournament run --shard K/N`)")
         for q in paths[:i]:
             if _same_file(p, q):
                 raise BadInput(f"{p}: given twice as a shard store")

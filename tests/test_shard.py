@@ -108,10 +108,10 @@ def test_the_shards_of_a_fixed_schedule_release_exactly_the_whole_schedule(spec,
     assert sizes == len(whole)
 
 
-@pytest.mark.parametrize("kind", ["swiss", "adaptive"])
-def test_schedules_that_read_other_prompts_verdicts_are_refused(kind):
+@pytest.mark.parametrize(("kind", "article"), [("swiss", "a"), ("adaptive", "an")])
+def test_schedules_that_read_other_prompts_verdicts_are_refused(kind, article):
     prompts, answered = _pool()
-    with pytest.raises(SchedulerError, match=f"--shard: a {kind} tournament cannot be split by prompt: "):
+    with pytest.raises(SchedulerError, match=f"--shard: {article} {kind} tournament cannot be split by prompt: "):
         make_scheduler({"kind": kind}, prompts, answered, MODELS, 0, shard=Shard(1, 2))
 
 
@@ -331,6 +331,20 @@ def test_merge_refuses_with_one_line_and_leaves_out_untouched(cli, shard_stores,
     assert "Traceback" not in r.err
     assert _digest(out) == before
     assert not list(tmp_path.glob(".out.db.merge-*"))  # no temporary file left behind
+
+
+def test_merge_refuses_a_missing_out_folder_and_folders_as_stores(cli, shard_stores, tmp_path):
+    shards = [shard_stores / "s1.db", shard_stores / "s2.db"]
+    out = tmp_path / "no" / "such" / "o.db"
+    r = cli("run", "merge", out, *shards)
+    assert r.code == 2 and r.out == ""
+    assert r.err.strip() == f"Error: {out}: the folder {out.parent} does not exist; create it first or merge into another path"
+    assert not (tmp_path / "no").exists()
+    r = cli("run", "merge", tmp_path, *shards)  # OUT a folder
+    assert r.code == 2 and r.err.strip().startswith(f"Error: {tmp_path}: is a folder; OUT is the arena database file to merge into")
+    r = cli("run", "merge", tmp_path / "o.db", shards[0], shard_stores)  # a shard argument that is a folder
+    assert r.code == 2 and r.err.strip() == f"Error: {shard_stores}: is a folder; each shard argument is an arena database file (a --db of `tournament run --shard K/N`)"
+    assert "--db expects" not in r.err and not (tmp_path / "o.db").exists()
 
 
 def test_merge_refuses_out_among_inputs_and_a_second_merge(cli, shard_stores, tmp_path):

@@ -14,7 +14,7 @@ app = typer.Typer(help="Work on stored runs as a whole: merge the shards of a to
 
 @app.command("merge")
 def merge_cmd(
-    out: Annotated[str, typer.Argument(help="The store to write the merged run into (created when missing).", show_default=False)],
+    out: Annotated[str, typer.Argument(help="The store to write the merged run into (created when missing; its folder must exist).", show_default=False)],
     shards: Annotated[list[str], typer.Argument(help="The shards' stores (SQLite files), every shard 1..N once.", show_default=False)],
     format: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
 ) -> None:

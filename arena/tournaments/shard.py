@@ -66,6 +66,11 @@ def parse_shard(value: str | Shard, where: str = "--shard") -> Shard:
     return Shard(k, n)
 
 
+def unsplittable(kind: str, reason: str) -> str:
+    """`an adaptive tournament cannot be split by prompt: <reason>` (the article fits the kind)."""
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind} tournament cannot be split by prompt: {reason}"
+
+
 def one_shard(values: Sequence[str] | str | None) -> str | None:
     """The one `--shard` value of a command line that may repeat the option (typer collects the
     repeats); raises `BadInput` when it was given more than once (which would be ambiguous)."""
@@ -110,7 +115,7 @@ def apply_shard(spec, shard: str | Shard | None = None):
     if spec.shard is not None:
         reason = SCHEDULERS[spec.scheduler.kind].unshardable
         if reason:
-            raise SchedulerError(f"{where}: a {spec.scheduler.kind} tournament cannot be split by prompt: {reason}")
+            raise SchedulerError(f"{where}: {unsplittable(spec.scheduler.kind, reason)}")
     return spec
 
 
