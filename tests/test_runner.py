@@ -131,7 +131,8 @@ def test_every_scheduler_runs_to_the_end(store, kind):
     assert len(store.verdicts(prepared.run_id)) > 20
 
 
-def test_a_run_above_the_confirm_threshold_needs_yes_and_leaves_no_run_behind(cli, db_path, tmp_path):
+def test_a_run_above_the_confirm_threshold_needs_yes_and_leaves_no_run_behind(cli, db_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-unused-the-run-stops-before-any-call")  # the key is checked first
     spec = tmp_path / "paid.toml"
     spec.write_text(f'name = "paid"\npool = "{DEMO}"\njudge = "gpt-4o-mini"\nconfirm_above_usd = 0.5\n')
     r = cli("tournament", "run", spec)

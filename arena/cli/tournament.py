@@ -39,7 +39,6 @@ def plan_cmd(
 ) -> None:
     """Show what a tournament will cost before any judge call: matches, judge calls, tokens, dollars."""
     from arena.api import plan as plan_tournament
-
     from arena.tournaments.shard import one_shard
 
     fmt = _check_format(format)
