@@ -256,6 +256,16 @@ def test_batch_mode_for_a_provider_without_an_openai_batch_api_is_refused(tmp_pa
         load_judge(p)
 
 
+def test_batch_mode_with_a_judge_fleet_is_refused_at_preset_check(tmp_path):
+    from arena.errors import SpecError
+    from arena.judges import load_judge
+
+    p = tmp_path / "j.toml"
+    p.write_text('kind = "llm"\nmodel = "openai/gpt-4o-mini"\nmode = "batch"\n[[deployments]]\napi_base = "http://127.0.0.1:9/v1"\n')
+    with pytest.raises(SpecError, match=r"key 'mode'.*batch mode submits to one server: remove the preset's deployments"):
+        load_judge(p)
+
+
 # -- killed while the batch is pending: a user's run, as a subprocess ----------------------------------
 
 
