@@ -217,6 +217,26 @@ def test_a_job_of_a_dead_process_that_never_uploaded_is_dropped_and_submitted_ag
     assert [j.state for j in store.batch_jobs()] == ["ingested"] and store.batch_job("arena-dead") is None
 
 
+def test_a_stored_batch_the_provider_no_longer_knows_is_dropped_and_its_calls_submitted_again(tmp_path, server, capfd):
+    import asyncio
+
+    store = Store(tmp_path / "g.db")
+    reqs = _requests(server, 4)
+    done = asyncio.run(_gather(_backend(store, server), reqs[:1]))  # one call answered and ingested
+    assert done[0].ok and server.batch_creations == 1 and server.lines == 1
+    # a dead process's pending batch holding all four calls, under an id the provider lost (404)
+    store.batch_claim("arena-gone", "999999999@nohost:dead", [r.key() for r in reqs[1:]], provider="openai", model=JUDGE_MODEL, api_base=server.api_base)
+    store.batch_update("arena-gone", state="submitted", batch_id="batch_lost", status="in_progress", updated=0.0)
+    backend = _backend(store, server)
+    out = asyncio.run(_gather(backend, reqs))
+    assert all(c.ok for c in out) and out[0].cached  # the ingested call is not paid again
+    assert server.batch_creations == 2 and server.lines == 4  # one new batch with the three lost calls
+    assert store.batch_job("arena-gone") is None and [j.state for j in store.batch_jobs()] == ["ingested", "ingested"]
+    err = capfd.readouterr().err
+    assert err.count("batch batch_lost is unknown to the provider (HTTP 404): dropped; its 3 calls are submitted again") == 1
+    assert backend.notices == [err.strip().splitlines()[-1]]
+
+
 async def _gather(backend, reqs):
     import asyncio
 
@@ -233,6 +253,16 @@ def test_batch_mode_for_a_provider_without_an_openai_batch_api_is_refused(tmp_pa
     p = tmp_path / "j.toml"
     p.write_text('kind = "llm"\nmodel = "anthropic/claude-3-5-haiku-latest"\nmode = "batch"\n')
     with pytest.raises(SpecError, match=r"key 'mode'.*Batch API is supported for openai/\.\.\. and hosted_vllm/\.\.\. models"):
+        load_judge(p)
+
+
+def test_batch_mode_with_a_judge_fleet_is_refused_at_preset_check(tmp_path):
+    from arena.errors import SpecError
+    from arena.judges import load_judge
+
+    p = tmp_path / "j.toml"
+    p.write_text('kind = "llm"\nmodel = "openai/gpt-4o-mini"\nmode = "batch"\n[[deployments]]\napi_base = "http://127.0.0.1:9/v1"\n')
+    with pytest.raises(SpecError, match=r"key 'mode'.*batch mode submits to one server: remove the preset's deployments"):
         load_judge(p)
 
 

@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -152,6 +153,8 @@ class BatchBackend(Backend):
         self._flusher: asyncio.Task | None = None
         self.jobs_submitted = 0  # batches this process created
         self.jobs_resumed = 0  # batches found in the store and polled again
+        self.jobs_dropped = 0  # stored batches the provider no longer knew (dropped, calls resubmitted)
+        self.notices: list[str] = []  # one line per dropped batch (also printed on stderr)
 
     async def prepare(self) -> None:
         from arena.backends._litellm import _load
@@ -189,6 +192,9 @@ class BatchBackend(Backend):
             try:
                 raw = await self._enqueue(req, key)
             except _Resubmit:
+                hit = self.store.cache_get(key) if not self.no_cache else None
+                if hit is not None:  # answered meanwhile (another job ingested it): never paid again
+                    return self._from_cache(hit, key)
                 continue
             except CallError as e:
                 attempts += 1
@@ -451,7 +457,13 @@ class BatchBackend(Backend):
             self.store.batch_update(ref, batch_id=found.id, state="submitted", status=found.status, owner=self.owner)
         b = None
         while True:
-            b = await self._api("batch status", litellm.aretrieve_batch, secrets, batch_id=job.batch_id, **kw)
+            try:
+                b = await self._api("batch status", litellm.aretrieve_batch, secrets, batch_id=job.batch_id, **kw)
+            except CallError as e:
+                if not _not_found(e):
+                    raise
+                self._forget(ref, job, len(keys))  # the provider lost it: nothing of it was ingested
+                raise _Resubmit() from None
             if b.status != job.status:
                 self.store.batch_update(ref, status=b.status)
                 job.status = b.status
@@ -459,6 +471,15 @@ class BatchBackend(Backend):
                 break
             await self._pause(self.poll_s)
         await self._ingest(litellm, ref, job, b, keys, kw, secrets)
+
+    def _forget(self, ref: str, job: BatchJob, n_calls: int) -> None:
+        """Drop a stored job whose batch the provider no longer knows (HTTP 404), saying so in one
+        line on stderr; its calls (none ingested: ingestion is one transaction) are submitted again."""
+        self.store.batch_drop(ref)
+        self.jobs_dropped += 1
+        line = f"batch {job.batch_id or ref} is unknown to the provider (HTTP 404): dropped; its {n_calls} call{'s' if n_calls != 1 else ''} are submitted again"
+        self.notices.append(line)
+        print(line, file=sys.stderr, flush=True)
 
     async def _find_batch(self, litellm, input_file_id: str, kw: dict, secrets: list):
         """The provider's batch made from `input_file_id` (the latest 100 batches are searched), or None."""
@@ -503,6 +524,11 @@ class BatchBackend(Backend):
         from arena.backends._litellm import _load
 
         return _load()
+
+
+def _not_found(e: CallError) -> bool:
+    """Whether a files/batches call failed because the provider has no such batch or file."""
+    return e.status == 404 or "notfounderror" in str(e).lower().replace(" ", "")
 
 
 def _batch_problem(b) -> str:

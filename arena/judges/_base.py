@@ -280,6 +280,8 @@ class BackendSettings(BaseModel):
             raise ValueError(
                 f"the Batch API is supported for openai/... and hosted_vllm/... models (litellm's OpenAI-format files and batches API), not {model!r}"
             )
+        if mode == "batch" and info.data.get("deployments"):
+            raise ValueError("batch mode submits to one server: remove the preset's deployments (a judge fleet) or use mode = \"sync\"")
         return mode
 
 
