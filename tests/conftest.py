@@ -144,3 +144,26 @@ def loop_judge(request, tmp_path) -> LoopJudge:
     """Write a loopback judge preset, a quality-marked pool and a spec under tmp_path (`LoopJudge`);
     the `loopback` server starts when a preset first needs its address."""
     return LoopJudge(lambda: request.getfixturevalue("loopback"), tmp_path)
+
+
+def run_engine(store, spec, preset_path, **judge_kw):
+    """Prepare `spec`'s run in `store`, judge it with the preset at `preset_path` (keyword
+    arguments go to `load_judge`) through the one engine, and return (prepared, judge, stats)."""
+    import asyncio
+
+    from arena.judges import load_judge, load_preset
+    from arena.runner import Runner, prepare_run
+    from arena.tournaments import make_scheduler
+
+    preset, _ = load_preset(preset_path)
+    prepared = prepare_run(store, spec, preset)
+    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
+    judge = load_judge(preset_path, store=store, **judge_kw)
+
+    async def go():
+        try:
+            return await Runner(store, prepared, judge, sched).run()
+        finally:
+            await judge.aclose()
+
+    return prepared, judge, asyncio.run(go())

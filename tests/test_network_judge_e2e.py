@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
+from conftest import run_engine
 from test_network_judge import NetworkScript
 
-from arena.judges import load_judge, load_preset
-from arena.runner import Runner, prepare_run
-from arena.tournaments import make_scheduler, spec_from_dict
+from arena.judges import load_judge
+from arena.tournaments import spec_from_dict
 
 MODELS = {"alpha": 9, "bravo": 6, "charlie": 2}
 
@@ -36,18 +35,7 @@ def test_tournament_with_a_network_judge(tmp_path, loopback, loop_judge, store, 
     assert loopback.requests == 0
 
     spec = spec_from_dict({"name": "net-e2e", "pool": str(pool), "judge": str(judge_path), "scheduler": {"kind": "round-robin"}, "seed": 1, "concurrency": 4})
-    preset, _ = load_preset(judge_path)
-    prepared = prepare_run(store, spec, preset)
-    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
-    judge = load_judge(judge_path, store=store)
-
-    async def go():
-        try:
-            return await Runner(store, prepared, judge, sched).run()
-        finally:
-            await judge.aclose()
-
-    stats = asyncio.run(go())
+    prepared, _, stats = run_engine(store, spec, judge_path)
     assert prepared.status == "done" and stats.matches_done == 6
     assert stats.calls == loopback.requests == 6 * 9
     verdicts = store.verdicts(prepared.run_id)
@@ -63,10 +51,7 @@ def test_tournament_with_a_network_judge(tmp_path, loopback, loop_judge, store, 
 
     # running it again resumes: nothing is judged, nothing is called
     loopback.reset_counts()
-    prepared2 = prepare_run(store, spec, preset)
-    sched2 = make_scheduler(spec.scheduler, prepared2.prompts, prepared2.answered, prepared2.models, spec.seed)
-    judge2 = load_judge(judge_path, store=store)
-    stats2 = asyncio.run(Runner(store, prepared2, judge2, sched2).run())
+    prepared2, _, stats2 = run_engine(store, spec, judge_path)
     assert prepared2.run_id == prepared.run_id and stats2.matches_resumed == 6 and loopback.requests == 0
 
 

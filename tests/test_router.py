@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import run_engine
 from loopback import LoopbackServer, Reply
 from test_fast_path import contexts
 from test_network_judge_e2e import MODELS
@@ -17,11 +18,10 @@ from test_network_judge_e2e import MODELS
 from arena.backends._limits import shared_limiter
 from arena.backends._router import RouterBackend
 from arena.errors import SpecError
-from arena.judges import load_judge, load_preset
+from arena.judges import load_judge
 from arena.judges.llm import build
-from arena.runner import Runner, prepare_run
 from arena.store import Store
-from arena.tournaments import make_scheduler, spec_from_dict
+from arena.tournaments import spec_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_ENV = "ARENA_TEST_KEY"
@@ -99,18 +99,7 @@ def test_a_server_killed_mid_run_every_match_ends_and_no_call_is_paid_twice(serv
     store = Store(tmp_path / "run.db")
 
     def run_once():
-        preset, _ = load_preset(preset_path)
-        prepared = prepare_run(store, spec, preset)
-        sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
-        judge = load_judge(preset_path, store=store, backoff_base=0.005, backoff_max=0.05)
-
-        async def go():
-            try:
-                return await Runner(store, prepared, judge, sched).run()
-            finally:
-                await judge.aclose()
-
-        return prepared, judge, asyncio.run(go())
+        return run_engine(store, spec, preset_path, backoff_base=0.005, backoff_max=0.05)
 
     prepared, judge, stats = run_once()
     n_matches = 16 * 3  # 16 prompts x 3 pairs of models
@@ -233,18 +222,7 @@ def test_the_presets_concurrency_caps_the_whole_fleets_calls(servers, tmp_path, 
     preset_path.write_text(_toml(fleet_preset(servers, concurrency=3)))
     spec = spec_from_dict({"name": "cap", "pool": str(pool), "judge": str(preset_path), "scheduler": {"kind": "round-robin"}, "seed": 1, "concurrency": 16})
     store = Store(tmp_path / "run.db")
-    preset, _ = load_preset(preset_path)
-    prepared = prepare_run(store, spec, preset)
-    sched = make_scheduler(spec.scheduler, prepared.prompts, prepared.answered, prepared.models, spec.seed)
-    judge = load_judge(preset_path, store=store)
-
-    async def go():
-        try:
-            return await Runner(store, prepared, judge, sched).run()
-        finally:
-            await judge.aclose()
-
-    stats = asyncio.run(go())
+    _, _, stats = run_engine(store, spec, preset_path)
     store.close()
     assert stats.calls == 2 * 6 * 3 and peak[0] == 3
 

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import sys
 import time
 import uuid
@@ -70,16 +68,9 @@ def _owner_gone(job: BatchJob, me: str) -> bool:
         return False
     if time.time() - float(job.updated or 0) > STALE_S:
         return True
-    pid, _, rest = owner.partition("@")
-    host = rest.split(":", 1)[0]
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except (PermissionError, OverflowError, ValueError):
-            return False
-    return False
+    from arena.store import owner_gone
+
+    return owner_gone(owner)
 
 
 def batch_lines(reqs: list[tuple[str, CompletionRequest]]) -> bytes:
