@@ -175,7 +175,7 @@ def _check_generate_args(model: str, batch: bool, api_base: str | None, api_key_
 
         if batch_provider(model) is None:
             raise BadInput(f"--batch: the Batch API is supported for {' and '.join(p + '...' for p in PROVIDERS)} models "
-                           f"(litellm's OpenAI-format files and batches API), not {model!r}")
+                           f"(OpenAI's files and batches API), not {model!r}")
     check_api_base(api_base, "--api-base")
     if missing_env([api_key_env]):
         raise BadInput(f"--api-key-env: the environment variable {api_key_env} is not set; export it with the API key")

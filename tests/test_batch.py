@@ -1,5 +1,5 @@
 """Batch mode (`mode = "batch"` in an llm preset) against a loopback server with the files and
-batches API (tests/loopback_batch.py): real HTTP through litellm, a real SQLite file, a run killed
+batches API (tests/loopback_batch.py): real HTTP through the openai SDK, a real SQLite file, a run killed
 with SIGKILL while its batch is pending resumes it without resubmitting."""
 
 from __future__ import annotations
@@ -304,6 +304,7 @@ def test_a_run_killed_while_its_batch_is_pending_resumes_polling_without_resubmi
     again = _arena("tournament", "run", spec, "--yes", "--plain", "--db", db, "--out", tmp_path / "out")
     out, _ = again.communicate(timeout=180)
     assert again.returncode == 0, out
+    assert "never awaited" not in out, out  # breaker18 #6
     assert server.batch_creations == 1 and server.uploads == 1  # the batch was polled again, never resubmitted
     assert server.lines == 72
     store = Store(db)

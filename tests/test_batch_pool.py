@@ -89,7 +89,27 @@ def test_pool_generate_batch_answers_through_one_batch_per_turn_at_the_batch_pri
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_OFFLINE_MODE="true", ARENA_TEST_KEY="sk-loopback-test",
                ARENA_DB=str(tmp_path / "c.db"))
-    return subprocess.run([sys.executable, "-m", "arena", *args], env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    warn = list(args[:2]) if args[:1] == ("-W",) else []
+    args = args[len(warn):]
+    return subprocess.run([sys.executable, *warn, "-m", "arena", *args], env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+
+
+def test_pool_generate_batch_from_the_cli_leaves_no_coroutine_unawaited(tmp_path, server):
+    """breaker18 #6: litellm's aretrieve_batch started a download of a completed batch's output in
+    its logging worker and never awaited it (`RuntimeWarning: coroutine 'OpenAIFilesAPI.afile_content'
+    was never awaited` at exit); the files/batches calls now go through the openai SDK."""
+    from arena.records import Prompt
+
+    store = Store(tmp_path / "c.db")
+    store.write_pool("mini", [Prompt(f"q{i}", f"Question {i}?") for i in range(3)], [], source="test")
+    store.close()
+    p = _cli(tmp_path, "-W", "error::RuntimeWarning", "pool", "generate", "--model", JUDGE_MODEL, "--pool", "mini", "--batch",
+             "--poll", "0.05", "--api-base", server.api_base, "--api-key-env", "ARENA_TEST_KEY", "--plain", "--max-tokens", "8")
+    assert p.returncode == 0, p.stderr
+    assert "RuntimeWarning" not in p.stderr and "never awaited" not in p.stderr, p.stderr
+    # the output file was read once, by arena: nothing else downloaded it
+    assert server.batch_creations == 1 and server.retrievals >= 1 and server.content_reads == 1
+    assert len(Store(tmp_path / "c.db").outputs("mini", [JUDGE_MODEL])) == 3
 
 
 def test_batch_for_a_model_without_an_openai_batch_api_is_refused_before_any_call(tmp_path, server):
@@ -103,7 +123,7 @@ def test_batch_for_a_model_without_an_openai_batch_api_is_refused_before_any_cal
              "--api-base", server.api_base)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     (line,) = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert line == ("Error: --batch: the Batch API is supported for openai/... and hosted_vllm/... models (litellm's OpenAI-format "
+    assert line == ("Error: --batch: the Batch API is supported for openai/... and hosted_vllm/... models (OpenAI's "
                     "files and batches API), not 'anthropic/claude-3-5-haiku-20241022'")
     preset = tmp_path / "annot.toml"
     preset.write_text('kind = "llm"\nmodel = "anthropic/claude-3-5-haiku-20241022"\nmode = "batch"\n')

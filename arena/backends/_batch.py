@@ -2,11 +2,10 @@
 
 Calls are not sent one by one: `complete()` queues its request, and once no new request has
 arrived for `settle_s` seconds every queued request goes into one JSONL file (one line per
-distinct call-cache key, `custom_id` = the key), uploaded and submitted through litellm's files
-and batches API (`acreate_file`, `acreate_batch`), polled every `poll_s` seconds
-(`aretrieve_batch`) and, when the batch ends, read back (`afile_content` of its output and error
-files) into the call cache, with usage and cost, in one transaction. The runner puts every
-released match in flight at once for such a judge, so a round of single-elimination or a wave of
+distinct call-cache key, `custom_id` = the key), uploaded and submitted through the OpenAI
+files and batches API (`OpenAIFiles`: the `openai` SDK, not litellm's wrappers), polled every
+`poll_s` seconds and, when the batch ends, read back (its output and error files) into the call
+cache, with usage and cost, in one transaction. The runner puts every released match in flight at once for such a judge, so a round of single-elimination or a wave of
 the adaptive scheduler is one batch (re-asks of unparsed replies make a second, small one).
 
 What survives a kill (every step is written to the store before the next one is taken):
@@ -21,7 +20,7 @@ failed attempt: retried in a later batch up to `max_retries`, permanent at once 
 400/401/403/404/413/422. Prices: litellm's batch price where its table has one, else half the
 normal rate (`arena.backends._pricing.batch_unit_prices`).
 
-Only providers whose files and batches litellm speaks in OpenAI's format are supported:
+Only providers with OpenAI's files and batches API are supported (as litellm names them):
 `openai/...` and `hosted_vllm/...` (any OpenAI-compatible server that implements /v1/files and
 /v1/batches, e.g. `api_base` of a proxy). Reference: OpenAI Batch API,
 https://platform.openai.com/docs/guides/batch (line and file formats).
@@ -148,9 +147,7 @@ class BatchBackend(Backend):
         self.notices: list[str] = []  # one line per dropped batch (also printed on stderr)
 
     async def prepare(self) -> None:
-        from arena.backends._litellm import _load
-
-        _load()
+        """Nothing to load: the files/batches calls go through the `openai` SDK (`OpenAIFiles`)."""
 
     # -- the public surface ---------------------------------------------------------------------
     async def complete(self, req: CompletionRequest) -> Completion:
@@ -334,8 +331,8 @@ class BatchBackend(Backend):
 
     # -- one job ------------------------------------------------------------------------------
     def _kwargs(self, req: CompletionRequest, job: BatchJob) -> dict:
-        """litellm's keyword arguments for a job's files/batches calls (the key read now, never kept)."""
-        kw: dict = {"custom_llm_provider": job.provider or "openai", "timeout": self.policy.timeout or req.timeout}
+        """The keyword arguments of a job's files/batches calls (`OpenAIFiles`; the key read now, never kept)."""
+        kw: dict = {"timeout": self.policy.timeout or req.timeout}
         if job.api_base:
             kw["api_base"] = job.api_base
         key = api_key(req)
@@ -344,7 +341,7 @@ class BatchBackend(Backend):
         return kw
 
     async def _api(self, what: str, fn, secrets: list, **kw):
-        """One litellm files/batches call with the shared retry policy (backoff, Retry-After)."""
+        """One files/batches call (`OpenAIFiles`) with the shared retry policy (backoff, Retry-After)."""
         from arena.backends._litellm import _classify
 
         attempt = 0
@@ -486,9 +483,8 @@ class BatchBackend(Backend):
         for file_id in (getattr(b, "output_file_id", None), getattr(b, "error_file_id", None)):
             if not file_id:
                 continue
-            content = await self._api("batch results", litellm.afile_content, secrets, file_id=file_id, **kw)
-            raw = getattr(content, "content", content)
-            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(raw)
+            raw = await self._api("batch results", litellm.afile_content, secrets, file_id=file_id, **kw)
+            text = raw.decode("utf-8", "replace")
             for line in text.splitlines():
                 if not line.strip():
                     continue
@@ -512,9 +508,67 @@ class BatchBackend(Backend):
         self._resolve(keys, results=results)
 
     def _litellm(self):
-        from arena.backends._litellm import _load
+        return OpenAIFiles
 
-        return _load()
+
+class OpenAIFiles:
+    """The five files/batches calls arena makes, in litellm's keyword style, through the `openai`
+    SDK's AsyncOpenAI client (one client per call, closed after it; its own retries off: ours run
+    in `BatchBackend._api`). Why not litellm's `acreate_file` / `aretrieve_batch` / `afile_content`:
+    for `openai` and `hosted_vllm` they wrap this same client in a synchronous path run on a thread
+    pool, and a completed batch's retrieval makes litellm's logging worker start a download of the
+    whole output file for its own cost accounting, a coroutine left never awaited (`RuntimeWarning:
+    coroutine 'OpenAIFilesAPI.afile_content' was never awaited` at exit).
+
+    Credentials as litellm resolves them for these providers: the given `api_key`, else
+    OPENAI_API_KEY; the given `api_base`, else OPENAI_BASE_URL, else OpenAI's. Errors are the SDK's
+    exceptions (`openai.NotFoundError`, `openai.APIConnectionError`, ..., `openai.OpenAIError` for
+    missing credentials), classified like litellm's (`arena.backends._litellm._classify`).
+    Reference: https://platform.openai.com/docs/api-reference/batch
+    """
+
+    @staticmethod
+    async def _with(kw: dict, use):
+        import os
+
+        import openai
+
+        client = openai.AsyncOpenAI(api_key=kw.get("api_key") or os.environ.get("OPENAI_API_KEY"), base_url=kw.get("api_base") or None,
+                                    timeout=kw.get("timeout") or 600.0, max_retries=0)
+        try:
+            return await use(client)
+        finally:
+            await client.close()
+
+    @staticmethod
+    async def acreate_file(*, file: tuple[str, bytes], purpose: str, **kw):
+        """`POST /files` (multipart): the uploaded file object (`.id`)."""
+        return await OpenAIFiles._with(kw, lambda c: c.files.create(file=file, purpose=purpose))
+
+    @staticmethod
+    async def acreate_batch(*, completion_window: str, endpoint: str, input_file_id: str, metadata: dict | None = None, **kw):
+        """`POST /batches`: the batch object (`.id`, `.status`)."""
+        return await OpenAIFiles._with(kw, lambda c: c.batches.create(
+            completion_window=completion_window, endpoint=endpoint, input_file_id=input_file_id, metadata=metadata))
+
+    @staticmethod
+    async def aretrieve_batch(*, batch_id: str, **kw):
+        """`GET /batches/{batch_id}`: the batch object (`.status`, `.output_file_id`, `.error_file_id`, `.errors`)."""
+        return await OpenAIFiles._with(kw, lambda c: c.batches.retrieve(batch_id))
+
+    @staticmethod
+    async def alist_batches(*, limit: int = 100, **kw):
+        """`GET /batches?limit=`: the first page of the provider's batches, newest first (`.data`)."""
+        return await OpenAIFiles._with(kw, lambda c: c.batches.list(limit=limit))
+
+    @staticmethod
+    async def afile_content(*, file_id: str, **kw) -> bytes:
+        """`GET /files/{file_id}/content`: the file's bytes."""
+
+        async def read(c):
+            return bytes((await c.files.content(file_id)).content)
+
+        return await OpenAIFiles._with(kw, read)
 
 
 def _not_found(e: CallError) -> bool:

@@ -278,7 +278,7 @@ class BackendSettings(BaseModel):
         model = str(info.data.get("model") or "")
         if mode == "batch" and not model.startswith(("openai/", "hosted_vllm/")):
             raise ValueError(
-                f"the Batch API is supported for openai/... and hosted_vllm/... models (litellm's OpenAI-format files and batches API), not {model!r}"
+                f"the Batch API is supported for openai/... and hosted_vllm/... models (OpenAI's files and batches API), not {model!r}"
             )
         if mode == "batch" and info.data.get("deployments"):
             raise ValueError("batch mode submits to one server: remove the preset's deployments (a judge fleet) or use mode = \"sync\"")
