@@ -10,7 +10,9 @@ after its creation; then every line is answered as `/v1/chat/completions` would 
 hook may return a `Reply` with an error status or a fault: that line goes to the error file, as
 OpenAI does) and the batch is `completed`, with an output file and, when lines failed, an error
 file. `server.expire_after = N` ends batches `expired` after N lines (the rest are error lines
-with code `batch_expired`); `server.fail_batches = True` makes them `failed` with a validation error.
+with code `batch_expired`); `server.cancel_after = N` ends them `cancelled` after N lines (code
+`batch_cancelled`); `server.fail_batches = True` makes them `failed` with a validation error;
+`server.end_batches = N` applies these three to the first N batches only (None: every batch).
 
 Counting: `uploads`, `batch_creations`, `retrievals`, `content_reads`, `list_calls`, `lines`
 (lines answered) and `batches` (id -> the batch object).
@@ -32,7 +34,10 @@ class BatchLoopbackServer(LoopbackServer):
         self.polls_before_done = polls_before_done
         self.held = held
         self.expire_after: int | None = None
+        self.cancel_after: int | None = None
         self.fail_batches = False
+        self.end_batches: int | None = None
+        self._ended = 0
         self.files: dict[str, dict] = {}
         self.contents: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -116,15 +121,20 @@ class BatchLoopbackServer(LoopbackServer):
 
     def _finish(self, b: dict) -> None:
         now = int(time.time())
-        if self.fail_batches:
+        ends = self.end_batches is None or self._ended < self.end_batches
+        fail = self.fail_batches and ends
+        cut, code = ((self.expire_after, "batch_expired") if self.expire_after is not None else (self.cancel_after, "batch_cancelled")) if ends else (None, "")
+        if (fail or cut is not None) and self.end_batches is not None:
+            self._ended += 1
+        if fail:
             b.update(status="failed", failed_at=now, errors={"object": "list", "data": [{"code": "invalid_request", "message": "loopback: batch refused", "line": 1}]})
             return
         out, err = [], []
         lines = [json.loads(x) for x in self.contents[b["input_file_id"]].decode().splitlines() if x.strip()]
         for n, line in enumerate(lines):
-            if self.expire_after is not None and n >= self.expire_after:
+            if cut is not None and n >= cut:
                 err.append({"id": f"batch_req_{n}", "custom_id": line.get("custom_id"), "response": None,
-                            "error": {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}})
+                            "error": {"code": code, "message": "This request could not be executed before the batch ended."}})
                 continue
             status, body = self._answer_line(line.get("body") or {})
             row = {"id": f"batch_req_{n}", "custom_id": line.get("custom_id"), "response": {"status_code": status, "request_id": f"req_{n}", "body": body}, "error": None}
@@ -134,8 +144,8 @@ class BatchLoopbackServer(LoopbackServer):
             b["output_file_id"] = self._new_file(_jsonl(out), "batch_output.jsonl", "batch_output")["id"]
         if err:
             b["error_file_id"] = self._new_file(_jsonl(err), "batch_errors.jsonl", "batch_output")["id"]
-        if self.expire_after is not None and len(lines) > self.expire_after:
-            b.update(status="expired", expired_at=now)
+        if cut is not None and len(lines) > cut:
+            b.update(**({"status": "expired", "expired_at": now} if code == "batch_expired" else {"status": "cancelled", "cancelled_at": now}))
         else:
             b.update(status="completed", finalizing_at=now, completed_at=now)
 

@@ -172,6 +172,46 @@ def test_an_expired_batch_retries_its_unanswered_lines(tmp_path, server):
     result = arena.run_tournament(spec, db=tmp_path / "e.db", yes=True, write_reports=False, handle_sigint=False, on_event=on_event)
     assert result.status == "done" and server.batch_creations == 2 and server.lines == 72  # 50 answered, then the other 22
     assert [server.contents[b["input_file_id"]].count(b"\n") for b in server.batches.values()] == [72, 22]
+    # the expiry was the provider's, not the calls' failure: no game spent an attempt on it
+    assert {g.attempts for g in Store(tmp_path / "e.db").games(result.run_id)} == {1}
+
+
+@pytest.mark.parametrize("ending", ["expired", "cancelled", "failed"])
+def test_a_batch_the_provider_ends_is_submitted_again_without_spending_the_calls_retries(tmp_path, server, capfd, ending):
+    """breaker18 #1 / left18 (2): the first batch ends `ending` before running any line; its calls go
+    into a new batch with their max_retries (1) intact: a 500 there is their first failed attempt,
+    answered in a third batch."""
+    setattr(server, {"expired": "expire_after", "cancelled": "cancel_after", "failed": "fail_batches"}[ending], True if ending == "failed" else 0)
+    server.end_batches = 1
+    seen: dict[str, int] = {}
+
+    def hook(req):
+        seen[req.text] = seen.get(req.text, 0) + 1
+        return Reply(status=500) if "Answer of charlie to 1." in req.text and seen[req.text] == 1 else None
+
+    server.hook = hook
+    spec = _spec(tmp_path, server.api_base, max_retries=1)
+    result = _run(spec, tmp_path / "x.db")
+    assert result.status == "done", result
+    assert server.batch_creations == 3 and [server.contents[b["input_file_id"]].count(b"\n") for b in server.batches.values()] == [72, 72, 6]
+    assert server.lines == 72 + 6  # nothing ran in the ended batch; nothing answered was asked again
+    games = Store(tmp_path / "x.db").games(result.run_id)
+    assert not [g for g in games if g.label == "error"]
+    assert sorted(g.attempts for g in games if g.attempts != 1) == [2] * 6  # the 500 only
+    first = next(iter(server.batches))
+    assert capfd.readouterr().err.count(f"batch {first} {ending}") == 1
+
+
+def test_batches_the_provider_keeps_ending_stop_after_max_retries_resubmissions(tmp_path, server):
+    server.expire_after = 0  # every batch expires before running a line
+    spec = _spec(tmp_path, server.api_base, max_retries=1)
+    result = _run(spec, tmp_path / "y.db")
+    assert result.status == "errors" and server.batch_creations == 2 and server.lines == 0
+    games = Store(tmp_path / "y.db").games(result.run_id)
+    last = list(server.batches)[-1]
+    assert len(games) == 72 and all(g.label == "error" for g in games)
+    assert all(g.error.startswith(f"batch {last} expired without running this call, 2 batches in a row (max_retries = 1)") for g in games), games[0].error
+    assert all(not g.detail.get("permanent") for g in games)  # running again resubmits them
 
 
 def _backend(store, server, **kw):

@@ -15,9 +15,13 @@ for the file before a batch is created from it), `submitted` (a batch id: polled
 resubmitted), then `ingested` or `failed`. Another process needing a call that a live batch holds
 polls that batch instead of paying for the call again.
 
-A line that failed (an error status, an expired batch, a reply without text) is that call's
-failed attempt: retried in a later batch up to `max_retries`, permanent at once for HTTP
-400/401/403/404/413/422. Prices: litellm's batch price where its table has one, else half the
+A line that failed (an error status, a reply without text) is that call's failed attempt:
+retried in a later batch up to `max_retries`, permanent at once for HTTP 400/401/403/404/413/422.
+A batch the provider ends `expired`, `cancelled` or `failed` is not its calls' failure: the calls it
+did not answer (no line, or an error line `batch_expired` / `batch_cancelled`) go into a new batch
+without spending an attempt, said in one line on stderr; a call whose batches ended so more than
+`max_retries` times ends as an error naming the last batch and its status. Answered lines of such
+a batch are ingested as usual, so no call is paid twice. Prices: litellm's batch price where its table has one, else half the
 normal rate (`arena.backends._pricing.batch_unit_prices`).
 
 Only providers with OpenAI's files and batches API are supported (as litellm names them):
@@ -55,8 +59,17 @@ def batch_provider(model: str) -> str | None:
     return next((p for prefix, p in PROVIDERS.items() if model.startswith(prefix)), None)
 
 
+_ENDED_LINE_CODES = {"batch_expired", "batch_cancelled"}  # error-file codes of lines the provider never ran
+
+
 class _Resubmit(Exception):
-    """The job holding a call vanished before reaching the provider: queue the call again (no attempt spent)."""
+    """Queue the call again, no attempt of the call spent: the job holding it vanished before
+    reaching the provider, or (`ended` set) its batch ended expired, cancelled or failed without
+    running it. `ended` says which batch and how, e.g. "batch batch_abc expired"."""
+
+    def __init__(self, ended: str | None = None) -> None:
+        super().__init__(ended or "resubmit")
+        self.ended = ended
 
 
 def _owner_gone(job: BatchJob, me: str) -> bool:
@@ -144,7 +157,7 @@ class BatchBackend(Backend):
         self.jobs_submitted = 0  # batches this process created
         self.jobs_resumed = 0  # batches found in the store and polled again
         self.jobs_dropped = 0  # stored batches the provider no longer knew (dropped, calls resubmitted)
-        self.notices: list[str] = []  # one line per dropped batch (also printed on stderr)
+        self.notices: list[str] = []  # one line per dropped or early-ended batch (also printed on stderr)
 
     async def prepare(self) -> None:
         """Nothing to load: the files/batches calls go through the `openai` SDK (`OpenAIFiles`)."""
@@ -175,14 +188,25 @@ class BatchBackend(Backend):
                 self.stats.errors += 1
                 return Completion(text="", error=failure, permanent=True)
         start = time.perf_counter()
-        attempts = 0
+        attempts = ended = 0
         while True:
             try:
                 raw = await self._enqueue(req, key)
-            except _Resubmit:
+            except _Resubmit as r:
                 hit = self.store.cache_get(key) if not self.no_cache else None
                 if hit is not None:  # answered meanwhile (another job ingested it): never paid again
                     return self._from_cache(hit, key)
+                if r.ended is not None:
+                    ended += 1
+                    if ended > self.policy.max_retries:
+                        self.stats.errors += 1
+                        self.stats.last_error = r.ended
+                        return Completion(
+                            text="",
+                            latency_s=time.perf_counter() - start,
+                            attempts=attempts,
+                            error=f"{r.ended} without running this call, {ended} batches in a row (max_retries = {self.policy.max_retries}); run again to resubmit it",
+                        )
                 continue
             except CallError as e:
                 attempts += 1
@@ -422,8 +446,12 @@ class BatchBackend(Backend):
         secrets = env_secrets([req.api_key_env])
         while True:
             job = self.store.batch_job(ref)
-            if job is None or job.state in ("ingested", "failed"):
-                raise _Resubmit() if job is None else CallError(job.error or f"batch {job.batch_id or ref} {job.state}")
+            if job is None:
+                raise _Resubmit()
+            if job.state == "failed" and job.status in ("expired", "cancelled", "failed"):  # ended by the provider: not the calls' failure
+                raise _Resubmit(f"batch {job.batch_id or ref} {job.status}")
+            if job.state in ("ingested", "failed"):
+                raise CallError(job.error or f"batch {job.batch_id or ref} {job.state}")
             kw = self._kwargs(req, job)
             if job.state == "submitted":
                 break
@@ -465,7 +493,10 @@ class BatchBackend(Backend):
         line on stderr; its calls (none ingested: ingestion is one transaction) are submitted again."""
         self.store.batch_drop(ref)
         self.jobs_dropped += 1
-        line = f"batch {job.batch_id or ref} is unknown to the provider (HTTP 404): dropped; its {n_calls} call{'s' if n_calls != 1 else ''} are submitted again"
+        self._notice(f"batch {job.batch_id or ref} is unknown to the provider (HTTP 404): dropped; its {_calls(n_calls)} submitted again")
+
+    def _notice(self, line: str) -> None:
+        """One line about a batch the provider lost or ended early, kept in `notices` and printed on stderr."""
         self.notices.append(line)
         print(line, file=sys.stderr, flush=True)
 
@@ -478,7 +509,8 @@ class BatchBackend(Backend):
         return None
 
     async def _ingest(self, litellm, ref: str, job: BatchJob, b, keys: list[str], kw: dict, secrets: list) -> None:
-        results: dict[str, RawResult | CallError] = {}
+        results: dict[str, RawResult | CallError | _Resubmit] = {}
+        unrun: set[str] = set()
         model = job.model or ""
         for file_id in (getattr(b, "output_file_id", None), getattr(b, "error_file_id", None)):
             if not file_id:
@@ -489,21 +521,33 @@ class BatchBackend(Backend):
                 if not line.strip():
                     continue
                 try:
-                    key, got = parse_result_line(json.loads(line), model)
+                    row = json.loads(line)
+                    key, got = parse_result_line(row, model)
+                    never_ran = isinstance(row.get("error"), dict) and row["error"].get("code") in _ENDED_LINE_CODES
                 except (ValueError, AttributeError):
                     continue  # a line that is not JSON names no call: those calls end as missing below
                 if key in keys and not isinstance(results.get(key), RawResult):
                     results[key] = got
+                    if never_ran:
+                        unrun.add(key)
         why = _batch_problem(b)
+        ended = b.status in ("expired", "cancelled", "failed")
         for key in keys:
             if key not in results:
                 results[key] = CallError(f"no result in batch {b.id} ({b.status}{': ' + why if why else ''})")
+                unrun.add(key)
+        if ended and unrun:  # the provider ended the batch before these calls ran: a new batch, no attempt spent
+            status = f"batch {b.id} {b.status}{' (' + why + ')' if why else ''}"
+            for key in unrun:
+                results[key] = _Resubmit(status)
+            self._notice(f"{status} before running {len(unrun)} of its calls: they are submitted in a new batch")
         if any(secrets):  # a reply that echoes the key keeps it nowhere (as on the other paths)
             for r in results.values():
                 if isinstance(r, RawResult):
                     r.text = redact(r.text, secrets, patterns=False)
         answers = [(k, model, r.text, r.input_tokens, r.output_tokens, r.cost_usd) for k, r in results.items() if isinstance(r, RawResult)]
         errors = [(k, str(e)[:500], not e.retryable) for k, e in results.items() if isinstance(e, CallError)]
+        errors += [(k, f"{e.ended}: submitted again"[:500], False) for k, e in results.items() if isinstance(e, _Resubmit)]
         self.store.batch_finish(ref, answers, errors, state="ingested" if b.status != "failed" else "failed", status=b.status)
         self._resolve(keys, results=results)
 
@@ -569,6 +613,10 @@ class OpenAIFiles:
             return bytes((await c.files.content(file_id)).content)
 
         return await OpenAIFiles._with(kw, read)
+
+
+def _calls(n: int) -> str:
+    return f"{n} call is" if n == 1 else f"{n} calls are"
 
 
 def _not_found(e: CallError) -> bool:
