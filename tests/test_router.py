@@ -294,3 +294,77 @@ def test_a_deployments_unset_key_variable_is_refused_before_the_plan(cli, db_pat
     line = r.err.strip()
     assert "\n" not in line and line.startswith(f"Error: {path}: key 'deployments.1.api_key_env': the environment variable NO_SUCH_VAR_X is not set")
     assert json.loads(cli("tournament", "list", "--format", "json").out) == []
+
+
+def _ports_nobody_listens_on(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))  # bound, never listening: a connection to it is refused
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_a_fleet_whose_every_deployment_refuses_connections_fails_each_call_without_waiting(tmp_path, monkeypatch, litellm_loaded):
+    """breaker18 #4: every deployment down (connection refused) took 2 min 20 s to fail 144 calls
+    (each attempt waited out a cooldown, then a backoff). Once every deployment refused its last
+    connection, an attempt neither waits for a cooldown nor backs off; the retry limit holds and
+    each call ends as a recorded error."""
+    monkeypatch.setenv(KEY_ENV, "sk-router-test-0123456789")
+    bases = [f"http://127.0.0.1:{p}/v1" for p in _ports_nobody_listens_on(2)]
+    preset = {"kind": "llm", "model": "hosted_vllm/judge", "api_key_env": KEY_ENV, "template": "pairwise", "max_tokens": 64,
+              "concurrency": 8, "timeout": 5, "max_retries": 2, "cooldown": 60, "deployments": [{"api_base": b} for b in bases]}
+    judge = build(preset, name="fleet", base_dir=ROOT / "judges", store=Store(tmp_path / "s.db"))  # the default 1 s backoff
+    backend = judge.backend
+    assert isinstance(backend, RouterBackend)
+    slept: list[float] = []
+    sleep = backend._sleep
+
+    async def recorded(seconds, **kw):
+        slept.append(seconds)
+        await sleep(seconds, **kw)
+
+    backend._sleep = recorded
+    results = run_games(judge, contexts(12))
+    games = [g for r in results for g in r.games]
+    assert len(games) == 24 and all(g.label == "error" and g.attempts == 3 for g in games)
+    assert all("APIConnectionError" in g.error and "(after 3 attempts)" in g.error for g in games), games[0].error
+    assert sum(s for s in slept if s > 0) == 0, slept  # no cooldown wait, no backoff: a wait buys nothing here
+    assert sum(backend.failures_by_deployment.values()) == 72 and set(backend.failures_by_deployment) == set(bases)
+    assert backend.stats.errors == 24 and backend.stats.retries == 48
+
+
+def test_a_refused_connection_is_told_apart_on_both_paths(litellm_loaded):
+    """The fast path (aiohttp) and litellm's (httpx under the openai SDK) both mark a connection
+    that could not be made as `unreachable`; an answer with an error status is not."""
+    from arena.backends import CompletionRequest
+    from arena.backends._base import CallError
+    from arena.backends._litellm import LiteLLMBackend
+    from arena.backends._openai_compat import OpenAICompatBackend
+
+    (port,) = _ports_nobody_listens_on(1)
+    down = CompletionRequest("hosted_vllm/judge", [{"role": "user", "content": "hi"}], {"max_tokens": 8}, api_base=f"http://127.0.0.1:{port}/v1")
+
+    async def attempt(backend, req):
+        try:
+            await backend._call(req, 5.0)
+        except CallError as e:
+            return e
+        finally:
+            await backend.aclose()
+
+    fast = asyncio.run(attempt(OpenAICompatBackend(), down))
+    slow = asyncio.run(attempt(LiteLLMBackend(), down))
+    assert fast.unreachable and fast.retryable and slow.unreachable and slow.retryable, (fast, slow)
+    srv = LoopbackServer().start()
+    try:
+        srv.hook = lambda req: Reply(status=503)
+        up = CompletionRequest("hosted_vllm/judge", [{"role": "user", "content": "hi"}], {"max_tokens": 8}, api_base=srv.api_base)
+        assert not asyncio.run(attempt(OpenAICompatBackend(), up)).unreachable
+        assert not asyncio.run(attempt(LiteLLMBackend(), up)).unreachable
+    finally:
+        srv.stop()

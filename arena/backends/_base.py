@@ -110,11 +110,14 @@ class Completion:
 
 
 class CallError(Exception):
-    """One failed attempt. `retryable` says whether another attempt may succeed."""
+    """One failed attempt. `retryable` says whether another attempt may succeed; `unreachable`,
+    that no connection to the server could be made (refused, no route, DNS): nothing was sent."""
 
-    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None, status: int | None = None):
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None, status: int | None = None,
+                 unreachable: bool = False):
         super().__init__(message)
         self.retryable = retryable
+        self.unreachable = unreachable
         # a provider's header is untrusted: NaN, infinite or negative values count as absent
         # (either backend path: litellm's or the aiohttp fast path); the cap is applied in backoff
         ok = retry_after is not None and retry_after == retry_after and 0 <= retry_after < float("inf")
@@ -484,6 +487,24 @@ def api_key(req: CompletionRequest) -> str | None:
     if not value:
         raise CallError(f"environment variable {req.api_key_env} is not set (it should hold the API key)", retryable=False)
     return value
+
+
+# exception types (by name, anywhere in an exception's cause chain) of a connection never made:
+# aiohttp's, httpx's (under litellm and the openai SDK) and the OS's
+_CONNECT_ERRORS = frozenset({"ClientConnectorError", "ClientConnectorDNSError", "ClientConnectorCertificateError", "ConnectError",
+                             "ConnectionRefusedError", "gaierror"})
+
+
+def never_connected(exc: BaseException) -> bool:
+    """Whether `exc` (or an exception it was raised from) says no connection could be made, so
+    the request was never sent: connection refused, no route, a name that does not resolve."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if type(exc).__name__ in _CONNECT_ERRORS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 def _one_line(s: str, limit: int = 300) -> str:

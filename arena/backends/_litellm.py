@@ -6,7 +6,7 @@ environment variable per request. litellm is imported on the first call, and its
 
 from __future__ import annotations
 
-from arena.backends._base import Backend, CallError, CompletionRequest, RawResult, _one_line, api_key
+from arena.backends._base import Backend, CallError, CompletionRequest, RawResult, _one_line, api_key, never_connected
 from arena.credentials import redact
 
 _litellm = None
@@ -120,4 +120,5 @@ def _classify(e: Exception, key: str | None) -> CallError:
         return CallError(f"timed out: {message}", status=status if isinstance(status, int) else None)
     if name in _FATAL or status in _FATAL_STATUS or any(t in message for t in _FATAL_TEXT):
         return CallError(f"{name}: {message}", retryable=False, status=status if isinstance(status, int) else None)
-    return CallError(f"{name}: {message}", retry_after=retry_after_of(e), status=status if isinstance(status, int) else None)
+    return CallError(f"{name}: {message}", retry_after=retry_after_of(e), status=status if isinstance(status, int) else None,
+                     unreachable=never_connected(e))

@@ -24,7 +24,7 @@ import json
 import os
 import re
 
-from arena.backends._base import CallError, CompletionRequest, RawResult, _one_line, api_key
+from arena.backends._base import CallError, CompletionRequest, RawResult, _one_line, api_key, never_connected
 from arena.backends._litellm import LiteLLMBackend
 from arena.backends._pricing import price
 
@@ -123,7 +123,7 @@ class OpenAICompatBackend(LiteLLMBackend):
         except CallError:
             raise
         except (aiohttp.ClientError, OSError) as e:
-            raise CallError(f"APIConnectionError: {_scrub(_one_line(str(e) or type(e).__name__), key)}") from None
+            raise CallError(f"APIConnectionError: {_scrub(_one_line(str(e) or type(e).__name__), key)}", unreachable=never_connected(e)) from None
         try:
             data = json.loads(raw)
             text = data["choices"][0]["message"]["content"] or ""

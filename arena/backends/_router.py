@@ -9,7 +9,9 @@ variable, `rpm` / `tpm`, a `weight`) and a `routing_strategy`. Each attempt of a
    `rpm`, else `tpm`; "least-busy" takes the one with the fewest calls in flight from this
    process, counted here: litellm's own least-busy counts through its call logging, which arena's
    direct calls do not go through). When every deployment is cooling down, the attempt waits for
-   the first to come back.
+   the first to come back, unless every one refused its last connection (nobody listening: a
+   server that is down, not a busy one): then the attempt goes at once to the one refused longest
+   ago (a probe, which fails in a millisecond if it is still down).
 2. waits for room under that deployment's rate limits, which are shared by every backend of the
    process calling the same deployment with the same key variable (`arena.backends._limits`);
 3. sends the request to it, on the fast path for OpenAI-compatible servers (`openai/...`,
@@ -19,7 +21,10 @@ variable, `rpm` / `tpm`, a `weight`) and a `routing_strategy`. Each attempt of a
    the deployment down for `cooldown` seconds once it failed more than `allowed_fails` times in a
    minute (a 429 with Retry-After cools it for that long instead). The next attempt goes to another
    deployment at once, without the backoff, while one is available; only when none is does the
-   usual exponential backoff apply. A 401/403/404 is final only when the fleet has one deployment.
+   usual exponential backoff apply, and none when every deployment refused its last connection
+   (nobody listening anywhere: a wait buys nothing, unlike after a 429 or a 5xx). A fleet that is
+   wholly down therefore ends each call as a recorded error within milliseconds of its first
+   refusal, after its `max_retries` + 1 attempts as usual (run again to retry them). A 401/403/404 is final only when the fleet has one deployment.
 
 Everything else is the shared policy of `arena.backends._base`: the call cache (keyed by the
 preset's model, messages and parameters, not by the deployment that answered, so a resumed run
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections import Counter
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -51,6 +57,7 @@ STRATEGIES = ("simple-shuffle", "least-busy")
 _FLEET_FINAL = {401, 403, 404}  # final for one server, but another deployment may answer
 _ROUTERS: dict[tuple, object] = {}  # fleet identity -> litellm Router (process-wide: shared cooldowns)
 _IN_FLIGHT: Counter = Counter()  # deployment id -> calls in flight from this process (least-busy)
+_UNREACHABLE: dict[str, float] = {}  # deployment id -> when its last attempt found nobody listening (monotonic)
 _LAST_FAILED: ContextVar[str | None] = ContextVar("arena_router_last_failed", default=None)  # per call (task)
 
 
@@ -158,6 +165,9 @@ class RouterBackend(OpenAICompatBackend):
             dep = await self._pick(req)
             if dep is not None:
                 break
+            dep = self._probe()
+            if dep is not None:
+                break
             cooldowns = self._router.health().cooldowns
             await self._sleep(max(0.01, min(cooldowns.get_min_cooldown(self._ids, None), self.cooldown)))
         if dep.rpm or dep.tpm:
@@ -168,12 +178,20 @@ class RouterBackend(OpenAICompatBackend):
         self.calls_by_deployment[dep.label] += 1
         return replace(req, model=dep.model, api_base=dep.api_base, api_key_env=dep.api_key_env)
 
+    def _probe(self) -> Deployment | None:
+        """When every deployment refused its last connection: the one refused longest ago (worth
+        a probe now rather than a wait for its cooldown), else None."""
+        if not all(i in _UNREACHABLE for i in self._ids):
+            return None
+        return min(self.deployments, key=lambda d: _UNREACHABLE.get(d.id, 0.0))
+
     async def _call(self, req: CompletionRequest, timeout: float):
         dep = self._by_key[deployment_key(req.model, req.api_base, req.api_key_env)]
         try:
             raw = await super()._call(req, timeout)
         finally:
             _IN_FLIGHT[dep.id] -= 1
+        _UNREACHABLE.pop(dep.id, None)
         _LAST_FAILED.set(None)  # the task's next call (a re-ask) may use any deployment again
         return raw
 
@@ -183,6 +201,10 @@ class RouterBackend(OpenAICompatBackend):
         dep = self._by_key[deployment_key(sent.model, sent.api_base, sent.api_key_env)]
         self.failures_by_deployment[dep.label] += 1
         _LAST_FAILED.set(dep.id)
+        if error.unreachable:
+            _UNREACHABLE[dep.id] = time.monotonic()
+        else:
+            _UNREACHABLE.pop(dep.id, None)
         status = error.status or 503  # a refused connection or an unclassified failure: unavailable
         if status not in (400, 413, 422):  # a bad request fails on every deployment alike
             health = self._router.health()
@@ -199,6 +221,8 @@ class RouterBackend(OpenAICompatBackend):
         """No wait while a deployment other than the one that just failed is available (fail over
         at once); else the usual backoff."""
         if self._router is not None and set(self._ids) - self._cooling() - {_LAST_FAILED.get()}:
+            return 0.0
+        if retry_after is None and self._probe() is not None:  # nobody listening anywhere: waiting buys nothing
             return 0.0
         return super().backoff(attempt, retry_after)
 
