@@ -18,8 +18,9 @@ sqlite-utils (each CLI command a few lines around one library call).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,67 @@ def _open(db: str | Path | Store | None, *, create: bool = True, readonly: bool 
     return Store(db if db is not None else default_db_path(), create=create, readonly=readonly), True
 
 
+# tables whose rows are work a failed command must not throw away (a run, a paid call, a batch)
+_WORK_TABLES = ("runs", "call_cache", "batches")
+
+
+@contextlib.contextmanager
+def _writing(db: str | Path | Store | None) -> Iterator[Store]:
+    """The store at `db`, created if missing, for a command that writes. When the command fails
+    (any exception) on a file it created, the file (and its -wal/-shm, and the folders made for it)
+    is removed again unless it already holds work (a run, a cached call, a batch job): a command
+    refused for bad input leaves no schema-only database behind."""
+    from arena.store import Store, default_db_path
+
+    if isinstance(db, Store):
+        yield db
+        return
+    path = Path(db if db is not None else default_db_path())
+    made = [] if str(path) == ":memory:" or path.exists() else [path]
+    if made:
+        folder = path.parent
+        while not folder.exists():
+            made.append(folder)  # deepest first
+            folder = folder.parent
+    store = Store(path)
+    try:
+        yield store
+    except BaseException:
+        store.close()
+        if made and not _holds_work(path):
+            _remove_new(made)
+        raise
+    else:
+        store.close()
+
+
+def _holds_work(path: Path) -> bool:
+    """Whether the arena file at `path` holds a row in any of `_WORK_TABLES` (unreadable: assume so)."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return any(con.execute(f"SELECT EXISTS (SELECT 1 FROM [{t}])").fetchone()[0] for t in _WORK_TABLES if t in names)
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return True
+
+
+def _remove_new(made: list[Path]) -> None:
+    """Remove a database file this process created (with its SQLite side files) and the folders
+    created for it (deepest first, only while empty)."""
+    path = made[0]
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError, OSError):
+            Path(f"{path}{suffix}").unlink()
+    for folder in made[1:]:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def load_spec(spec: str | Path | dict | TournamentSpec) -> TournamentSpec:
     """A validated `TournamentSpec` from a TOML path, a shipped name (`"demo"`), a dict or a spec.
 
@@ -107,12 +169,8 @@ def import_pool(
     pool's prompts unless `allow_partial`; the store is then unchanged."""
     from arena.pools import import_pool as _import_pool
 
-    store, opened = _open(db)
-    try:
+    with _writing(db) as store:
         return _import_pool(store, name, paths, format, replace=replace, allow_partial=allow_partial)
-    finally:
-        if opened:
-            store.close()
 
 
 def import_verdicts(
@@ -132,12 +190,8 @@ def import_verdicts(
     store is then unchanged."""
     from arena.verdicts import import_verdicts as _import
 
-    store, opened = _open(db)
-    try:
+    with _writing(db) as store:
         return _import(store, path, format, name=name, pool=pool, baseline=baseline, strong_weight=strong_weight)
-    finally:
-        if opened:
-            store.close()
 
 
 def export_verdicts(
@@ -318,8 +372,7 @@ def run_tournament(
     if rating_options:
         tspec = tspec.model_copy(update=rating_options)
     sink = on_event or (lambda e: None)
-    store, opened = _open(db)
-    try:
+    with _writing(db) as store:  # a new file is removed again when the run fails before it starts
         judge = load_judge(tspec.judge_ref(), store=store, no_cache=no_cache)
         check_env(judge, str(judge.preset_path or tspec.judge))  # before the plan and any call: one line naming the variable
         prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
@@ -330,9 +383,6 @@ def run_tournament(
                                write_reports=write_reports, report_dir=report_dir, allow_unknown_price=allow_unknown_price)
         finally:
             lease.release()
-    finally:
-        if opened:
-            store.close()
 
 
 def _run_leased(
@@ -646,12 +696,8 @@ def evaluate_judge(
     from arena.reliability import evaluate_judge as _evaluate_judge
 
     pairset = read_pairs(Path(pairs), format, limit=limit)
-    store, opened = _open(db)
-    try:
+    with _writing(db) as store:
         run = _evaluate_judge(judge, pairset, store=store, concurrency=concurrency, no_cache=no_cache)
-    finally:
-        if opened:
-            store.close()
     return build_result(
         pairset,
         run.games,

@@ -102,6 +102,38 @@ def test_read_only_commands_never_create_the_database_or_its_folders(cli, tmp_pa
     assert not (tmp_path / "a").exists()
 
 
+def test_a_command_refused_on_a_new_database_leaves_no_file_behind(cli, tmp_path):
+    """left18 (4): a failed `tournament run` (unknown pool, unknown judge) or `pool import` /
+    `verdicts import` (missing file) with a new --db left a schema-only database behind."""
+    db = tmp_path / "new" / "deeper" / "arena.db"
+    unknown_pool = tmp_path / "t.toml"
+    unknown_pool.write_text('name = "t"\npool = "nosuchpool"\njudge = "surrogate"\n[scheduler]\nkind = "round-robin"\n')
+    unknown_judge = tmp_path / "j.toml"
+    unknown_judge.write_text(f'name = "t"\npool = "{ROOT / "data" / "demo"}"\njudge = "no-such-judge"\n[scheduler]\nkind = "round-robin"\n')
+    for cmd in (("tournament", "run", unknown_pool, "--yes", "--plain"), ("tournament", "run", unknown_judge, "--yes", "--plain"),
+                ("pool", "import", tmp_path / "missing.json", "--format", "native", "--name", "p"),
+                ("verdicts", "import", tmp_path / "missing.jsonl", "--format", "jsonl")):
+        r = cli(*cmd, "--db", db)
+        assert r.code == 2 and r.err.startswith("Error: ") and len(r.err.strip().splitlines()) == 1, (cmd, r.err)
+        assert not (tmp_path / "new").exists(), cmd
+    # an existing database is never removed, even an empty one
+    Store(db).close()
+    assert cli("tournament", "run", unknown_pool, "--yes", "--plain", "--db", db).code == 2 and db.exists()
+
+
+def test_a_failed_command_keeps_a_new_database_that_holds_paid_work(tmp_path):
+    from arena.api import _writing
+
+    db = tmp_path / "n" / "w.db"
+    with pytest.raises(RuntimeError), _writing(db) as store:
+        store.cache_put("k" * 64, "openai/gpt-4o-mini", "an answer paid for", 10, 5, 0.001)
+        raise RuntimeError("a failure after a paid call")
+    assert db.exists() and Store(db).cache_get("k" * 64).response == "an answer paid for"
+    with pytest.raises(KeyError), _writing(tmp_path / "m" / "x.db"):
+        raise KeyError("nothing written")
+    assert not (tmp_path / "m").exists()
+
+
 def test_a_read_only_store_is_read_but_not_written(cli, tmp_path, monkeypatch):
     db = tmp_path / "arena.db"
     assert cli("pool", "import", DEMO, "--name", "demo", "--db", db).code == 0
