@@ -41,7 +41,7 @@ from typing import ClassVar, Literal
 from pydantic import AliasChoices, Field
 
 from arena.conversations import file_messages, file_rows, make_output, make_prompt, question_file, read_mt_bench, user_messages
-from arena.errors import PoolError
+from arena.errors import BadInput, PoolError, naming_options
 from arena.io import Id, Name, OptText, Row, Text, check_name, iter_records, loads, prompt_key, read_text
 from arena.names import slug_map
 from arena.records import Message as ChatMessage
@@ -164,6 +164,8 @@ class Turn(Row):
 TurnItem = Text | Turn  # MT-Bench writes turns as strings, Arena-Hard v0.1 as {"content": ...}
 
 
+_REPLACE = ("replace=True", "--replace")  # how a refusal names the option: Python argument, CLI option (arena.errors.naming_options)
+
 def _turn_text(t: str | Turn) -> str:
     return t if isinstance(t, str) else t.content
 
@@ -258,9 +260,9 @@ class _Builder:
         if known is not None:
             diff = prompt_difference(known, p)
             if diff:
-                raise PoolError(
-                    f"{where}: prompt_id {p.prompt_id!r} is already in the pool with {diff}; give this prompt another id,"
-                    " or pass --replace to re-import the whole pool"
+                raise naming_options(
+                    PoolError, f"{where}: prompt_id {p.prompt_id!r} is already in the pool with {diff}; give this prompt another id,"
+                    " or pass <replace> to re-import the whole pool", replace=_REPLACE,
                 )
         self.prompt_where[p.prompt_id] = where
         self.n_turns.setdefault(p.prompt_id, p.n_turns)
@@ -283,7 +285,7 @@ class _Builder:
     def claim_model(self, model: str, source: str) -> None:
         """A model's answers must come from one file; a second file for it is an error."""
         if model in self.known_models:
-            raise PoolError(f"{source}: model {model!r} is already in the pool (use --replace to re-import the pool)")
+            raise naming_options(PoolError, f"{source}: model {model!r} is already in the pool (use <replace> to re-import the pool)", replace=_REPLACE)
         prev = self.model_source.get(model)
         if prev is not None and prev != source:
             raise PoolError(f"{source}: model {model!r} appears twice (also in {prev})")
@@ -517,7 +519,7 @@ def detect_format(path: Path) -> str:
         rec = next(iter_records(path, "jsonl"), None)
         first = rec.data if rec is not None else {}
         return "jsonl" if "outputs" in first and "prompt_id" in first else "varco"
-    raise PoolError(f"{path}: cannot tell its format; pass --format one of {', '.join(FORMATS)}")
+    raise naming_options(PoolError, f"{path}: cannot tell its format; pass <format> one of {', '.join(FORMATS)}", format=("format=", "--format"))
 
 
 def load_pool_files(
@@ -543,7 +545,7 @@ def load_pool_files(
             raise PoolError(f"{p}: no such file or directory")
         fmt = format or detect_format(p)
         if fmt not in READERS:
-            raise PoolError(f"--format: {fmt!r} is not a pool format (expected one of {', '.join(FORMATS)})")
+            raise naming_options(PoolError, f"<format>: {fmt!r} is not a pool format (expected one of {', '.join(FORMATS)})", format=("format", "--format"))
         fmt_used = fmt
         sources += READERS[fmt](p, b)
     return b.data(fmt_used or "native", sources)
@@ -586,10 +588,10 @@ def import_pool(
     partial = [o for o in data.overlap if o.partial]
     if partial and not allow_partial:
         o = partial[0]
-        raise PoolError(
-            f"{o.source}: model {o.model!r} answers only {o.matched} of the pool's {o.prompts} prompts"
+        raise naming_options(
+            PoolError, f"{o.source}: model {o.model!r} answers only {o.matched} of the pool's {o.prompts} prompts"
             f"{f' ({o.own} of its prompts match no other file)' if o.own else ''}; check that the files hold"
-            " the same prompts, or pass --allow-partial to import it anyway"
+            " the same prompts, or pass <allow_partial> to import it anyway", allow_partial=("allow_partial=True", "--allow-partial"),
         )
     store.write_pool(
         name, data.prompts, data.outputs, source=";".join(data.sources), format=data.format, replace=replace,
@@ -686,17 +688,16 @@ def refuse_stale_files(out: Path, rels: Sequence[str]) -> None:
     """`BadInput` when folder `out` holds a file not in `rels` (paths relative to `out`, `/`-separated):
     an export into a folder that holds an older export's files would leave them beside the new ones,
     and every reader of the folder (the peers', `pool import`) would take them for part of it."""
-    from arena.errors import BadInput
-
     if not out.is_dir():
         return
     wanted = set(rels)
     stale = sorted(f.relative_to(out).as_posix() for f in out.rglob("*") if f.is_file() and f.relative_to(out).as_posix() not in wanted)
     if stale:
-        raise BadInput(
-            f"--out {out}: the folder holds {len(stale)} file{'s' * (len(stale) != 1)} this export does not write"
+        raise naming_options(
+            BadInput, f"<out>: the folder holds {len(stale)} file{'s' * (len(stale) != 1)} this export does not write"
             f" ({stale[0]}{', ...' if len(stale) > 1 else ''}), which a reader of the folder would take for part of it;"
-            " expected a new or empty folder (or one holding only an earlier export of the same pool)"
+            " expected a new or empty folder (or one holding only an earlier export of the same pool)",
+            out=(f"out={str(out)!r}", f"--out {out}"),
         )
 
 

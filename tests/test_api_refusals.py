@@ -49,3 +49,69 @@ def test_export_without_a_baseline_names_the_argument(store, tmp_path, cli, db_p
     r = cli("verdicts", "export", "nb", "--format", "arena_hard", "--out", tmp_path / "o")
     assert r.code == 2 and r.err.rstrip().endswith("(pass --baseline NAME)") and r.err.startswith("Error: --format arena_hard: run nb-")
     assert not (tmp_path / "o").exists()  # the folder it would have created is not left behind
+
+
+PEERS = Path(__file__).parent / "fixtures" / "peers"
+
+
+def _alpaca(path: Path, rows: list[dict]) -> Path:
+    import json
+
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_pool_import_refusals_name_the_argument_through_the_api_and_the_option_in_the_cli(tmp_path, cli, db_path):
+    """left18 (5): arena/pools.py named --replace, --allow-partial, --format and --out to Python callers."""
+    from arena.api import import_pool
+
+    qs = ["What is 2+2?", "Name a colour.", "Say hi.", "Spell cat."]
+    a = _alpaca(tmp_path / "a.json", [{"instruction": q, "output": "x", "generator": "model-a"} for q in qs])
+    assert cli("pool", "import", a, "--name", "p").code == 0
+    again = _alpaca(tmp_path / "a2.json", [{"instruction": q, "output": "z", "generator": "model-a"} for q in qs])
+    with pytest.raises(BadInput, match=r"model 'model-a' is already in the pool \(use replace=True to re-import the pool\)$"):
+        import_pool("p", [again], db=db_path)
+    r = cli("pool", "import", again, "--name", "p")
+    assert r.code == 2 and r.err.rstrip().endswith("(use --replace to re-import the pool)") and "replace=True" not in r.err
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    _alpaca(folder / "a.json", [{"instruction": q, "output": "x", "generator": "model-a"} for q in qs])
+    _alpaca(folder / "b.json", [{"instruction": q, "output": "y", "generator": "model-b"} for q in ["Where is Paris?", "A poem.", "Count.", qs[3]]])
+    with pytest.raises(BadInput, match=r"or pass allow_partial=True to import it anyway$"):
+        import_pool("m", [folder], db=db_path)
+    r = cli("pool", "import", folder, "--name", "m")
+    assert r.code == 2 and r.err.rstrip().endswith("or pass --allow-partial to import it anyway") and "allow_partial" not in r.err
+
+    with pytest.raises(BadInput, match=r"^format: 'nope' is not a pool format"):
+        import_pool("n", [a], format="nope", db=db_path)
+    odd = tmp_path / "odd.txt"
+    odd.write_text("hello\n")
+    with pytest.raises(BadInput, match=r"cannot tell its format; pass format= one of "):
+        import_pool("n", [odd], db=db_path)
+    r = cli("pool", "import", odd, "--name", "n")
+    assert r.code == 2 and "cannot tell its format; pass --format one of " in r.err
+
+
+def test_verdict_import_refusals_name_the_argument_through_the_api_and_the_option_in_the_cli(tmp_path, cli, db_path):
+    """left18 (5): arena/verdicts/formats.py named --baseline and --format to Python callers."""
+    from arena.api import import_verdicts
+
+    judge = PEERS / "model_judgment" / "gpt-4-1106-preview"
+    with pytest.raises(BadInput, match=r"do not name the baseline: pass baseline=\"NAME\" \(v0\.1 used gpt-4-0314\)$") as e:
+        import_verdicts(judge, "arena_hard", db=db_path)
+    assert "--baseline" not in str(e.value)
+    r = cli("verdicts", "import", judge, "--format", "arena_hard")
+    assert r.code == 2 and "do not name the baseline: pass --baseline NAME (v0.1 used gpt-4-0314)" in r.err and "baseline=" not in r.err
+
+    with pytest.raises(BadInput, match=r"^format: 'nope' is not a judgment format"):
+        import_verdicts(judge, "nope", db=db_path)
+    r = cli("verdicts", "import", judge, "--format", "nope")
+    assert r.code == 2 and "Error: " in r.err and "'nope'" in r.err
+
+    battles = PEERS / "battles_llama3-70b-judge.jsonl.gz"
+    with pytest.raises(BadInput, match=r"it looks like chatbot_arena \(use format='chatbot_arena'\)|it looks like \w+ \(use format='\w+'\)") as e:
+        import_verdicts(battles, "alpaca_eval", db=db_path)
+    assert "--format" not in str(e.value)
+    r = cli("verdicts", "import", battles, "--format", "alpaca_eval")
+    assert r.code == 2 and "(use --format " in r.err and "format=" not in r.err

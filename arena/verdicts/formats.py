@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from arena.errors import BadInput
+from arena.errors import BadInput, naming_options
 from arena.io import prompt_key
 from arena.records import LABEL_SCORE, swap_label
 
@@ -256,8 +256,9 @@ def check_format(where: str, rec: dict, fmt: str) -> None:
         missing = ["g1_winner"]
     battle_shaped = {fmt, guess} <= {"mt_bench", "chatbot_arena"}  # MT-Bench's human votes and Chatbot Arena's battles share keys (conversation_a too)
     if missing or (guess is not None and guess != fmt and not battle_shaped):
-        hint = f"it looks like {guess} (use --format {guess})" if guess else "it matches no known format"
-        raise VerdictFileError(f"{where}: not {fmt} data (key {(missing or ['?'])[0]!r} missing): {hint}")
+        hint = f"it looks like {guess} (use <format>)" if guess else "it matches no known format"
+        raise naming_options(VerdictFileError, f"{where}: not {fmt} data (key {(missing or ['?'])[0]!r} missing): {hint}",
+                             format=(f"format={guess!r}", f"--format {guess}"))
 
 
 # -- row models ------------------------------------------------------------------------------
@@ -469,8 +470,9 @@ def _read_arena_hard(where: str, rec: dict, baseline: str | None, out: list[Reco
     row = _validate(ArenaHardRow, where, rec, ArenaHardRow.parse)
     base = row.baseline or baseline
     if not base:
-        raise VerdictFileError(
-            f"{where}: Arena-Hard v0.1 judgments do not name the baseline: pass --baseline NAME (v0.1 used gpt-4-0314)"
+        raise naming_options(
+            VerdictFileError, f"{where}: Arena-Hard v0.1 judgments do not name the baseline: pass <baseline> (v0.1 used gpt-4-0314)",
+            baseline=('baseline="NAME"', "--baseline NAME"),
         )
     if row.model == base:
         return "self"
@@ -686,7 +688,8 @@ def read_recorded(path: str | Path, fmt: str, *, baseline: str | None = None) ->
     (saying which one it looks like).
     """
     if fmt not in FORMATS:
-        raise VerdictFileError(f"--format: {fmt!r} is not a judgment format (expected one of: {', '.join(FORMATS)})")
+        raise naming_options(VerdictFileError, f"<format>: {fmt!r} is not a judgment format (expected one of: {', '.join(FORMATS)})",
+                             format=("format", "--format"))
     root = Path(path)
     files = files_of(root)
     matches: list[RecordedMatch] = []
