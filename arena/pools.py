@@ -697,7 +697,7 @@ def refuse_stale_files(out: Path, rels: Sequence[str]) -> None:
             BadInput, f"<out>: the folder holds {len(stale)} file{'s' * (len(stale) != 1)} this export does not write"
             f" ({stale[0]}{', ...' if len(stale) > 1 else ''}), which a reader of the folder would take for part of it;"
             " expected a new or empty folder (or one holding only an earlier export of the same pool)",
-            out=(f"out={str(out)!r}", f"--out {out}"),
+            out=(str(out), f"--out {out}"),
         )
 
 

@@ -115,3 +115,23 @@ def test_verdict_import_refusals_name_the_argument_through_the_api_and_the_optio
     assert "--format" not in str(e.value)
     r = cli("verdicts", "import", battles, "--format", "alpaca_eval")
     assert r.code == 2 and "(use --format " in r.err and "format=" not in r.err
+
+
+def test_verdict_export_and_import_options_are_named_as_the_caller_passes_them(tmp_path, cli, db_path):
+    from arena.api import export_verdicts, import_verdicts
+
+    f = tmp_path / "b.csv"
+    f.write_text("question_id,model_a,model_b,winner\nq1,a,b,model_a\nq2,a,b,model_b\n")
+    with pytest.raises(BadInput, match=r"^strong_weight: expected a number >= 1, got 0\.5$"):
+        import_verdicts(f, "chatbot_arena", strong_weight=0.5, db=db_path)
+    r = cli("verdicts", "import", f, "--format", "chatbot_arena", "--strong-weight", "0.5")
+    assert r.code == 2 and "--strong-weight" in r.err and "strong_weight:" not in r.err
+    with pytest.raises(BadInput, match=r"^baseline: 'zz' is in none of the imported matches"):
+        import_verdicts(f, "chatbot_arena", baseline="zz", db=db_path)
+    r = cli("verdicts", "import", f, "--format", "chatbot_arena", "--baseline", "zz")
+    assert r.code == 2 and r.err.startswith("Error: --baseline: 'zz' is in none of the imported matches")
+    assert cli("verdicts", "import", f, "--format", "chatbot_arena", "--name", "nb").code == 0
+    with pytest.raises(BadInput, match=r"^per: 'x' \(expected verdict or game\)$"):
+        export_verdicts("nb", "battles", tmp_path / "o.jsonl", per="x", db=db_path)
+    with pytest.raises(BadInput, match=r"^format: 'nope' is not an export format"):
+        export_verdicts("nb", "nope", tmp_path / "o.jsonl", db=db_path)

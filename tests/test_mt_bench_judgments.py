@@ -143,7 +143,7 @@ def test_one_order_per_match_and_a_whole_conversation_judgment(tmp_path, store):
     one_order = (Verdict("m1", "b", 1, None, "B>A"), [Game("m1", "j", "BA", "B>A", "[[B>A]]")])  # the match's B won, seen from A
     store.record_verdicts("r1", [one_order, (Verdict("m2", "a", 1, None, "A>B"), [Game("m2", "j@turn2", "AB", "A>B", "r", detail={"turn": 2})])])
     store.record_verdicts("r2", [one_order, (Verdict("m2", "a", 1, None, "A>B"), [Game("m2", "j", "AB", "A>B", "r")])])
-    with pytest.raises(BadInput, match="^--format mt_bench: match m2 on prompt 'q1' was judged as a whole conversation"):
+    with pytest.raises(BadInput, match="^format='mt_bench': match m2 on prompt 'q1' was judged as a whole conversation"):
         export_verdicts(store, "r2", "mt_bench", tmp_path / "y.jsonl")
     assert not (tmp_path / "y.jsonl").exists()
     recs = _lines(export_verdicts(store, "r1", "mt_bench", tmp_path / "x.jsonl")[0])

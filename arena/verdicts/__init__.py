@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arena.errors import BadInput, NotFound
+from arena.errors import BadInput, NotFound, naming_options
 from arena.records import Battle, Game, Match, Output, Prompt
 from arena.verdicts.formats import FORMATS, ReadResult, RecordedMatch, VerdictFileError, read_recorded
 
@@ -85,11 +85,12 @@ def import_verdicts(
     report's sample. Errors (`BadInput`, exit 2) are raised before anything is written.
     """
     if strong_weight < 1:
-        raise BadInput(f"--strong-weight: expected a number >= 1, got {strong_weight:g}")
+        raise naming_options(BadInput, f"<w>: expected a number >= 1, got {strong_weight:g}", w=("strong_weight", "--strong-weight"))
     res = read_recorded(path, fmt, baseline=baseline)
     base = res.baseline
     if base is not None and base not in res.models:
-        raise BadInput(f"--baseline: {base!r} is in none of the imported matches (models: {', '.join(res.models[:10])})")
+        raise naming_options(BadInput, f"<b>: {base!r} is in none of the imported matches (models: {', '.join(res.models[:10])})",
+                             b=("baseline", "--baseline"))
     name = name or f"{fmt}-{Path(path).name.split('.')[0] or 'import'}"
     pool_name, prompts, outputs = _pool_of_import(store, res, fmt, name, pool)
     digest = hashlib.sha256()
@@ -152,7 +153,7 @@ def _pool_of_import(store, res, fmt: str, name: str, pool: str | None):
         pool_name = pool or name
     elif pool is not None:
         if not store.pool_exists(pool):
-            raise NotFound(f"--pool: pool {pool!r} is not in {store.path} and {res.sources[0]} holds no prompt texts")
+            raise naming_options(NotFound, f"<p>: pool {pool!r} is not in {store.path} and {res.sources[0]} holds no prompt texts", p=("pool", "--pool"))
         pool_name = pool
     if pool_name is not None and store.pool_exists(pool_name):
         # an existing pool is never relabelled, and nothing in it is overwritten: the judged questions

@@ -85,7 +85,7 @@ def _out_kind(fmt: str, out: Path) -> tuple[str, str]:
         if out.suffix.lower() == ".jsonl":
             return "file", "a JSON lines file of FastChat judgments"
         if out.suffix.lower() in (".json", ".csv", ".tsv", ".gz", ".txt"):
-            raise BadInput(f"--out {out}: FastChat's judgments are JSON lines: expected a folder (model_judgment/<judge>_pair.jsonl) or a .jsonl file")
+            raise naming_options(BadInput, "<o>: FastChat's judgments are JSON lines: expected a folder (model_judgment/<judge>_pair.jsonl) or a .jsonl file", o=(str(out), f"--out {out}"))
         return "folder", "a folder (model_judgment/<judge>_pair.jsonl)"
     return _EXPECTED[fmt]
 
@@ -99,9 +99,9 @@ def export_verdicts(store, run_id: str, fmt: str, out: str | Path, *, baseline: 
     from arena.verdicts import EXPORT_FORMATS
 
     if fmt not in EXPORT_FORMATS:
-        raise BadInput(f"--format: {fmt!r} is not an export format (expected one of: {', '.join(EXPORT_FORMATS)})")
+        raise naming_options(BadInput, f"<f>: {fmt!r} is not an export format (expected one of: {', '.join(EXPORT_FORMATS)})", f=("format", "--format"))
     if per not in (None, "verdict", "game"):
-        raise BadInput(f"--per: {per!r} (expected verdict or game)")
+        raise naming_options(BadInput, f"<per>: {per!r} (expected verdict or game)", per=("per", "--per"))
     out = Path(out)
     kind, expected = _out_kind(fmt, out)
     check_out(out, kind, expected)  # before any work
@@ -116,7 +116,7 @@ def _export(store, run, spec, prompts, answers, fmt, out: Path, baseline, per) -
         rows = _battle_rows(store, rid, spec, prompts, per, answers)
         conv = next((r for r in rows if "conversation_a" in r), None)
         if conv is not None and out.name.lower().endswith(".csv"):
-            raise BadInput(f"--out {out}: a CSV battle file has no column for a conversation (prompt {conv['question_id']!r}); write .jsonl or .json")
+            raise naming_options(BadInput, f"<o>: a CSV battle file has no column for a conversation (prompt {conv['question_id']!r}); write .jsonl or .json", o=(str(out), f"--out {out}"))
         return [_write(out, _rows_text(out, rows))]
     games: dict[str, list[Game]] = {}
     for g in store.games(rid):
@@ -146,7 +146,7 @@ def _export(store, run, spec, prompts, answers, fmt, out: Path, baseline, per) -
         if row is not None:
             per_model.setdefault((judge if fmt == "arena_hard" else "", model), []).append(row)
     if not per_model:
-        raise BadInput(f"--format {fmt}: run {rid} has no match against the baseline {base!r}")
+        raise naming_options(BadInput, f"<fv>: run {rid} has no match against the baseline {base!r}", fv=(f"format={fmt!r}", f"--format {fmt}"))
     return _write_per_model(out, fmt, per_model)
 
 
@@ -225,7 +225,7 @@ def _alpaca_eval_row(m: MatchRow, gs: list[Game], v: VerdictRow | None, base: st
         pref = LABEL_PREFERENCE[swap_label(v.label) if flip else v.label]
     p = prompts.get(m.prompt_id)
     if p is not None and p.is_conversation:
-        raise BadInput(f"--format alpaca_eval: has no turns; prompt {p.prompt_id!r} of the run is a conversation ({p.n_turns} turns); use jsonl")
+        raise naming_options(BadInput, f"<fa>: has no turns; prompt {p.prompt_id!r} of the run is a conversation ({p.n_turns} turns); use jsonl", fa=("format='alpaca_eval'", "--format alpaca_eval"))
     out_1, out_2 = answers.get((m.prompt_id, base)), answers.get((m.prompt_id, model))
     return {
         "instruction": p.text if p is not None else m.prompt_id,
@@ -248,7 +248,7 @@ def _write_mt_bench(out: Path, records: list[dict]) -> list[Path]:
     if out.suffix.lower() == ".jsonl":
         return [_write(out, lines(records))]
     if out.suffix.lower() in (".json", ".csv", ".tsv", ".gz", ".txt"):
-        raise BadInput(f"--out {out}: FastChat's judgments are JSON lines: expected a folder (model_judgment/<judge>_pair.jsonl) or a .jsonl file")
+        raise naming_options(BadInput, "<o>: FastChat's judgments are JSON lines: expected a folder (model_judgment/<judge>_pair.jsonl) or a .jsonl file", o=(str(out), f"--out {out}"))
     by_judge: dict[str, list[dict]] = {}
     for r in records:
         j = r.get("judge")
@@ -300,7 +300,7 @@ def export_pool_peer(store, pool: str, fmt: str, out: str | Path) -> list[Path]:
     anything is written: the peers' readers, and `pool import`, read every file there. An `out`
     that cannot be a folder is `BadInput` too (`arena.outpaths`), checked before any work."""
     if fmt not in ("arena_hard", "alpaca_eval", "mt_bench"):
-        raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard, mt_bench or alpaca_eval)")
+        raise naming_options(BadInput, f"<f>: {fmt!r} is not a peer pool format (expected arena_hard, mt_bench or alpaca_eval)", f=("format", "--format"))
     expected = {"mt_bench": "a folder (question.jsonl, model_answer/, reference_answer/)",
                 "arena_hard": "a folder (question.jsonl, model_answer/)", "alpaca_eval": "a folder (<model>.json)"}[fmt]
     out = check_out(out, "folder", expected)  # before any work
@@ -321,7 +321,7 @@ def pool_peer_files(prompts, outputs, fmt: str, pool: str, extras=None) -> list[
     if fmt == "alpaca_eval":
         conv = next((p for p in prompts if p.is_conversation), None)
         if conv is not None:
-            raise BadInput(f"--format: alpaca_eval has no turns; pool {pool!r} holds conversations ({conv.prompt_id!r}: {conv.n_turns} turns); use mt_bench, arena_hard, native or jsonl")
+            raise naming_options(BadInput, f"<f>: alpaca_eval has no turns; pool {pool!r} holds conversations ({conv.prompt_id!r}: {conv.n_turns} turns); use mt_bench, arena_hard, native or jsonl", f=("format", "--format"))
     by_model: dict[str, list] = {}
     for o in outputs:
         by_model.setdefault(o.model, []).append(o)
@@ -354,4 +354,4 @@ def pool_peer_files(prompts, outputs, fmt: str, pool: str, extras=None) -> list[
                      "dataset": text[o.prompt_id].category} for o in outs if o.prompt_id in text]
             files.append((f"{slug(model, taken)}.json", json.dumps(rows, ensure_ascii=False, indent=1)))
         return files
-    raise BadInput(f"--format: {fmt!r} is not a peer pool format (expected arena_hard, mt_bench or alpaca_eval)")
+    raise naming_options(BadInput, f"<f>: {fmt!r} is not a peer pool format (expected arena_hard, mt_bench or alpaca_eval)", f=("format", "--format"))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from arena.errors import BadInput
+from arena.errors import BadInput, naming_options
 from arena.records import LABEL_SCORE, Game, MatchRow
 
 DERIVED_KEYS = ("question_id", "model_1", "model_2", "g1_winner", "g2_winner", "g1_user_prompt", "g1_judgment",
@@ -41,6 +41,8 @@ CANONICAL_KEYS = ("question_id", "model_1", "model_2", "g1_winner", "g2_winner",
                   "g1_judgment", "g2_user_prompt", "g2_judgment", "turn", "tstamp")
 """FastChat's key order (`play_a_match_pair`)."""
 
+
+_MT = ("format='mt_bench'", "--format mt_bench")  # the refusals' subject: Python argument, CLI option (naming_options)
 
 def peer_fields(rec: dict) -> dict:
     """What an import keeps of a pair judgment row beyond what the store holds: every key not in
@@ -120,15 +122,15 @@ def mt_bench_judgments(store, run_id: str, prompts: dict, answers: dict) -> list
         conversation = p is not None and p.is_conversation
         for (judge, turn), games in sorted(groups.items(), key=lambda kv: (kv[0][1] or 0, kv[0][0])):
             if turn is None and conversation:
-                raise BadInput(
-                    f"--format mt_bench: match {m.match_id} on prompt {m.prompt_id!r} was judged as a whole conversation"
-                    ' (turn = "all"); MT-Bench records judge one turn each: export it as jsonl'
+                raise naming_options(
+                    BadInput, f"<f>: match {m.match_id} on prompt {m.prompt_id!r} was judged as a whole conversation"
+                    ' (turn = "all"); MT-Bench records judge one turn each: export it as jsonl', f=_MT,
                 )
             records.append(_record(m, judge, turn, games, preset, conversation, times, prompts, answers))
             k = games[0].detail.get("record")
             at.append(k if isinstance(k, int) else None)
     if not records:
-        raise BadInput(f"--format mt_bench: run {rid} has no judged games")
+        raise naming_options(BadInput, f"<f>: run {rid} has no judged games", f=_MT)
     if None not in at:  # an import of turn-by-turn records: their own order
         records = [r for _, r in sorted(zip(at, records), key=lambda kr: kr[0])]
     return records
