@@ -253,6 +253,7 @@ def test_a_tournament_on_conversations_with_a_judge_that_cannot_read_them_is_ref
     judge.write_text('kind = "surrogate"\n')  # judges that can (llm): tests/test_conversation_judge.py, test_conversation_run.py
     spec = tmp_path / "t.toml"
     spec.write_text(f'name = "conv"\npool = "{MT}"\njudge = "{judge}"\nseed = 1\n[scheduler]\nkind = "round-robin"\n')
+    Store(tmp_path / "a.db").close()  # an existing database: a refused run on a new one leaves no file (test_hardening_store)
     r = cli("tournament", "run", spec, "--yes", "--plain", "--db", tmp_path / "a.db", "--out", tmp_path / "out")
     assert r.code == 2 and r.err.count("\n") == 1 and "prompt '81' is a conversation (2 turns)" in r.err, r.err
     assert "cannot judge conversations" in r.err
@@ -287,7 +288,7 @@ def test_verdict_export_writes_each_sides_turns_for_a_conversation(tmp_path, sto
     assert rec["messages"] == [{"role": "user", "content": t} for t in store.prompts("mt")[1].user_turns]
     assert rec["turns_a"] == list(outs["claude-v1"].turns) and rec["turns_b"] == list(outs["llama-13b"].turns)
     assert rec["answer_a"] == outs["claude-v1"].turns[0]
-    with pytest.raises(BadInput, match="alpaca_eval: has no turns; prompt '101'"):
+    with pytest.raises(BadInput, match="^format='alpaca_eval': has no turns; prompt '101'"):
         export_verdicts(store, "r1", "alpaca_eval", tmp_path / "ae")
 
 
