@@ -74,3 +74,39 @@ def test_table_input_limits_equal_litellms(model):
     except Exception:
         ref = None
     assert input_limit(model) == (int(ref) if ref else None)
+
+
+TEXTS = ["Compare these two answers.", "héllo wörld 😀 再来一次", "def f(x):\n    return x ** 2  # code\n" * 5, "<|endoftext|> is text here"]
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_encoding_cache_gives_tiktokens_encoding(name, tmp_path, monkeypatch):
+    """The BPE table kept in the cache folder (marshal) makes the same encoding as tiktoken's own
+    loader; a damaged cache file is rebuilt; an unwritable folder only costs the parse."""
+    import tiktoken
+
+    from arena.backends import _pricing
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    _pricing._encoding.cache_clear()
+    built = _pricing._encoding(name)  # parsed, then written (and litellm's offline tokenizer files set for tiktoken)
+    reference = tiktoken.get_encoding(name)
+    files = list((tmp_path / "cache").glob(f"tiktoken-*-{name}.marshal"))
+    assert len(files) == 1 and files[0].stat().st_size > 100_000
+    _pricing._encoding.cache_clear()
+    cached = _pricing._encoding(name)  # read back from the file
+    for enc in (built, cached):
+        assert enc.n_vocab == reference.n_vocab
+        for t in TEXTS:
+            assert enc.encode_ordinary(t) == reference.encode_ordinary(t)
+    files[0].write_bytes(b"\x00not marshal")  # damaged: rebuilt, and rewritten whole
+    _pricing._encoding.cache_clear()
+    assert _pricing._encoding(name).encode_ordinary(TEXTS[1]) == reference.encode_ordinary(TEXTS[1])
+    assert files[0].stat().st_size > 100_000
+    files[0].unlink()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(blocker / "cache"))  # cannot be made
+    _pricing._encoding.cache_clear()
+    assert _pricing._encoding(name).encode_ordinary(TEXTS[0]) == reference.encode_ordinary(TEXTS[0])
+    _pricing._encoding.cache_clear()
