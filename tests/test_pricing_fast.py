@@ -110,3 +110,27 @@ def test_encoding_cache_gives_tiktokens_encoding(name, tmp_path, monkeypatch):
     _pricing._encoding.cache_clear()
     assert _pricing._encoding(name).encode_ordinary(TEXTS[0]) == reference.encode_ordinary(TEXTS[0])
     _pricing._encoding.cache_clear()
+
+
+def test_price_table_cache_gives_the_same_prices(tmp_path, monkeypatch):
+    """litellm's price table, reduced to what arena reads and kept in the cache folder, prices and
+    limits every model as the parsed JSON does; a damaged cache file is rebuilt."""
+    from arena.backends import _pricing
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path))
+
+    def fresh():
+        for f in (_pricing._table, _pricing.unit_prices, _pricing.batch_unit_prices, _pricing.input_limit):
+            f.cache_clear()
+
+    fresh()
+    parsed = [(_pricing.unit_prices(m), _pricing.batch_unit_prices(m), _pricing.input_limit(m)) for m in MODELS]
+    (cache,) = tmp_path.glob("litellm-prices-*.marshal")
+    fresh()
+    assert [(_pricing.unit_prices(m), _pricing.batch_unit_prices(m), _pricing.input_limit(m)) for m in MODELS] == parsed
+    assert _pricing._table()["gpt-4o"]["max_input_tokens"] > 0
+    cache.write_bytes(b"junk")
+    fresh()
+    assert [(_pricing.unit_prices(m), _pricing.batch_unit_prices(m), _pricing.input_limit(m)) for m in MODELS] == parsed
+    assert cache.stat().st_size > 10_000
+    fresh()
