@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -574,6 +575,12 @@ class Store:
         while rows := cur.fetchmany(1000):
             yield from rows
 
+    def output_lengths(self, pool: str) -> Iterator[tuple[str, str, int]]:
+        """(prompt_id, model, characters of the text) of every answer of `pool` with a text; the texts stay in SQLite."""
+        cur = self.db.conn.execute("SELECT prompt_id, model, length(text) FROM outputs WHERE pool = ? AND text IS NOT NULL", [pool])
+        while rows := cur.fetchmany(1000):
+            yield from rows
+
     def output_text(self, pool: str, prompt_id: str, model: str) -> str | None:
         """One answer's text, or None when the model has none for that prompt."""
         row = self.db.conn.execute("SELECT text FROM outputs WHERE pool = ? AND prompt_id = ? AND model = ?", [pool, prompt_id, model]).fetchone()
@@ -837,35 +844,53 @@ class Store:
         turn by turn (games `judge@turnN`) names the judge without the turn."""
         from arena.judges._conversation import judge_of_turns
 
-        rows = self.db.execute("SELECT match_id, judge FROM games WHERE run_id = ? ORDER BY [order] DESC", [run_id]).fetchall()
-        return {mid: judge_of_turns(j) for mid, j in rows}
+        cur = self.db.execute("SELECT match_id, judge FROM games WHERE run_id = ? ORDER BY [order] DESC", [run_id])
+        names: dict[str, str] = {}  # one string per judge name
+        return {mid: names.setdefault(j, judge_of_turns(j)) for mid, j in cur}
+
+    def judge_names(self, run_id: str) -> set[str]:
+        """The judges named by a run's games (`match_judges`' values), without reading every game."""
+        from arena.judges._conversation import judge_of_turns
+
+        return {judge_of_turns(r[0]) for r in self.db.execute("SELECT DISTINCT judge FROM games WHERE run_id = ?", [run_id])}
 
     def games(self, run_id: str) -> list[Game]:
         """A run's stored games as `Game` records (detail parsed, usage from its columns), in the
         order they were written; a big reply stored once in the call cache is read back from there."""
-        rows = self._rows(
+        return list(self.iter_games(run_id))
+
+    def iter_games(self, run_id: str, match_ids: Sequence[str] | None = None) -> Iterator[Game]:
+        """`games`, read from a cursor one batch at a time (a report of 450,000 matches never holds
+        them all); `match_ids`: only those matches' games."""
+        where, params = "g.run_id = ?", [run_id]
+        if match_ids is not None:
+            if not match_ids:
+                return
+            where += f" AND g.match_id IN ({', '.join('?' * len(match_ids))})"
+            params += list(match_ids)
+        cur = self.db.conn.execute(
             "SELECT g.*, c.response AS _cached_raw FROM games g LEFT JOIN call_cache c"
             " ON g.raw IS NULL AND g.detail IS NOT NULL AND c.key = json_extract(g.detail, '$.raw_call')"
-            " WHERE g.run_id = ? ORDER BY g.created",
-            [run_id],
+            f" WHERE {where} ORDER BY g.created",
+            params,
         )
-        out = []
-        for r in rows:
-            raw = r["raw"] if r["raw"] is not None else r["_cached_raw"]
-            detail = r["detail"]
-            try:
-                detail = json.loads(detail) if detail else {}
-            except ValueError:
-                detail = {}
-            out.append(
-                Game(
-                    r["match_id"], r["judge"], r["order"], r["label"], raw or "", r["parse_status"] or "ok",
-                    r["input_tokens"] or 0, r["output_tokens"] or 0, r["cost_usd"], r["latency_s"] or 0.0, bool(r["cached"]),
-                    1 if r["attempts"] is None else r["attempts"], 1 if r["calls"] is None else r["calls"], r["error"],
-                    detail if isinstance(detail, dict) else {}, int(r["cached_calls"] or 0), float(r["cached_cost_usd"] or 0.0),
+        cols = [d[0] for d in cur.description]
+        while rows := cur.fetchmany(2000):
+            for row in rows:
+                r = dict(zip(cols, row))
+                raw = r["raw"] if r["raw"] is not None else r["_cached_raw"]
+                detail = r["detail"]
+                try:
+                    detail = json.loads(detail) if detail else {}
+                except ValueError:
+                    detail = {}
+                yield Game(
+                    r["match_id"], _interned(r["judge"]), _interned(r["order"]), _interned(r["label"]), raw or "",
+                    _interned(r["parse_status"] or "ok"), r["input_tokens"] or 0, r["output_tokens"] or 0, r["cost_usd"],
+                    r["latency_s"] or 0.0, bool(r["cached"]), 1 if r["attempts"] is None else r["attempts"],
+                    1 if r["calls"] is None else r["calls"], r["error"], detail if isinstance(detail, dict) else {},
+                    int(r["cached_calls"] or 0), float(r["cached_cost_usd"] or 0.0),
                 )
-            )
-        return out
 
     def verdict_records(self, run_id: str) -> list[Verdict]:
         """A run's stored verdicts as `Verdict` records, in the order they were decided."""
@@ -874,9 +899,10 @@ class Store:
             for r in self._rows("SELECT * FROM verdicts WHERE run_id = ? ORDER BY created, match_id", [run_id])
         ]
 
-    def decided(self, run_id: str) -> list[tuple[Match, Verdict]]:
-        """A run's matches with their verdicts (every outcome), in match-id order (see `verdicts`)."""
-        return [(v.match, v.verdict) for v in self.verdicts(run_id)]
+    def decided(self, run_id: str) -> Iterator[tuple[Match, Verdict]]:
+        """A run's matches with their verdicts (every outcome), in match-id order (see `verdicts`), streamed."""
+        for v in self.iter_verdicts(run_id):
+            yield v.match, v.verdict
 
     def battles(self, run_id: str, *, strong_weight: float = 3.0, forfeit: str = "loss") -> list[Battle]:
         """A run's decided matches as rating observations (`records.battle_of`): what the ratings take.
@@ -896,15 +922,21 @@ class Store:
         """A run's verdicts with their matches, in match-id order: ratings, reports and exports read
         the same battles in the same order however the verdicts arrived (concurrency, a resume,
         shards merged by `arena.merge`), so the same verdicts give bit-for-bit the same leaderboard."""
+        return list(self.iter_verdicts(run_id))
+
+    def iter_verdicts(self, run_id: str) -> Iterator[VerdictRow]:
+        """`verdicts`, read from a cursor one batch at a time; the prompt, model, outcome and label
+        strings are interned (a run of 450,000 matches repeats ten model names, not 900,000 copies)."""
         sql = """
         SELECT v.match_id, m.prompt_id, m.model_a, m.model_b, m.round, v.outcome, v.strength, v.consistent, v.label
         FROM verdicts v JOIN matches m ON m.run_id = v.run_id AND m.match_id = v.match_id
         WHERE v.run_id = ? ORDER BY v.match_id
         """
-        return [
-            VerdictRow(r[0], r[1], r[2], r[3], int(r[4] or 0), r[5], int(r[6] or 0), None if r[7] is None else bool(r[7]), r[8])
-            for r in self.db.execute(sql, [run_id]).fetchall()
-        ]
+        cur = self.db.conn.execute(sql, [run_id])
+        while rows := cur.fetchmany(2000):
+            for r in rows:
+                yield VerdictRow(r[0], _interned(r[1]), _interned(r[2]), _interned(r[3]), int(r[4] or 0), _interned(r[5]), int(r[6] or 0),
+                                 None if r[7] is None else bool(r[7]), _interned(r[8]))
 
     def match_counts(self, run_id: str) -> dict[str, int]:
         """{match status: count} of a run."""
@@ -1194,6 +1226,11 @@ class Store:
         cur = self.db.execute(sql, params or [])
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _interned(value):
+    """A repeated string of a row (a model, prompt id, outcome, label) as one shared object."""
+    return sys.intern(value) if type(value) is str else value
 
 
 def _lease_stale(lease: Lease, now: float) -> bool:
