@@ -210,16 +210,25 @@ class Scheduler(ABC):
         blob = f"{self.seed}\x1fside\x1f{prompt_id}\x1f{int(rnd)}\x1f{lo}\x1f{hi}".encode("utf-8")
         return (lo, hi) if int.from_bytes(_sha256(blob).digest()[:8], "little") / 2**64 < 0.5 else (hi, lo)
 
+    def _match(self, prompt_id: str, rnd: int, x: str, y: str) -> Match:
+        """The match of two models on a prompt, oriented by `_oriented`, whether or not both answered."""
+        a, b = self._oriented(prompt_id, rnd, x, y)
+        return Match(f"{prompt_id}|r{rnd}|{a}|{b}", prompt_id, a, b, rnd)  # match_id(prompt_id, rnd, a, b)
+
+    @staticmethod
+    def _forfeit(m: Match, has: frozenset[str] | set[str]) -> tuple[Match, Verdict]:
+        """The recorded forfeit of `m`, where exactly one of its models (in `has`) answered."""
+        outcome = "forfeit_a" if m.model_a in has else "forfeit_b"
+        return m, Verdict(m.match_id, outcome, 0, None, "A>B" if m.model_a in has else "B>A")
+
     def _pair(self, prompt_id: str, rnd: int, x: str, y: str) -> Match | None:
         """A match to judge when both answered; a recorded forfeit when only one did; None when neither."""
-        a, b = self._oriented(prompt_id, rnd, x, y)
+        m = self._match(prompt_id, rnd, x, y)
         has = self.answered.get(prompt_id, set())
-        m = Match(f"{prompt_id}|r{rnd}|{a}|{b}", prompt_id, a, b, rnd)  # match_id(prompt_id, rnd, a, b)
-        if a in has and b in has:
+        if m.model_a in has and m.model_b in has:
             return m
-        if a in has or b in has:
-            outcome = "forfeit_a" if a in has else "forfeit_b"
-            self._forfeits.append((m, Verdict(m.match_id, outcome, 0, None, "A>B" if a in has else "B>A")))
+        if m.model_a in has or m.model_b in has:
+            self._forfeits.append(self._forfeit(m, has))
         return None
 
 
