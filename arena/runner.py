@@ -516,8 +516,9 @@ class Runner:
 
     RELEASE_CHUNK = 4096
     """A fixed schedule (round-robin, anchored) is released this many matches at a time (at least
-    four times the concurrency), the next chunk once fewer are pending: a run of 100,000 calls builds
-    its first matches, not all 50,000, before its first request. Same matches, same order."""
+    four times the concurrency; the first release four times the concurrency), the next chunk once
+    fewer are pending: a run of 100,000 calls builds its first matches, not all 50,000, before its
+    first request. Same matches, same order."""
 
     def _ask_chunks(self) -> bool:
         """Ask a fixed schedule to release in chunks, unless the judge needs every match at start (a
@@ -525,7 +526,8 @@ class Runner:
         chunks = getattr(self.scheduler, "release_in_chunks", None)
         if chunks is None or getattr(self.judge, "arrange", None) is not None or self._batch_backends:
             return False
-        chunks(max(self.RELEASE_CHUNK, 4 * self.concurrency))
+        n = max(self.RELEASE_CHUNK, 4 * self.concurrency)
+        chunks(n, min(n, 4 * self.concurrency))
         return True
 
     def _release_rest(self) -> None:

@@ -146,6 +146,8 @@ class _Fixed(Scheduler):
         self._counts: np.ndarray | None = None  # judged matches per prompt
         self._by_prompt: dict[str, list[tuple[str, str]]] | None = None
         self._chunk = 0  # matches per release once `release_in_chunks` was called (0: all at start)
+        self._first = 0  # matches of the first release when chunked
+        self._size: PlanSize | None = None
         self._source: Iterator[Match] | None = None
         self._unreleased = 0  # matches of the schedule not released yet
 
@@ -237,16 +239,17 @@ class _Fixed(Scheduler):
             self._plan_forfeits = [f for f in self._plan_forfeits if f[0].prompt_id in prompt_ids]
         else:  # a prompt's matches depend on its answerers only: the shard's prompts give its matches
             self._plan, self._plan_forfeits = None, []
-        self._counts = self._by_prompt = None
+        self._counts = self._by_prompt = self._size = None
         super().restrict_to(prompt_ids)
 
     # -- releasing -------------------------------------------------------------------------------
-    def release_in_chunks(self, n: int) -> None:
-        """Release `n` matches at start and `n` more whenever fewer than `n` are pending (call before
-        `start()`): the same matches in the same order, without building all of a lazy plan before
-        its first verdict. A judge that draws across everything released (a cascade's pilot) needs
-        the whole schedule at start: leave it unchunked then."""
+    def release_in_chunks(self, n: int, first: int | None = None) -> None:
+        """Release `first` matches (default `n`) at start and `n` more whenever fewer than `n` are
+        pending (call before `start()`): the same matches in the same order, without building all of
+        a lazy plan before its first verdict. A judge that draws across everything released (a
+        cascade's pilot) needs the whole schedule at start: leave it unchunked then."""
         self._chunk = max(int(n), 1)
+        self._first = max(int(first if first is not None else n), 1)
 
     def start(self) -> list[Match]:
         if self._started:
@@ -256,12 +259,12 @@ class _Fixed(Scheduler):
             self._forfeits += self._all_forfeits()
             self._source = self._iter_matches()
             self._unreleased = int(self.judged_counts().sum())
-            return self._next_chunk()
+            return self._next_chunk(self._first)
         plan = self.planned()
         self._forfeits += self._plan_forfeits
         if self._chunk:
             self._source, self._unreleased = iter(plan), len(plan)
-            return self._next_chunk()
+            return self._next_chunk(self._first)
         return self._release(plan)
 
     def _next_chunk(self, n: int | None = None) -> list[Match]:
@@ -292,9 +295,11 @@ class _Fixed(Scheduler):
 
     def size(self) -> PlanSize:
         if self.lazy and self._plan is None:
-            n = int(self.judged_counts().sum())
-            forfeits = sum(len(self._pairs_of(self.answered[pid])[1]) for pid in self.prompt_ids)
-            return PlanSize(n, float(n), n, forfeits)
+            if self._size is None:
+                n = int(self.judged_counts().sum())
+                forfeits = sum(len(self._pairs_of(self.answered[pid])[1]) for pid in self.prompt_ids)
+                self._size = PlanSize(n, float(n), n, forfeits)
+            return self._size
         n = len(self.planned())
         return PlanSize(n, float(n), n, len(self._plan_forfeits))
 
