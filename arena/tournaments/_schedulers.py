@@ -171,7 +171,7 @@ class _Fixed(Scheduler):
     def judged_pairs(self, prompt_id: str) -> list[tuple[str, str]]:
         """The (unoriented) model pairs judged on one prompt, in release order."""
         if self.lazy:
-            return self._pairs_of(self.answered[prompt_id])[0]
+            return self._pairs_of(self.answered.get(prompt_id, frozenset()))[0]
         return self._grouped().get(prompt_id, [])
 
     def _grouped(self) -> dict[str, list[tuple[str, str]]]:
