@@ -1,4 +1,4 @@
-"""The SQLite store: one file, WAL mode, a schema version, written through sqlite-utils.
+"""The SQLite store: one file, WAL mode, a schema version; a new file's tables made by sqlite-utils.
 
 Only this module touches SQLite. Every write that must be all-or-nothing runs in one
 transaction (`with store.transaction():`).
@@ -14,8 +14,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 from arena.callcache import CachedCall, request_key  # noqa: F401 (request_key re-exported: the cache key lives with the protocol)
 from arena.errors import BadInput, NotFound, RatingError
@@ -284,6 +282,28 @@ def last_path() -> str:
     return _LAST_PATH[0]
 
 
+class _Database:
+    """The store's connection: `execute` as sqlite-utils' `Database.execute`, and its table helpers
+    (`db["runs"]`) on demand. sqlite-utils is imported only when a table helper is used (a new file's
+    tables): its import (about 50 ms) is off the path of a run's first judge call."""
+
+    __slots__ = ("conn", "_utils")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._utils = None
+
+    def execute(self, sql: str, parameters=None) -> sqlite3.Cursor:
+        return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
+
+    def __getitem__(self, table: str):
+        if self._utils is None:
+            import sqlite_utils
+
+            self._utils = sqlite_utils.Database(self.conn)
+        return self._utils[table]
+
+
 class Store:
     """A handle on one arena database file (or `:memory:`).
 
@@ -323,7 +343,7 @@ class Store:
                 conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
             else:
                 conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self.db = sqlite_utils.Database(conn)
+            self.db = _Database(conn)
             if path != ":memory:" and not create:
                 self._check_arena_file()  # before any pragma that writes
             if path != ":memory:" and not self.immutable:
@@ -367,7 +387,8 @@ class Store:
         if version == str(SCHEMA_VERSION):
             return  # up to date: opening writes nothing
         with self.transaction():
-            version = self.get_meta("schema_version") if self.db["meta"].exists() else None
+            has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+            version = self.get_meta("schema_version") if has_meta else None
             self._check_version(version)  # again inside the transaction: another process may have upgraded it
             if version is None:  # a new file
                 for table, (columns, pk, indexes) in SCHEMA.items():
@@ -610,18 +631,10 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------
     def create_run(self, run_id: str, name: str, spec: dict, spec_hash: str, seed: int) -> None:
-        self.db["runs"].insert(
-            {
-                "run_id": run_id,
-                "name": name,
-                "spec": json.dumps(spec, sort_keys=True),
-                "spec_hash": spec_hash,
-                "seed": seed,
-                "status": "running",
-                "started": time.time(),
-                "finished": None,
-                "summary": None,
-            }
+        self.db.execute(
+            "INSERT INTO runs (run_id, name, spec, spec_hash, seed, status, started, finished, summary)"
+            " VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, NULL)",
+            [run_id, name, json.dumps(spec, sort_keys=True), spec_hash, seed, time.time()],
         )
 
     def get_run(self, run_id: str) -> RunRecord:
