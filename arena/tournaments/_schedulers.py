@@ -199,20 +199,18 @@ class _Fixed(Scheduler):
         for i in indices:
             p = int(np.searchsorted(ends, i, side="right"))
             pid = self.prompt_ids[p]
-            x, y = self.judged_pairs(pid)[int(i) - (int(ends[p - 1]) if p else 0)]
-            out.append(self._match(pid, 0, x, y))
+            out += self._matches(pid, 0, [self.judged_pairs(pid)[int(i) - (int(ends[p - 1]) if p else 0)]])
         return out
 
     def _iter_matches(self) -> Iterator[Match]:
-        match = self._match
         for pid in self.prompt_ids:
-            yield from [match(pid, 0, x, y) for x, y in self._pairs_of(self.answered[pid])[0]]
+            yield from self._matches(pid, 0, self._pairs_of(self.answered[pid])[0])
 
     def _all_forfeits(self) -> list[tuple[Match, Verdict]]:
         out = []
         for pid in self.prompt_ids:
             has = self.answered[pid]
-            out += [self._forfeit(self._match(pid, 0, x, y), has) for x, y in self._pairs_of(has)[1]]
+            out += [self._forfeit(m, has) for m in self._matches(pid, 0, self._pairs_of(has)[1])]
         return out
 
     def planned(self) -> list[Match]:
