@@ -185,7 +185,10 @@ class _Fixed(Scheduler):
     def judged_counts(self) -> np.ndarray:
         """Judged matches per prompt, in `prompt_ids` order (int64, shape (prompts,))."""
         if self._counts is None:
-            self._counts = np.array([len(self.judged_pairs(pid)) for pid in self.prompt_ids], np.int64)
+            pairs = (self._pairs_of(who)[0] for who in map(self.answered.__getitem__, self.prompt_ids)) if self.lazy else map(
+                self.judged_pairs, self.prompt_ids
+            )
+            self._counts = np.fromiter(map(len, pairs), np.int64, len(self.prompt_ids))
         return self._counts
 
     def matches_at(self, indices: Iterable[int]) -> list[Match]:
@@ -210,7 +213,9 @@ class _Fixed(Scheduler):
         out = []
         for pid in self.prompt_ids:
             has = self.answered[pid]
-            out += [self._forfeit(m, has) for m in self._matches(pid, 0, self._pairs_of(has)[1])]
+            lost = self._pairs_of(has)[1]
+            if lost:
+                out += [self._forfeit(m, has) for m in self._matches(pid, 0, lost)]
         return out
 
     def planned(self) -> list[Match]:
@@ -295,7 +300,7 @@ class _Fixed(Scheduler):
         if self.lazy and self._plan is None:
             if self._size is None:
                 n = int(self.judged_counts().sum())
-                forfeits = sum(len(self._pairs_of(self.answered[pid])[1]) for pid in self.prompt_ids)
+                forfeits = sum(len(self._pairs_of(who)[1]) for who in map(self.answered.__getitem__, self.prompt_ids))
                 self._size = PlanSize(n, float(n), n, forfeits)
             return self._size
         n = len(self.planned())

@@ -125,10 +125,11 @@ def _turn_share(judge, sched: Scheduler, prompts: Sequence[Prompt]) -> float:
     turns of a conversation in the pool: with `turn = "each"` a match costs its own prompt's turns (a
     single-turn prompt one, MT-Bench's two). Exact for a fixed schedule (its planned matches), the mean
     over the prompts two models answer for a dynamic one; 1.0 for every other judge."""
-    choice = judge.turn_choice() if hasattr(judge, "turn_choice") else None
+    if (judge.turn_choice() if hasattr(judge, "turn_choice") else None) != "each":
+        return 1.0
     turns = {p.prompt_id: p.n_turns if p.is_conversation else 1 for p in prompts}
     top = max(turns.values(), default=1)
-    if choice != "each" or top <= 1:
+    if top <= 1:
         return 1.0
     if isinstance(sched, _Fixed):  # each prompt weighed by its judged matches
         counts = sched.judged_counts().tolist()
