@@ -201,7 +201,7 @@ def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | N
     store, opened = _open(db, readonly=True)
     try:  # a stored pool: its answers are read in one streamed pass, never held (arena.answers)
         prompts = store.prompts(tspec.pool)
-        answers = StoredAnswers(store, tspec.pool)
+        answers = StoredAnswers(store, tspec.pool, prompts)
         return plan_tournament(tspec, prompts, answers, load_judge(tspec.judge_ref()))
     finally:
         if opened:

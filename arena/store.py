@@ -28,6 +28,7 @@ from arena.records import (
     MatchRow,
     MatchStatus,
     Output,
+    PoolDigest,
     PoolInfo,
     Prompt,
     ReplayRow,
@@ -379,7 +380,7 @@ class Store:
         """A new database gets every table of SCHEMA at SCHEMA_VERSION; an older one is upgraded by
         the numbered steps of arena/migrations.py (each table it lacks is made by the step of the
         version that introduced it); a newer one is refused before anything is touched."""
-        from arena.migrations import MIGRATIONS
+        from arena.migrations import MIGRATIONS, create_pool_digests
 
         names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         version = self.get_meta("schema_version") if "meta" in names else None
@@ -397,6 +398,7 @@ class Store:
                         t.create(columns, pk=pk)
                         for idx in indexes:
                             t.create_index(idx, if_not_exists=True)
+                create_pool_digests(self.db.conn)
             else:
                 for step in range(int(version) + 1, SCHEMA_VERSION + 1):
                     MIGRATIONS[step](self.db.conn)
@@ -467,13 +469,17 @@ class Store:
         replace: bool = False,
         prompt_extra: dict[str, dict] | None = None,
         output_extra: dict[tuple[str, str], dict] | None = None,
+        digest: bool = True,
     ) -> None:
         """Write a whole pool in one transaction. Adding models to an existing pool keeps its prompts,
         its source and its format (`replace` writes a new pool).
 
         Conversations are stored as JSON columns (`arena.conversations.prompt_columns`/`output_columns`).
         `prompt_extra` (prompt_id -> dict) and `output_extra` ((model, prompt_id) -> dict) keep the peer
-        fields a format has and the records do not (MT-Bench's answer_id, tstamp...) for a faithful export."""
+        fields a format has and the records do not (MT-Bench's answer_id, tstamp...) for a faithful export.
+        `digest`: store the pool's digest in the same transaction (`arena.answers.save_digest`: one
+        more streamed read of the pool); a writer adding answers in many small steps (`pool generate`)
+        passes False and saves it once at the end."""
         from arena.conversations import dump_extra, output_columns, prompt_columns
 
         pe, oe = prompt_extra or {}, output_extra or {}
@@ -501,6 +507,10 @@ class Store:
                     for o in outputs
                 ),
             )
+            if digest:
+                from arena.answers import save_digest
+
+                save_digest(self, pool)
 
     def delete_pool(self, pool: str) -> None:
         with self.transaction():
@@ -579,6 +589,33 @@ class Store:
 
     def models(self, pool: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM outputs WHERE pool = ? ORDER BY model", [pool])]
+
+    def prompt_ids(self, pool: str) -> list[str]:
+        """The pool's prompt ids in its order (that of `prompts`)."""
+        return [r[0] for r in self.db.execute("SELECT prompt_id FROM prompts WHERE pool = ? ORDER BY seq", [pool])]
+
+    def pool_digest(self, pool: str) -> PoolDigest | None:
+        """The digest stored with the pool (`arena.records.PoolDigest`), or None: none was stored,
+        the pool changed since (triggers drop it), or the file predates schema 7."""
+        try:
+            row = self.db.execute("SELECT fingerprint, count, models, answered FROM pool_digests WHERE pool = ?", [pool]).fetchone()
+        except sqlite3.OperationalError:  # an older file opened read-only: no such table
+            return None
+        if row is None:
+            return None
+        fingerprint, count, models, answered = row
+        a = json.loads(answered)
+        return PoolDigest(fingerprint, int(count), tuple(json.loads(models)), tuple(a["prompt_ids"]),
+                          tuple(tuple(x) for x in a["sets"]), tuple(a["index"]))
+
+    def save_pool_digest(self, pool: str, digest: PoolDigest) -> None:
+        """Store `digest` as the pool's (replacing an older one). Call it in the transaction that read
+        the pool, so no write comes between the read and the digest."""
+        answered = {"prompt_ids": list(digest.prompt_ids), "sets": [list(x) for x in digest.sets], "index": list(digest.index)}
+        self.db.execute(
+            "INSERT OR REPLACE INTO pool_digests (pool, fingerprint, count, models, answered, created) VALUES (?, ?, ?, ?, ?, ?)",
+            [pool, digest.fingerprint, digest.count, json.dumps(list(digest.models)), json.dumps(answered, separators=(",", ":")), time.time()],
+        )
 
     # -- prompt annotations and clusters (arena.curate) ---------------------------------------
     def write_annotation(self, pool: str, annotator_key: str, annotator: str, rec) -> None:

@@ -115,7 +115,7 @@ def import_verdicts(
                             res.models, judges, base, pool_name, res.sources)
 
     with store.transaction():
-        if prompts or outputs:
+        if pool_name is not None and (prompts or outputs):  # answers of a file without prompt texts need a --pool to join
             store.write_pool(pool_name, prompts.values(), outputs.values(), source=res.sources[0], format=f"verdicts:{fmt}")
         store.create_run(run_id, name, {"spec": spec, "judge": judge, "pool": pool_name}, digest.hexdigest(), 0)
         matches = [Match(f"r{i:06d}", m.prompt_id, m.model_a, m.model_b) for i, m in enumerate(res.matches)]
