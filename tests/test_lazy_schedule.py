@@ -240,3 +240,36 @@ def test_turn_share_of_a_lazy_schedule_equals_the_full_builds():
         share = _turn_share(_TurnJudge(), lazy, turns)
         assert share == _turn_share(_TurnJudge(), full(turns, answered, MODELS, 2), turns)
         assert 1 / 3 < share < 1 and lazy._plan is None
+
+
+def test_a_run_released_in_chunks_gets_the_verdicts_of_a_run_released_at_once(loop_judge, loopback, monkeypatch):
+    """Through the API with real HTTP to the loopback judge: a round-robin whose first chunk is 8
+    matches and later ones 20 (concurrency 2) stores the same matches, verdicts and leaderboard as the
+    same run released at once, and asks the judge the same calls."""
+    import sqlite3
+
+    import arena
+    from arena.runner import Runner
+
+    def answer(model, i, q):
+        return "" if (model, i) == ("delta", 3) else f"Answer of {model} to {i}. <!-- quality={q} -->"
+
+    judge = loop_judge.preset(concurrency=2)
+    pool = loop_judge.pool({"alpha": 9, "bravo": 6, "charlie": 4, "delta": 2}, 12, answer=answer)
+    spec = loop_judge.spec(judge, pool, name="chunks", seed=5, bootstrap=0, concurrency=2)
+    got = {}
+    monkeypatch.setattr(Runner, "RELEASE_CHUNK", 20)
+    for label in ("chunked", "at once"):
+        if label == "at once":  # as before chunks: the whole schedule released by start()
+            monkeypatch.setattr(Runner, "_ask_chunks", lambda self: False)
+        releases = []
+        before = loopback.requests
+        result = arena.run_tournament(spec, db=loop_judge.folder / f"{label}.db", write_reports=False, yes=True,
+                                      on_event=lambda e: releases.append(e) if e.kind == "released" else None)
+        con = sqlite3.connect(loop_judge.folder / f"{label}.db")
+        rows = sorted(con.execute("SELECT m.match_id, m.status, v.outcome FROM matches m JOIN verdicts v USING (run_id, match_id)"))
+        got[label] = (rows, [(r["model"], r["rating"]) for r in result.leaderboard], loopback.requests - before, len(releases))
+        assert result.status == "done"
+    assert got["chunked"][:2] == got["at once"][:2] and len(got["chunked"][0]) == 12 * 6
+    assert got["chunked"][2] == got["at once"][2] > 0  # the same number of judge calls
+    assert got["chunked"][3] == 5 and got["at once"][3] == 1  # 69 judged matches: 8 + 20 + 20 + 20 + 1
