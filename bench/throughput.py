@@ -331,7 +331,8 @@ main()
 _STEPS = [
     ("imports", "<frozen importlib._bootstrap>", "_find_and_load"),
     ("pool answers read + digest (StoredAnswers)", "answers.py", "__init__"),
-    ("schedule built (RoundRobin._build)", "_schedulers.py", "_build"),
+    ("schedule sized (_Fixed.size, lazy)", "_schedulers.py", "size"),
+    ("schedule started (_Fixed.start: first chunk)", "_schedulers.py", "start"),
     ("tiktoken encoding loaded", "_pricing.py", "_encoding"),
     ("plan's sampled token counts (sample_calls)", "estimate.py", "sample_calls"),
     ("plan (plan_tournament, all of it)", "plan.py", "plan_tournament"),
