@@ -18,6 +18,7 @@ sqlite-utils (each CLI command a few lines around one library call).
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -370,6 +371,8 @@ def _run_leased(
     )
     if result.status == RunStatus.INTERRUPTED:
         return result
+    del runner, scheduler  # the schedule's matches and verdicts are in the store: the report reuses their memory
+    gc.collect()
     try:
         from arena.reports import build_report  # imported here: not on the way to the first judge call
         from arena.reports import write_reports as _write_reports
