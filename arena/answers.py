@@ -5,9 +5,10 @@ A pool of 50,000 prompts x 10 models with 1 KB answers is 500 MB of text, about 
 the coverage), a digest of the content (the run's identity) and the texts of a few sampled
 matches (the cost estimate); while it runs, only the two answers of each match being played.
 
-- `StoredAnswers(store, pool, prompts, models)` reads the pool's answers once, streaming, for
-  `answered`, `models` and `fingerprint` (memory bounded by the number of (prompt, model) pairs,
-  not by the answers' length), then `pair()` reads a match's two answers with one indexed SELECT.
+- `StoredAnswers(store, pool, prompts, models)` takes `answered`, `models` and `fingerprint` from
+  the digest stored with the pool (`arena.records.PoolDigest`, written with the pool), or reads the
+  pool's answers once, streaming, for them (memory bounded by the number of (prompt, model) pairs,
+  not by the answers' length); then `pair()` reads a match's two answers with one indexed SELECT.
 - `MemoryAnswers(outputs)` is the same interface over `Output` records already in memory (pool
   files, the reliability mode's pairs, tests).
 
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from json.encoder import encode_basestring_ascii as _json_str  # what json.dumps writes for a str (ensure_ascii)
 from typing import Protocol, runtime_checkable
 
-from arena.records import Output, Prompt
+from arena.records import Output, PoolDigest, Prompt
 
 _VISIBLE_FIRST_CACHE: dict[str, bool] = {}
 
@@ -156,36 +157,38 @@ class MemoryAnswers:
 class StoredAnswers:
     """`Answers` of pool `pool` in `store`, restricted to `prompts` and `models` (None: all).
 
-    Construction reads every answer once, streaming (one SELECT in (model, prompt_id) order), to
-    fill `answered`, `models` and `fingerprint`: `arena.pools.pool_fingerprint` of the same prompts
-    and answers, byte for byte, so runs started before this reader resume as the same run. After
-    that only `pair` / `text` read texts, one indexed SELECT each. Use it on the thread that opened
-    `store` (an SQLite connection is not shared across threads)."""
+    `answered`, `models`, `count` and `fingerprint` (`arena.pools.pool_fingerprint` of the same
+    prompts and answers, byte for byte, so runs started before this reader resume as the same run)
+    come from the digest stored with the pool (`Store.pool_digest`, schema 7) when `prompts` are
+    the pool's own, in its order, and `models` leave none of its models out: no answer is read
+    before a run's first call. Otherwise every answer is read once, streaming (one SELECT in
+    (model, prompt_id) order; memory bounded by the number of (prompt, model) pairs, not by the
+    answers' length), and the digest of a whole pool is stored for the next run (writable stores).
+    After that only `pair` / `text` read texts, one indexed SELECT each. Use it on the thread that
+    opened `store` (an SQLite connection is not shared across threads)."""
 
-    __slots__ = ("store", "pool", "prompt_ids", "wanted", "models", "answered", "fingerprint", "count")
+    __slots__ = ("store", "pool", "prompt_ids", "wanted", "models", "answered", "fingerprint", "count", "from_digest")
 
     def __init__(self, store, pool: str, prompts: Sequence[Prompt] | None = None, models: Iterable[str] | None = None) -> None:
         self.store, self.pool = store, pool
         self.prompt_ids = None if prompts is None else {p.prompt_id for p in prompts}
         self.wanted = None if models is None else set(models)
-        h = hashlib.sha256()
-        if prompts is not None:
-            hash_prompts(h, prompts)
-        answered: dict[str, set[str]] = {}
-        present: set[str] = set()
-        n = 0
-        for pid, model, text, turns in store.iter_outputs(pool):
-            if not self._keeps(pid, model):
-                continue
-            n += 1
-            present.add(model)
-            hash_output(h, model, pid, text, turns)
-            if is_usable_answer(text, turns):
-                answered.setdefault(pid, set()).add(model)
-        self.models = sorted(present)
-        self.answered = shared_sets(answered)
-        self.fingerprint = h.hexdigest()[:16]
-        self.count = n
+        digest = None if prompts is None else _usable_digest(store, pool, prompts, self.wanted)
+        self.from_digest = digest is not None
+        if digest is None:
+            writable = prompts is not None and not getattr(store, "readonly", True) and not getattr(store, "immutable", False)
+            if writable:  # the read and the stored digest in one transaction: no write comes between them
+                with store.transaction():
+                    digest, whole = _scan(store, pool, prompts, self.wanted)
+                    if whole and [p.prompt_id for p in prompts] == store.prompt_ids(pool):
+                        store.save_pool_digest(pool, digest)
+            else:
+                digest, _ = _scan(store, pool, prompts, self.wanted)
+        self.models = list(digest.models)
+        by_set = [frozenset(x) for x in digest.sets]
+        self.answered = {pid: by_set[i] for pid, i in zip(digest.prompt_ids, digest.index) if i >= 0}
+        self.fingerprint = digest.fingerprint
+        self.count = digest.count
 
     def _keeps(self, pid: str, model: str) -> bool:
         return (self.prompt_ids is None or pid in self.prompt_ids) and (self.wanted is None or model in self.wanted)
@@ -206,6 +209,57 @@ class StoredAnswers:
         for pid, model, nbytes in self.store.output_sizes(self.pool):
             if self._keeps(pid, model):
                 yield pid, model, nbytes
+
+
+def _usable_digest(store, pool: str, prompts: Sequence[Prompt], wanted: set[str] | None) -> PoolDigest | None:
+    """The pool's stored digest when it answers for exactly these prompts and models, else None."""
+    digest = store.pool_digest(pool) if hasattr(store, "pool_digest") else None
+    if digest is None or (wanted is not None and not wanted.issuperset(digest.models)):
+        return None
+    if len(digest.prompt_ids) != len(prompts) or any(p.prompt_id != q for p, q in zip(prompts, digest.prompt_ids)):
+        return None
+    return digest
+
+
+def _scan(store, pool: str, prompts: Sequence[Prompt] | None, wanted: set[str] | None) -> tuple[PoolDigest, bool]:
+    """Read every answer of `pool` once (streaming) for the digest of `prompts` (None: every answer's
+    prompt) and `wanted` models; the flag says no answer of those prompts was left out for its model."""
+    ids = None if prompts is None else {p.prompt_id for p in prompts}
+    h = hashlib.sha256()
+    if prompts is not None:
+        hash_prompts(h, prompts)
+    answered: dict[str, set[str]] = {}
+    present: set[str] = set()
+    whole = True
+    n = 0
+    for pid, model, text, turns in store.iter_outputs(pool):
+        if ids is not None and pid not in ids:
+            continue
+        if wanted is not None and model not in wanted:
+            whole = False
+            continue
+        n += 1
+        present.add(model)
+        hash_output(h, model, pid, text, turns)
+        if is_usable_answer(text, turns):
+            answered.setdefault(pid, set()).add(model)
+    order = [p.prompt_id for p in prompts] if prompts is not None else list(answered)
+    sets: dict[frozenset[str], int] = {}
+    index = []
+    for pid in order:
+        who = answered.get(pid)
+        index.append(-1 if not who else sets.setdefault(frozenset(who), len(sets)))
+    return PoolDigest(h.hexdigest()[:16], n, tuple(sorted(present)), tuple(order),
+                      tuple(tuple(sorted(x)) for x in sets), tuple(index)), whole
+
+
+def save_digest(store, pool: str) -> PoolDigest:
+    """Compute and store the digest of the whole pool `pool` (`Store.write_pool` calls it in its
+    transaction; `pool generate` once at its end). Returns it."""
+    with store.transaction():
+        digest, _ = _scan(store, pool, store.prompts(pool), None)
+        store.save_pool_digest(pool, digest)
+    return digest
 
 
 def as_answers(outputs: Answers | Iterable[Output]) -> Answers:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -255,7 +256,7 @@ def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | N
     store, opened = _open(db, readonly=True)
     try:  # a stored pool: its answers are read in one streamed pass, never held (arena.answers)
         prompts = store.prompts(tspec.pool)
-        answers = StoredAnswers(store, tspec.pool)
+        answers = StoredAnswers(store, tspec.pool, prompts)
         return plan_tournament(tspec, prompts, answers, load_judge(tspec.judge_ref()))
     finally:
         if opened:
@@ -420,6 +421,8 @@ def _run_leased(
     )
     if result.status == RunStatus.INTERRUPTED:
         return result
+    del runner, scheduler  # the schedule's matches and verdicts are in the store: the report reuses their memory
+    gc.collect()
     try:
         from arena.reports import build_report  # imported here: not on the way to the first judge call
         from arena.reports import write_reports as _write_reports

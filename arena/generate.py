@@ -131,7 +131,7 @@ async def agenerate(
 
     def flush() -> None:
         if pending:
-            store.write_pool(pool, [], list(pending), source=info.source if info else "", format=info.format if info else "")
+            store.write_pool(pool, [], list(pending), source=info.source if info else "", format=info.format if info else "", digest=False)
             pending.clear()
 
     def request(p: Prompt, answers: tuple[str, ...]) -> CompletionRequest:
@@ -162,6 +162,10 @@ async def agenerate(
     finally:
         flush()
         await backend.aclose()
+    if result.written:  # the pool's digest once, not per flush (a run then reads no answer before its first call)
+        from arena.answers import save_digest
+
+        save_digest(store, pool)
     result.cost_usd = paid
     result.seconds = time.perf_counter() - started
     return result

@@ -257,9 +257,9 @@ def _check_disjoint(ordered: list[ShardRun], stores: dict) -> None:
 
 
 def _pool_fingerprint(store, pool: str) -> str:
-    from arena.pools import PoolData, pool_fingerprint
+    from arena.answers import StoredAnswers
 
-    return pool_fingerprint(PoolData(store.prompts(pool), store.outputs(pool)))
+    return StoredAnswers(store, pool, store.prompts(pool)).fingerprint  # the stored digest, or one streamed read
 
 
 def _check_out(out: str, first: ShardRun, src, pool: str) -> None:

@@ -117,4 +117,35 @@ def v5_to_v6(db) -> None:
     db.execute('DROP INDEX IF EXISTS "idx_outputs_pool_model"')
 
 
-MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3, 4: v3_to_v4, 5: v4_to_v5, 6: v5_to_v6}
+POOL_DIGEST_TRIGGERS: dict[str, str] = {
+    f"pool_digest_{table}_{event.lower()}": (
+        f"AFTER {event} ON {table} BEGIN DELETE FROM pool_digests WHERE pool IN ({', '.join(rows)}); END"
+    )
+    for table in ("prompts", "outputs")
+    for event, rows in (("INSERT", ["NEW.pool"]), ("UPDATE", ["OLD.pool", "NEW.pool"]), ("DELETE", ["OLD.pool"]))
+}
+"""Any change to a pool's prompts or answers drops its stored digest (schema 7): a digest in the
+store is always that of the pool as it is (a pool written by another tool, or by an older arena
+through a newer file, is read in full again)."""
+
+
+def create_pool_digests(db) -> None:
+    """The `pool_digests` table and the triggers that keep it true (`POOL_DIGEST_TRIGGERS`)."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS pool_digests (pool TEXT PRIMARY KEY, fingerprint TEXT, count INTEGER,"
+        " models TEXT, answered TEXT, created FLOAT)"
+    )
+    for name, body in POOL_DIGEST_TRIGGERS.items():
+        db.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+
+
+def v6_to_v7(db) -> None:
+    """Pool digests: `pool_digests`, one row per pool with what a run reads of it before its first
+    call (its fingerprint, its models, who answered each prompt; `arena.records.PoolDigest`), written
+    with the pool and dropped by triggers when its prompts or answers change. A run of a 25,000-answer
+    pool no longer reads and hashes every answer before its first judge call (about 0.2 s on 2 cores).
+    Pools of an older file get their digest from their next run."""
+    create_pool_digests(db)
+
+
+MIGRATIONS: dict[int, Callable] = {2: v1_to_v2, 3: v2_to_v3, 4: v3_to_v4, 5: v4_to_v5, 6: v5_to_v6, 7: v6_to_v7}

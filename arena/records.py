@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, get_args
 
-SCHEMA_VERSION = 6  # 2: games.cached_calls, games.cached_cost_usd; 3: every table by a step; 4: batches, batch_calls; 5: conversations; 6: the answers index (arena/migrations.py)
+SCHEMA_VERSION = 7  # 2: games.cached_calls, games.cached_cost_usd; 3: every table by a step; 4: batches, batch_calls; 5: conversations; 6: the answers index; 7: pool digests (arena/migrations.py)
 
 Label = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A", "unparsed", "error"]
 LABELS: tuple[str, ...] = get_args(Label)
@@ -420,6 +420,23 @@ class RunRecord:
     started: float | None
     finished: float | None
     summary: RunSummary | None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolDigest:
+    """What a run reads of a whole pool before its first call, kept when the pool is written
+    (`Store.pool_digest`; `arena.answers.StoredAnswers`): the pool's fingerprint (its prompts in
+    order, then every answer in (model, prompt_id) order: `arena.pools.pool_fingerprint`), the
+    number of answers of its prompts, the models with one, and who answered each prompt usably:
+    `prompt_ids` in the pool's order, `index[i]` the position in `sets` of prompt i's answerers
+    (-1: nobody)."""
+
+    fingerprint: str
+    count: int
+    models: tuple[str, ...]
+    prompt_ids: tuple[str, ...]
+    sets: tuple[tuple[str, ...], ...]
+    index: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)

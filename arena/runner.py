@@ -418,6 +418,7 @@ class Runner:
         self.reserved_calls = 0
         self.reserved_cost = 0.0
         self._reservations: dict[str, tuple[int, float]] = {}
+        self._chunked = False  # the schedule is released in chunks (`_ask_chunks`)
         self.stop = asyncio.Event()
 
     FIRST_WAVE_YIELDS = 64  # matches of the first wave after each of which the event loop runs (see _run)
@@ -513,6 +514,28 @@ class Runner:
                 self.stats.rounds_released[m.round] += 1
             self.on_event(RunEvent("released", self.stats))
 
+    RELEASE_CHUNK = 4096
+    """A fixed schedule (round-robin, anchored) is released this many matches at a time (at least
+    four times the concurrency; the first release four times the concurrency), the next chunk once
+    fewer are pending: a run of 100,000 calls builds its first matches, not all 50,000, before its
+    first request. Same matches, same order."""
+
+    def _ask_chunks(self) -> bool:
+        """Ask a fixed schedule to release in chunks, unless the judge needs every match at start (a
+        cascade draws its pilot from all released: `arrange`) or sends each wave as one Batch API job."""
+        chunks = getattr(self.scheduler, "release_in_chunks", None)
+        if chunks is None or getattr(self.judge, "arrange", None) is not None or self._batch_backends:
+            return False
+        n = max(self.RELEASE_CHUNK, 4 * self.concurrency)
+        chunks(n, min(n, 4 * self.concurrency))
+        return True
+
+    def _release_rest(self) -> None:
+        """A chunked schedule stopped early (budget, Ctrl-C): release the rest, so that the store holds
+        every match of the schedule as pending, as after an unchunked start."""
+        if self._chunked:
+            self._release(self.scheduler.release_rest())
+
     def _write_released(self, n: int | None = None) -> None:
         """Write the next `n` released matches (all when None) to the store, in release order."""
         todo = self._unwritten
@@ -553,6 +576,7 @@ class Runner:
             raise describe_sqlite_error(self.store.path, e) from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             with contextlib.suppress(sqlite3.Error):
+                self._release_rest()
                 self._write_released()
             self._finish(RunStatus.INTERRUPTED)
             raise
@@ -590,6 +614,7 @@ class Runner:
         store.set_run_status(run_id, RunStatus.RUNNING)
         self.on_event(RunEvent("started", self.stats))
 
+        self._chunked = self._ask_chunks()
         queue: deque[Match] = deque(self._arrange(self.scheduler.start()))
         self._release(list(queue))
         self._record_forfeits()
@@ -645,6 +670,7 @@ class Runner:
                 self.on_event(RunEvent("tick", self.stats))  # the dashboard shows pauses as they run
                 continue
             decided.extend(self._collect(done))
+        self._release_rest()
         self._write_released()  # a stopped run's released matches stay in the store as pending
         unfinished = bool(queue) or not self.scheduler.finished
         sched_reason = getattr(self.scheduler, "stop_reason", "")

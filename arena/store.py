@@ -1,4 +1,4 @@
-"""The SQLite store: one file, WAL mode, a schema version, written through sqlite-utils.
+"""The SQLite store: one file, WAL mode, a schema version; a new file's tables made by sqlite-utils.
 
 Only this module touches SQLite. Every write that must be all-or-nothing runs in one
 transaction (`with store.transaction():`).
@@ -10,12 +10,11 @@ import contextlib
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 from arena.callcache import CachedCall, request_key  # noqa: F401 (request_key re-exported: the cache key lives with the protocol)
 from arena.errors import BadInput, NotFound, RatingError
@@ -30,6 +29,7 @@ from arena.records import (
     MatchRow,
     MatchStatus,
     Output,
+    PoolDigest,
     PoolInfo,
     Prompt,
     ReplayRow,
@@ -284,6 +284,28 @@ def last_path() -> str:
     return _LAST_PATH[0]
 
 
+class _Database:
+    """The store's connection: `execute` as sqlite-utils' `Database.execute`, and its table helpers
+    (`db["runs"]`) on demand. sqlite-utils is imported only when a table helper is used (a new file's
+    tables): its import (about 50 ms) is off the path of a run's first judge call."""
+
+    __slots__ = ("conn", "_utils")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._utils = None
+
+    def execute(self, sql: str, parameters=None) -> sqlite3.Cursor:
+        return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
+
+    def __getitem__(self, table: str):
+        if self._utils is None:
+            import sqlite_utils
+
+            self._utils = sqlite_utils.Database(self.conn)
+        return self._utils[table]
+
+
 class Store:
     """A handle on one arena database file (or `:memory:`).
 
@@ -323,7 +345,7 @@ class Store:
                 conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
             else:
                 conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self.db = sqlite_utils.Database(conn)
+            self.db = _Database(conn)
             if path != ":memory:" and not create:
                 self._check_arena_file()  # before any pragma that writes
             if path != ":memory:" and not self.immutable:
@@ -359,7 +381,7 @@ class Store:
         """A new database gets every table of SCHEMA at SCHEMA_VERSION; an older one is upgraded by
         the numbered steps of arena/migrations.py (each table it lacks is made by the step of the
         version that introduced it); a newer one is refused before anything is touched."""
-        from arena.migrations import MIGRATIONS
+        from arena.migrations import MIGRATIONS, create_pool_digests
 
         names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         version = self.get_meta("schema_version") if "meta" in names else None
@@ -367,7 +389,8 @@ class Store:
         if version == str(SCHEMA_VERSION):
             return  # up to date: opening writes nothing
         with self.transaction():
-            version = self.get_meta("schema_version") if self.db["meta"].exists() else None
+            has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+            version = self.get_meta("schema_version") if has_meta else None
             self._check_version(version)  # again inside the transaction: another process may have upgraded it
             if version is None:  # a new file
                 for table, (columns, pk, indexes) in SCHEMA.items():
@@ -376,6 +399,7 @@ class Store:
                         t.create(columns, pk=pk)
                         for idx in indexes:
                             t.create_index(idx, if_not_exists=True)
+                create_pool_digests(self.db.conn)
             else:
                 for step in range(int(version) + 1, SCHEMA_VERSION + 1):
                     MIGRATIONS[step](self.db.conn)
@@ -446,13 +470,17 @@ class Store:
         replace: bool = False,
         prompt_extra: dict[str, dict] | None = None,
         output_extra: dict[tuple[str, str], dict] | None = None,
+        digest: bool = True,
     ) -> None:
         """Write a whole pool in one transaction. Adding models to an existing pool keeps its prompts,
         its source and its format (`replace` writes a new pool).
 
         Conversations are stored as JSON columns (`arena.conversations.prompt_columns`/`output_columns`).
         `prompt_extra` (prompt_id -> dict) and `output_extra` ((model, prompt_id) -> dict) keep the peer
-        fields a format has and the records do not (MT-Bench's answer_id, tstamp...) for a faithful export."""
+        fields a format has and the records do not (MT-Bench's answer_id, tstamp...) for a faithful export.
+        `digest`: store the pool's digest in the same transaction (`arena.answers.save_digest`: one
+        more streamed read of the pool); a writer adding answers in many small steps (`pool generate`)
+        passes False and saves it once at the end."""
         from arena.conversations import dump_extra, output_columns, prompt_columns
 
         pe, oe = prompt_extra or {}, output_extra or {}
@@ -480,6 +508,10 @@ class Store:
                     for o in outputs
                 ),
             )
+            if digest:
+                from arena.answers import save_digest
+
+                save_digest(self, pool)
 
     def delete_pool(self, pool: str) -> None:
         with self.transaction():
@@ -543,6 +575,12 @@ class Store:
         while rows := cur.fetchmany(1000):
             yield from rows
 
+    def output_lengths(self, pool: str) -> Iterator[tuple[str, str, int]]:
+        """(prompt_id, model, characters of the text) of every answer of `pool` with a text; the texts stay in SQLite."""
+        cur = self.db.conn.execute("SELECT prompt_id, model, length(text) FROM outputs WHERE pool = ? AND text IS NOT NULL", [pool])
+        while rows := cur.fetchmany(1000):
+            yield from rows
+
     def output_text(self, pool: str, prompt_id: str, model: str) -> str | None:
         """One answer's text, or None when the model has none for that prompt."""
         row = self.db.conn.execute("SELECT text FROM outputs WHERE pool = ? AND prompt_id = ? AND model = ?", [pool, prompt_id, model]).fetchone()
@@ -558,6 +596,33 @@ class Store:
 
     def models(self, pool: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM outputs WHERE pool = ? ORDER BY model", [pool])]
+
+    def prompt_ids(self, pool: str) -> list[str]:
+        """The pool's prompt ids in its order (that of `prompts`)."""
+        return [r[0] for r in self.db.execute("SELECT prompt_id FROM prompts WHERE pool = ? ORDER BY seq", [pool])]
+
+    def pool_digest(self, pool: str) -> PoolDigest | None:
+        """The digest stored with the pool (`arena.records.PoolDigest`), or None: none was stored,
+        the pool changed since (triggers drop it), or the file predates schema 7."""
+        try:
+            row = self.db.execute("SELECT fingerprint, count, models, answered FROM pool_digests WHERE pool = ?", [pool]).fetchone()
+        except sqlite3.OperationalError:  # an older file opened read-only: no such table
+            return None
+        if row is None:
+            return None
+        fingerprint, count, models, answered = row
+        a = json.loads(answered)
+        return PoolDigest(fingerprint, int(count), tuple(json.loads(models)), tuple(a["prompt_ids"]),
+                          tuple(tuple(x) for x in a["sets"]), tuple(a["index"]))
+
+    def save_pool_digest(self, pool: str, digest: PoolDigest) -> None:
+        """Store `digest` as the pool's (replacing an older one). Call it in the transaction that read
+        the pool, so no write comes between the read and the digest."""
+        answered = {"prompt_ids": list(digest.prompt_ids), "sets": [list(x) for x in digest.sets], "index": list(digest.index)}
+        self.db.execute(
+            "INSERT OR REPLACE INTO pool_digests (pool, fingerprint, count, models, answered, created) VALUES (?, ?, ?, ?, ?, ?)",
+            [pool, digest.fingerprint, digest.count, json.dumps(list(digest.models)), json.dumps(answered, separators=(",", ":")), time.time()],
+        )
 
     # -- prompt annotations and clusters (arena.curate) ---------------------------------------
     def write_annotation(self, pool: str, annotator_key: str, annotator: str, rec) -> None:
@@ -610,18 +675,10 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------
     def create_run(self, run_id: str, name: str, spec: dict, spec_hash: str, seed: int) -> None:
-        self.db["runs"].insert(
-            {
-                "run_id": run_id,
-                "name": name,
-                "spec": json.dumps(spec, sort_keys=True),
-                "spec_hash": spec_hash,
-                "seed": seed,
-                "status": "running",
-                "started": time.time(),
-                "finished": None,
-                "summary": None,
-            }
+        self.db.execute(
+            "INSERT INTO runs (run_id, name, spec, spec_hash, seed, status, started, finished, summary)"
+            " VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, NULL)",
+            [run_id, name, json.dumps(spec, sort_keys=True), spec_hash, seed, time.time()],
         )
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -787,35 +844,53 @@ class Store:
         turn by turn (games `judge@turnN`) names the judge without the turn."""
         from arena.judges._conversation import judge_of_turns
 
-        rows = self.db.execute("SELECT match_id, judge FROM games WHERE run_id = ? ORDER BY [order] DESC", [run_id]).fetchall()
-        return {mid: judge_of_turns(j) for mid, j in rows}
+        cur = self.db.execute("SELECT match_id, judge FROM games WHERE run_id = ? ORDER BY [order] DESC", [run_id])
+        names: dict[str, str] = {}  # one string per judge name
+        return {mid: names.setdefault(j, judge_of_turns(j)) for mid, j in cur}
+
+    def judge_names(self, run_id: str) -> set[str]:
+        """The judges named by a run's games (`match_judges`' values), without reading every game."""
+        from arena.judges._conversation import judge_of_turns
+
+        return {judge_of_turns(r[0]) for r in self.db.execute("SELECT DISTINCT judge FROM games WHERE run_id = ?", [run_id])}
 
     def games(self, run_id: str) -> list[Game]:
         """A run's stored games as `Game` records (detail parsed, usage from its columns), in the
         order they were written; a big reply stored once in the call cache is read back from there."""
-        rows = self._rows(
+        return list(self.iter_games(run_id))
+
+    def iter_games(self, run_id: str, match_ids: Sequence[str] | None = None) -> Iterator[Game]:
+        """`games`, read from a cursor one batch at a time (a report of 450,000 matches never holds
+        them all); `match_ids`: only those matches' games."""
+        where, params = "g.run_id = ?", [run_id]
+        if match_ids is not None:
+            if not match_ids:
+                return
+            where += f" AND g.match_id IN ({', '.join('?' * len(match_ids))})"
+            params += list(match_ids)
+        cur = self.db.conn.execute(
             "SELECT g.*, c.response AS _cached_raw FROM games g LEFT JOIN call_cache c"
             " ON g.raw IS NULL AND g.detail IS NOT NULL AND c.key = json_extract(g.detail, '$.raw_call')"
-            " WHERE g.run_id = ? ORDER BY g.created",
-            [run_id],
+            f" WHERE {where} ORDER BY g.created",
+            params,
         )
-        out = []
-        for r in rows:
-            raw = r["raw"] if r["raw"] is not None else r["_cached_raw"]
-            detail = r["detail"]
-            try:
-                detail = json.loads(detail) if detail else {}
-            except ValueError:
-                detail = {}
-            out.append(
-                Game(
-                    r["match_id"], r["judge"], r["order"], r["label"], raw or "", r["parse_status"] or "ok",
-                    r["input_tokens"] or 0, r["output_tokens"] or 0, r["cost_usd"], r["latency_s"] or 0.0, bool(r["cached"]),
-                    1 if r["attempts"] is None else r["attempts"], 1 if r["calls"] is None else r["calls"], r["error"],
-                    detail if isinstance(detail, dict) else {}, int(r["cached_calls"] or 0), float(r["cached_cost_usd"] or 0.0),
+        cols = [d[0] for d in cur.description]
+        while rows := cur.fetchmany(2000):
+            for row in rows:
+                r = dict(zip(cols, row))
+                raw = r["raw"] if r["raw"] is not None else r["_cached_raw"]
+                detail = r["detail"]
+                try:
+                    detail = json.loads(detail) if detail else {}
+                except ValueError:
+                    detail = {}
+                yield Game(
+                    r["match_id"], _interned(r["judge"]), _interned(r["order"]), _interned(r["label"]), raw or "",
+                    _interned(r["parse_status"] or "ok"), r["input_tokens"] or 0, r["output_tokens"] or 0, r["cost_usd"],
+                    r["latency_s"] or 0.0, bool(r["cached"]), 1 if r["attempts"] is None else r["attempts"],
+                    1 if r["calls"] is None else r["calls"], r["error"], detail if isinstance(detail, dict) else {},
+                    int(r["cached_calls"] or 0), float(r["cached_cost_usd"] or 0.0),
                 )
-            )
-        return out
 
     def verdict_records(self, run_id: str) -> list[Verdict]:
         """A run's stored verdicts as `Verdict` records, in the order they were decided."""
@@ -824,9 +899,10 @@ class Store:
             for r in self._rows("SELECT * FROM verdicts WHERE run_id = ? ORDER BY created, match_id", [run_id])
         ]
 
-    def decided(self, run_id: str) -> list[tuple[Match, Verdict]]:
-        """A run's matches with their verdicts (every outcome), in match-id order (see `verdicts`)."""
-        return [(v.match, v.verdict) for v in self.verdicts(run_id)]
+    def decided(self, run_id: str) -> Iterator[tuple[Match, Verdict]]:
+        """A run's matches with their verdicts (every outcome), in match-id order (see `verdicts`), streamed."""
+        for v in self.iter_verdicts(run_id):
+            yield v.match, v.verdict
 
     def battles(self, run_id: str, *, strong_weight: float = 3.0, forfeit: str = "loss") -> list[Battle]:
         """A run's decided matches as rating observations (`records.battle_of`): what the ratings take.
@@ -846,15 +922,21 @@ class Store:
         """A run's verdicts with their matches, in match-id order: ratings, reports and exports read
         the same battles in the same order however the verdicts arrived (concurrency, a resume,
         shards merged by `arena.merge`), so the same verdicts give bit-for-bit the same leaderboard."""
+        return list(self.iter_verdicts(run_id))
+
+    def iter_verdicts(self, run_id: str) -> Iterator[VerdictRow]:
+        """`verdicts`, read from a cursor one batch at a time; the prompt, model, outcome and label
+        strings are interned (a run of 450,000 matches repeats ten model names, not 900,000 copies)."""
         sql = """
         SELECT v.match_id, m.prompt_id, m.model_a, m.model_b, m.round, v.outcome, v.strength, v.consistent, v.label
         FROM verdicts v JOIN matches m ON m.run_id = v.run_id AND m.match_id = v.match_id
         WHERE v.run_id = ? ORDER BY v.match_id
         """
-        return [
-            VerdictRow(r[0], r[1], r[2], r[3], int(r[4] or 0), r[5], int(r[6] or 0), None if r[7] is None else bool(r[7]), r[8])
-            for r in self.db.execute(sql, [run_id]).fetchall()
-        ]
+        cur = self.db.conn.execute(sql, [run_id])
+        while rows := cur.fetchmany(2000):
+            for r in rows:
+                yield VerdictRow(r[0], _interned(r[1]), _interned(r[2]), _interned(r[3]), int(r[4] or 0), _interned(r[5]), int(r[6] or 0),
+                                 None if r[7] is None else bool(r[7]), _interned(r[8]))
 
     def match_counts(self, run_id: str) -> dict[str, int]:
         """{match status: count} of a run."""
@@ -1144,6 +1226,11 @@ class Store:
         cur = self.db.execute(sql, params or [])
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _interned(value):
+    """A repeated string of a row (a model, prompt id, outcome, label) as one shared object."""
+    return sys.intern(value) if type(value) is str else value
 
 
 def _lease_stale(lease: Lease, now: float) -> bool:

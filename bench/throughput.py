@@ -331,7 +331,8 @@ main()
 _STEPS = [
     ("imports", "<frozen importlib._bootstrap>", "_find_and_load"),
     ("pool answers read + digest (StoredAnswers)", "answers.py", "__init__"),
-    ("schedule built (RoundRobin._build)", "_schedulers.py", "_build"),
+    ("schedule sized (_Fixed.size, lazy)", "_schedulers.py", "size"),
+    ("schedule started (_Fixed.start: first chunk)", "_schedulers.py", "start"),
     ("tiktoken encoding loaded", "_pricing.py", "_encoding"),
     ("plan's sampled token counts (sample_calls)", "estimate.py", "sample_calls"),
     ("plan (plan_tournament, all of it)", "plan.py", "plan_tournament"),
@@ -420,6 +421,8 @@ def bench_startup(n_prompts: int = 5000, n_models: int = 5, repeats: int = 5, pr
         judge = (f'kind = "llm"\nmodel = "openai/bench-judge"\napi_base = "{srv.api_base}"\napi_key_env = "{KEY_ENV}"\n'
                  'template = "pairwise"\nmax_tokens = 512\nconcurrency = 64\n')
         trees = code_trees(tmp, PREVIOUS_MAIN, "main")
+        for code in trees.values():  # as installed: with bytecode (pip compiles; PYTHONDONTWRITEBYTECODE would not)
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(code / "arena")], check=True, stdout=subprocess.DEVNULL)
         specs = {label: _fixture(code, tmp / label, n_prompts, n_models, 1.0, judge, "round-robin") for label, code in trees.items()}
         for spec in specs.values():
             shutil.copyfile(spec.parent / "arena.db", spec.parent / "fixture.db")

@@ -74,3 +74,63 @@ def test_table_input_limits_equal_litellms(model):
     except Exception:
         ref = None
     assert input_limit(model) == (int(ref) if ref else None)
+
+
+TEXTS = ["Compare these two answers.", "héllo wörld 😀 再来一次", "def f(x):\n    return x ** 2  # code\n" * 5, "<|endoftext|> is text here"]
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_encoding_cache_gives_tiktokens_encoding(name, tmp_path, monkeypatch):
+    """The BPE table kept in the cache folder (marshal) makes the same encoding as tiktoken's own
+    loader; a damaged cache file is rebuilt; an unwritable folder only costs the parse."""
+    import tiktoken
+
+    from arena.backends import _pricing
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    _pricing._encoding.cache_clear()
+    built = _pricing._encoding(name)  # parsed, then written (and litellm's offline tokenizer files set for tiktoken)
+    reference = tiktoken.get_encoding(name)
+    files = list((tmp_path / "cache").glob(f"tiktoken-*-{name}.marshal"))
+    assert len(files) == 1 and files[0].stat().st_size > 100_000
+    _pricing._encoding.cache_clear()
+    cached = _pricing._encoding(name)  # read back from the file
+    for enc in (built, cached):
+        assert enc.n_vocab == reference.n_vocab
+        for t in TEXTS:
+            assert enc.encode_ordinary(t) == reference.encode_ordinary(t)
+    files[0].write_bytes(b"\x00not marshal")  # damaged: rebuilt, and rewritten whole
+    _pricing._encoding.cache_clear()
+    assert _pricing._encoding(name).encode_ordinary(TEXTS[1]) == reference.encode_ordinary(TEXTS[1])
+    assert files[0].stat().st_size > 100_000
+    files[0].unlink()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(blocker / "cache"))  # cannot be made
+    _pricing._encoding.cache_clear()
+    assert _pricing._encoding(name).encode_ordinary(TEXTS[0]) == reference.encode_ordinary(TEXTS[0])
+    _pricing._encoding.cache_clear()
+
+
+def test_price_table_cache_gives_the_same_prices(tmp_path, monkeypatch):
+    """litellm's price table, reduced to what arena reads and kept in the cache folder, prices and
+    limits every model as the parsed JSON does; a damaged cache file is rebuilt."""
+    from arena.backends import _pricing
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path))
+
+    def fresh():
+        for f in (_pricing._table, _pricing.unit_prices, _pricing.batch_unit_prices, _pricing.input_limit):
+            f.cache_clear()
+
+    fresh()
+    parsed = [(_pricing.unit_prices(m), _pricing.batch_unit_prices(m), _pricing.input_limit(m)) for m in MODELS]
+    (cache,) = tmp_path.glob("litellm-prices-*.marshal")
+    fresh()
+    assert [(_pricing.unit_prices(m), _pricing.batch_unit_prices(m), _pricing.input_limit(m)) for m in MODELS] == parsed
+    assert _pricing._table()["gpt-4o"]["max_input_tokens"] > 0
+    cache.write_bytes(b"junk")
+    fresh()
+    assert [(_pricing.unit_prices(m), _pricing.batch_unit_prices(m), _pricing.input_limit(m)) for m in MODELS] == parsed
+    assert cache.stat().st_size > 10_000
+    fresh()

@@ -105,3 +105,23 @@ def test_report_renders_in_headless_chromium_without_console_errors(store, finis
     shot = tmp_path / "shot.png"
     subprocess.run([_chromium(), *flags, "--window-size=1200,2400", f"--screenshot={shot}", page], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_report_never_holds_the_pool_or_every_game(store, finished_run, monkeypatch):
+    """A report of a big run reads its games and verdicts as streams and only the sampled matches'
+    answers: the whole pool (`Store.outputs`) and lists of every game or verdict are never built.
+    The sample is every step-th match with a verdict, as before, with its games and both answers."""
+    expected_ids = [v.match_id for v in store.verdicts(finished_run) if v.outcome in ("a", "b", "tie", "unresolved")]
+    games = {g.match_id: len([x for x in store.games(finished_run) if x.match_id == g.match_id]) for g in store.games(finished_run)}
+    texts = {(o.prompt_id, o.model): o.text for o in store.outputs("evil")}
+    for name in ("outputs", "games", "verdicts"):
+        def refuse(*a, _name=name, **k):
+            raise AssertionError(f"Store.{_name} read everything")
+        monkeypatch.setattr(store, name, refuse)
+    report = build_report(store, finished_run, bootstrap=50, sample=7)
+    step = max(1, len(expected_ids) // 7)
+    assert [s["match_id"] for s in report["sample"]] == expected_ids[::step][:7]
+    for s in report["sample"]:
+        assert len(s["games"]) == games[s["match_id"]] > 0
+        assert (s["answer_a"], s["answer_b"]) == (texts[(s["prompt_id"], s["model_a"])], texts[(s["prompt_id"], s["model_b"])])
+    assert report["judge_stats"]["games"] == sum(games.values()) and report["leaderboard"]

@@ -172,3 +172,76 @@ def test_calls_served_from_the_cache_inside_a_game_are_not_counted_as_paid(store
     assert js["cost_usd"] == pytest.approx(0.1 * n_games)
     whole = Game("m", "j", "AB", "A>B", calls=3, cost_usd=0.3, cached=True)
     assert cached_part(whole) == (3, 0.3)
+
+
+def _run_rr(monkeypatch, chunk: int | None, kind: str = "round-robin", max_calls: int | None = None, store=None):
+    """A round-robin (or anchored) run of the demo pool released in chunks of `chunk` (None: all at
+    start, as before chunks); returns (store, prepared, stats, judge calls, chunks released)."""
+    from arena.store import Store
+
+    if chunk is None:
+        monkeypatch.setattr(Runner, "_ask_chunks", lambda self: False)
+    else:
+        monkeypatch.setattr(Runner, "_ask_chunks", _ORIGINAL_ASK)
+        monkeypatch.setattr(Runner, "RELEASE_CHUNK", chunk)
+    store = store or Store(":memory:")
+    spec, prepared, sched = _setup(store, kind, **({"baseline": "gpt4_0613"} if kind == "anchored" else {}))
+    if max_calls is not None:
+        prepared.spec = spec.model_copy(update={"max_calls": max_calls})
+    judge = ScriptedJudge()
+    releases = []
+    runner = Runner(store, prepared, judge, sched, on_event=lambda e: releases.append(e.kind) if e.kind == "released" else None)
+    stats = asyncio.run(runner.run())
+    return store, prepared, stats, judge.calls, len(releases)
+
+
+_ORIGINAL_ASK = Runner._ask_chunks
+
+
+def _outcome(store, run_id):
+    return ({v.match_id: (v.outcome, v.round) for v in store.verdicts(run_id)},
+            sorted((m.match_id, m.status) for m in store.matches(run_id)), store.match_counts(run_id))
+
+
+@pytest.mark.parametrize("kind", ["round-robin", "anchored"])
+def test_a_chunked_run_decides_what_an_unchunked_run_decides(monkeypatch, kind):
+    s1, p1, st1, calls1, rel1 = _run_rr(monkeypatch, None, kind)
+    s2, p2, st2, calls2, rel2 = _run_rr(monkeypatch, 20, kind)  # 4 x concurrency 4 = 16 < 20: chunks of 20
+    assert rel1 == 1 and rel2 > 10  # the chunked run did release in chunks
+    assert _outcome(s1, p1.run_id) == _outcome(s2, p2.run_id)
+    assert st1.forfeits == st2.forfeits > 0 and calls1 == calls2
+    assert st1.matches_done == st2.matches_done and s2.get_run(p2.run_id).status == "done"
+
+
+def test_a_chunked_run_stopped_by_its_budget_stores_what_an_unchunked_one_does_and_resumes(monkeypatch):
+    s1, p1, st1, _, _ = _run_rr(monkeypatch, None, max_calls=100)
+    s2, p2, st2, _, _ = _run_rr(monkeypatch, 20, max_calls=100)
+    assert s2.get_run(p2.run_id).status == s1.get_run(p1.run_id).status == "stopped"
+    assert st1.stop_reason == st2.stop_reason == "max_calls=100 reached"
+    assert _outcome(s1, p1.run_id) == _outcome(s2, p2.run_id)  # the same verdicts, the rest pending
+    assert s2.match_counts(p2.run_id)["pending"] > 1000
+    # resumed in chunks with the budget raised: the stored verdicts replay, the run ends as a straight one
+    _, p3, st3, calls3, _ = _run_rr(monkeypatch, 20, store=s2)
+    assert p3.run_id == p2.run_id and st3.matches_resumed == 50
+    full, pf, _, _, _ = _run_rr(monkeypatch, None)
+    assert _outcome(s2, p2.run_id) == _outcome(full, pf.run_id)
+
+
+def test_a_judge_that_arranges_the_release_gets_the_whole_schedule_at_start(store, monkeypatch):
+    """A cascade draws its pilot from everything released: the schedule is not chunked for it."""
+    monkeypatch.setattr(Runner, "RELEASE_CHUNK", 20)
+
+    class Arranging(ScriptedJudge):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[int] = []
+
+        def arrange(self, matches, seed):
+            self.seen.append(len(matches))
+            return matches
+
+    spec, prepared, sched = _setup(store, "round-robin")
+    judge = Arranging()
+    asyncio.run(Runner(store, prepared, judge, sched).run())
+    whole = sched.size().exact
+    assert judge.seen[0] == whole > 20 and sum(judge.seen) == whole

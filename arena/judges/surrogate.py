@@ -56,6 +56,10 @@ class SurrogateJudge(Judge):
     def calls_per_match(self) -> int:
         return 0
 
+    async def aclose(self) -> None:
+        """The run is over: drop the model's memoised scores (they hold answer texts)."""
+        self.model.clear_caches()
+
     def prob_a(self, ctx: MatchContext) -> float:
         """P(A's answer better than B's) for this match."""
         return self.model.prob_a(ctx.prompt, ctx.answer_a, ctx.answer_b)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import platform
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from arena.errors import BadInput, RatingError
@@ -83,44 +85,61 @@ def judge_bias_warnings(js: dict) -> list[str]:
     return out
 
 
-def judge_stats(games: list[Game], verdicts: list[VerdictRow], usage: Usage | None = None) -> dict:
+def judge_stats(games: Iterable[Game], verdicts: Iterable[VerdictRow], usage: Usage | None = None) -> dict:
     """Counts of a run's games and verdicts; calls, tokens and cost from `usage` (`Store.usage`),
-    summed from the rows when not given."""
-    if usage is None:
-        usage = sum((g.usage for g in games), Usage())
-    labels = Counter(g.label for g in games)
-    n = len(games)
-    paid = [g for g in games if not g.cached]
-    decided = [v for v in verdicts if v.outcome in ("a", "b", "tie")]
-    two = [v for v in decided if v.consistent is not None]
-    first_slot = 0
-    judged_orders = 0
+    summed from the rows when not given. One pass over each (`Store.iter_games` /
+    `Store.iter_verdicts` stream them: a run of 450,000 matches is never held)."""
+    labels: Counter = Counter()
+    summed = Usage()
+    n = retries = first_slot = judged_orders = paid = 0
+    latency = 0.0
     for g in games:
+        n += 1
+        labels[g.label] += 1
+        retries += max(0, (g.attempts or 1) - 1)
+        if usage is None:
+            summed = summed + g.usage
+        if not g.cached:
+            paid += 1
+            latency += g.latency_s or 0
         if g.label in ("A>>B", "A>B", "B>A", "B>>A"):
             judged_orders += 1
             a_wins = g.label.startswith("A>")
             # a game in order BA showed B in the first slot
             first_slot += a_wins if g.order == "AB" else (not a_wins)
+    usage = summed if usage is None else usage
+    decided = ties = two = consistent = unresolved = forfeits = 0
+    for v in verdicts:
+        if v.outcome in ("a", "b", "tie"):
+            decided += 1
+            ties += v.outcome == "tie"
+            if v.consistent is not None:
+                two += 1
+                consistent += bool(v.consistent)
+        elif v.outcome == "unresolved":
+            unresolved += 1
+        elif str(v.outcome).startswith("forfeit"):
+            forfeits += 1
     return {
         "games": n,
         "labels": dict(labels),
         "calls": usage.calls,
         "cached_calls": usage.cached_calls,
-        "retries": sum(max(0, (g.attempts or 1) - 1) for g in games),
+        "retries": retries,
         "errors": labels.get("error", 0),
         "unparsed": labels.get("unparsed", 0),
-        "ties": sum(1 for v in decided if v.outcome == "tie"),
-        "tie_rate": (sum(1 for v in decided if v.outcome == "tie") / len(decided)) if decided else None,
-        "position_consistency": (sum(1 for v in two if v.consistent) / len(two)) if two else None,
+        "ties": ties,
+        "tie_rate": ties / decided if decided else None,
+        "position_consistency": consistent / two if two else None,
         "first_slot_win_rate": first_slot / judged_orders if judged_orders else None,
         "first_slot_games": judged_orders,
         **dict(zip(("first_slot_ci_low", "first_slot_ci_high"), wilson(first_slot, judged_orders))),
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cost_usd": None if usage.cost_usd is None else round(usage.cost_usd, 6),
-        "latency_s_mean": (sum(g.latency_s or 0 for g in paid) / len(paid)) if paid else None,
-        "unresolved_matches": sum(1 for v in verdicts if v.outcome == "unresolved"),
-        "forfeits": sum(1 for v in verdicts if str(v.outcome).startswith("forfeit")),
+        "latency_s_mean": latency / paid if paid else None,
+        "unresolved_matches": unresolved,
+        "forfeits": forfeits,
     }
 
 
@@ -273,8 +292,6 @@ def build_report(
     ties = ties or spec.get("ties") or "half"
     style = bool(spec.get("style")) if style is None else style
     seed = run.seed
-    verdicts = store.verdicts(run_id)
-    games = store.games(run_id)
     battles, battle_ids = run_battles_with_ids(store, run_id, spec)
     baseline = run_baseline(spec, anchor)
     summary = run.summary.to_dict() if run.summary is not None else {}
@@ -294,7 +311,7 @@ def build_report(
         "style": style,
         "leaderboard": [],
         "warnings": [],
-        "judge_stats": judge_stats(games, verdicts, store.usage(run_id)),
+        "judge_stats": judge_stats(store.iter_games(run_id), store.iter_verdicts(run_id), store.usage(run_id)),
     }
     _integrity(report, summary, spec)
     shard = run.spec.get("shard")
@@ -306,7 +323,7 @@ def build_report(
         )
     from arena.judges import report_extras
 
-    report["judge_stats"].update(report_extras(judge_preset.get("kind"), games))
+    report["judge_stats"].update(report_extras(judge_preset.get("kind"), store.iter_games(run_id)))
     if not battles:
         report["warnings"].append("no decided battles yet: nothing to rate")
         return report
@@ -358,7 +375,10 @@ def build_report(
     from arena.records import Match, PoolView
 
     prompts = {p.prompt_id: p for p in store.prompts(pool)} if pool and store.pool_exists(pool) else {}
-    view = PoolView(prompts.values(), store.outputs(pool) if prompts else [])
+    from arena.answers import StoredAnswers
+
+    # the sampled matches' answers are read from the store (a pool of 500,000 answers is never held)
+    view = PoolView(prompts.values(), StoredAnswers(store, pool, list(prompts.values())) if prompts else [])
     answers = view.answers
 
     def turns_of(v) -> list[dict]:  # a conversation's dialogue, turn by turn (A and B side by side)
@@ -367,8 +387,12 @@ def build_report(
             return []
         return dialogue_turns(view.context(Match(v.match_id, v.prompt_id, v.model_a, v.model_b)), "a", None)
 
-    by_match: dict[str, list[dict]] = {}
-    for g in games:
+    # every step-th match with a verdict (a, b, tie or unresolved), its games read for those matches only
+    counts = store.verdict_counts(run_id)
+    step = max(1, sum(counts.get(k, 0) for k in ("a", "b", "tie", "unresolved")) // sample)
+    picked = [v for v in itertools.islice((v for v in store.iter_verdicts(run_id) if v.outcome in ("a", "b", "tie", "unresolved")), 0, None, step)][:sample]
+    by_match: dict[str, list[Game]] = {}
+    for g in store.iter_games(run_id, [v.match_id for v in picked]):
         by_match.setdefault(g.match_id, []).append(g)
     from arena.verdicts.turns import prompt_question
 
@@ -377,8 +401,7 @@ def build_report(
         q = prompt_question(v.prompt_id, turn)
         return q if q != v.prompt_id and q in prompts else v.prompt_id
 
-    decided = [dataclasses.replace(v, prompt_id=question(v)) for v in verdicts if v.outcome in ("a", "b", "tie", "unresolved")]
-    step = max(1, len(decided) // sample)
+    decided = [dataclasses.replace(v, prompt_id=question(v)) for v in picked]
     report["sample"] = [
         {
             "match_id": v.match_id,
@@ -395,7 +418,7 @@ def build_report(
             "games": [{"order": g.order, "label": g.label, "raw": g.raw, "error": g.error, "turn": game_turn(g)}
                       for g in by_match.get(v.match_id, [])],
         }
-        for v in decided[::step][:sample]
+        for v in decided
     ]
     return report
 

@@ -30,7 +30,7 @@ def run_length_controlled(store, run_id: str, baseline: str | None = None) -> di
     pool = run.spec.get("pool")
     if not pool or not store.pool_exists(pool):
         raise BadInput(f"run {rid}: the length-controlled win rate needs the answers' texts (the run has no pool)")
-    lengths = {(o.prompt_id, o.model): len(o.text) for o in store.outputs(pool)}
+    lengths = {(pid, model): n for pid, model, n in store.output_lengths(pool)}  # characters, the texts left in the store
     prefs: dict[str, float] = {}
     for mid, detail in store.game_details(rid, '"preference"'):
         p = json.loads(detail).get("preference")

@@ -66,7 +66,7 @@ class SurrogateModel:
     tie: float = DEFAULT_TIE
     strong: float = DEFAULT_STRONG
     length_control: bool = False
-    cache_size: int = 50_000
+    cache_size: int = 8_192  # memoised (prompt, answer) scores: a round-robin scores each answer in consecutive matches
 
     def __post_init__(self) -> None:
         self.hasher = Hasher(len(self.w_hash))
@@ -78,6 +78,11 @@ class SurrogateModel:
         self._prompts: dict[str, PromptInfo] = {}
         self._scores: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
         self._length_idx = [DENSE_NAMES.index(n) for n in LENGTH_FEATURES]
+
+    def clear_caches(self) -> None:
+        """Drop the memoised prompt features and answer scores (they hold texts)."""
+        self._prompts.clear()
+        self._scores.clear()
 
     # --- scoring -------------------------------------------------------------------------
     def _info(self, prompt: str) -> PromptInfo:

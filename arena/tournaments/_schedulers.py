@@ -6,12 +6,14 @@ Each class has a pydantic `Params` model: the keys its `[scheduler]` table accep
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from arena.records import Match
+from arena.records import Match, Verdict
 from arena.tournaments._base import PlanSize, Scheduler, SchedulerError, keyed_float, keyed_rng, winner_of
 
 
@@ -123,54 +125,192 @@ class SingleElimination(Scheduler):
 
 
 class _Fixed(Scheduler):
-    """A schedule decided before any verdict: everything is released by `start()` in one wave."""
+    """A schedule decided before any verdict, released by `start()`: all of it at once, or, after
+    `release_in_chunks(n)`, n matches at a time (the next n each time fewer than n are pending), in
+    the same order, with every forfeit at the start either way.
+
+    A kind whose matches on a prompt depend only on who answered it (every pair, anchored: its
+    `_candidates` are set) is lazy: its size, comparison pairs, the plan's sampled matches and a
+    chunked release come from the pair lists of each distinct answerer set (`Scheduler.answered`
+    shares one frozenset per set), and no match is built before it is needed. Other kinds
+    (round-robin with `pairs_per_prompt`) build the whole plan (`_build`) once."""
 
     def __init__(self, prompts, answered, models, seed) -> None:
         super().__init__(prompts, answered, models, seed)
         self._started = False
         self._plan: list[Match] | None = None
         self._plan_forfeits: list = []
+        #: the model pairs a prompt may get, in release order, when its matches depend on its answerers only
+        self._candidates: list[tuple[str, str]] | None = None
+        self._pair_memo: dict[frozenset[str], tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {}
+        self._counts: np.ndarray | None = None  # judged matches per prompt
+        self._by_prompt: dict[str, list[tuple[str, str]]] | None = None
+        self._chunk = 0  # matches per release once `release_in_chunks` was called (0: all at start)
+        self._first = 0  # matches of the first release when chunked
+        self._size: PlanSize | None = None
+        self._source: Iterator[Match] | None = None
+        self._unreleased = 0  # matches of the schedule not released yet
+
+    # -- the schedule, prompt by prompt ----------------------------------------------------------
+    @property
+    def lazy(self) -> bool:
+        """True when the schedule is computed prompt by prompt from the answerer sets."""
+        return self._candidates is not None
+
+    def _pairs_of(self, who: frozenset[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(pairs judged, pairs forfeited) on a prompt with answerers `who`, unoriented, in release
+        order; computed once per distinct answerer set."""
+        got = self._pair_memo.get(who)
+        if got is None:
+            cands = self._candidates or []
+            judged = [(x, y) for x, y in cands if x in who and y in who]
+            lost = [(x, y) for x, y in cands if (x in who) != (y in who)]
+            got = self._pair_memo[who] = (judged, lost)
+        return got
+
+    def judged_pairs(self, prompt_id: str) -> list[tuple[str, str]]:
+        """The (unoriented) model pairs judged on one prompt, in release order."""
+        if self.lazy:
+            return self._pairs_of(self.answered.get(prompt_id, frozenset()))[0]
+        return self._grouped().get(prompt_id, [])
+
+    def _grouped(self) -> dict[str, list[tuple[str, str]]]:
+        """A built plan's pairs by prompt (kinds that are not lazy)."""
+        if self._by_prompt is None:
+            self._by_prompt = {}
+            for m in self.planned():
+                self._by_prompt.setdefault(m.prompt_id, []).append((m.model_a, m.model_b))
+        return self._by_prompt
+
+    def judged_counts(self) -> np.ndarray:
+        """Judged matches per prompt, in `prompt_ids` order (int64, shape (prompts,))."""
+        if self._counts is None:
+            pairs = (self._pairs_of(who)[0] for who in map(self.answered.__getitem__, self.prompt_ids)) if self.lazy else map(
+                self.judged_pairs, self.prompt_ids
+            )
+            self._counts = np.fromiter(map(len, pairs), np.int64, len(self.prompt_ids))
+        return self._counts
+
+    def matches_at(self, indices: Iterable[int]) -> list[Match]:
+        """The matches at these positions of the release order (what `planned()[i]` gives), built
+        one by one for a lazy kind: the prompt from the cumulative counts, then its pair."""
+        if not self.lazy:
+            plan = self.planned()
+            return [plan[int(i)] for i in indices]
+        ends = np.cumsum(self.judged_counts())
+        out = []
+        for i in indices:
+            p = int(np.searchsorted(ends, i, side="right"))
+            pid = self.prompt_ids[p]
+            out += self._matches(pid, 0, [self.judged_pairs(pid)[int(i) - (int(ends[p - 1]) if p else 0)]])
+        return out
+
+    def _iter_matches(self) -> Iterator[Match]:
+        for pid in self.prompt_ids:
+            yield from self._matches(pid, 0, self._pairs_of(self.answered[pid])[0])
+
+    def _all_forfeits(self) -> list[tuple[Match, Verdict]]:
+        out = []
+        for pid in self.prompt_ids:
+            has = self.answered[pid]
+            lost = self._pairs_of(has)[1]
+            if lost:
+                out += [self._forfeit(m, has) for m in self._matches(pid, 0, lost)]
+        return out
 
     def planned(self) -> list[Match]:
         """Every match of the schedule (judged ones), in release order."""
         if self._plan is None:
-            saved = self._forfeits
-            self._forfeits = []
-            self._plan = self._build()
-            self._plan_forfeits, self._forfeits = self._forfeits, saved
+            if self.lazy:
+                self._plan = list(self._iter_matches())
+                self._plan_forfeits = self._all_forfeits()
+            else:
+                saved = self._forfeits
+                self._forfeits = []
+                self._plan = self._build()
+                self._plan_forfeits, self._forfeits = self._forfeits, saved
         return self._plan
 
     def _build(self) -> list[Match]:
         raise NotImplementedError
 
     def restrict_to(self, prompt_ids: set[str]) -> None:
-        # the whole plan first: balanced pair sampling depends on every earlier prompt's pairs
-        plan = self.planned()
-        self._plan = [m for m in plan if m.prompt_id in prompt_ids]
-        self._plan_forfeits = [f for f in self._plan_forfeits if f[0].prompt_id in prompt_ids]
+        if not self.lazy:
+            # the whole plan first: balanced pair sampling depends on every earlier prompt's pairs
+            plan = self.planned()
+            self._plan = [m for m in plan if m.prompt_id in prompt_ids]
+            self._plan_forfeits = [f for f in self._plan_forfeits if f[0].prompt_id in prompt_ids]
+        else:  # a prompt's matches depend on its answerers only: the shard's prompts give its matches
+            self._plan, self._plan_forfeits = None, []
+        self._counts = self._by_prompt = self._size = None
         super().restrict_to(prompt_ids)
+
+    # -- releasing -------------------------------------------------------------------------------
+    def release_in_chunks(self, n: int, first: int | None = None) -> None:
+        """Release `first` matches (default `n`) at start and `n` more whenever fewer than `n` are
+        pending (call before `start()`): the same matches in the same order, without building all of
+        a lazy plan before its first verdict. A judge that draws across everything released (a
+        cascade's pilot) needs the whole schedule at start: leave it unchunked then."""
+        self._chunk = max(int(n), 1)
+        self._first = max(int(first if first is not None else n), 1)
 
     def start(self) -> list[Match]:
         if self._started:
             return []
         self._started = True
+        if self._chunk and self.lazy and self._plan is None:
+            self._forfeits += self._all_forfeits()
+            self._source = self._iter_matches()
+            self._unreleased = int(self.judged_counts().sum())
+            return self._next_chunk(self._first)
         plan = self.planned()
         self._forfeits += self._plan_forfeits
+        if self._chunk:
+            self._source, self._unreleased = iter(plan), len(plan)
+            return self._next_chunk(self._first)
         return self._release(plan)
 
+    def _next_chunk(self, n: int | None = None) -> list[Match]:
+        assert self._source is not None
+        out = list(islice(self._source, n if n is not None else self._chunk))
+        self._unreleased -= len(out)
+        return self._release(out)
+
+    def release_rest(self) -> list[Match]:
+        """Release every match not released yet (a run stopped by its budget or interrupted writes
+        them as pending, as an unchunked run does)."""
+        if not self._started or self._source is None or not self._unreleased:
+            return []
+        return self._next_chunk(self._unreleased)
+
     def _advance(self) -> list[Match]:
-        return []
+        if self._source is None or not self._unreleased or self.pending >= self._chunk:
+            return []
+        return self._next_chunk()
+
+    @property
+    def pending(self) -> int:
+        return len(self._released) - len(self._decided)  # `update` keeps only released matches' verdicts
 
     @property
     def finished(self) -> bool:
-        return self._started and self.pending == 0
+        return self._started and not self._unreleased and self.pending == 0
 
     def size(self) -> PlanSize:
+        if self.lazy and self._plan is None:
+            if self._size is None:
+                n = int(self.judged_counts().sum())
+                forfeits = sum(len(self._pairs_of(who)[1]) for who in map(self.answered.__getitem__, self.prompt_ids))
+                self._size = PlanSize(n, float(n), n, forfeits)
+            return self._size
         n = len(self.planned())
         return PlanSize(n, float(n), n, len(self._plan_forfeits))
 
     def comparison_pairs(self) -> set[tuple[str, str]]:
-        return {(m.model_a, m.model_b) if m.model_a < m.model_b else (m.model_b, m.model_a) for m in self.planned()}
+        if not self.lazy:
+            return {(m.model_a, m.model_b) if m.model_a < m.model_b else (m.model_b, m.model_a) for m in self.planned()}
+        distinct = {id(who): who for who in self.answered.values()}
+        return {(x, y) if x < y else (y, x) for who in distinct.values() for x, y in self._pairs_of(who)[0]}
 
 
 class RoundRobin(_Fixed):
@@ -193,22 +333,17 @@ class RoundRobin(_Fixed):
     def __init__(self, prompts, answered, models, seed, **params) -> None:
         super().__init__(prompts, answered, models, seed)
         self.params = self.Params(**params)
+        if self.params.pairs_per_prompt is None:  # every pair, in row-major order of the model list
+            self._candidates = [(x, y) for i, x in enumerate(self.models) for y in self.models[i + 1 :]]
 
     def _build(self) -> list[Match]:
+        # pairs_per_prompt = k (every pair is the lazy `_candidates` schedule)
         k = self.params.pairs_per_prompt
+        assert k is not None
         models = self.models
         n = len(models)
         iu, ju = np.triu_indices(n, 1)
         out: list[Match] = []
-        if k is None:
-            pairs = [(models[i], models[j]) for i, j in zip(iu.tolist(), ju.tolist())]
-            pair = self._pair
-            for pid in self.prompt_ids:
-                for x, y in pairs:
-                    m = pair(pid, 0, x, y)
-                    if m is not None:
-                        out.append(m)
-            return out
         index = {m: i for i, m in enumerate(models)}
         counts = np.zeros(len(iu))
         for pid in self.prompt_ids:
@@ -261,16 +396,7 @@ class Anchored(_Fixed):
             raise SchedulerError(
                 f"key 'scheduler.baseline': {self.baseline!r} is not one of the tournament's models ({', '.join(self.models)})"
             )
-
-    def _build(self) -> list[Match]:
-        out = []
-        for pid in self.prompt_ids:
-            for m in self.models:
-                if m != self.baseline:
-                    match = self._pair(pid, 0, m, self.baseline)
-                    if match is not None:
-                        out.append(match)
-        return out
+        self._candidates = [(m, self.baseline) for m in self.models if m != self.baseline]
 
 
 # -- swiss ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ only when some estimate names a model).
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -104,11 +105,9 @@ def check_connected(pairs: set[tuple[str, str]] | Sequence[tuple[str, str]], mod
 def _sample_matches(sched: Scheduler, prompts: Sequence[Prompt], models: Sequence[str], seed: int, k: int) -> list[Match]:
     """Matches to token-count: from the fixed plan, else random pairs of answerers on random prompts."""
     rng = keyed_rng(seed, "plan-sample")
-    if isinstance(sched, _Fixed):
-        plan = sched.planned()
-        if len(plan) <= k:
-            return list(plan)
-        return [plan[i] for i in sorted(rng.choice(len(plan), size=k, replace=False))]
+    if isinstance(sched, _Fixed):  # k positions of the release order, each match built on its own
+        n = int(sched.judged_counts().sum())
+        return sched.matches_at(range(n) if n <= k else sorted(rng.choice(n, size=k, replace=False)))
     out = []
     usable = [p for p in prompts if len(sched.answered.get(p.prompt_id, ())) >= 2]
     if not usable:
@@ -126,15 +125,17 @@ def _turn_share(judge, sched: Scheduler, prompts: Sequence[Prompt]) -> float:
     turns of a conversation in the pool: with `turn = "each"` a match costs its own prompt's turns (a
     single-turn prompt one, MT-Bench's two). Exact for a fixed schedule (its planned matches), the mean
     over the prompts two models answer for a dynamic one; 1.0 for every other judge."""
-    choice = judge.turn_choice() if hasattr(judge, "turn_choice") else None
+    if (judge.turn_choice() if hasattr(judge, "turn_choice") else None) != "each":
+        return 1.0
     turns = {p.prompt_id: p.n_turns if p.is_conversation else 1 for p in prompts}
     top = max(turns.values(), default=1)
-    if choice != "each" or top <= 1:
+    if top <= 1:
         return 1.0
-    if isinstance(sched, _Fixed):
-        ids = [m.prompt_id for m in sched.planned()]
-    else:
-        ids = [pid for pid in turns if len(sched.answered.get(pid, ())) >= 2]
+    if isinstance(sched, _Fixed):  # each prompt weighed by its judged matches
+        counts = sched.judged_counts().tolist()
+        total = sum(counts)
+        return sum(turns.get(pid, 1) * c for pid, c in zip(sched.prompt_ids, counts)) / (top * total) if total else 1.0
+    ids = [pid for pid in turns if len(sched.answered.get(pid, ())) >= 2]
     return sum(turns.get(pid, 1) for pid in ids) / (top * len(ids)) if ids else 1.0
 
 
@@ -325,29 +326,40 @@ def _over_input_limit(sched, chosen, answers: Answers, counted: CallSample, per_
     match of a fixed schedule, or every pair of answerers of each prompt for a dynamic one (an upper
     bound). A call's prompt is the judge's measured overhead plus the prompt and both answers; texts
     whose UTF-8 bytes (at least one per token) cannot reach the limit are not token-counted (nor read:
-    the sizes come from the store). A conversation counts every message and every turn."""
+    the sizes come from the store), and a prompt whose text and two largest answers cannot reach it
+    is skipped without listing its pairs. A conversation counts every message and every turn."""
     size = {(pid, model): n for pid, model, n in answers.sizes()}
     by_id = {p.prompt_id: "\n".join(m.content for m in p.messages) if p.messages else p.text for p in chosen}
     conversations = {p.prompt_id for p in chosen if p.is_conversation}
     if isinstance(sched, _Fixed):
-        matches = [(m.prompt_id, m.model_a, m.model_b) for m in sched.planned()]
+        pairs_of = sched.judged_pairs
     else:
         from itertools import combinations
 
-        matches = [(pid, a, b) for pid in by_id for a, b in combinations(sorted(sched.answered.get(pid, ())), 2)]
+        def pairs_of(pid: str) -> list[tuple[str, str]]:
+            return list(combinations(sorted(sched.answered.get(pid, ())), 2))
+
+    # bytes of each prompt plus its two largest answers: a bound on any of its calls but the overhead
+    bound = {}
+    for pid, prompt in by_id.items():
+        top2 = heapq.nlargest(2, (size.get((pid, m), 0) for m in sched.answered.get(pid, ())))
+        bound[pid] = len(prompt.encode("utf-8")) + sum(top2)
     over = largest = 0
     for model, limit in counted.limits.items():
         extra = counted.overhead.get(model, 0)
-        for pid, a, b in matches:
-            prompt = by_id.get(pid, "")
-            if extra + len(prompt.encode("utf-8")) + size.get((pid, a), 0) + size.get((pid, b), 0) <= limit:
+        for pid, prompt in by_id.items():
+            if extra + bound[pid] <= limit:
                 continue
-            texts = (answers.pair(pid, a, b) if pid not in conversations
-                     else ["\n".join(o.all_turns) for o in answers.outputs(pid, [a, b]).values()])
-            n = extra + tokens(model, prompt) + sum(tokens(model, t) for t in texts)
-            if n > limit:
-                over += int(round(per_match.get(model, 1)))
-                largest = max(largest, n)
+            nbytes = len(prompt.encode("utf-8"))
+            for a, b in pairs_of(pid):
+                if extra + nbytes + size.get((pid, a), 0) + size.get((pid, b), 0) <= limit:
+                    continue
+                texts = (answers.pair(pid, a, b) if pid not in conversations
+                         else ["\n".join(o.all_turns) for o in answers.outputs(pid, [a, b]).values()])
+                n = extra + tokens(model, prompt) + sum(tokens(model, t) for t in texts)
+                if n > limit:
+                    over += int(round(per_match.get(model, 1)))
+                    largest = max(largest, n)
     return over, largest
 
 

@@ -116,7 +116,7 @@ def import_verdicts(
                             res.models, judges, base, pool_name, res.sources)
 
     with store.transaction():
-        if prompts or outputs:
+        if pool_name is not None and (prompts or outputs):  # answers of a file without prompt texts need a --pool to join
             store.write_pool(pool_name, prompts.values(), outputs.values(), source=res.sources[0], format=f"verdicts:{fmt}")
         store.create_run(run_id, name, {"spec": spec, "judge": judge, "pool": pool_name}, digest.hexdigest(), 0)
         matches = [Match(f"r{i:06d}", m.prompt_id, m.model_a, m.model_b) for i, m in enumerate(res.matches)]
@@ -274,6 +274,18 @@ def _game_weights(store, run_id: str) -> dict[str, float]:
     return out
 
 
+class _OneJudge:
+    """`match_judges` of a run whose games all name one judge."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get(self, match_id: str, default: str = "", outcome: str = "") -> str:
+        return default if outcome.startswith("forfeit") else self.name
+
+
 def run_battles(store, run_id: str, spec: dict | None = None) -> list[Battle]:
     """A run's rating battles: one per decided match (`battles_from_verdicts`), its weight
     `strong_weight` for a strong verdict times the row's recorded `weight` (battle files); or,
@@ -309,7 +321,10 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
         return out, ids
     forfeit = spec.get("forfeit") or "loss"
     weights = _game_weights(store, rid)
-    judges = store.match_judges(rid)
+    names = store.judge_names(rid)
+    # one judge (the usual run): its name for every judged match (a forfeit has no game: ""), without a
+    # dict of every match's judge
+    judges = _OneJudge(next(iter(names))) if len(names) == 1 else store.match_judges(rid)
     battles, ids = [], []
     questions: dict[str, str] | None = None
     for m, v in store.decided(rid):
@@ -319,7 +334,8 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
             if ":turn" in pid:  # an MT-Bench turn-N judgment imported before turns belonged to their question
                 questions = _old_turn_questions(store, rid) if questions is None else questions
                 pid = questions.get(m.match_id, pid)
-            battles.append(Battle(pid, b.model_a, b.model_b, b.outcome, b.weight * weights.get(m.match_id, 1.0), judges.get(m.match_id, "")))
+            judge = judges.get(m.match_id, "", v.outcome) if isinstance(judges, _OneJudge) else judges.get(m.match_id, "")
+            battles.append(Battle(pid, b.model_a, b.model_b, b.outcome, b.weight * weights.get(m.match_id, 1.0), judge))
             ids.append(m.match_id)
     return battles, ids
 
@@ -358,7 +374,7 @@ def run_turn_battles(store, run_id: str, spec: dict | None = None) -> dict[int, 
     sw = float(spec.get("strong_weight") or 3.0)
     forfeit = spec.get("forfeit") or "loss"
     by_turn: dict[tuple[str, int], list[Game]] = {}
-    for g in store.games(rid):
+    for g in store.iter_games(rid):  # streamed: a single-turn run of 450,000 matches keeps none
         t = game_turn(g)
         if t is not None and (g.detail.get("cascade") or {}).get("decides", True):  # a cascade: the deciding stage's games
             by_turn.setdefault((g.match_id, t), []).append(g)

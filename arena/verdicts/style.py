@@ -17,9 +17,12 @@ def run_style_features(store, run: RunRecord, battles: list[Battle], match_ids: 
 
     rid = run.run_id
     pool = run.spec.get("pool")
-    answers = {}
+    counts: dict[tuple[str, str], object] = {}  # the style counts of each answer a battle needs; texts are read one by one
     if pool and store.pool_exists(pool):
-        answers = {(o.prompt_id, o.model): o.text for o in store.outputs(pool)}
+        needed = {(b.prompt_id, m) for b in battles for m in (b.model_a, b.model_b)}
+        for pid, model, text, _turns in store.iter_outputs(pool):
+            if (pid, model) in needed and text is not None:
+                counts[(pid, model)] = style_counts(text)
     meta: dict[str, object] = {}
     for mid, detail in store.game_details(rid, "conv_metadata"):
         try:
@@ -29,12 +32,12 @@ def run_style_features(store, run: RunRecord, battles: list[Battle], match_ids: 
     forfeits = {v.match_id for v in store.verdicts(rid) if str(v.outcome).startswith("forfeit")}
     ca, cb = [], []
     for b, mid in zip(battles, match_ids):
-        ta, tb = answers.get((b.prompt_id, b.model_a)), answers.get((b.prompt_id, b.model_b))
+        ta, tb = counts.get((b.prompt_id, b.model_a)), counts.get((b.prompt_id, b.model_b))
         if mid in forfeits:
-            ta, tb = ta or "", tb or ""
+            ta, tb = ta or style_counts(""), tb or style_counts("")
         if ta is not None and tb is not None:
-            ca.append(style_counts(ta))
-            cb.append(style_counts(tb))
+            ca.append(ta)
+            cb.append(tb)
             continue
         if mid in meta:
             try:
