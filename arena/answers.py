@@ -262,6 +262,39 @@ def save_digest(store, pool: str) -> PoolDigest:
     return digest
 
 
+def pool_fingerprint_now(store, pool: str) -> str | None:
+    """The whole pool's fingerprint (`arena.pools.pool_fingerprint` of every prompt and answer) as
+    it is now: the stored digest's (`Store.pool_digest`: no answer read) or, when none is stored,
+    one streamed read of the answers (the digest is then stored when `store` is writable). None
+    when the pool is not in the store."""
+    if not store.pool_exists(pool):
+        return None
+    digest = store.pool_digest(pool)
+    if digest is not None:
+        return digest.fingerprint
+    if not getattr(store, "readonly", True) and not getattr(store, "immutable", False):
+        return save_digest(store, pool).fingerprint
+    return _scan(store, pool, store.prompts(pool), None)[0].fingerprint
+
+
+def pool_changed(store, run_spec: dict) -> str | None:
+    """One warning line when the pool a run judged changed since the run was prepared (its stored
+    `pool_digest` differs from `pool_fingerprint_now`), else None. Reports read the pool's current
+    texts (the sample, length-controlled win rates, style counts), which the judge may never
+    have seen. Runs stored without a digest (before it was recorded) are not checked."""
+    then = run_spec.get("pool_digest") if isinstance(run_spec, dict) else None
+    pool = run_spec.get("pool") if isinstance(run_spec, dict) else None
+    if not isinstance(then, str) or not isinstance(pool, str):
+        return None
+    now = pool_fingerprint_now(store, pool)
+    if now == then:
+        return None
+    if now is None:
+        return f"pool {pool!r} is no longer in the store: the sample, length-controlled win rates and style counts have no answer texts"
+    return (f"pool {pool!r} changed since this run (its answers are not those the judge saw): the sample, length-controlled win rates"
+            " and style counts use the pool's current texts")
+
+
 def as_answers(outputs: Answers | Iterable[Output]) -> Answers:
     """`outputs` itself when it is an `Answers`, else `MemoryAnswers(outputs)`."""
     return outputs if isinstance(outputs, (MemoryAnswers, StoredAnswers)) else MemoryAnswers(outputs)

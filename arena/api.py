@@ -250,17 +250,34 @@ def plan(spec: str | Path | dict | TournamentSpec, *, db: str | Path | Store | N
         from arena.tournaments.shard import check_shard_judge
 
         check_shard_judge(tspec, *load_preset(tspec.judge_ref()))
-    if pool_source(tspec) is not None:
-        prompts, outputs = load_spec_pool(tspec, db)
-        return plan_tournament(tspec, prompts, outputs, load_judge(tspec.judge_ref()))
-    store, opened = _open(db, readonly=True)
-    try:  # a stored pool: its answers are read in one streamed pass, never held (arena.answers)
-        prompts = store.prompts(tspec.pool)
-        answers = StoredAnswers(store, tspec.pool, prompts)
-        return plan_tournament(tspec, prompts, answers, load_judge(tspec.judge_ref()))
+    from arena.runner import choose_pool
+
+    store, opened = (None, False) if pool_source(tspec) is not None and _no_store(db) else _open(db, readonly=True)
+    try:  # the pool as `run_tournament` reads it (arena.runner.choose_pool); a stored pool's answers are read
+        # in one streamed pass, never held (arena.answers)
+        choice = choose_pool(store, tspec)
+        judge = load_judge(tspec.judge_ref())
+        if choice.import_files:  # what the run would import: the files as they are
+            the_plan = plan_tournament(tspec, list(choice.data.prompts), list(choice.data.outputs), judge)
+        else:
+            prompts = store.prompts(choice.name)
+            the_plan = plan_tournament(tspec, prompts, StoredAnswers(store, choice.name, prompts), judge)
+        if choice.warning:
+            the_plan.warnings.insert(0, choice.warning)
+        return the_plan
     finally:
         if opened:
             store.close()
+
+
+def _no_store(db: str | Path | Store | None) -> bool:
+    """Whether `db` names a database file that does not exist (yet): a plan then reads pool files only."""
+    from arena.store import Store, default_db_path
+
+    if isinstance(db, Store):
+        return False
+    path = str(db if db is not None else default_db_path())
+    return path != ":memory:" and not Path(path).exists()
 
 
 @dataclass(slots=True)
@@ -399,6 +416,7 @@ def _run_leased(
         tspec.scheduler, prepared.prompts, prepared.answered, prepared.models, tspec.seed, shard=tspec.shard_of()
     )
     the_plan = plan_tournament(tspec, prepared.prompts, prepared.answers, judge, scheduler=scheduler)
+    the_plan.warnings[:0] = prepared.warnings  # about the pool the spec names (arena.runner.choose_pool)
     check_budget(the_plan, tspec, allow_unknown_price=allow_unknown_price)
     runner = Runner(store, prepared, judge, scheduler, on_event=sink)
     sink(RunEvent("planned", runner.stats, planned=RunPlanned(

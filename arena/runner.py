@@ -20,6 +20,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from arena.answers import Answers, StoredAnswers
@@ -132,6 +133,8 @@ class PreparedRun:
     judge_preset: dict = field(default_factory=dict)
     created: bool = False
     shard: dict | None = None  # {index, count, whole, prompts}: this run is one shard of the tournament `whole` names
+    warnings: list[str] = field(default_factory=list)  # about the pool the spec names (`choose_pool`), shown with the plan's
+    pool_digest: str | None = None  # the whole pool's fingerprint when the run was prepared (stored with the run; its report compares)
 
     @property
     def own_prompts(self) -> list[Prompt]:
@@ -148,27 +151,79 @@ class PreparedRun:
         return self.answers.answered
 
 
-def resolve_pool(store, spec) -> str:
-    """The pool name in the store, importing pool files first when `spec.pool` is a path.
+@dataclass(slots=True)
+class PoolChoice:
+    """What a spec's `pool` names (`choose_pool`): pool `name` in the store, read from there
+    (`import_files` False) or (re)imported from the files at `path` first (`data`, their content,
+    with `fingerprint`, `arena.pools.pool_fingerprint`). `warning`: one line when a folder of the
+    same name is set aside for the stored pool."""
 
-    A path is looked up as given, beside the spec, then among the shipped data (`data/demo`
-    works from anywhere). The pool takes the folder's name and is re-imported when the files change.
-    """
+    name: str
+    path: Path | None = None
+    data: Any = None
+    fingerprint: str | None = None
+    import_files: bool = False
+    warning: str | None = None
+
+
+def choose_pool(store, spec) -> PoolChoice:
+    """Decide what a spec's `pool` names; `tournament plan` and `tournament run` both follow it.
+
+    `pool` is a pool name in the store unless it names files (`spec.resolve_path`: as given,
+    beside the spec, among the shipped data); files make the pool named after the folder (or the
+    file's stem), as follows (`store` None: no store yet, the files are read):
+    - no stored pool of that name: the files are imported;
+    - the stored pool holds exactly the files' content (same `pool_fingerprint`): it is read;
+    - the stored pool is what a run imported from these files earlier, unchanged since (its digest
+      is the fingerprint recorded at that import) and the files changed: they are imported again;
+    - otherwise (answers were added to the stored pool by `pool import`/`generate`/`verdicts import`,
+      or it was imported under this name from elsewhere) the stored pool is read and `warning` says
+      so: re-importing would drop answers, so taking the folder's content is left to an explicit
+      `arena pool import PATH --name NAME --replace`.
+    Reads the stored pool's digest (`Store.pool_digest`), not its answers, when one is stored.
+    Raises `NotFound` for a name that is neither files nor a stored pool, `PoolError` for bad files."""
     path = spec.resolve_path(spec.pool, "data") if hasattr(spec, "resolve_path") else None
     if path is None:
+        if store is None:
+            from arena.errors import NotFound
+
+            raise NotFound(f"{getattr(spec, 'path', None) or 'spec'}: key 'pool': {spec.pool!r} is not a path, and no store was given to look it up")
         store.require_pool(spec.pool)  # a pool name; a clear error when unknown
-        return spec.pool
+        return PoolChoice(spec.pool)
     from arena.pools import load_pool_files, pool_fingerprint
 
     name = path.stem if path.is_file() else path.name
     data = load_pool_files([path])
     fp = pool_fingerprint(data)
-    if store.get_meta(f"pool_fingerprint:{name}") != fp or not store.pool_exists(name):
+    if store is None or not store.pool_exists(name):
+        return PoolChoice(name, path, data, fp, import_files=True)
+    stored = StoredAnswers(store, name, store.prompts(name))
+    if stored.fingerprint == fp:
+        return PoolChoice(name, path, None, fp)
+    if stored.fingerprint == store.get_meta(f"pool_fingerprint:{name}"):  # a run's import of an earlier version, untouched since
+        return PoolChoice(name, path, data, fp, import_files=True)
+    files_models = len({o.model for o in data.outputs})
+    warning = (
+        f"pool {name!r}: the stored pool {name} ({len(stored.models)} models, {stored.count} answers) is used, not the folder {path}"
+        f" ({files_models} models, {len(data.outputs)} answers), which differs from it; re-importing would drop the stored pool's other answers:"
+        f" `arena pool import {path} --name {name} --replace` makes the folder's content the pool"
+    )
+    return PoolChoice(name, path, None, fp, warning=warning)
+
+
+def resolve_pool(store, spec, warnings: list[str] | None = None) -> str:
+    """The pool name in the store, importing pool files first when `spec.pool` is a path and
+    `choose_pool` says so (`warnings` gets its warning). Raises as `choose_pool`."""
+    choice = choose_pool(store, spec)
+    if choice.warning and warnings is not None:
+        warnings.append(choice.warning)
+    if choice.import_files:
+        data = choice.data
         with store.transaction():
-            store.write_pool(name, data.prompts, data.outputs, source=str(path), format=data.format, replace=True,
+            store.write_pool(choice.name, data.prompts, data.outputs, source=str(choice.path), format=data.format, replace=True,
                              prompt_extra=data.prompt_extra, output_extra=data.output_extra)
-            store.set_meta(f"pool_fingerprint:{name}", fp)
-    return name
+            store.set_meta(f"pool_fingerprint:{choice.name}", choice.fingerprint)
+    return choice.name
 
 
 def select(spec, prompts: list[Prompt], outputs: list[Output]) -> tuple[list[Prompt], list[Output], list[str]]:
@@ -217,7 +272,8 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     the user has confirmed, so a run that is declined leaves nothing behind."""
     from arena.tournaments import select_models, select_prompts
 
-    pool = resolve_pool(store, spec)
+    warnings: list[str] = []
+    pool = resolve_pool(store, spec, warnings)
     models = select_models(spec, store.models(pool))
     prompts = select_prompts(spec, store.prompts(pool))
     answers = StoredAnswers(store, pool, prompts, models)  # one streamed read; texts stay in the store
@@ -229,10 +285,13 @@ def prepare_run(store, spec, judge_preset: dict, *, judge_fingerprint: dict | No
     shard = _shard_info(spec, prompts, fp, judge_preset, judge_fingerprint)
     existing = None if new else find_run_to_resume(store, spec.name, ident)
     if existing is not None:
-        return PreparedRun(existing.run_id, True, spec, pool, prompts, answers, models, ident, existing.status, shard=shard)
+        return PreparedRun(existing.run_id, True, spec, pool, prompts, answers, models, ident, existing.status, shard=shard, warnings=warnings)
     stem = spec.name if shard is None else f"{spec.name}-shard{shard['index']}of{shard['count']}"
     run_id = store.new_run_id(slug(stem), ident)  # a run id names its reports folder: never a path
-    prepared = PreparedRun(run_id, False, spec, pool, prompts, answers, models, ident, judge_preset=judge_preset, shard=shard)
+    from arena.answers import pool_fingerprint_now
+
+    prepared = PreparedRun(run_id, False, spec, pool, prompts, answers, models, ident, judge_preset=judge_preset, shard=shard,
+                           warnings=warnings, pool_digest=pool_fingerprint_now(store, pool))
     if create:
         create_run(store, prepared)
     return prepared
@@ -260,6 +319,8 @@ def create_run(store, prepared: PreparedRun) -> None:
     stored = {"spec": spec_json, "judge": prepared.judge_preset, "pool": prepared.pool}
     if prepared.shard is not None:
         stored["shard"] = prepared.shard
+    if prepared.pool_digest is not None:  # the report of the run warns when the pool changes later (`arena.answers.pool_changed`)
+        stored["pool_digest"] = prepared.pool_digest
     store.create_run(prepared.run_id, spec.name, stored, prepared.spec_hash, spec.seed)
     prepared.created = True
 

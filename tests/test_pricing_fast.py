@@ -134,3 +134,32 @@ def test_price_table_cache_gives_the_same_prices(tmp_path, monkeypatch):
     assert [(_pricing.unit_prices(m), _pricing.batch_unit_prices(m), _pricing.input_limit(m)) for m in MODELS] == parsed
     assert cache.stat().st_size > 10_000
     fresh()
+
+
+@pytest.mark.parametrize("bad", [{}, {"gpt-4o-mini": 5}, {"gpt-4o-mini": {"input_cost_per_token": "cheap"}},
+                                 {"gpt-4o-mini": {"litellm_provider": 3}}, {"gpt-4o-mini": {"surprise": 1.0}}, {1: {}}])
+def test_a_cached_price_table_of_the_wrong_shape_is_rebuilt(bad, tmp_path, monkeypatch):
+    """A cache file that unmarshals to something other than the table `_table` builds (an empty dict,
+    an entry that is not a dict, a price that is not a number) prices as the JSON does and is
+    rewritten, never trusted, never a traceback."""
+    import marshal
+
+    from arena.backends import _pricing
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path))
+
+    def fresh():
+        for f in (_pricing._table, _pricing.unit_prices, _pricing.batch_unit_prices, _pricing.input_limit):
+            f.cache_clear()
+
+    fresh()
+    parsed = [(_pricing.unit_prices(m), _pricing.input_limit(m)) for m in MODELS]
+    (cache,) = tmp_path.glob("litellm-prices-*.marshal")
+    cache.write_bytes(marshal.dumps(bad))
+    fresh()
+    try:
+        assert [(_pricing.unit_prices(m), _pricing.input_limit(m)) for m in MODELS] == parsed
+        assert _pricing.unit_prices("openai/gpt-4o-mini") is not None
+        assert marshal.loads(cache.read_bytes()) != bad  # rebuilt in place
+    finally:
+        fresh()

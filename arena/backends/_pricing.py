@@ -68,7 +68,35 @@ def _table() -> dict | None:
         return table
 
     st = path.stat()
-    return _cached(f"litellm-prices-{st.st_size}-{st.st_mtime_ns}", parse, lambda t: isinstance(t, dict))
+    return _cached(f"litellm-prices-{st.st_size}-{st.st_mtime_ns}", parse, _valid_table)
+
+
+_NUMBER_KEYS = frozenset(_TABLE_KEYS) - {"litellm_provider", "max_input_tokens"}
+
+
+def _valid_table(table) -> bool:
+    """Whether a cached price table has the shape `_table` builds: a non-empty dict of model name ->
+    entry, each entry a dict of `_TABLE_KEYS` (prices numbers, the provider a string, the input
+    limit a number or string as litellm's file has it) and `_tiered` (True). A cache file replaced
+    by anything else is rebuilt, never trusted (an empty table would price every model unknown)."""
+    if not isinstance(table, dict) or not table:
+        return False
+    for model, entry in table.items():
+        if not isinstance(model, str) or not isinstance(entry, dict):
+            return False
+        for k, v in entry.items():
+            if k in _NUMBER_KEYS:
+                if not isinstance(v, (int, float)) or isinstance(v, bool):
+                    return False
+            elif k == "litellm_provider":
+                if not isinstance(v, str):
+                    return False
+            elif k == "max_input_tokens":
+                if not isinstance(v, (int, float, str)) and v is not None:
+                    return False
+            elif k != "_tiered" or v is not True:
+                return False
+    return True
 
 
 def _cached(key: str, build, valid):

@@ -179,7 +179,7 @@ class _RunScreen:
                     " (their answers never reached the call cache)"
                 )
             for w in plan.warnings:
-                if "input limit" in w:
+                if "input limit" in w or w.startswith("pool "):  # the others are the plan's own (`tournament plan` shows them)
                     self.con.print(f"[yellow]Warning:[/] {esc(w)}")
             self.strong_weight = p.strong_weight
             return

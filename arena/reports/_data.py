@@ -314,6 +314,10 @@ def build_report(
         "judge_stats": judge_stats(store.iter_games(run_id), store.iter_verdicts(run_id), store.usage(run_id)),
     }
     _integrity(report, summary, spec)
+    from arena.answers import pool_changed
+
+    if (changed := pool_changed(store, run.spec)) is not None:  # texts below are the pool's current ones
+        report["warnings"].append(changed)
     shard = run.spec.get("shard")
     if isinstance(shard, dict):  # one shard of a tournament split by prompt (arena.tournaments.shard)
         report["shard"] = {k: shard.get(k) for k in ("index", "count", "prompts")}

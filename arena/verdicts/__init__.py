@@ -92,7 +92,7 @@ def import_verdicts(
         raise naming_options(BadInput, f"<b>: {base!r} is in none of the imported matches (models: {', '.join(res.models[:10])})",
                              b=("baseline", "--baseline"))
     name = name or f"{fmt}-{Path(path).name.split('.')[0] or 'import'}"
-    pool_name, prompts, outputs = _pool_of_import(store, res, fmt, name, pool)
+    pool_name, prompts, outputs, res = _pool_of_import(store, res, fmt, name, pool)
     digest = hashlib.sha256()
     for s in res.sources:
         digest.update(Path(s).read_bytes())
@@ -136,9 +136,11 @@ def import_verdicts(
 
 
 def _pool_of_import(store, res, fmt: str, name: str, pool: str | None):
-    """(pool name or None, prompts to write, answers to write) of an import: the file's texts
-    become pool `pool` (default `name`); an existing pool is never relabelled and nothing in it
-    is overwritten (its prompts must be the judged questions, only answers it lacks are added).
+    """(pool name or None, prompts to write, answers to write, the read result) of an import: the
+    file's texts become pool `pool` (default `name`); an existing pool is never relabelled and
+    nothing in it is overwritten (its prompts must be the judged questions, only answers it lacks
+    are added). A judged question whose id the pool lacks is the pool's prompt with the same text
+    (`arena.io.prompt_key`; AlpacaEval's files carry no ids): its matches take that prompt's id.
     Raises `NotFound` / `BadInput` before anything is written."""
     prompts: dict[str, Prompt] = {}
     outputs: dict[tuple[str, str], Output] = {}
@@ -159,6 +161,7 @@ def _pool_of_import(store, res, fmt: str, name: str, pool: str | None):
         # an existing pool is never relabelled, and nothing in it is overwritten: the judged questions
         # must be its prompts (same texts), and only answers it lacks are added
         known = {p.prompt_id: p for p in store.prompts(pool_name)}
+        res = _ids_by_text(res, known)
         known_out = {(o.prompt_id, o.model): o for o in store.outputs(pool_name)}
         outputs = pool_additions(pool_name, res, known, known_out)
         prompts = {}
@@ -166,7 +169,29 @@ def _pool_of_import(store, res, fmt: str, name: str, pool: str | None):
         from arena.verdicts.formats import question_of
 
         check_turns(res.matches, {question_of(m): 1 for m in res.matches if m.prompt is not None}, None)  # a file's `question` is one turn
-    return pool_name, prompts, outputs
+    return pool_name, prompts, outputs, res
+
+
+def _ids_by_text(res: ReadResult, known: dict[str, Prompt]) -> ReadResult:
+    """`res` with each single-turn judgment whose question id is not in `known` (a pool's prompts by
+    id) but whose question text is a prompt of it (compared on `arena.io.prompt_key`, as `pool
+    import` matches prompts across files) given that prompt's id."""
+    from arena.io import prompt_key
+
+    by_text: dict[str, str] | None = None
+    matches = []
+    for m in res.matches:
+        if m.prompt_id not in known and m.prompt is not None and not isinstance(m.meta.get("turn"), int):
+            if by_text is None:
+                by_text = {}
+                for p in known.values():
+                    if p.n_turns == 1:
+                        by_text.setdefault(prompt_key(p.text), p.prompt_id)
+            pid = by_text.get(prompt_key(m.prompt))
+            if pid is not None:
+                m = dataclasses.replace(m, prompt_id=pid)
+        matches.append(m)
+    return dataclasses.replace(res, matches=matches)
 
 
 def _match_verdict(match_id: str, games: list[Game]):
