@@ -394,6 +394,10 @@ def run_tournament(
         judge = load_judge(tspec.judge_ref(), store=store, no_cache=no_cache)
         check_env(judge, str(judge.preset_path or tspec.judge))  # before the plan and any call: one line naming the variable
         prepared = prepare_run(store, tspec, preset, judge_fingerprint=judge.fingerprint(), new=new, create=False)
+        if anchor is not None:  # a typo'd model name is a usage mistake, not a report warning
+            from arena.verdicts.export import check_anchor
+
+            check_anchor(anchor, prepared.models)
         lease = RunLease(store, prepared.run_id)
         lease.acquire(wait=wait, on_wait=on_wait)
         try:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from arena.backends import Backend, Completion, CompletionRequest, Policy, make_backend
 from arena.conversations import answered, conversation
 from arena.credentials import check_api_base, missing_env
-from arena.errors import BadInput
+from arena.errors import BadInput, naming_options
 from arena.records import Output, Prompt
 
 DEFAULT_MAX_TOKENS = 2048
@@ -113,7 +113,9 @@ async def agenerate(
     resubmitting it. Raises `BadInput` (api base, key variable, a model without an OpenAI-format
     batch API under `batch`) before any call, `NotFound` (pool)."""
     started = time.perf_counter()
-    name = name or model
+    from arena.names import require_name
+
+    name = require_name(name, "a model name", ("name", "--name")) or model
     _check_generate_args(model, batch, api_base, api_key_env)
     prompts = store.prompts(pool)  # raises NotFound for an unknown pool
     by_id = {p.prompt_id: p for p in prompts}
@@ -172,17 +174,36 @@ async def agenerate(
 
 
 def _check_generate_args(model: str, batch: bool, api_base: str | None, api_key_env: str | None) -> None:
-    """Raise `BadInput` for a model without an OpenAI-format Batch API under `batch`, a bad api
-    base or an unset key variable (before any call)."""
+    """Raise `BadInput` (naming the Python argument, or the CLI option in `cli_message`) for a model
+    without an OpenAI-format Batch API under `batch`, an api base that is not an http(s) URL or
+    carries a credential, an unset key variable, or an `openai/` model without a key (no
+    `api_key_env` and OPENAI_API_KEY unset: OpenAI's client refuses every call), before any call."""
+    import os
+    from urllib.parse import urlsplit
+
     if batch:
         from arena.backends._batch import PROVIDERS, batch_provider
 
         if batch_provider(model) is None:
-            raise BadInput(f"--batch: the Batch API is supported for {' and '.join(p + '...' for p in PROVIDERS)} models "
-                           f"(OpenAI's files and batches API), not {model!r}")
+            raise naming_options(BadInput, f"<batch>: the Batch API is supported for {' and '.join(p + '...' for p in PROVIDERS)} models "
+                                 f"(OpenAI's files and batches API), not {model!r}", batch=("batch=True", "--batch"))
+    if api_base is not None:
+        try:
+            parts = urlsplit(api_base) if isinstance(api_base, str) else None
+            host = parts.hostname if parts is not None else None
+        except ValueError:
+            parts = host = None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            raise naming_options(BadInput, f"<b>: expected an http(s) URL such as http://gpu-node-1:8000/v1, got {api_base!r}",
+                                 b=("api_base", "--api-base"))
     check_api_base(api_base, "--api-base")
     if missing_env([api_key_env]):
-        raise BadInput(f"--api-key-env: the environment variable {api_key_env} is not set; export it with the API key")
+        raise naming_options(BadInput, f"<k>: the environment variable {api_key_env} is not set; export it with the API key",
+                             k=("api_key_env", "--api-key-env"))
+    if api_key_env is None and model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+        raise naming_options(BadInput, f"<k>: model {model} reads its API key from OPENAI_API_KEY, which is not set; export it, or name"
+                             " the variable that holds the key with <k> (a server that needs no key: any non-empty value)",
+                             k=("api_key_env", "--api-key-env"))
 
 
 def _generate_backend(model: str, store, policy: Policy, *, no_cache: bool, batch: bool, poll_s: float) -> Backend:

@@ -54,3 +54,15 @@ def slug_map(names: Iterable[str]) -> dict[str, str]:
         taken.add(s.lower())
         out[name] = s
     return out
+
+
+def require_name(value: str | None, what: str, option: tuple[str, str]) -> str | None:
+    """`value` unless it is blank (empty or only whitespace): then `BadInput` naming the argument
+    through the API and the option in the CLI (`option`: (Python argument, CLI option), see
+    `arena.errors.naming_options`), e.g. `--name: expected a pool name, got ''`. None passes
+    (the argument was not given)."""
+    if value is not None and not value.strip():
+        from arena.errors import BadInput, naming_options
+
+        raise naming_options(BadInput, f"<o>: expected {what}, got {value!r}", o=option)
+    return value

@@ -576,6 +576,9 @@ def import_pool(
     answers fewer than half of the pool's prompts (`Overlap.partial`: its prompt texts likely
     differ from the others') unless `allow_partial`; the store is then left untouched.
     """
+    from arena.names import require_name
+
+    require_name(name, "a pool name", ("name", "--name"))
     paths = _path_list(paths)
     known_prompts: list[Prompt] = []
     known_models: list[str] = []

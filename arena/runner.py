@@ -73,6 +73,7 @@ class RunStats:
     paused_cap_s: float = 0.0  # that cap (Policy.retry_after_max)
     paused_asked_s: float = 0.0  # of `paused_s`, what a provider's Retry-After asked for (0: a backoff only)
     batches: list[tuple[str, str, int]] = field(default_factory=list)  # pending Batch API jobs: (batch id, status, calls)
+    last_error: str | None = None  # the latest failed game's error (`_reason`), for the run's closing line
 
     @property
     def elapsed(self) -> float:
@@ -537,6 +538,7 @@ class Runner:
                 s.cost_usd += u.cost_usd
             if g.label == "error":
                 s.errors += 1
+                s.last_error = _reason(g.error)
                 if g.detail.get("permanent"):
                     s.permanent_errors += 1
                     s.permanent_reasons[_reason(g.error)] += 1

@@ -594,6 +594,11 @@ class Store:
         sql = f"SELECT model, text FROM outputs WHERE pool = ? AND prompt_id = ? AND model IN ({marks})"
         return dict(self.db.conn.execute(sql, [pool, prompt_id, *models]).fetchall())
 
+    def run_models(self, run_id: str) -> list[str]:
+        """The models of a run's matches (either side), by name."""
+        sql = "SELECT model_a FROM matches WHERE run_id = ? UNION SELECT model_b FROM matches WHERE run_id = ? ORDER BY 1"
+        return [r[0] for r in self.db.execute(sql, [run_id, run_id])]
+
     def models(self, pool: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM outputs WHERE pool = ? ORDER BY model", [pool])]
 

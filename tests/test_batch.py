@@ -202,13 +202,20 @@ def test_a_batch_the_provider_ends_is_submitted_again_without_spending_the_calls
     assert capfd.readouterr().err.count(f"batch {first} {ending}") == 1
 
 
-def test_batches_the_provider_keeps_ending_stop_after_max_retries_resubmissions(tmp_path, server):
+def test_batches_the_provider_keeps_ending_stop_after_max_retries_resubmissions(tmp_path, server, capfd):
     server.expire_after = 0  # every batch expires before running a line
     spec = _spec(tmp_path, server.api_base, max_retries=1)
     result = _run(spec, tmp_path / "y.db")
     assert result.status == "errors" and server.batch_creations == 2 and server.lines == 0
     games = Store(tmp_path / "y.db").games(result.run_id)
-    last = list(server.batches)[-1]
+    first, last = list(server.batches)
+    # breaker19 #6: each line says what happens to the calls; no "new batch" that is never made
+    assert [x for x in capfd.readouterr().err.splitlines() if " expired before running" in x] == [
+        f"batch {first} expired before running 72 of its calls: they are submitted in a new batch",
+        f"batch {last} expired before running 72 of its calls: they end as errors (2 batches in a row ended so; max_retries = 1):"
+        " run again to resubmit them",
+    ]
+    assert result.stats.last_error.startswith(f"batch {last} expired without running this call")  # the run's error line names it
     assert len(games) == 72 and all(g.label == "error" for g in games)
     assert all(g.error.startswith(f"batch {last} expired without running this call, 2 batches in a row (max_retries = 1)") for g in games), games[0].error
     assert all(not g.detail.get("permanent") for g in games)  # running again resubmits them

@@ -62,6 +62,18 @@ def batch_provider(model: str) -> str | None:
 _ENDED_LINE_CODES = {"batch_expired", "batch_cancelled"}  # error-file codes of lines the provider never ran
 
 
+def _ended_fate(again: int, given_up: int, max_retries: int) -> str:
+    """What happens to the calls of a batch that ended before running them: `again` go into a new
+    batch, `given_up` ended so more than `max_retries` batches in a row and end as errors."""
+    parts = []
+    if again:
+        parts.append(f"{'they are' if not given_up else f'{again} are'} submitted in a new batch")
+    if given_up:
+        parts.append(f"{'they' if not again else f'{given_up}'} end as errors ({max_retries + 1} batches in a row ended so;"
+                     f" max_retries = {max_retries}): run again to resubmit them")
+    return "; ".join(parts)
+
+
 class _Resubmit(Exception):
     """Queue the call again, no attempt of the call spent: the job holding it vanished before
     reaching the provider, or (`ended` set) its batch ended expired, cancelled or failed without
@@ -158,6 +170,7 @@ class BatchBackend(Backend):
         self.jobs_resumed = 0  # batches found in the store and polled again
         self.jobs_dropped = 0  # stored batches the provider no longer knew (dropped, calls resubmitted)
         self.notices: list[str] = []  # one line per dropped or early-ended batch (also printed on stderr)
+        self._ended: dict[str, int] = {}  # call key -> batches in a row that ended without running it
 
     async def prepare(self) -> None:
         """Nothing to load: the files/batches calls go through the `openai` SDK (`OpenAIFiles`)."""
@@ -197,7 +210,7 @@ class BatchBackend(Backend):
                 if hit is not None:  # answered meanwhile (another job ingested it): never paid again
                     return self._from_cache(hit, key)
                 if r.ended is not None:
-                    ended += 1
+                    ended = max(ended + 1, self._ended.get(key, 0))  # `_ingest` counted it (and said what follows)
                     if ended > self.policy.max_retries:
                         self.stats.errors += 1
                         self.stats.last_error = r.ended
@@ -538,9 +551,12 @@ class BatchBackend(Backend):
                 unrun.add(key)
         if ended and unrun:  # the provider ended the batch before these calls ran: a new batch, no attempt spent
             status = f"batch {b.id} {b.status}{' (' + why + ')' if why else ''}"
+            again = 0
             for key in unrun:
                 results[key] = _Resubmit(status)
-            self._notice(f"{status} before running {len(unrun)} of its calls: they are submitted in a new batch")
+                self._ended[key] = self._ended.get(key, 0) + 1
+                again += self._ended[key] <= self.policy.max_retries
+            self._notice(f"{status} before running {len(unrun)} of its calls: " + _ended_fate(again, len(unrun) - again, self.policy.max_retries))
         if any(secrets):  # a reply that echoes the key keeps it nowhere (as on the other paths)
             for r in results.values():
                 if isinstance(r, RawResult):

@@ -141,8 +141,9 @@ def run(
         for reason, n in s.permanent_reasons.most_common():
             con.print(f"[red]Failed permanently:[/] {n} games: {esc(reason)} (retrying cannot fix this: fix the cause, then run again)")
         if s.errors - s.permanent_errors or not s.permanent_errors:
+            last = f"; last error: {s.last_error}" if s.last_error else ""
             raise RunFailed(
-                f"Finished with errors: {result.unresolved} matches unresolved after retries (see the report); run again to retry them."
+                f"Finished with errors: {result.unresolved} matches unresolved after retries{last} (see the report); run again to retry them."
             )
         raise RunFailed(f"Finished with errors: {result.unresolved} matches unresolved; no retryable failure remains.")
 

@@ -293,6 +293,10 @@ def build_report(
     style = bool(spec.get("style")) if style is None else style
     seed = run.seed
     battles, battle_ids = run_battles_with_ids(store, run_id, spec)
+    if anchor is not None and anchor != spec.get("baseline"):  # asked for now (a run's own baseline was checked by its run)
+        from arena.verdicts.export import check_anchor
+
+        check_anchor(anchor, store.run_models(run_id))
     baseline = run_baseline(spec, anchor)
     summary = run.summary.to_dict() if run.summary is not None else {}
     report: dict = {

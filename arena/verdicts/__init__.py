@@ -84,6 +84,10 @@ def import_verdicts(
     the run's name); without texts, `pool` may name an existing pool for categories and the
     report's sample. Errors (`BadInput`, exit 2) are raised before anything is written.
     """
+    from arena.names import require_name
+
+    require_name(pool, "a pool name", ("pool", "--pool"))
+    require_name(name, "a run name", ("name", "--name"))
     if strong_weight < 1:
         raise naming_options(BadInput, f"<w>: expected a number >= 1, got {strong_weight:g}", w=("strong_weight", "--strong-weight"))
     res = read_recorded(path, fmt, baseline=baseline)

@@ -66,6 +66,18 @@ def run_baseline(spec: dict, override: str | None = None) -> str | None:
     return None
 
 
+def check_anchor(anchor: str, models) -> None:
+    """`BadInput` (naming `anchor` through the API, `--anchor` in the CLI) when a requested anchor is
+    blank or none of `models` (the run's: its battles' and its pool's), e.g. a typo'd model name;
+    a report would otherwise fall back to the mean with a warning."""
+    from arena.errors import BadInput, naming_options
+
+    known = sorted(set(models))
+    if not anchor.strip() or anchor not in known:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        raise naming_options(BadInput, f"<a>: expected a model of the run ({shown or 'none'}), got {anchor!r}", a=("anchor", "--anchor"))
+
+
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, text)
