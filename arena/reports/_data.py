@@ -293,10 +293,7 @@ def build_report(
     style = bool(spec.get("style")) if style is None else style
     seed = run.seed
     battles, battle_ids = run_battles_with_ids(store, run_id, spec)
-    if anchor is not None and anchor != spec.get("baseline"):  # asked for now (a run's own baseline was checked by its run)
-        from arena.verdicts.export import check_anchor
-
-        check_anchor(anchor, store.run_models(run_id))
+    _check_anchor(store, run_id, spec, anchor)
     baseline = run_baseline(spec, anchor)
     summary = run.summary.to_dict() if run.summary is not None else {}
     report: dict = {
@@ -318,10 +315,7 @@ def build_report(
         "judge_stats": judge_stats(store.iter_games(run_id), store.iter_verdicts(run_id), store.usage(run_id)),
     }
     _integrity(report, summary, spec)
-    from arena.answers import pool_changed
-
-    if (changed := pool_changed(store, run.spec)) is not None:  # texts below are the pool's current ones
-        report["warnings"].append(changed)
+    report["warnings"] += _pool_changed(store, run.spec)  # the texts below are the pool's current ones
     shard = run.spec.get("shard")
     if isinstance(shard, dict):  # one shard of a tournament split by prompt (arena.tournaments.shard)
         report["shard"] = {k: shard.get(k) for k in ("index", "count", "prompts")}
@@ -459,6 +453,23 @@ def _fit_board(store, run: dict, battles, battle_ids, baseline, n_boot: int, see
         if features is None:
             raise
         raise RatingError(f"style control: {e} (too few battles, or a model that never loses or never wins)") from None
+
+
+def _check_anchor(store, run_id: str, spec: dict, anchor: str | None) -> None:
+    """`BadInput` for an anchor asked for now that the run lacks (`arena.verdicts.export.check_anchor`);
+    a run's own baseline (its spec's) was checked when it ran."""
+    if anchor is not None and anchor != spec.get("baseline"):
+        from arena.verdicts.export import check_anchor
+
+        check_anchor(anchor, store.run_models(run_id))
+
+
+def _pool_changed(store, run_spec: dict) -> list[str]:
+    """The warning (a list of one) when the run's pool changed since the run (`arena.answers.pool_changed`)."""
+    from arena.answers import pool_changed
+
+    changed = pool_changed(store, run_spec)
+    return [] if changed is None else [changed]
 
 
 def _category_boards(store, pool, battles, baseline, n_boot: int, seed: int, ties: str, warnings: list[str]) -> dict:
