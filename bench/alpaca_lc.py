@@ -61,6 +61,8 @@ def main() -> int:
             alias[json.loads(fh.readline())["generator_2"]] = f.name.removesuffix(".jsonl.gz")
     for r in lc["models"]:
         r["model"] = alias.get(r["model"], r["model"])
+        for k in ("win_rate", "standard_error", "lc_win_rate", "lc_standard_error"):  # run.json's fractions as AlpacaEval's percent points
+            r[k] = 100 * r[k]
     rows = [r for r in lc["models"] if r["model"] in published]
     import numpy as np
     from scipy.stats import spearmanr

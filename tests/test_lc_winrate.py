@@ -62,8 +62,14 @@ def test_report_lc_on_imported_alpaca_eval_raw_win_rate_is_the_mean_preference(c
     for row in lc["models"]:
         with gzip.open(FIX / "alpaca_eval" / f"{row['model']}.jsonl.gz", "rt") as f:
             prefs = [json.loads(line)["preference"] for line in f]
-        assert row["win_rate"] == pytest.approx(100 * (np.mean(prefs) - 1))  # AlpacaEval's raw win rate
-        assert 0 <= row["lc_win_rate"] <= 100
-    assert "length-controlled win rate" in (tmp_path / "rep" / "leaderboard.md").read_text()
+        assert row["win_rate"] == pytest.approx(np.mean(prefs) - 1)  # AlpacaEval's raw win rate, a fraction as every rate of run.json
+        assert 0 <= row["lc_win_rate"] <= 1
+    board = {r["model"]: r for r in json.loads((tmp_path / "rep" / "run.json").read_text())["leaderboard"]}
+    for row in lc["models"]:  # breaker19 #9: one unit for one model's LC win rate across run.json
+        if row["model"] in board:
+            assert board[row["model"]]["lc_win_rate"] == pytest.approx(row["lc_win_rate"], abs=1e-4)
+    md = (tmp_path / "rep" / "leaderboard.md").read_text()
+    assert "length-controlled win rate" in md
+    assert f"| {100 * lc['models'][0]['lc_win_rate']:.1f}% |" in md  # the markdown shows AlpacaEval's percent points
     r = cli("report", "ae", "--lc", "--anchor", "claude-2", "-f", "json", "-o", tmp_path / "x", "--bootstrap", "0")
     assert r.code == 0, r.err  # another baseline: the matches against it count (claude-2 vs gpt4_1106_preview)

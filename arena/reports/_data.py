@@ -519,8 +519,8 @@ def _add_length_controlled(store, run_id: str, baseline, report: dict, *, requir
     for row in report["leaderboard"]:
         got = by_model.get(row["model"])
         if got is not None:
-            row["lc_win_rate"] = round(got["lc_win_rate"] / 100, 4)
-            row["lc_standard_error"] = round(got["lc_standard_error"] / 100, 4)
+            row["lc_win_rate"] = round(got["lc_win_rate"], 4)
+            row["lc_standard_error"] = round(got["lc_standard_error"], 4)
 
 
 def group_leaderboards(by_group: dict[str, list], n_boot: int, seed: int, warnings: list[str], what: str) -> dict:

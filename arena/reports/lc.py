@@ -62,8 +62,8 @@ def run_length_controlled(store, run_id: str, baseline: str | None = None) -> di
         raise BadInput(f"run {rid}: no judgment against the baseline {base!r} with both answers' texts")
     res = length_controlled_winrates(list(models), np.array(mi), np.array(ii), np.array(qs), np.array(lm), np.array(lb))
     rows = sorted(
-        ({"model": r.model, "lc_win_rate": r.lc_win_rate, "lc_standard_error": r.lc_standard_error, "win_rate": r.win_rate,
-          "standard_error": r.standard_error, "n": r.n, "coefs": r.coefs} for r in res),
+        ({"model": r.model, "lc_win_rate": r.lc_win_rate / 100, "lc_standard_error": r.lc_standard_error / 100, "win_rate": r.win_rate / 100,
+          "standard_error": r.standard_error / 100, "n": r.n, "coefs": r.coefs} for r in res),  # fractions, as every rate of run.json
         key=lambda r: -r["lc_win_rate"],
     )
     return {

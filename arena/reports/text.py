@@ -87,7 +87,8 @@ def leaderboard_markdown(report: dict) -> str:
         lines += ["", f"## AlpacaEval length-controlled win rate vs {_md(lc['baseline'])}", "",
                   "| model | LC win rate | SE | win rate | SE |", "|---|---:|---:|---:|---:|"]
         for r in lc["models"]:
-            lines.append(f"| {_md(r['model'])} | {r['lc_win_rate']:.1f}% | {r['lc_standard_error']:.2f} | {r['win_rate']:.1f}% | {r['standard_error']:.2f} |")
+            lines.append(f"| {_md(r['model'])} | {100 * r['lc_win_rate']:.1f}% | {100 * r['lc_standard_error']:.2f} | {100 * r['win_rate']:.1f}%"
+                         f" | {100 * r['standard_error']:.2f} |")  # AlpacaEval's percent points; fractions in run.json
     ref = report.get("reference")
     if ref:
         lines += ["", f"Agreement with the reference ranking ({_md(ref['path'])}, {_md(ref['column'])}): Spearman {corr(ref['spearman'])}, Kendall {corr(ref['kendall'])}."]
