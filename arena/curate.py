@@ -44,6 +44,11 @@ import numpy as np
 from arena.errors import BadInput, RunFailed, SpecError, naming_options
 from arena.records import Prompt
 
+# how a refusal names each option: the argument of `arena.curate_pool`, the option of `arena pool curate`
+_OPT = {"clusters": ("clusters", "--clusters"), "size": ("size", "--size"), "out": ("out", "--out"), "threshold": ("threshold", "--threshold"),
+        "pilot": ("pilot", "--pilot"), "annotator": ("annotator", "--annotator"), "balance": ("balance", "--balance"),
+        "embedding_model": ("embedding_model", "--embedding-model"), "embedding_key_env": ("embedding_key_env", "--embedding-key-env")}
+
 CRITERIA: tuple[str, ...] = (
     "specificity",
     "domain_knowledge",
@@ -173,7 +178,7 @@ def cluster_texts(
         raise BadInput("no prompts to cluster")
     k = default_clusters(n) if n_clusters is None else int(n_clusters)
     if not 1 <= k <= n:
-        raise BadInput(f"--clusters: expected 1 to {n} (the number of prompts), got {k}")
+        raise naming_options(BadInput, f"<k>: expected 1 to {n} (the number of prompts), got {k}", k=_OPT["clusters"])
     vec = TfidfVectorizer(sublinear_tf=True, stop_words="english", ngram_range=(1, 2), min_df=1, max_features=50000)
     try:
         tfidf = vec.fit_transform([t or "" for t in texts])
@@ -228,7 +233,7 @@ def embed_texts(texts: Sequence[str], model: str, *, api_base: str | None = None
     if api_key_env:
         key = os.environ.get(api_key_env)
         if not key:
-            raise BadInput(f"--embedding-key-env: environment variable {api_key_env} is not set")
+            raise naming_options(BadInput, f"<e>: environment variable {api_key_env} is not set", e=_OPT["embedding_key_env"])
     litellm = load_litellm()
     out: list[list[float]] = []
     for i in range(0, len(texts), batch):
@@ -236,7 +241,7 @@ def embed_texts(texts: Sequence[str], model: str, *, api_base: str | None = None
         try:
             resp = litellm.embedding(model=model, input=chunk, api_base=api_base, api_key=key)
         except Exception as e:  # noqa: BLE001 - the provider's reason, on one line
-            raise BackendError(f"--embedding-model {model}: {type(e).__name__}: {' '.join(str(e).split())[:200]}") from None
+            raise naming_options(BackendError, f"<m> {model}: {type(e).__name__}: {' '.join(str(e).split())[:200]}", m=_OPT["embedding_model"]) from None
         data = sorted(resp.data, key=lambda d: d["index"] if isinstance(d, dict) else d.index)
         out.extend((d["embedding"] if isinstance(d, dict) else d.embedding) for d in data)
     return np.asarray(out, dtype=float)
@@ -289,9 +294,9 @@ def pilot_priority(store, pool: str, run_id: str, prompt_ids: Sequence[str]) -> 
 
     run, run_pool, _spec, battles, _calls = run_battles(store, run_id)
     if run_pool is not None and run_pool != pool:
-        raise BadInput(f"--pilot: run {run.run_id} was judged on pool {run_pool!r}, not {pool!r}")
+        raise naming_options(BadInput, f"<p>: run {run.run_id} was judged on pool {run_pool!r}, not {pool!r}", p=_OPT["pilot"])
     if not battles:
-        raise BadInput(f"--pilot: run {run.run_id} has no decided battles yet")
+        raise naming_options(BadInput, f"<p>: run {run.run_id} has no decided battles yet", p=_OPT["pilot"])
     _models, pids, scores = prompt_scores(battles)
     spread = dict(zip(pids, prompt_spread(scores)))
     return np.array([spread.get(p, -np.inf) for p in prompt_ids])
@@ -543,17 +548,17 @@ def check_request(store, pool: str, out: str, *, size: int, threshold: int, n_cl
     outside 0-7, a cluster count outside 1..pool size, an output pool equal to the input or
     already present (without `replace`), and NotFound for an unknown pool."""
     if not 0 <= threshold <= len(CRITERIA):
-        raise BadInput(f"--threshold: expected 0 to {len(CRITERIA)} criteria met, got {threshold}")
+        raise naming_options(BadInput, f"<t>: expected 0 to {len(CRITERIA)} criteria met, got {threshold}", t=_OPT["threshold"])
     prompts = store.prompts(pool)
     if not 1 <= size <= len(prompts):
-        raise BadInput(f"--size: expected 1 to {len(prompts)} (the prompts in pool {pool!r}), got {size}")
+        raise naming_options(BadInput, f"<n>: expected 1 to {len(prompts)} (the prompts in pool {pool!r}), got {size}", n=_OPT["size"])
     if n_clusters is not None and not 1 <= n_clusters <= len(prompts):
-        raise BadInput(f"--clusters: expected 1 to {len(prompts)} (the prompts in pool {pool!r}), got {n_clusters}")
+        raise naming_options(BadInput, f"<k>: expected 1 to {len(prompts)} (the prompts in pool {pool!r}), got {n_clusters}", k=_OPT["clusters"])
     if out == pool:
-        raise BadInput(f"--out: the curated pool needs a new name (got the input pool {pool!r})")
+        raise naming_options(BadInput, f"<o>: the curated pool needs a new name (got the input pool {pool!r})", o=_OPT["out"])
     if store.pool_exists(out) and not replace:
         raise naming_options(BadInput, f"<out>: pool {out!r} already exists (pass <replace> to overwrite it)",
-                             out=("out", "--out"), replace=("replace=True", "--replace"))
+                             out=_OPT["out"], replace=("replace=True", "--replace"))
     return prompts
 
 
@@ -675,9 +680,9 @@ def curate_pool(
     when some annotator calls still fail after retries: run again to retry them.
     """
     if balance not in ("clusters", "none"):
-        raise BadInput(f"--balance: expected clusters or none, got {balance!r}")
+        raise naming_options(BadInput, f"<b>: expected clusters or none, got {balance!r}", b=_OPT["balance"])
     if annotator is None and pilot_run is None:
-        raise BadInput("--annotator: expected an annotator preset, a --pilot run, or both")
+        raise naming_options(BadInput, "<a>: expected an annotator preset, a <p> run, or both", a=_OPT["annotator"], p=_OPT["pilot"])
     prompts = check_request(store, pool, out, size=size, threshold=threshold, n_clusters=n_clusters, replace=replace)
     priority = None
     if pilot_run is not None:
@@ -706,9 +711,9 @@ def curate_pool(
     eligible = sum(1 for s in scores if s is not None and s >= threshold)
     if eligible == 0:
         best = max((s for s in scores if s is not None), default=None)
-        raise BadInput(
-            f"--threshold: no prompt of pool {pool!r} meets {threshold} of {len(CRITERIA)} criteria (the best meets {best});"
-            f" pool {out!r} was not written: lower --threshold (the annotations are stored, asking again is free)"
+        raise naming_options(
+            BadInput, f"<t>: no prompt of pool {pool!r} meets {threshold} of {len(CRITERIA)} criteria (the best meets {best});"
+            f" pool {out!r} was not written: lower <t> (the annotations are stored, asking again is free)", t=_OPT["threshold"],
         )
     if eligible < size:
         warns.append(f"only {eligible} prompts meet the threshold of {threshold}: pool {out!r} has {eligible} prompts, not {size}")

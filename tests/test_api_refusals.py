@@ -135,3 +135,30 @@ def test_verdict_export_and_import_options_are_named_as_the_caller_passes_them(t
         export_verdicts("nb", "battles", tmp_path / "o.jsonl", per="x", db=db_path)
     with pytest.raises(BadInput, match=r"^format: 'nope' is not an export format"):
         export_verdicts("nb", "nope", tmp_path / "o.jsonl", db=db_path)
+
+
+def test_shard_simulate_and_curate_refusals_name_the_python_arguments(tmp_path, db_path):
+    """Through the API a refusal names `shard=`, `n_models=`, `schedulers=`, `size=`...; the CLI its options (tests of each command)."""
+    import arena
+    from arena.tournaments.simulate import simulate
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'name = "s"\npool = "{DEMO}"\njudge = "surrogate"\n[scheduler]\nkind = "swiss"\n')
+    with pytest.raises(BadInput, match=r"^shard: expected K/N") as e:
+        arena.plan(spec, shard="0/2")
+    assert e.value.cli_message.startswith("--shard: expected K/N")
+    with pytest.raises(BadInput, match=r"^shard: a swiss tournament cannot be split by prompt"):
+        arena.plan(spec, shard="1/2")
+    with pytest.raises(BadInput, match=r"^n_models: need at least 2 models$"):
+        simulate(n_models=1, trials=1)
+    with pytest.raises(BadInput, match=r"^schedulers 'ladder': expected one of") as e:
+        simulate(n_models=3, trials=1, schedulers=["ladder"])
+    assert e.value.cli_message.startswith("--schedulers 'ladder'")
+    with pytest.raises(BadInput, match=r"^accuracy must be in \[0, 1\] and position_bias in \[0, 1\)$"):
+        simulate(accuracy=2.0)
+    arena.import_pool("base", DEMO, db=db_path)
+    with pytest.raises(BadInput, match=r"^size: expected 1 to 101 \(the prompts in pool 'base'\), got 500$") as e:
+        arena.curate_pool("base", "cur", size=500, pilot="x", db=db_path)
+    assert e.value.cli_message.startswith("--size: expected 1 to 101")
+    with pytest.raises(BadInput, match=r"^annotator: expected an annotator preset, a pilot run, or both$"):
+        arena.curate_pool("base", "cur", size=5, db=db_path)

@@ -158,8 +158,9 @@ def test_embedding_clusters_use_the_vectors():
 
 
 def test_bad_cluster_count():
-    with pytest.raises(BadInput, match="--clusters: expected 1 to 3"):
+    with pytest.raises(BadInput, match="^clusters: expected 1 to 3") as e:  # the Python argument; the CLI says --clusters
         cluster_texts(["a", "b", "c"], 4)
+    assert e.value.cli_message.startswith("--clusters: expected 1 to 3")
 
 
 # -- end to end: loopback annotator, real SQLite file -----------------------------------------------------

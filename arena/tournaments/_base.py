@@ -185,9 +185,9 @@ class Scheduler(ABC):
         exactly those the whole schedule releases on them. Call before `start()`. Raises
         `SchedulerError` for a kind whose matches on one prompt depend on verdicts on others."""
         if self.unshardable:
-            from arena.tournaments.shard import unsplittable
+            from arena.tournaments.shard import _refusal, unsplittable
 
-            raise SchedulerError(f"--shard: {unsplittable(self.kind, self.unshardable)}")
+            raise _refusal(SchedulerError, None, unsplittable(self.kind, self.unshardable))
         self.prompts = [p for p in self.prompts if p.prompt_id in prompt_ids]
         self.prompt_ids = [p.prompt_id for p in self.prompts]
         self.answered = {pid: self.answered[pid] for pid in self.prompt_ids}

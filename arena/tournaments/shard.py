@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from arena.errors import BadInput
+from arena.errors import BadInput, naming_options
 
 _SHARD_RE = re.compile(r"^(\d{1,6})/(\d{1,6})$")  # strict: no spaces, no signs (" 1/2" is refused)
 
@@ -48,21 +48,32 @@ class Shard:
         return {"index": self.index, "count": self.count}
 
 
-def parse_shard(value: str | Shard, where: str = "--shard") -> Shard:
+_OPTION = ("shard", "--shard")  # how a refusal names it: the Python argument, the CLI option (arena.errors.naming_options)
+
+
+def _refusal(cls, where: str | None, text: str):
+    """`cls("<where>: <text>")`; `where` None: the `shard` argument (`--shard` in the CLI)."""
+    if where is None:
+        return naming_options(cls, f"<s>: {text}", s=_OPTION)
+    return cls(f"{where}: {text}")
+
+
+def parse_shard(value: str | Shard, where: str | None = None) -> Shard:
     """`"K/N"` -> Shard(K, N), written exactly so (digits, one slash, no spaces), 1 <= K <= N and
     N >= 2: `1/1` would be the whole tournament under another run name, so it is refused (leave
-    the shard out instead). Raises `BadInput` ("--shard: expected K/N ...") otherwise."""
+    the shard out instead). Raises `BadInput` ("shard: expected K/N ...", `--shard` in the CLI;
+    `where` names a spec key instead) otherwise."""
     if isinstance(value, Shard):
         k, n = value.index, value.count
     else:
         m = _SHARD_RE.match(str(value))
         if m is None:
-            raise BadInput(f"{where}: expected K/N, shard K of N with 1 <= K <= N (e.g. 1/4), got {value!r}")
+            raise _refusal(BadInput, where, f"expected K/N, shard K of N with 1 <= K <= N (e.g. 1/4), got {value!r}")
         k, n = int(m.group(1)), int(m.group(2))
     if n == 1 and k == 1:
-        raise BadInput(f"{where}: 1/1 is the whole tournament, not a shard: leave the shard out to run it unsplit")
+        raise _refusal(BadInput, where, "1/1 is the whole tournament, not a shard: leave the shard out to run it unsplit")
     if not (n >= 2 and 1 <= k <= n):
-        raise BadInput(f"{where}: expected K/N with 1 <= K <= N (e.g. 1/4), got {k}/{n}")
+        raise _refusal(BadInput, where, f"expected K/N with 1 <= K <= N (e.g. 1/4), got {k}/{n}")
     return Shard(k, n)
 
 
@@ -77,7 +88,7 @@ def one_shard(values: Sequence[str] | str | None) -> str | None:
     if values is None or isinstance(values, str):
         return values
     if len(values) > 1:
-        raise BadInput(f"--shard: given {len(values)} times ({', '.join(values)}); give one K/N")
+        raise BadInput(f"--shard: given {len(values)} times ({', '.join(values)}); give one K/N")  # the CLI's own mistake
     return values[0] if values else None
 
 
@@ -107,7 +118,7 @@ def apply_shard(spec, shard: str | Shard | None = None):
     from arena.tournaments._base import SchedulerError
     from arena.tournaments.spec import SCHEDULERS
 
-    where = "--shard"
+    where = None  # the `shard` argument
     if shard is not None:
         spec = spec.model_copy(update={"shard": str(parse_shard(shard, where))})
     elif spec.shard is not None:
@@ -115,7 +126,7 @@ def apply_shard(spec, shard: str | Shard | None = None):
     if spec.shard is not None:
         reason = SCHEDULERS[spec.scheduler.kind].unshardable
         if reason:
-            raise SchedulerError(f"{where}: {unsplittable(spec.scheduler.kind, reason)}")
+            raise _refusal(SchedulerError, where, unsplittable(spec.scheduler.kind, reason))
     return spec
 
 
@@ -131,4 +142,4 @@ def check_shard_judge(spec, preset: dict, path=None) -> None:
     verdicts would not be the unsplit run's. Nothing happens for an unsplit spec."""
     kind = preset.get("kind")
     if spec.shard is not None and kind in _STATEFUL_JUDGES:
-        raise BadInput(f"--shard: the {kind} judge {str(path or spec.judge)!r} cannot judge a shard: {_STATEFUL_JUDGES[kind]}; run it unsplit")
+        raise _refusal(BadInput, None, f"the {kind} judge {str(path or spec.judge)!r} cannot judge a shard: {_STATEFUL_JUDGES[kind]}; run it unsplit")

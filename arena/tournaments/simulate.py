@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from arena.errors import BadInput
+from arena.errors import BadInput, naming_options
 from arena.records import Match, Prompt, Verdict
 from arena.tournaments import SchedulerSpec, make_scheduler
 from arena.tournaments.spec import SCHEDULERS
@@ -50,6 +50,13 @@ DEFAULT_SCHEDULERS = (
 
 class SimulationError(BadInput):
     """A simulation was asked for with impossible settings."""
+
+
+# how a refusal names each setting: the Python argument of `simulate`, the option of `arena tournament simulate`
+_OPT = {"models": ("n_models", "--models"), "prompts": ("n_prompts", "--prompts"), "schedulers": ("schedulers", "--schedulers"),
+        "accuracy": ("accuracy", "--judge-accuracy"), "position_bias": ("position_bias", "--position-bias"), "trials": ("trials", "--trials"),
+        "budgets": ("budgets", "--budgets"), "cheap_accuracy": ("cheap_accuracy", "--cheap-accuracy"),
+        "cheap_confident": ("cheap_confident", "--cheap-confident")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +156,7 @@ def true_ratings(n: int, spread: float = 300.0, shape: str = "normal") -> np.nda
     `linear`: evenly spaced.
     """
     if n < 2:
-        raise SimulationError("--models: need at least 2 models")
+        raise naming_options(SimulationError, "<m>: need at least 2 models", m=_OPT["models"])
     if shape == "linear":
         x = np.linspace(1, -1, n)
     else:
@@ -167,11 +174,11 @@ def parse_scheduler(text: str) -> tuple[str, SchedulerSpec]:
     for item in filter(None, (s.strip() for s in rest.split(","))):
         key, eq, value = item.partition("=")
         if not eq:
-            raise SimulationError(f"--schedulers {text!r}: expected key=value after ':' (got {item!r})")
+            raise naming_options(SimulationError, f"<s> {text!r}: expected key=value after ':' (got {item!r})", s=_OPT["schedulers"])
         params[key.strip()] = _parse_value(value.strip())
     kind = kind.strip().lower().replace("_", "-")
     if kind not in SCHEDULERS:
-        raise SimulationError(f"--schedulers {text!r}: expected one of {', '.join(SCHEDULERS)}")
+        raise naming_options(SimulationError, f"<s> {text!r}: expected one of {', '.join(SCHEDULERS)}", s=_OPT["schedulers"])
     from pydantic import ValidationError
 
     try:
@@ -180,7 +187,7 @@ def parse_scheduler(text: str) -> tuple[str, SchedulerSpec]:
         from arena.tournaments.spec import _describe_error
 
         key, what = _describe_error(e.errors()[0])
-        raise SimulationError(f"--schedulers {text!r}: {key}: {what}") from None
+        raise naming_options(SimulationError, f"<s> {text!r}: {key}: {what}", s=_OPT["schedulers"]) from None
     return text, spec
 
 
@@ -323,16 +330,16 @@ def simulate(
     from arena.ratings import bt_fit, fit_ratings
 
     if not 0 <= position_bias < 1 or not 0 <= accuracy <= 1:
-        raise SimulationError("--judge-accuracy must be in [0, 1] and --position-bias in [0, 1)")
+        raise naming_options(SimulationError, "<a> must be in [0, 1] and <p> in [0, 1)", a=_OPT["accuracy"], p=_OPT["position_bias"])
     if trials < 1 or n_prompts < 1:
-        raise SimulationError("--trials and --prompts must be at least 1")
+        raise naming_options(SimulationError, "<t> and <n> must be at least 1", t=_OPT["trials"], n=_OPT["prompts"])
     budgets = sorted({int(b) for b in budgets})
     if not budgets or budgets[0] < 1:
-        raise SimulationError("--budgets: expected positive numbers of judge calls")
+        raise naming_options(SimulationError, "<b>: expected positive numbers of judge calls", b=_OPT["budgets"])
     judge = SyntheticJudge(accuracy, position_bias, orders)
     if cheap_accuracy is not None:
         if not 0 <= cheap_accuracy <= 1 or not 0 <= cheap_confident < 1:
-            raise SimulationError("--cheap-accuracy must be in [0, 1] and --cheap-confident in [0, 1)")
+            raise naming_options(SimulationError, "<a> must be in [0, 1] and <c> in [0, 1)", a=_OPT["cheap_accuracy"], c=_OPT["cheap_confident"])
         judge = CascadeSyntheticJudge(judge, cheap_accuracy, cheap_confident)  # type: ignore[assignment]
     cpm = judge.calls_per_match()
     specs = [parse_scheduler(s) for s in schedulers]
@@ -354,7 +361,8 @@ def simulate(
                 if want.startswith("@"):  # @median, @best, @worst: by true rating, in this trial
                     pick = {"@median": n_models // 2, "@best": 0, "@worst": n_models - 1}.get(want)
                     if pick is None:
-                        raise SimulationError(f"--schedulers {label!r}: baseline {want!r}: expected @median, @best, @worst or a model name")
+                        raise naming_options(SimulationError, f"<s> {label!r}: baseline {want!r}: expected @median, @best, @worst or a model name",
+                                             s=_OPT["schedulers"])
                     params = {**params, "baseline": names[perm[pick]]}
             if spec.kind == "adaptive":
                 params = {"target": "none", **params, "max_matches": min(params.get("max_matches") or max_matches, max_matches)}
