@@ -198,11 +198,14 @@ def choose_pool(store, spec) -> PoolChoice:
     fp = pool_fingerprint(data)
     if store is None or not store.pool_exists(name):
         return PoolChoice(name, path, data, fp, import_files=True)
-    stored = StoredAnswers(store, name, store.prompts(name))
-    if stored.fingerprint == fp:
+    from arena.answers import pool_fingerprint_now
+
+    now = pool_fingerprint_now(store, name)  # the stored digest's: no answer read
+    if now == fp:
         return PoolChoice(name, path, None, fp)
-    if stored.fingerprint == store.get_meta(f"pool_fingerprint:{name}"):  # a run's import of an earlier version, untouched since
+    if now == store.get_meta(f"pool_fingerprint:{name}"):  # a run's import of an earlier version, untouched since
         return PoolChoice(name, path, data, fp, import_files=True)
+    stored = StoredAnswers(store, name, store.prompts(name))
     files_models = len({o.model for o in data.outputs})
     warning = (
         f"pool {name!r}: the stored pool {name} ({len(stored.models)} models, {stored.count} answers) is used, not the folder {path}"
