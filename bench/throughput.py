@@ -354,7 +354,8 @@ def code_trees(tmp: Path, commit: str = REFERENCE_COMMIT, label: str = "today") 
     return trees
 
 
-def _fixture(code: Path, tmp: Path, n_prompts: int, n_models: int, answer_kb: float, judge_toml: str, scheduler: str) -> Path:
+def _fixture(code: Path, tmp: Path, n_prompts: int, n_models: int, answer_kb: float, judge_toml: str, scheduler: str,
+             bootstrap: int | None = 0) -> Path:
     """A store with a synthetic pool `big` (answers of about `answer_kb` KB) built by `code`'s own
     Store, and a spec over it; returns the spec path."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -362,7 +363,8 @@ def _fixture(code: Path, tmp: Path, n_prompts: int, n_models: int, answer_kb: fl
     (tmp / "judge.toml").write_text(judge_toml)
     spec = tmp / "big.toml"
     spec.write_text(f'name = "big"\npool = "big"\njudge = "{tmp / "judge.toml"}"\nconcurrency = 64\nmax_calls = 1000000\n'
-                    f'max_cost_usd = 1000000.0\nbootstrap = 0\n[scheduler]\nkind = "{scheduler}"\n')
+                    f'max_cost_usd = 1000000.0\n{"" if bootstrap is None else f"bootstrap = {bootstrap}{chr(10)}"}'
+                    f'[scheduler]\nkind = "{scheduler}"\n')
     return spec
 
 
@@ -505,7 +507,8 @@ def bench_memory(n_prompts: int = 50_000, n_models: int = 10, seconds: float = 1
         tmp = Path(tmpdir)
         peaks: dict[str, float] = {}
         for label, code in (code_trees(tmp) if reference else {"now": ROOT}).items():
-            spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, 'kind = "surrogate"\n', "single-elimination")
+            # the default bootstrap (1,000 replicates): the run's report is part of the run's memory
+            spec = _fixture(code, tmp / label, n_prompts, n_models, 1.0, 'kind = "surrogate"\n', "single-elimination", bootstrap=None)
             db = spec.parent / "arena.db"
             t0 = time.perf_counter()
             log = open(spec.parent / "run.log", "w")  # noqa: SIM115 - closed below, after the run

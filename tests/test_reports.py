@@ -125,3 +125,12 @@ def test_report_never_holds_the_pool_or_every_game(store, finished_run, monkeypa
         assert len(s["games"]) == games[s["match_id"]] > 0
         assert (s["answer_a"], s["answer_b"]) == (texts[(s["prompt_id"], s["model_a"])], texts[(s["prompt_id"], s["model_b"])])
     assert report["judge_stats"]["games"] == sum(games.values()) and report["leaderboard"]
+
+
+@pytest.mark.parametrize("n", [0, 30])
+def test_the_specs_bootstrap_count_is_used_zero_included(store, finished_run, n):
+    """`bootstrap = 0` in a spec means no bootstrap (Laplace intervals), not the default 1,000."""
+    store.db.execute("UPDATE runs SET spec = json_set(spec, '$.spec.bootstrap', ?) WHERE run_id = ?", [n, finished_run])
+    report = build_report(store, finished_run)
+    assert report["_board"].boot.shape[0] == n
+    assert all(r["ci_low"] < r["rating"] < r["ci_high"] for r in report["leaderboard"] if r["model"] != report.get("baseline"))

@@ -105,15 +105,29 @@ def draw_weights(
     `cell_of_draw` (battle resampling) maps each of the `n_draws` battles to its cell; small
     problems then draw battles directly, large ones draw the cell counts multinomially."""
     n_cl = len(probs)
-    if np.allclose(probs, probs[0]) and n_draws == n_cl:
-        idx = rng.integers(0, n_cl, size=(n_boot, n_cl))
-        flat = (idx + (np.arange(n_boot) * n_cl)[:, None]).reshape(-1)
-        return np.bincount(flat, minlength=n_boot * n_cl).reshape(n_boot, n_cl).astype(np.float32)
-    if cell_of_draw is not None and n_boot * n_draws <= 2e7 and 4 * n_cl > n_draws:
-        idx = cell_of_draw[rng.integers(0, n_draws, size=(n_boot, n_draws))]
-        flat = (idx + (np.arange(n_boot) * n_cl)[:, None]).reshape(-1)
-        return np.bincount(flat, minlength=n_boot * n_cl).reshape(n_boot, n_cl).astype(np.float32)
-    return rng.multinomial(n_draws, probs, size=n_boot).astype(np.float32)
+    out = np.empty((n_boot, n_cl), dtype=np.float32)
+    uniform = np.allclose(probs, probs[0]) and n_draws == n_cl
+    direct = cell_of_draw is not None and n_boot * n_draws <= 2e7 and 4 * n_cl > n_draws
+    # rows in blocks of about WEIGHT_BLOCK_CELLS draws: the same numbers from `rng` as one draw of
+    # every row (each row's draws follow the previous row's), without its int64 temporaries (three
+    # copies of n_boot x n_clusters: 300 MB for 250 replicates of 50,000 prompts)
+    block = max(1, int(WEIGHT_BLOCK_CELLS // max(n_cl, n_draws if direct else 0, 1)))
+    for r0 in range(0, n_boot, block):
+        r = min(block, n_boot - r0)
+        if uniform:
+            idx = rng.integers(0, n_cl, size=(r, n_cl))
+        elif direct:
+            idx = cell_of_draw[rng.integers(0, n_draws, size=(r, n_draws))]
+        else:
+            out[r0 : r0 + r] = rng.multinomial(n_draws, probs, size=r)
+            continue
+        flat = (idx + (np.arange(r) * n_cl)[:, None]).reshape(-1)
+        out[r0 : r0 + r] = np.bincount(flat, minlength=r * n_cl).reshape(r, n_cl)
+    return out
+
+
+WEIGHT_BLOCK_CELLS = 1 << 21
+"""Draws made at once by `draw_weights` (2M: 16 MB per int64 temporary)."""
 
 
 def bootstrap_theta(

@@ -288,7 +288,7 @@ def build_report(
     judge_preset = run.spec.get("judge", {})
     pool = run.spec.get("pool", spec.get("pool"))
     strong_weight = float(spec.get("strong_weight") or judge_preset.get("strong_weight") or 3.0)
-    n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
+    n_boot = int(bootstrap if bootstrap is not None else 1000 if spec.get("bootstrap") is None else spec["bootstrap"])  # a spec's 0 is no bootstrap
     ties = ties or spec.get("ties") or "half"
     style = bool(spec.get("style")) if style is None else style
     seed = run.seed

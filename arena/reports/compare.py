@@ -22,7 +22,7 @@ def compare_runs(store, run_a: str, run_b: str, *, bootstrap: int | None = None)
     for rid in (run_a, run_b):
         run = store.get_run(rid)
         spec = run.spec.get("spec", {})
-        n_boot = int(bootstrap if bootstrap is not None else spec.get("bootstrap") or 1000)
+        n_boot = int(bootstrap if bootstrap is not None else 1000 if spec.get("bootstrap") is None else spec["bootstrap"])  # a spec's 0 is no bootstrap
         battles = run_battles(store, run.run_id, spec)  # row weights and Arena-Hard's per-game counting included
         boards.append(fit_ratings(battles, bootstrap=n_boot, seed=run.seed))
         ids.append(run.run_id)

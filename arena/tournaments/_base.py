@@ -130,6 +130,9 @@ class Scheduler(ABC):
         self._forfeits: list[tuple[Match, Verdict]] = []
         self._released: dict[str, Match] = {}
         self._decided: dict[str, Verdict] = {}
+        # hashes of matches decided and then forgotten (`_forget`): a long run keeps an int per match,
+        # not its Match and Verdict
+        self._settled: set[int] = set()
 
     # -- the interface --------------------------------------------------------------
     @abstractmethod
@@ -140,6 +143,8 @@ class Scheduler(ABC):
         """Feed verdicts of released matches; returns the matches this releases (maybe none)."""
         for m, v in decided:
             if m.match_id not in self._released:
+                if hash(m.match_id) in self._settled:  # decided before and forgotten: the first verdict stands
+                    continue
                 if any(f[0].match_id == m.match_id for f in self._forfeits) or v.outcome.startswith("forfeit"):
                     continue
                 raise SchedulerError(f"verdict for match {m.match_id!r}, which this scheduler did not release")
@@ -193,6 +198,14 @@ class Scheduler(ABC):
         self.answered = {pid: self.answered[pid] for pid in self.prompt_ids}
 
     # -- helpers for subclasses ---------------------------------------------------------
+    def _forget(self, match_ids: Iterable[str]) -> None:
+        """Drop decided matches nothing will look at again (a finished round, a fixed schedule's
+        decided matches): `pending` is unchanged, and a repeated verdict for one is ignored."""
+        for mid in match_ids:
+            if mid in self._decided and self._released.pop(mid, None) is not None:
+                del self._decided[mid]
+                self._settled.add(hash(mid))
+
     def _release(self, matches: Iterable[Match]) -> list[Match]:
         out = []
         for m in matches:

@@ -98,6 +98,7 @@ class SingleElimination(Scheduler):
                 if broken:
                     self.tiebreaks[m.match_id] = w
                 field.append(w)
+            self._forget(m.match_id for m in matches)  # the round is settled: its winners are in `field`
             if len(field) == 1:
                 self.champions[pid] = field[0]
                 del self._open[pid]
@@ -282,6 +283,11 @@ class _Fixed(Scheduler):
         if not self._started or self._source is None or not self._unreleased:
             return []
         return self._next_chunk(self._unreleased)
+
+    def update(self, decided):
+        new = super().update(decided)
+        self._forget(m.match_id for m, _ in decided)  # a fixed schedule never looks at a verdict again
+        return new
 
     def _advance(self) -> list[Match]:
         if self._source is None or not self._unreleased or self.pending >= self._chunk:
