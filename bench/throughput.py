@@ -14,11 +14,12 @@ judge     A zero-latency loopback OpenAI-compatible server (tests/loopback.py, i
           arena-ll/litellm (target >= 0.80).
 startup   Seconds (wall and CPU, median of 5) from `arena tournament run` starting to the first
           judge request reaching a loopback server: 5,000 prompts x 5 models of 1 KB answers,
-          round-robin (100,000 calls), beside the previous main (PREVIOUS_MAIN), alternating.
-          Target: within 1 s.
+          round-robin (100,000 calls), beside the previous main (PREVIOUS_MAIN), alternating; both
+          trees' bytecode is compiled first (as an installed arena has it). Target: within 1 s.
 memory    Peak resident memory of a surrogate run over 50,000 prompts x 10 models of 1 KB answers
-          (single-elimination), sampled from /proc; each run is stopped after --memory-seconds of
-          judging. Target: under 500 MB.
+          (single-elimination, the default bootstrap: its report is part of the run), sampled from
+          /proc; each run is stopped after --memory-seconds of judging (1e9: the whole run, about
+          15 min idle). Target: under 500 MB.
           It prints today's reference beside this tree: the commit REFERENCE_COMMIT (main before
           this work), extracted with `git archive` and run in the same bench run on a fixture store
           it builds itself (skipped with a note when git is not at hand).
