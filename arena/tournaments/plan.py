@@ -166,9 +166,10 @@ def plan_tournament(
     chosen = select_prompts(spec, prompts)
     wanted = set(models)
     answered = {pid: who & wanted for pid, who in answers.answered.items()}
+    where = str(spec.path) if spec.path else spec.name
+    check_baseline(spec, models, where)
     # a shard's run scheduler sees only its prompts; the plan checks the whole tournament's graph first
     sched = scheduler if scheduler is not None and spec.shard_of() is None else make_scheduler(spec.scheduler, chosen, answered, models, spec.seed)
-    where = str(spec.path) if spec.path else spec.name
     if hasattr(judge, "check_prompts"):  # a judge refuses prompts it cannot judge (conversations) before any call
         judge.check_prompts(chosen, str(getattr(judge, "preset_path", None) or spec.judge))
     check_connected(sched.comparison_pairs(), models, where)  # the whole tournament's graph, also for a shard
@@ -361,6 +362,16 @@ def _over_input_limit(sched, chosen, answers: Answers, counted: CallSample, per_
                     over += int(round(per_match.get(model, 1)))
                     largest = max(largest, n)
     return over, largest
+
+
+def check_baseline(spec: TournamentSpec, models: Sequence[str], where: str) -> None:
+    """`SpecError` when the spec's `baseline` (the model ratings are anchored on and win rates are
+    taken against) is none of the tournament's `models`: a typo would otherwise cost the whole run
+    and end in a report anchored on the mean. `tournament plan` and `tournament run` (also a
+    resumed run) both refuse here, before any judge call."""
+    if spec.baseline is not None and spec.baseline not in models:
+        shown = ", ".join(models[:10]) + (", ..." if len(models) > 10 else "")
+        raise SpecError(f"{where}: key 'baseline': {spec.baseline!r} is not one of the tournament's models ({shown or 'none'})")
 
 
 def check_budget(plan: Plan, spec: TournamentSpec, *, allow_unknown_price: bool = False) -> None:

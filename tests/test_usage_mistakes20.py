@@ -1,0 +1,59 @@
+"""Mistakes a new user made (breaker20): each is refused with one `Error:` line naming the file
+and key or the option, exit 2, before any judge call and with nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import arena
+from arena.errors import SpecError
+from arena.store import Store
+
+DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
+MODELS = '["gpt4_0613", "Yi-34B-Chat", "zephyr-7b-beta"]'
+
+
+def _error(r) -> str:
+    assert r.code == 2, r.out + r.err
+    assert "Traceback" not in r.err
+    lines = [x for x in r.err.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.err
+    return lines[0]
+
+
+def _spec(tmp_path: Path, extra: str = "", name: str = "s.toml") -> Path:
+    spec = tmp_path / name
+    spec.write_text(f'name = "s"\npool = "{DEMO}"\njudge = "surrogate"\nprompts = 8\nbootstrap = 20\n{extra}'
+                    f'models = {MODELS}\n[scheduler]\nkind = "round-robin"\n')
+    return spec
+
+
+def test_a_spec_baseline_naming_no_model_of_the_run_is_refused_by_plan_and_run(cli, tmp_path):
+    spec = _spec(tmp_path, 'baseline = "nosuch"\n')
+    db = tmp_path / "x.db"
+    want = f"Error: {spec}: key 'baseline': 'nosuch' is not one of the tournament's models (gpt4_0613, Yi-34B-Chat, zephyr-7b-beta)"
+    assert _error(cli("tournament", "plan", spec, "--db", db)) == want
+    assert _error(cli("tournament", "run", spec, "--db", db, "--yes", "--out", tmp_path / "rep")) == want
+    assert not db.exists() and not (tmp_path / "rep").exists()
+    events = []
+    with pytest.raises(SpecError, match=r"key 'baseline': 'nosuch'"):
+        arena.run_tournament(spec, db=db, write_reports=False, on_event=events.append)
+    assert events == [] and not db.exists()
+
+
+def test_a_resumed_run_with_a_spec_baseline_it_lacks_is_refused_before_any_call(cli, tmp_path):
+    db = tmp_path / "r.db"
+    first = arena.run_tournament(_spec(tmp_path), db=db, write_reports=False)
+    before = Store(db, readonly=True).verdict_counts(first.run_id)
+    spec = _spec(tmp_path, 'baseline = "nosuch"\n')  # same identity: the baseline is a rating option
+    events = []
+    with pytest.raises(SpecError, match=rf"^{tmp_path}/s.toml: key 'baseline': 'nosuch' is not one of the tournament's models"):
+        arena.run_tournament(spec, db=db, write_reports=False, on_event=events.append)
+    assert events == []  # refused before the plan event: nothing replayed, nothing paid
+    err = _error(cli("tournament", "run", spec, "--db", db, "--yes", "--out", tmp_path / "rep"))
+    assert "key 'baseline'" in err and "--anchor" not in err
+    assert Store(db, readonly=True).verdict_counts(first.run_id) == before and len(Store(db, readonly=True).list_runs()) == 1
+    ok = arena.run_tournament(_spec(tmp_path, 'baseline = "Yi-34B-Chat"\n'), db=db, write_reports=False)
+    assert ok.resumed and ok.run_id == first.run_id
