@@ -352,7 +352,8 @@ def run_tournament(
       process P since T"), or with `wait=True` call `on_wait(that line)` and wait for it to end.
     - `ties` ("half" or "davidson"), `style` (style control) and `anchor` (the baseline) override
       the spec's rating options `ties`, `style`, `baseline`; they are not part of the run's
-      identity, so changing them on a finished run only rebuilds its report.
+      identity, so changing them on a finished run only rebuilds its report. The report is built
+      with this spec's rating options (`bootstrap`, `baseline`, `ties`, `style`), also on resume.
     - `allow_unknown_price`: run with `max_cost_usd` although a judge model's price is unknown
       (the cap cannot be enforced); without it, and without `max_calls`, `BadInput` is raised
       naming the model and nothing is written (`arena.tournaments.plan.check_budget`).
@@ -450,7 +451,7 @@ def _run_leased(
         from arena.reports import write_reports as _write_reports
 
         # the rating options come from this spec (a resumed run may have been started without them)
-        report = build_report(store, prepared.run_id, anchor=tspec.baseline, ties=tspec.ties, style=tspec.style)
+        report = build_report(store, prepared.run_id, bootstrap=tspec.bootstrap, anchor=tspec.baseline, ties=tspec.ties, style=tspec.style)
         result.report = report
         result.leaderboard = report["leaderboard"]
         if write_reports:  # a run id names its folder, never a path (arena.names.slug)

@@ -57,3 +57,18 @@ def test_a_resumed_run_with_a_spec_baseline_it_lacks_is_refused_before_any_call(
     assert Store(db, readonly=True).verdict_counts(first.run_id) == before and len(Store(db, readonly=True).list_runs()) == 1
     ok = arena.run_tournament(_spec(tmp_path, 'baseline = "Yi-34B-Chat"\n'), db=db, write_reports=False)
     assert ok.resumed and ok.run_id == first.run_id
+
+
+def test_a_resumed_run_reports_with_the_spec_s_current_bootstrap(tmp_path):
+    db = tmp_path / "r.db"
+    first = arena.run_tournament(_spec(tmp_path), db=db, write_reports=False)  # bootstrap = 20
+    spec = tmp_path / "s.toml"
+    spec.write_text(spec.read_text().replace("bootstrap = 20", "bootstrap = 0"))  # not part of the identity
+    again = arena.run_tournament(spec, db=db, write_reports=False)
+    assert again.resumed and again.run_id == first.run_id
+    from arena.reports import build_report
+
+    want = build_report(Store(db, readonly=True), first.run_id, bootstrap=0)["leaderboard"]
+    bounds = [(r["ci_low"], r["ci_high"]) for r in again.leaderboard]
+    assert bounds == [(r["ci_low"], r["ci_high"]) for r in want]
+    assert bounds != [(r["ci_low"], r["ci_high"]) for r in first.leaderboard]
