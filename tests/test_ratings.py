@@ -497,3 +497,28 @@ def test_style_features_from_texts():
     assert f.diffs[1, 0] < 0
     with pytest.raises(RatingError):
         StyleFeatures(["x"], np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("n_boot", [1, 2])
+def test_one_or_two_bootstrap_replicates_never_leave_a_side_of_zero_width(n_boot):
+    # breaker20 #5: one or two replicates often fall on one side of the rating; that side then got
+    # no width (`1004 -4 / +0`). Such a side gets the Laplace floor, as a zero-width interval does.
+    arr, _ = simulate(n_models=6, n_battles=1500, seed=3, spread=0.5)
+    lb = fit_ratings(arr, bootstrap=n_boot, seed=0, anchor=arr.models[0])
+    floor = fit_ratings(arr, bootstrap=0, anchor=arr.models[0])
+    hi = np.array([r.ci_high for r in lb.rows])
+    one_sided = 0
+    for r in lb.rows:
+        if r.model == arr.models[0]:
+            assert r.ci_low == r.rating == r.ci_high
+            continue
+        reps = lb.boot[:, lb.models.index(r.model)]
+        if reps.max() <= r.rating + 1e-6 or reps.min() >= r.rating - 1e-6:  # the replicates leave a side of zero width
+            f = floor.row(r.model)
+            assert r.ci_low <= f.ci_low + 1e-6 and r.ci_high >= f.ci_high - 1e-6  # at least the Laplace interval
+            one_sided += 1
+            # its rank range agrees with the widened interval: from rank_ub to every rank the interval allows
+            assert r.rank_lo <= r.rank_ub and r.rank_hi >= len(lb.rows) - int(np.sum(hi < r.ci_low))
+        assert r.ci_low < r.rating < r.ci_high
+        assert r.rank_lo <= r.rank <= r.rank_hi and r.rank_ub <= r.rank
+    assert one_sided > 0  # the case this test is about occurs

@@ -22,7 +22,7 @@ MIN_BATTLES = 10
 
 MIN_CLUSTERS = 10
 """A model whose battles fall in fewer resampling units (prompts, or battles with `by="battle"`)
-than this, or that never won or never lost, or whose bootstrap interval has zero width (every
+than this, or that never won or never lost, or whose bootstrap interval has a side of zero width (every
 replicate agrees: a deterministic judge ordering the models perfectly), has a bootstrap that cannot
 vary enough: its interval is widened to at least the Laplace interval of the penalised fit (see
 `laplace_sd`)."""
@@ -62,7 +62,9 @@ class ModelRating:
 
     `rank_ub` = 1 + the number of models whose lower CI bound is above this model's upper bound;
     `rank_lo`..`rank_hi` is the central `level` range of the ranks this model takes in the
-    bootstrap replicates. `battles`, `wins`, `losses` and `ties` count battles (wins + losses +
+    bootstrap replicates, widened to hold `rank` and, where the rating's interval got its Laplace
+    floor, every rank that interval allows (`rank_ub` to n - the models whose upper bound is
+    below this model's lower bound). `battles`, `wins`, `losses` and `ties` count battles (wins + losses +
     ties = battles); `score` is the weighted score (a strong win counts its weight, a tie half a
     battle's weight) and `win_rate` the weighted score over the weighted total, ties half;
     `insufficient_data` is true below `MIN_BATTLES` battles; `pred_win_rate` the model-predicted win probability against each other model,
@@ -162,6 +164,15 @@ class Leaderboard:
 def rank_upper_bound(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
     """1 + the number of models whose lower bound is above this model's upper bound."""
     return 1 + (ci_low[None, :] > ci_high[:, None]).sum(axis=1)
+
+
+def _rank_range(rlo, rhi, rank, rank_ub, lo, hi, thin) -> tuple[np.ndarray, np.ndarray]:
+    """The bootstrap rank range (`rlo`..`rhi`, shape (n,)) widened to hold the point `rank`, and
+    where the rating's interval was floored (`thin`), every rank that interval allows: from
+    `rank_ub` to n - the number of models whose upper bound is below this model's lower bound."""
+    rlo, rhi = np.minimum(rlo, rank), np.maximum(rhi, rank)
+    worst = len(rank) - (hi[None, :] < lo[:, None]).sum(axis=1)
+    return np.where(thin, np.minimum(rlo, rank_ub), rlo), np.where(thin, np.maximum(rhi, worst), rhi)
 
 
 def ranks_desc(values: np.ndarray) -> np.ndarray:
@@ -316,9 +327,11 @@ def fit_ratings(
     np.add.at(wins_w, ps.j, ps.losses)
     np.add.at(losses_w, ps.i, ps.losses)
     np.add.at(losses_w, ps.j, ps.wins)
-    # (a zero-width bootstrap interval: every replicate agrees, as with a deterministic judge whose
-    # verdicts order the models perfectly; the anchor's Laplace sd is 0 and stays fixed)
-    thin = (_clusters_per_model(arrays, by) < MIN_CLUSTERS) | (wins_w == 0) | (losses_w == 0) | (bootstrap == 0) | (hi - lo <= 1e-6)
+    # (a side of zero width: every replicate agrees, as with a deterministic judge whose verdicts
+    # order the models perfectly, or one or two replicates that all fall on one side of the rating;
+    # the anchor's Laplace sd is 0 and stays fixed)
+    one_sided = (hi - rating <= 1e-6) | (rating - lo <= 1e-6)
+    thin = (_clusters_per_model(arrays, by) < MIN_CLUSTERS) | (wins_w == 0) | (losses_w == 0) | (bootstrap == 0) | one_sided
     if thin.any() and style is None:
         sd = laplace_sd(ps, ties, prior if prior > 0 else boot_prior, theta, gamma, ai)
         z = float(norm.ppf(1 - alpha))
@@ -326,6 +339,7 @@ def fit_ratings(
         hi = np.where(thin, np.maximum(hi, rating + z * sd), hi)
     rank = ranks_desc(rating)
     rank_ub = rank_upper_bound(lo, hi)
+    rlo, rhi = _rank_range(rlo, rhi, rank, rank_ub, lo, hi, thin)
     # matrices (row vs column)
     count = np.zeros((n, n))
     np.add.at(count, (ps.i, ps.j), ps.count)
