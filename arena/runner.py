@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections import Counter, deque
@@ -175,13 +176,15 @@ def choose_pool(store, spec) -> PoolChoice:
     file's stem), as follows (`store` None: no store yet, the files are read):
     - no stored pool of that name: the files are imported;
     - the stored pool holds exactly the files' content (same `pool_fingerprint`): it is read;
-    - the stored pool is what a run imported from these files earlier, unchanged since (its digest
-      is the fingerprint recorded at that import) and the files changed: they are imported again;
+    - the stored pool is what a run imported from these files earlier (its source, `Store.pool_source`,
+      is this path), unchanged since (its digest is the fingerprint recorded at that import) and
+      the files changed: they are imported again;
     - otherwise (answers were added to the stored pool by `pool import`/`generate`/`verdicts import`,
-      or it was imported under this name from elsewhere) the stored pool is read and `warning` says
-      so: re-importing would drop answers, so taking the folder's content is left to an explicit
+      or it was imported under this name from another folder of the same name) the stored pool is
+      read and `warning` says so in one line, with what differs (models and answers only in the
+      folder or only in the store): taking the folder's content is left to an explicit
       `arena pool import PATH --name NAME --replace`.
-    Reads the stored pool's digest (`Store.pool_digest`), not its answers, when one is stored.
+    Reads the stored pool's digest (`Store.pool_digest`), not its answers, unless it must warn.
     Raises `NotFound` for a name that is neither files nor a stored pool, `PoolError` for bad files."""
     path = spec.resolve_path(spec.pool, "data") if hasattr(spec, "resolve_path") else None
     if path is None:
@@ -203,16 +206,98 @@ def choose_pool(store, spec) -> PoolChoice:
     now = pool_fingerprint_now(store, name)  # the stored digest's: no answer read
     if now == fp:
         return PoolChoice(name, path, None, fp)
-    if now == store.get_meta(f"pool_fingerprint:{name}"):  # a run's import of an earlier version, untouched since
+    source = store.pool_source(name)
+    here = _same_path(source, path)
+    if here and now == store.get_meta(f"pool_fingerprint:{name}"):  # this folder's earlier version a run imported, untouched since
         return PoolChoice(name, path, data, fp, import_files=True)
-    stored = StoredAnswers(store, name, store.prompts(name))
-    files_models = len({o.model for o in data.outputs})
-    warning = (
-        f"pool {name!r}: the stored pool {name} ({len(stored.models)} models, {stored.count} answers) is used, not the folder {path}"
-        f" ({files_models} models, {len(data.outputs)} answers), which differs from it; re-importing would drop the stored pool's other answers:"
-        f" `arena pool import {path} --name {name} --replace` makes the folder's content the pool"
-    )
-    return PoolChoice(name, path, None, fp, warning=warning)
+    return PoolChoice(name, path, None, fp, warning=_pool_warning(store, name, path, data, None if here else _source_path(source)))
+
+
+def _source_path(source: str | None) -> str | None:
+    """The folder or file a stored pool's `source` names: a run's import stores its folder,
+    `arena pool import` the files it read, joined by ";" (their common folder is returned)."""
+    if not source:
+        return None
+    parts = [x for x in source.split(";") if x]
+    if len(parts) > 1:
+        try:
+            return os.path.commonpath([str(Path(x).expanduser().resolve()) for x in parts])
+        except (OSError, RuntimeError, ValueError):
+            return source
+    return parts[0] if parts else None
+
+
+def _same_path(source: str | None, path: Path) -> bool:
+    """Whether a stored pool's `source` (`_source_path`) is `path`."""
+    where = _source_path(source)
+    if not where:
+        return False
+    try:
+        return Path(where).expanduser().resolve() == path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def _names(names: Sequence[str], most: int = 5) -> str:
+    names = sorted(names)
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}" + ("" if k == 1 else "s")
+
+
+def _pool_warning(store, name: str, path: Path, data, elsewhere: str | None) -> str:
+    """The one line `choose_pool` gives when the stored pool `name` is read instead of the files at
+    `path` (`data`): why, and what differs (models and answers only in the folder or only in the
+    store, answers whose texts differ, prompts), so that what `--replace` would drop is told, never
+    guessed. `elsewhere`: the stored pool's source when it is another folder. One streamed read of
+    the stored answers (only when this warning is given)."""
+    folder = {(o.model, o.prompt_id): (o.text, tuple(o.turns)) for o in data.outputs}
+    only_store: dict[str, int] = {}
+    other_text = stored_n = 0
+    stored_models: set[str] = set()
+    for pid, model, text, turns in store.iter_outputs(name):
+        stored_n += 1
+        stored_models.add(model)
+        mine = folder.pop((model, pid), None)
+        if mine is None:
+            only_store[model] = only_store.get(model, 0) + 1
+        elif mine != (text, tuple(turns)):
+            other_text += 1
+    folder_models = {o.model for o in data.outputs}
+    stored_prompts = {p.prompt_id: p for p in store.prompts(name)}
+    prompts_differ = sum(1 for p in data.prompts if stored_prompts.get(p.prompt_id) != p) + len(
+        set(stored_prompts) - {p.prompt_id for p in data.prompts})
+    diff = []
+    if folder_models - stored_models:
+        diff.append(f"models only in the folder: {_names(folder_models - stored_models)}")
+    if stored_models - folder_models:
+        diff.append(f"models only in the store: {_names(stored_models - folder_models)}")
+    if folder:
+        diff.append(f"{_n(len(folder), 'answer')} only in the folder")
+    if only_store:
+        diff.append(f"{_n(sum(only_store.values()), 'answer')} only in the store")
+    if other_text:
+        diff.append(f"{_n(other_text, 'answer')} with a different text")
+    if prompts_differ:
+        diff.append(f"{_n(prompts_differ, 'prompt')} differ" if prompts_differ > 1 else "1 prompt differs")
+    if elsewhere:
+        why = f"it was imported from {elsewhere}"
+    elif store.get_meta(f"pool_fingerprint:{name}"):
+        why = "it changed in the store since a run imported this folder"
+    else:
+        why = "it was imported or extended by `arena pool import`/`generate`"
+    replace = f"`arena pool import {path} --name {name} --replace` makes the folder's content the pool"
+    if only_store:
+        replace += f" (dropping the store's {_n(sum(only_store.values()), 'answer')} the folder lacks)"
+    elif other_text:
+        replace += " (no stored answer is dropped; texts are replaced)"
+    else:
+        replace += " (no stored answer is dropped)"
+    return (f"pool {name!r}: the stored pool {name} ({len(stored_models)} models, {stored_n} answers) is used, not the folder {path}"
+            f" ({len(folder_models)} models, {len(data.outputs)} answers): {why}; it differs: {'; '.join(diff) or 'in order only'};"
+            f" {replace}")
 
 
 def resolve_pool(store, spec, warnings: list[str] | None = None) -> str:
@@ -224,7 +309,7 @@ def resolve_pool(store, spec, warnings: list[str] | None = None) -> str:
     if choice.import_files:
         data = choice.data
         with store.transaction():
-            store.write_pool(choice.name, data.prompts, data.outputs, source=str(choice.path), format=data.format, replace=True,
+            store.write_pool(choice.name, data.prompts, data.outputs, source=str(choice.path.resolve()), format=data.format, replace=True,
                              prompt_extra=data.prompt_extra, output_extra=data.output_extra)
             store.set_meta(f"pool_fingerprint:{choice.name}", choice.fingerprint)
     return choice.name

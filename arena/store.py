@@ -445,6 +445,12 @@ class Store:
     def pool_exists(self, pool: str) -> bool:
         return self.db.execute("SELECT 1 FROM pools WHERE pool = ?", [pool]).fetchone() is not None
 
+    def pool_source(self, pool: str) -> str | None:
+        """The folder or files pool `pool` was first imported from (`write_pool`'s `source`; "" when
+        none was given), or None when there is no such pool."""
+        row = self.db.execute("SELECT source FROM pools WHERE pool = ?", [pool]).fetchone()
+        return None if row is None else (row[0] or "")
+
     def list_pools(self) -> list[PoolInfo]:
         """Every pool with its counts of prompts, models and answers, by name."""
         sql = """

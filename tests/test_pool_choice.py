@@ -134,3 +134,24 @@ def test_an_alpaca_eval_export_imports_back_into_its_pool_matched_on_the_prompt_
         assert _answers(db2, "mq") == before  # the same answers: nothing added, nothing relabelled
     finally:
         s.close()
+
+
+def test_a_folder_of_the_same_name_elsewhere_never_replaces_the_pool_a_run_imported(tmp_path):
+    # breaker20 #2: dA/mydata and dB/mydata make the pool `mydata`; a run of B used to replace A's
+    # import (dropping its answers) because only the digest was compared, not the source folder
+    a = _folder(tmp_path / "dA")
+    b = _folder(tmp_path / "dB", models=("gpt4_0613", "Yi-34B-Chat"))
+    db = tmp_path / "s.db"
+    spec_a = _spec(tmp_path / "dA", a)
+    spec_b = tmp_path / "dB" / "sb.toml"
+    spec_b.write_text(spec_a.read_text().replace(str(a), str(b)).replace('name = "sc"', 'name = "sb"'))
+    first = arena.run_tournament(spec_a, db=db, write_reports=False)
+    n = _answers(db, "mydata")
+    plan = arena.plan(spec_b, db=db)
+    assert plan.models == 3 and len(plan.warnings[0].splitlines()) == 1
+    assert plan.warnings[0].startswith(f"pool 'mydata': the stored pool mydata (3 models, {n} answers) is used, not the folder {b} (2 models,")
+    assert f"it was imported from {a.resolve()}" in plan.warnings[0] and "models only in the store: zephyr-7b-beta" in plan.warnings[0]
+    result = arena.run_tournament(spec_b, db=db, write_reports=False)
+    assert len(result.leaderboard) == 3 and _answers(db, "mydata") == n  # the stored pool, nothing dropped
+    again = arena.run_tournament(spec_a, db=db, write_reports=False)
+    assert again.resumed and again.run_id == first.run_id and arena.plan(spec_a, db=db).warnings == []
