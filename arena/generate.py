@@ -111,10 +111,12 @@ async def agenerate(
     later turn of the conversations), polled every `poll_s` seconds, priced at the batch rate;
     the batch ids live in the store, so a killed run polls its pending batch again instead of
     resubmitting it. Raises `BadInput` (api base, key variable, a model without an OpenAI-format
-    batch API under `batch`) before any call, `NotFound` (pool)."""
+    batch API under `batch`; a blank `pool`, `model` or `name`) before any call, `NotFound` (pool)."""
     started = time.perf_counter()
     from arena.names import require_name
 
+    require_name(pool, "a pool name", ("pool", "--pool"))
+    require_name(model, "a model as litellm names it (openai/gpt-4o-mini, hosted_vllm/...)", ("model", "--model"))
     name = require_name(name, "a model name", ("name", "--name")) or model
     _check_generate_args(model, batch, api_base, api_key_env)
     prompts = store.prompts(pool)  # raises NotFound for an unknown pool

@@ -91,7 +91,8 @@ def merge_runs(out: str | Path, shards: Sequence[str | Path]) -> MergeResult:
     unresolved matches are retried by running the whole spec on `out`). `out`: a store file,
     created when missing (written under a temporary name and renamed at the end), else the run is
     added in one transaction. Returns a `MergeResult`. Raises `BadInput` (one line naming the file
-    and the shard; `out` unchanged) for every refusal listed in the module doc, `NotFound` /
+    and the shard; `out` unchanged) for every refusal listed in the module doc and a blank `out` or
+    shard path, `NotFound` /
     `StoreError` for a missing or damaged store. Method: shards are disjoint sets of prompts of a
     fixed schedule, so the union of their matches is the whole schedule (see
     `arena.tournaments.shard`)."""
@@ -99,8 +100,12 @@ def merge_runs(out: str | Path, shards: Sequence[str | Path]) -> MergeResult:
 
     if not shards:
         raise BadInput("merge: expected the shard stores to merge after OUT (e.g. arena run merge out.db shard1.db shard2.db)")
-    out = str(out)
+    from arena.names import require_name
+
+    out = str(require_name(str(out), "a store file to write the merged run into", ("out", "OUT")))
     paths = [str(p) for p in shards]
+    for p in paths:
+        require_name(p, "a shard's store file", ("shards", "SHARDS"))
     _check_paths(out, paths)
     sources: list = []
     try:

@@ -699,7 +699,11 @@ class Store:
     def resolve_run(self, ref: str) -> tuple[RunRecord, str]:
         """The run a `RUN` argument names, and how it was chosen: an exact run id; else a spec name
         (its latest run); else a unique run-id prefix. Raises `NotFound` when nothing matches and
-        `BadInput` when a prefix is ambiguous, listing the candidates (never picks another spec's run)."""
+        `BadInput` when a prefix is ambiguous, listing the candidates (never picks another spec's run),
+        or when `ref` is blank."""
+        from arena.names import require_name
+
+        require_name(ref, "a run id or spec name", ("run", "RUN"))
         rows = self._rows("SELECT * FROM runs WHERE run_id = ?", [ref])
         if rows:
             return _run_record(rows[0]), "exact id"

@@ -72,3 +72,63 @@ def test_a_resumed_run_reports_with_the_spec_s_current_bootstrap(tmp_path):
     bounds = [(r["ci_low"], r["ci_high"]) for r in again.leaderboard]
     assert bounds == [(r["ci_low"], r["ci_high"]) for r in want]
     assert bounds != [(r["ci_low"], r["ci_high"]) for r in first.leaderboard]
+
+
+def _snapshot(db: Path) -> bytes:
+    return db.read_bytes()
+
+
+@pytest.fixture
+def run_db(tmp_path):
+    db = tmp_path / "r.db"
+    run = arena.run_tournament(_spec(tmp_path), db=db, write_reports=False)
+    return db, run.run_id
+
+
+def test_pool_generate_refuses_a_blank_model_or_pool_before_any_call(cli, run_db, monkeypatch):
+    db, _ = run_db
+    monkeypatch.setenv("LB_KEY", "k")
+    before = _snapshot(db)
+    args = ("--api-base", "http://127.0.0.1:9/v1", "--api-key-env", "LB_KEY", "--db", db)
+    for blank in ("", "  "):
+        err = _error(cli("pool", "generate", "--model", blank, "--pool", "demo", *args))
+        assert err == f"Error: --model: expected a model as litellm names it (openai/gpt-4o-mini, hosted_vllm/...), got {blank!r}"
+        assert _error(cli("pool", "generate", "--model", "openai/x", "--pool", blank, *args)) == f"Error: --pool: expected a pool name, got {blank!r}"
+    assert _snapshot(db) == before
+    from arena.errors import BadInput
+    from arena.generate import generate_answers
+
+    with pytest.raises(BadInput, match=r"^model: expected a model as litellm names it"):
+        generate_answers(Store(db), "demo", "", api_base="http://127.0.0.1:9/v1", api_key_env="LB_KEY")
+
+
+def test_blank_run_and_out_arguments_are_refused(cli, run_db, tmp_path, monkeypatch):
+    db, run = run_db
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for blank in ("", " "):
+        want = f"Error: RUN: expected a run id or spec name, got {blank!r}"
+        assert _error(cli("report", blank, "--db", db)) == want
+        assert _error(cli("tournament", "show", blank, "--db", db)) == want
+        assert _error(cli("verdicts", "export", blank, "--format", "jsonl", "--out", tmp_path / "v.jsonl", "--db", db)) == want
+        assert _error(cli("report", run, "--out", blank, "--db", db)) == f"Error: --out: expected a report folder, got {blank!r}"
+        assert _error(cli("verdicts", "export", run, "--format", "jsonl", "--out", blank, "--db", db)) == \
+            f"Error: --out: expected a file or folder, got {blank!r}"
+        assert _error(cli("tournament", "run", _spec(tmp_path), "--db", db, "--out", blank)).startswith("Error: --out: expected a report folder")
+        assert _error(cli("run", "merge", blank, db)) == f"Error: OUT: expected a store file to write the merged run into, got {blank!r}"
+        assert _error(cli("run", "merge", tmp_path / "m.db", blank)) == f"Error: SHARDS: expected a shard's store file, got {blank!r}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no report files in the working folder, no store
+    from arena.errors import BadInput
+
+    with pytest.raises(BadInput, match=r"^run: expected a run id or spec name, got ''$"):
+        arena.load_run("", db=db)
+
+
+@pytest.mark.parametrize("pool", ["", "   "])
+def test_a_blank_spec_pool_is_refused_naming_the_key(cli, tmp_path, pool):
+    spec = tmp_path / "b.toml"
+    spec.write_text(f'name = "b"\npool = "{pool}"\njudge = "surrogate"\n')
+    want = f"Error: {spec}: key 'pool': expected a pool name or a path to pool files, got {pool!r}"
+    assert _error(cli("tournament", "plan", spec, "--db", tmp_path / "x.db")) == want
+    assert _error(cli("tournament", "run", spec, "--db", tmp_path / "x.db", "--yes")) == want
+    assert not (tmp_path / "x.db").exists()

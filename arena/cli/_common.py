@@ -24,6 +24,22 @@ DbOption = Annotated[
 ]
 
 
+def path_option(option: str, what: str = "a path"):
+    """A `parser` for a `Path` option (`typer.Option(..., parser=path_option("--out", "a folder"))`):
+    a blank value (empty or only spaces; `Path("")` would be the current folder) is refused with
+    one line naming the option, before the command runs."""
+    from arena.errors import BadInput
+
+    def parse(value: Any) -> Path:
+        if isinstance(value, Path):
+            return value
+        if not str(value).strip():
+            raise BadInput(f"{option}: expected {what}, got {value!r}")
+        return Path(value)
+
+    return parse
+
+
 def open_store(db: str | None, *, create: bool = True, readonly: bool = False):
     """The store at --db; `readonly` for commands that only read (they never create or change it)."""
     from arena.store import Store, default_db_path

@@ -39,8 +39,7 @@ def generate(
     from arena.errors import RunFailed
     from arena.generate import generate_answers
 
-    store = open_store(db, create=False)
-    store.require_pool(pool)
+    store = open_store(db, create=False)  # generate_answers refuses a blank or unknown pool and a blank model before any call
     callbacks, close = _progress(plain)
     try:
         res = generate_answers(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, esc, print_json
+from arena.cli._common import DbOption, OutFormat, console, esc, path_option, print_json
 
 
 def _leaderboard_table(report: dict, title: str):
@@ -51,7 +51,7 @@ def run(
     new: Annotated[bool, typer.Option("--new", help="Start a fresh run instead of resuming the last one of this spec.")] = False,
     plain: Annotated[bool, typer.Option("--plain", help="Plain progress lines instead of the live dashboard.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the judge call cache (calls are paid again).")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/<run_id>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", parser=path_option("--out", "a report folder"), metavar="<path>", help="Report folder (default reports/<run_id>).")] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Games in flight (overrides the spec).", min=1)] = None,
     ties: Annotated[str | None, typer.Option("--ties", help="half or davidson: how the ratings count ties (overrides the spec).")] = None,
     style: Annotated[bool | None, typer.Option("--style/--no-style", help="Style control in the ratings (overrides the spec).")] = None,

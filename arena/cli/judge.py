@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, esc, print_json
+from arena.cli._common import DbOption, OutFormat, console, esc, path_option, print_json
 
 NAME = "judge"
 app = typer.Typer(
@@ -83,7 +83,7 @@ def eval_cmd(
     pairs: Annotated[Path, typer.Option("--pairs", "-p", help="Labelled pairs: judgebench, llmbar, pandalm or native jsonl.")],
     input_format: InputFormatOption = None,
     limit: LimitOption = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Result file (JSON) to write (default: reliability-JUDGE-PAIRS.json in the current folder).", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=path_option("--out", "a result file (JSON)"), metavar="<path>", help="Result file (JSON) to write (default: reliability-JUDGE-PAIRS.json in the current folder).", show_default=False)] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Pairs judged at once.")] = 16,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not answer calls from the store's call cache.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the estimated calls, tokens and cost; call nothing.")] = False,
@@ -163,7 +163,7 @@ def score_cmd(
     ] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Judge name in the report (default: the verdicts file's name).", show_default=False)] = None,
     limit: LimitOption = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the result file (JSON) here, for `arena judge compare`.", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=path_option("--out", "a result file (JSON)"), metavar="<path>", help="Also write the result file (JSON) here, for `arena judge compare`.", show_default=False)] = None,
     seed: SeedOption = 0,
     replicates: ReplicatesOption = 1000,
     format: FormatOption = OutFormat.table,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, esc, open_store, print_json, store_exists
+from arena.cli._common import DbOption, OutFormat, console, esc, open_store, path_option, print_json, store_exists
 
 NAME = "pool"
 app = typer.Typer(help="Prompt pools: import model outputs, show coverage, list, export, curate, compare.", no_args_is_help=True)
@@ -181,7 +181,7 @@ def _criteria_cell(n: dict) -> str:
 def export(
     name: Annotated[str, typer.Argument(help="Pool name.")],
     format: Annotated[str, typer.Option("--format", "-f", help="jsonl (one prompt a line), native, arena_hard, mt_bench or alpaca_eval (a folder).")] = "jsonl",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (jsonl) or folder (native, arena_hard, mt_bench, alpaca_eval); stdout if omitted.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=path_option("--out", "a file or folder"), metavar="<path>", help="File (jsonl) or folder (native, arena_hard, mt_bench, alpaca_eval); stdout if omitted.")] = None,
     db: DbOption = None,
 ) -> None:
     """Export a pool; `arena pool import --format jsonl` (or native) reads it back."""

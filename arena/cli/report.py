@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, esc, open_store, print_json, resolve_run
+from arena.cli._common import DbOption, console, esc, open_store, path_option, print_json, resolve_run
 from arena.cli._tournament_run import _money
 from arena.names import slug
 
@@ -15,7 +15,7 @@ from arena.names import slug
 def report(
     runs: Annotated[list[str], typer.Argument(help="RUN, or `compare RUN_A RUN_B`.", show_default=False)],
     format: Annotated[list[str] | None, typer.Option("--format", "-f", help="md, html, csv or json (repeatable; all by default). For compare: table or json.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the files (default reports/<run_id>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=path_option("--out", "a report folder"), metavar="<path>", help="Folder for the files (default reports/<run_id>).")] = None,
     bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap replicates (default: the spec's).", min=0, max=100_000)] = None,
     anchor: Annotated[str | None, typer.Option("--anchor", "--baseline", help="Baseline model fixed at 1000; adds the win rate against it (default: the run's baseline).")] = None,
     ties: Annotated[str | None, typer.Option("--ties", help="half or davidson (default: the spec's, else half).")] = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import OutFormat, console, esc, print_json
+from arena.cli._common import OutFormat, console, esc, path_option, print_json
 
 NAME = "surrogate"
 app = typer.Typer(
@@ -30,7 +30,7 @@ def _pct(x: float) -> str:
 @app.command("train")
 def train_cmd(
     data: DataOption,
-    out: Annotated[Path, typer.Option("--out", help="Where to write the weights (.npz).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", parser=path_option("--out", "a weights file (.npz)"), metavar="<path>", help="Where to write the weights (.npz).", show_default=False)],
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split of models into folds.", min=0)] = 0,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Folds over models for the held-out metrics.")] = 4,
     buckets: Annotated[int, typer.Option("--buckets", min=2, help="Size of the hashed n-gram space (a power of two; the shipped weights use 262144).")] = 1 << 18,

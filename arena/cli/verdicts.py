@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, print_json
+from arena.cli._common import DbOption, path_option, print_json
 
 NAME = "verdicts"
 app = typer.Typer(
@@ -64,7 +64,7 @@ def import_(
 def export(
     run: Annotated[str, typer.Argument(help="Run id, unique prefix or name.", show_default=False)],
     format: Annotated[ExportFormat, typer.Option("--format", "-f", help="battles (file), arena_hard (folder), alpaca_eval (folder), mt_bench (folder or .jsonl), jsonl (file).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="File (battles: .jsonl/.json/.csv; jsonl) or folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", parser=path_option("--out", "a file or folder"), metavar="<path>", help="File (battles: .jsonl/.json/.csv; jsonl) or folder.")],
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline for arena_hard / alpaca_eval (default: the run's).")] = None,
     per: Annotated[str | None, typer.Option("--per", help="battles: one row per verdict or per game (default: as the run's ratings count them).")] = None,
     db: DbOption = None,

@@ -127,6 +127,13 @@ class TournamentSpec(BaseModel):
 
         return None if self.shard is None else parse_shard(self.shard, "shard")
 
+    @field_validator("pool", mode="before")
+    @classmethod
+    def _pool_not_blank(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError(f"expected a pool name or a path to pool files, got {v!r}")
+        return v
+
     @field_validator("prompts", mode="before")
     @classmethod
     def _prompts_shorthand(cls, v: Any) -> Any:
