@@ -281,7 +281,9 @@ def pool_changed(store, run_spec: dict) -> str | None:
     """One warning line when the pool a run judged changed since the run was prepared (its stored
     `pool_digest` differs from `pool_fingerprint_now`), else None. Reports read the pool's current
     texts (the sample, length-controlled win rates, style counts), which the judge may never
-    have seen. Runs stored without a digest (before it was recorded) are not checked."""
+    have seen; a pool whose only change is answers of other models or prompts than the run's is
+    not a change for it (`_run_answers_unchanged`). Runs stored without a digest (before it was
+    recorded) are not checked."""
     then = run_spec.get("pool_digest") if isinstance(run_spec, dict) else None
     pool = run_spec.get("pool") if isinstance(run_spec, dict) else None
     if not isinstance(then, str) or not isinstance(pool, str):
@@ -291,8 +293,29 @@ def pool_changed(store, run_spec: dict) -> str | None:
         return None
     if now is None:
         return f"pool {pool!r} is no longer in the store: the sample, length-controlled win rates and style counts have no answer texts"
+    if _run_answers_unchanged(store, pool, run_spec):
+        return None
     return (f"pool {pool!r} changed since this run (its answers are not those the judge saw): the sample, length-controlled win rates"
             " and style counts use the pool's current texts")
+
+
+def _run_answers_unchanged(store, pool: str, run_spec: dict) -> bool:
+    """Whether the run's own prompts and models' answers are still those it judged (its stored
+    `answers_digest`, the fingerprint its identity was built on): a pool that only gained other
+    models' answers (`pool generate`, `pool import --name`) has not changed for this run. One
+    streamed read of the pool's answers; False for runs stored without the digest, or when the
+    run's prompt selection cannot be rebuilt."""
+    then, models = run_spec.get("answers_digest"), run_spec.get("models")
+    if not isinstance(then, str) or not isinstance(models, list):
+        return False
+    from arena.errors import ArenaError
+    from arena.tournaments.spec import select_prompts, spec_from_dict
+
+    try:
+        prompts = select_prompts(spec_from_dict(run_spec["spec"]), store.prompts(pool))
+        return StoredAnswers(store, pool, prompts, models).fingerprint == then
+    except (ArenaError, KeyError, TypeError, ValueError):
+        return False
 
 
 def as_answers(outputs: Answers | Iterable[Output]) -> Answers:

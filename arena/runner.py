@@ -410,6 +410,9 @@ def create_run(store, prepared: PreparedRun) -> None:
         stored["shard"] = prepared.shard
     if prepared.pool_digest is not None:  # the report of the run warns when the pool changes later (`arena.answers.pool_changed`)
         stored["pool_digest"] = prepared.pool_digest
+        # what the judge saw: the run's prompts and models' answers (a pool that only gains other answers is not a change)
+        stored["answers_digest"] = prepared.answers.fingerprint
+        stored["models"] = list(prepared.models)
     store.create_run(prepared.run_id, spec.name, stored, prepared.spec_hash, spec.seed)
     prepared.created = True
 

@@ -155,3 +155,43 @@ def test_a_folder_of_the_same_name_elsewhere_never_replaces_the_pool_a_run_impor
     assert len(result.leaderboard) == 3 and _answers(db, "mydata") == n  # the stored pool, nothing dropped
     again = arena.run_tournament(spec_a, db=db, write_reports=False)
     assert again.resumed and again.run_id == first.run_id and arena.plan(spec_a, db=db).warnings == []
+
+
+def _one_line(text: str, start: str) -> str:
+    lines = [x for x in text.splitlines() if x.startswith(start)]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_the_pool_warning_says_what_differs_in_one_line(cli, tmp_path):
+    # breaker20 #4: a folder that only adds a model, or changes one text, drops no stored answer:
+    # the warning must not say it would, and it is one line (piped output is not wrapped)
+    db = tmp_path / "s.db"
+    arena.import_pool("mydata", _folder(tmp_path / "copy"), db=db)
+    folder = _folder(tmp_path, models=("gpt4_0613", "Yi-34B-Chat", "zephyr-7b-beta", "vicuna-7b-v1.5"))
+    spec = _spec(tmp_path, folder)
+    w = arena.plan(spec, db=db).warnings[0]
+    assert "models only in the folder: vicuna-7b-v1.5; 4 answers only in the folder;" in w
+    assert w.endswith("makes the folder's content the pool (no stored answer is dropped)") and "only in the store" not in w
+    r = cli("tournament", "plan", spec, "--db", db)
+    assert r.code == 0 and _one_line(r.out, "Warning: pool 'mydata'") == f"Warning: {w}"
+    r = cli("tournament", "run", spec, "--db", db, "--yes", "--out", tmp_path / "rep")
+    assert r.code == 0 and _one_line(r.out, "Warning: pool 'mydata'") == f"Warning: {w}"
+    _edit_folder(folder)
+    w = arena.plan(spec, db=db).warnings[0]
+    assert "; 1 answer with a different text;" in w and w.endswith("(no stored answer is dropped; texts are replaced)")
+
+
+def test_report_prints_its_warnings_and_a_pool_that_only_gained_answers_has_not_changed(cli, tmp_path):
+    folder, db = _folder(tmp_path), tmp_path / "s.db"
+    arena.import_pool("mp", folder, db=db)
+    spec = tmp_path / "mp.toml"
+    spec.write_text('name = "mp"\npool = "mp"\njudge = "surrogate"\nbootstrap = 20\n[scheduler]\nkind = "round-robin"\n')
+    run = arena.run_tournament(spec, db=db, write_reports=False)
+    arena.import_pool("mp", _extra_model(tmp_path), format="alpaca_eval", db=db)  # another model's answers added
+    assert not [w for w in arena.load_run(run.run_id, db=db).report()["warnings"] if "changed since" in w]
+    _edit_folder(folder)
+    arena.import_pool("mp", folder, replace=True, db=db)  # one of the run's answers changed
+    r = cli("report", run.run_id, "--db", db, "--out", tmp_path / "rep", "-f", "csv")
+    assert r.code == 0, r.err
+    assert "Warning: pool 'mp' changed since this run (its answers are not those the judge saw)" in _one_line(r.err, "Warning: pool 'mp'")

@@ -70,6 +70,12 @@ def esc(value: Any) -> str:
     return escape(str(value))
 
 
+def print_warning(con, text: str) -> None:
+    """One `Warning: ...` line on the rich console `con`, never wrapped (piped output keeps it whole
+    for grep; a terminal folds it visually)."""
+    con.print(f"[yellow]Warning:[/] {esc(text)}", soft_wrap=True)
+
+
 def print_json(obj: Any) -> None:
     """Print `obj` as strict JSON (no NaN / Infinity: null instead)."""
     from arena.strict_json import dumps

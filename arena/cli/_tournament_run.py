@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, OutFormat, console, esc, path_option, print_json
+from arena.cli._common import DbOption, OutFormat, console, esc, path_option, print_json, print_warning
 
 
 def _leaderboard_table(report: dict, title: str):
@@ -124,7 +124,7 @@ def run(
             f" (95% CI {pct(js.get('first_slot_ci_low'))} - {pct(js.get('first_slot_ci_high'))})"
         )
     for w in report.get("warnings", []):
-        con.print(f"[yellow]Warning:[/] {esc(w)}")
+        print_warning(con, w)
     cascade = report.get("judge_stats", {}).get("cascade")
     if cascade:
         from arena.cascade import report_lines
@@ -181,7 +181,7 @@ class _RunScreen:
                 )
             for w in plan.warnings:
                 if "input limit" in w or w.startswith("pool "):  # the others are the plan's own (`tournament plan` shows them)
-                    self.con.print(f"[yellow]Warning:[/] {esc(w)}")
+                    print_warning(self.con, w)
             self.strong_weight = p.strong_weight
             return
         if self.display is None:

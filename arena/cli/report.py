@@ -80,15 +80,23 @@ def report(
         store = open_store(db, readonly=True)
     data = build_report(store, run_id, bootstrap=bootstrap, anchor=anchor, ties=ties, style=style, lc=lc,
                         reference=reference, reference_columns=reference_column)
-    paths = write_reports(data, out, formats)
-    for p in paths:
-        typer.echo(str(p))
-    for e in data.get("variance_sources", []):
-        _print_sources(e)
+    _print_written(data, write_reports(data, out, formats))
     if failed:
         from arena.errors import RunFailed
 
         raise RunFailed(f"{failed} re-judged matches failed after retries (left out of the report); run the same command again to retry them")
+
+
+def _print_written(data: dict, paths) -> None:
+    """The files written (stdout), the report's warnings (stderr, one line each: they are in the
+    files too, but one such as "the pool changed since this run" must not go unseen) and the
+    variance sources."""
+    for p in paths:
+        typer.echo(str(p))
+    for w in data.get("warnings", []):
+        typer.echo(f"Warning: {' '.join(str(w).split())}", err=True)
+    for e in data.get("variance_sources", []):
+        _print_sources(e)
 
 
 def _run_and_folder(store, ref: str, out: Path | None) -> tuple[str, Path]:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from arena.cli._common import DbOption, console, esc, print_json
+from arena.cli._common import DbOption, console, esc, print_json, print_warning
 
 NAME = "tournament"
 app = typer.Typer(
@@ -91,7 +91,7 @@ def print_plan(plan) -> None:
     if plan.cascade:
         c.print(f"note: {plan.cascade['assumption']}", markup=False)
     for w in plan.warnings:
-        c.print(f"[yellow]note:[/yellow] {esc(w)}")
+        print_warning(c, w)
 
 
 # run, list and show live in arena/cli/_tournament_run.py (the runner's commands)
