@@ -3,6 +3,7 @@ and key or the option, exit 2, before any judge call and with nothing written.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def test_a_resumed_run_with_a_spec_baseline_it_lacks_is_refused_before_any_call(
     before = Store(db, readonly=True).verdict_counts(first.run_id)
     spec = _spec(tmp_path, 'baseline = "nosuch"\n')  # same identity: the baseline is a rating option
     events = []
-    with pytest.raises(SpecError, match=rf"^{tmp_path}/s.toml: key 'baseline': 'nosuch' is not one of the tournament's models"):
+    with pytest.raises(SpecError, match="^" + re.escape(f"{tmp_path}/s.toml") + r": key 'baseline': 'nosuch' is not one of the tournament's models"):
         arena.run_tournament(spec, db=db, write_reports=False, on_event=events.append)
     assert events == []  # refused before the plan event: nothing replayed, nothing paid
     err = _error(cli("tournament", "run", spec, "--db", db, "--yes", "--out", tmp_path / "rep"))
