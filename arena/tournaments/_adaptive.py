@@ -63,7 +63,7 @@ import numpy as np
 from pydantic import Field
 
 from arena.records import Match
-from arena.tournaments._base import PlanSize, Scheduler, _text_key, keyed_rng, match_id
+from arena.tournaments._base import PlanSize, Scheduler, _lo_first, _text_key, keyed_rng
 from arena.tournaments._schedulers import _Params
 
 
@@ -186,10 +186,16 @@ class Adaptive(Scheduler):
         np.add.at(self._pair_n, picks, 1)
         out = []
         first_model, second_model, prompt_ids, rnd = self._first_model, self._second_model, self.prompt_ids, self._wave_no
+        heads: dict[int, str] = {}  # the side coin's key head per prompt (`_oriented`), formatted once a block
         for p, r in zip(picks, chosen):
             pid = prompt_ids[r]
-            a, b = self._oriented(pid, rnd, first_model[p], second_model[p])
-            out.append(Match(match_id(pid, rnd, a, b), pid, a, b, rnd))
+            head = heads.get(r)
+            if head is None:
+                head = heads[r] = f"{self.seed}\x1fside\x1f{pid}\x1f{int(rnd)}\x1f"
+            x, y = first_model[p], second_model[p]
+            lo, hi = (x, y) if x < y else (y, x)
+            a, b = (lo, hi) if _lo_first(head, lo, hi) else (hi, lo)
+            out.append(Match(f"{pid}|r{rnd}|{a}|{b}", pid, a, b, rnd))  # match_id(pid, rnd, a, b)
         return out
 
     # -- fitting --------------------------------------------------------------------------------
