@@ -269,9 +269,9 @@ def pool_fingerprint_now(store, pool: str) -> str | None:
     when the pool is not in the store."""
     if not store.pool_exists(pool):
         return None
-    digest = store.pool_digest(pool)
-    if digest is not None:
-        return digest.fingerprint
+    stored = store.pool_fingerprint(pool)
+    if stored is not None:
+        return stored
     if not getattr(store, "readonly", True) and not getattr(store, "immutable", False):
         return save_digest(store, pool).fingerprint
     return _scan(store, pool, store.prompts(pool), None)[0].fingerprint

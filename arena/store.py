@@ -626,6 +626,15 @@ class Store:
         return PoolDigest(fingerprint, int(count), tuple(json.loads(models)), tuple(a["prompt_ids"]),
                           tuple(tuple(x) for x in a["sets"]), tuple(a["index"]))
 
+    def pool_fingerprint(self, pool: str) -> str | None:
+        """The fingerprint of the digest stored with the pool (`pool_digest`'s, without decoding who
+        answered what), or None when none is stored."""
+        try:
+            row = self.db.execute("SELECT fingerprint FROM pool_digests WHERE pool = ?", [pool]).fetchone()
+        except sqlite3.OperationalError:  # an older file opened read-only: no such table
+            return None
+        return row[0] if row else None
+
     def save_pool_digest(self, pool: str, digest: PoolDigest) -> None:
         """Store `digest` as the pool's (replacing an older one). Call it in the transaction that read
         the pool, so no write comes between the read and the digest."""

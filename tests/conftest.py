@@ -19,6 +19,27 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def error_line(r) -> str:
+    """The one `Error: ...` line of a CLI result `r` (the `cli` fixture's) that exited 2 without a traceback."""
+    assert r.code == 2, r.out + r.err
+    assert "Traceback" not in r.err
+    lines = [x for x in r.err.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.err
+    return lines[0]
+
+
+def dump_db(path) -> dict:
+    """Every table of the SQLite file `path` as sorted row reprs (to show a command changed nothing)."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+    try:
+        return {t: sorted(map(repr, con.execute(f"SELECT * FROM [{t}]").fetchall())) for t in tables}
+    finally:
+        con.close()
+
+
 @pytest.fixture
 def store():
     from arena.store import Store

@@ -9,15 +9,13 @@ import dataclasses
 import json
 import os
 import random
-import signal
 import sqlite3
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from test_conversation_judge import mt_bench_records
-from test_run_e2e import _arena, _verdicts
+from test_run_e2e import _arena, _kill_after_requests, _verdicts
 
 QUALITY = {"gpt-3.5-turbo": (8, 6), "claude-v1": (6, 8), "llama-13b": (2, 3)}
 """Hidden quality markers the loopback judge reads, per model and turn: gpt-3.5 leads turn 1, claude turn 2."""
@@ -69,11 +67,7 @@ def test_mt_bench_tournament_killed_and_resumed_repeats_no_paid_call(tmp_path, l
 
     kill_at = random.Random(os.getpid()).randint(8, 40)
     proc = _arena("tournament", "run", spec, "--yes", "--plain", "--db", db, "--out", tmp_path / "rep", env=env)
-    deadline = time.time() + 120
-    while loopback.requests < kill_at and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _kill_after_requests(proc, loopback, kill_at, 120)
     first = list(loopback.bodies)
     assert 0 < len(first) < 52
 

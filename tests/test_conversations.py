@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import dump_db
 
 from arena.conversations import conversation, make_prompt, user_messages
 from arena.errors import PoolError
@@ -166,22 +167,11 @@ def test_bad_mt_bench_input_is_one_line_exit_2_store_untouched(tmp_path, cli, ca
     (folder / rel).write_text("".join(lines))
     db = tmp_path / "a.db"
     assert cli("pool", "import", MT, "--name", "good", "--db", db).code == 0
-    before = _dump(db)
+    before = dump_db(db)
     r = cli("pool", "import", folder, "--name", "bad", "--db", db)
     assert r.code == 2 and r.err.count("\n") == 1 and r.err.startswith(f"Error: {folder / rel}:{line}: "), r.err
     assert expected in r.err
-    assert _dump(db) == before
-
-
-def _dump(path: Path) -> dict:
-    import sqlite3
-
-    con = sqlite3.connect(path)
-    tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-    try:
-        return {t: sorted(map(repr, con.execute(f"SELECT * FROM [{t}]").fetchall())) for t in tables}
-    finally:
-        con.close()
+    assert dump_db(db) == before
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import dump_db
 
 from arena.errors import PoolError
 from arena.pools import import_pool
@@ -22,15 +22,6 @@ from arena.store import Store
 FIX = Path(__file__).parent / "fixtures"
 MT = FIX / "mt_bench"
 JP = FIX / "peers" / "mt_bench_pair_jp.jsonl.gz"
-
-
-def _dump(path: Path) -> dict:
-    con = sqlite3.connect(path)
-    tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-    try:
-        return {t: sorted(map(repr, con.execute(f"SELECT * FROM [{t}]").fetchall())) for t in tables}
-    finally:
-        con.close()
 
 
 def _jp_rows() -> list[dict]:
@@ -82,10 +73,10 @@ def test_pool_import_refuses_a_known_prompt_id_with_another_question(tmp_path, c
                "--format", "mt_bench", "--db", db).code == 0
     folder = _mt_copy(tmp_path, edit)
     (folder / "model_answer" / "claude-v1.jsonl").unlink()  # claude-v1 is in the pool already
-    before = _dump(db)
+    before = dump_db(db)
     r = cli("pool", "import", folder, "--name", "p", "--db", db)
     _refused(r, f"{folder / 'question.jsonl'}:{line}: ", expected)
-    assert _dump(db) == before
+    assert dump_db(db) == before
 
 
 def test_pool_import_adds_models_when_the_questions_are_the_same(tmp_path, store):
@@ -129,44 +120,44 @@ def _pool_with_prompt_1(tmp_path: Path, db: Path, cli) -> None:
 def test_verdicts_import_never_overwrites_an_answer_to_another_question(tmp_path, cli):
     db = tmp_path / "a.db"
     _pool_with_prompt_1(tmp_path, db, cli)
-    before = _dump(db)
+    before = dump_db(db)
     r = cli("verdicts", "import", JP, "--format", "mt_bench", "--name", "ovrun", "--pool", "ov", "--db", db)
     _refused(r, f"{JP}:1: ", "question '1' is in pool 'ov' with a different text")
-    assert _dump(db) == before
+    assert dump_db(db) == before
     assert Store(db).outputs("ov")[0].text == "English answer"
 
 
 def test_verdicts_import_refuses_a_pool_that_shares_no_prompt_and_never_relabels_it(tmp_path, cli):
     db = tmp_path / "a.db"
     assert cli("pool", "import", MT, "--name", "qp", "--db", db).code == 0
-    before = _dump(db)
+    before = dump_db(db)
     r = cli("verdicts", "import", JP, "--format", "mt_bench", "--name", "x", "--pool", "qp", "--db", db)
     _refused(r, f"{JP}: ", "--pool 'qp' shares no prompt with this file")
-    assert _dump(db) == before
+    assert dump_db(db) == before
     assert Store(db).list_pools()[0].format == "mt_bench"
 
 
 def test_verdicts_import_into_its_own_pool_again_adds_nothing_and_keeps_the_label(tmp_path, cli):
     db = tmp_path / "a.db"
     assert cli("verdicts", "import", JP, "--format", "mt_bench", "--name", "jp", "--db", db).code == 0
-    pool_before = _dump(db)["outputs"], _dump(db)["prompts"], _dump(db)["pools"]
+    pool_before = dump_db(db)["outputs"], dump_db(db)["prompts"], dump_db(db)["pools"]
     r = cli("verdicts", "import", JP, "--format", "mt_bench", "--name", "jp2", "--pool", "jp", "--db", db)
     assert r.code == 0, r.err
-    assert (_dump(db)["outputs"], _dump(db)["prompts"], _dump(db)["pools"]) == pool_before
+    assert (dump_db(db)["outputs"], dump_db(db)["prompts"], dump_db(db)["pools"]) == pool_before
 
 
 def test_verdicts_import_refuses_a_changed_answer_or_a_question_outside_the_pool(tmp_path, cli):
     db = tmp_path / "a.db"
     rows = _jp_rows()
     assert cli("verdicts", "import", _write(tmp_path / "first.jsonl", rows[:6]), "--format", "mt_bench", "--name", "jp", "--db", db).code == 0
-    before = _dump(db)
+    before = dump_db(db)
     changed = [dict(r) for r in rows[:6]]
     changed[2]["answer_2"] = "another answer"
     r = cli("verdicts", "import", _write(tmp_path / "changed.jsonl", changed), "--format", "mt_bench", "--name", "j2", "--pool", "jp", "--db", db)
     _refused(r, f"{tmp_path / 'changed.jsonl'}:3: ", "openai--text-davinci-003's answer to question '3' differs from its answer in pool 'jp'")
     r = cli("verdicts", "import", _write(tmp_path / "more.jsonl", rows), "--format", "mt_bench", "--name", "j3", "--pool", "jp", "--db", db)
     _refused(r, f"{tmp_path / 'more.jsonl'}:7: ", "question_id '7' is not in pool 'jp'")
-    assert _dump(db) == before
+    assert dump_db(db) == before
 
 
 def test_judgments_without_texts_add_a_new_models_answers_to_nothing(tmp_path, cli):
@@ -176,10 +167,10 @@ def test_judgments_without_texts_add_a_new_models_answers_to_nothing(tmp_path, c
     assert cli("pool", "import", MT, "--name", "mt", "--db", db).code == 0
     rec = {"question_id": 81, "model_1": "claude-v1", "model_2": "held-out-model", "g1_winner": "model_1", "g2_winner": "tie",
            "judge": ["gpt-4", "pair-v2"], "turn": 2}
-    before = _dump(db)["outputs"]
+    before = dump_db(db)["outputs"]
     r = cli("verdicts", "import", _write(tmp_path / "pair.jsonl", [rec]), "--format", "mt_bench", "--name", "j", "--pool", "mt", "--db", db)
     assert r.code == 0, r.err
-    assert _dump(db)["outputs"] == before
+    assert dump_db(db)["outputs"] == before
 
 
 # -- verdicts import --format mt_bench: record checks (finding 6) ----------------------------------
@@ -211,11 +202,11 @@ def test_bad_mt_bench_judgments_are_one_line_naming_file_and_line(tmp_path, cli,
     rows, with_pool, line, expected = BAD_PAIRS[case]
     db = tmp_path / "a.db"
     assert cli("pool", "import", MT, "--name", "mt", "--db", db).code == 0
-    before = _dump(db)
+    before = dump_db(db)
     f = _write(tmp_path / "j.jsonl", rows)
     r = cli("verdicts", "import", f, "--format", "mt_bench", "--name", "j", *(["--pool", "mt"] if with_pool else []), "--db", db)
     _refused(r, f"{f}:{line}: ", expected)
-    assert _dump(db) == before
+    assert dump_db(db) == before
 
 
 def test_the_same_pair_on_both_turns_and_by_two_judges_is_no_duplicate(tmp_path, cli):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -17,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_run_e2e import MODELS, _arena, _verdicts
+from test_run_e2e import MODELS, _arena, _kill_after_requests, _verdicts
 
 
 def _dead_pid() -> int:
@@ -81,11 +80,7 @@ def test_sigkill_with_calls_in_flight_resumes_at_once_and_pays_no_answered_call_
 
     kill_at = random.Random(os.getpid()).randint(30, 100)
     proc = _arena("tournament", "run", spec, "--yes", "--plain", "--db", db, "--out", tmp_path / "rep", env=env)
-    deadline = time.time() + 120
-    while loopback.requests < kill_at and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _kill_after_requests(proc, loopback, kill_at, 120)
     con = sqlite3.connect(db)
     claims = con.execute("SELECT COUNT(*) FROM calls_in_flight").fetchone()[0]
     answered = con.execute("SELECT COUNT(*) FROM call_cache").fetchone()[0]  # paid calls whose answers were stored

@@ -52,6 +52,15 @@ def _arena(*args, env=None, **kw):
     return subprocess.Popen([sys.executable, "-m", "arena", *map(str, args)], env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
+def _kill_after_requests(proc, loopback, at: int, timeout_s: float) -> None:
+    """SIGKILL `proc` once the loopback server has had `at` requests (or `proc` ended, or `timeout_s`)."""
+    deadline = time.time() + timeout_s
+    while loopback.requests < at and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
 def _verdicts(db: Path) -> dict[str, tuple]:
     con = sqlite3.connect(db)
     rows = con.execute("SELECT match_id, outcome, strength, label FROM verdicts").fetchall()
@@ -80,11 +89,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, loopback):
     loopback.bodies.clear()
     kill_at = random.Random(os.getpid()).randint(20, 110)
     proc = _arena("tournament", "run", spec, "--yes", "--plain", "--db", tmp_path / "run.db", "--out", tmp_path / "run", env=env)
-    deadline = time.time() + 240
-    while loopback.requests < kill_at and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _kill_after_requests(proc, loopback, kill_at, 240)
     before = loopback.requests
     assert 0 < len(_verdicts(tmp_path / "run.db")) < 72
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import error_line
 
 import arena
 from arena.errors import BadInput
@@ -15,18 +16,10 @@ DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
 FIX = Path(__file__).resolve().parent / "fixtures"
 
 
-def _error(r) -> str:
-    assert r.code == 2, r.out + r.err
-    assert "Traceback" not in r.err
-    lines = [x for x in r.err.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), r.err
-    return lines[0]
-
-
 def test_a_blank_pool_name_is_refused(cli, tmp_path):
     db = tmp_path / "new.db"
-    assert _error(cli("pool", "import", DEMO, "--name", "", "--db", db)) == "Error: --name: expected a pool name, got ''"
-    assert _error(cli("pool", "import", DEMO, "--name", "  ", "--db", db)) == "Error: --name: expected a pool name, got '  '"
+    assert error_line(cli("pool", "import", DEMO, "--name", "", "--db", db)) == "Error: --name: expected a pool name, got ''"
+    assert error_line(cli("pool", "import", DEMO, "--name", "  ", "--db", db)) == "Error: --name: expected a pool name, got '  '"
     assert not db.exists()
     with pytest.raises(BadInput, match=r"^name: expected a pool name, got ''$"):
         arena.import_pool("", DEMO, db=db)
@@ -35,8 +28,8 @@ def test_a_blank_pool_name_is_refused(cli, tmp_path):
 def test_a_blank_pool_or_run_name_of_a_verdicts_import_is_refused(cli, tmp_path):
     db = tmp_path / "new.db"
     src = next((FIX / "verdicts").iterdir())
-    assert _error(cli("verdicts", "import", src, "--format", "jsonl", "--pool", "", "--db", db)) == "Error: --pool: expected a pool name, got ''"
-    assert _error(cli("verdicts", "import", src, "--format", "jsonl", "--name", "", "--db", db)) == "Error: --name: expected a run name, got ''"
+    assert error_line(cli("verdicts", "import", src, "--format", "jsonl", "--pool", "", "--db", db)) == "Error: --pool: expected a pool name, got ''"
+    assert error_line(cli("verdicts", "import", src, "--format", "jsonl", "--name", "", "--db", db)) == "Error: --name: expected a run name, got ''"
     assert not db.exists()
 
 
@@ -52,7 +45,7 @@ def test_a_report_anchored_on_a_model_the_run_lacks_is_refused(cli, tmp_path):
     db, run = _run(tmp_path)
     out = tmp_path / "rep"
     for bad in ("nosuchmodel", ""):
-        err = _error(cli("report", run, "--anchor", bad, "--out", out, "--db", db))
+        err = error_line(cli("report", run, "--anchor", bad, "--out", out, "--db", db))
         assert err == f"Error: --anchor: expected a model of the run (Yi-34B-Chat, gpt4_0613, zephyr-7b-beta), got {bad!r}"
     assert not out.exists()
     r = cli("report", run, "--anchor", "Yi-34B-Chat", "--out", out, "--db", db, "--format", "json")
@@ -81,14 +74,14 @@ def pool_db(tmp_path):
 
 def test_pool_generate_refuses_a_url_that_is_not_http_before_any_call(cli, pool_db, monkeypatch):
     monkeypatch.setenv("LB_KEY", "k")
-    err = _error(cli("pool", "generate", "--model", "openai/gen-x", "--pool", "mq", "--api-base", "ftp://x", "--api-key-env", "LB_KEY", "--db", pool_db))
+    err = error_line(cli("pool", "generate", "--model", "openai/gen-x", "--pool", "mq", "--api-base", "ftp://x", "--api-key-env", "LB_KEY", "--db", pool_db))
     assert err == "Error: --api-base: expected an http(s) URL such as http://gpu-node-1:8000/v1, got 'ftp://x'"
     assert "gen-x" not in Store(pool_db, readonly=True).models("mq")
 
 
 def test_pool_generate_refuses_an_openai_model_without_a_key(cli, pool_db, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    err = _error(cli("pool", "generate", "--model", "openai/gen-x", "--pool", "mq", "--api-base", "http://127.0.0.1:9/v1", "--db", pool_db))
+    err = error_line(cli("pool", "generate", "--model", "openai/gen-x", "--pool", "mq", "--api-base", "http://127.0.0.1:9/v1", "--db", pool_db))
     assert err.startswith("Error: --api-key-env: model openai/gen-x reads its API key from OPENAI_API_KEY, which is not set;")
     assert "name the variable that holds the key with --api-key-env" in err
     from arena.generate import generate_answers

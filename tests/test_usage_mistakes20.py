@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import error_line
 
 import arena
 from arena.errors import SpecError
@@ -14,14 +15,6 @@ from arena.store import Store
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
 MODELS = '["gpt4_0613", "Yi-34B-Chat", "zephyr-7b-beta"]'
-
-
-def _error(r) -> str:
-    assert r.code == 2, r.out + r.err
-    assert "Traceback" not in r.err
-    lines = [x for x in r.err.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), r.err
-    return lines[0]
 
 
 def _spec(tmp_path: Path, extra: str = "", name: str = "s.toml") -> Path:
@@ -35,8 +28,8 @@ def test_a_spec_baseline_naming_no_model_of_the_run_is_refused_by_plan_and_run(c
     spec = _spec(tmp_path, 'baseline = "nosuch"\n')
     db = tmp_path / "x.db"
     want = f"Error: {spec}: key 'baseline': 'nosuch' is not one of the tournament's models (gpt4_0613, Yi-34B-Chat, zephyr-7b-beta)"
-    assert _error(cli("tournament", "plan", spec, "--db", db)) == want
-    assert _error(cli("tournament", "run", spec, "--db", db, "--yes", "--out", tmp_path / "rep")) == want
+    assert error_line(cli("tournament", "plan", spec, "--db", db)) == want
+    assert error_line(cli("tournament", "run", spec, "--db", db, "--yes", "--out", tmp_path / "rep")) == want
     assert not db.exists() and not (tmp_path / "rep").exists()
     events = []
     with pytest.raises(SpecError, match=r"key 'baseline': 'nosuch'"):
@@ -53,7 +46,7 @@ def test_a_resumed_run_with_a_spec_baseline_it_lacks_is_refused_before_any_call(
     with pytest.raises(SpecError, match="^" + re.escape(f"{tmp_path}/s.toml") + r": key 'baseline': 'nosuch' is not one of the tournament's models"):
         arena.run_tournament(spec, db=db, write_reports=False, on_event=events.append)
     assert events == []  # refused before the plan event: nothing replayed, nothing paid
-    err = _error(cli("tournament", "run", spec, "--db", db, "--yes", "--out", tmp_path / "rep"))
+    err = error_line(cli("tournament", "run", spec, "--db", db, "--yes", "--out", tmp_path / "rep"))
     assert "key 'baseline'" in err and "--anchor" not in err
     assert Store(db, readonly=True).verdict_counts(first.run_id) == before and len(Store(db, readonly=True).list_runs()) == 1
     ok = arena.run_tournament(_spec(tmp_path, 'baseline = "Yi-34B-Chat"\n'), db=db, write_reports=False)
@@ -92,9 +85,9 @@ def test_pool_generate_refuses_a_blank_model_or_pool_before_any_call(cli, run_db
     before = _snapshot(db)
     args = ("--api-base", "http://127.0.0.1:9/v1", "--api-key-env", "LB_KEY", "--db", db)
     for blank in ("", "  "):
-        err = _error(cli("pool", "generate", "--model", blank, "--pool", "demo", *args))
+        err = error_line(cli("pool", "generate", "--model", blank, "--pool", "demo", *args))
         assert err == f"Error: --model: expected a model as litellm names it (openai/gpt-4o-mini, hosted_vllm/...), got {blank!r}"
-        assert _error(cli("pool", "generate", "--model", "openai/x", "--pool", blank, *args)) == f"Error: --pool: expected a pool name, got {blank!r}"
+        assert error_line(cli("pool", "generate", "--model", "openai/x", "--pool", blank, *args)) == f"Error: --pool: expected a pool name, got {blank!r}"
     assert _snapshot(db) == before
     from arena.errors import BadInput
     from arena.generate import generate_answers
@@ -109,15 +102,15 @@ def test_blank_run_and_out_arguments_are_refused(cli, run_db, tmp_path, monkeypa
     before = sorted(p.name for p in tmp_path.iterdir())
     for blank in ("", " "):
         want = f"Error: RUN: expected a run id or spec name, got {blank!r}"
-        assert _error(cli("report", blank, "--db", db)) == want
-        assert _error(cli("tournament", "show", blank, "--db", db)) == want
-        assert _error(cli("verdicts", "export", blank, "--format", "jsonl", "--out", tmp_path / "v.jsonl", "--db", db)) == want
-        assert _error(cli("report", run, "--out", blank, "--db", db)) == f"Error: --out: expected a report folder, got {blank!r}"
-        assert _error(cli("verdicts", "export", run, "--format", "jsonl", "--out", blank, "--db", db)) == \
+        assert error_line(cli("report", blank, "--db", db)) == want
+        assert error_line(cli("tournament", "show", blank, "--db", db)) == want
+        assert error_line(cli("verdicts", "export", blank, "--format", "jsonl", "--out", tmp_path / "v.jsonl", "--db", db)) == want
+        assert error_line(cli("report", run, "--out", blank, "--db", db)) == f"Error: --out: expected a report folder, got {blank!r}"
+        assert error_line(cli("verdicts", "export", run, "--format", "jsonl", "--out", blank, "--db", db)) == \
             f"Error: --out: expected a file or folder, got {blank!r}"
-        assert _error(cli("tournament", "run", _spec(tmp_path), "--db", db, "--out", blank)).startswith("Error: --out: expected a report folder")
-        assert _error(cli("run", "merge", blank, db)) == f"Error: OUT: expected a store file to write the merged run into, got {blank!r}"
-        assert _error(cli("run", "merge", tmp_path / "m.db", blank)) == f"Error: SHARDS: expected a shard's store file, got {blank!r}"
+        assert error_line(cli("tournament", "run", _spec(tmp_path), "--db", db, "--out", blank)).startswith("Error: --out: expected a report folder")
+        assert error_line(cli("run", "merge", blank, db)) == f"Error: OUT: expected a store file to write the merged run into, got {blank!r}"
+        assert error_line(cli("run", "merge", tmp_path / "m.db", blank)) == f"Error: SHARDS: expected a shard's store file, got {blank!r}"
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no report files in the working folder, no store
     from arena.errors import BadInput
 
@@ -130,6 +123,6 @@ def test_a_blank_spec_pool_is_refused_naming_the_key(cli, tmp_path, pool):
     spec = tmp_path / "b.toml"
     spec.write_text(f'name = "b"\npool = "{pool}"\njudge = "surrogate"\n')
     want = f"Error: {spec}: key 'pool': expected a pool name or a path to pool files, got {pool!r}"
-    assert _error(cli("tournament", "plan", spec, "--db", tmp_path / "x.db")) == want
-    assert _error(cli("tournament", "run", spec, "--db", tmp_path / "x.db", "--yes")) == want
+    assert error_line(cli("tournament", "plan", spec, "--db", tmp_path / "x.db")) == want
+    assert error_line(cli("tournament", "run", spec, "--db", tmp_path / "x.db", "--yes")) == want
     assert not (tmp_path / "x.db").exists()

@@ -303,18 +303,6 @@ def _game_weights(store, run_id: str) -> dict[str, float]:
     return out
 
 
-class _OneJudge:
-    """`match_judges` of a run whose games all name one judge."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def get(self, match_id: str, default: str = "", outcome: str = "") -> str:
-        return default if outcome.startswith("forfeit") else self.name
-
-
 def run_battles(store, run_id: str, spec: dict | None = None) -> list[Battle]:
     """A run's rating battles: one per decided match (`battles_from_verdicts`), its weight
     `strong_weight` for a strong verdict times the row's recorded `weight` (battle files); or,
@@ -353,7 +341,8 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
     names = store.judge_names(rid)
     # one judge (the usual run): its name for every judged match (a forfeit has no game: ""), without a
     # dict of every match's judge
-    judges = _OneJudge(next(iter(names))) if len(names) == 1 else store.match_judges(rid)
+    only = next(iter(names)) if len(names) == 1 else None
+    judges = {} if only is not None else store.match_judges(rid)
     battles, ids = [], []
     questions: dict[str, str] | None = None
     for m, v in store.decided(rid):
@@ -363,7 +352,7 @@ def run_battles_with_ids(store, run_id: str, spec: dict | None = None, unit: str
             if ":turn" in pid:  # an MT-Bench turn-N judgment imported before turns belonged to their question
                 questions = _old_turn_questions(store, rid) if questions is None else questions
                 pid = questions.get(m.match_id, pid)
-            judge = judges.get(m.match_id, "", v.outcome) if isinstance(judges, _OneJudge) else judges.get(m.match_id, "")
+            judge = judges.get(m.match_id, "") if only is None else "" if v.outcome.startswith("forfeit") else only
             battles.append(Battle(pid, b.model_a, b.model_b, b.outcome, b.weight * weights.get(m.match_id, 1.0), judge))
             ids.append(m.match_id)
     return battles, ids
